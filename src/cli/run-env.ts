@@ -1,0 +1,22 @@
+/** `.coord/run.env`: the addresses of the running deployment, for any tool to source. */
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+
+export const RUN_DIR = '.coord';
+export const runEnvPath = (root: string): string => join(root, RUN_DIR, 'run.env');
+
+export const readRunEnv = (file: string): Record<string, string> => {
+  if (!existsSync(file)) return {};
+  const out: Record<string, string> = {};
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    const m = /^\s*([A-Z_][A-Z0-9_]*)=(.*)$/.exec(line);
+    if (m !== null) out[m[1]] = m[2].replace(/^"(.*)"$/, '$1');
+  }
+  return out;
+};
+
+export const writeRunEnv = (file: string, vars: Record<string, string>): void => {
+  mkdirSync(dirname(file), { recursive: true });
+  const merged = { ...readRunEnv(file), ...vars };
+  writeFileSync(file, `${Object.entries(merged).map(([k, v]) => `${k}=${v}`).join('\n')}\n`);
+};

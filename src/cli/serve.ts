@@ -1,0 +1,121 @@
+/** Long-running commands: the local infrastructure, the coordinator, and both at once (`make run`). */
+import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadConfig, type Config } from '../config';
+import { createCoordinator } from '../engine/coordinator';
+import { startAdminServer } from '../http/server';
+import { startLocalStack, KAFKA_PID, REGISTRY_PID, type Stack } from '../infra/stack';
+import { stopByPidFile } from '../infra/process';
+import { createLogger, type Logger } from '../log';
+import { brokerAnswers } from '../messaging/kafka';
+import { provision, recordTopics } from '../messaging/provision';
+import { createRegistryClient } from '../messaging/registry';
+import { projectRoot } from '../messaging/schemas';
+import { createParts } from '../runtime';
+import { openStore } from '../store/rocks';
+import { readRunEnv, RUN_DIR, runEnvPath, writeRunEnv } from './run-env';
+
+const port = (env: NodeJS.ProcessEnv, name: string, fallback: number): number => {
+  const raw = env[name];
+  const n = raw === undefined || raw === '' ? fallback : Number(raw);
+  if (!Number.isInteger(n) || n < 1 || n > 65535) throw new Error(`${name} must be a port number, got ${raw}`);
+  return n;
+};
+
+export const envWithRunFile = (root: string): NodeJS.ProcessEnv => ({ ...readRunEnv(runEnvPath(root)), ...process.env });
+
+const untilSignal = (): Promise<NodeJS.Signals> =>
+  new Promise((resolve) => {
+    process.once('SIGINT', () => resolve('SIGINT'));
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+  });
+
+const infraDir = (root: string): string => join(root, RUN_DIR, 'infra');
+
+const stackAnswers = async (env: Record<string, string>): Promise<boolean> => {
+  if (env.KAFKA_BROKERS === undefined || env.SCHEMA_REGISTRY_URL === undefined) return false;
+  const conn = { kafkaBrokers: env.KAFKA_BROKERS.split(','), kafkaSsl: false, kafkaSaslMechanism: undefined, kafkaSaslUsername: undefined, kafkaSaslPassword: undefined };
+  const registry = createRegistryClient({ url: env.SCHEMA_REGISTRY_URL, timeoutMs: 2_000 });
+  const [k, r] = await Promise.all([brokerAnswers(conn), registry.subjects().then(() => true, () => false)]);
+  return k && r;
+};
+
+/** Starts Kafka and the registry (or reuses running ones), creates topics, registers schemas, writes run.env. */
+export const infraUp = async (opts: { detached: boolean }, log: Logger): Promise<{ stack: Stack | undefined; env: Record<string, string> }> => {
+  const root = projectRoot();
+  const runEnv = readRunEnv(runEnvPath(root));
+  const httpPort = port(process.env, 'COORD_HTTP_PORT', 8090);
+  let stack: Stack | undefined;
+  let vars: Record<string, string>;
+  if (opts.detached && (await stackAnswers(runEnv))) {
+    log.info('reusing the running Kafka and Schema Registry', { kafka: runEnv.KAFKA_BROKERS, registry: runEnv.SCHEMA_REGISTRY_URL });
+    vars = { KAFKA_BROKERS: runEnv.KAFKA_BROKERS, SCHEMA_REGISTRY_URL: runEnv.SCHEMA_REGISTRY_URL };
+  } else {
+    stack = await startLocalStack(
+      {
+        root,
+        dir: infraDir(root),
+        kafkaPort: port(process.env, 'KAFKA_PORT', 9092),
+        controllerPort: port(process.env, 'KAFKA_CONTROLLER_PORT', 9093),
+        registryPort: port(process.env, 'REGISTRY_PORT', 8081),
+        detached: opts.detached,
+      },
+      log,
+    );
+    vars = { KAFKA_BROKERS: stack.brokers, SCHEMA_REGISTRY_URL: stack.registryUrl };
+  }
+  vars.COORD_HTTP = `http://127.0.0.1:${httpPort}`;
+  const { config } = loadConfig({ ...process.env, ...vars });
+  await provision({ config, codec: createParts(config, 'coord-provision', log).codec, log });
+  writeRunEnv(runEnvPath(root), vars);
+  return { stack, env: vars };
+};
+
+export const infraDown = async (log: Logger): Promise<void> => {
+  const dir = infraDir(projectRoot());
+  const registry = await stopByPidFile(join(dir, REGISTRY_PID));
+  const kafka = await stopByPidFile(join(dir, KAFKA_PID));
+  log.info(kafka || registry ? 'stopped the local infrastructure' : 'nothing was running', { kafka, registry });
+};
+
+/** Runs a coordinator until `stop` resolves; returns once it has closed. */
+export const serveCoordinator = async (config: Config, log: Logger, stop: Promise<unknown>): Promise<void> => {
+  const parts = createParts(config, 'coord-coordinator', log);
+  const store = await openStore(config.dataDir);
+  const coordinator = createCoordinator({ config, kafka: parts.kafka, codec: parts.codec, store, log });
+  const http = await startAdminServer({ host: config.httpHost, port: config.httpPort, status: coordinator.status });
+  log.info('coordinator admin HTTP listening', { url: http.url });
+  const pidFile = join(projectRoot(), RUN_DIR, 'coordinator.pid');
+  writeFileSync(pidFile, `${process.pid}\n`);
+  try {
+    await parts.codec.registerAll(recordTopics(config.topicPrefix));
+    await coordinator.start();
+    log.info('coordinator is consuming', { groupId: config.groupId, dataDir: config.dataDir });
+    await stop;
+  } finally {
+    log.info('coordinator stopping');
+    await coordinator.close();
+    await http.close();
+    await store.close();
+    rmSync(pidFile, { force: true });
+  }
+};
+
+export const runCoordinatorCommand = async (argv: readonly string[]): Promise<void> => {
+  const { config } = loadConfig(envWithRunFile(projectRoot()), argv);
+  const log = createLogger(config.logLevel, { component: 'coordinator' });
+  await serveCoordinator(config, log, untilSignal());
+};
+
+/** `make run`: everything in the foreground; Ctrl-C stops all of it. */
+export const runAllCommand = async (argv: readonly string[]): Promise<void> => {
+  const log = createLogger('info', { component: 'run' });
+  const { stack, env } = await infraUp({ detached: false }, log);
+  try {
+    const { config } = loadConfig({ ...process.env, ...env }, argv);
+    log.info('ready: Ctrl-C stops everything', env);
+    await serveCoordinator(config, log.child({ component: 'coordinator' }), untilSignal());
+  } finally {
+    await stack?.stop();
+  }
+};

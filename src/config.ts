@@ -1,0 +1,188 @@
+/** The one configuration object: frozen defaults, merged from a file, the environment and flags, validated once. */
+import { readFileSync } from 'node:fs';
+import { CoordError } from './errors';
+
+export type SaslMechanism = 'plain' | 'scram-sha-256' | 'scram-sha-512';
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+
+export interface Config {
+  /** Prefix of every topic name (`coord.requests.catalog`, …). */
+  readonly topicPrefix: string;
+  /** Kafka bootstrap servers. */
+  readonly kafkaBrokers: readonly string[];
+  /** TLS to the brokers. */
+  readonly kafkaSsl: boolean;
+  /** SASL mechanism, or undefined for none. */
+  readonly kafkaSaslMechanism: SaslMechanism | undefined;
+  readonly kafkaSaslUsername: string | undefined;
+  readonly kafkaSaslPassword: string | undefined;
+  /** Confluent-compatible Schema Registry base URL. */
+  readonly schemaRegistryUrl: string;
+  /** Basic-auth credentials for the registry, `user:password`. */
+  readonly schemaRegistryAuth: string | undefined;
+  /** Consumer group of the coordinator instances. */
+  readonly groupId: string;
+  /** RocksDB directory of this instance. */
+  readonly dataDir: string;
+  /** Admin HTTP listener (`/healthz`, `/readyz`, `/metrics`). Port 0 picks a free one. */
+  readonly httpHost: string;
+  readonly httpPort: number;
+  /** Most messages folded into one snapshot. */
+  readonly batchSize: number;
+  /** Longest wait for a batch to fill, and the fetch wait on the broker. */
+  readonly batchTimeoutMs: number;
+  /** Values larger than this are refused to the DLQ. */
+  readonly maxValueBytes: number;
+  /** Default reply topic of clients that name none. */
+  readonly replyTopic: string;
+  /** Client: default ask timeout. */
+  readonly askTimeoutMs: number;
+  readonly logLevel: LogLevel;
+}
+
+export const DEFAULTS: Config = Object.freeze({
+  topicPrefix: 'coord',
+  kafkaBrokers: Object.freeze(['127.0.0.1:9092']),
+  kafkaSsl: false,
+  kafkaSaslMechanism: undefined,
+  kafkaSaslUsername: undefined,
+  kafkaSaslPassword: undefined,
+  schemaRegistryUrl: 'http://127.0.0.1:8081/apis/ccompat/v7',
+  schemaRegistryAuth: undefined,
+  groupId: 'coord-coordinator',
+  dataDir: '.coord/data/coordinator',
+  httpHost: '127.0.0.1',
+  httpPort: 8090,
+  batchSize: 500,
+  batchTimeoutMs: 20,
+  maxValueBytes: 1_000_000,
+  replyTopic: 'coord.replies',
+  askTimeoutMs: 10_000,
+  logLevel: 'info',
+});
+
+type Kind = 'string' | 'list' | 'bool' | 'int' | 'sasl' | 'level';
+
+/** Each field's kind and environment variable; flags are the field name in kebab case. */
+const FIELDS: Readonly<Record<keyof Config, { kind: Kind; env: string }>> = {
+  topicPrefix: { kind: 'string', env: 'COORD_TOPIC_PREFIX' },
+  kafkaBrokers: { kind: 'list', env: 'KAFKA_BROKERS' },
+  kafkaSsl: { kind: 'bool', env: 'KAFKA_SSL' },
+  kafkaSaslMechanism: { kind: 'sasl', env: 'KAFKA_SASL_MECHANISM' },
+  kafkaSaslUsername: { kind: 'string', env: 'KAFKA_SASL_USERNAME' },
+  kafkaSaslPassword: { kind: 'string', env: 'KAFKA_SASL_PASSWORD' },
+  schemaRegistryUrl: { kind: 'string', env: 'SCHEMA_REGISTRY_URL' },
+  schemaRegistryAuth: { kind: 'string', env: 'SCHEMA_REGISTRY_AUTH' },
+  groupId: { kind: 'string', env: 'COORD_GROUP_ID' },
+  dataDir: { kind: 'string', env: 'COORD_DATA_DIR' },
+  httpHost: { kind: 'string', env: 'COORD_HTTP_HOST' },
+  httpPort: { kind: 'int', env: 'COORD_HTTP_PORT' },
+  batchSize: { kind: 'int', env: 'COORD_BATCH_SIZE' },
+  batchTimeoutMs: { kind: 'int', env: 'COORD_BATCH_TIMEOUT_MS' },
+  maxValueBytes: { kind: 'int', env: 'COORD_MAX_VALUE_BYTES' },
+  replyTopic: { kind: 'string', env: 'COORD_REPLY_TOPIC' },
+  askTimeoutMs: { kind: 'int', env: 'COORD_ASK_TIMEOUT_MS' },
+  logLevel: { kind: 'level', env: 'COORD_LOG_LEVEL' },
+};
+
+const kebab = (s: string): string => s.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+
+const parseField = (key: keyof Config, raw: unknown): unknown => {
+  const { kind } = FIELDS[key];
+  const bad = (what: string): never => {
+    throw new CoordError('CONFIG_INVALID', `configuration ${key}=${JSON.stringify(raw)}: ${what}`);
+  };
+  switch (kind) {
+    case 'string':
+      return typeof raw === 'string' ? raw : bad('expected a string');
+    case 'list': {
+      const list = Array.isArray(raw) ? raw : typeof raw === 'string' ? raw.split(',') : bad('expected a comma-separated list');
+      const items = list.map((x) => String(x).trim()).filter((x) => x.length > 0);
+      return items.length > 0 ? Object.freeze(items) : bad('expected at least one entry');
+    }
+    case 'bool':
+      if (typeof raw === 'boolean') return raw;
+      if (raw === 'true' || raw === '1') return true;
+      if (raw === 'false' || raw === '0') return false;
+      return bad('expected true or false');
+    case 'int': {
+      const n = typeof raw === 'number' ? raw : Number(raw);
+      return Number.isSafeInteger(n) && n >= 0 ? n : bad('expected a non-negative integer');
+    }
+    case 'sasl':
+      return raw === 'plain' || raw === 'scram-sha-256' || raw === 'scram-sha-512' ? raw : bad('expected plain, scram-sha-256 or scram-sha-512');
+    case 'level':
+      return raw === 'debug' || raw === 'info' || raw === 'warn' || raw === 'error' ? raw : bad('expected debug, info, warn or error');
+    default: {
+      const never: never = kind;
+      return never;
+    }
+  }
+};
+
+const validate = (c: Config): Config => {
+  const bad = (msg: string): never => {
+    throw new CoordError('CONFIG_INVALID', msg);
+  };
+  if (c.batchSize < 1) bad(`batchSize must be at least 1, got ${c.batchSize}`);
+  if (c.httpPort > 65535) bad(`httpPort must be a port number, got ${c.httpPort}`);
+  if (!/^[A-Za-z0-9._-]+$/.test(c.topicPrefix)) bad(`topicPrefix may hold letters, digits, '.', '_' and '-', got ${c.topicPrefix}`);
+  if (c.kafkaSaslMechanism !== undefined && (c.kafkaSaslUsername === undefined || c.kafkaSaslPassword === undefined))
+    bad('kafkaSaslMechanism needs kafkaSaslUsername and kafkaSaslPassword');
+  if (!/^https?:\/\//.test(c.schemaRegistryUrl)) bad(`schemaRegistryUrl must be an http(s) URL, got ${c.schemaRegistryUrl}`);
+  return Object.freeze(c);
+};
+
+/** Merges overrides onto the defaults without mutating either, and validates the result. */
+export const makeConfig = (overrides: Partial<Config> = {}): Config => {
+  const merged: Record<string, unknown> = { ...DEFAULTS };
+  for (const [key, value] of Object.entries(overrides)) {
+    if (!(key in FIELDS)) throw new CoordError('CONFIG_INVALID', `unknown configuration key ${key}`);
+    if (value !== undefined) merged[key] = parseField(key as keyof Config, value);
+  }
+  if (overrides.topicPrefix !== undefined && overrides.replyTopic === undefined) merged.replyTopic = `${overrides.topicPrefix}.replies`;
+  return validate(merged as unknown as Config);
+};
+
+/**
+ * Reads configuration in rising precedence: defaults, a JSON file (`--config FILE` or
+ * `COORD_CONFIG`), the environment, then `--kebab-name=value` flags. Unknown flags are left
+ * to the caller, who gets them back in `rest`.
+ */
+export const loadConfig = (env: NodeJS.ProcessEnv, argv: readonly string[] = []): { config: Config; rest: string[] } => {
+  const fromFlags: Record<string, unknown> = {};
+  const rest: string[] = [];
+  let file = env.COORD_CONFIG;
+  const byFlag = new Map(Object.keys(FIELDS).map((k) => [kebab(k), k]));
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    const m = /^--([a-z0-9-]+)(?:=(.*))?$/.exec(arg);
+    const name = m?.[1];
+    if (m === null || name === undefined || (name !== 'config' && !byFlag.has(name))) {
+      rest.push(arg);
+      continue;
+    }
+    const value = m[2] ?? argv[++i];
+    if (value === undefined) throw new CoordError('CONFIG_INVALID', `flag --${name} needs a value`);
+    if (name === 'config') file = value;
+    else fromFlags[byFlag.get(name) as string] = value;
+  }
+  const fromFile: Record<string, unknown> = {};
+  if (file !== undefined) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(readFileSync(file, 'utf8'));
+    } catch (err) {
+      throw new CoordError('CONFIG_INVALID', `cannot read configuration file ${file}: ${(err as Error).message}`);
+    }
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+      throw new CoordError('CONFIG_INVALID', `configuration file ${file} must hold a JSON object`);
+    Object.assign(fromFile, parsed);
+  }
+  const fromEnv: Record<string, unknown> = {};
+  for (const [key, { env: name }] of Object.entries(FIELDS)) {
+    const v = env[name];
+    if (v !== undefined && v !== '') fromEnv[key] = v;
+  }
+  return { config: makeConfig({ ...fromFile, ...fromEnv, ...fromFlags } as Partial<Config>), rest };
+};

@@ -1,0 +1,269 @@
+/**
+ * The coordinator: one consumer-group member that gathers input, runs passes, commits each
+ * as one RocksDB write, publishes the outbox, and resumes from the offsets in RocksDB.
+ */
+import type { Consumer, Kafka, Producer } from 'kafkajs';
+import { handlerTable, PROJECTIONS, type Projection } from '../../projections';
+import type { Config } from '../config';
+import { errorMessage, isCoordError } from '../errors';
+import type { Logger } from '../log';
+import type { Codec } from '../messaging/codec';
+import { lowWatermarks, outboxProducer } from '../messaging/kafka';
+import { INPUT_KINDS, topicName, type TopicKind } from '../messaging/topics';
+import { OUTBOX } from '../store/keys';
+import { decodeOutRecord, type OutRecord } from '../store/outbox';
+import type { Store } from '../store/rocks';
+import type { RawRecord } from './decode';
+import { Gatherer } from './gather';
+import { runPass, type PassDeps } from './pass';
+import { loadState, tpKey, type SnapshotMeta, type WorkingState } from './state';
+
+export interface CoordinatorDeps {
+  readonly config: Config;
+  readonly kafka: Kafka;
+  readonly codec: Codec;
+  readonly store: Store;
+  readonly log: Logger;
+  readonly projections?: readonly Projection[];
+}
+
+export interface CoordinatorStatus {
+  readonly ready: boolean;
+  readonly snapshotId: string;
+  readonly snapshotTs: string;
+  readonly applied: number;
+  readonly rejected: number;
+  readonly passes: number;
+  readonly buffered: number;
+}
+
+export interface Coordinator {
+  start(): Promise<void>;
+  status(): CoordinatorStatus;
+  /** Stops consuming, finishes the pass in progress, publishes its outbox and closes the clients. */
+  close(): Promise<void>;
+}
+
+export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
+  const { config, kafka, codec, store, log } = deps;
+  const handlers = handlerTable(deps.projections ?? PROJECTIONS);
+  const kindByTopic = new Map<string, TopicKind>(INPUT_KINDS.map((k) => [topicName(config.topicPrefix, k), k]));
+  const inputTopics = [...kindByTopic.keys()];
+  const passDeps: PassDeps = {
+    codec,
+    handlers,
+    maxValueBytes: config.maxValueBytes,
+    kindOf: (topic) => kindByTopic.get(topic),
+    topics: { replies: topicName(config.topicPrefix, 'replies'), dlq: topicName(config.topicPrefix, 'dlq') },
+  };
+  const gatherer = new Gatherer({
+    batchSize: config.batchSize,
+    batchTimeoutMs: config.batchTimeoutMs,
+    maxBuffered: config.batchSize * 4,
+    maxBatchBytes: 16 * 1024 * 1024,
+  });
+
+  let state: WorkingState;
+  let meta: SnapshotMeta;
+  let offsets = new Map<string, bigint>();
+  /** Next offset the pass accepts per owned partition; records below it were folded already. */
+  const expected = new Map<string, bigint>();
+  let consumer: Consumer | undefined;
+  let producer: Producer | undefined;
+  let knownTopics = new Set<string>();
+  let joined = false;
+  let running = false;
+  let loop: Promise<void> | undefined;
+  const counters = { applied: 0, rejected: 0, passes: 0 };
+
+  const refreshTopics = async (): Promise<void> => {
+    const admin = kafka.admin();
+    await admin.connect();
+    try {
+      knownTopics = new Set(await admin.listTopics());
+    } finally {
+      await admin.disconnect();
+    }
+  };
+
+  /** Records for a topic that does not exist (a reply-to nobody created) go to the DLQ instead of stalling the loop. */
+  const routable = async (records: readonly OutRecord[]): Promise<OutRecord[]> => {
+    if (records.some((r) => !knownTopics.has(r.topic))) await refreshTopics();
+    const dlq = passDeps.topics.dlq;
+    return records.map((r) =>
+      knownTopics.has(r.topic)
+        ? r
+        : { ...r, topic: dlq, headers: { ...r.headers, 'dlq-code': 'REPLY_TOPIC_MISSING', 'dlq-reason': `topic ${r.topic} does not exist`, 'dlq-topic': r.topic } },
+    );
+  };
+
+  const publish = async (entries: readonly (readonly [string, OutRecord])[]): Promise<void> => {
+    if (entries.length === 0 || producer === undefined) return;
+    const records = await routable(entries.map(([, r]) => r));
+    const byTopic = new Map<string, OutRecord[]>();
+    for (const r of records) byTopic.set(r.topic, [...(byTopic.get(r.topic) ?? []), r]);
+    await producer.sendBatch({
+      acks: -1,
+      topicMessages: [...byTopic].map(([topic, rs]) => ({
+        topic,
+        messages: rs.map((r) => ({ key: r.key, value: r.value, headers: { ...r.headers } })),
+      })),
+    });
+    // Published: the outbox entries can go. A crash before this delete publishes them again, with the same (snapshot-id, seq).
+    await store.write({ puts: [], deletes: entries.map(([k]) => k) });
+  };
+
+  const publishLeftovers = async (): Promise<void> => {
+    const entries: [string, OutRecord][] = [];
+    for await (const [k, v] of store.scan(OUTBOX)) entries.push([k, decodeOutRecord(v)]);
+    if (entries.length > 0) {
+      log.info('publishing outbox left by an earlier run', { records: entries.length });
+      await publish(entries);
+    }
+  };
+
+  const pass = async (records: RawRecord[]): Promise<void> => {
+    const fresh = records.filter((r) => {
+      const want = expected.get(tpKey(r.topic, r.partition));
+      return want !== undefined && BigInt(r.offset) >= want;
+    });
+    if (fresh.length === 0) return;
+    const result = await runPass(fresh, state, meta, passDeps);
+    await store.write(result.ops);
+    meta = result.meta;
+    for (const [k, next] of result.offsets) {
+      offsets.set(k, next);
+      expected.set(k, next);
+    }
+    counters.applied += result.applied;
+    counters.rejected += result.rejected;
+    counters.passes++;
+    await publish(result.outbox);
+    // Kafka's committed offsets are for monitoring only: the truth is in RocksDB.
+    const commits = [...result.offsets].map(([k, next]) => {
+      const i = k.lastIndexOf(':');
+      return { topic: k.slice(0, i), partition: Number(k.slice(i + 1)), offset: next.toString() };
+    });
+    await consumer?.commitOffsets(commits).catch((err) => log.debug('offset commit for monitoring failed', { error: errorMessage(err) }));
+  };
+
+  const runLoop = async (): Promise<void> => {
+    while (running) {
+      const batch = await gatherer.take(100);
+      if (batch.length === 0) continue;
+      try {
+        await pass(batch);
+      } catch (err) {
+        if (isCoordError(err, 'SCHEMA_REGISTRY')) {
+          // Decoding comes before any decision, so nothing was applied: wait for the registry and take the same batch again.
+          log.warn('schema registry unavailable; retrying the batch', { error: errorMessage(err) });
+          gatherer.unshift(batch);
+          await new Promise((r) => setTimeout(r, 1_000));
+          continue;
+        }
+        // The state in memory may be ahead of RocksDB now; only a restart from RocksDB is safe.
+        log.error('pass failed; stopping so a restart resumes from the last snapshot', { error: errorMessage(err), stack: (err as Error).stack });
+        running = false;
+        process.exitCode = 1;
+        void close();
+        return;
+      }
+    }
+  };
+
+  const start = async (): Promise<void> => {
+    const loaded = await loadState(store);
+    state = loaded.state;
+    meta = loaded.meta;
+    offsets = loaded.offsets;
+    log.info('loaded state from RocksDB', { dir: store.dir, snapshotId: meta.id.toString(), partitions: offsets.size });
+
+    producer = outboxProducer(kafka);
+    await producer.connect();
+    await refreshTopics();
+    await publishLeftovers();
+
+    const admin = kafka.admin();
+    await admin.connect();
+    const low = await lowWatermarks(admin, inputTopics).finally(() => admin.disconnect());
+
+    consumer = kafka.consumer({
+      groupId: config.groupId,
+      allowAutoTopicCreation: false,
+      maxWaitTimeInMs: Math.max(1, config.batchTimeoutMs),
+      sessionTimeout: 10_000,
+      heartbeatInterval: 1_000,
+      rebalanceTimeout: 30_000,
+    });
+    const c = consumer;
+    c.on(c.events.GROUP_JOIN, ({ payload }) => {
+      // Seek at once, before the first fetch: every owned partition resumes where RocksDB says.
+      expected.clear();
+      gatherer.drop();
+      for (const [topic, partitions] of Object.entries(payload.memberAssignment)) {
+        for (const partition of partitions) {
+          const k = tpKey(topic, partition);
+          const from = offsets.get(k) ?? BigInt(low.get(k) ?? '0');
+          expected.set(k, from);
+          c.seek({ topic, partition, offset: from.toString() });
+        }
+      }
+      joined = true;
+      log.info('joined the group', { memberId: payload.memberId, partitions: expected.size });
+    });
+    c.on(c.events.CRASH, ({ payload }) => {
+      joined = false;
+      log.error('consumer crashed', { error: errorMessage(payload.error), restart: payload.restart });
+    });
+    await c.connect();
+    await c.subscribe({ topics: inputTopics, fromBeginning: true });
+    running = true;
+    loop = runLoop();
+    await c.run({
+      autoCommit: false,
+      eachBatchAutoResolve: true,
+      eachBatch: async ({ batch, heartbeat, isStale }) => {
+        if (isStale()) return;
+        await gatherer.push(
+          batch.messages.map((m) => ({
+            topic: batch.topic,
+            partition: batch.partition,
+            offset: m.offset,
+            key: m.key,
+            value: m.value,
+            headers: m.headers,
+            timestamp: m.timestamp,
+          })),
+          heartbeat,
+        );
+      },
+    });
+  };
+
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      running = false;
+      joined = false;
+      gatherer.close();
+      await consumer?.disconnect().catch(() => undefined);
+      await loop;
+      await producer?.disconnect().catch(() => undefined);
+    })();
+    return closing;
+  };
+
+  return {
+    start,
+    close,
+    status: () => ({
+      ready: running && joined,
+      snapshotId: meta?.id.toString() ?? '0',
+      snapshotTs: meta?.ts.toString() ?? '0',
+      applied: counters.applied,
+      rejected: counters.rejected,
+      passes: counters.passes,
+      buffered: gatherer.size,
+    }),
+  };
+};

@@ -1,0 +1,39 @@
+/** The error hierarchy: every error a user can meet carries a literal code and says whether retrying may help. */
+
+export type ErrorCode =
+  | 'CONFIG_INVALID'
+  | 'INFRA_MISSING_TOOL'
+  | 'INFRA_START_FAILED'
+  | 'INFRA_TIMEOUT'
+  | 'WIRE_MALFORMED'
+  | 'SCHEMA_UNKNOWN'
+  | 'SCHEMA_REGISTRY'
+  | 'SCHEMA_INVALID'
+  | 'HEADER_MISSING'
+  | 'WRONG_TOPIC'
+  | 'VALUE_TOO_LARGE'
+  | 'ASK_TIMEOUT'
+  | 'CLIENT_CLOSED'
+  | 'STORE_CLOSED'
+  | 'STORE_IO';
+
+export class CoordError extends Error {
+  readonly code: ErrorCode;
+  readonly retriable: boolean;
+
+  constructor(code: ErrorCode, message: string, opts: { retriable?: boolean; cause?: unknown } = {}) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = 'CoordError';
+    this.code = code;
+    this.retriable = opts.retriable ?? false;
+  }
+}
+
+export const isCoordError = (err: unknown, code?: ErrorCode): err is CoordError =>
+  typeof err === 'object' &&
+  err !== null &&
+  typeof (err as { code?: unknown }).code === 'string' &&
+  (err as { name?: unknown }).name === 'CoordError' &&
+  (code === undefined || (err as CoordError).code === code);
+
+export const errorMessage = (err: unknown): string => (err instanceof Error ? err.message : String(err));

@@ -1,0 +1,55 @@
+/** Apicurio Registry on 127.0.0.1 with its Confluent-compatible API, persisted in an H2 file so ids survive restarts. */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { createRegistryClient } from '../messaging/registry';
+import type { InfraDist } from './downloads';
+import { spawnService, waitUntil, type Service } from './process';
+import type { JavaRuntime } from './tools';
+
+export interface RegistryServerOptions {
+  readonly dist: InfraDist;
+  readonly java: JavaRuntime;
+  readonly dir: string;
+  readonly port: number;
+  readonly detached?: boolean;
+  readonly pidFile?: string;
+  readonly heapMb?: number;
+}
+
+export const CCOMPAT_PATH = '/apis/ccompat/v7';
+
+export const registryUrl = (port: number): string => `http://127.0.0.1:${port}${CCOMPAT_PATH}`;
+
+export const startRegistryServer = async (o: RegistryServerOptions): Promise<Service> => {
+  mkdirSync(o.dir, { recursive: true });
+  const service = spawnService({
+    name: 'schema-registry',
+    command: o.java.path,
+    args: [
+      '-Xms128m',
+      `-Xmx${o.heapMb ?? 512}m`,
+      '-Dquarkus.http.host=127.0.0.1',
+      `-Dquarkus.http.port=${o.port}`,
+      '-Dquarkus.http.access-log.enabled=false',
+      `-Dapicurio.datasource.url=jdbc:h2:file:${join(o.dir, 'registry')}`,
+      // A small pool: this registry serves one deployment on a 2-core machine.
+      '-Dapicurio.datasource.jdbc.initial-size=2',
+      '-Dapicurio.datasource.jdbc.min-size=2',
+      '-Dapicurio.datasource.jdbc.max-size=20',
+      '-jar',
+      o.dist.registryJar,
+    ],
+    cwd: o.dir,
+    logFile: join(o.dir, 'registry.log'),
+    detached: o.detached,
+    pidFile: o.pidFile,
+  });
+  const client = createRegistryClient({ url: registryUrl(o.port), timeoutMs: 2_000 });
+  await waitUntil(`Schema Registry on 127.0.0.1:${o.port}`, async () => Array.isArray(await client.subjects()), {
+    timeoutMs: 120_000,
+    service,
+  });
+  // Concurrent first registrations from several producers must agree on one rule.
+  await client.setCompatibility('BACKWARD');
+  return service;
+};

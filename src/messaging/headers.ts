@@ -1,0 +1,29 @@
+/** Header names of the public protocol and helpers to read them from kafkajs's loose header type. */
+
+export const H = Object.freeze({
+  correlationId: 'correlation-id',
+  replyTo: 'reply-to',
+  deadlineMs: 'deadline-ms',
+  snapshotId: 'snapshot-id',
+  seq: 'seq',
+  generation: 'generation',
+  dlqReason: 'dlq-reason',
+  dlqCode: 'dlq-code',
+  dlqTopic: 'dlq-topic',
+  dlqPartition: 'dlq-partition',
+  dlqOffset: 'dlq-offset',
+});
+
+export type RawHeaders = Record<string, Buffer | string | (Buffer | string)[] | undefined>;
+export type Headers = Record<string, string>;
+
+/** The first value of each header as UTF-8; repeated headers keep their first value. */
+export const readHeaders = (raw: RawHeaders | undefined): Headers => {
+  const out: Headers = {};
+  if (raw === undefined) return out;
+  for (const [name, value] of Object.entries(raw)) {
+    const first = Array.isArray(value) ? value[0] : value;
+    if (first !== undefined) out[name] = first.toString();
+  }
+  return out;
+};

@@ -1,0 +1,106 @@
+/** The kafkajs client built from the configuration, and the admin calls the rest of the code needs. */
+import { Kafka, logLevel as KafkaLogLevel, Partitioners, type Admin, type KafkaConfig, type Producer, type SASLOptions } from 'kafkajs';
+import type { Config } from '../config';
+import { CoordError } from '../errors';
+import { silentLogger, type Logger } from '../log';
+import type { TopicSpec } from './topics';
+
+export type KafkaConnection = Pick<
+  Config,
+  'kafkaBrokers' | 'kafkaSsl' | 'kafkaSaslMechanism' | 'kafkaSaslUsername' | 'kafkaSaslPassword'
+>;
+
+const LEVELS: Record<number, keyof Logger> = {
+  [KafkaLogLevel.ERROR]: 'error',
+  [KafkaLogLevel.WARN]: 'warn',
+  [KafkaLogLevel.INFO]: 'info',
+  [KafkaLogLevel.DEBUG]: 'debug',
+};
+
+export const createKafka = (conn: KafkaConnection, clientId: string, log: Logger): Kafka => {
+  const cfg: KafkaConfig = {
+    clientId,
+    brokers: [...conn.kafkaBrokers],
+    ssl: conn.kafkaSsl,
+    connectionTimeout: 3_000,
+    requestTimeout: 30_000,
+    retry: { initialRetryTime: 100, retries: 8 },
+    // kafkajs logs its own rebalances and retries at WARN/ERROR; they go through our JSON log.
+    logLevel: KafkaLogLevel.WARN,
+    logCreator: () => (entry) => {
+      const method = LEVELS[entry.level] ?? 'info';
+      const { message, ...rest } = entry.log;
+      (log[method] as (m: string, f?: Record<string, unknown>) => void)(`kafkajs: ${message}`, { namespace: entry.namespace, ...rest });
+    },
+  };
+  if (conn.kafkaSaslMechanism !== undefined) {
+    cfg.sasl = {
+      mechanism: conn.kafkaSaslMechanism,
+      username: conn.kafkaSaslUsername ?? '',
+      password: conn.kafkaSaslPassword ?? '',
+    } as SASLOptions;
+  }
+  return new Kafka(cfg);
+};
+
+/** Creates the topics that do not exist yet; existing ones are left as they are. */
+export const ensureTopics = async (admin: Admin, specs: readonly TopicSpec[]): Promise<string[]> => {
+  const existing = new Set(await admin.listTopics());
+  const missing = specs.filter((s) => !existing.has(s.topic));
+  if (missing.length === 0) return [];
+  try {
+    await admin.createTopics({
+      waitForLeaders: true,
+      topics: missing.map((s) => ({ topic: s.topic, numPartitions: s.numPartitions, configEntries: [...(s.configEntries ?? [])] })),
+    });
+  } catch (err) {
+    // A concurrent creator may have won the race; only a topic still missing is an error.
+    const now = new Set(await admin.listTopics());
+    const still = missing.filter((s) => !now.has(s.topic));
+    if (still.length > 0)
+      throw new CoordError('INFRA_START_FAILED', `could not create topics ${still.map((s) => s.topic).join(', ')}: ${(err as Error).message}`, {
+        cause: err,
+      });
+  }
+  return missing.map((s) => s.topic);
+};
+
+/** True once a broker answers metadata requests. */
+export const brokerAnswers = async (conn: KafkaConnection): Promise<boolean> => {
+  const admin = createKafka(conn, 'coord-probe', silentLogger()).admin({ retry: { retries: 0 } });
+  try {
+    await admin.connect();
+    await admin.describeCluster();
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
+};
+
+/** Earliest offset of every partition of `topics`, keyed `topic:partition`. */
+export const lowWatermarks = async (admin: Admin, topics: readonly string[]): Promise<Map<string, string>> => {
+  const out = new Map<string, string>();
+  for (const topic of topics) {
+    for (const p of await admin.fetchTopicOffsets(topic)) out.set(`${topic}:${p.partition}`, p.low);
+  }
+  return out;
+};
+
+/**
+ * The coordinator's producer: idempotent, acks from all replicas, and retries without end,
+ * since an outbox that cannot be published must wait for the broker rather than be dropped.
+ */
+export const outboxProducer = (kafka: Kafka): Producer =>
+  kafka.producer({
+    idempotent: true,
+    maxInFlightRequests: 1,
+    allowAutoTopicCreation: false,
+    createPartitioner: Partitioners.DefaultPartitioner,
+    retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 100, maxRetryTime: 5_000 },
+  });
+
+/** A client's producer: bounded retries, since a retried request keeps its correlation id and has no second effect. */
+export const requestProducer = (kafka: Kafka): Producer =>
+  kafka.producer({ allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner, retry: { retries: 5 } });

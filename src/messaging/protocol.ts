@@ -1,0 +1,13 @@
+/** Which record travels on which topic: the routing half of the public protocol (schemas/ is the other half). */
+import type { TopicKind } from './topics';
+
+export const RECORD_TOPICS: Readonly<Record<string, TopicKind>> = Object.freeze({
+  'coord.v1.CreateLogicalSource': 'requests.catalog',
+  'coord.v1.GetLogicalSource': 'requests.catalog',
+  'coord.v1.Reply': 'replies',
+});
+
+/** TopicRecordNameStrategy: one subject per record type per topic. */
+export const subjectOf = (topic: string, fullName: string): string => `${topic}-${fullName}`;
+
+export const kindOfRecord = (fullName: string): TopicKind | undefined => RECORD_TOPICS[fullName];

@@ -1,0 +1,42 @@
+/** Topic names of the public protocol, under a configurable prefix. */
+
+export const TOPIC_KINDS = [
+  'events.infra',
+  'events.session',
+  'requests.catalog',
+  'requests.query',
+  'requests.system',
+  'internal.ticks',
+  'replies',
+  'changelog',
+  'snapshots',
+  'worker-commands',
+  'dlq',
+] as const;
+
+export type TopicKind = (typeof TOPIC_KINDS)[number];
+
+/** Topics the coordinator consumes, in the stage order of DESIGN §4. */
+export const INPUT_KINDS: readonly TopicKind[] = [
+  'events.infra',
+  'internal.ticks',
+  'events.session',
+  'requests.catalog',
+  'requests.query',
+  'requests.system',
+];
+
+export const topicName = (prefix: string, kind: TopicKind): string => `${prefix}.${kind}`;
+
+export interface TopicSpec {
+  readonly topic: string;
+  readonly numPartitions: number;
+  readonly configEntries?: readonly { name: string; value: string }[];
+}
+
+/** Every topic the deployment needs; created explicitly, since brokers should not auto-create. */
+export const topicSpecs = (prefix: string, partitions = 1): TopicSpec[] =>
+  TOPIC_KINDS.map((kind) => ({
+    topic: topicName(prefix, kind),
+    numPartitions: kind === 'internal.ticks' || kind === 'snapshots' ? 1 : partitions,
+  }));

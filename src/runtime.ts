@@ -1,0 +1,21 @@
+/** Builds the real parts from a configuration: the kafkajs client, the registry client and the codec. */
+import type { Kafka } from 'kafkajs';
+import type { Config } from './config';
+import type { Logger } from './log';
+import { createCodec, type Codec } from './messaging/codec';
+import { createKafka } from './messaging/kafka';
+import { createRegistryClient, type RegistryClient } from './messaging/registry';
+import { loadContracts } from './messaging/schemas';
+
+export interface Parts {
+  readonly kafka: Kafka;
+  readonly registry: RegistryClient;
+  readonly codec: Codec;
+}
+
+export const createParts = (config: Config, clientId: string, log: Logger): Parts => {
+  const kafka = createKafka(config, clientId, log);
+  const registry = createRegistryClient({ url: config.schemaRegistryUrl, auth: config.schemaRegistryAuth });
+  const codec = createCodec({ registry, contracts: loadContracts() });
+  return { kafka, registry, codec };
+};

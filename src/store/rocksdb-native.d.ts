@@ -1,0 +1,31 @@
+// The part of rocksdb-native's API that the store adapter uses; the package ships no types.
+declare module 'rocksdb-native' {
+  interface WriteBatch {
+    tryPut(key: Buffer | string, value: Buffer | string): void;
+    tryDelete(key: Buffer | string): void;
+    tryDeleteRange(start: Buffer | string, end: Buffer | string): void;
+    flush(): Promise<void>;
+    destroy(): void;
+  }
+  interface Entry {
+    key: Buffer;
+    value: Buffer;
+  }
+  interface IteratorOptions {
+    gt?: Buffer | string;
+    gte?: Buffer | string;
+    lt?: Buffer | string;
+    lte?: Buffer | string;
+    reverse?: boolean;
+    limit?: number;
+  }
+  class RocksDB {
+    constructor(path: string, opts?: Record<string, unknown>);
+    ready(): Promise<void>;
+    close(): Promise<void>;
+    get(key: Buffer | string): Promise<Buffer | null>;
+    write(opts?: { autoDestroy?: boolean }): WriteBatch;
+    iterator(range: IteratorOptions, opts?: { capacity?: number }): AsyncIterable<Entry>;
+  }
+  export = RocksDB;
+}

@@ -1,6 +1,6 @@
 /** Long-running commands: the local infrastructure, the coordinator, and both at once (`make run`). */
-import { rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { loadConfig, type Config } from '../config';
 import { createCoordinator } from '../engine/coordinator';
 import { startAdminServer } from '../http/server';
@@ -79,14 +79,13 @@ export const infraDown = async (log: Logger): Promise<void> => {
 };
 
 /** Runs a coordinator until `stop` resolves; returns once it has closed. */
-export const serveCoordinator = async (config: Config, log: Logger, stop: Promise<unknown>): Promise<void> => {
+export const serveCoordinator = async (config: Config, log: Logger, stop: Promise<unknown>, pidFile?: string): Promise<void> => {
   const parts = createParts(config, 'coord-coordinator', log);
   const store = await openStore(config.dataDir);
   const coordinator = createCoordinator({ config, kafka: parts.kafka, codec: parts.codec, store, log });
   const http = await startAdminServer({ host: config.httpHost, port: config.httpPort, status: coordinator.status });
   log.info('coordinator admin HTTP listening', { url: http.url });
-  const pidFile = join(projectRoot(), RUN_DIR, 'coordinator.pid');
-  writeFileSync(pidFile, `${process.pid}\n`);
+  if (pidFile !== undefined) writeFileSync(pidFile, `${process.pid}\n`);
   try {
     await parts.codec.registerAll(recordTopics(config.topicPrefix));
     await coordinator.start();
@@ -97,14 +96,16 @@ export const serveCoordinator = async (config: Config, log: Logger, stop: Promis
     await coordinator.close();
     await http.close();
     await store.close();
-    rmSync(pidFile, { force: true });
+    if (pidFile !== undefined) rmSync(pidFile, { force: true });
   }
 };
 
 export const runCoordinatorCommand = async (argv: readonly string[]): Promise<void> => {
   const { config } = loadConfig(envWithRunFile(projectRoot()), argv);
   const log = createLogger(config.logLevel, { component: 'coordinator' });
-  await serveCoordinator(config, log, untilSignal());
+  const pidFile = process.env.COORD_PID_FILE ?? join(projectRoot(), RUN_DIR, 'coordinator.pid');
+  mkdirSync(dirname(pidFile), { recursive: true });
+  await serveCoordinator(config, log, untilSignal(), pidFile);
 };
 
 /** `make run`: everything in the foreground; Ctrl-C stops all of it. */

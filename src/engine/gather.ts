@@ -89,13 +89,12 @@ export class Gatherer {
 
   private wait(ms: number): Promise<void> {
     return new Promise((resolve) => {
-      const timer = setTimeout(done, Math.max(0, ms));
-      const self = this;
-      function done(): void {
+      const done = (): void => {
         clearTimeout(timer);
-        if (self.wakeTaker === done) self.wakeTaker = undefined;
+        if (this.wakeTaker === done) this.wakeTaker = undefined;
         resolve();
-      }
+      };
+      const timer = setTimeout(done, Math.max(0, ms));
       this.wakeTaker = done;
     });
   }

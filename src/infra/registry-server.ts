@@ -31,6 +31,9 @@ export const startRegistryServer = async (o: RegistryServerOptions): Promise<Ser
       '-Dquarkus.http.host=127.0.0.1',
       `-Dquarkus.http.port=${o.port}`,
       '-Dquarkus.http.access-log.enabled=false',
+      // Its management interface would listen on 0.0.0.0:9000, and its tracer would call out to an OTLP collector.
+      '-Dquarkus.management.enabled=false',
+      '-Dquarkus.otel.sdk.disabled=true',
       `-Dapicurio.datasource.url=jdbc:h2:file:${join(o.dir, 'registry')}`,
       // A small pool: this registry serves one deployment on a 2-core machine.
       '-Dapicurio.datasource.jdbc.initial-size=2',

@@ -1,5 +1,5 @@
 /** Avro in Confluent framing through the Schema Registry: encode by record name, decode any registered writer schema. */
-import * as avro from 'avsc';
+import type * as avro from 'avsc';
 import { CoordError, errorMessage, isCoordError } from '../errors';
 import type { RegistryClient } from './registry';
 import { subjectOf } from './protocol';
@@ -18,6 +18,15 @@ export interface Codec {
   encode(topic: string, fullName: string, value: unknown): Promise<Buffer>;
   decode(value: Buffer | null): Promise<Decoded>;
 }
+
+/** avsc decodes records as class instances; the rest of the code wants plain data. */
+const plain = (v: unknown): unknown => {
+  if (Array.isArray(v)) return v.map(plain);
+  if (v === null || typeof v !== 'object' || Buffer.isBuffer(v)) return v;
+  const out: Record<string, unknown> = {};
+  for (const [k, x] of Object.entries(v)) out[k] = plain(x);
+  return out;
+};
 
 export const createCodec = (deps: { registry: RegistryClient; contracts: Contracts }): Codec => {
   const { registry, contracts } = deps;
@@ -97,7 +106,7 @@ export const createCodec = (deps: { registry: RegistryClient; contracts: Contrac
       } catch (err) {
         throw new CoordError('SCHEMA_INVALID', `body does not decode as ${reader.fullName} (schema id ${schemaId}): ${errorMessage(err)}`);
       }
-      return { schemaId, fullName: reader.fullName, value: decoded as Record<string, unknown> };
+      return { schemaId, fullName: reader.fullName, value: plain(decoded) as Record<string, unknown> };
     },
   };
 };

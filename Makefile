@@ -1,0 +1,57 @@
+# The contract other tools rely on: run, infra, coordinator, stop, test (see README).
+SHELL := /bin/bash
+NODE ?= node
+COORDCTL := $(NODE) dist/src/cli/main.js
+STAMP := node_modules/.install-stamp
+
+.PHONY: all build run infra coordinator stop test test-unit test-integration lint bench clean check-tools
+
+all: build
+
+check-tools:
+	@command -v node >/dev/null || { echo "make: Node.js 20+ is required (https://nodejs.org or 'apt-get install nodejs')" >&2; exit 1; }
+	@node -e 'process.exit(+process.versions.node.split(".")[0] >= 20 ? 0 : 1)' || { echo "make: Node.js 20+ is required; found $$(node --version)" >&2; exit 1; }
+	@command -v java >/dev/null || ls /usr/lib/jvm/*/bin/java >/dev/null 2>&1 || [ -n "$$JAVA_HOME" ] || { echo "make: Java 17+ is required for Kafka (and 21+ for the Schema Registry): 'apt-get install openjdk-17-jre-headless'" >&2; exit 1; }
+	@command -v mvn >/dev/null || { echo "make: Maven is required to fetch Kafka and the Schema Registry from Maven Central: 'apt-get install maven'" >&2; exit 1; }
+
+$(STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+build: check-tools $(STAMP)
+	npx tsc -p tsconfig.json
+
+## The main job in the foreground: infrastructure, topics, schemas, coordinator. Ctrl-C stops all of it.
+run: build
+	$(COORDCTL) run
+
+## Kafka and the registry in the background; returns once both answer. A second call reuses them.
+infra: build
+	$(COORDCTL) infra up
+
+## The coordinator alone, against the running infrastructure (.coord/run.env).
+coordinator: build
+	$(COORDCTL) coordinator
+
+## Stops what `make infra` started, and a coordinator started by `make coordinator`.
+stop: build
+	-@[ -f .coord/coordinator.pid ] && kill "$$(cat .coord/coordinator.pid)" 2>/dev/null; true
+	$(COORDCTL) infra down
+
+lint: $(STAMP)
+	npx eslint .
+
+test-unit: build
+	npx mocha 'test/unit/**/*.spec.ts'
+
+## Integration and end-to-end tiers start their own Kafka and registry on free ports in a temporary folder.
+test-integration: build
+	npx mocha --timeout 180000 --slow 5000 --require test/support/stack-hooks.ts 'test/integration/**/*.spec.ts'
+
+test: build lint test-unit test-integration
+
+bench: build
+	npx tsx test/bench/run.ts
+
+clean:
+	rm -rf dist .coord

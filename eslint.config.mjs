@@ -1,0 +1,30 @@
+// Lint: typescript-eslint's recommended rules plus the import directions of STYLE.md.
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+const RULE = '@typescript-eslint/no-restricted-imports';
+const IO = ['kafkajs', 'rocksdb-native', 'rocksdb', 'node:fs', 'node:net', 'node:http', 'node:child_process', 'node:crypto'];
+const rocks = { group: ['rocksdb-native', 'rocksdb'], message: 'only src/store/ touches RocksDB' };
+const kafka = { group: ['kafkajs'], allowTypeImports: true, message: 'only src/messaging/ uses kafkajs at run time' };
+const domain = { group: ['**/projections', '**/projections/**'], message: 'messaging knows nothing of the domain' };
+
+export default tseslint.config(
+  { ignores: ['dist/**', 'node_modules/**', '.cache/**', '.coord/**', 'test/bench/results/**'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    rules: {
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      '@typescript-eslint/consistent-type-imports': 'error',
+    },
+  },
+  // projections/ decides: no I/O, nothing from the engine.
+  {
+    files: ['projections/**/*.ts'],
+    ignores: ['projections/**/*.spec.ts'],
+    rules: { [RULE]: ['error', { paths: IO, patterns: [{ group: ['**/src/**'], message: 'projections import nothing from src/' }] }] },
+  },
+  { files: ['src/**/*.ts'], rules: { [RULE]: ['error', { patterns: [rocks, kafka] }] } },
+  { files: ['src/messaging/**/*.ts'], rules: { [RULE]: ['error', { patterns: [rocks, domain] }] } },
+  { files: ['src/store/**/*.ts'], rules: { [RULE]: ['error', { patterns: [kafka, domain] }] } },
+);

@@ -1,0 +1,97 @@
+/** A coordinator in its own process, as users run it, so tests can kill and restart it. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { freePort } from '../../src/infra/process';
+import { projectRoot } from '../../src/messaging/schemas';
+import type { TestStack } from './stack';
+import { waitFor } from './wait';
+
+const live = new Set<ChildProcess>();
+// A test run that ends abruptly must not leave coordinators behind.
+process.on('exit', () => {
+  for (const c of live) c.kill('SIGKILL');
+});
+
+export interface CoordinatorProcess {
+  readonly httpUrl: string;
+  readonly dataDir: string;
+  readonly pid: number | undefined;
+  start(): Promise<void>;
+  /** SIGTERM and wait for a clean exit. */
+  stop(): Promise<void>;
+  /** SIGKILL: a crash. */
+  kill(): Promise<void>;
+  readyz(): Promise<number>;
+}
+
+export const coordinatorProcess = async (
+  stack: TestStack,
+  opts: { prefix: string; name: string; env?: Record<string, string> },
+): Promise<CoordinatorProcess> => {
+  const root = projectRoot();
+  const dir = join(stack.dir, opts.name);
+  mkdirSync(dir, { recursive: true });
+  const httpPort = await freePort();
+  const dataDir = join(dir, 'rocksdb');
+  const httpUrl = `http://127.0.0.1:${httpPort}`;
+  let child: ChildProcess | undefined;
+  let exited: Promise<void> = Promise.resolve();
+
+  const env = {
+    ...process.env,
+    KAFKA_BROKERS: stack.brokers,
+    SCHEMA_REGISTRY_URL: stack.registryUrl,
+    COORD_TOPIC_PREFIX: opts.prefix,
+    COORD_GROUP_ID: `${opts.prefix}-coordinator`,
+    COORD_DATA_DIR: dataDir,
+    COORD_HTTP_PORT: String(httpPort),
+    COORD_PID_FILE: join(dir, 'coordinator.pid'),
+    COORD_LOG_LEVEL: 'info',
+    ...opts.env,
+  };
+
+  const readyz = async (): Promise<number> => {
+    try {
+      return (await fetch(`${httpUrl}/readyz`, { signal: AbortSignal.timeout(2_000) })).status;
+    } catch {
+      return 0;
+    }
+  };
+
+  const handle: CoordinatorProcess = {
+    httpUrl,
+    dataDir,
+    get pid() {
+      return child?.pid;
+    },
+    readyz,
+    start: async () => {
+      const log = createWriteStream(join(dir, 'coordinator.log'), { flags: 'a' });
+      child = spawn(process.execPath, ['--require', 'tsx/cjs', join(root, 'src/cli/main.ts'), 'coordinator'], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+      child.stdout?.pipe(log);
+      child.stderr?.pipe(log);
+      const c = child;
+      live.add(c);
+      exited = new Promise((resolve) => c.once('exit', () => {
+        live.delete(c);
+        resolve();
+      }));
+      let gone = false;
+      void exited.then(() => (gone = true));
+      await waitFor(`coordinator ${opts.name} ready (log: ${join(dir, 'coordinator.log')})`, async () => {
+        if (gone) throw new Error(`coordinator ${opts.name} exited during start; see ${join(dir, 'coordinator.log')}`);
+        return (await readyz()) === 200;
+      }, 60_000);
+    },
+    stop: async () => {
+      child?.kill('SIGTERM');
+      await exited;
+    },
+    kill: async () => {
+      child?.kill('SIGKILL');
+      await exited;
+    },
+  };
+  return handle;
+};

@@ -1,0 +1,118 @@
+/**
+ * The real Kafka and Schema Registry the integration tiers run against: started once per
+ * test run on free ports in a temporary folder (or, with TEST_INFRA=testcontainers, in
+ * Docker), and stopped when the run ends, even when a test failed.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort } from '../../src/infra/process';
+import { startLocalStack } from '../../src/infra/stack';
+import { createLogger } from '../../src/log';
+import { projectRoot } from '../../src/messaging/schemas';
+
+export interface TestStack {
+  readonly brokers: string;
+  readonly registryUrl: string;
+  /** Scratch space for this run, removed at the end. */
+  readonly dir: string;
+  stop(): Promise<void>;
+}
+
+let current: TestStack | undefined;
+
+export const testStack = (): TestStack => {
+  if (current === undefined) throw new Error('the test stack is not started: run mocha with --file test/support/stack-hooks.ts');
+  return current;
+};
+
+/** The small part of the testcontainers API used here. */
+interface Container {
+  getMappedPort(port: number): number;
+  stop(): Promise<unknown>;
+}
+interface ContainerBuilder {
+  withNetwork(n: unknown): ContainerBuilder;
+  withNetworkAliases(...a: string[]): ContainerBuilder;
+  withExposedPorts(...p: (number | { container: number; host: number })[]): ContainerBuilder;
+  withEnvironment(e: Record<string, string>): ContainerBuilder;
+  withWaitStrategy(w: unknown): ContainerBuilder;
+  start(): Promise<Container>;
+}
+interface Testcontainers {
+  Network: new () => { start(): Promise<{ stop(): Promise<unknown> }> };
+  GenericContainer: new (image: string) => ContainerBuilder;
+  Wait: { forLogMessage(re: RegExp): unknown; forHttp(path: string, port: number): unknown };
+}
+
+const startWithTestcontainers = async (dir: string): Promise<TestStack> => {
+  // Loaded by name only when asked for: the default path needs no Docker and no testcontainers package.
+  const moduleName = 'testcontainers';
+  let tc: Testcontainers;
+  try {
+    tc = (await import(moduleName)) as Testcontainers;
+  } catch {
+    throw new Error("TEST_INFRA=testcontainers needs the testcontainers package and a Docker engine: 'npm i -D testcontainers'");
+  }
+  const network = await new tc.Network().start();
+  const hostPort = await freePort();
+  const kafka = await new tc.GenericContainer('apache/kafka:3.9.1')
+    .withNetwork(network)
+    .withNetworkAliases('kafka')
+    .withExposedPorts({ container: 9092, host: hostPort })
+    .withEnvironment({
+      KAFKA_NODE_ID: '1',
+      KAFKA_PROCESS_ROLES: 'broker,controller',
+      KAFKA_LISTENERS: 'PLAINTEXT://:9092,CONTROLLER://:9093',
+      // The advertised port is the host's, so clients outside Docker reach the broker.
+      KAFKA_ADVERTISED_LISTENERS: `PLAINTEXT://127.0.0.1:${hostPort}`,
+      KAFKA_CONTROLLER_LISTENER_NAMES: 'CONTROLLER',
+      KAFKA_LISTENER_SECURITY_PROTOCOL_MAP: 'CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT',
+      KAFKA_CONTROLLER_QUORUM_VOTERS: '1@localhost:9093',
+      KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR: '1',
+      KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR: '1',
+      KAFKA_TRANSACTION_STATE_LOG_MIN_ISR: '1',
+      KAFKA_AUTO_CREATE_TOPICS_ENABLE: 'false',
+      KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS: '0',
+    })
+    .withWaitStrategy(tc.Wait.forLogMessage(/Kafka Server started/))
+    .start();
+  const registry = await new tc.GenericContainer('apicurio/apicurio-registry:3.3.3')
+    .withNetwork(network)
+    .withExposedPorts(8080)
+    .withWaitStrategy(tc.Wait.forHttp('/apis/ccompat/v7/subjects', 8080))
+    .start();
+  return {
+    brokers: `127.0.0.1:${kafka.getMappedPort(9092)}`,
+    registryUrl: `http://127.0.0.1:${registry.getMappedPort(8080)}/apis/ccompat/v7`,
+    dir,
+    stop: async () => {
+      await registry.stop();
+      await kafka.stop();
+      await network.stop();
+    },
+  };
+};
+
+export const startTestStack = async (): Promise<TestStack> => {
+  const dir = mkdtempSync(join(tmpdir(), 'coord-test-'));
+  const log = createLogger(process.env.TEST_LOG === '1' ? 'info' : 'warn', { component: 'test-stack' });
+  let inner: { brokers: string; registryUrl: string; stop(): Promise<void> };
+  if (process.env.TEST_INFRA === 'testcontainers') inner = await startWithTestcontainers(dir);
+  else
+    inner = await startLocalStack(
+      { root: projectRoot(), dir: join(dir, 'infra'), kafkaPort: await freePort(), controllerPort: await freePort(), registryPort: await freePort() },
+      log,
+    );
+  current = {
+    brokers: inner.brokers,
+    registryUrl: inner.registryUrl,
+    dir,
+    stop: async () => {
+      await inner.stop();
+      rmSync(dir, { recursive: true, force: true });
+      current = undefined;
+    },
+  };
+  return current;
+};

@@ -3,6 +3,7 @@ SHELL := /bin/bash
 NODE ?= node
 COORDCTL := $(NODE) dist/src/cli/main.js
 STAMP := node_modules/.install-stamp
+PYENV := .cache/py/.install-stamp
 
 .PHONY: all build run infra coordinator stop test test-unit test-integration lint bench clean check-tools
 
@@ -16,6 +17,13 @@ check-tools:
 
 $(STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund
+	@touch $@
+
+## The interop tier's Python client (confluent-kafka, fastavro) in a private virtualenv.
+$(PYENV): test/interop/requirements.txt
+	@command -v python3 >/dev/null || { echo "make: python3 is required for the interop tests" >&2; exit 1; }
+	python3 -m venv .cache/py
+	.cache/py/bin/pip install --quiet --disable-pip-version-check -r test/interop/requirements.txt
 	@touch $@
 
 build: check-tools $(STAMP)
@@ -45,7 +53,7 @@ test-unit: build
 	npx mocha 'test/unit/**/*.spec.ts'
 
 ## Integration and end-to-end tiers start their own Kafka and registry on free ports in a temporary folder.
-test-integration: build
+test-integration: build $(PYENV)
 	npx mocha --timeout 180000 --slow 5000 --require test/support/stack-hooks.ts 'test/integration/**/*.spec.ts'
 
 test: build lint test-unit test-integration

@@ -3,13 +3,18 @@
 import { errorMessage, isCoordError } from '../errors';
 import { createLogger } from '../log';
 import { requestCommand, UsageError } from './requests';
-import { infraDown, infraUp, runAllCommand, runCoordinatorCommand } from './serve';
+import { loadConfig } from '../config';
+import { provision } from '../messaging/provision';
+import { projectRoot } from '../messaging/schemas';
+import { createParts } from '../runtime';
+import { envWithRunFile, infraDown, infraUp, runAllCommand, runCoordinatorCommand } from './serve';
 
 const USAGE = `coordctl — an event-sourced coordinator on Apache Kafka
 
   coordctl run                                 Kafka, registry and coordinator in the foreground (Ctrl-C stops all)
   coordctl infra up | down                     start (in the background) or stop the local Kafka and registry
   coordctl coordinator                         the coordinator alone, against .coord/run.env or the environment
+  coordctl provision                           create the topics and register the schemas on any cluster
   coordctl logical-source create NAME F:T...   create a logical source, e.g. cars id:INT64 speed:FLOAT64
   coordctl logical-source get NAME             read one
 
@@ -31,6 +36,12 @@ const main = async (argv: string[]): Promise<number> => {
       else if (sub === 'down') await infraDown(log);
       else throw new UsageError('coordctl infra up | down');
       return 0;
+    case 'provision': {
+      const { config } = loadConfig(envWithRunFile(projectRoot()), argv.slice(1));
+      await provision({ config, codec: createParts(config, 'coordctl', log).codec, log });
+      log.info('topics and schemas are in place', { prefix: config.topicPrefix, brokers: config.kafkaBrokers.join(',') });
+      return 0;
+    }
     case 'logical-source':
       return requestCommand(cmd, sub ?? '', rest);
     case undefined:

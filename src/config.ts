@@ -35,6 +35,8 @@ export interface Config {
   readonly maxValueBytes: number;
   /** Default reply topic of clients that name none. */
   readonly replyTopic: string;
+  /** How long (log time) a request's reply is kept for retries with the same correlation id. */
+  readonly dedupeRetentionMs: number;
   /** Client: default ask timeout. */
   readonly askTimeoutMs: number;
   readonly logLevel: LogLevel;
@@ -57,6 +59,7 @@ export const DEFAULTS: Config = Object.freeze({
   batchTimeoutMs: 20,
   maxValueBytes: 1_000_000,
   replyTopic: 'coord.replies',
+  dedupeRetentionMs: 86_400_000,
   askTimeoutMs: 10_000,
   logLevel: 'info',
 });
@@ -81,6 +84,7 @@ const FIELDS: Readonly<Record<keyof Config, { kind: Kind; env: string }>> = {
   batchTimeoutMs: { kind: 'int', env: 'COORD_BATCH_TIMEOUT_MS' },
   maxValueBytes: { kind: 'int', env: 'COORD_MAX_VALUE_BYTES' },
   replyTopic: { kind: 'string', env: 'COORD_REPLY_TOPIC' },
+  dedupeRetentionMs: { kind: 'int', env: 'COORD_DEDUPE_RETENTION_MS' },
   askTimeoutMs: { kind: 'int', env: 'COORD_ASK_TIMEOUT_MS' },
   logLevel: { kind: 'level', env: 'COORD_LOG_LEVEL' },
 };

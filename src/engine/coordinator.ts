@@ -10,7 +10,7 @@ import type { Logger } from '../log';
 import type { Codec } from '../messaging/codec';
 import { lowWatermarks, outboxProducer } from '../messaging/kafka';
 import { INPUT_KINDS, topicName, type TopicKind } from '../messaging/topics';
-import { OUTBOX } from '../store/keys';
+import { dedupeKey, DEDUPE_BY_TIME, OUTBOX, parseDedupeTimeKey } from '../store/keys';
 import { decodeOutRecord, type OutRecord } from '../store/outbox';
 import type { Store } from '../store/rocks';
 import type { RawRecord } from './decode';
@@ -54,7 +54,15 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
     handlers,
     maxValueBytes: config.maxValueBytes,
     kindOf: (topic) => kindByTopic.get(topic),
-    topics: { replies: topicName(config.topicPrefix, 'replies'), dlq: topicName(config.topicPrefix, 'dlq') },
+    topics: {
+      replies: topicName(config.topicPrefix, 'replies'),
+      dlq: topicName(config.topicPrefix, 'dlq'),
+      snapshots: topicName(config.topicPrefix, 'snapshots'),
+    },
+    remembered: async (correlationId) => {
+      const raw = await store.get(dedupeKey(correlationId));
+      return raw === null ? undefined : decodeOutRecord(raw);
+    },
   };
   const gatherer = new Gatherer({
     batchSize: config.batchSize,
@@ -122,6 +130,18 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
     }
   };
 
+  /** Keys of replies remembered before `cutoffMs` of log time, a bounded number per pass. */
+  const expiredReplies = async (cutoffMs: number): Promise<string[]> => {
+    if (cutoffMs <= 0) return [];
+    const keys: string[] = [];
+    for await (const [k] of store.scan(DEDUPE_BY_TIME, { limit: 1_000 })) {
+      const { logTimeMs, correlationId } = parseDedupeTimeKey(k);
+      if (logTimeMs >= cutoffMs) break;
+      keys.push(k, dedupeKey(correlationId));
+    }
+    return keys;
+  };
+
   const pass = async (records: RawRecord[]): Promise<void> => {
     const fresh = records.filter((r) => {
       const want = expected.get(tpKey(r.topic, r.partition));
@@ -129,21 +149,19 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
     });
     if (fresh.length === 0) return;
     const result = await runPass(fresh, state, meta, passDeps);
-    await store.write(result.ops);
+    const expired = await expiredReplies(meta.logTimeMs - config.dedupeRetentionMs);
+    await store.write({ ...result.ops, deletes: [...(result.ops.deletes ?? []), ...expired] });
     meta = result.meta;
-    for (const [k, next] of result.offsets) {
-      offsets.set(k, next);
-      expected.set(k, next);
+    const commits = result.inputs.map((r) => ({ topic: r.topic, partition: r.partition, offset: (r.toOffset + 1n).toString() }));
+    for (const c of commits) {
+      offsets.set(tpKey(c.topic, c.partition), BigInt(c.offset));
+      expected.set(tpKey(c.topic, c.partition), BigInt(c.offset));
     }
     counters.applied += result.applied;
     counters.rejected += result.rejected;
     counters.passes++;
     await publish(result.outbox);
     // Kafka's committed offsets are for monitoring only: the truth is in RocksDB.
-    const commits = [...result.offsets].map(([k, next]) => {
-      const i = k.lastIndexOf(':');
-      return { topic: k.slice(0, i), partition: Number(k.slice(i + 1)), offset: next.toString() };
-    });
     await consumer?.commitOffsets(commits).catch((err) => log.debug('offset commit for monitoring failed', { error: errorMessage(err) }));
   };
 

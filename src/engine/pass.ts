@@ -1,31 +1,44 @@
 /**
  * One pass = one snapshot: decode → order → decide and evolve → one write batch holding
- * state, consumed offsets, the snapshot marker and the outbox. Publishing is the caller's.
+ * state, consumed offsets, the snapshot marker, the replies kept for retries and the outbox.
+ * Publishing the outbox is the caller's.
  */
-import { STAGES, type Change, type Decision, type Handler, type Message, type PassContext, type ReplyDraft } from '../../projections';
+import { STAGES, type Decision, type Handler, type Image, type Message, type PassContext, type ReplyDraft } from '../../projections';
 import { errorMessage } from '../errors';
 import type { Codec } from '../messaging/codec';
 import { H } from '../messaging/headers';
-import { offsetKey, outboxKey, SNAPSHOT_META } from '../store/keys';
+import { digestHex, updateDigest } from '../store/digest';
+import { dedupeKey, dedupeTimeKey, offsetKey, outboxKey, SNAPSHOT_META, stateKey } from '../store/keys';
 import { encodeOutRecord, type OutRecord } from '../store/outbox';
 import type { WriteOps } from '../store/rocks';
 import { decodeRecord, type DecodeContext, type Envelope, type RawRecord, type Rejection } from './decode';
-import { encodeMeta, nextHybrid, tpKey, WorkingState, type SnapshotMeta } from './state';
+import { encodeMeta, nextHybrid, tpKey, type SnapshotMeta, type WorkingState } from './state';
 
 export interface PassDeps extends DecodeContext {
   readonly codec: Codec;
   readonly handlers: ReadonlyMap<string, Handler<never>>;
-  readonly topics: { readonly replies: string; readonly dlq: string };
+  readonly topics: { readonly replies: string; readonly dlq: string; readonly snapshots: string };
+  /** The reply a correlation id already got, if it is still remembered. */
+  readonly remembered: (correlationId: string) => Promise<OutRecord | undefined>;
+}
+
+export interface OffsetRange {
+  readonly topic: string;
+  readonly partition: number;
+  readonly fromOffset: bigint;
+  readonly toOffset: bigint;
 }
 
 export interface PassResult {
   readonly meta: SnapshotMeta;
   readonly ops: WriteOps;
   readonly outbox: readonly (readonly [string, OutRecord])[];
-  /** Next offset to read, per `topic:partition`, after this pass. */
-  readonly offsets: ReadonlyMap<string, bigint>;
+  readonly inputs: readonly OffsetRange[];
+  /** Entities whose image changed, after cancel-outs inside the pass. */
+  readonly changed: number;
   readonly applied: number;
   readonly rejected: number;
+  readonly retried: number;
 }
 
 const stageIndex = (handlers: PassDeps['handlers'], e: Envelope): number => {
@@ -49,40 +62,61 @@ export const orderEnvelopes = (handlers: PassDeps['handlers'], envelopes: readon
       compareOffsets(a.raw.offset, b.raw.offset),
   );
 
-export const runPass = async (
-  records: readonly RawRecord[],
-  state: WorkingState,
-  prev: SnapshotMeta,
-  deps: PassDeps,
-): Promise<PassResult> => {
+/** The offset range each partition contributed, in a stable order. */
+export const inputRanges = (records: readonly RawRecord[]): OffsetRange[] => {
+  const ranges = new Map<string, { topic: string; partition: number; fromOffset: bigint; toOffset: bigint }>();
+  for (const r of records) {
+    const k = tpKey(r.topic, r.partition);
+    const o = BigInt(r.offset);
+    const cur = ranges.get(k);
+    if (cur === undefined) ranges.set(k, { topic: r.topic, partition: r.partition, fromOffset: o, toOffset: o });
+    else {
+      if (o < cur.fromOffset) cur.fromOffset = o;
+      if (o > cur.toOffset) cur.toOffset = o;
+    }
+  }
+  return [...ranges.values()].sort((a, b) => (a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : a.partition - b.partition));
+};
+
+const serialize = (image: Image | undefined): Buffer | undefined => (image === undefined ? undefined : Buffer.from(JSON.stringify(image)));
+
+export const runPass = async (records: readonly RawRecord[], state: WorkingState, prev: SnapshotMeta, deps: PassDeps): Promise<PassResult> => {
   const decoded = await Promise.all(records.map((r) => decodeRecord(r, deps)));
   const logTimeMs = decoded.reduce((t, d) => Math.max(t, Number.isFinite(d.timestampMs) ? d.timestampMs : 0), prev.logTimeMs);
-  const meta: SnapshotMeta = { id: prev.id + 1n, ts: nextHybrid(prev.ts, logTimeMs), logTimeMs };
-  const ctx: PassContext = { snapshotId: meta.id, snapshotTs: meta.ts, logTimeMs };
+  const id = prev.id + 1n;
+  const ts = nextHybrid(prev.ts, logTimeMs);
+  const ctx: PassContext = { snapshotId: id, snapshotTs: ts, logTimeMs };
 
   const out: OutRecord[] = [];
-  const outputHeaders = (): Record<string, string> => ({ [H.snapshotId]: meta.id.toString(), [H.seq]: String(out.length) });
+  const outputHeaders = (): Record<string, string> => ({ [H.snapshotId]: id.toString(), [H.seq]: String(out.length) });
+  /** Replies given in this pass, for retries inside the same pass. */
+  const given = new Map<string, OutRecord>();
+  const dedupePuts: [string, Buffer][] = [];
 
-  const sendReply = async (to: { correlationId: string | undefined; replyTo: string | undefined }, draft: ReplyDraft): Promise<void> => {
+  const sendReply = async (to: { correlationId: string | undefined; replyTo: string | undefined }, draft: ReplyDraft, remember: boolean): Promise<void> => {
     if (to.correlationId === undefined || to.replyTo === undefined) return;
     const value = await deps.codec.encode(deps.topics.replies, 'coord.v1.Reply', {
       correlationId: to.correlationId,
       status: draft.status,
       message: draft.message,
-      snapshotId: meta.id,
-      snapshotTs: meta.ts,
+      snapshotId: id,
+      snapshotTs: ts,
       payload: draft.payload === null ? null : { [draft.payload.type]: draft.payload.value },
     });
-    out.push({ topic: to.replyTo, key: to.correlationId, value, headers: { ...outputHeaders(), [H.correlationId]: to.correlationId } });
+    const record: OutRecord = { topic: to.replyTo, key: to.correlationId, value, headers: { ...outputHeaders(), [H.correlationId]: to.correlationId } };
+    out.push(record);
+    if (remember) {
+      given.set(to.correlationId, record);
+      dedupePuts.push([dedupeKey(to.correlationId), encodeOutRecord(record)], [dedupeTimeKey(logTimeMs, to.correlationId), Buffer.alloc(0)]);
+    }
   };
 
   const toDlq = async (r: Rejection): Promise<void> => {
     const raw = r.raw;
-    const value = raw.value === null ? Buffer.alloc(0) : raw.value.subarray(0, deps.maxValueBytes);
     out.push({
       topic: deps.topics.dlq,
       key: raw.key === null ? null : raw.key.toString(),
-      value,
+      value: raw.value === null ? Buffer.alloc(0) : raw.value.subarray(0, deps.maxValueBytes),
       headers: {
         ...r.headers,
         ...outputHeaders(),
@@ -93,12 +127,12 @@ export const runPass = async (
         [H.dlqOffset]: raw.offset,
       },
     });
-    await sendReply(r, { status: 'INVALID_ARGUMENT', message: r.reason, payload: null });
+    await sendReply(r, { status: 'INVALID_ARGUMENT', message: r.reason, payload: null }, false);
   };
 
-  const changes: Change[] = [];
   let rejected = 0;
   let applied = 0;
+  let retried = 0;
   const good: Envelope[] = [];
   for (const d of decoded) {
     if (d.ok) good.push(d);
@@ -108,6 +142,9 @@ export const runPass = async (
     }
   }
 
+  // Images before the pass of every entity it touches: net changes and the digest come from them.
+  const before = new Map<string, { entity: string; key: string; image: Image | undefined }>();
+
   for (const e of orderEnvelopes(deps.handlers, good)) {
     const handler = deps.handlers.get(e.type);
     if (handler === undefined) {
@@ -115,8 +152,17 @@ export const runPass = async (
       await toDlq({ ...e, ok: false, code: 'WRONG_TOPIC', reason: `no projection decides ${e.type}` });
       continue;
     }
+    if (e.correlationId !== undefined) {
+      // A retry: the same reply, byte for byte, and no second effect.
+      const earlier = given.get(e.correlationId) ?? (await deps.remembered(e.correlationId));
+      if (earlier !== undefined) {
+        out.push(earlier);
+        retried++;
+        continue;
+      }
+    }
     if (e.deadlineMs !== undefined && e.deadlineMs < logTimeMs) {
-      await sendReply(e, { status: 'DEADLINE_EXCEEDED', message: `deadline ${e.deadlineMs} passed before the request was applied at log time ${logTimeMs}`, payload: null });
+      await sendReply(e, { status: 'DEADLINE_EXCEEDED', message: `deadline ${e.deadlineMs} passed before the request was applied at log time ${logTimeMs}`, payload: null }, true);
       continue;
     }
     const msg: Message<never> = {
@@ -131,38 +177,54 @@ export const runPass = async (
       decision = handler.decide(msg, state, ctx);
     } catch (err) {
       // A decider that throws fails its own message only; the rest of the batch commits.
-      await sendReply(e, { status: 'INTERNAL', message: `the coordinator failed on this request: ${errorMessage(err)}`, payload: null });
+      await sendReply(e, { status: 'INTERNAL', message: `the coordinator failed on this request: ${errorMessage(err)}`, payload: null }, true);
       continue;
     }
     for (const c of decision.changes) {
+      const k = stateKey(c.entity, c.key);
+      if (!before.has(k)) before.set(k, { entity: c.entity, key: c.key, image: state.get(c.entity, c.key) });
       state.apply(c);
-      changes.push(c);
     }
     applied++;
-    if (decision.reply !== null) await sendReply(e, decision.reply);
+    if (decision.reply !== null) await sendReply(e, decision.reply, true);
   }
 
-  const offsets = new Map<string, bigint>();
-  const offsetPuts = new Map<string, readonly [string, Buffer]>();
-  for (const r of records) {
-    const k = tpKey(r.topic, r.partition);
-    const next = BigInt(r.offset) + 1n;
-    if ((offsets.get(k) ?? -1n) < next) {
-      offsets.set(k, next);
-      offsetPuts.set(k, [offsetKey(r.topic, r.partition), Buffer.from(next.toString())]);
-    }
+  // Net changes: an entity created and dropped in one pass leaves no trace.
+  let digest = prev.digest;
+  const statePuts: [string, Buffer][] = [];
+  const stateDeletes: string[] = [];
+  for (const [k, b] of before) {
+    const was = serialize(b.image);
+    const now = serialize(state.get(b.entity, b.key));
+    if (was === undefined ? now === undefined : now !== undefined && was.equals(now)) continue;
+    digest = updateDigest(digest, k, was, now);
+    if (now === undefined) stateDeletes.push(k);
+    else statePuts.push([k, now]);
   }
 
-  const persisted = WorkingState.persist(changes);
-  const outbox = out.map((r, seq) => [outboxKey(meta.id, seq), r] as const);
+  const inputs = inputRanges(records);
+  const meta: SnapshotMeta = { id, ts, logTimeMs, digest };
+  const marker = await deps.codec.encode(deps.topics.snapshots, 'coord.v1.SnapshotMarker', {
+    snapshotId: id,
+    snapshotTs: ts,
+    logTimeMs: BigInt(logTimeMs),
+    digest: digestHex(digest),
+    inputs,
+    records: records.length,
+    changes: statePuts.length + stateDeletes.length,
+  });
+  out.push({ topic: deps.topics.snapshots, key: id.toString(), value: marker, headers: outputHeaders() });
+
+  const outbox = out.map((r, seq) => [outboxKey(id, seq), r] as const);
   const ops: WriteOps = {
     puts: [
-      ...persisted.puts,
-      ...offsetPuts.values(),
+      ...statePuts,
+      ...inputs.map((r) => [offsetKey(r.topic, r.partition), Buffer.from((r.toOffset + 1n).toString())] as const),
       [SNAPSHOT_META, encodeMeta(meta)],
+      ...dedupePuts,
       ...outbox.map(([k, r]) => [k, encodeOutRecord(r)] as const),
     ],
-    deletes: persisted.deletes,
+    deletes: stateDeletes,
   };
-  return { meta, ops, outbox, offsets, applied, rejected };
+  return { meta, ops, outbox, inputs, changed: statePuts.length + stateDeletes.length, applied, rejected, retried };
 };

@@ -1,6 +1,7 @@
 /** The projections' state in memory, loaded from RocksDB at start and kept equal to it by every commit. */
 import type { Change, Image, StateView } from '../../projections';
-import { OFFSETS, parseOffsetKey, parseStateKey, SNAPSHOT_META, STATE, stateKey } from '../store/keys';
+import { digestHex, EMPTY_DIGEST, parseDigest } from '../store/digest';
+import { OFFSETS, parseOffsetKey, parseStateKey, SNAPSHOT_META, STATE } from '../store/keys';
 import type { Store } from '../store/rocks';
 
 export interface SnapshotMeta {
@@ -9,9 +10,11 @@ export interface SnapshotMeta {
   readonly ts: bigint;
   /** The newest log time folded so far (ms). */
   readonly logTimeMs: number;
+  /** Digest of the projections' state after this snapshot (src/store/digest.ts). */
+  readonly digest: bigint;
 }
 
-export const GENESIS: SnapshotMeta = Object.freeze({ id: 0n, ts: 0n, logTimeMs: 0 });
+export const GENESIS: SnapshotMeta = Object.freeze({ id: 0n, ts: 0n, logTimeMs: 0, digest: EMPTY_DIGEST });
 
 export const LOGICAL_BITS = 18n;
 
@@ -22,11 +25,11 @@ export const nextHybrid = (prev: bigint, physicalMs: number): bigint => {
 };
 
 export const encodeMeta = (m: SnapshotMeta): Buffer =>
-  Buffer.from(JSON.stringify({ id: m.id.toString(), ts: m.ts.toString(), logTimeMs: m.logTimeMs }));
+  Buffer.from(JSON.stringify({ id: m.id.toString(), ts: m.ts.toString(), logTimeMs: m.logTimeMs, digest: digestHex(m.digest) }));
 
 const decodeMeta = (b: Buffer): SnapshotMeta => {
-  const o = JSON.parse(b.toString()) as { id: string; ts: string; logTimeMs: number };
-  return { id: BigInt(o.id), ts: BigInt(o.ts), logTimeMs: o.logTimeMs };
+  const o = JSON.parse(b.toString()) as { id: string; ts: string; logTimeMs: number; digest: string };
+  return { id: BigInt(o.id), ts: BigInt(o.ts), logTimeMs: o.logTimeMs, digest: parseDigest(o.digest) };
 };
 
 export class WorkingState implements StateView {
@@ -48,19 +51,6 @@ export class WorkingState implements StateView {
     }
     if (change.image === null) m.delete(change.key);
     else m.set(change.key, change.image);
-  }
-
-  /** The RocksDB puts and deletes that make the store equal to this state for `changes`. */
-  static persist(changes: Iterable<Change>): { puts: [string, Buffer][]; deletes: string[] } {
-    const last = new Map<string, Change>();
-    for (const c of changes) last.set(stateKey(c.entity, c.key), c);
-    const puts: [string, Buffer][] = [];
-    const deletes: string[] = [];
-    for (const [k, c] of last) {
-      if (c.image === null) deletes.push(k);
-      else puts.push([k, Buffer.from(JSON.stringify(c.image))]);
-    }
-    return { puts, deletes };
   }
 }
 

@@ -5,6 +5,7 @@ export const RECORD_TOPICS: Readonly<Record<string, TopicKind>> = Object.freeze(
   'coord.v1.CreateLogicalSource': 'requests.catalog',
   'coord.v1.GetLogicalSource': 'requests.catalog',
   'coord.v1.Reply': 'replies',
+  'coord.v1.SnapshotMarker': 'snapshots',
 });
 
 /** TopicRecordNameStrategy: one subject per record type per topic. */

@@ -5,12 +5,16 @@
  *   o/<topic>/<partition>        next input offset to read (decimal string)
  *   m/snapshot                   the last committed snapshot: id, ts, log time (JSON)
  *   x/<snapshotId>/<seq>         outbox records not yet published (JSON, ids zero-padded to sort)
+ *   d/<correlationId>            the reply a request got, for retries (outbox record JSON)
+ *   t/<logTimeMs>/<correlationId> the same, indexed by log time, for expiry
  */
 
 export const STATE = 's/';
 export const OFFSETS = 'o/';
 export const OUTBOX = 'x/';
 export const SNAPSHOT_META = 'm/snapshot';
+export const DEDUPE = 'd/';
+export const DEDUPE_BY_TIME = 't/';
 
 export const stateKey = (entity: string, key: string): string => `${STATE}${entity}/${key}`;
 
@@ -31,3 +35,14 @@ export const parseOffsetKey = (k: string): { topic: string; partition: number } 
 const pad = (n: bigint | number, width: number): string => n.toString().padStart(width, '0');
 
 export const outboxKey = (snapshotId: bigint, seq: number): string => `${OUTBOX}${pad(snapshotId, 20)}/${pad(seq, 10)}`;
+
+export const dedupeKey = (correlationId: string): string => `${DEDUPE}${correlationId}`;
+
+export const dedupeTimeKey = (logTimeMs: number, correlationId: string): string => `${DEDUPE_BY_TIME}${pad(logTimeMs, 15)}/${correlationId}`;
+
+/** The log time and correlation id of a `t/` key. */
+export const parseDedupeTimeKey = (k: string): { logTimeMs: number; correlationId: string } => {
+  const rest = k.slice(DEDUPE_BY_TIME.length);
+  const slash = rest.indexOf('/');
+  return { logTimeMs: Number(rest.slice(0, slash)), correlationId: rest.slice(slash + 1) };
+};

@@ -5,7 +5,7 @@ COORDCTL := $(NODE) dist/src/cli/main.js
 STAMP := node_modules/.install-stamp
 PYENV := .cache/py/.install-stamp
 
-.PHONY: all build run infra coordinator stop test test-unit test-integration lint bench clean check-tools
+.PHONY: all build run infra coordinator stop test test-unit test-integration lint bench replay clean check-tools
 
 all: build
 
@@ -57,6 +57,10 @@ test-integration: build $(PYENV)
 	npx mocha --timeout 180000 --slow 5000 --require test/support/stack-hooks.ts 'test/integration/**/*.spec.ts'
 
 test: build lint test-unit test-integration
+
+## Replays the running deployment's log into a temporary folder, verifies every snapshot, and compares with the live coordinator.
+replay: build
+	@dir=$$(mktemp -d) && . ./.coord/run.env && $(COORDCTL) replay --to "$$dir/state" --verify --compare-live "$$COORD_HTTP"; rc=$$?; rm -rf "$$dir"; exit $$rc
 
 bench: build
 	npx tsx test/bench/run.ts

@@ -2,6 +2,7 @@
 /** coordctl: the operator's command line. */
 import { errorMessage, isCoordError } from '../errors';
 import { createLogger } from '../log';
+import { replayCommand } from './replay';
 import { requestCommand, UsageError } from './requests';
 import { loadConfig } from '../config';
 import { provision } from '../messaging/provision';
@@ -15,6 +16,7 @@ const USAGE = `coordctl — an event-sourced coordinator on Apache Kafka
   coordctl infra up | down                     start (in the background) or stop the local Kafka and registry
   coordctl coordinator                         the coordinator alone, against .coord/run.env or the environment
   coordctl provision                           create the topics and register the schemas on any cluster
+  coordctl replay --to DIR [--verify]          rebuild the state from the log; --verify checks every snapshot's digest
   coordctl logical-source create NAME F:T...   create a logical source, e.g. cars id:INT64 speed:FLOAT64
   coordctl logical-source get NAME             read one
 
@@ -42,6 +44,8 @@ const main = async (argv: string[]): Promise<number> => {
       log.info('topics and schemas are in place', { prefix: config.topicPrefix, brokers: config.kafkaBrokers.join(',') });
       return 0;
     }
+    case 'replay':
+      return replayCommand(argv.slice(1));
     case 'logical-source':
       return requestCommand(cmd, sub ?? '', rest);
     case undefined:

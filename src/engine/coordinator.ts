@@ -3,19 +3,20 @@
  * as one RocksDB write, publishes the outbox, and resumes from the offsets in RocksDB.
  */
 import type { Consumer, Kafka, Producer } from 'kafkajs';
-import { handlerTable, PROJECTIONS, type Projection } from '../../projections';
+import type { Projection } from '../../projections';
 import type { Config } from '../config';
 import { errorMessage, isCoordError } from '../errors';
 import type { Logger } from '../log';
 import type { Codec } from '../messaging/codec';
 import { lowWatermarks, outboxProducer } from '../messaging/kafka';
 import { INPUT_KINDS, topicName, type TopicKind } from '../messaging/topics';
-import { dedupeKey, DEDUPE_BY_TIME, OUTBOX, parseDedupeTimeKey } from '../store/keys';
+import { digestHex } from '../store/digest';
+import { OUTBOX } from '../store/keys';
 import { decodeOutRecord, type OutRecord } from '../store/outbox';
 import type { Store } from '../store/rocks';
 import type { RawRecord } from './decode';
 import { Gatherer } from './gather';
-import { runPass, type PassDeps } from './pass';
+import { createFold } from './fold';
 import { loadState, tpKey, type SnapshotMeta, type WorkingState } from './state';
 
 export interface CoordinatorDeps {
@@ -31,6 +32,8 @@ export interface CoordinatorStatus {
   readonly ready: boolean;
   readonly snapshotId: string;
   readonly snapshotTs: string;
+  /** Digest of the projections' state at that snapshot. */
+  readonly digest: string;
   readonly applied: number;
   readonly rejected: number;
   readonly passes: number;
@@ -46,24 +49,14 @@ export interface Coordinator {
 
 export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
   const { config, kafka, codec, store, log } = deps;
-  const handlers = handlerTable(deps.projections ?? PROJECTIONS);
   const kindByTopic = new Map<string, TopicKind>(INPUT_KINDS.map((k) => [topicName(config.topicPrefix, k), k]));
   const inputTopics = [...kindByTopic.keys()];
-  const passDeps: PassDeps = {
+  const fold = createFold({
+    store,
     codec,
-    handlers,
-    maxValueBytes: config.maxValueBytes,
-    kindOf: (topic) => kindByTopic.get(topic),
-    topics: {
-      replies: topicName(config.topicPrefix, 'replies'),
-      dlq: topicName(config.topicPrefix, 'dlq'),
-      snapshots: topicName(config.topicPrefix, 'snapshots'),
-    },
-    remembered: async (correlationId) => {
-      const raw = await store.get(dedupeKey(correlationId));
-      return raw === null ? undefined : decodeOutRecord(raw);
-    },
-  };
+    options: { ...config, kindOf: (topic) => kindByTopic.get(topic), projections: deps.projections },
+  });
+  const dlqTopic = topicName(config.topicPrefix, 'dlq');
   const gatherer = new Gatherer({
     batchSize: config.batchSize,
     batchTimeoutMs: config.batchTimeoutMs,
@@ -97,11 +90,10 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
   /** Records for a topic that does not exist (a reply-to nobody created) go to the DLQ instead of stalling the loop. */
   const routable = async (records: readonly OutRecord[]): Promise<OutRecord[]> => {
     if (records.some((r) => !knownTopics.has(r.topic))) await refreshTopics();
-    const dlq = passDeps.topics.dlq;
     return records.map((r) =>
       knownTopics.has(r.topic)
         ? r
-        : { ...r, topic: dlq, headers: { ...r.headers, 'dlq-code': 'REPLY_TOPIC_MISSING', 'dlq-reason': `topic ${r.topic} does not exist`, 'dlq-topic': r.topic } },
+        : { ...r, topic: dlqTopic, headers: { ...r.headers, 'dlq-code': 'REPLY_TOPIC_MISSING', 'dlq-reason': `topic ${r.topic} does not exist`, 'dlq-topic': r.topic } },
     );
   };
 
@@ -130,27 +122,13 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
     }
   };
 
-  /** Keys of replies remembered before `cutoffMs` of log time, a bounded number per pass. */
-  const expiredReplies = async (cutoffMs: number): Promise<string[]> => {
-    if (cutoffMs <= 0) return [];
-    const keys: string[] = [];
-    for await (const [k] of store.scan(DEDUPE_BY_TIME, { limit: 1_000 })) {
-      const { logTimeMs, correlationId } = parseDedupeTimeKey(k);
-      if (logTimeMs >= cutoffMs) break;
-      keys.push(k, dedupeKey(correlationId));
-    }
-    return keys;
-  };
-
   const pass = async (records: RawRecord[]): Promise<void> => {
     const fresh = records.filter((r) => {
       const want = expected.get(tpKey(r.topic, r.partition));
       return want !== undefined && BigInt(r.offset) >= want;
     });
     if (fresh.length === 0) return;
-    const result = await runPass(fresh, state, meta, passDeps);
-    const expired = await expiredReplies(meta.logTimeMs - config.dedupeRetentionMs);
-    await store.write({ ...result.ops, deletes: [...(result.ops.deletes ?? []), ...expired] });
+    const result = await fold(fresh, state, meta);
     meta = result.meta;
     const commits = result.inputs.map((r) => ({ topic: r.topic, partition: r.partition, offset: (r.toOffset + 1n).toString() }));
     for (const c of commits) {
@@ -278,6 +256,7 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
       ready: running && joined,
       snapshotId: meta?.id.toString() ?? '0',
       snapshotTs: meta?.ts.toString() ?? '0',
+      digest: digestHex(meta?.digest ?? 0n),
       applied: counters.applied,
       rejected: counters.rejected,
       passes: counters.passes,

@@ -1,0 +1,206 @@
+/**
+ * Replay: rebuild the projections from the input topics into a new store, cutting the same
+ * batches the live coordinator cut (from its snapshot markers), and with `verify` compare the
+ * digest of every snapshot with the one the marker recorded.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Kafka } from 'kafkajs';
+import type { Projection } from '../../projections';
+import { errorMessage } from '../errors';
+import type { Logger } from '../log';
+import type { Codec } from '../messaging/codec';
+import { INPUT_KINDS, topicName, type TopicKind } from '../messaging/topics';
+import { digestHex } from '../store/digest';
+import type { Store } from '../store/rocks';
+import type { RawRecord } from './decode';
+import { createFold } from './fold';
+import { loadState, tpKey } from './state';
+
+export interface Marker {
+  readonly snapshotId: bigint;
+  readonly digest: string;
+  readonly inputs: readonly { topic: string; partition: number; fromOffset: bigint; toOffset: bigint }[];
+  readonly records: number;
+}
+
+export interface ReplayProgress {
+  readonly snapshots: number;
+  readonly totalSnapshots: number;
+  readonly records: number;
+  readonly elapsedMs: number;
+}
+
+export interface ReplayReport extends ReplayProgress {
+  /** Digest after the last replayed snapshot. */
+  readonly digest: string;
+  readonly lastSnapshotId: bigint;
+  /** The first snapshot whose digest differed, when verifying. */
+  readonly mismatch?: { readonly snapshotId: bigint; readonly expected: string; readonly actual: string };
+}
+
+export interface ReplayDeps {
+  readonly kafka: Kafka;
+  readonly codec: Codec;
+  readonly store: Store;
+  readonly log: Logger;
+  readonly topicPrefix: string;
+  readonly maxValueBytes: number;
+  readonly dedupeRetentionMs: number;
+  readonly verify: boolean;
+  readonly onProgress?: (p: ReplayProgress) => void;
+  /** Most input records held ahead of the snapshot being replayed. */
+  readonly maxBuffered?: number;
+  /** Replay through other projections (a new or changed one); the default is the registry's. */
+  readonly projections?: readonly Projection[];
+}
+
+/** Every marker on the snapshots topic up to its end as of now, in snapshot order, duplicates (re-published outboxes) dropped. */
+export const readMarkers = async (kafka: Kafka, codec: Codec, topic: string): Promise<Marker[]> => {
+  const admin = kafka.admin();
+  await admin.connect();
+  const ends = await admin.fetchTopicOffsets(topic).finally(() => admin.disconnect());
+  const remaining = new Map(ends.filter((e) => BigInt(e.high) > BigInt(e.low)).map((e) => [e.partition, BigInt(e.high)]));
+  const byId = new Map<bigint, Marker>();
+  if (remaining.size === 0) return [];
+  const consumer = kafka.consumer({ groupId: `coord-replay-markers-${randomUUID()}`, maxWaitTimeInMs: 50 });
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topic, fromBeginning: true });
+    let failure: unknown;
+    const done = new Promise<void>((resolve) => {
+      void consumer.run({
+        eachBatch: async ({ batch }) => {
+          try {
+            for (const m of batch.messages) {
+              const marker = (await codec.decode(m.value)).value as unknown as Marker;
+              if (!byId.has(marker.snapshotId)) byId.set(marker.snapshotId, marker);
+            }
+          } catch (err) {
+            failure = err;
+            resolve();
+          }
+          const end = remaining.get(batch.partition);
+          if (end !== undefined && BigInt(batch.lastOffset()) + 1n >= end) remaining.delete(batch.partition);
+          if (remaining.size === 0) resolve();
+        },
+      });
+    });
+    await done;
+    if (failure !== undefined) throw failure;
+  } finally {
+    await consumer.disconnect();
+  }
+  return [...byId.values()].sort((a, b) => (a.snapshotId < b.snapshotId ? -1 : 1));
+};
+
+/** Input records per partition, fetched ahead of need and bounded. */
+class InputBuffer {
+  private readonly queues = new Map<string, RawRecord[]>();
+  private size = 0;
+  private waiter: (() => void) | undefined;
+  private spaceWaiter: (() => void) | undefined;
+
+  constructor(private readonly maxBuffered: number) {}
+
+  async push(records: RawRecord[]): Promise<void> {
+    if (records.length === 0) return;
+    const k = tpKey(records[0].topic, records[0].partition);
+    const q = this.queues.get(k) ?? [];
+    q.push(...records);
+    this.queues.set(k, q);
+    this.size += records.length;
+    this.waiter?.();
+    while (this.size > this.maxBuffered) await new Promise<void>((r) => (this.spaceWaiter = r));
+  }
+
+  /** The records of [from, to] on one partition, once they have all arrived. */
+  async take(topic: string, partition: number, from: bigint, to: bigint, timeoutMs: number): Promise<RawRecord[]> {
+    const k = tpKey(topic, partition);
+    const until = Date.now() + timeoutMs;
+    for (;;) {
+      const q = this.queues.get(k) ?? [];
+      while (q.length > 0 && BigInt(q[0].offset) < from) {
+        q.shift();
+        this.size--;
+      }
+      const last = q.length === 0 ? -1n : BigInt(q[q.length - 1].offset);
+      if (last >= to) {
+        let n = 0;
+        while (n < q.length && BigInt(q[n].offset) <= to) n++;
+        const out = q.splice(0, n);
+        this.size -= n;
+        this.spaceWaiter?.();
+        return out;
+      }
+      // The consumer may be waiting for room while we wait for records: make room.
+      this.spaceWaiter?.();
+      if (Date.now() > until) throw new Error(`input ${topic}[${partition}] offsets ${from}..${to} did not arrive within ${timeoutMs} ms; are they still retained?`);
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, 200);
+        this.waiter = () => {
+          clearTimeout(t);
+          resolve();
+        };
+      });
+    }
+  }
+}
+
+export const replay = async (deps: ReplayDeps): Promise<ReplayReport> => {
+  const { kafka, codec, store, log } = deps;
+  const started = Date.now();
+  const markers = await readMarkers(kafka, codec, topicName(deps.topicPrefix, 'snapshots'));
+  const kindByTopic = new Map<string, TopicKind>(INPUT_KINDS.map((k) => [topicName(deps.topicPrefix, k), k]));
+  const fold = createFold({
+    store,
+    codec,
+    options: { topicPrefix: deps.topicPrefix, maxValueBytes: deps.maxValueBytes, dedupeRetentionMs: deps.dedupeRetentionMs, kindOf: (t) => kindByTopic.get(t), projections: deps.projections },
+  });
+  const loaded = await loadState(store);
+  if (loaded.meta.id !== 0n) throw new Error(`the replay target ${store.dir} already holds snapshot ${loaded.meta.id}; replay into an empty folder`);
+  const state = loaded.state;
+  let meta = loaded.meta;
+
+  const buffer = new InputBuffer(deps.maxBuffered ?? 50_000);
+  const consumer = kafka.consumer({ groupId: `coord-replay-${randomUUID()}`, maxWaitTimeInMs: 50, maxBytes: 16 * 1024 * 1024 });
+  await consumer.connect();
+  let records = 0;
+  let snapshots = 0;
+  try {
+    await consumer.subscribe({ topics: [...kindByTopic.keys()], fromBeginning: true });
+    await consumer.run({
+      eachBatch: async ({ batch, heartbeat }) => {
+        const rs = batch.messages.map((m) => ({ topic: batch.topic, partition: batch.partition, offset: m.offset, key: m.key, value: m.value, headers: m.headers, timestamp: m.timestamp }));
+        const hb = setInterval(() => void heartbeat().catch(() => undefined), 2_000);
+        try {
+          await buffer.push(rs);
+        } finally {
+          clearInterval(hb);
+        }
+      },
+    });
+    for (const marker of markers) {
+      const batch: RawRecord[] = [];
+      for (const r of marker.inputs) batch.push(...(await buffer.take(r.topic, r.partition, r.fromOffset, r.toOffset, 60_000)));
+      const result = await fold(batch, state, meta);
+      // Replay publishes nothing: the outbox it wrote goes at once.
+      await store.write({ puts: [], deletes: result.outbox.map(([k]) => k) });
+      meta = result.meta;
+      records += batch.length;
+      snapshots++;
+      const actual = digestHex(meta.digest);
+      if (meta.id !== marker.snapshotId) throw new Error(`replay reached snapshot ${meta.id} where the log has marker ${marker.snapshotId}; the markers are not contiguous`);
+      if (deps.verify && actual !== marker.digest) {
+        log.error('digest mismatch', { snapshotId: marker.snapshotId.toString(), expected: marker.digest, actual });
+        return { snapshots, totalSnapshots: markers.length, records, elapsedMs: Date.now() - started, digest: actual, lastSnapshotId: meta.id, mismatch: { snapshotId: marker.snapshotId, expected: marker.digest, actual } };
+      }
+      deps.onProgress?.({ snapshots, totalSnapshots: markers.length, records, elapsedMs: Date.now() - started });
+    }
+  } catch (err) {
+    log.error('replay failed', { error: errorMessage(err) });
+    throw err;
+  } finally {
+    await consumer.disconnect();
+  }
+  return { snapshots, totalSnapshots: markers.length, records, elapsedMs: Date.now() - started, digest: digestHex(meta.digest), lastSnapshotId: meta.id };
+};

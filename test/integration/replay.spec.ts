@@ -1,0 +1,84 @@
+import { strict as assert } from 'node:assert';
+import { join } from 'node:path';
+import { catalog } from '../../projections/catalog';
+import type { Handler, Projection } from '../../projections';
+import type { Client } from '../../src/client/client';
+import { replay } from '../../src/engine/replay';
+import { openStore } from '../../src/store/rocks';
+import { coordinatorProcess, type CoordinatorProcess } from '../support/coordinator-process';
+import { deployment, testLog, type Deployment } from '../support/deployment';
+import { testStack } from '../support/stack';
+
+describe('replay --verify', function () {
+  this.timeout(180_000);
+  let d: Deployment;
+  let coordinator: CoordinatorProcess;
+  let client: Client;
+  let s5Snapshot: bigint;
+
+  before(async () => {
+    d = await deployment(testStack(), 'replay');
+    coordinator = await coordinatorProcess(testStack(), { prefix: d.config.topicPrefix, name: 'replay' });
+    await coordinator.start();
+    client = await d.client();
+    // A history with creates, refusals, reads, retries and a restart in the middle.
+    for (let i = 0; i < 20; i++) {
+      const r = await client.ask('coord.v1.CreateLogicalSource', { name: `s${i}`, fields: [{ name: 'x', type: 'INT64' }] }, { correlationId: `c-${i}` });
+      if (i === 5) s5Snapshot = r.snapshotId;
+    }
+    await Promise.all(Array.from({ length: 30 }, (_, i) => client.ask('coord.v1.CreateLogicalSource', { name: `s${i % 25}`, fields: [{ name: 'y', type: 'STRING' }] })));
+    await coordinator.stop();
+    await coordinator.start();
+    await client.ask('coord.v1.CreateLogicalSource', { name: 's3', fields: [{ name: 'x', type: 'INT64' }] }, { correlationId: 'c-3' });
+    await client.ask('coord.v1.GetLogicalSource', { name: 's7' });
+  });
+
+  after(async () => {
+    await d?.close();
+    await coordinator?.stop();
+  });
+
+  const live = async (): Promise<{ snapshotId: string; digest: string }> => (await (await fetch(`${coordinator.httpUrl}/readyz`)).json()) as { snapshotId: string; digest: string };
+
+  const replayInto = async (name: string, projections?: readonly Projection[]) => {
+    const store = await openStore(join(testStack().dir, name));
+    try {
+      return await replay({ kafka: d.parts.kafka, codec: d.parts.codec, store, log: testLog(), topicPrefix: d.config.topicPrefix, maxValueBytes: d.config.maxValueBytes, dedupeRetentionMs: d.config.dedupeRetentionMs, verify: true, projections });
+    } finally {
+      await store.close();
+    }
+  };
+
+  it('rebuilds every snapshot from the log with the digest the coordinator recorded, and ends at the live digest', async () => {
+    const now = await live();
+    const report = await replayInto('replay-ok');
+    assert.equal(report.mismatch, undefined);
+    assert.equal(report.lastSnapshotId.toString(), now.snapshotId);
+    assert.equal(report.digest, now.digest, 'the replayed state equals the live state');
+    assert.ok(report.records >= 52, `every input record was replayed (${report.records})`);
+  });
+
+  it('names the first snapshot whose digest differs when the projections do', async () => {
+    const create = catalog.handlers['coord.v1.CreateLogicalSource'] as Handler<{ name: string }>;
+    const tampered: Handler<{ name: string }> = {
+      stage: 'catalog',
+      decide: (msg, state, ctx) => {
+        const dn = create.decide(msg, state, ctx);
+        return msg.value.name !== 's5' ? dn : { ...dn, changes: dn.changes.map((c) => ({ ...c, image: { ...c.image, tampered: true } })) };
+      },
+    };
+    const changed: Projection = {
+      ...catalog,
+      handlers: {
+        ...catalog.handlers,
+        // A decider that writes a different image for one source only.
+        'coord.v1.CreateLogicalSource': tampered as Handler<never>,
+      },
+    };
+    const report = await replayInto('replay-bad', [changed]);
+    assert.ok(report.mismatch, 'the mismatch is found');
+    assert.notEqual(report.mismatch.expected, report.mismatch.actual);
+    assert.equal(report.mismatch.snapshotId, s5Snapshot, 'the snapshot that created s5 is named');
+    assert.equal(report.lastSnapshotId, s5Snapshot, 'replay stops at the first mismatch');
+  });
+});

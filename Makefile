@@ -5,7 +5,7 @@ COORDCTL := $(NODE) dist/src/cli/main.js
 STAMP := node_modules/.install-stamp
 PYENV := .cache/py/.install-stamp
 
-.PHONY: all build run infra coordinator stop test test-unit test-integration lint bench replay clean check-tools
+.PHONY: all build run infra coordinator stop test test-unit test-integration lint bench replay soak clean check-tools
 
 all: build
 
@@ -57,6 +57,10 @@ test-integration: build $(PYENV)
 	npx mocha --timeout 180000 --slow 5000 --require test/support/stack-hooks.ts 'test/integration/**/*.spec.ts'
 
 test: build lint test-unit test-integration
+
+## The crash test with many more kills (CRASH_KILLS, CRASH_REQUESTS, TEST_SEED to repeat a run).
+soak: build $(PYENV)
+	CRASH_KILLS=$${CRASH_KILLS:-100} CRASH_REQUESTS=$${CRASH_REQUESTS:-4000} npx mocha --timeout 0 --require test/support/stack-hooks.ts test/integration/crash.spec.ts
 
 ## Replays the running deployment's log into a temporary folder, verifies every snapshot, and compares with the live coordinator.
 replay: build

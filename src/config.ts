@@ -27,6 +27,8 @@ export interface Config {
   /** Admin HTTP listener (`/healthz`, `/readyz`, `/metrics`). Port 0 picks a free one. */
   readonly httpHost: string;
   readonly httpPort: number;
+  /** Consumer-group session timeout: how soon a dead coordinator's partitions move to another. */
+  readonly sessionTimeoutMs: number;
   /** Most messages folded into one snapshot. */
   readonly batchSize: number;
   /** Longest wait for a batch to fill, and the fetch wait on the broker. */
@@ -55,6 +57,7 @@ export const DEFAULTS: Config = Object.freeze({
   dataDir: '.coord/data/coordinator',
   httpHost: '127.0.0.1',
   httpPort: 8090,
+  sessionTimeoutMs: 10_000,
   batchSize: 500,
   batchTimeoutMs: 20,
   maxValueBytes: 1_000_000,
@@ -80,6 +83,7 @@ const FIELDS: Readonly<Record<keyof Config, { kind: Kind; env: string }>> = {
   dataDir: { kind: 'string', env: 'COORD_DATA_DIR' },
   httpHost: { kind: 'string', env: 'COORD_HTTP_HOST' },
   httpPort: { kind: 'int', env: 'COORD_HTTP_PORT' },
+  sessionTimeoutMs: { kind: 'int', env: 'COORD_SESSION_TIMEOUT_MS' },
   batchSize: { kind: 'int', env: 'COORD_BATCH_SIZE' },
   batchTimeoutMs: { kind: 'int', env: 'COORD_BATCH_TIMEOUT_MS' },
   maxValueBytes: { kind: 'int', env: 'COORD_MAX_VALUE_BYTES' },
@@ -129,6 +133,7 @@ const validate = (c: Config): Config => {
     throw new CoordError('CONFIG_INVALID', msg);
   };
   if (c.batchSize < 1) bad(`batchSize must be at least 1, got ${c.batchSize}`);
+  if (c.sessionTimeoutMs < 6_000) bad(`sessionTimeoutMs must be at least 6000 (the broker's group.min.session.timeout.ms), got ${c.sessionTimeoutMs}`);
   if (c.httpPort > 65535) bad(`httpPort must be a port number, got ${c.httpPort}`);
   if (!/^[A-Za-z0-9._-]+$/.test(c.topicPrefix)) bad(`topicPrefix may hold letters, digits, '.', '_' and '-', got ${c.topicPrefix}`);
   if (c.kafkaSaslMechanism !== undefined && (c.kafkaSaslUsername === undefined || c.kafkaSaslPassword === undefined))

@@ -187,8 +187,8 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
       groupId: config.groupId,
       allowAutoTopicCreation: false,
       maxWaitTimeInMs: Math.max(1, config.batchTimeoutMs),
-      sessionTimeout: 10_000,
-      heartbeatInterval: 1_000,
+      sessionTimeout: config.sessionTimeoutMs,
+      heartbeatInterval: Math.max(500, Math.floor(config.sessionTimeoutMs / 10)),
       rebalanceTimeout: 30_000,
     });
     const c = consumer;

@@ -68,8 +68,9 @@ export const startKafkaServer = async (o: KafkaServerOptions): Promise<Service> 
 
   if (!existsSync(join(dataDir, 'meta.properties'))) {
     // KRaft storage must be formatted once with a cluster id; a restarted broker keeps its own.
+    // A base64url id may start with '-'; the '=' form keeps the argument parser from taking it for a flag.
     const clusterId = randomBytes(16).toString('base64url');
-    const res = spawnSync(o.java.path, [...jvm, 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', props], { encoding: 'utf8' });
+    const res = spawnSync(o.java.path, [...jvm, 'kafka.tools.StorageTool', 'format', `--cluster-id=${clusterId}`, `--config=${props}`], { encoding: 'utf8' });
     if (res.status !== 0) throw new CoordError('INFRA_START_FAILED', `formatting Kafka storage in ${dataDir} failed:\n${res.stdout}${res.stderr}`);
   }
 

@@ -1,5 +1,5 @@
 /** Mocha root hooks: one real stack for the whole integration run. */
-import { startTestStack, testStack } from './stack';
+import { startTestStack, testStackIfStarted } from './stack';
 
 export const mochaHooks = {
   async beforeAll(this: Mocha.Context): Promise<void> {
@@ -8,6 +8,6 @@ export const mochaHooks = {
   },
   async afterAll(this: Mocha.Context): Promise<void> {
     this.timeout(60_000);
-    await testStack().stop();
+    await testStackIfStarted()?.stop();
   },
 };

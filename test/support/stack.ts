@@ -21,8 +21,10 @@ export interface TestStack {
 
 let current: TestStack | undefined;
 
+export const testStackIfStarted = (): TestStack | undefined => current;
+
 export const testStack = (): TestStack => {
-  if (current === undefined) throw new Error('the test stack is not started: run mocha with --file test/support/stack-hooks.ts');
+  if (current === undefined) throw new Error('the test stack is not started: run mocha with --require test/support/stack-hooks.ts');
   return current;
 };
 

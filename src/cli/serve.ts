@@ -89,8 +89,8 @@ export const serveCoordinator = async (config: Config, log: Logger, stop: Promis
   try {
     await parts.codec.registerAll(recordTopics(config.topicPrefix));
     await coordinator.start();
-    log.info('coordinator is consuming', { groupId: config.groupId, dataDir: config.dataDir });
-    await stop;
+    log.info('coordinator joined its group', { groupId: config.groupId, dataDir: config.dataDir });
+    await Promise.race([stop, coordinator.closed]);
   } finally {
     log.info('coordinator stopping');
     await coordinator.close();

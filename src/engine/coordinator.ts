@@ -8,15 +8,17 @@ import type { Config } from '../config';
 import { errorMessage, isCoordError } from '../errors';
 import type { Logger } from '../log';
 import type { Codec } from '../messaging/codec';
+import { singleActiveAssigner } from '../messaging/assignor';
 import { lowWatermarks, outboxProducer } from '../messaging/kafka';
 import { INPUT_KINDS, topicName, type TopicKind } from '../messaging/topics';
 import { digestHex } from '../store/digest';
-import { OUTBOX } from '../store/keys';
+import { MARKER_POSITION, OUTBOX } from '../store/keys';
 import { decodeOutRecord, type OutRecord } from '../store/outbox';
 import type { Store } from '../store/rocks';
 import type { RawRecord } from './decode';
 import { Gatherer } from './gather';
 import { createFold } from './fold';
+import { readMarkers, replayOnto } from './replay';
 import { loadState, tpKey, type SnapshotMeta, type WorkingState } from './state';
 
 export interface CoordinatorDeps {
@@ -29,7 +31,9 @@ export interface CoordinatorDeps {
 }
 
 export interface CoordinatorStatus {
+  /** Active and consuming. */
   readonly ready: boolean;
+  readonly role: 'joining' | 'standby' | 'activating' | 'active';
   readonly snapshotId: string;
   readonly snapshotTs: string;
   /** Digest of the projections' state at that snapshot. */
@@ -45,10 +49,14 @@ export interface Coordinator {
   status(): CoordinatorStatus;
   /** Stops consuming, finishes the pass in progress, publishes its outbox and closes the clients. */
   close(): Promise<void>;
+  /** Resolves once the coordinator has closed, by request or because it could not go on. */
+  readonly closed: Promise<void>;
 }
 
 export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
   const { config, kafka, codec, store, log } = deps;
+  // The active member is the longest-running one; this is the engine's own clock, never the fold's.
+  const startedAt = Date.now();
   const kindByTopic = new Map<string, TopicKind>(INPUT_KINDS.map((k) => [topicName(config.topicPrefix, k), k]));
   const inputTopics = [...kindByTopic.keys()];
   const fold = createFold({
@@ -57,6 +65,7 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
     options: { ...config, kindOf: (topic) => kindByTopic.get(topic), projections: deps.projections },
   });
   const dlqTopic = topicName(config.topicPrefix, 'dlq');
+  const snapshotsTopic = topicName(config.topicPrefix, 'snapshots');
   const gatherer = new Gatherer({
     batchSize: config.batchSize,
     batchTimeoutMs: config.batchTimeoutMs,
@@ -72,7 +81,10 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
   let consumer: Consumer | undefined;
   let producer: Producer | undefined;
   let knownTopics = new Set<string>();
-  let joined = false;
+  /** joining → standby (nothing assigned) or activating → active. */
+  let role: 'joining' | 'standby' | 'activating' | 'active' = 'joining';
+  let activation = 0;
+  let low = new Map<string, string>();
   let running = false;
   let loop: Promise<void> | undefined;
   const counters = { applied: 0, rejected: 0, passes: 0 };
@@ -102,15 +114,22 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
     const records = await routable(entries.map(([, r]) => r));
     const byTopic = new Map<string, OutRecord[]>();
     for (const r of records) byTopic.set(r.topic, [...(byTopic.get(r.topic) ?? []), r]);
-    await producer.sendBatch({
+    const sent = await producer.sendBatch({
       acks: -1,
       topicMessages: [...byTopic].map(([topic, rs]) => ({
         topic,
         messages: rs.map((r) => ({ key: r.key, value: r.value, headers: { ...r.headers } })),
       })),
     });
+    // Where the last marker landed, so a takeover reads the markers from there, not from the beginning.
+    const markers = byTopic.get(snapshotsTopic) ?? [];
+    const at = sent.find((m) => m.topicName === snapshotsTopic);
+    const position: [string, Buffer][] =
+      markers.length === 0 || at?.baseOffset === undefined
+        ? []
+        : [[MARKER_POSITION, Buffer.from(JSON.stringify({ id: markers[markers.length - 1].key, offset: (BigInt(at.baseOffset) + BigInt(markers.length - 1)).toString() }))]];
     // Published: the outbox entries can go. A crash before this delete publishes them again, with the same (snapshot-id, seq).
-    await store.write({ puts: [], deletes: entries.map(([k]) => k) });
+    await store.write({ puts: position, deletes: entries.map(([k]) => k) });
   };
 
   const publishLeftovers = async (): Promise<void> => {
@@ -120,6 +139,64 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
       log.info('publishing outbox left by an earlier run', { records: entries.length });
       await publish(entries);
     }
+  };
+
+  /**
+   * Before an instance serves, its store must agree with the snapshots the log records:
+   * behind → fold the missing snapshots by replay; ahead (it crashed before publishing) →
+   * publish what it has; different → it is a fenced-off former active: rebuild from scratch.
+   */
+  const catchUp = async (): Promise<void> => {
+    const raw = await store.get(MARKER_POSITION);
+    const known = raw === null ? undefined : (JSON.parse(raw.toString()) as { id: string; offset: string });
+    let markers = await readMarkers(kafka, codec, snapshotsTopic, known === undefined ? undefined : BigInt(known.offset));
+    const mine = markers.find((m) => m.snapshotId === meta.id);
+    const beyond = markers.some((m) => m.snapshotId > meta.id);
+    const diverged = meta.id > 0n && (mine === undefined ? beyond : mine.digest !== digestHex(meta.digest));
+    if (diverged) {
+      log.warn('local state differs from the snapshots on the log; rebuilding it by replay', { localSnapshotId: meta.id.toString(), dir: store.dir });
+      await store.write({ puts: [], deleteRanges: [['', '\uffff']] });
+      ({ state, meta, offsets } = await loadState(store));
+      markers = await readMarkers(kafka, codec, snapshotsTopic);
+    }
+    const missing = markers.filter((m) => m.snapshotId > meta.id);
+    if (missing.length > 0) {
+      log.info('catching up from the log', { from: meta.id.toString(), to: missing[missing.length - 1].snapshotId.toString() });
+      const report = await replayOnto(
+        { kafka, codec, store, log, topicPrefix: config.topicPrefix, maxValueBytes: config.maxValueBytes, dedupeRetentionMs: config.dedupeRetentionMs, verify: true, projections: deps.projections },
+        missing,
+        state,
+        meta,
+      );
+      if (report.mismatch !== undefined)
+        throw new Error(`catching up diverged at snapshot ${report.mismatch.snapshotId}: the log recorded ${report.mismatch.expected}, this instance reached ${report.mismatch.actual}`);
+      ({ state, meta, offsets } = await loadState(store));
+    }
+    await publishLeftovers();
+  };
+
+  /** Passes and activations take turns: a catch-up must never run beside a pass. */
+  let turn: Promise<unknown> = Promise.resolve();
+  const exclusive = <T>(fn: () => Promise<T>): Promise<T> => {
+    const next = turn.then(fn, fn);
+    turn = next.catch(() => undefined);
+    return next;
+  };
+
+  const activate = async (owned: readonly { topic: string; partition: number }[], attempt: number): Promise<void> => {
+    const c = consumer;
+    if (c === undefined) return;
+    await exclusive(catchUp);
+    if (attempt !== activation) return; // a newer rebalance took over
+    for (const { topic, partition } of owned) {
+      const k = tpKey(topic, partition);
+      const from = offsets.get(k) ?? BigInt(low.get(k) ?? '0');
+      expected.set(k, from);
+      c.seek({ topic, partition, offset: from.toString() });
+    }
+    c.resume(inputTopics.map((topic) => ({ topic })));
+    role = 'active';
+    log.info('active: consuming every input partition', { partitions: owned.length, snapshotId: meta.id.toString() });
   };
 
   const pass = async (records: RawRecord[]): Promise<void> => {
@@ -148,7 +225,7 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
       const batch = await gatherer.take(100);
       if (batch.length === 0) continue;
       try {
-        await pass(batch);
+        await exclusive(() => pass(batch));
       } catch (err) {
         if (isCoordError(err, 'SCHEMA_REGISTRY')) {
           // Decoding comes before any decision, so nothing was applied: wait for the registry and take the same batch again.
@@ -177,11 +254,10 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
     producer = outboxProducer(kafka);
     await producer.connect();
     await refreshTopics();
-    await publishLeftovers();
 
     const admin = kafka.admin();
     await admin.connect();
-    const low = await lowWatermarks(admin, inputTopics).finally(() => admin.disconnect());
+    low = await lowWatermarks(admin, inputTopics).finally(() => admin.disconnect());
 
     consumer = kafka.consumer({
       groupId: config.groupId,
@@ -190,25 +266,30 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
       sessionTimeout: config.sessionTimeoutMs,
       heartbeatInterval: Math.max(500, Math.floor(config.sessionTimeoutMs / 10)),
       rebalanceTimeout: 30_000,
+      partitionAssigners: [singleActiveAssigner(startedAt)],
     });
     const c = consumer;
     c.on(c.events.GROUP_JOIN, ({ payload }) => {
-      // Seek at once, before the first fetch: every owned partition resumes where RocksDB says.
+      // Synchronously, before the first fetch: nothing is consumed until the store agrees with the log.
       expected.clear();
       gatherer.drop();
-      for (const [topic, partitions] of Object.entries(payload.memberAssignment)) {
-        for (const partition of partitions) {
-          const k = tpKey(topic, partition);
-          const from = offsets.get(k) ?? BigInt(low.get(k) ?? '0');
-          expected.set(k, from);
-          c.seek({ topic, partition, offset: from.toString() });
-        }
+      const attempt = ++activation;
+      const owned = Object.entries(payload.memberAssignment).flatMap(([topic, partitions]) => partitions.map((partition) => ({ topic, partition })));
+      if (owned.length === 0) {
+        role = 'standby';
+        log.info('standing by: another instance is active', { memberId: payload.memberId });
+        return;
       }
-      joined = true;
-      log.info('joined the group', { memberId: payload.memberId, partitions: expected.size });
+      role = 'activating';
+      c.pause(inputTopics.map((topic) => ({ topic })));
+      activate(owned, attempt).catch((err: unknown) => {
+        log.error('could not become active; stopping', { error: errorMessage(err), stack: (err as Error).stack });
+        process.exitCode = 1;
+        void close();
+      });
     });
     c.on(c.events.CRASH, ({ payload }) => {
-      joined = false;
+      role = 'joining';
       log.error('consumer crashed', { error: errorMessage(payload.error), restart: payload.restart });
     });
     await c.connect();
@@ -237,14 +318,17 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
   };
 
   let closing: Promise<void> | undefined;
+  let markClosed: () => void = () => undefined;
+  const closed = new Promise<void>((resolve) => (markClosed = resolve));
   const close = (): Promise<void> => {
     closing ??= (async () => {
       running = false;
-      joined = false;
+      role = 'joining';
       gatherer.close();
       await consumer?.disconnect().catch(() => undefined);
       await loop;
       await producer?.disconnect().catch(() => undefined);
+      markClosed();
     })();
     return closing;
   };
@@ -252,8 +336,10 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
   return {
     start,
     close,
+    closed,
     status: () => ({
-      ready: running && joined,
+      ready: running && role === 'active',
+      role,
       snapshotId: meta?.id.toString() ?? '0',
       snapshotTs: meta?.ts.toString() ?? '0',
       digest: digestHex(meta?.digest ?? 0n),

@@ -14,9 +14,11 @@ import { digestHex } from '../store/digest';
 import type { Store } from '../store/rocks';
 import type { RawRecord } from './decode';
 import { createFold } from './fold';
-import { loadState, tpKey } from './state';
+import { loadState, tpKey, type SnapshotMeta, type WorkingState } from './state';
 
 export interface Marker {
+  /** Where the marker sits on the snapshots topic. */
+  readonly offset: bigint;
   readonly snapshotId: bigint;
   readonly digest: string;
   readonly inputs: readonly { topic: string; partition: number; fromOffset: bigint; toOffset: bigint }[];
@@ -54,15 +56,22 @@ export interface ReplayDeps {
   readonly projections?: readonly Projection[];
 }
 
-/** Every marker on the snapshots topic up to its end as of now, in snapshot order, duplicates (re-published outboxes) dropped. */
-export const readMarkers = async (kafka: Kafka, codec: Codec, topic: string): Promise<Marker[]> => {
+/**
+ * Every marker on the snapshots topic from `fromOffset` (default: the beginning) up to its
+ * end as of now, in snapshot order, duplicates (re-published outboxes) dropped.
+ */
+export const readMarkers = async (kafka: Kafka, codec: Codec, topic: string, fromOffset?: bigint): Promise<Marker[]> => {
   const admin = kafka.admin();
   await admin.connect();
   const ends = await admin.fetchTopicOffsets(topic).finally(() => admin.disconnect());
-  const remaining = new Map(ends.filter((e) => BigInt(e.high) > BigInt(e.low)).map((e) => [e.partition, BigInt(e.high)]));
+  const start = (low: string): bigint => (fromOffset !== undefined && fromOffset > BigInt(low) ? fromOffset : BigInt(low));
+  const remaining = new Map(ends.filter((e) => BigInt(e.high) > start(e.low)).map((e) => [e.partition, BigInt(e.high)]));
   const byId = new Map<bigint, Marker>();
   if (remaining.size === 0) return [];
   const consumer = kafka.consumer({ groupId: `coord-replay-markers-${randomUUID()}`, maxWaitTimeInMs: 50 });
+  consumer.on(consumer.events.GROUP_JOIN, () => {
+    for (const e of ends) consumer.seek({ topic, partition: e.partition, offset: start(e.low).toString() });
+  });
   await consumer.connect();
   try {
     await consumer.subscribe({ topic, fromBeginning: true });
@@ -72,7 +81,7 @@ export const readMarkers = async (kafka: Kafka, codec: Codec, topic: string): Pr
         eachBatch: async ({ batch }) => {
           try {
             for (const m of batch.messages) {
-              const marker = (await codec.decode(m.value)).value as unknown as Marker;
+              const marker = { ...((await codec.decode(m.value)).value as unknown as Marker), offset: BigInt(m.offset) };
               if (!byId.has(marker.snapshotId)) byId.set(marker.snapshotId, marker);
             }
           } catch (err) {
@@ -146,26 +155,53 @@ class InputBuffer {
   }
 }
 
-export const replay = async (deps: ReplayDeps): Promise<ReplayReport> => {
+/**
+ * Folds the snapshots of `markers` onto `state` and `store`, cutting each batch at its
+ * marker's offset ranges. Used by `replay` (from an empty store) and by a standby taking
+ * over (from where its own store stands).
+ */
+export const replayOnto = async (
+  deps: ReplayDeps,
+  markers: readonly Marker[],
+  state: WorkingState,
+  from: SnapshotMeta,
+): Promise<ReplayReport> => {
   const { kafka, codec, store, log } = deps;
   const started = Date.now();
-  const markers = await readMarkers(kafka, codec, topicName(deps.topicPrefix, 'snapshots'));
   const kindByTopic = new Map<string, TopicKind>(INPUT_KINDS.map((k) => [topicName(deps.topicPrefix, k), k]));
   const fold = createFold({
     store,
     codec,
     options: { topicPrefix: deps.topicPrefix, maxValueBytes: deps.maxValueBytes, dedupeRetentionMs: deps.dedupeRetentionMs, kindOf: (t) => kindByTopic.get(t), projections: deps.projections },
   });
-  const loaded = await loadState(store);
-  if (loaded.meta.id !== 0n) throw new Error(`the replay target ${store.dir} already holds snapshot ${loaded.meta.id}; replay into an empty folder`);
-  const state = loaded.state;
-  let meta = loaded.meta;
-
-  const buffer = new InputBuffer(deps.maxBuffered ?? 50_000);
-  const consumer = kafka.consumer({ groupId: `coord-replay-${randomUUID()}`, maxWaitTimeInMs: 50, maxBytes: 16 * 1024 * 1024 });
-  await consumer.connect();
+  let meta = from;
   let records = 0;
   let snapshots = 0;
+  const report = (mismatch?: ReplayReport['mismatch']): ReplayReport => ({
+    snapshots,
+    totalSnapshots: markers.length,
+    records,
+    elapsedMs: Date.now() - started,
+    digest: digestHex(meta.digest),
+    lastSnapshotId: meta.id,
+    mismatch,
+  });
+  if (markers.length === 0) return report();
+
+  // Each partition is read from the first offset any marker needs.
+  const starts = new Map<string, { topic: string; partition: number; offset: bigint }>();
+  for (const m of markers)
+    for (const r of m.inputs) {
+      const k = tpKey(r.topic, r.partition);
+      const cur = starts.get(k);
+      if (cur === undefined || r.fromOffset < cur.offset) starts.set(k, { topic: r.topic, partition: r.partition, offset: r.fromOffset });
+    }
+  const buffer = new InputBuffer(deps.maxBuffered ?? 50_000);
+  const consumer = kafka.consumer({ groupId: `coord-replay-${randomUUID()}`, maxWaitTimeInMs: 50, maxBytes: 16 * 1024 * 1024 });
+  consumer.on(consumer.events.GROUP_JOIN, () => {
+    for (const s of starts.values()) consumer.seek({ topic: s.topic, partition: s.partition, offset: s.offset.toString() });
+  });
+  await consumer.connect();
   try {
     await consumer.subscribe({ topics: [...kindByTopic.keys()], fromBeginning: true });
     await consumer.run({
@@ -192,9 +228,9 @@ export const replay = async (deps: ReplayDeps): Promise<ReplayReport> => {
       if (meta.id !== marker.snapshotId) throw new Error(`replay reached snapshot ${meta.id} where the log has marker ${marker.snapshotId}; the markers are not contiguous`);
       if (deps.verify && actual !== marker.digest) {
         log.error('digest mismatch', { snapshotId: marker.snapshotId.toString(), expected: marker.digest, actual });
-        return { snapshots, totalSnapshots: markers.length, records, elapsedMs: Date.now() - started, digest: actual, lastSnapshotId: meta.id, mismatch: { snapshotId: marker.snapshotId, expected: marker.digest, actual } };
+        return report({ snapshotId: marker.snapshotId, expected: marker.digest, actual });
       }
-      deps.onProgress?.({ snapshots, totalSnapshots: markers.length, records, elapsedMs: Date.now() - started });
+      deps.onProgress?.(report());
     }
   } catch (err) {
     log.error('replay failed', { error: errorMessage(err) });
@@ -202,5 +238,13 @@ export const replay = async (deps: ReplayDeps): Promise<ReplayReport> => {
   } finally {
     await consumer.disconnect();
   }
-  return { snapshots, totalSnapshots: markers.length, records, elapsedMs: Date.now() - started, digest: digestHex(meta.digest), lastSnapshotId: meta.id };
+  return report();
+};
+
+/** Rebuilds the state from the log into an empty store. */
+export const replay = async (deps: ReplayDeps): Promise<ReplayReport> => {
+  const loaded = await loadState(deps.store);
+  if (loaded.meta.id !== 0n) throw new Error(`the replay target ${deps.store.dir} already holds snapshot ${loaded.meta.id}; replay into an empty folder`);
+  const markers = await readMarkers(deps.kafka, deps.codec, topicName(deps.topicPrefix, 'snapshots'));
+  return replayOnto(deps, markers, loaded.state, loaded.meta);
 };

@@ -39,4 +39,6 @@ export const topicSpecs = (prefix: string, partitions = 1): TopicSpec[] =>
   TOPIC_KINDS.map((kind) => ({
     topic: topicName(prefix, kind),
     numPartitions: kind === 'internal.ticks' || kind === 'snapshots' ? 1 : partitions,
+    // The inputs and the markers are the history that replay and takeover rebuild from: kept forever.
+    configEntries: INPUT_KINDS.includes(kind) || kind === 'snapshots' ? [{ name: 'retention.ms', value: '-1' }] : [],
   }));

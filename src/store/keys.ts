@@ -3,7 +3,8 @@
  * never meets another:
  *   s/<entity>/<key>             current image of an entity (JSON)
  *   o/<topic>/<partition>        next input offset to read (decimal string)
- *   m/snapshot                   the last committed snapshot: id, ts, log time (JSON)
+ *   m/snapshot                   the last committed snapshot: id, ts, log time, digest (JSON)
+ *   m/marker                     the last marker known published: snapshot id and topic offset (JSON)
  *   x/<snapshotId>/<seq>         outbox records not yet published (JSON, ids zero-padded to sort)
  *   d/<correlationId>            the reply a request got, for retries (outbox record JSON)
  *   t/<logTimeMs>/<correlationId> the same, indexed by log time, for expiry
@@ -13,6 +14,8 @@ export const STATE = 's/';
 export const OFFSETS = 'o/';
 export const OUTBOX = 'x/';
 export const SNAPSHOT_META = 'm/snapshot';
+/** The last snapshot marker this store saw published, and its offset on the snapshots topic. */
+export const MARKER_POSITION = 'm/marker';
 export const DEDUPE = 'd/';
 export const DEDUPE_BY_TIME = 't/';
 

@@ -1,0 +1,88 @@
+import { strict as assert } from 'node:assert';
+import { join } from 'node:path';
+import type { Client } from '../../src/client/client';
+import { replay } from '../../src/engine/replay';
+import { openStore } from '../../src/store/rocks';
+import { coordinatorProcess, type CoordinatorProcess } from '../support/coordinator-process';
+import { deployment, testLog, type Deployment } from '../support/deployment';
+import { testStack } from '../support/stack';
+import { waitFor } from '../support/wait';
+
+const role = async (c: CoordinatorProcess): Promise<string | undefined> => {
+  try {
+    return ((await (await fetch(`${c.httpUrl}/readyz`)).json()) as { role: string }).role;
+  } catch {
+    return undefined;
+  }
+};
+
+describe('a standby takes over when the active coordinator dies', function () {
+  this.timeout(300_000);
+  let d: Deployment;
+  let a: CoordinatorProcess;
+  let b: CoordinatorProcess;
+  let client: Client;
+  const env = { COORD_SESSION_TIMEOUT_MS: '6000' };
+
+  before(async () => {
+    d = await deployment(testStack(), 'takeover');
+    a = await coordinatorProcess(testStack(), { prefix: d.config.topicPrefix, name: 'takeover-a', env });
+    b = await coordinatorProcess(testStack(), { prefix: d.config.topicPrefix, name: 'takeover-b', env });
+    await a.start();
+    client = await d.client();
+  });
+
+  after(async () => {
+    await d?.close();
+    await a?.stop();
+    await b?.stop();
+  });
+
+  const create = async (name: string) => client.ask('coord.v1.CreateLogicalSource', { name, fields: [{ name: 'v', type: 'INT64' }] }, { correlationId: `tk-${name}`, timeoutMs: 30_000 });
+
+  it('keeps every partition on the first instance while a second one stands by', async () => {
+    for (let i = 0; i < 10; i++) assert.equal((await create(`before-${i}`)).status, 'OK');
+    // The second instance joins; the single-active assignor leaves it nothing.
+    const started = b.start().catch(() => undefined); // it never becomes ready while it stands by
+    await waitFor('the second instance to stand by', async () => (await role(b)) === 'standby', 60_000);
+    await waitFor('the first instance to settle as active after the rebalance', async () => (await role(a)) === 'active', 60_000);
+    assert.equal((await create('while-standby')).status, 'OK');
+    assert.equal(await role(b), 'standby', 'the newcomer did not take over');
+    void started;
+  });
+
+  it('serves from the standby after kill -9 of the active one, with the state rebuilt from the log', async () => {
+    const killedAt = Date.now();
+    await a.kill();
+    await waitFor('the standby to become active', async () => (await b.readyz()) === 200, 120_000);
+    const reply = await create('after-takeover');
+    const timeToServeMs = Date.now() - killedAt;
+    console.log(`      time to serve after kill -9: ${timeToServeMs} ms (session timeout ${env.COORD_SESSION_TIMEOUT_MS} ms)`);
+    assert.equal(reply.status, 'OK');
+    for (let i = 0; i < 10; i++) assert.equal((await client.ask('coord.v1.GetLogicalSource', { name: `before-${i}` })).status, 'OK', `before-${i} survived the takeover`);
+    const retried = await create('before-3');
+    assert.equal(retried.status, 'OK', 'a retry of a request the dead instance applied gets its original reply');
+  });
+
+  it('lets the old instance come back as standby and catch up when it takes over again', async () => {
+    const back = a.start().catch(() => undefined);
+    await waitFor('the old instance to stand by', async () => (await role(a)) === 'standby', 60_000);
+    assert.equal((await create('while-a-stands-by')).status, 'OK');
+    await b.kill();
+    await back;
+    await waitFor('the old instance to become active again', async () => (await a.readyz()) === 200, 120_000);
+    assert.equal((await client.ask('coord.v1.GetLogicalSource', { name: 'while-a-stands-by' })).status, 'OK', 'it caught up on what the other applied');
+    assert.equal((await create('final')).status, 'OK');
+
+    const live = (await (await fetch(`${a.httpUrl}/readyz`)).json()) as { snapshotId: string; digest: string };
+    const store = await openStore(join(testStack().dir, 'takeover-replay'));
+    try {
+      const report = await replay({ kafka: d.parts.kafka, codec: d.parts.codec, store, log: testLog(), topicPrefix: d.config.topicPrefix, maxValueBytes: d.config.maxValueBytes, dedupeRetentionMs: d.config.dedupeRetentionMs, verify: true });
+      assert.equal(report.mismatch, undefined, 'the markers of both instances form one history');
+      assert.equal(report.lastSnapshotId.toString(), live.snapshotId);
+      assert.equal(report.digest, live.digest);
+    } finally {
+      await store.close();
+    }
+  });
+});

@@ -14,6 +14,7 @@ export type ErrorCode =
   | 'VALUE_TOO_LARGE'
   | 'ASK_TIMEOUT'
   | 'CLIENT_CLOSED'
+  | 'FENCED'
   | 'STORE_CLOSED'
   | 'STORE_IO';
 

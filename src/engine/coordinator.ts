@@ -5,11 +5,11 @@
 import type { Consumer, Kafka, Producer } from 'kafkajs';
 import type { Projection } from '../../projections';
 import type { Config } from '../config';
-import { errorMessage, isCoordError } from '../errors';
+import { CoordError, errorMessage, isCoordError } from '../errors';
 import type { Logger } from '../log';
 import type { Codec } from '../messaging/codec';
 import { singleActiveAssigner } from '../messaging/assignor';
-import { lowWatermarks, outboxProducer } from '../messaging/kafka';
+import { isFenced, lowWatermarks, outboxProducer } from '../messaging/kafka';
 import { INPUT_KINDS, topicName, type TopicKind } from '../messaging/topics';
 import { digestHex } from '../store/digest';
 import { MARKER_POSITION, OUTBOX } from '../store/keys';
@@ -114,13 +114,23 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
     const records = await routable(entries.map(([, r]) => r));
     const byTopic = new Map<string, OutRecord[]>();
     for (const r of records) byTopic.set(r.topic, [...(byTopic.get(r.topic) ?? []), r]);
-    const sent = await producer.sendBatch({
-      acks: -1,
-      topicMessages: [...byTopic].map(([topic, rs]) => ({
-        topic,
-        messages: rs.map((r) => ({ key: r.key, value: r.value, headers: { ...r.headers } })),
-      })),
-    });
+    // One transaction a snapshot: all of its outputs become visible together, or none.
+    const txn = await producer.transaction();
+    let sent: Awaited<ReturnType<typeof txn.sendBatch>>;
+    try {
+      sent = await txn.sendBatch({
+        acks: -1,
+        topicMessages: [...byTopic].map(([topic, rs]) => ({
+          topic,
+          messages: rs.map((r) => ({ key: r.key, value: r.value, headers: { ...r.headers } })),
+        })),
+      });
+      await txn.commit();
+    } catch (err) {
+      await txn.abort().catch(() => undefined);
+      if (isFenced(err)) throw new CoordError('FENCED', `another coordinator instance became active and fenced this one: ${errorMessage(err)}`, { cause: err });
+      throw err;
+    }
     // Where the last marker landed, so a takeover reads the markers from there, not from the beginning.
     const markers = byTopic.get(snapshotsTopic) ?? [];
     const at = sent.find((m) => m.topicName === snapshotsTopic);
@@ -147,6 +157,9 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
    * publish what it has; different → it is a fenced-off former active: rebuild from scratch.
    */
   const catchUp = async (): Promise<void> => {
+    // Fence first: once our transactional producer is initialised, no earlier active can publish another marker.
+    if (producer === undefined) throw new Error('the producer is not connected');
+    await (await producer.transaction()).abort();
     const raw = await store.get(MARKER_POSITION);
     const known = raw === null ? undefined : (JSON.parse(raw.toString()) as { id: string; offset: string });
     let markers = await readMarkers(kafka, codec, snapshotsTopic, known === undefined ? undefined : BigInt(known.offset));
@@ -234,8 +247,9 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
           await new Promise((r) => setTimeout(r, 1_000));
           continue;
         }
+        if (isCoordError(err, 'FENCED')) log.error('fenced: another instance is active; stopping without publishing', { error: errorMessage(err) });
         // The state in memory may be ahead of RocksDB now; only a restart from RocksDB is safe.
-        log.error('pass failed; stopping so a restart resumes from the last snapshot', { error: errorMessage(err), stack: (err as Error).stack });
+        else log.error('pass failed; stopping so a restart resumes from the last snapshot', { error: errorMessage(err), stack: (err as Error).stack });
         running = false;
         process.exitCode = 1;
         void close();
@@ -251,7 +265,7 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
     offsets = loaded.offsets;
     log.info('loaded state from RocksDB', { dir: store.dir, snapshotId: meta.id.toString(), partitions: offsets.size });
 
-    producer = outboxProducer(kafka);
+    producer = outboxProducer(kafka, `${config.groupId}.outbox`);
     await producer.connect();
     await refreshTopics();
 

@@ -77,6 +77,12 @@ export const readMarkers = async (kafka: Kafka, codec: Codec, topic: string, fro
     await consumer.subscribe({ topic, fromBeginning: true });
     let failure: unknown;
     const done = new Promise<void>((resolve) => {
+      // End of batch, including batches of transaction markers only, which never reach eachBatch.
+      consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
+        const end = remaining.get(payload.partition);
+        if (end !== undefined && BigInt(payload.lastOffset) + 1n >= end) remaining.delete(payload.partition);
+        if (remaining.size === 0) resolve();
+      });
       void consumer.run({
         eachBatch: async ({ batch }) => {
           try {
@@ -88,9 +94,6 @@ export const readMarkers = async (kafka: Kafka, codec: Codec, topic: string, fro
             failure = err;
             resolve();
           }
-          const end = remaining.get(batch.partition);
-          if (end !== undefined && BigInt(batch.lastOffset()) + 1n >= end) remaining.delete(batch.partition);
-          if (remaining.size === 0) resolve();
         },
       });
     });

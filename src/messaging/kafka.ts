@@ -89,17 +89,27 @@ export const lowWatermarks = async (admin: Admin, topics: readonly string[]): Pr
 };
 
 /**
- * The coordinator's producer: idempotent, acks from all replicas, and retries without end,
- * since an outbox that cannot be published must wait for the broker rather than be dropped.
+ * The coordinator's producer: transactional under one id per deployment, so the instance that
+ * becomes active fences every earlier one (a paused zombie's next send fails, and what it had
+ * begun is aborted, invisible to read_committed consumers); acks from all replicas; retries
+ * without end, since an outbox that cannot be published must wait for the broker.
  */
-export const outboxProducer = (kafka: Kafka): Producer =>
+export const outboxProducer = (kafka: Kafka, transactionalId: string): Producer =>
   kafka.producer({
+    transactionalId,
+    transactionTimeout: 60_000,
     idempotent: true,
     maxInFlightRequests: 1,
     allowAutoTopicCreation: false,
     createPartitioner: Partitioners.DefaultPartitioner,
     retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 100, maxRetryTime: 5_000 },
   });
+
+/** Errors that mean another producer with our transactional id took over. */
+export const isFenced = (err: unknown): boolean => {
+  const type = (err as { type?: unknown }).type;
+  return type === 'INVALID_PRODUCER_EPOCH' || type === 'PRODUCER_FENCED' || type === 'TRANSACTIONAL_ID_AUTHORIZATION_FAILED' || /fenced|epoch/i.test(String((err as Error).message));
+};
 
 /** A client's producer: bounded retries, since a retried request keeps its correlation id and has no second effect. */
 export const requestProducer = (kafka: Kafka): Producer =>

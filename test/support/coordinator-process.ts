@@ -22,6 +22,10 @@ export interface CoordinatorProcess {
   stop(): Promise<void>;
   /** SIGKILL: a crash. */
   kill(): Promise<void>;
+  /** Any other signal, e.g. SIGSTOP and SIGCONT to pause and resume it. */
+  signal(sig: NodeJS.Signals): void;
+  /** Whether the process has ended. */
+  readonly exited: boolean;
   readyz(): Promise<number>;
 }
 
@@ -91,6 +95,12 @@ export const coordinatorProcess = async (
     kill: async () => {
       child?.kill('SIGKILL');
       await exited;
+    },
+    signal: (sig) => {
+      if (child !== undefined && child.exitCode === null && child.signalCode === null) child.kill(sig);
+    },
+    get exited() {
+      return child === undefined || child.exitCode !== null || child.signalCode !== null;
     },
   };
   return handle;

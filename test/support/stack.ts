@@ -112,7 +112,8 @@ export const startTestStack = async (): Promise<TestStack> => {
     dir,
     stop: async () => {
       await inner.stop();
-      rmSync(dir, { recursive: true, force: true });
+      // TEST_KEEP=1 keeps the logs and data of a run for a look afterwards.
+      if (process.env.TEST_KEEP !== '1') rmSync(dir, { recursive: true, force: true });
       current = undefined;
     },
   };

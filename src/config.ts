@@ -114,7 +114,7 @@ const parseField = (key: keyof Config, raw: unknown): unknown => {
       if (raw === 'false' || raw === '0') return false;
       return bad('expected true or false');
     case 'int': {
-      const n = typeof raw === 'number' ? raw : Number(raw);
+      const n = typeof raw === 'number' ? raw : typeof raw === 'string' && /^\d+$/.test(raw.trim()) ? Number(raw) : NaN;
       return Number.isSafeInteger(n) && n >= 0 ? n : bad('expected a non-negative integer');
     }
     case 'sasl':
@@ -171,7 +171,9 @@ export const loadConfig = (env: NodeJS.ProcessEnv, argv: readonly string[] = [])
       rest.push(arg);
       continue;
     }
-    const value = m[2] ?? argv[++i];
+    const isBool = name !== 'config' && FIELDS[byFlag.get(name) as keyof Config].kind === 'bool';
+    // A boolean flag stands alone (`--kafka-ssl`) or takes `=value`; other flags take the next argument too.
+    const value = m[2] ?? (isBool && (argv[i + 1] === undefined || argv[i + 1].startsWith('--')) ? 'true' : argv[++i]);
     if (value === undefined) throw new CoordError('CONFIG_INVALID', `flag --${name} needs a value`);
     if (name === 'config') file = value;
     else fromFlags[byFlag.get(name) as string] = value;

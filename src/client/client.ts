@@ -4,7 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Consumer, Kafka, Producer } from 'kafkajs';
-import { CoordError, errorMessage } from '../errors';
+import { CoordError, errorMessage, isCoordError } from '../errors';
 import type { Logger } from '../log';
 import type { Codec } from '../messaging/codec';
 import { H, readHeaders } from '../messaging/headers';
@@ -34,12 +34,11 @@ export interface Reply {
   readonly payload: { readonly type: string; readonly value: Record<string, unknown> } | null;
 }
 
-export interface AskOptions {
+export interface AskOptions extends SendOptions {
+  /** How long one attempt waits for its reply. */
   readonly timeoutMs?: number;
-  /** Reuse an id to retry a request without a second effect. */
-  readonly correlationId?: string;
-  readonly deadlineMs?: number;
-  readonly key?: string;
+  /** Attempts after the first, each with the same correlation id, so a retry has no second effect. */
+  readonly retries?: number;
   readonly signal?: AbortSignal;
 }
 
@@ -51,14 +50,38 @@ export interface ClientOptions {
   /** The topic replies come back on; it must exist. */
   readonly replyTopic: string;
   readonly askTimeoutMs: number;
-  /** Most asks waiting at once; more wait for a free place. */
+  /** Most asks and sends in flight at once; more wait for a free place (trySend refuses instead). */
   readonly maxInFlight?: number;
+  /**
+   * Backpressure on the coordinator: while the lag it publishes on its snapshot markers
+   * (input records fetched-but-not-folded plus not yet fetched) is over this bound, sends wait.
+   */
+  readonly maxLag?: number;
+}
+
+export interface SendOptions {
+  readonly correlationId?: string;
+  readonly deadlineMs?: number;
+  readonly key?: string;
+}
+
+export interface Outgoing {
+  readonly type: string;
+  readonly value: Record<string, unknown>;
+  readonly opts?: SendOptions;
 }
 
 export interface Client {
   start(): Promise<void>;
+  /** Sends a request and waits for its reply. */
   ask(type: string, value: Record<string, unknown>, opts?: AskOptions): Promise<Reply>;
-  readonly stats: { readonly dropped: number; readonly inFlight: number };
+  /** Sends a record of the protocol (an event, or a request whose reply nobody awaits); resolves on the broker's ack. */
+  send(type: string, value: Record<string, unknown>, opts?: SendOptions): Promise<void>;
+  /** Several records in one produce request. */
+  sendMany(items: readonly Outgoing[]): Promise<void>;
+  /** Like send, but returns false at once instead of waiting when the in-flight bound or the lag bound is reached. */
+  trySend(type: string, value: Record<string, unknown>, opts?: SendOptions): boolean;
+  readonly stats: { readonly dropped: number; readonly inFlight: number; readonly lag: number | undefined };
   /** Rejects what is pending and disconnects. */
   close(): Promise<void>;
 }
@@ -76,6 +99,8 @@ export const createClient = (o: ClientOptions): Client => {
   let producer: Producer | undefined;
   let consumer: Consumer | undefined;
   let closed = false;
+  /** The coordinator's lag as its latest snapshot marker said, when maxLag is set. */
+  let lag: number | undefined;
 
   const onReply = async (value: Buffer | null, rawHeaders: Parameters<typeof readHeaders>[0]): Promise<void> => {
     const hinted = readHeaders(rawHeaders)[H.correlationId];
@@ -115,12 +140,14 @@ export const createClient = (o: ClientOptions): Client => {
     await producer.connect();
     consumer = o.kafka.consumer({ groupId: `coord-client-${randomUUID()}`, maxWaitTimeInMs: 20, allowAutoTopicCreation: false, sessionTimeout: 10_000 });
     await consumer.connect();
-    await consumer.subscribe({ topic: o.replyTopic, fromBeginning: false });
+    const snapshots = topicName(o.topicPrefix, 'snapshots');
+    const topics = o.maxLag === undefined ? [o.replyTopic] : [o.replyTopic, snapshots];
+    await consumer.subscribe({ topics, fromBeginning: false });
     const admin = o.kafka.admin();
     await admin.connect();
-    let ends: { partition: number; offset: string }[];
+    const ends: { topic: string; partition: number; offset: string }[] = [];
     try {
-      ends = await admin.fetchTopicOffsets(o.replyTopic);
+      for (const topic of topics) for (const e of await admin.fetchTopicOffsets(topic)) ends.push({ topic, partition: e.partition, offset: e.offset });
     } finally {
       await admin.disconnect();
     }
@@ -128,28 +155,92 @@ export const createClient = (o: ClientOptions): Client => {
     // Start at the log end as it was before any ask, so no reply to us can be skipped.
     const joined = new Promise<void>((resolve) => {
       c.on(c.events.GROUP_JOIN, () => {
-        for (const e of ends) c.seek({ topic: o.replyTopic, partition: e.partition, offset: e.offset });
+        for (const e of ends) c.seek({ topic: e.topic, partition: e.partition, offset: e.offset });
         resolve();
       });
     });
-    await c.run({ autoCommit: false, eachMessage: async ({ message }) => onReply(message.value, message.headers) });
+    await c.run({
+      autoCommit: false,
+      eachMessage: async ({ topic, message }) => {
+        if (topic !== snapshots) return onReply(message.value, message.headers);
+        const published = Number(readHeaders(message.headers)[H.lag]);
+        if (Number.isFinite(published)) {
+          lag = published;
+          if (!overLag()) for (const wake of slotWaiters.splice(0)) wake();
+        }
+      },
+    });
     await joined;
   };
 
-  const acquire = async (): Promise<void> => {
-    while (waiting.size >= maxInFlight) await new Promise<void>((r) => slotWaiters.push(r));
+  let sending = 0;
+  const inFlight = (): number => waiting.size + sending;
+  const overLag = (): boolean => o.maxLag !== undefined && lag !== undefined && lag > o.maxLag;
+
+  /** Waits for a free place (and for the coordinator's lag to fall under the bound), at most until `deadline`. */
+  const acquire = async (deadline: number): Promise<void> => {
+    while (inFlight() >= maxInFlight || overLag()) {
+      if (closed) throw new CoordError('CLIENT_CLOSED', 'the client closed');
+      const left = deadline - Date.now();
+      if (left <= 0)
+        throw new CoordError('ASK_TIMEOUT', overLag() ? `the coordinator is ${lag} records behind (maxLag ${o.maxLag}); try again later` : `${inFlight()} requests are in flight (maxInFlight ${maxInFlight})`, {
+          retriable: true,
+        });
+      await new Promise<void>((r) => {
+        const t = setTimeout(r, Math.min(left, overLag() ? 100 : 1_000));
+        slotWaiters.push(() => {
+          clearTimeout(t);
+          r();
+        });
+      });
+    }
   };
   const release = (): void => slotWaiters.shift()?.();
 
-  const ask = async (type: string, value: Record<string, unknown>, opts: AskOptions = {}): Promise<Reply> => {
-    if (closed || producer === undefined) throw new CoordError('CLIENT_CLOSED', 'the client is closed or not started; call start() first');
+  const topicOf = (type: string): string => {
     const kind = RECORD_TOPICS[type];
-    if (kind === undefined || !kind.startsWith('requests.')) throw new CoordError('WRONG_TOPIC', `${type} is not a request of the protocol`);
-    const topic = topicName(o.topicPrefix, kind);
-    const correlationId = opts.correlationId ?? randomUUID();
-    const timeoutMs = opts.timeoutMs ?? o.askTimeoutMs;
-    await acquire();
-    const encoded = await o.codec.encode(topic, type, value);
+    if (kind === undefined || !(kind.startsWith('requests.') || kind.startsWith('events.')))
+      throw new CoordError('WRONG_TOPIC', `${type} is not a request or an event of the protocol`);
+    return topicName(o.topicPrefix, kind);
+  };
+
+  const message = async (type: string, value: Record<string, unknown>, opts: SendOptions, correlationId: string | undefined) => {
+    const topic = topicOf(type);
+    const headers: Record<string, string> = {};
+    if (correlationId !== undefined) {
+      headers[H.correlationId] = correlationId;
+      headers[H.replyTo] = o.replyTopic;
+    }
+    if (opts.deadlineMs !== undefined) headers[H.deadlineMs] = String(opts.deadlineMs);
+    const key = opts.key ?? (typeof value.name === 'string' ? value.name : null);
+    return { topic, message: { key, value: await o.codec.encode(topic, type, value), headers } };
+  };
+
+  const isRequest = (type: string): boolean => RECORD_TOPICS[type]?.startsWith('requests.') === true;
+
+  const ready = (): Producer => {
+    if (closed || producer === undefined) throw new CoordError('CLIENT_CLOSED', 'the client is closed or not started; call start() first');
+    return producer;
+  };
+
+  const sendMany = async (items: readonly Outgoing[]): Promise<void> => {
+    const p = ready();
+    await acquire(Date.now() + o.askTimeoutMs);
+    sending++;
+    try {
+      const built = await Promise.all(items.map((it) => message(it.type, it.value, it.opts ?? {}, isRequest(it.type) ? (it.opts?.correlationId ?? randomUUID()) : undefined)));
+      const byTopic = new Map<string, (typeof built)[number]['message'][]>();
+      for (const b of built) byTopic.set(b.topic, [...(byTopic.get(b.topic) ?? []), b.message]);
+      await p.sendBatch({ acks: -1, topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })) });
+    } finally {
+      sending--;
+      release();
+    }
+  };
+
+  const attempt = async (type: string, value: Record<string, unknown>, opts: AskOptions, correlationId: string, timeoutMs: number): Promise<Reply> => {
+    const p = ready();
+    const { topic, message: msg } = await message(type, value, opts, correlationId);
     const result = new Promise<Reply>((resolve, reject) => {
       const timer = setTimeout(() => {
         waiting.delete(correlationId);
@@ -160,6 +251,7 @@ export const createClient = (o: ClientOptions): Client => {
         clearTimeout(timer);
         reject(new CoordError('ASK_TIMEOUT', `ask ${correlationId} was aborted`));
       };
+      if (opts.signal?.aborted) return onAbort();
       opts.signal?.addEventListener('abort', onAbort, { once: true });
       waiting.set(correlationId, {
         resolve: (r) => {
@@ -169,26 +261,51 @@ export const createClient = (o: ClientOptions): Client => {
         },
         reject: (e) => {
           clearTimeout(timer);
+          opts.signal?.removeEventListener('abort', onAbort);
           reject(e);
         },
       });
     });
-    const headers: Record<string, string> = { [H.correlationId]: correlationId, [H.replyTo]: o.replyTopic };
-    if (opts.deadlineMs !== undefined) headers[H.deadlineMs] = String(opts.deadlineMs);
     try {
-      await producer.send({ topic, acks: -1, messages: [{ key: opts.key ?? (typeof value.name === 'string' ? value.name : null), value: encoded, headers }] });
+      await p.send({ topic, acks: -1, messages: [msg] });
     } catch (err) {
       waiting.get(correlationId)?.reject(err as Error);
       waiting.delete(correlationId);
     }
-    return result.finally(release);
+    return result;
+  };
+
+  const ask = async (type: string, value: Record<string, unknown>, opts: AskOptions = {}): Promise<Reply> => {
+    ready();
+    if (!isRequest(type)) throw new CoordError('WRONG_TOPIC', `${type} is not a request of the protocol`);
+    const correlationId = opts.correlationId ?? randomUUID();
+    const timeoutMs = opts.timeoutMs ?? o.askTimeoutMs;
+    await acquire(Date.now() + timeoutMs);
+    try {
+      for (let n = 0; ; n++) {
+        try {
+          return await attempt(type, value, opts, correlationId, timeoutMs);
+        } catch (err) {
+          if (!isCoordError(err, 'ASK_TIMEOUT') || n >= (opts.retries ?? 0) || opts.signal?.aborted || closed) throw err;
+        }
+      }
+    } finally {
+      release();
+    }
   };
 
   return {
     start,
     ask,
+    send: (type, value, opts = {}) => sendMany([{ type, value, opts }]),
+    sendMany,
+    trySend: (type, value, opts = {}) => {
+      if (closed || producer === undefined || inFlight() >= maxInFlight || overLag()) return false;
+      void sendMany([{ type, value, opts }]).catch((err) => o.log.warn('trySend failed', { type, error: errorMessage(err) }));
+      return true;
+    },
     get stats() {
-      return { dropped, inFlight: waiting.size };
+      return { dropped, inFlight: inFlight(), lag };
     },
     close: async () => {
       if (closed) return;

@@ -8,6 +8,7 @@ import type { Config } from '../config';
 import { CoordError, errorMessage, isCoordError } from '../errors';
 import type { Logger } from '../log';
 import type { Codec } from '../messaging/codec';
+import { H } from '../messaging/headers';
 import { singleActiveAssigner } from '../messaging/assignor';
 import { isFenced, lowWatermarks, outboxProducer } from '../messaging/kafka';
 import { INPUT_KINDS, topicName, type TopicKind } from '../messaging/topics';
@@ -99,6 +100,17 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
     }
   };
 
+  /** Input records on the log that are not folded yet: the lag clients throttle on. */
+  const highWatermarks = new Map<string, bigint>();
+  const currentLag = (): bigint => {
+    let lag = 0n;
+    for (const [k, next] of expected) {
+      const high = highWatermarks.get(k);
+      if (high !== undefined && high > next) lag += high - next;
+    }
+    return lag;
+  };
+
   /** Records for a topic that does not exist (a reply-to nobody created) go to the DLQ instead of stalling the loop. */
   const routable = async (records: readonly OutRecord[]): Promise<OutRecord[]> => {
     if (records.some((r) => !knownTopics.has(r.topic))) await refreshTopics();
@@ -111,7 +123,8 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
 
   const publish = async (entries: readonly (readonly [string, OutRecord])[]): Promise<void> => {
     if (entries.length === 0 || producer === undefined) return;
-    const records = await routable(entries.map(([, r]) => r));
+    const lag = currentLag().toString();
+    const records = (await routable(entries.map(([, r]) => r))).map((r) => (r.topic === snapshotsTopic ? { ...r, headers: { ...r.headers, [H.lag]: lag } } : r));
     const byTopic = new Map<string, OutRecord[]>();
     for (const r of records) byTopic.set(r.topic, [...(byTopic.get(r.topic) ?? []), r]);
     // One transaction a snapshot: all of its outputs become visible together, or none.
@@ -315,6 +328,7 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
       eachBatchAutoResolve: true,
       eachBatch: async ({ batch, heartbeat, isStale }) => {
         if (isStale()) return;
+        highWatermarks.set(tpKey(batch.topic, batch.partition), BigInt(batch.highWatermark));
         await gatherer.push(
           batch.messages.map((m) => ({
             topic: batch.topic,

@@ -7,6 +7,8 @@ export const H = Object.freeze({
   snapshotId: 'snapshot-id',
   seq: 'seq',
   generation: 'generation',
+  /** On snapshot markers: input records on the log that the coordinator had not folded yet. */
+  lag: 'lag',
   dlqReason: 'dlq-reason',
   dlqCode: 'dlq-code',
   dlqTopic: 'dlq-topic',

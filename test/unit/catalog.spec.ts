@@ -1,0 +1,119 @@
+import { strict as assert } from 'node:assert';
+import { LOGICAL_SOURCE } from '../../projections/catalog/logical-sources';
+import { createLogicalSource, field, getLogicalSource, given } from '../support/given';
+
+const cars = [field('id', 'string'), field('speed', 'double')];
+const carsPayload = {
+  type: 'coord.v1.LogicalSource',
+  value: { name: 'cars', fields: [{ name: 'id', type: 'string' }, { name: 'speed', type: 'double' }] },
+};
+
+describe('catalog: logical sources', () => {
+  describe('create', () => {
+    it('replies OK with the new source as payload', () =>
+      given()
+        .when(createLogicalSource('cars', cars))
+        .thenReplies('OK', 'cars')
+        .thenPayload(carsPayload));
+
+    it('stores the image stamped with the snapshot ts of its pass', () => {
+      const t = given([createLogicalSource('bikes')]).when(createLogicalSource('cars', cars));
+      assert.notEqual(t.contexts[0].snapshotTs, t.ctx.snapshotTs);
+      t.thenChanges(1).thenState(LOGICAL_SOURCE, 'cars', {
+        name: 'cars',
+        fields: [{ name: 'id', type: 'string' }, { name: 'speed', type: 'double' }],
+        createdAtTs: t.ctx.snapshotTs.toString(),
+      });
+    });
+
+    it('refuses a second source of the same name with ALREADY_EXISTS', () =>
+      given([createLogicalSource('cars', cars)])
+        .when(createLogicalSource('cars', [field('other')]))
+        .thenReplies('ALREADY_EXISTS', 'cars')
+        .thenChanges(0));
+
+    it('keeps the first image when a second create of the name is refused', () => {
+      const t = given([createLogicalSource('cars', cars)]).when(createLogicalSource('cars', [field('other')]));
+      t.thenState(LOGICAL_SOURCE, 'cars', {
+        name: 'cars',
+        fields: [{ name: 'id', type: 'string' }, { name: 'speed', type: 'double' }],
+        createdAtTs: t.contexts[0].snapshotTs.toString(),
+      });
+    });
+
+    it('accepts a name of 255 characters made of letters, digits, _ . and -', () =>
+      given()
+        .when(createLogicalSource(`_a.b-9${'x'.repeat(249)}`))
+        .thenReplies('OK'));
+  });
+
+  describe('create refuses bad input with INVALID_ARGUMENT', () => {
+    it('refuses a source with no fields', () =>
+      given()
+        .when(createLogicalSource('cars', []))
+        .thenReplies('INVALID_ARGUMENT', 'at least one field')
+        .thenChanges(0)
+        .thenState(LOGICAL_SOURCE, 'cars', undefined));
+
+    it('refuses duplicate field names, naming the field', () =>
+      given()
+        .when(createLogicalSource('cars', [field('id'), field('speed'), field('id', 'long')]))
+        .thenReplies('INVALID_ARGUMENT', 'field id appears twice')
+        .thenState(LOGICAL_SOURCE, 'cars', undefined));
+
+    it('refuses a source name that starts with a digit, naming it', () =>
+      given()
+        .when(createLogicalSource('9cars'))
+        .thenReplies('INVALID_ARGUMENT', 'logical source name "9cars"')
+        .thenState(LOGICAL_SOURCE, '9cars', undefined));
+
+    it('refuses a source name with a forbidden character, naming it', () =>
+      given()
+        .when(createLogicalSource('my cars'))
+        .thenReplies('INVALID_ARGUMENT', '"my cars"'));
+
+    it('refuses an empty source name', () =>
+      given()
+        .when(createLogicalSource(''))
+        .thenReplies('INVALID_ARGUMENT', 'logical source name ""'));
+
+    it('refuses a source name of 256 characters', () =>
+      given()
+        .when(createLogicalSource(`a${'x'.repeat(255)}`))
+        .thenReplies('INVALID_ARGUMENT', 'logical source name'));
+
+    it('refuses a bad field name, naming it', () =>
+      given()
+        .when(createLogicalSource('cars', [field('id'), field('top/speed')]))
+        .thenReplies('INVALID_ARGUMENT', 'field name "top/speed"')
+        .thenState(LOGICAL_SOURCE, 'cars', undefined));
+
+    it('refuses a field with an empty type, naming the field', () =>
+      given()
+        .when(createLogicalSource('cars', [field('id'), field('speed', '')]))
+        .thenReplies('INVALID_ARGUMENT', 'field speed has an empty type'));
+
+    it('refuses a field whose type is only whitespace', () =>
+      given()
+        .when(createLogicalSource('cars', [field('speed', '  ')]))
+        .thenReplies('INVALID_ARGUMENT', 'field speed has an empty type'));
+  });
+
+  describe('get', () => {
+    it('replies NOT_FOUND for a source that does not exist, naming it', () =>
+      given([createLogicalSource('bikes')])
+        .when(getLogicalSource('cars'))
+        .thenReplies('NOT_FOUND', 'cars'));
+
+    it('returns the fields of an existing source', () =>
+      given([createLogicalSource('cars', cars)])
+        .when(getLogicalSource('cars'))
+        .thenReplies('OK')
+        .thenPayload(carsPayload));
+
+    it('changes nothing', () =>
+      given([createLogicalSource('cars', cars)])
+        .when(getLogicalSource('cars'))
+        .thenChanges(0));
+  });
+});

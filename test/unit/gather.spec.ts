@@ -1,0 +1,183 @@
+import { strict as assert } from 'node:assert';
+import { setImmediate as turn } from 'node:timers/promises';
+import type { RawRecord } from '../../src/engine/decode';
+import { Gatherer, type GatherOptions } from '../../src/engine/gather';
+
+const record = (offset: number, bytes = 1, partition = 0): RawRecord => ({
+  topic: 't',
+  partition,
+  offset: String(offset),
+  key: null,
+  value: Buffer.alloc(bytes),
+  timestamp: '0',
+});
+
+const records = (n: number, bytes = 1): RawRecord[] => Array.from({ length: n }, (_, i) => record(i, bytes));
+
+const offsets = (rs: readonly RawRecord[]): string[] => rs.map((r) => r.offset);
+
+/** Every gatherer a test made, closed after it so that a push left waiting cannot hold the run open. */
+const made: Gatherer[] = [];
+
+/** batchTimeoutMs 0: take returns what is there at once, so no test depends on a linger. */
+const gatherer = (opts: Partial<GatherOptions> = {}): Gatherer => {
+  const g = new Gatherer({ batchSize: 100, batchTimeoutMs: 0, maxBuffered: 1_000, maxBatchBytes: 1_000_000, ...opts });
+  made.push(g);
+  return g;
+};
+
+const noHeartbeat = async (): Promise<void> => undefined;
+
+/** Tracks whether a promise has settled, to say "still waiting" without a clock. */
+const watch = <T>(p: Promise<T>): { readonly done: boolean; readonly promise: Promise<T> } => {
+  const w = { done: false, promise: p };
+  void p.then(() => void (w.done = true));
+  return w;
+};
+
+describe('gather: Gatherer', () => {
+  afterEach(() => {
+    for (const g of made.splice(0)) g.close();
+  });
+
+  describe('take', () => {
+    it('returns at most batchSize records, oldest first', async () => {
+      const g = gatherer({ batchSize: 2 });
+      await g.push(records(5), noHeartbeat);
+      assert.deepStrictEqual(offsets(await g.take(0)), ['0', '1']);
+      assert.deepStrictEqual(offsets(await g.take(0)), ['2', '3']);
+      assert.equal(g.size, 1);
+    });
+
+    it('returns an empty batch when no record comes within idleMs', async () => {
+      assert.deepStrictEqual(await gatherer().take(1), []);
+    });
+
+    it('waits for a first record and returns it once pushed', async () => {
+      const g = gatherer();
+      const taking = watch(g.take(60_000));
+      await turn();
+      assert.equal(taking.done, false);
+      await g.push([record(7)], noHeartbeat);
+      assert.deepStrictEqual(offsets(await taking.promise), ['7']);
+    });
+
+    it('lingers for more records until the batch is full', async () => {
+      const g = gatherer({ batchSize: 2, batchTimeoutMs: 60_000 });
+      await g.push([record(0)], noHeartbeat);
+      const taking = watch(g.take(0));
+      await turn();
+      assert.equal(taking.done, false);
+      await g.push([record(1)], noHeartbeat);
+      assert.deepStrictEqual(offsets(await taking.promise), ['0', '1']);
+    });
+
+    it('stops at maxBatchBytes', async () => {
+      const g = gatherer({ maxBatchBytes: 10 });
+      await g.push(records(4, 4), noHeartbeat);
+      assert.deepStrictEqual(offsets(await g.take(0)), ['0', '1']);
+      assert.deepStrictEqual(offsets(await g.take(0)), ['2', '3']);
+    });
+
+    it('returns a record larger than maxBatchBytes on its own', async () => {
+      const g = gatherer({ maxBatchBytes: 10 });
+      await g.push([record(0, 50), record(1, 1)], noHeartbeat);
+      assert.deepStrictEqual(offsets(await g.take(0)), ['0']);
+      assert.deepStrictEqual(offsets(await g.take(0)), ['1']);
+    });
+
+    it('counts a null value as zero bytes', async () => {
+      const g = gatherer({ maxBatchBytes: 4 });
+      await g.push([record(0, 4), { ...record(1), value: null }, record(2, 1)], noHeartbeat);
+      assert.deepStrictEqual(offsets(await g.take(0)), ['0', '1']);
+    });
+
+    it('returns an empty batch when closed while waiting', async () => {
+      const g = gatherer();
+      const taking = g.take(60_000);
+      g.close();
+      assert.deepStrictEqual(await taking, []);
+    });
+  });
+
+  describe('push', () => {
+    it('resolves at once while the buffer is within maxBuffered', async () => {
+      const g = gatherer({ maxBuffered: 2 });
+      let beats = 0;
+      await g.push(records(2), async () => void beats++);
+      assert.equal(g.size, 2);
+      assert.equal(beats, 0);
+    });
+
+    it('waits while the buffer is past maxBuffered', async () => {
+      const g = gatherer({ maxBuffered: 2 });
+      const pushing = watch(g.push(records(3), noHeartbeat));
+      await turn();
+      assert.equal(pushing.done, false);
+      assert.equal(g.size, 3);
+      g.close();
+      await pushing.promise;
+    });
+
+    it('resumes, heartbeating, once a take brings the buffer back to maxBuffered', async () => {
+      const g = gatherer({ maxBuffered: 2, batchSize: 1 });
+      let beats = 0;
+      const pushing = watch(g.push(records(3), async () => void beats++));
+      await turn();
+      assert.equal(pushing.done, false);
+      await g.take(0);
+      await pushing.promise;
+      assert.equal(g.size, 2);
+      assert.ok(beats >= 1, 'expected a heartbeat while the push waited');
+    });
+
+    it('keeps waiting after a take that leaves the buffer past maxBuffered', async () => {
+      const g = gatherer({ maxBuffered: 1, batchSize: 1 });
+      const pushing = watch(g.push(records(4), noHeartbeat));
+      await g.take(0);
+      await turn();
+      assert.equal(pushing.done, false);
+      assert.equal(g.size, 3);
+      g.close();
+      await pushing.promise;
+    });
+
+    it('resumes when drop empties the buffer', async () => {
+      const g = gatherer({ maxBuffered: 2 });
+      const pushing = watch(g.push(records(3), noHeartbeat));
+      await turn();
+      assert.equal(pushing.done, false);
+      g.drop();
+      await pushing.promise;
+      assert.equal(g.size, 0);
+    });
+  });
+
+  describe('unshift', () => {
+    it('puts records back in front of the buffer, in their order', async () => {
+      const g = gatherer({ batchSize: 2 });
+      await g.push(records(3), noHeartbeat);
+      const batch = await g.take(0);
+      g.unshift(batch);
+      assert.deepStrictEqual(offsets(await g.take(0)), ['0', '1']);
+      assert.deepStrictEqual(offsets(await g.take(0)), ['2']);
+    });
+  });
+
+  describe('drop', () => {
+    it('keeps only the records that keep accepts', async () => {
+      const g = gatherer();
+      await g.push([record(0, 1, 0), record(1, 1, 1), record(2, 1, 0), record(3, 1, 1)], noHeartbeat);
+      g.drop((r) => r.partition === 1);
+      assert.deepStrictEqual(offsets(await g.take(0)), ['1', '3']);
+    });
+
+    it('forgets every record by default', async () => {
+      const g = gatherer();
+      await g.push(records(3), noHeartbeat);
+      g.drop();
+      assert.equal(g.size, 0);
+      assert.deepStrictEqual(await g.take(0), []);
+    });
+  });
+});

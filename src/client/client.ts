@@ -266,6 +266,8 @@ export const createClient = (o: ClientOptions): Client => {
         },
       });
     });
+    // It may settle (abort, close) while the send is still out; it is awaited below.
+    result.catch(() => undefined);
     try {
       await p.send({ topic, acks: -1, messages: [msg] });
     } catch (err) {

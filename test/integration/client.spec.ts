@@ -57,8 +57,9 @@ describe('the client library', function () {
     const pending = c.ask('coord.v1.GetLogicalSource', { name: 'x' }, { timeoutMs: 60_000 });
     await waitFor('the ask to be in flight', () => c.stats.inFlight === 1, 5_000);
     assert.equal(c.trySend('coord.v1.GetLogicalSource', { name: 'y' }), false);
+    const rejected = assert.rejects(pending, (err: { code?: string }) => err.code === 'CLIENT_CLOSED');
     await c.close();
-    await assert.rejects(pending, (err: { code?: string }) => err.code === 'CLIENT_CLOSED');
+    await rejected;
     await coordinator.start();
   });
 

@@ -155,12 +155,30 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
     await store.write({ puts: position, deletes: entries.map(([k]) => k) });
   };
 
+  /**
+   * The snapshot is committed; its outputs must go out before the next one, however long the
+   * broker is away. Only fencing ends the attempts: then another instance owns the outputs.
+   */
+  const publishUntilDone = async (entries: readonly (readonly [string, OutRecord])[]): Promise<void> => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await publish(entries);
+        return;
+      } catch (err) {
+        if (isCoordError(err, 'FENCED') || !running) throw err;
+        const waitMs = Math.min(5_000, 100 * 2 ** Math.min(attempt, 6));
+        log.warn('publishing the outbox failed; retrying', { attempt, waitMs, error: errorMessage(err) });
+        await new Promise((r) => setTimeout(r, waitMs));
+      }
+    }
+  };
+
   const publishLeftovers = async (): Promise<void> => {
     const entries: [string, OutRecord][] = [];
     for await (const [k, v] of store.scan(OUTBOX)) entries.push([k, decodeOutRecord(v)]);
     if (entries.length > 0) {
       log.info('publishing outbox left by an earlier run', { records: entries.length });
-      await publish(entries);
+      await publishUntilDone(entries);
     }
   };
 
@@ -241,7 +259,7 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
     counters.applied += result.applied;
     counters.rejected += result.rejected;
     counters.passes++;
-    await publish(result.outbox);
+    await publishUntilDone(result.outbox);
     // Kafka's committed offsets are for monitoring only: the truth is in RocksDB.
     await consumer?.commitOffsets(commits).catch((err) => log.debug('offset commit for monitoring failed', { error: errorMessage(err) }));
   };
@@ -294,6 +312,9 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
       heartbeatInterval: Math.max(500, Math.floor(config.sessionTimeoutMs / 10)),
       rebalanceTimeout: 30_000,
       partitionAssigners: [singleActiveAssigner(startedAt)],
+      // A broker that restarts makes kafkajs give up on errors it deems final (no group coordinator yet);
+      // the state is safe in RocksDB, so the consumer always starts again and rejoins.
+      retry: { retries: 10, initialRetryTime: 200, maxRetryTime: 10_000, restartOnFailure: async () => true },
     });
     const c = consumer;
     c.on(c.events.GROUP_JOIN, ({ payload }) => {
@@ -318,6 +339,11 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
     c.on(c.events.CRASH, ({ payload }) => {
       role = 'joining';
       log.error('consumer crashed', { error: errorMessage(payload.error), restart: payload.restart });
+      if (!payload.restart) {
+        // kafkajs gives up on this consumer: stop, so a supervisor restarts the process from RocksDB.
+        process.exitCode = 1;
+        void close();
+      }
     });
     await c.connect();
     await c.subscribe({ topics: inputTopics, fromBeginning: true });

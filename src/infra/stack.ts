@@ -24,6 +24,8 @@ export interface Stack {
   readonly brokers: string;
   readonly registryUrl: string;
   readonly services: readonly Service[];
+  /** Stops the broker (SIGTERM, or SIGKILL with `hard`) and starts it again on the same data and port. */
+  restartKafka(opts?: { hard?: boolean; downMs?: number }): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -39,14 +41,13 @@ export const startLocalStack = async (o: StackOptions, log: Logger): Promise<Sta
   mkdirSync(kafkaDir, { recursive: true });
   mkdirSync(registryDir, { recursive: true });
 
+  const kafkaOptions = { dist, java: kafkaJava, dir: kafkaDir, port: o.kafkaPort, controllerPort: o.controllerPort, detached: o.detached, pidFile: o.detached ? join(o.dir, KAFKA_PID) : undefined };
   // Both JVMs start at once; on two cores that roughly halves the cold start.
   const [kafka, registry] = await Promise.allSettled([
-    startKafkaServer(
-      { dist, java: kafkaJava, dir: kafkaDir, port: o.kafkaPort, controllerPort: o.controllerPort, detached: o.detached, pidFile: o.detached ? join(o.dir, KAFKA_PID) : undefined },
-    ),
+    startKafkaServer(kafkaOptions),
     startRegistryServer({ dist, java: registryJava, dir: registryDir, port: o.registryPort, detached: o.detached, pidFile: o.detached ? join(o.dir, REGISTRY_PID) : undefined }),
   ]);
-  const started = [kafka, registry].flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+  let started = [kafka, registry].flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
   const failed = [kafka, registry].find((r): r is PromiseRejectedResult => r.status === 'rejected');
   const stop = async (): Promise<void> => {
     // The registry first: it may hold connections to nothing here, but Kafka clients should see a broker until the end.
@@ -57,5 +58,20 @@ export const startLocalStack = async (o: StackOptions, log: Logger): Promise<Sta
     throw failed.reason;
   }
   log.info('local stack is up', { kafka: `127.0.0.1:${o.kafkaPort}`, registry: registryUrl(o.registryPort) });
-  return { brokers: `127.0.0.1:${o.kafkaPort}`, registryUrl: registryUrl(o.registryPort), services: started, stop };
+  const restartKafka = async (opts: { hard?: boolean; downMs?: number } = {}): Promise<void> => {
+    const old = started.find((x) => x.name === 'kafka');
+    if (old !== undefined) await old.stop(opts.hard ? 0 : 15_000);
+    await new Promise((r) => setTimeout(r, opts.downMs ?? 0));
+    const fresh = await startKafkaServer(kafkaOptions);
+    started = [fresh, ...started.filter((x) => x.name !== 'kafka')];
+  };
+  return {
+    brokers: `127.0.0.1:${o.kafkaPort}`,
+    registryUrl: registryUrl(o.registryPort),
+    get services() {
+      return started;
+    },
+    restartKafka,
+    stop,
+  };
 };

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { freePort } from '../../src/infra/process';
 import { startLocalStack } from '../../src/infra/stack';
 import { createLogger } from '../../src/log';
+import { createRegistryClient } from '../../src/messaging/registry';
 import { projectRoot } from '../../src/messaging/schemas';
 
 export interface TestStack {
@@ -16,6 +17,8 @@ export interface TestStack {
   readonly registryUrl: string;
   /** Scratch space for this run, removed at the end. */
   readonly dir: string;
+  /** Stops the broker and starts it again on the same data and port (local stack only). */
+  restartKafka(opts?: { hard?: boolean; downMs?: number }): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -47,7 +50,7 @@ interface Testcontainers {
   Wait: { forLogMessage(re: RegExp): unknown; forHttp(path: string, port: number): unknown };
 }
 
-const startWithTestcontainers = async (dir: string): Promise<TestStack> => {
+const startWithTestcontainers = async (): Promise<{ brokers: string; registryUrl: string; stop(): Promise<void> }> => {
   // Loaded by name only when asked for: the default path needs no Docker and no testcontainers package.
   const moduleName = 'testcontainers';
   let tc: Testcontainers;
@@ -84,10 +87,11 @@ const startWithTestcontainers = async (dir: string): Promise<TestStack> => {
     .withExposedPorts(8080)
     .withWaitStrategy(tc.Wait.forHttp('/apis/ccompat/v7/subjects', 8080))
     .start();
+  const registryUrl = `http://127.0.0.1:${registry.getMappedPort(8080)}/apis/ccompat/v7`;
+  await createRegistryClient({ url: registryUrl }).setCompatibility('BACKWARD');
   return {
     brokers: `127.0.0.1:${kafka.getMappedPort(9092)}`,
-    registryUrl: `http://127.0.0.1:${registry.getMappedPort(8080)}/apis/ccompat/v7`,
-    dir,
+    registryUrl,
     stop: async () => {
       await registry.stop();
       await kafka.stop();
@@ -99,8 +103,8 @@ const startWithTestcontainers = async (dir: string): Promise<TestStack> => {
 export const startTestStack = async (): Promise<TestStack> => {
   const dir = mkdtempSync(join(tmpdir(), 'coord-test-'));
   const log = createLogger(process.env.TEST_LOG === '1' ? 'info' : 'warn', { component: 'test-stack' });
-  let inner: { brokers: string; registryUrl: string; stop(): Promise<void> };
-  if (process.env.TEST_INFRA === 'testcontainers') inner = await startWithTestcontainers(dir);
+  let inner: { brokers: string; registryUrl: string; restartKafka?: TestStack['restartKafka']; stop(): Promise<void> };
+  if (process.env.TEST_INFRA === 'testcontainers') inner = await startWithTestcontainers();
   else
     inner = await startLocalStack(
       { root: projectRoot(), dir: join(dir, 'infra'), kafkaPort: await freePort(), controllerPort: await freePort(), registryPort: await freePort() },
@@ -110,6 +114,10 @@ export const startTestStack = async (): Promise<TestStack> => {
     brokers: inner.brokers,
     registryUrl: inner.registryUrl,
     dir,
+    restartKafka: async (opts) => {
+      if (inner.restartKafka === undefined) throw new Error('restarting the broker needs the local stack (not TEST_INFRA=testcontainers)');
+      await inner.restartKafka(opts);
+    },
     stop: async () => {
       await inner.stop();
       // TEST_KEEP=1 keeps the logs and data of a run for a look afterwards.

@@ -15,6 +15,7 @@ export type ErrorCode =
   | 'ASK_TIMEOUT'
   | 'CLIENT_CLOSED'
   | 'FENCED'
+  | 'DECIDER_FAILED'
   | 'STORE_CLOSED'
   | 'STORE_IO';
 

@@ -1,6 +1,6 @@
 /** The catalog projection: logical sources (physical sources and sinks join them here). */
 import type { Projection } from '../types';
-import { createLogicalSource, getLogicalSource, LOGICAL_SOURCE } from './logical-sources';
+import { createLogicalSource, dropLogicalSource, getLogicalSource, LOGICAL_SOURCE } from './logical-sources';
 
 export const catalog: Projection = {
   name: 'catalog',
@@ -8,5 +8,6 @@ export const catalog: Projection = {
   handlers: {
     'coord.v1.CreateLogicalSource': createLogicalSource,
     'coord.v1.GetLogicalSource': getLogicalSource,
+    'coord.v1.DropLogicalSource': dropLogicalSource,
   },
 };

@@ -17,6 +17,11 @@ export interface GetLogicalSource {
   readonly name: string;
 }
 
+export interface DropLogicalSource {
+  readonly name: string;
+  readonly cascade: boolean;
+}
+
 export interface LogicalSourceImage extends Image {
   readonly name: string;
   readonly fields: readonly { readonly name: string; readonly type: string }[];
@@ -76,4 +81,12 @@ export const getLogicalSource: Handler<GetLogicalSource> = {
       ? reject('NOT_FOUND', `logical source ${msg.value.name} does not exist`)
       : accept([], reply('OK', '', logicalSourcePayload(found)));
   },
+};
+
+export const dropLogicalSource: Handler<DropLogicalSource> = {
+  stage: 'catalog',
+  decide: (msg, state): Decision =>
+    lookup(state, msg.value.name) === undefined
+      ? reject('NOT_FOUND', `logical source ${msg.value.name} does not exist`)
+      : accept([{ entity: LOGICAL_SOURCE, key: msg.value.name, image: null }], reply('OK', `dropped logical source ${msg.value.name}`)),
 };

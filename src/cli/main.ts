@@ -19,6 +19,7 @@ const USAGE = `coordctl — an event-sourced coordinator on Apache Kafka
   coordctl replay --to DIR [--verify]          rebuild the state from the log; --verify checks every snapshot's digest
   coordctl logical-source create NAME F:T...   create a logical source, e.g. cars id:INT64 speed:FLOAT64
   coordctl logical-source get NAME             read one
+  coordctl logical-source drop NAME [--cascade] drop one
 
 Flags: --json for scripts; any configuration key as --kebab-name=value (see README).
 `;

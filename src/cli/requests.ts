@@ -38,6 +38,7 @@ const requestOf = (noun: string, verb: string, args: readonly string[]): { type:
     if (name === undefined) throw new UsageError(`coordctl logical-source ${verb} NAME ...`);
     if (verb === 'create') return { type: 'coord.v1.CreateLogicalSource', value: { name, fields: parseFields(args.slice(1)) } };
     if (verb === 'get') return { type: 'coord.v1.GetLogicalSource', value: { name } };
+    if (verb === 'drop') return { type: 'coord.v1.DropLogicalSource', value: { name, cascade: args.includes('--cascade') } };
   }
   throw new UsageError(`unknown command: ${noun} ${verb}`);
 };
@@ -46,8 +47,8 @@ const requestOf = (noun: string, verb: string, args: readonly string[]): { type:
 export const requestCommand = async (noun: string, verb: string, argv: readonly string[]): Promise<number> => {
   const { config, rest } = loadConfig(envWithRunFile(projectRoot()), argv);
   const json = rest.includes('--json');
-  const args = rest.filter((a) => a !== '--json');
-  const { type, value } = requestOf(noun, verb, args);
+  const args = rest.filter((a) => a !== '--json' && a !== '--cascade');
+  const { type, value } = requestOf(noun, verb, verb === 'drop' && rest.includes('--cascade') ? [...args, '--cascade'] : args);
   const log = createLogger('warn', { component: 'coordctl' });
   const { kafka, codec } = createParts(config, 'coordctl', log);
   const client = createClient({ kafka, codec, log, topicPrefix: config.topicPrefix, replyTopic: config.replyTopic, askTimeoutMs: config.askTimeoutMs });

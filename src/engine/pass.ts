@@ -111,7 +111,8 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
     }
   };
 
-  const toDlq = async (r: Rejection): Promise<void> => {
+  /** The DLQ copy of a record, and for input we could not read, an INVALID_ARGUMENT reply where it can be addressed. */
+  const toDlq = async (r: Rejection, answer = true): Promise<void> => {
     const raw = r.raw;
     out.push({
       topic: deps.topics.dlq,
@@ -127,7 +128,7 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
         [H.dlqOffset]: raw.offset,
       },
     });
-    await sendReply(r, { status: 'INVALID_ARGUMENT', message: r.reason, payload: null }, false);
+    if (answer) await sendReply(r, { status: 'INVALID_ARGUMENT', message: r.reason, payload: null }, false);
   };
 
   let rejected = 0;
@@ -177,6 +178,8 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
       decision = handler.decide(msg, state, ctx);
     } catch (err) {
       // A decider that throws fails its own message only; the rest of the batch commits.
+      rejected++;
+      await toDlq({ ...e, ok: false, code: 'DECIDER_FAILED', reason: `${e.type} made its decider throw: ${errorMessage(err)}` }, false);
       await sendReply(e, { status: 'INTERNAL', message: `the coordinator failed on this request: ${errorMessage(err)}`, payload: null }, true);
       continue;
     }

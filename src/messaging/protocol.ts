@@ -4,6 +4,7 @@ import type { TopicKind } from './topics';
 export const RECORD_TOPICS: Readonly<Record<string, TopicKind>> = Object.freeze({
   'coord.v1.CreateLogicalSource': 'requests.catalog',
   'coord.v1.GetLogicalSource': 'requests.catalog',
+  'coord.v1.DropLogicalSource': 'requests.catalog',
   'coord.v1.Reply': 'replies',
   'coord.v1.SnapshotMarker': 'snapshots',
 });

@@ -4,7 +4,7 @@
  */
 import { strict as assert } from 'node:assert';
 import { handlerTable, type Change, type Decision, type Handler, type Image, type Message, type PassContext, type Payload, type Status } from '../../projections';
-import type { CreateLogicalSource, FieldSpec, GetLogicalSource } from '../../projections/catalog/logical-sources';
+import type { CreateLogicalSource, DropLogicalSource, FieldSpec, GetLogicalSource } from '../../projections/catalog/logical-sources';
 import { nextHybrid, WorkingState } from '../../src/engine/state';
 
 /** Log time of every built message unless a test names another: a fixed instant, so runs repeat. */
@@ -30,6 +30,9 @@ export const createLogicalSource = (name: string, fields: readonly FieldSpec[] =
 
 export const getLogicalSource = (name: string, opts: MessageOptions = {}): Message<GetLogicalSource> =>
   message('coord.v1.GetLogicalSource', { name }, name, opts);
+
+export const dropLogicalSource = (name: string, opts: MessageOptions & { cascade?: boolean } = {}): Message<DropLogicalSource> =>
+  message('coord.v1.DropLogicalSource', { name, cascade: opts.cascade ?? false }, name, opts);
 
 type AnyMessage = Message<unknown>;
 

@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { LOGICAL_SOURCE } from '../../projections/catalog/logical-sources';
-import { createLogicalSource, field, getLogicalSource, given } from '../support/given';
+import { createLogicalSource, dropLogicalSource, field, getLogicalSource, given } from '../support/given';
 
 const cars = [field('id', 'string'), field('speed', 'double')];
 const carsPayload = {
@@ -115,5 +115,24 @@ describe('catalog: logical sources', () => {
       given([createLogicalSource('cars', cars)])
         .when(getLogicalSource('cars'))
         .thenChanges(0));
+  });
+
+  describe('drop', () => {
+    it('removes an existing source', () =>
+      given([createLogicalSource('cars', cars)])
+        .when(dropLogicalSource('cars'))
+        .thenReplies('OK', 'cars')
+        .thenState(LOGICAL_SOURCE, 'cars', undefined));
+
+    it('replies NOT_FOUND for a source that does not exist, naming it', () =>
+      given([])
+        .when(dropLogicalSource('ghost'))
+        .thenReplies('NOT_FOUND', 'ghost')
+        .thenChanges(0));
+
+    it('lets the name be created again afterwards', () =>
+      given([createLogicalSource('cars', cars), dropLogicalSource('cars')])
+        .when(createLogicalSource('cars', [field('other', 'int')]))
+        .thenReplies('OK'));
   });
 });

@@ -47,8 +47,8 @@ const requestOf = (noun: string, verb: string, args: readonly string[]): { type:
 export const requestCommand = async (noun: string, verb: string, argv: readonly string[]): Promise<number> => {
   const { config, rest } = loadConfig(envWithRunFile(projectRoot()), argv);
   const json = rest.includes('--json');
-  const args = rest.filter((a) => a !== '--json' && a !== '--cascade');
-  const { type, value } = requestOf(noun, verb, verb === 'drop' && rest.includes('--cascade') ? [...args, '--cascade'] : args);
+  const args = rest.filter((a) => a !== '--json');
+  const { type, value } = requestOf(noun, verb, args);
   const log = createLogger('warn', { component: 'coordctl' });
   const { kafka, codec } = createParts(config, 'coordctl', log);
   const client = createClient({ kafka, codec, log, topicPrefix: config.topicPrefix, replyTopic: config.replyTopic, askTimeoutMs: config.askTimeoutMs });

@@ -1,9 +1,11 @@
 import { strict as assert } from 'node:assert';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { catalog } from '../../projections/catalog';
 import type { Handler, Projection } from '../../projections';
 import type { Client } from '../../src/client/client';
 import { replay } from '../../src/engine/replay';
+import { projectRoot } from '../../src/messaging/schemas';
 import { openStore } from '../../src/store/rocks';
 import { coordinatorProcess, type CoordinatorProcess } from '../support/coordinator-process';
 import { deployment, testLog, type Deployment } from '../support/deployment';
@@ -56,6 +58,21 @@ describe('replay --verify', function () {
     assert.equal(report.lastSnapshotId.toString(), now.snapshotId);
     assert.equal(report.digest, now.digest, 'the replayed state equals the live state');
     assert.ok(report.records >= 52, `every input record was replayed (${report.records})`);
+  });
+
+  it('runs as coordctl replay --verify --compare-live, with the live digest confirmed', () => {
+    const res = spawnSync(process.execPath, ['--import', 'tsx', join(projectRoot(), 'src/cli/main.ts'), 'replay', '--to', join(testStack().dir, 'replay-cli'), '--verify', '--compare-live', coordinator.httpUrl, '--json'], {
+      cwd: projectRoot(),
+      encoding: 'utf8',
+      timeout: 120_000,
+      env: { ...process.env, KAFKA_BROKERS: testStack().brokers, SCHEMA_REGISTRY_URL: testStack().registryUrl, COORD_TOPIC_PREFIX: d.config.topicPrefix },
+    });
+    assert.equal(res.status, 0, `${res.stdout}\n${res.stderr}`);
+    const out = JSON.parse(res.stdout.trim()) as { verified: boolean; snapshots: number };
+    assert.equal(out.verified, true);
+    assert.ok(out.snapshots > 0);
+    assert.match(res.stderr, /live digest at snapshot \d+ equals the replayed one/);
+    assert.match(res.stderr, /snapshots .* records .* rec\/s {2}ETA/, 'a progress line with rate and ETA');
   });
 
   it('names the first snapshot whose digest differs when the projections do', async () => {

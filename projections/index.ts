@@ -1,9 +1,10 @@
 /** The projection registry: adding a projection means adding it to this table, nothing else. */
 import { catalog } from './catalog';
+import { workers } from './workers';
 import type { Handler, Projection } from './types';
 export * from './types';
 
-export const PROJECTIONS: readonly Projection[] = [catalog];
+export const PROJECTIONS: readonly Projection[] = [workers, catalog];
 
 /** Every record type a projection decides, with its handler; a record type belongs to one projection. */
 export const handlerTable = (projections: readonly Projection[] = PROJECTIONS): ReadonlyMap<string, Handler<never>> => {

@@ -29,6 +29,12 @@ export interface Config {
   readonly httpPort: number;
   /** Consumer-group session timeout: how soon a dead coordinator's partitions move to another. */
   readonly sessionTimeoutMs: number;
+  /** How often the active coordinator appends a Tick, the log's clock for the check loop. */
+  readonly tickIntervalMs: number;
+  /** Log time without a heartbeat after which a worker is SUSPECT. */
+  readonly workerSuspectMs: number;
+  /** Log time without a heartbeat after which a worker is DEAD. */
+  readonly workerTimeoutMs: number;
   /** Most messages folded into one snapshot. */
   readonly batchSize: number;
   /** Longest wait for a batch to fill, and the fetch wait on the broker. */
@@ -58,6 +64,9 @@ export const DEFAULTS: Config = Object.freeze({
   httpHost: '127.0.0.1',
   httpPort: 8090,
   sessionTimeoutMs: 10_000,
+  tickIntervalMs: 1_000,
+  workerSuspectMs: 5_000,
+  workerTimeoutMs: 15_000,
   batchSize: 500,
   batchTimeoutMs: 20,
   maxValueBytes: 1_000_000,
@@ -84,6 +93,9 @@ const FIELDS: Readonly<Record<keyof Config, { kind: Kind; env: string }>> = {
   httpHost: { kind: 'string', env: 'COORD_HTTP_HOST' },
   httpPort: { kind: 'int', env: 'COORD_HTTP_PORT' },
   sessionTimeoutMs: { kind: 'int', env: 'COORD_SESSION_TIMEOUT_MS' },
+  tickIntervalMs: { kind: 'int', env: 'COORD_TICK_INTERVAL_MS' },
+  workerSuspectMs: { kind: 'int', env: 'COORD_WORKER_SUSPECT_MS' },
+  workerTimeoutMs: { kind: 'int', env: 'COORD_WORKER_TIMEOUT_MS' },
   batchSize: { kind: 'int', env: 'COORD_BATCH_SIZE' },
   batchTimeoutMs: { kind: 'int', env: 'COORD_BATCH_TIMEOUT_MS' },
   maxValueBytes: { kind: 'int', env: 'COORD_MAX_VALUE_BYTES' },
@@ -133,6 +145,8 @@ const validate = (c: Config): Config => {
     throw new CoordError('CONFIG_INVALID', msg);
   };
   if (c.batchSize < 1) bad(`batchSize must be at least 1, got ${c.batchSize}`);
+  if (c.tickIntervalMs < 10) bad(`tickIntervalMs must be at least 10, got ${c.tickIntervalMs}`);
+  if (c.workerTimeoutMs <= c.workerSuspectMs) bad(`workerTimeoutMs (${c.workerTimeoutMs}) must be longer than workerSuspectMs (${c.workerSuspectMs})`);
   if (c.sessionTimeoutMs < 6_000) bad(`sessionTimeoutMs must be at least 6000 (the broker's group.min.session.timeout.ms), got ${c.sessionTimeoutMs}`);
   if (c.httpPort > 65535) bad(`httpPort must be a port number, got ${c.httpPort}`);
   if (!/^[A-Za-z0-9._-]+$/.test(c.topicPrefix)) bad(`topicPrefix may hold letters, digits, '.', '_' and '-', got ${c.topicPrefix}`);

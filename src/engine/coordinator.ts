@@ -10,7 +10,7 @@ import type { Logger } from '../log';
 import type { Codec } from '../messaging/codec';
 import { H } from '../messaging/headers';
 import { singleActiveAssigner } from '../messaging/assignor';
-import { isFenced, lowWatermarks, outboxProducer } from '../messaging/kafka';
+import { isFenced, lowWatermarks, outboxProducer, requestProducer } from '../messaging/kafka';
 import { INPUT_KINDS, topicName, type TopicKind } from '../messaging/topics';
 import { digestHex } from '../store/digest';
 import { MARKER_POSITION, OUTBOX } from '../store/keys';
@@ -219,6 +219,37 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
     await publishLeftovers();
   };
 
+  /** The active instance appends the log's clock; a standby never does. */
+  let ticker: NodeJS.Timeout | undefined;
+  const ticksTopic = topicName(config.topicPrefix, 'internal.ticks');
+  const startTicking = (): void => {
+    if (ticker !== undefined) return;
+    const tickProducer = requestProducer(kafka);
+    const connected = tickProducer.connect();
+    let busy = false;
+    ticker = setInterval(() => {
+      if (busy || role !== 'active') return;
+      busy = true;
+      void (async () => {
+        await connected;
+        const value = await codec.encode(ticksTopic, 'coord.v1.Tick', {
+          tickMs: BigInt(Date.now()),
+          workerSuspectMs: BigInt(config.workerSuspectMs),
+          workerTimeoutMs: BigInt(config.workerTimeoutMs),
+        });
+        await tickProducer.send({ topic: ticksTopic, acks: -1, messages: [{ key: null, value }] });
+      })()
+        .catch((err) => log.warn('could not append a tick', { error: errorMessage(err) }))
+        .finally(() => (busy = false));
+    }, config.tickIntervalMs);
+    stopTicking = async () => {
+      clearInterval(ticker);
+      await connected.catch(() => undefined);
+      await tickProducer.disconnect().catch(() => undefined);
+    };
+  };
+  let stopTicking: () => Promise<void> = async () => undefined;
+
   /** Passes and activations take turns: a catch-up must never run beside a pass. */
   let turn: Promise<unknown> = Promise.resolve();
   const exclusive = <T>(fn: () => Promise<T>): Promise<T> => {
@@ -240,6 +271,7 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
     }
     c.resume(inputTopics.map((topic) => ({ topic })));
     role = 'active';
+    startTicking();
     log.info('active: consuming every input partition', { partitions: owned.length, snapshotId: meta.id.toString() });
   };
 
@@ -378,6 +410,7 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
     closing ??= (async () => {
       running = false;
       role = 'joining';
+      await stopTicking();
       gatherer.close();
       await consumer?.disconnect().catch(() => undefined);
       await loop;

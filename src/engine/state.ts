@@ -39,8 +39,11 @@ export class WorkingState implements StateView {
     return this.entities.get(entity)?.get(key);
   }
 
+  /** In key order, so a decider that walks a list decides the same after a restart as in a replay. */
   list(entity: string): Iterable<readonly [string, Image]> {
-    return this.entities.get(entity)?.entries() ?? [];
+    const m = this.entities.get(entity);
+    if (m === undefined) return [];
+    return [...m.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   }
 
   apply(change: Change): void {

@@ -3,7 +3,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createRegistryClient } from '../messaging/registry';
 import type { InfraDist } from './downloads';
-import { spawnService, waitUntil, type Service } from './process';
+import { freePort, spawnService, waitUntil, type Service } from './process';
 import type { JavaRuntime } from './tools';
 
 export interface RegistryServerOptions {
@@ -31,8 +31,11 @@ export const startRegistryServer = async (o: RegistryServerOptions): Promise<Ser
       '-Dquarkus.http.host=127.0.0.1',
       `-Dquarkus.http.port=${o.port}`,
       '-Dquarkus.http.access-log.enabled=false',
-      // Its management interface would listen on 0.0.0.0:9000, and its tracer would call out to an OTLP collector.
-      '-Dquarkus.management.enabled=false',
+      // Its management interface is fixed at build time; left alone it listens on 0.0.0.0:9000, which two
+      // registries on one machine (a `make run` beside a `make test`) would both want.
+      '-Dquarkus.management.host=127.0.0.1',
+      `-Dquarkus.management.port=${await freePort()}`,
+      // Its tracer would call out to an OTLP collector.
       '-Dquarkus.otel.sdk.disabled=true',
       `-Dapicurio.datasource.url=jdbc:h2:file:${join(o.dir, 'registry')}`,
       // A small pool: this registry serves one deployment on a 2-core machine.

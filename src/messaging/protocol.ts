@@ -5,6 +5,12 @@ export const RECORD_TOPICS: Readonly<Record<string, TopicKind>> = Object.freeze(
   'coord.v1.CreateLogicalSource': 'requests.catalog',
   'coord.v1.GetLogicalSource': 'requests.catalog',
   'coord.v1.DropLogicalSource': 'requests.catalog',
+  'coord.v1.WorkerRegistered': 'events.infra',
+  'coord.v1.WorkerHeartbeat': 'events.infra',
+  'coord.v1.WorkerStatistics': 'events.infra',
+  'coord.v1.WorkerDraining': 'events.infra',
+  'coord.v1.WorkerDeregistered': 'events.infra',
+  'coord.v1.Tick': 'internal.ticks',
   'coord.v1.Reply': 'replies',
   'coord.v1.SnapshotMarker': 'snapshots',
 });

@@ -40,5 +40,9 @@ export const topicSpecs = (prefix: string, partitions = 1): TopicSpec[] =>
     topic: topicName(prefix, kind),
     numPartitions: kind === 'internal.ticks' || kind === 'snapshots' ? 1 : partitions,
     // The inputs and the markers are the history that replay and takeover rebuild from: kept forever.
-    configEntries: INPUT_KINDS.includes(kind) || kind === 'snapshots' ? [{ name: 'retention.ms', value: '-1' }] : [],
+    configEntries: [
+      ...(INPUT_KINDS.includes(kind) || kind === 'snapshots' ? [{ name: 'retention.ms', value: '-1' }] : []),
+      // The log is the clock: the broker stamps every input, so no producer's clock skews liveness or deadlines.
+      ...(INPUT_KINDS.includes(kind) ? [{ name: 'message.timestamp.type', value: 'LogAppendTime' }] : []),
+    ],
   }));

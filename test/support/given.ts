@@ -5,6 +5,7 @@
 import { strict as assert } from 'node:assert';
 import { handlerTable, type Change, type Decision, type Handler, type Image, type Message, type PassContext, type Payload, type Status } from '../../projections';
 import type { CreateLogicalSource, DropLogicalSource, FieldSpec, GetLogicalSource } from '../../projections/catalog/logical-sources';
+import type { WorkerRegistered } from '../../projections/workers/workers';
 import { nextHybrid, WorkingState } from '../../src/engine/state';
 
 /** Log time of every built message unless a test names another: a fixed instant, so runs repeat. */
@@ -33,6 +34,25 @@ export const getLogicalSource = (name: string, opts: MessageOptions = {}): Messa
 
 export const dropLogicalSource = (name: string, opts: MessageOptions & { cascade?: boolean } = {}): Message<DropLogicalSource> =>
   message('coord.v1.DropLogicalSource', { name, cascade: opts.cascade ?? false }, name, opts);
+
+export const workerRegistered = (workerId: string, opts: MessageOptions & { incarnation?: string; slots?: number; host?: string; capabilities?: string[] } = {}): Message<WorkerRegistered> =>
+  message('coord.v1.WorkerRegistered', { workerId, incarnation: opts.incarnation ?? 'i1', host: opts.host ?? `${workerId}.local`, slots: opts.slots ?? 4, capabilities: opts.capabilities ?? [] }, workerId, opts);
+
+export const workerHeartbeat = (workerId: string, opts: MessageOptions & { incarnation?: string } = {}): Message<unknown> =>
+  message('coord.v1.WorkerHeartbeat', { workerId, incarnation: opts.incarnation ?? 'i1' }, workerId, opts);
+
+export const workerStatistics = (workerId: string, statistics: Record<string, number>, opts: MessageOptions & { incarnation?: string } = {}): Message<unknown> =>
+  message('coord.v1.WorkerStatistics', { workerId, incarnation: opts.incarnation ?? 'i1', statistics }, workerId, opts);
+
+export const workerDraining = (workerId: string, opts: MessageOptions & { incarnation?: string } = {}): Message<unknown> =>
+  message('coord.v1.WorkerDraining', { workerId, incarnation: opts.incarnation ?? 'i1' }, workerId, opts);
+
+export const workerDeregistered = (workerId: string, opts: MessageOptions & { incarnation?: string } = {}): Message<unknown> =>
+  message('coord.v1.WorkerDeregistered', { workerId, incarnation: opts.incarnation ?? 'i1' }, workerId, opts);
+
+/** A Tick at log time `atMs`, with the default thresholds (suspect 5 s, dead 15 s) unless given. */
+export const tick = (atMs: number, opts: { suspectMs?: number; timeoutMs?: number } = {}): Message<unknown> =>
+  message('coord.v1.Tick', { tickMs: BigInt(atMs), workerSuspectMs: BigInt(opts.suspectMs ?? 5_000), workerTimeoutMs: BigInt(opts.timeoutMs ?? 15_000) }, null, { timestampMs: atMs });
 
 type AnyMessage = Message<unknown>;
 
@@ -69,6 +89,14 @@ export class Then {
   /** After the `when`, the entity's image is `expected` (`undefined`: it does not exist). */
   thenState(entity: string, key: string, expected: Image | undefined): this {
     assert.deepStrictEqual(this.state.get(entity, key), expected);
+    return this;
+  }
+
+  /** After the `when`, the entity exists and `field` of its image equals `expected`. */
+  thenField(entity: string, key: string, field: string, expected: unknown): this {
+    const image = this.state.get(entity, key);
+    assert.ok(image !== undefined, `expected ${entity} ${key} to exist`);
+    assert.deepStrictEqual(image[field], expected, `${entity} ${key}.${field}`);
     return this;
   }
 

@@ -1,0 +1,135 @@
+/**
+ * Workers: registration with an incarnation (a newer one fences the older one's reports),
+ * heartbeats and statistics, drain, deregistration, and the check loop that marks a silent
+ * worker SUSPECT, then DEAD, by log time only.
+ */
+import { accept, type Decision, type Handler, type Image, type StateView } from '../types';
+
+export const WORKER = 'worker';
+
+export type WorkerState = 'ACTIVE' | 'SUSPECT' | 'DEAD' | 'DRAINING' | 'DEREGISTERED';
+
+export interface WorkerImage extends Image {
+  readonly workerId: string;
+  readonly incarnation: string;
+  readonly host: string;
+  readonly slots: number;
+  readonly capabilities: readonly string[];
+  readonly state: WorkerState;
+  /** Log time of the last sign of life, ms. */
+  readonly lastHeartbeatMs: number;
+  readonly registeredAtTs: string;
+  readonly statistics: { readonly [name: string]: number } | null;
+}
+
+interface Report {
+  readonly workerId: string;
+  readonly incarnation: string;
+}
+
+export interface WorkerRegistered extends Report {
+  readonly host: string;
+  readonly slots: number;
+  readonly capabilities: readonly string[];
+}
+
+export interface WorkerStatistics extends Report {
+  readonly statistics: Readonly<Record<string, number>>;
+}
+
+export interface Tick {
+  readonly tickMs: bigint;
+  readonly workerSuspectMs: bigint;
+  readonly workerTimeoutMs: bigint;
+}
+
+const NOTHING: Decision = accept([]);
+
+const lookup = (state: StateView, id: string): WorkerImage | undefined => state.get(WORKER, id) as WorkerImage | undefined;
+
+const put = (image: WorkerImage): Decision => accept([{ entity: WORKER, key: image.workerId, image }]);
+
+/** The worker a report may touch: known, of the same incarnation, and not gone. */
+const current = (state: StateView, r: Report): WorkerImage | undefined => {
+  const w = lookup(state, r.workerId);
+  return w === undefined || w.incarnation !== r.incarnation || w.state === 'DEAD' || w.state === 'DEREGISTERED' ? undefined : w;
+};
+
+export const workerRegistered: Handler<WorkerRegistered> = {
+  stage: 'infrastructure',
+  decide: (msg, state, ctx) => {
+    const v = msg.value;
+    if (v.workerId === '' || v.incarnation === '' || !Number.isInteger(v.slots) || v.slots < 0) return NOTHING;
+    const before = lookup(state, v.workerId);
+    return put({
+      workerId: v.workerId,
+      incarnation: v.incarnation,
+      host: v.host,
+      slots: v.slots,
+      capabilities: [...v.capabilities].sort(),
+      state: 'ACTIVE',
+      lastHeartbeatMs: msg.timestampMs,
+      registeredAtTs: before !== undefined && before.incarnation === v.incarnation ? before.registeredAtTs : ctx.snapshotTs.toString(),
+      statistics: before !== undefined && before.incarnation === v.incarnation ? before.statistics : null,
+    });
+  },
+};
+
+const alive = (w: WorkerImage, atMs: number): WorkerImage => ({
+  ...w,
+  lastHeartbeatMs: Math.max(w.lastHeartbeatMs, atMs),
+  state: w.state === 'SUSPECT' ? 'ACTIVE' : w.state,
+});
+
+export const workerHeartbeat: Handler<Report> = {
+  stage: 'infrastructure',
+  decide: (msg, state) => {
+    const w = current(state, msg.value);
+    return w === undefined ? NOTHING : put(alive(w, msg.timestampMs));
+  },
+};
+
+export const workerStatistics: Handler<WorkerStatistics> = {
+  stage: 'infrastructure',
+  decide: (msg, state) => {
+    const w = current(state, msg.value);
+    if (w === undefined) return NOTHING;
+    const statistics = Object.fromEntries(Object.entries(msg.value.statistics).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+    return put({ ...alive(w, msg.timestampMs), statistics });
+  },
+};
+
+export const workerDraining: Handler<Report> = {
+  stage: 'infrastructure',
+  decide: (msg, state) => {
+    const w = current(state, msg.value);
+    return w === undefined || w.state === 'DRAINING' ? NOTHING : put({ ...alive(w, msg.timestampMs), state: 'DRAINING' });
+  },
+};
+
+export const workerDeregistered: Handler<Report> = {
+  stage: 'infrastructure',
+  decide: (msg, state) => {
+    const w = current(state, msg.value);
+    return w === undefined ? NOTHING : put({ ...w, state: 'DEREGISTERED' });
+  },
+};
+
+/** The check loop, on every Tick: silence of workerSuspectMs makes a worker SUSPECT, of workerTimeoutMs DEAD. */
+export const tick: Handler<Tick> = {
+  stage: 'infrastructure',
+  decide: (msg, state) => {
+    const now = msg.timestampMs;
+    const suspectMs = Number(msg.value.workerSuspectMs);
+    const timeoutMs = Number(msg.value.workerTimeoutMs);
+    const changes = [];
+    for (const [, image] of state.list(WORKER)) {
+      const w = image as WorkerImage;
+      if (w.state === 'DEAD' || w.state === 'DEREGISTERED') continue;
+      const silentMs = now - w.lastHeartbeatMs;
+      const next: WorkerState = silentMs >= timeoutMs ? 'DEAD' : silentMs >= suspectMs && w.state === 'ACTIVE' ? 'SUSPECT' : w.state;
+      if (next !== w.state) changes.push({ entity: WORKER, key: w.workerId, image: { ...w, state: next } });
+    }
+    return accept(changes);
+  },
+};

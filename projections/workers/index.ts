@@ -1,6 +1,6 @@
 /** The workers projection and the check loop that runs on the log's ticks. */
 import type { Projection } from '../types';
-import { tick, WORKER, workerDeregistered, workerDraining, workerHeartbeat, workerRegistered, workerStatistics } from './workers';
+import { listWorkers, tick, WORKER, workerDeregistered, workerDraining, workerHeartbeat, workerRegistered, workerStatistics } from './workers';
 
 export const workers: Projection = {
   name: 'workers',
@@ -12,5 +12,6 @@ export const workers: Projection = {
     'coord.v1.WorkerDraining': workerDraining,
     'coord.v1.WorkerDeregistered': workerDeregistered,
     'coord.v1.Tick': tick,
+    'coord.v1.ListWorkers': listWorkers,
   },
 };

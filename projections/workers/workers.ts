@@ -3,7 +3,7 @@
  * heartbeats and statistics, drain, deregistration, and the check loop that marks a silent
  * worker SUSPECT, then DEAD, by log time only.
  */
-import { accept, type Decision, type Handler, type Image, type StateView } from '../types';
+import { accept, reply, type Decision, type Handler, type Image, type StateView } from '../types';
 
 export const WORKER = 'worker';
 
@@ -131,5 +131,27 @@ export const tick: Handler<Tick> = {
       if (next !== w.state) changes.push({ entity: WORKER, key: w.workerId, image: { ...w, state: next } });
     }
     return accept(changes);
+  },
+};
+
+export const listWorkers: Handler<{ readonly includeGone: boolean }> = {
+  stage: 'system',
+  decide: (msg, state) => {
+    const workers = [];
+    for (const [, image] of state.list(WORKER)) {
+      const w = image as WorkerImage;
+      if (!msg.value.includeGone && (w.state === 'DEAD' || w.state === 'DEREGISTERED')) continue;
+      workers.push({
+        workerId: w.workerId,
+        incarnation: w.incarnation,
+        host: w.host,
+        slots: w.slots,
+        capabilities: [...w.capabilities],
+        state: w.state,
+        lastHeartbeatMs: BigInt(w.lastHeartbeatMs),
+        statistics: w.statistics === null ? null : { map: { ...w.statistics } },
+      });
+    }
+    return accept([], reply('OK', `${workers.length} workers`, { type: 'coord.v1.WorkerList', value: { workers } }));
   },
 };

@@ -20,6 +20,7 @@ const USAGE = `coordctl — an event-sourced coordinator on Apache Kafka
   coordctl logical-source create NAME F:T...   create a logical source, e.g. cars id:INT64 speed:FLOAT64
   coordctl logical-source get NAME             read one
   coordctl logical-source drop NAME [--cascade] drop one
+  coordctl workers list [--all]                the workers and their state (--all: the dead and gone too)
 
 Flags: --json for scripts; any configuration key as --kebab-name=value (see README).
 `;
@@ -48,6 +49,7 @@ const main = async (argv: string[]): Promise<number> => {
     case 'replay':
       return replayCommand(argv.slice(1));
     case 'logical-source':
+    case 'workers':
       return requestCommand(cmd, sub ?? '', rest);
     case undefined:
     case 'help':

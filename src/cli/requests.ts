@@ -23,6 +23,13 @@ const print = (reply: Reply, json: boolean): void => {
     return;
   }
   process.stdout.write(`${reply.status}${reply.message === '' ? '' : `  ${reply.message}`}   (snapshot ${reply.snapshotId})\n`);
+  const workers = (reply.payload?.value as { workers?: { workerId: string; state: string; slots: number; host: string; capabilities: string[]; lastHeartbeatMs: bigint }[] } | undefined)?.workers;
+  if (workers !== undefined) {
+    const rows = [['WORKER', 'STATE', 'SLOTS', 'HOST', 'CAPABILITIES', 'LAST HEARTBEAT'], ...workers.map((w) => [w.workerId, w.state, String(w.slots), w.host, w.capabilities.join(',') || '-', new Date(Number(w.lastHeartbeatMs)).toISOString()])];
+    const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+    process.stdout.write(`\n${rows.map((r) => r.map((c, i) => c.padEnd(widths[i])).join('  ')).join('\n')}\n`);
+    return;
+  }
   const p = reply.payload?.value as { name?: string; fields?: { name: string; type: string }[] } | undefined;
   if (p?.fields !== undefined) {
     const width = Math.max(5, ...p.fields.map((f) => f.name.length));
@@ -40,6 +47,7 @@ const requestOf = (noun: string, verb: string, args: readonly string[]): { type:
     if (verb === 'get') return { type: 'coord.v1.GetLogicalSource', value: { name } };
     if (verb === 'drop') return { type: 'coord.v1.DropLogicalSource', value: { name, cascade: args.includes('--cascade') } };
   }
+  if (noun === 'workers' && verb === 'list') return { type: 'coord.v1.ListWorkers', value: { includeGone: args.includes('--all') } };
   throw new UsageError(`unknown command: ${noun} ${verb}`);
 };
 

@@ -1,6 +1,7 @@
 /** Long-running commands: the local infrastructure, the coordinator, and both at once (`make run`). */
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { createClient } from '../client/client';
 import { loadConfig, type Config } from '../config';
 import { createCoordinator } from '../engine/coordinator';
 import { startAdminServer } from '../http/server';
@@ -13,12 +14,14 @@ import { createRegistryClient } from '../messaging/registry';
 import { projectRoot } from '../messaging/schemas';
 import { createParts } from '../runtime';
 import { openStore } from '../store/rocks';
+import { createWorkerAgent } from '../worker/agent';
 import { readRunEnv, RUN_DIR, runEnvPath, writeRunEnv } from './run-env';
 
-const port = (env: NodeJS.ProcessEnv, name: string, fallback: number): number => {
+/** A small whole number from the environment: a port, or a count when `min` is 0. */
+const port = (env: NodeJS.ProcessEnv, name: string, fallback: number, min = 1): number => {
   const raw = env[name];
   const n = raw === undefined || raw === '' ? fallback : Number(raw);
-  if (!Number.isInteger(n) || n < 1 || n > 65535) throw new Error(`${name} must be a port number, got ${raw}`);
+  if (!Number.isInteger(n) || n < min || n > 65535) throw new Error(`${name} must be a whole number from ${min} to 65535, got ${raw}`);
   return n;
 };
 
@@ -108,15 +111,36 @@ export const runCoordinatorCommand = async (argv: readonly string[]): Promise<vo
   await serveCoordinator(config, log, untilSignal(), pidFile);
 };
 
+/** Demo workers for `make run`, so a newcomer has a deployment to look at. */
+const startDemoWorkers = async (config: Config, count: number, log: Logger): Promise<() => Promise<void>> => {
+  if (count === 0) return async () => undefined;
+  const { kafka, codec } = createParts(config, 'coord-demo-workers', log);
+  const client = createClient({ kafka, codec, log, topicPrefix: config.topicPrefix, replyTopic: config.replyTopic, askTimeoutMs: config.askTimeoutMs });
+  await client.start();
+  const agents = Array.from({ length: count }, (_, i) => createWorkerAgent({ client, log, workerId: `demo-worker-${i + 1}`, slots: 4, capabilities: i === 0 ? ['gpu'] : [] }));
+  for (const a of agents) await a.start();
+  log.info('demo workers registered', { workers: agents.map((a) => a.workerId) });
+  return async () => {
+    await Promise.all(agents.map((a) => a.stop().catch(() => undefined)));
+    await client.close();
+  };
+};
+
 /** `make run`: everything in the foreground; Ctrl-C stops all of it. */
 export const runAllCommand = async (argv: readonly string[]): Promise<void> => {
   const log = createLogger('info', { component: 'run' });
   const { stack, env } = await infraUp({ detached: false }, log);
+  let stopWorkers: () => Promise<void> = async () => undefined;
   try {
     const { config } = loadConfig({ ...process.env, ...env }, argv);
+    const stop = untilSignal();
+    const served = serveCoordinator(config, log.child({ component: 'coordinator' }), stop);
+    served.catch(() => undefined); // awaited below; a failure must not surface as unhandled meanwhile
+    stopWorkers = await startDemoWorkers(config, port(process.env, 'DEMO_WORKERS', 3, 0), log.child({ component: 'demo-worker' }));
     log.info('ready: Ctrl-C stops everything', env);
-    await serveCoordinator(config, log.child({ component: 'coordinator' }), untilSignal());
+    await served;
   } finally {
+    await stopWorkers();
     await stack?.stop();
   }
 };

@@ -11,6 +11,7 @@ export const RECORD_TOPICS: Readonly<Record<string, TopicKind>> = Object.freeze(
   'coord.v1.WorkerDraining': 'events.infra',
   'coord.v1.WorkerDeregistered': 'events.infra',
   'coord.v1.Tick': 'internal.ticks',
+  'coord.v1.ListWorkers': 'requests.system',
   'coord.v1.Reply': 'replies',
   'coord.v1.SnapshotMarker': 'snapshots',
 });

@@ -33,7 +33,18 @@ export const prefixEnd = (prefix: string): string => {
 export const openStore = async (dir: string): Promise<Store> => {
   mkdirSync(dir, { recursive: true });
   const db = new RocksDB(dir);
-  await db.ready();
+  try {
+    await db.ready();
+  } catch (err) {
+    const msg = (err as Error).message;
+    throw new CoordError(
+      'STORE_IO',
+      /lock/i.test(msg)
+        ? `RocksDB at ${dir} is in use by another process (another coordinator on the same dataDir?): ${msg}`
+        : `cannot open RocksDB at ${dir}: ${msg}`,
+      { cause: err },
+    );
+  }
   // rocksdb-native's native requests hold no reference on Node's event loop; an open store keeps the process alive until close().
   const keepAlive = setInterval(() => undefined, 60_000);
   const pending = new Set<Promise<unknown>>();

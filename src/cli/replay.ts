@@ -23,15 +23,13 @@ const valueOf = (args: readonly string[], flag: string): string | undefined => {
   return at >= 0 ? args[at + 1] : args.find((a) => a.startsWith(`${flag}=`))?.slice(flag.length + 1);
 };
 
-/** Compares the replayed digest with a running coordinator's, when it stands at the same snapshot. */
-const compareLive = async (url: string, snapshotId: string, digest: string): Promise<{ ok: boolean; message: string }> => {
-  const status = (await (await fetch(`${url.replace(/\/+$/, '')}/readyz`, { signal: AbortSignal.timeout(5_000) })).json()) as { snapshotId: string; digest: string };
-  if (status.snapshotId !== snapshotId)
-    return { ok: true, message: `the live coordinator has moved on to snapshot ${status.snapshotId}; snapshot ${snapshotId} was verified against its marker` };
-  return status.digest === digest
-    ? { ok: true, message: `live digest at snapshot ${snapshotId} equals the replayed one: ${digest}` }
-    : { ok: false, message: `LIVE MISMATCH at snapshot ${snapshotId}: live ${status.digest}, replayed ${digest}` };
-};
+interface LiveStatus {
+  readonly snapshotId: string;
+  readonly digest: string;
+}
+
+const liveStatus = async (url: string): Promise<LiveStatus> =>
+  (await (await fetch(`${url.replace(/\/+$/, '')}/readyz`, { signal: AbortSignal.timeout(5_000) })).json()) as LiveStatus;
 
 export const replayCommand = async (argv: readonly string[]): Promise<number> => {
   const { config, rest } = loadConfig(envWithRunFile(projectRoot()), argv);
@@ -46,7 +44,12 @@ export const replayCommand = async (argv: readonly string[]): Promise<number> =>
   const tty = process.stderr.isTTY === true;
   let lastLine = 0;
   try {
+    // The live coordinator moves on with every tick: replay exactly to where it stood when asked.
+    const liveUrl = valueOf(rest, '--compare-live');
+    const live = liveUrl === undefined ? undefined : await liveStatus(liveUrl);
+    if (live !== undefined) await new Promise((r) => setTimeout(r, 500)); // its marker is published just after its commit
     const report = await replay({
+      untilSnapshotId: live === undefined ? undefined : BigInt(live.snapshotId),
       kafka,
       codec,
       store,
@@ -74,9 +77,18 @@ export const replayCommand = async (argv: readonly string[]): Promise<number> =>
       verified: verify && report.mismatch === undefined,
       mismatch: report.mismatch && { snapshotId: report.mismatch.snapshotId.toString(), expected: report.mismatch.expected, actual: report.mismatch.actual },
     };
-    const liveUrl = valueOf(rest, '--compare-live');
-    const live = liveUrl === undefined || report.mismatch !== undefined ? undefined : await compareLive(liveUrl, report.lastSnapshotId.toString(), report.digest);
-    if (live !== undefined) process.stderr.write(`${live.message}\n`);
+    const liveOk =
+      live === undefined || report.mismatch !== undefined
+        ? undefined
+        : live.snapshotId !== report.lastSnapshotId.toString()
+          ? false
+          : live.digest === report.digest;
+    if (live !== undefined && liveOk !== undefined)
+      process.stderr.write(
+        liveOk
+          ? `live digest at snapshot ${live.snapshotId} equals the replayed one: ${report.digest}\n`
+          : `LIVE MISMATCH: the live coordinator stood at snapshot ${live.snapshotId} with digest ${live.digest}; replay reached snapshot ${report.lastSnapshotId} with ${report.digest}\n`,
+      );
     if (json) process.stdout.write(`${JSON.stringify(summary)}\n`);
     else if (report.mismatch !== undefined)
       process.stdout.write(`MISMATCH at snapshot ${report.mismatch.snapshotId}: the log recorded digest ${report.mismatch.expected}, replay reached ${report.mismatch.actual}\n`);
@@ -84,7 +96,7 @@ export const replayCommand = async (argv: readonly string[]): Promise<number> =>
       process.stdout.write(
         `replayed ${report.snapshots} snapshots (${report.records} records) into ${to} in ${report.elapsedMs} ms; digest ${report.digest}${verify ? '; every snapshot digest verified' : ''}\n`,
       );
-    return report.mismatch !== undefined || live?.ok === false ? 3 : 0;
+    return report.mismatch !== undefined || liveOk === false ? 3 : 0;
   } finally {
     await store.close();
   }

@@ -173,13 +173,14 @@ export const createClient = (o: ClientOptions): Client => {
     await joined;
   };
 
-  let sending = 0;
-  const inFlight = (): number => waiting.size + sending;
+  /** Places taken by asks and sends; taken synchronously, so no burst slips past the bound. */
+  let reserved = 0;
+  const inFlight = (): number => reserved;
   const overLag = (): boolean => o.maxLag !== undefined && lag !== undefined && lag > o.maxLag;
 
-  /** Waits for a free place (and for the coordinator's lag to fall under the bound), at most until `deadline`. */
+  /** Takes a place once one is free (and the coordinator's lag is under the bound), waiting at most until `deadline`. */
   const acquire = async (deadline: number): Promise<void> => {
-    while (inFlight() >= maxInFlight || overLag()) {
+    while (reserved >= maxInFlight || overLag()) {
       if (closed) throw new CoordError('CLIENT_CLOSED', 'the client closed');
       const left = deadline - Date.now();
       if (left <= 0)
@@ -194,8 +195,12 @@ export const createClient = (o: ClientOptions): Client => {
         });
       });
     }
+    reserved++;
   };
-  const release = (): void => slotWaiters.shift()?.();
+  const release = (): void => {
+    reserved--;
+    slotWaiters.shift()?.();
+  };
 
   const topicOf = (type: string): string => {
     const kind = RECORD_TOPICS[type];
@@ -226,14 +231,12 @@ export const createClient = (o: ClientOptions): Client => {
   const sendMany = async (items: readonly Outgoing[]): Promise<void> => {
     const p = ready();
     await acquire(Date.now() + o.askTimeoutMs);
-    sending++;
     try {
       const built = await Promise.all(items.map((it) => message(it.type, it.value, it.opts ?? {}, isRequest(it.type) ? (it.opts?.correlationId ?? randomUUID()) : undefined)));
       const byTopic = new Map<string, (typeof built)[number]['message'][]>();
       for (const b of built) byTopic.set(b.topic, [...(byTopic.get(b.topic) ?? []), b.message]);
       await p.sendBatch({ acks: -1, topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })) });
     } finally {
-      sending--;
       release();
     }
   };
@@ -241,6 +244,8 @@ export const createClient = (o: ClientOptions): Client => {
   const attempt = async (type: string, value: Record<string, unknown>, opts: AskOptions, correlationId: string, timeoutMs: number): Promise<Reply> => {
     const p = ready();
     const { topic, message: msg } = await message(type, value, opts, correlationId);
+    // close() may have come while the value was being encoded: it rejects only what it can see waiting.
+    ready();
     const result = new Promise<Reply>((resolve, reject) => {
       const timer = setTimeout(() => {
         waiting.delete(correlationId);
@@ -302,7 +307,7 @@ export const createClient = (o: ClientOptions): Client => {
     send: (type, value, opts = {}) => sendMany([{ type, value, opts }]),
     sendMany,
     trySend: (type, value, opts = {}) => {
-      if (closed || producer === undefined || inFlight() >= maxInFlight || overLag()) return false;
+      if (closed || producer === undefined || reserved >= maxInFlight || overLag()) return false;
       void sendMany([{ type, value, opts }]).catch((err) => o.log.warn('trySend failed', { type, error: errorMessage(err) }));
       return true;
     },

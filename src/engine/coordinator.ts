@@ -19,7 +19,7 @@ import type { Store } from '../store/rocks';
 import type { RawRecord } from './decode';
 import { Gatherer } from './gather';
 import { createFold } from './fold';
-import { readMarkers, replayOnto } from './replay';
+import { readMarkers, replayOnto, type Marker } from './replay';
 import { loadState, tpKey, type SnapshotMeta, type WorkingState } from './state';
 
 export interface CoordinatorDeps {
@@ -122,13 +122,14 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
   };
 
   const publish = async (entries: readonly (readonly [string, OutRecord])[]): Promise<void> => {
-    if (entries.length === 0 || producer === undefined) return;
+    if (entries.length === 0) return;
+    if (producer === undefined) throw new Error('no producer: this instance is not active');
     const lag = currentLag().toString();
     const records = (await routable(entries.map(([, r]) => r))).map((r) => (r.topic === snapshotsTopic ? { ...r, headers: { ...r.headers, [H.lag]: lag } } : r));
     const byTopic = new Map<string, OutRecord[]>();
     for (const r of records) byTopic.set(r.topic, [...(byTopic.get(r.topic) ?? []), r]);
     // One transaction a snapshot: all of its outputs become visible together, or none.
-    const txn = await producer.transaction();
+    const txn = await (producer as Producer).transaction();
     let sent: Awaited<ReturnType<typeof txn.sendBatch>>;
     try {
       sent = await txn.sendBatch({
@@ -156,6 +157,21 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
   };
 
   /**
+   * A new transactional producer: initialising it fences every earlier one under our id and
+   * aborts whatever transaction it left open, including one of our own that failed half-way.
+   */
+  const freshProducer = async (): Promise<Producer> => {
+    const old = producer;
+    producer = undefined;
+    await old?.disconnect().catch(() => undefined);
+    const p = outboxProducer(kafka, `${config.groupId}.outbox`);
+    await p.connect();
+    await (await p.transaction()).abort();
+    producer = p;
+    return p;
+  };
+
+  /**
    * The snapshot is committed; its outputs must go out before the next one, however long the
    * broker is away. Only fencing ends the attempts: then another instance owns the outputs.
    */
@@ -167,8 +183,10 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
       } catch (err) {
         if (isCoordError(err, 'FENCED') || !running) throw err;
         const waitMs = Math.min(5_000, 100 * 2 ** Math.min(attempt, 6));
-        log.warn('publishing the outbox failed; retrying', { attempt, waitMs, error: errorMessage(err) });
+        log.warn('publishing the outbox failed; retrying with a new producer', { attempt, waitMs, error: errorMessage(err) });
         await new Promise((r) => setTimeout(r, waitMs));
+        // kafkajs keeps a transaction that failed to end in a state no later call leaves.
+        await freshProducer().catch((e) => log.warn('could not start a new producer yet', { error: errorMessage(e) }));
       }
     }
   };
@@ -188,15 +206,17 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
    * publish what it has; different → it is a fenced-off former active: rebuild from scratch.
    */
   const catchUp = async (): Promise<void> => {
-    // Fence first: once our transactional producer is initialised, no earlier active can publish another marker.
-    if (producer === undefined) throw new Error('the producer is not connected');
-    await (await producer.transaction()).abort();
+    // Fence first: once a new transactional producer is initialised, no earlier active (nor an earlier self) can publish.
+    await freshProducer();
     const raw = await store.get(MARKER_POSITION);
     const known = raw === null ? undefined : (JSON.parse(raw.toString()) as { id: string; offset: string });
     let markers = await readMarkers(kafka, codec, snapshotsTopic, known === undefined ? undefined : BigInt(known.offset));
     const mine = markers.find((m) => m.snapshotId === meta.id);
     const beyond = markers.some((m) => m.snapshotId > meta.id);
-    const diverged = meta.id > 0n && (mine === undefined ? beyond : mine.digest !== digestHex(meta.digest));
+    // Same id is not enough: the same digest, timestamp and input offsets make it the same snapshot.
+    const same = (m: Marker): boolean =>
+      m.digest === digestHex(meta.digest) && m.snapshotTs === meta.ts && m.inputs.every((r) => offsets.get(tpKey(r.topic, r.partition)) === r.toOffset + 1n);
+    const diverged = meta.id > 0n && (mine === undefined ? beyond : !same(mine));
     if (diverged) {
       log.warn('local state differs from the snapshots on the log; rebuilding it by replay', { localSnapshotId: meta.id.toString(), dir: store.dir });
       await store.write({ puts: [], deleteRanges: [['', '\uffff']] });
@@ -261,8 +281,10 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
   const activate = async (owned: readonly { topic: string; partition: number }[], attempt: number): Promise<void> => {
     const c = consumer;
     if (c === undefined) return;
-    await exclusive(catchUp);
-    if (attempt !== activation) return; // a newer rebalance took over
+    await exclusive(async () => {
+      if (attempt === activation) await catchUp(); // a newer rebalance may have made this one moot
+    });
+    if (attempt !== activation) return;
     for (const { topic, partition } of owned) {
       const k = tpKey(topic, partition);
       const from = offsets.get(k) ?? BigInt(low.get(k) ?? '0');
@@ -276,9 +298,14 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
   };
 
   const pass = async (records: RawRecord[]): Promise<void> => {
+    // Only records not folded yet, each once: a batch put back after a rebalance may meet its refetched copy.
+    const seen = new Set<string>();
     const fresh = records.filter((r) => {
       const want = expected.get(tpKey(r.topic, r.partition));
-      return want !== undefined && BigInt(r.offset) >= want;
+      const id = `${r.topic}:${r.partition}:${r.offset}`;
+      if (want === undefined || BigInt(r.offset) < want || seen.has(id)) return false;
+      seen.add(id);
+      return true;
     });
     if (fresh.length === 0) return;
     const result = await fold(fresh, state, meta);
@@ -328,8 +355,6 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
     offsets = loaded.offsets;
     log.info('loaded state from RocksDB', { dir: store.dir, snapshotId: meta.id.toString(), partitions: offsets.size });
 
-    producer = outboxProducer(kafka, `${config.groupId}.outbox`);
-    await producer.connect();
     await refreshTopics();
 
     const admin = kafka.admin();

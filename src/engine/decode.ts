@@ -42,7 +42,12 @@ export interface DecodeContext {
   readonly maxValueBytes: number;
   /** The protocol kind of each input topic. */
   readonly kindOf: (topic: string) => TopicKind | undefined;
+  /** Whether replies may go to this topic: not one of the deployment's own, but for its replies topic. */
+  readonly replyToAllowed: (topic: string) => boolean;
 }
+
+/** Timestamps past this (year 2527) would overflow hybrid timestamps; such a record is refused. */
+export const MAX_TIMESTAMP_MS = 2 ** 44;
 
 const isRequestKind = (kind: TopicKind | undefined): boolean => kind !== undefined && kind.startsWith('requests.');
 
@@ -69,6 +74,12 @@ export const decodeRecord = async (raw: RawRecord, ctx: DecodeContext): Promise<
     if (common.correlationId === undefined || common.correlationId === '')
       return reject('HEADER_MISSING', `a request needs a '${H.correlationId}' header`);
     if (common.replyTo === undefined || common.replyTo === '') return reject('HEADER_MISSING', `a request needs a '${H.replyTo}' header`);
+    if (!ctx.replyToAllowed(common.replyTo))
+      // Not answerable there either: a reply must never land on the deployment's own topics.
+      return { ...reject('HEADER_MISSING', `'${H.replyTo}' names ${common.replyTo}, one of the coordinator's own topics; use the replies topic or one of your own`), replyTo: undefined };
+  }
+  if (!(common.timestampMs >= 0 && common.timestampMs < MAX_TIMESTAMP_MS)) {
+    return reject('WIRE_MALFORMED', `record timestamp ${raw.timestamp} is outside 0..${MAX_TIMESTAMP_MS}; inputs should be stamped by the broker (LogAppendTime)`);
   }
   let deadlineMs: number | undefined;
   const deadline = headers[H.deadlineMs];

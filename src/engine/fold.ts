@@ -41,6 +41,7 @@ export const createFold = (deps: { store: Store; codec: Codec; options: FoldOpti
     handlers: handlerTable(options.projections ?? PROJECTIONS),
     maxValueBytes: options.maxValueBytes,
     kindOf: options.kindOf,
+    replyToAllowed: (topic) => !topic.startsWith(`${options.topicPrefix}.`) || topic === topicName(options.topicPrefix, 'replies'),
     topics: {
       replies: topicName(options.topicPrefix, 'replies'),
       dlq: topicName(options.topicPrefix, 'dlq'),

@@ -4,14 +4,14 @@
  * Publishing the outbox is the caller's.
  */
 import { STAGES, type Decision, type Handler, type Image, type Message, type PassContext, type ReplyDraft } from '../../projections';
-import { errorMessage } from '../errors';
+import { CoordError, errorMessage, isCoordError } from '../errors';
 import type { Codec } from '../messaging/codec';
 import { H } from '../messaging/headers';
 import { digestHex, updateDigest } from '../store/digest';
 import { dedupeKey, dedupeTimeKey, offsetKey, outboxKey, SNAPSHOT_META, stateKey } from '../store/keys';
 import { encodeOutRecord, type OutRecord } from '../store/outbox';
 import type { WriteOps } from '../store/rocks';
-import { decodeRecord, type DecodeContext, type Envelope, type RawRecord, type Rejection } from './decode';
+import { decodeRecord, MAX_TIMESTAMP_MS, type DecodeContext, type Envelope, type RawRecord, type Rejection } from './decode';
 import { encodeMeta, nextHybrid, tpKey, type SnapshotMeta, type WorkingState } from './state';
 
 export interface PassDeps extends DecodeContext {
@@ -82,7 +82,7 @@ const serialize = (image: Image | undefined): Buffer | undefined => (image === u
 
 export const runPass = async (records: readonly RawRecord[], state: WorkingState, prev: SnapshotMeta, deps: PassDeps): Promise<PassResult> => {
   const decoded = await Promise.all(records.map((r) => decodeRecord(r, deps)));
-  const logTimeMs = decoded.reduce((t, d) => Math.max(t, Number.isFinite(d.timestampMs) ? d.timestampMs : 0), prev.logTimeMs);
+  const logTimeMs = decoded.reduce((t, d) => (d.timestampMs >= 0 && d.timestampMs < MAX_TIMESTAMP_MS ? Math.max(t, d.timestampMs) : t), prev.logTimeMs);
   const id = prev.id + 1n;
   const ts = nextHybrid(prev.ts, logTimeMs);
   const ctx: PassContext = { snapshotId: id, snapshotTs: ts, logTimeMs };
@@ -143,6 +143,15 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
     }
   }
 
+  // From here on the working state changes: a failure can no longer be retried in place.
+  try {
+    return await decideAndCommit();
+  } catch (err) {
+    if (isCoordError(err, 'SCHEMA_REGISTRY')) throw new CoordError('STORE_IO', `the pass failed after it began to change state: ${err.message}`, { cause: err });
+    throw err;
+  }
+
+  async function decideAndCommit(): Promise<PassResult> {
   // Images before the pass of every entity it touches: net changes and the digest come from them.
   const before = new Map<string, { entity: string; key: string; image: Image | undefined }>();
 
@@ -157,7 +166,8 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
       // A retry: the same reply, byte for byte, and no second effect.
       const earlier = given.get(e.correlationId) ?? (await deps.remembered(e.correlationId));
       if (earlier !== undefined) {
-        out.push(earlier);
+        // The same bytes, to wherever the retry asks: a client that restarted may listen elsewhere now.
+        out.push({ ...earlier, topic: e.replyTo ?? earlier.topic });
         retried++;
         continue;
       }
@@ -230,4 +240,5 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
     deletes: stateDeletes,
   };
   return { meta, ops, outbox, inputs, changed: statePuts.length + stateDeletes.length, applied, rejected, retried };
+  }
 };

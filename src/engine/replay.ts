@@ -20,6 +20,7 @@ export interface Marker {
   /** Where the marker sits on the snapshots topic. */
   readonly offset: bigint;
   readonly snapshotId: bigint;
+  readonly snapshotTs: bigint;
   readonly digest: string;
   readonly inputs: readonly { topic: string; partition: number; fromOffset: bigint; toOffset: bigint }[];
   readonly records: number;
@@ -54,13 +55,15 @@ export interface ReplayDeps {
   readonly maxBuffered?: number;
   /** Replay through other projections (a new or changed one); the default is the registry's. */
   readonly projections?: readonly Projection[];
+  /** Stop after this snapshot (e.g. where a live coordinator stands), rather than at the end of the log. */
+  readonly untilSnapshotId?: bigint;
 }
 
 /**
  * Every marker on the snapshots topic from `fromOffset` (default: the beginning) up to its
  * end as of now, in snapshot order, duplicates (re-published outboxes) dropped.
  */
-export const readMarkers = async (kafka: Kafka, codec: Codec, topic: string, fromOffset?: bigint): Promise<Marker[]> => {
+export const readMarkers = async (kafka: Kafka, codec: Codec, topic: string, fromOffset?: bigint, timeoutMs = 300_000): Promise<Marker[]> => {
   const admin = kafka.admin();
   await admin.connect();
   const ends = await admin.fetchTopicOffsets(topic).finally(() => admin.disconnect());
@@ -76,7 +79,17 @@ export const readMarkers = async (kafka: Kafka, codec: Codec, topic: string, fro
   try {
     await consumer.subscribe({ topic, fromBeginning: true });
     let failure: unknown;
+    let timer: NodeJS.Timeout | undefined;
     const done = new Promise<void>((resolve) => {
+      timer = setTimeout(() => {
+        failure = new Error(`reading the snapshot markers of ${topic} did not finish within ${timeoutMs} ms`);
+        resolve();
+      }, timeoutMs);
+      consumer.on(consumer.events.CRASH, ({ payload }) => {
+        if (payload.restart) return;
+        failure = payload.error;
+        resolve();
+      });
       // End of batch, including batches of transaction markers only, which never reach eachBatch.
       consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
         const end = remaining.get(payload.partition);
@@ -87,7 +100,10 @@ export const readMarkers = async (kafka: Kafka, codec: Codec, topic: string, fro
         eachBatch: async ({ batch }) => {
           try {
             for (const m of batch.messages) {
-              const marker = { ...((await codec.decode(m.value)).value as unknown as Marker), offset: BigInt(m.offset) };
+              const decoded = await codec.decode(m.value);
+              // Only markers count; anything else on this topic was never the coordinator's.
+              if (decoded.fullName !== 'coord.v1.SnapshotMarker') continue;
+              const marker = { ...(decoded.value as unknown as Marker), offset: BigInt(m.offset) };
               if (!byId.has(marker.snapshotId)) byId.set(marker.snapshotId, marker);
             }
           } catch (err) {
@@ -98,6 +114,7 @@ export const readMarkers = async (kafka: Kafka, codec: Codec, topic: string, fro
       });
     });
     await done;
+    clearTimeout(timer);
     if (failure !== undefined) throw failure;
   } finally {
     await consumer.disconnect();
@@ -105,24 +122,37 @@ export const readMarkers = async (kafka: Kafka, codec: Codec, topic: string, fro
   return [...byId.values()].sort((a, b) => (a.snapshotId < b.snapshotId ? -1 : 1));
 };
 
-/** Input records per partition, fetched ahead of need and bounded. */
+/** Input records per partition, fetched ahead of need and bounded; records no marker needs are dropped at once. */
 class InputBuffer {
   private readonly queues = new Map<string, RawRecord[]>();
   private size = 0;
   private waiter: (() => void) | undefined;
   private spaceWaiter: (() => void) | undefined;
+  private closed = false;
 
-  constructor(private readonly maxBuffered: number) {}
+  /** `needed`: per `topic:partition`, the offsets [from, to] the markers name. */
+  constructor(
+    private readonly maxBuffered: number,
+    private readonly needed: ReadonlyMap<string, { readonly from: bigint; readonly to: bigint }>,
+  ) {}
 
-  async push(records: RawRecord[]): Promise<void> {
+  close(): void {
+    this.closed = true;
+    this.spaceWaiter?.();
+  }
+
+  async push(all: RawRecord[]): Promise<void> {
+    if (all.length === 0) return;
+    const k = tpKey(all[0].topic, all[0].partition);
+    const need = this.needed.get(k);
+    const records = need === undefined ? [] : all.filter((r) => BigInt(r.offset) >= need.from && BigInt(r.offset) <= need.to);
     if (records.length === 0) return;
-    const k = tpKey(records[0].topic, records[0].partition);
     const q = this.queues.get(k) ?? [];
     q.push(...records);
     this.queues.set(k, q);
     this.size += records.length;
     this.waiter?.();
-    while (this.size > this.maxBuffered) await new Promise<void>((r) => (this.spaceWaiter = r));
+    while (this.size > this.maxBuffered && !this.closed) await new Promise<void>((r) => (this.spaceWaiter = r));
   }
 
   /** The records of [from, to] on one partition, once they have all arrived. */
@@ -191,18 +221,25 @@ export const replayOnto = async (
   });
   if (markers.length === 0) return report();
 
-  // Each partition is read from the first offset any marker needs.
-  const starts = new Map<string, { topic: string; partition: number; offset: bigint }>();
+  // Each partition is read from the first offset any marker needs, up to the last; partitions no marker names are not read.
+  const needed = new Map<string, { from: bigint; to: bigint }>();
   for (const m of markers)
     for (const r of m.inputs) {
       const k = tpKey(r.topic, r.partition);
-      const cur = starts.get(k);
-      if (cur === undefined || r.fromOffset < cur.offset) starts.set(k, { topic: r.topic, partition: r.partition, offset: r.fromOffset });
+      const cur = needed.get(k);
+      needed.set(k, { from: cur === undefined || r.fromOffset < cur.from ? r.fromOffset : cur.from, to: cur === undefined || r.toOffset > cur.to ? r.toOffset : cur.to });
     }
-  const buffer = new InputBuffer(deps.maxBuffered ?? 50_000);
+  const buffer = new InputBuffer(deps.maxBuffered ?? 50_000, needed);
   const consumer = kafka.consumer({ groupId: `coord-replay-${randomUUID()}`, maxWaitTimeInMs: 50, maxBytes: 16 * 1024 * 1024 });
-  consumer.on(consumer.events.GROUP_JOIN, () => {
-    for (const s of starts.values()) consumer.seek({ topic: s.topic, partition: s.partition, offset: s.offset.toString() });
+  consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+    for (const [topic, partitions] of Object.entries(payload.memberAssignment)) {
+      const idle = partitions.filter((p) => !needed.has(tpKey(topic, p)));
+      if (idle.length > 0) consumer.pause([{ topic, partitions: idle }]);
+      for (const p of partitions) {
+        const need = needed.get(tpKey(topic, p));
+        if (need !== undefined) consumer.seek({ topic, partition: p, offset: need.from.toString() });
+      }
+    }
   });
   await consumer.connect();
   try {
@@ -239,6 +276,8 @@ export const replayOnto = async (
     log.error('replay failed', { error: errorMessage(err) });
     throw err;
   } finally {
+    // A fetch callback waiting for room must return, or the disconnect waits for it.
+    buffer.close();
     await consumer.disconnect();
   }
   return report();
@@ -248,6 +287,7 @@ export const replayOnto = async (
 export const replay = async (deps: ReplayDeps): Promise<ReplayReport> => {
   const loaded = await loadState(deps.store);
   if (loaded.meta.id !== 0n) throw new Error(`the replay target ${deps.store.dir} already holds snapshot ${loaded.meta.id}; replay into an empty folder`);
-  const markers = await readMarkers(deps.kafka, deps.codec, topicName(deps.topicPrefix, 'snapshots'));
-  return replayOnto(deps, markers, loaded.state, loaded.meta);
+  const all = await readMarkers(deps.kafka, deps.codec, topicName(deps.topicPrefix, 'snapshots'));
+  const until = deps.untilSnapshotId;
+  return replayOnto(deps, until === undefined ? all : all.filter((m) => m.snapshotId <= until), loaded.state, loaded.meta);
 };

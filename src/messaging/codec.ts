@@ -74,9 +74,10 @@ export const createCodec = (deps: { registry: RegistryClient; contracts: Contrac
         return { fullName, read: (body: Buffer) => ours.type.fromBuffer(body, resolver) };
       });
       readerById.set(schemaId, reader);
-      // Only a registry outage is forgotten; an unknown or unusable id stays known as such.
+      // Only a schema that is there but unusable stays known as such; an unknown id is asked again next time,
+      // since a registry that was restored or is catching up may know it soon.
       reader.catch((err) => {
-        if (!isCoordError(err, 'SCHEMA_UNKNOWN') && !isCoordError(err, 'SCHEMA_INVALID')) readerById.delete(schemaId);
+        if (!isCoordError(err, 'SCHEMA_INVALID')) readerById.delete(schemaId);
       });
     }
     return reader;

@@ -50,7 +50,7 @@ export const createRegistryClient = (opts: RegistryOptions): RegistryClient => {
     if (res.ok) return json;
     const detail = (json as { message?: string }).message ?? text;
     const errorCode = (json as { error_code?: number }).error_code;
-    if (res.status === 404 && (errorCode === 40403 || path.startsWith('/schemas/ids/')))
+    if (res.status === 404 && errorCode === 40403)
       throw new CoordError('SCHEMA_UNKNOWN', `schema registry has no such schema (${method} ${path}): ${detail}`);
     throw new CoordError('SCHEMA_REGISTRY', `schema registry refused ${method} ${path} with ${res.status}: ${detail}`, {
       retriable: res.status >= 500 || res.status === 429,

@@ -13,6 +13,8 @@ interface Bad {
   readonly value: Buffer | null;
   /** Whether the record carries correlation-id and reply-to, so its sender can be answered. */
   readonly addressed: boolean;
+  /** Headers to send instead of the usual ones. */
+  readonly headers?: Record<string, string>;
 }
 
 describe('bad input on the request path', function () {
@@ -50,13 +52,15 @@ describe('bad input on the request path', function () {
       { id: 'no-headers', code: 'HEADER_MISSING', value: valid, addressed: false },
       { id: 'tombstone', code: 'WIRE_MALFORMED', value: null, addressed: true },
       { id: 'oversized', code: 'VALUE_TOO_LARGE', value: Buffer.alloc(d.config.maxValueBytes + 1, 1), addressed: true },
+      // A reply must never land on the coordinator's own topics, where it would pass for a snapshot marker.
+      { id: 'internal-reply-to', code: 'HEADER_MISSING', value: valid, addressed: false, headers: { 'correlation-id': 'bad-internal', 'reply-to': `${d.config.topicPrefix}.snapshots` } },
     ];
 
     // Valid asks and bad records interleaved on the same topic.
     const answers: Promise<Reply>[] = [];
     for (const [i, b] of bad.entries()) {
       answers.push(client.ask('coord.v1.CreateLogicalSource', { name: `valid-${i}`, fields: [{ name: 'f', type: 'STRING' }] }));
-      const headers: Record<string, string> = b.addressed ? { 'correlation-id': `bad-${b.id}`, 'reply-to': d.config.replyTopic } : {};
+      const headers: Record<string, string> = b.headers ?? (b.addressed ? { 'correlation-id': `bad-${b.id}`, 'reply-to': d.config.replyTopic } : {});
       await raw.send({ topic, messages: [{ key: b.id, value: b.value, headers }] });
     }
     answers.push(client.ask('coord.v1.GetLogicalSource', { name: 'valid-0' }));
@@ -85,6 +89,9 @@ describe('bad input on the request path', function () {
       assert.ok(String(decoded.value.message).length > 10, `${id}'s reply says why`);
     }
     assert.ok(!replies.some((x) => x.message.key?.toString() === 'bad-no-headers'), 'a record without headers cannot be answered');
+
+    const snapshots = await readTopic(d.parts.kafka, `${d.config.topicPrefix}.snapshots`, (all) => all.length > 0);
+    for (const m of snapshots) assert.equal((await codec.decode(m.message.value)).fullName, 'coord.v1.SnapshotMarker', 'only markers on the snapshots topic');
 
     assert.equal(await coordinator.readyz(), 200, 'the coordinator is still ready');
     const after = await client.ask('coord.v1.GetLogicalSource', { name: 'valid-6' });

@@ -1,10 +1,8 @@
 import { strict as assert } from 'node:assert';
-import { join } from 'node:path';
 import type { Client, Reply } from '../../src/client/client';
-import { replay } from '../../src/engine/replay';
-import { openStore } from '../../src/store/rocks';
 import { coordinatorProcess, type CoordinatorProcess } from '../support/coordinator-process';
-import { deployment, testLog, type Deployment } from '../support/deployment';
+import { deployment, type Deployment } from '../support/deployment';
+import { replayToLive } from '../support/replay';
 import { testStack } from '../support/stack';
 import { waitFor } from '../support/wait';
 
@@ -52,14 +50,9 @@ describe('a broker restart in the middle of load', function () {
     await waitFor('the coordinator to be ready', async () => (await coordinator.readyz()) === 200, 60_000);
     for (const name of names) assert.equal((await client.ask('coord.v1.GetLogicalSource', { name })).status, 'OK', name);
 
-    const live = (await (await fetch(`${coordinator.httpUrl}/readyz`)).json()) as { snapshotId: string; digest: string };
-    const store = await openStore(join(testStack().dir, 'broker-replay'));
-    try {
-      const report = await replay({ kafka: d.parts.kafka, codec: d.parts.codec, store, log: testLog(), topicPrefix: d.config.topicPrefix, maxValueBytes: d.config.maxValueBytes, dedupeRetentionMs: d.config.dedupeRetentionMs, verify: true });
-      assert.equal(report.mismatch, undefined);
-      assert.equal(report.digest, live.digest);
-    } finally {
-      await store.close();
-    }
+    const { report, live } = await replayToLive(d, coordinator.httpUrl);
+    assert.equal(report.mismatch, undefined);
+    assert.equal(report.lastSnapshotId.toString(), live.snapshotId);
+    assert.equal(report.digest, live.digest);
   });
 });

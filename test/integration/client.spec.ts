@@ -53,14 +53,17 @@ describe('the client library', function () {
 
   it('refuses trySend over the in-flight bound instead of waiting, and close() rejects what is pending', async () => {
     await coordinator.stop();
-    const c = await client({ maxInFlight: 1 });
-    const pending = c.ask('coord.v1.GetLogicalSource', { name: 'x' }, { timeoutMs: 60_000 });
-    await waitFor('the ask to be in flight', () => c.stats.inFlight === 1, 5_000);
-    assert.equal(c.trySend('coord.v1.GetLogicalSource', { name: 'y' }), false);
-    const rejected = assert.rejects(pending, (err: { code?: string }) => err.code === 'CLIENT_CLOSED');
-    await c.close();
-    await rejected;
-    await coordinator.start();
+    try {
+      const c = await client({ maxInFlight: 1 });
+      const pending = c.ask('coord.v1.GetLogicalSource', { name: 'x' }, { timeoutMs: 60_000 });
+      await waitFor('the ask to be in flight', () => c.stats.inFlight === 1, 5_000);
+      assert.equal(c.trySend('coord.v1.GetLogicalSource', { name: 'y' }), false);
+      const rejected = assert.rejects(pending, (err: { code?: string }) => err.code === 'CLIENT_CLOSED');
+      await c.close();
+      await rejected;
+    } finally {
+      await coordinator.start();
+    }
   });
 
   it('sends several requests in one produce with sendMany, and each takes effect', async () => {

@@ -1,11 +1,9 @@
 import { strict as assert } from 'node:assert';
-import { join } from 'node:path';
 import type { Client, Reply } from '../../src/client/client';
 import { isCoordError } from '../../src/errors';
-import { replay } from '../../src/engine/replay';
-import { openStore } from '../../src/store/rocks';
 import { coordinatorProcess, type CoordinatorProcess } from '../support/coordinator-process';
-import { deployment, testLog, type Deployment } from '../support/deployment';
+import { deployment, type Deployment } from '../support/deployment';
+import { replayToLive } from '../support/replay';
 import { runSeed, seeded } from '../support/random';
 import { testStack } from '../support/stack';
 
@@ -77,15 +75,9 @@ describe('kill -9 under load', function () {
       assert.equal(got.status, 'OK', `${name} exists`);
     }
 
-    const status = (await (await fetch(`${coordinator.httpUrl}/readyz`)).json()) as { snapshotId: string; digest: string };
-    const store = await openStore(join(testStack().dir, 'crash-replay'));
-    try {
-      const report = await replay({ kafka: d.parts.kafka, codec: d.parts.codec, store, log: testLog(), topicPrefix: d.config.topicPrefix, maxValueBytes: d.config.maxValueBytes, dedupeRetentionMs: d.config.dedupeRetentionMs, verify: true });
-      assert.equal(report.mismatch, undefined, `replay --verify passes (seed ${seed})`);
-      assert.equal(report.lastSnapshotId.toString(), status.snapshotId);
-      assert.equal(report.digest, status.digest, 'the live digest equals a from-scratch replay');
-    } finally {
-      await store.close();
-    }
+    const { report, live } = await replayToLive(d, coordinator.httpUrl);
+    assert.equal(report.mismatch, undefined, `replay --verify passes (seed ${seed})`);
+    assert.equal(report.lastSnapshotId.toString(), live.snapshotId);
+    assert.equal(report.digest, live.digest, 'the live digest equals a from-scratch replay');
   });
 });

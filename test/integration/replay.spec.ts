@@ -9,6 +9,7 @@ import { projectRoot } from '../../src/messaging/schemas';
 import { openStore } from '../../src/store/rocks';
 import { coordinatorProcess, type CoordinatorProcess } from '../support/coordinator-process';
 import { deployment, testLog, type Deployment } from '../support/deployment';
+import { replayToLive } from '../support/replay';
 import { testStack } from '../support/stack';
 
 describe('replay --verify', function () {
@@ -40,8 +41,6 @@ describe('replay --verify', function () {
     await coordinator?.stop();
   });
 
-  const live = async (): Promise<{ snapshotId: string; digest: string }> => (await (await fetch(`${coordinator.httpUrl}/readyz`)).json()) as { snapshotId: string; digest: string };
-
   const replayInto = async (name: string, projections?: readonly Projection[]) => {
     const store = await openStore(join(testStack().dir, name));
     try {
@@ -52,8 +51,7 @@ describe('replay --verify', function () {
   };
 
   it('rebuilds every snapshot from the log with the digest the coordinator recorded, and ends at the live digest', async () => {
-    const now = await live();
-    const report = await replayInto('replay-ok');
+    const { report, live: now } = await replayToLive(d, coordinator.httpUrl);
     assert.equal(report.mismatch, undefined);
     assert.equal(report.lastSnapshotId.toString(), now.snapshotId);
     assert.equal(report.digest, now.digest, 'the replayed state equals the live state');

@@ -1,10 +1,8 @@
 import { strict as assert } from 'node:assert';
-import { join } from 'node:path';
 import type { Client } from '../../src/client/client';
-import { replay } from '../../src/engine/replay';
-import { openStore } from '../../src/store/rocks';
 import { coordinatorProcess, type CoordinatorProcess } from '../support/coordinator-process';
-import { deployment, testLog, type Deployment } from '../support/deployment';
+import { deployment, type Deployment } from '../support/deployment';
+import { replayToLive } from '../support/replay';
 import { testStack } from '../support/stack';
 import { waitFor } from '../support/wait';
 
@@ -74,15 +72,9 @@ describe('a standby takes over when the active coordinator dies', function () {
     assert.equal((await client.ask('coord.v1.GetLogicalSource', { name: 'while-a-stands-by' })).status, 'OK', 'it caught up on what the other applied');
     assert.equal((await create('final')).status, 'OK');
 
-    const live = (await (await fetch(`${a.httpUrl}/readyz`)).json()) as { snapshotId: string; digest: string };
-    const store = await openStore(join(testStack().dir, 'takeover-replay'));
-    try {
-      const report = await replay({ kafka: d.parts.kafka, codec: d.parts.codec, store, log: testLog(), topicPrefix: d.config.topicPrefix, maxValueBytes: d.config.maxValueBytes, dedupeRetentionMs: d.config.dedupeRetentionMs, verify: true });
-      assert.equal(report.mismatch, undefined, 'the markers of both instances form one history');
-      assert.equal(report.lastSnapshotId.toString(), live.snapshotId);
-      assert.equal(report.digest, live.digest);
-    } finally {
-      await store.close();
-    }
+    const { report, live } = await replayToLive(d, a.httpUrl);
+    assert.equal(report.mismatch, undefined, 'the markers of both instances form one history');
+    assert.equal(report.lastSnapshotId.toString(), live.snapshotId);
+    assert.equal(report.digest, live.digest);
   });
 });

@@ -1,10 +1,8 @@
 import { strict as assert } from 'node:assert';
-import { join } from 'node:path';
 import type { Client } from '../../src/client/client';
-import { replay } from '../../src/engine/replay';
-import { openStore } from '../../src/store/rocks';
 import { coordinatorProcess, type CoordinatorProcess } from '../support/coordinator-process';
-import { deployment, testLog, type Deployment } from '../support/deployment';
+import { deployment, type Deployment } from '../support/deployment';
+import { replayToLive } from '../support/replay';
 import { testStack } from '../support/stack';
 import { header, readTopic } from '../support/topics';
 import { waitFor } from '../support/wait';
@@ -68,13 +66,9 @@ describe('a paused former active (zombie) after a takeover', function () {
       assert.ok(from && header(from.message, 'snapshot-id') !== undefined);
     }
 
-    const store = await openStore(join(testStack().dir, 'zombie-replay'));
-    try {
-      const report = await replay({ kafka: d.parts.kafka, codec: d.parts.codec, store, log: testLog(), topicPrefix: d.config.topicPrefix, maxValueBytes: d.config.maxValueBytes, dedupeRetentionMs: d.config.dedupeRetentionMs, verify: true });
-      assert.equal(report.mismatch, undefined);
-      assert.equal(report.digest, status.digest, 'the log replays to the new active instance\'s state');
-    } finally {
-      await store.close();
-    }
+    const { report, live } = await replayToLive(d, b.httpUrl);
+    assert.equal(report.mismatch, undefined);
+    assert.equal(report.lastSnapshotId.toString(), live.snapshotId);
+    assert.equal(report.digest, live.digest, 'the log replays to the new active instance\'s state');
   });
 });

@@ -270,6 +270,9 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
   };
   let stopTicking: () => Promise<void> = async () => undefined;
 
+  /** The publication of the last committed snapshot; it never rejects (a failure stops the coordinator). */
+  let publishing: Promise<unknown> = Promise.resolve();
+
   /** Passes and activations take turns: a catch-up must never run beside a pass. */
   let turn: Promise<unknown> = Promise.resolve();
   const exclusive = <T>(fn: () => Promise<T>): Promise<T> => {
@@ -282,6 +285,7 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
     const c = consumer;
     if (c === undefined) return;
     await exclusive(async () => {
+      await publishing; // what this instance committed goes out before it fences its own producer
       if (attempt === activation) await catchUp(); // a newer rebalance may have made this one moot
     });
     if (attempt !== activation) return;
@@ -318,9 +322,42 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
     counters.applied += result.applied;
     counters.rejected += result.rejected;
     counters.passes++;
-    await publishUntilDone(result.outbox);
-    // Kafka's committed offsets are for monitoring only: the truth is in RocksDB.
-    await consumer?.commitOffsets(commits).catch((err) => log.debug('offset commit for monitoring failed', { error: errorMessage(err) }));
+    // The snapshot is committed; its outputs go out while the next batch is folded, in snapshot order:
+    // at most one publication is under way, and the next one starts only after it.
+    await publishing;
+    publishing = publishUntilDone(result.outbox).then(
+      () => commitForMonitoring(commits),
+      (err: unknown) => fail(err),
+    );
+  };
+
+  /**
+   * Kafka's committed offsets are for monitoring only (the truth is in RocksDB), so they never
+   * hold up a pass: one commit at a time, the newest offsets waiting for the next turn.
+   */
+  let nextCommit: { topic: string; partition: number; offset: string }[] | undefined;
+  let committing = false;
+  const commitForMonitoring = (commits: { topic: string; partition: number; offset: string }[]): void => {
+    nextCommit = commits;
+    if (committing) return;
+    committing = true;
+    void (async () => {
+      while (nextCommit !== undefined && running) {
+        const c = nextCommit;
+        nextCommit = undefined;
+        await consumer?.commitOffsets(c).catch((err) => log.debug('offset commit for monitoring failed', { error: errorMessage(err) }));
+      }
+      committing = false;
+    })();
+  };
+
+  /** Stops the coordinator after an error that leaves only a restart from RocksDB safe. */
+  const fail = (err: unknown): void => {
+    if (isCoordError(err, 'FENCED')) log.error('fenced: another instance is active; stopping without publishing', { error: errorMessage(err) });
+    else log.error('stopping so a restart resumes from the last snapshot', { error: errorMessage(err), stack: (err as Error).stack });
+    running = false;
+    process.exitCode = 1;
+    void close();
   };
 
   const runLoop = async (): Promise<void> => {
@@ -337,12 +374,8 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
           await new Promise((r) => setTimeout(r, 1_000));
           continue;
         }
-        if (isCoordError(err, 'FENCED')) log.error('fenced: another instance is active; stopping without publishing', { error: errorMessage(err) });
         // The state in memory may be ahead of RocksDB now; only a restart from RocksDB is safe.
-        else log.error('pass failed; stopping so a restart resumes from the last snapshot', { error: errorMessage(err), stack: (err as Error).stack });
-        running = false;
-        process.exitCode = 1;
-        void close();
+        fail(err);
         return;
       }
     }
@@ -364,7 +397,8 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
     consumer = kafka.consumer({
       groupId: config.groupId,
       allowAutoTopicCreation: false,
-      maxWaitTimeInMs: Math.max(1, config.batchTimeoutMs),
+      // The broker answers a fetch as soon as a record arrives; this only bounds how long an idle fetch waits.
+      maxWaitTimeInMs: 100,
       sessionTimeout: config.sessionTimeoutMs,
       heartbeatInterval: Math.max(500, Math.floor(config.sessionTimeoutMs / 10)),
       rebalanceTimeout: 30_000,
@@ -439,6 +473,7 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
       gatherer.close();
       await consumer?.disconnect().catch(() => undefined);
       await loop;
+      await publishing;
       await producer?.disconnect().catch(() => undefined);
       markClosed();
     })();

@@ -6,7 +6,7 @@ import { handlerTable, PROJECTIONS, type Projection } from '../../projections';
 import type { Codec } from '../messaging/codec';
 import { topicName, type TopicKind } from '../messaging/topics';
 import { dedupeKey, DEDUPE_BY_TIME, parseDedupeTimeKey } from '../store/keys';
-import { decodeOutRecord } from '../store/outbox';
+import { decodeOutRecord, type OutRecord } from '../store/outbox';
 import type { Store } from '../store/rocks';
 import type { RawRecord } from './decode';
 import { runPass, type PassDeps, type PassResult } from './pass';
@@ -47,9 +47,13 @@ export const createFold = (deps: { store: Store; codec: Codec; options: FoldOpti
       dlq: topicName(options.topicPrefix, 'dlq'),
       snapshots: topicName(options.topicPrefix, 'snapshots'),
     },
-    remembered: async (correlationId) => {
-      const raw = await store.get(dedupeKey(correlationId));
-      return raw === null ? undefined : decodeOutRecord(raw);
+    remembered: async (correlationIds) => {
+      const raws = await store.getMany(correlationIds.map(dedupeKey));
+      const found = new Map<string, OutRecord>();
+      raws.forEach((raw, i) => {
+        if (raw !== null) found.set(correlationIds[i], decodeOutRecord(raw));
+      });
+      return found;
     },
   };
   return async (records, state, prev) => {

@@ -18,8 +18,8 @@ export interface PassDeps extends DecodeContext {
   readonly codec: Codec;
   readonly handlers: ReadonlyMap<string, Handler<never>>;
   readonly topics: { readonly replies: string; readonly dlq: string; readonly snapshots: string };
-  /** The reply a correlation id already got, if it is still remembered. */
-  readonly remembered: (correlationId: string) => Promise<OutRecord | undefined>;
+  /** The replies these correlation ids already got, for those still remembered. */
+  readonly remembered: (correlationIds: readonly string[]) => Promise<ReadonlyMap<string, OutRecord>>;
 }
 
 export interface OffsetRange {
@@ -152,6 +152,9 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
   }
 
   async function decideAndCommit(): Promise<PassResult> {
+  // One read for every request's earlier reply, rather than one a request.
+  const earlierReplies = await deps.remembered([...new Set(good.flatMap((e) => (e.correlationId === undefined ? [] : [e.correlationId])))]);
+
   // Images before the pass of every entity it touches: net changes and the digest come from them.
   const before = new Map<string, { entity: string; key: string; image: Image | undefined }>();
 
@@ -164,7 +167,7 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
     }
     if (e.correlationId !== undefined) {
       // A retry: the same reply, byte for byte, and no second effect.
-      const earlier = given.get(e.correlationId) ?? (await deps.remembered(e.correlationId));
+      const earlier = given.get(e.correlationId) ?? earlierReplies.get(e.correlationId);
       if (earlier !== undefined) {
         // The same bytes, to wherever the retry asks: a client that restarted may listen elsewhere now.
         out.push({ ...earlier, topic: e.replyTo ?? earlier.topic });

@@ -16,6 +16,8 @@ export interface WriteOps {
 export interface Store {
   readonly dir: string;
   get(key: string): Promise<Buffer | null>;
+  /** Several keys in one read: one trip to RocksDB's threads instead of one a key. */
+  getMany(keys: readonly string[]): Promise<(Buffer | null)[]>;
   /** Entries whose key starts with `prefix`, in key order. */
   scan(prefix: string, opts?: { limit?: number; reverse?: boolean }): AsyncIterable<readonly [string, Buffer]>;
   /** Applies all of `ops` atomically, or none of them. */
@@ -62,6 +64,14 @@ export const openStore = async (dir: string): Promise<Store> => {
     get: (key) => {
       open();
       return track(db.get(key));
+    },
+    getMany: (keys) => {
+      open();
+      if (keys.length === 0) return Promise.resolve([]);
+      const batch = db.read({ autoDestroy: true });
+      const values = keys.map((k) => batch.get(k));
+      batch.tryFlush();
+      return track(Promise.all(values));
     },
     scan: (prefix, opts = {}) => {
       open();

@@ -7,6 +7,12 @@ declare module 'rocksdb-native' {
     flush(): Promise<void>;
     destroy(): void;
   }
+  interface ReadBatch {
+    get(key: Buffer | string): Promise<Buffer | null>;
+    tryFlush(): void;
+    flush(): Promise<void>;
+    destroy(): void;
+  }
   interface Entry {
     key: Buffer;
     value: Buffer;
@@ -25,6 +31,7 @@ declare module 'rocksdb-native' {
     close(): Promise<void>;
     get(key: Buffer | string): Promise<Buffer | null>;
     write(opts?: { autoDestroy?: boolean }): WriteBatch;
+    read(opts?: { autoDestroy?: boolean }): ReadBatch;
     iterator(range: IteratorOptions, opts?: { capacity?: number }): AsyncIterable<Entry>;
   }
   export = RocksDB;

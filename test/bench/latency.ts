@@ -1,0 +1,256 @@
+/**
+ * Round-trip latency at a steady request rate: client.ask() against the in-process coordinator,
+ * and a bare kafkajs echo (produce → consumer that produces the record to a reply topic → a
+ * consumer that gets it) on the same broker with the same fetch wait and producer settings.
+ */
+import { Partitioners } from 'kafkajs';
+import { createClient } from '../../src/client/client';
+import { H, readHeaders } from '../../src/messaging/headers';
+import { createKafka, requestProducer } from '../../src/messaging/kafka';
+import type { Deployment } from '../support/deployment';
+import { startInstance } from './ingest';
+import { benchLog, bounded, catalogTopic, now, percentile, request, round, sleep } from './workload';
+
+const log = benchLog('bench-client');
+
+export interface LatencySummary {
+  readonly sent: number;
+  readonly answered: number;
+  readonly failed: number;
+  /** The rate the sender held, requests/s (a slow event loop shows here). */
+  readonly achievedRate: number;
+  readonly p50: number;
+  readonly p90: number;
+  readonly p99: number;
+  readonly p999: number;
+  readonly max: number;
+  readonly mean: number;
+}
+
+export interface LatencyRound {
+  readonly summary: LatencySummary;
+  readonly samples: number[];
+}
+
+/**
+ * Fires `fire(i)` at `rate` per second for `seconds`, without waiting for answers (an open
+ * loop, so a slow answer does not slow the sender), then waits for the stragglers.
+ */
+const openLoop = async (rate: number, seconds: number, fire: (i: number) => Promise<number>): Promise<LatencyRound> => {
+  const count = Math.round(rate * seconds);
+  const samples: number[] = [];
+  let failed = 0;
+  const pending: Promise<void>[] = [];
+  const t0 = now();
+  for (let i = 0; i < count; i++) {
+    const due = t0 + (i * 1000) / rate;
+    const wait = due - now();
+    if (wait > 0) await sleep(wait);
+    pending.push(
+      fire(i).then(
+        (ms) => {
+          samples.push(ms);
+        },
+        () => {
+          failed++;
+        },
+      ),
+    );
+  }
+  const sendMs = now() - t0;
+  await bounded('answers to the latency round', 30_000, Promise.all(pending));
+  const sorted = [...samples].sort((a, b) => a - b);
+  return {
+    samples: sorted,
+    summary: {
+      sent: count,
+      answered: samples.length,
+      failed,
+      achievedRate: round((count / sendMs) * 1000, 1),
+      p50: round(percentile(sorted, 50)),
+      p90: round(percentile(sorted, 90)),
+      p99: round(percentile(sorted, 99)),
+      p999: round(percentile(sorted, 99.9)),
+      max: round(sorted[sorted.length - 1] ?? NaN),
+      mean: round(sorted.reduce((a, b) => a + b, 0) / Math.max(1, sorted.length)),
+    },
+  };
+};
+
+export const summarize = (rounds: readonly LatencyRound[]): LatencyRound => {
+  const sorted = rounds.flatMap((r) => r.samples).sort((a, b) => a - b);
+  const sum = (k: 'sent' | 'answered' | 'failed'): number => rounds.reduce((n, r) => n + r.summary[k], 0);
+  return {
+    samples: sorted,
+    summary: {
+      sent: sum('sent'),
+      answered: sum('answered'),
+      failed: sum('failed'),
+      achievedRate: round(Math.min(...rounds.map((r) => r.summary.achievedRate)), 1),
+      p50: round(percentile(sorted, 50)),
+      p90: round(percentile(sorted, 90)),
+      p99: round(percentile(sorted, 99)),
+      p999: round(percentile(sorted, 99.9)),
+      max: round(sorted[sorted.length - 1] ?? NaN),
+      mean: round(sorted.reduce((a, b) => a + b, 0) / Math.max(1, sorted.length)),
+    },
+  };
+};
+
+export interface RoundOptions {
+  readonly rate: number;
+  readonly seconds: number;
+  readonly warmupSeconds: number;
+  readonly dataDir: string;
+}
+
+/** client.ask() against a coordinator started for this round (default batch size), mixing creates and gets. */
+export const askRound = async (d: Deployment, n: number, o: RoundOptions): Promise<LatencyRound & { statuses: Record<string, number> }> => {
+  const statuses: Record<string, number> = {};
+  const inst = await startInstance(d, { dataDir: o.dataDir });
+  const client = createClient({
+    kafka: d.parts.kafka,
+    codec: d.parts.codec,
+    log,
+    topicPrefix: d.config.topicPrefix,
+    replyTopic: d.config.replyTopic,
+    askTimeoutMs: 10_000,
+  });
+  try {
+    await bounded('client start', 60_000, client.start());
+    // Names of this round only, so creates stay creates in every round; a get may race the create it reads and answer NOT_FOUND, which is an answer too.
+    const ask = async (i: number): Promise<number> => {
+      const r = request(i);
+      const name = `r${n}_${r.name}`;
+      const value = r.type === 'coord.v1.CreateLogicalSource' ? { ...r.value, name } : { name };
+      const t = now();
+      const reply = await client.ask(r.type, value);
+      const ms = now() - t;
+      statuses[reply.status] = (statuses[reply.status] ?? 0) + 1;
+      return ms;
+    };
+    const warm = Math.round(o.rate * o.warmupSeconds);
+    await openLoop(o.rate, o.warmupSeconds, (i) => ask(i));
+    for (const k of Object.keys(statuses)) delete statuses[k];
+    const measured = await openLoop(o.rate, o.seconds, (i) => ask(warm + i));
+    if (measured.summary.failed > 0) log.warn('some asks failed', { failed: measured.summary.failed });
+    return { ...measured, statuses: { ...statuses } };
+  } finally {
+    await client.close();
+    await inst.close();
+  }
+};
+
+/**
+ * The bare round trip, on topics of its own created for this round. With `transactional`, the
+ * server wraps each answer batch in a Kafka transaction as the coordinator does with each
+ * pass's outbox; that variant is evidence only, not the baseline of the ratio.
+ */
+export const echoRound = async (
+  d: Deployment,
+  n: number,
+  o: RoundOptions & { transactional?: boolean },
+): Promise<LatencyRound & { serverPublish: { batches: number; p50: number; p99: number; max: number } }> => {
+  const kafka = createKafka(d.config, 'bench-echo', benchLog('bench-echo'));
+  const publishMs: number[] = [];
+  const requests = `${d.config.topicPrefix}.echo${n}.requests`;
+  const replies = `${d.config.topicPrefix}.echo${n}.replies`;
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    await admin.createTopics({ waitForLeaders: true, topics: [requests, replies].map((topic) => ({ topic, numPartitions: 1 })) });
+  } finally {
+    await admin.disconnect();
+  }
+  const fetchWait = Math.max(1, d.config.batchTimeoutMs);
+  // The server answers like the coordinator publishes: an idempotent producer, one send per fetched batch, acks from all.
+  const serverProducer = kafka.producer({
+    idempotent: true,
+    maxInFlightRequests: 1,
+    allowAutoTopicCreation: false,
+    createPartitioner: Partitioners.DefaultPartitioner,
+    ...(o.transactional === true ? { transactionalId: `${requests}-server`, transactionTimeout: 60_000 } : {}),
+  });
+  const server = kafka.consumer({ groupId: `${requests}-server`, maxWaitTimeInMs: fetchWait, allowAutoTopicCreation: false, sessionTimeout: 10_000 });
+  // The client sends like client.ask(): the request producer, one send per request, acks from all.
+  const clientProducer = requestProducer(kafka);
+  const listener = kafka.consumer({ groupId: `${replies}-client`, maxWaitTimeInMs: fetchWait, allowAutoTopicCreation: false, sessionTimeout: 10_000 });
+  const waiting = new Map<string, () => void>();
+  const value = await d.parts.codec.encode(catalogTopic(d), 'coord.v1.GetLogicalSource', { name: 'src_0' });
+  try {
+    await Promise.all([serverProducer.connect(), clientProducer.connect(), server.connect(), listener.connect()]);
+    await server.subscribe({ topics: [requests], fromBeginning: true });
+    await listener.subscribe({ topics: [replies], fromBeginning: true });
+    await bounded(
+      'echo server start',
+      60_000,
+      server.run({
+        autoCommit: false,
+        eachBatch: async ({ batch }) => {
+          if (batch.messages.length === 0) return;
+          const answer = {
+            topic: replies,
+            acks: -1,
+            messages: batch.messages.map((m) => ({ key: m.key, value: m.value, headers: { [H.correlationId]: readHeaders(m.headers)[H.correlationId] ?? '' } })),
+          };
+          const t = now();
+          if (o.transactional !== true) await serverProducer.send(answer);
+          else {
+            const txn = await serverProducer.transaction();
+            try {
+              await txn.send(answer);
+              await txn.commit();
+            } catch (err) {
+              await txn.abort().catch(() => undefined);
+              throw err;
+            }
+          }
+          publishMs.push(now() - t);
+        },
+      }),
+    );
+    await bounded(
+      'echo listener start',
+      60_000,
+      listener.run({
+        autoCommit: false,
+        eachMessage: async ({ message }) => {
+          const id = readHeaders(message.headers)[H.correlationId];
+          if (id === undefined) return;
+          const w = waiting.get(id);
+          waiting.delete(id);
+          w?.();
+        },
+      }),
+    );
+    const echo = async (i: number): Promise<number> => {
+      const id = `echo${n}-${i}`;
+      const t = now();
+      const back = new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => {
+          waiting.delete(id);
+          reject(new Error(`no echo of ${id} within 10 s`));
+        }, 10_000);
+        waiting.set(id, () => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+      await clientProducer.send({ topic: requests, acks: -1, messages: [{ key: id, value, headers: { [H.correlationId]: id, [H.replyTo]: replies } }] });
+      await back;
+      return now() - t;
+    };
+    const warm = Math.round(o.rate * o.warmupSeconds);
+    await openLoop(o.rate, o.warmupSeconds, (i) => echo(i));
+    publishMs.length = 0;
+    const measured = await openLoop(o.rate, o.seconds, (i) => echo(warm + i));
+    const sorted = [...publishMs].sort((a, b) => a - b);
+    return {
+      ...measured,
+      serverPublish: { batches: sorted.length, p50: round(percentile(sorted, 50)), p99: round(percentile(sorted, 99)), max: round(sorted[sorted.length - 1] ?? NaN) },
+    };
+  } finally {
+    await Promise.allSettled([server.disconnect(), listener.disconnect()]);
+    await Promise.allSettled([serverProducer.disconnect(), clientProducer.disconnect()]);
+  }
+};

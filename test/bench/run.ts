@@ -1,0 +1,394 @@
+/**
+ * `make bench`: the coordinator measured on the real local stack, each figure beside a bare
+ * kafkajs baseline taken in the same run. Writes test/bench/results/latest.json and latest.svg
+ * and prints the ratios. A slow machine gives worse figures, never a failure; only real
+ * errors fail it. `BENCH_QUICK=1` runs a small version of everything (a smoke test).
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { cpus, loadavg, platform, release, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { deployment, type Deployment } from '../support/deployment';
+import { startTestStack, type TestStack } from '../support/stack';
+import { renderChart } from './chart';
+import { bareConsume, dataDir, ingest, restartBreakdown, restartOnce, type BareRun, type IngestRun } from './ingest';
+import { askRound, echoRound, summarize, type LatencyRound } from './latency';
+import { replayRun } from './replay';
+import { profiled, type ProfileSummary } from './profile';
+import { CREATE_EVERY, createsIn, LOG_FILE, loggedCounts, mean, median, percentile, produceRequests, round, rssMb } from './workload';
+
+const QUICK = process.env.BENCH_QUICK === '1';
+const S = QUICK
+  ? { targets: { 1: 300, 10: 1_000, 100: 3_000, 500: 6_000 }, warm: 2_000, latencySeconds: 3, restartSmall: 1_000, restartLargeMax: 20_000, ingestBudgetMs: 30_000 }
+  : { targets: { 1: 2_000, 10: 6_000, 100: 30_000, 500: 100_000 }, warm: 10_000, latencySeconds: 10, restartSmall: 1_000, restartLargeMax: 1_000_000, ingestBudgetMs: 300_000 };
+const BATCH_SIZES = [1, 10, 100, 500] as const;
+const DEFAULT_BATCH = 500;
+const RATE = 200;
+const RESTARTS = 3;
+/** Longest a throughput run may take; past it the run reports the rate so far. */
+const RUN_DEADLINE_MS = 120_000;
+
+const say = (msg: string): void => {
+  process.stdout.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
+};
+
+const rssByPhase: Record<string, number> = {};
+const phase = (name: string): void => {
+  rssByPhase[name] = rssMb();
+};
+
+interface Goal {
+  readonly value: number | null;
+  readonly goal: string | null;
+  readonly met: boolean | null;
+}
+const goal = (value: number, op: '>=' | '<=', bound: number): Goal => ({
+  value: round(value, 3),
+  goal: `${op} ${bound}`,
+  met: Number.isFinite(value) ? (op === '>=' ? value >= bound : value <= bound) : false,
+});
+
+type Dep = (name: string) => Promise<Deployment>;
+
+/**
+ * Every coordinator run gets a deployment of its own (fresh topics): a new instance on a
+ * deployment with earlier snapshot markers would catch up from them instead of folding.
+ * All input is produced before any measurement, so producing never overlaps one.
+ */
+const throughputPhase = async (stack: TestStack, dep: Dep) => {
+  type Size = (typeof BATCH_SIZES)[number];
+  const plan: { batchSize: Size; round: number }[] = [];
+  // Two rounds in opposite orders; the ingest pair (bare, batchSize 500) sits side by side in both.
+  for (const batchSize of [500, 1, 10, 100] as const) plan.push({ batchSize, round: 1 });
+  for (const batchSize of [100, 10, 1, 500] as const) plan.push({ batchSize, round: 2 });
+  const inputs = new Map<string, Deployment>();
+  let producedEvents = 0;
+  let producedMs = 0;
+  const prepare = async (key: string, target: number): Promise<Deployment> => {
+    const d = await dep(`tput-${key}`);
+    producedMs += (await produceRequests(d, target, key)).ms;
+    producedEvents += target;
+    inputs.set(key, d);
+    return d;
+  };
+  say(`producing the input of ${plan.length + 1} runs, one deployment each`);
+  const warmDep = await prepare('warm', S.warm);
+  for (const p of plan) await prepare(`b${p.batchSize}r${p.round}`, S.targets[p.batchSize]);
+  const profDeps = { 500: await prepare('prof500', S.targets[500]), 1: await prepare('prof1', S.targets[1]) };
+  say(`produced ${producedEvents} requests in ${(producedMs / 1000).toFixed(1)} s (${Math.round((producedEvents / producedMs) * 1000)}/s)`);
+
+  // Warm-up, not recorded: JIT, connections, the registry cache.
+  await bareConsume(warmDep, { target: S.warm, deadlineMs: RUN_DEADLINE_MS });
+  await ingest(warmDep, { target: S.warm, batchSize: DEFAULT_BATCH, dataDir: dataDir(stack.dir, 'warm'), deadlineMs: RUN_DEADLINE_MS });
+
+  const runs: (IngestRun & { round: number })[] = [];
+  const bare: (BareRun & { round: number })[] = [];
+  const coord = async (batchSize: Size, round: number): Promise<void> => {
+    const d = inputs.get(`b${batchSize}r${round}`) as Deployment;
+    const r = await ingest(d, { target: S.targets[batchSize], batchSize, dataDir: dataDir(stack.dir, `b${batchSize}`), deadlineMs: RUN_DEADLINE_MS });
+    runs.push({ ...r, round });
+    say(`coordinator batchSize ${batchSize}: ${r.events} in ${(r.ms / 1000).toFixed(2)} s = ${r.eventsPerSecond}/s (mean batch ${r.meanBatch}, ready after ${r.startMs} ms${r.timedOut ? ', TIMED OUT' : ''})`);
+  };
+  const bareRun = async (round: number): Promise<void> => {
+    const d = inputs.get(`b${DEFAULT_BATCH}r${round}`) as Deployment;
+    const r = await bareConsume(d, { target: S.targets[DEFAULT_BATCH], deadlineMs: RUN_DEADLINE_MS });
+    bare.push({ ...r, round });
+    say(`bare consumer: ${r.events} in ${(r.ms / 1000).toFixed(2)} s = ${r.eventsPerSecond}/s${r.timedOut ? ' (TIMED OUT)' : ''}`);
+  };
+  for (const p of plan) {
+    if (p.round === 1 && p.batchSize === DEFAULT_BATCH) await bareRun(1);
+    await coord(p.batchSize, p.round);
+    if (p.round === 2 && p.batchSize === DEFAULT_BATCH) await bareRun(2);
+  }
+  phase('throughput');
+  // Evidence, not figures: where the time of a pass goes, from a CPU profile of one extra run per batch size.
+  const profiles: Record<string, { run: IngestRun; profile: ProfileSummary }> = {};
+  for (const batchSize of [500, 1] as const) {
+    const { result, profile } = await profiled(() =>
+      ingest(profDeps[batchSize], { target: S.targets[batchSize], batchSize, dataDir: dataDir(stack.dir, `prof${batchSize}`), deadlineMs: RUN_DEADLINE_MS }),
+    );
+    profiles[`batchSize${batchSize}`] = { run: result, profile };
+    say(`profiled batchSize ${batchSize}: ${result.eventsPerSecond}/s; idle ${profile.byPlace['(idle)'] ?? 0}% of samples`);
+  }
+
+  const byBatchSize = BATCH_SIZES.map((batchSize) => {
+    const rs = runs.filter((r) => r.batchSize === batchSize);
+    return { batchSize, events: rs.map((r) => r.events), eventsPerSecond: round(mean(rs.map((r) => r.eventsPerSecond)), 0), rounds: rs.map((r) => r.eventsPerSecond) };
+  });
+  return { produced: { events: producedEvents, ms: round(producedMs, 0) }, runs, bare, byBatchSize, profiles, inputs };
+};
+
+const latencyPhase = async (stack: TestStack, dep: Dep) => {
+  const o = { rate: RATE, seconds: S.latencySeconds, warmupSeconds: 1 };
+  const asks: (LatencyRound & { statuses: Record<string, number> })[] = [];
+  const echoes: (LatencyRound & { serverPublish: Record<string, number> })[] = [];
+  const ask = async (round: number): Promise<void> => {
+    // A deployment per round: a fresh instance on an old deployment would first catch up from its markers.
+    const r = await askRound(await dep(`ask${round}`), round, { ...o, dataDir: dataDir(stack.dir, `ask${round}`) });
+    asks.push(r);
+    say(`ask  round ${round}: p50 ${r.summary.p50} ms, p99 ${r.summary.p99} ms, ${r.summary.answered}/${r.summary.sent} answered at ${r.summary.achievedRate}/s`);
+  };
+  const echoDep = await dep('echo');
+  const echo = async (round: number): Promise<void> => {
+    const r = await echoRound(echoDep, round, { ...o, dataDir: '' });
+    echoes.push(r);
+    say(`echo round ${round}: p50 ${r.summary.p50} ms, p99 ${r.summary.p99} ms, ${r.summary.answered}/${r.summary.sent} answered at ${r.summary.achievedRate}/s`);
+  };
+  // Three rounds each, alternating (E A A E E A), so a disturbance of the machine hits both alike.
+  await echo(0);
+  await ask(0);
+  await ask(1);
+  await echo(1);
+  await echo(2);
+  await ask(2);
+  // Evidence only: the echo with each answer batch in a transaction, as the coordinator publishes a pass.
+  const txn = await echoRound(echoDep, 3, { ...o, dataDir: '', transactional: true });
+  say(`echo with a transaction per answer batch: p50 ${txn.summary.p50} ms, p99 ${txn.summary.p99} ms`);
+  phase('latency');
+  const statuses: Record<string, number> = {};
+  for (const a of asks) for (const [k, n] of Object.entries(a.statuses)) statuses[k] = (statuses[k] ?? 0) + n;
+  return {
+    rate: RATE,
+    seconds: S.latencySeconds,
+    ask: summarize(asks),
+    echo: summarize(echoes),
+    echoTransactional: { ...txn.summary, serverPublish: txn.serverPublish },
+    echoServerPublish: echoes.map((e) => e.serverPublish),
+    askRounds: asks.map((a) => a.summary),
+    echoRounds: echoes.map((e) => e.summary),
+    statuses,
+  };
+};
+
+const restartPhase = async (stack: TestStack, small: Deployment, large: Deployment, rate500: number) => {
+  // The largest N whose ingest fits the budget at the measured rate, with a margin; 1M when it fits.
+  const fit = Math.floor((rate500 * (S.ingestBudgetMs / 1000) * 0.8) / 1_000) * 1_000;
+  const largeTarget = Math.max(S.restartSmall * 10, Math.min(S.restartLargeMax, fit));
+  say(`restart: after ${S.restartSmall} and after ${largeTarget} events (at ${rate500}/s, ${fit} fit in 80% of the ${S.ingestBudgetMs / 1000} s ingest budget; most ${S.restartLargeMax})`);
+
+  await produceRequests(small, S.restartSmall, 'small');
+  const producedLarge = await produceRequests(large, largeTarget, 'large', (n) => say(`  produced ${n}`));
+  say(`produced ${largeTarget} in ${(producedLarge.ms / 1000).toFixed(1)} s`);
+
+  const dirSmall = dataDir(stack.dir, 'restart-small');
+  const dirLarge = dataDir(stack.dir, 'restart-large');
+  const groupSmall = `${small.config.topicPrefix}-restart`;
+  const groupLarge = `${large.config.topicPrefix}-restart`;
+  const ingestSmall = await ingest(small, { target: S.restartSmall, batchSize: DEFAULT_BATCH, dataDir: dirSmall, groupId: groupSmall, deadlineMs: S.ingestBudgetMs });
+  say(`ingested ${ingestSmall.events} in ${(ingestSmall.ms / 1000).toFixed(1)} s`);
+  const ingestLarge = await ingest(large, { target: largeTarget, batchSize: DEFAULT_BATCH, dataDir: dirLarge, groupId: groupLarge, deadlineMs: S.ingestBudgetMs });
+  say(`ingested ${ingestLarge.events} in ${(ingestLarge.ms / 1000).toFixed(1)} s = ${ingestLarge.eventsPerSecond}/s${ingestLarge.timedOut ? ' (budget reached: reported as it is)' : ''}`);
+  phase('restart ingest');
+
+  const readySmall: number[] = [];
+  const readyLarge: number[] = [];
+  const once = async (which: 'small' | 'large'): Promise<void> => {
+    const ms = which === 'small' ? await restartOnce(small, { dataDir: dirSmall, groupId: groupSmall }) : await restartOnce(large, { dataDir: dirLarge, groupId: groupLarge });
+    (which === 'small' ? readySmall : readyLarge).push(ms);
+    say(`restart ${which}: ready in ${ms} ms`);
+  };
+  // Alternating, so drift over the run hits both alike.
+  for (const which of (['small', 'large', 'large', 'small', 'small', 'large'] as const).slice(0, RESTARTS * 2)) await once(which);
+  const breakdownSmall = await restartBreakdown(dirSmall);
+  const breakdownLarge = await restartBreakdown(dirLarge);
+  phase('restart');
+  return {
+    small: { events: ingestSmall.events, ingest: ingestSmall, readyMs: readySmall, medianReadyMs: round(median(readySmall), 1), breakdown: breakdownSmall },
+    large: { events: ingestLarge.events, ingest: ingestLarge, readyMs: readyLarge, medianReadyMs: round(median(readyLarge), 1), breakdown: breakdownLarge },
+    largeTarget,
+    largeLimitedByTime: ingestLarge.events < 1_000_000,
+  };
+};
+
+/**
+ * replayRatio: events/s of `replay --verify` over a log ÷ events/s of the live coordinator
+ * that folded that same log (the two batchSize-500 throughput runs), so above 1 means
+ * rebuilding is faster than living through it.
+ */
+const replayPhase = async (stack: TestStack, logs: readonly { d: Deployment; live: IngestRun }[]) => {
+  const runs = [];
+  for (const { d, live } of logs) {
+    const r = await replayRun(d, dataDir(stack.dir, 'replay'));
+    runs.push({ ...r, liveEventsPerSecond: live.eventsPerSecond, ratio: round(r.eventsPerSecond / live.eventsPerSecond, 3) });
+    say(`replay --verify: ${r.events} events in ${r.snapshots} snapshots, ${(r.ms / 1000).toFixed(2)} s = ${r.eventsPerSecond}/s (live ${live.eventsPerSecond}/s)${r.mismatch === null ? '' : `; DIGEST MISMATCH ${r.mismatch}`}`);
+  }
+  phase('replay');
+  const replayRatio = round(mean(runs.map((r) => r.eventsPerSecond)) / mean(runs.map((r) => r.liveEventsPerSecond)), 3);
+  return {
+    replayRatio,
+    replayNote: `replay --verify (src/engine/replay.ts) events/s over the log of each batchSize-${DEFAULT_BATCH} throughput run ÷ the live coordinator's events/s on that log`,
+    runs,
+  };
+};
+
+/** The code measured: commit and whether src/ or projections/ had uncommitted changes. */
+const codeVersion = (): { commit: string; dirty: boolean } => {
+  try {
+    const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src', 'projections'], { encoding: 'utf8' }).trim() !== '';
+    return { commit, dirty };
+  } catch {
+    return { commit: 'unknown', dirty: false };
+  }
+};
+
+const main = async (): Promise<void> => {
+  const started = Date.now();
+  const loadAtStart = loadavg().map((x) => round(x, 2));
+  const code = codeVersion();
+  say(`starting Kafka and the registry (${QUICK ? 'quick' : 'full'} run)`);
+  const stack = await startTestStack();
+  let stopping = false;
+  const stop = async (): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    await stack.stop().catch((err: unknown) => process.stderr.write(`bench: stopping the stack failed: ${String(err)}\n`));
+  };
+  const interrupted = (): void => {
+    say('interrupted: stopping the stack');
+    void stop().finally(() => process.exit(130));
+  };
+  process.once('SIGINT', interrupted);
+  process.once('SIGTERM', interrupted);
+  const deployments: Deployment[] = [];
+  const dep = async (name: string): Promise<Deployment> => {
+    const d = await deployment(stack, name);
+    deployments.push(d);
+    return d;
+  };
+  try {
+    phase('stack');
+    const tput = await throughputPhase(stack, dep);
+    const latency = await latencyPhase(stack, dep);
+    const rate500 = tput.byBatchSize.find((b) => b.batchSize === DEFAULT_BATCH)?.eventsPerSecond ?? 0;
+    const restart = await restartPhase(stack, await dep('rs'), await dep('rl'), rate500);
+    const replay = await replayPhase(
+      stack,
+      [1, 2].map((round) => ({ d: tput.inputs.get(`b${DEFAULT_BATCH}r${round}`) as Deployment, live: tput.runs.find((r) => r.batchSize === DEFAULT_BATCH && r.round === round) as IngestRun })),
+    );
+    phase('end');
+
+    const coord500 = tput.runs.filter((r) => r.batchSize === DEFAULT_BATCH).map((r) => r.eventsPerSecond);
+    const bareRates = tput.bare.map((b) => b.eventsPerSecond);
+    const rate1 = tput.byBatchSize.find((b) => b.batchSize === 1)?.eventsPerSecond ?? NaN;
+    const ingestRatio = mean(coord500) / mean(bareRates);
+    const batchGain = rate500 / rate1;
+    const askLatencyRatio = latency.ask.summary.p99 / latency.echo.summary.p99;
+    const restartRatio = restart.large.medianReadyMs / restart.small.medianReadyMs;
+    const cdf = (sorted: readonly number[]): number[] => Array.from({ length: 100 }, (_, i) => round(percentile(sorted, i + 1)));
+    const c = cpus();
+    const result = {
+      timestamp: new Date().toISOString(),
+      durationSeconds: Math.round((Date.now() - started) / 1000),
+      quick: QUICK,
+      code,
+      machine: {
+        cpus: c.length,
+        cpuModel: c[0]?.model ?? 'unknown',
+        totalmemBytes: totalmem(),
+        totalmemGiB: round(totalmem() / 2 ** 30, 1),
+        node: process.version,
+        platform: platform(),
+        release: release(),
+        // Other work on the machine during the run (1, 5, 15 min); it shows in every figure.
+        loadavgAtStart: loadAtStart,
+        loadavgAtEnd: loadavg().map((x) => round(x, 2)),
+      },
+      ratios: {
+        ingestRatio: goal(ingestRatio, '>=', 0.8),
+        batchGain: goal(batchGain, '>=', 20),
+        askLatencyRatio: goal(askLatencyRatio, '<=', 1.5),
+        restartRatio: { value: round(restartRatio, 3), goal: null, met: null, note: 'no goal set; reported as measured' },
+        replayRatio: { value: replay.replayRatio, goal: null, met: null, note: 'no goal set; reported as measured' },
+      },
+      restartEventsLarge: restart.large.events,
+      restartEventsLargeNote: restart.largeLimitedByTime
+        ? `1M events did not fit ${S.ingestBudgetMs / 1000} s of ingest on this machine; the large restart is after ${restart.large.events} events`
+        : 'the large restart is after 1M events',
+      replayRatio: replay.replayRatio,
+      replayNote: replay.replayNote,
+      peakRssMb: rssMb(),
+      settings: {
+        batchTimeoutMs: deployments[0]?.config.batchTimeoutMs,
+        defaultBatchSize: DEFAULT_BATCH,
+        requestMix: `CreateLogicalSource with a unique name in 1 of ${CREATE_EVERY}, GetLogicalSource of an existing name otherwise; one partition per topic`,
+        ingestClock:
+          'coordinator: from status().ready (state loaded, group joined, caught up with the log, consumption resumed; nothing folded yet) until applied+rejected reaches N; bare consumer: from run() resolving (group joined) until the fetched count reaches N. Start-up is left out of both and reported apart as startMs (start() to ready). Each coordinator run has a deployment (topics) of its own. Throughput, restart and replay coordinators run with tickIntervalMs 1 h, so every folded event is a catalog request (at the default 1 tick/s, ticks are ~0.02% of the batchSize-500 load); the latency rounds keep the default.',
+        ingestTargets: S.targets,
+        bareConsumer: 'fresh group, fromBeginning, eachBatch counting only, autoCommit off, maxWaitTimeInMs = batchTimeoutMs, the catalog topic only',
+        latency: `open loop at ${RATE}/s for ${S.latencySeconds} s after 1 s of warm-up, three rounds each in the order echo, ask, ask, echo, echo, ask; p99 over the pooled samples of each side; one coordinator and one client per ask round`,
+        echo: 'request producer (as client.ask) → consumer with the same fetch wait → idempotent producer, acks -1, one send per fetched batch, no transaction → reply consumer (read_committed, kafkajs default); echoTransactionalEvidence: the same with a transaction per answer batch, as the coordinator publishes a pass',
+        restart: `${RESTARTS} restarts each of a ${S.restartSmall}-event and a large folder, alternating; time from creating the client parts and opening RocksDB to status().ready; median`,
+      },
+      raw: {
+        throughput: {
+          produced: tput.produced,
+          byBatchSize: tput.byBatchSize,
+          coordinatorRuns: tput.runs,
+          bareRuns: tput.bare,
+          coordinatorDefaultBatchEventsPerSecond: round(mean(coord500), 0),
+          bareEventsPerSecond: round(mean(bareRates), 0),
+          cpuProfiles: tput.profiles,
+        },
+        latency: {
+          rate: latency.rate,
+          seconds: latency.seconds,
+          ask: latency.ask.summary,
+          echo: latency.echo.summary,
+          echoServerPublishMs: latency.echoServerPublish,
+          echoTransactionalEvidence: latency.echoTransactional,
+          askRounds: latency.askRounds,
+          echoRounds: latency.echoRounds,
+          askStatuses: latency.statuses,
+          cdfPercentiles1to100: { ask: cdf(latency.ask.samples), echo: cdf(latency.echo.samples) },
+        },
+        replay: replay.runs,
+        restart: { ...restart, smallCreates: createsIn(restart.small.events), largeCreates: createsIn(restart.large.events) },
+        rssMbByPhase: rssByPhase,
+        loggedByBenchClients: loggedCounts(),
+        logFile: LOG_FILE,
+      },
+    };
+    const dir = join(__dirname, 'results');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'latest.json'), `${JSON.stringify(result, null, 2)}\n`);
+    writeFileSync(
+      join(dir, 'latest.svg'),
+      renderChart({
+        title: `coord bench ${result.timestamp.slice(0, 16)} — ${c.length} CPUs, node ${process.version}${QUICK ? ' (quick)' : ''}`,
+        throughput: tput.byBatchSize,
+        bareEventsPerSecond: mean(bareRates),
+        ask: latency.ask.samples,
+        echo: latency.echo.samples,
+      }),
+    );
+    const row = (name: string, g: { value: number | null; goal: string | null; met: boolean | null }): string =>
+      `${name.padEnd(16)} ${String(g.value ?? '—').padStart(10)}  ${(g.goal ?? '—').padEnd(7)}  ${g.met === null ? '—' : g.met ? 'met' : 'NOT met'}`;
+    process.stdout.write(
+      [
+        '',
+        `${'ratio'.padEnd(16)} ${'value'.padStart(10)}  ${'goal'.padEnd(7)}  result`,
+        ...Object.entries(result.ratios).map(([k, g]) => row(k, g)),
+        '',
+        `coordinator ${result.raw.throughput.coordinatorDefaultBatchEventsPerSecond}/s vs bare ${result.raw.throughput.bareEventsPerSecond}/s; batch 1: ${rate1}/s`,
+        `ask p99 ${latency.ask.summary.p99} ms vs echo p99 ${latency.echo.summary.p99} ms`,
+        `restart ready ${restart.large.medianReadyMs} ms after ${restart.large.events} events vs ${restart.small.medianReadyMs} ms after ${restart.small.events}`,
+        `peak RSS ${result.peakRssMb} MB; results in test/bench/results/latest.json and latest.svg`,
+        '',
+      ].join('\n'),
+    );
+    const mismatches = replay.runs.filter((r) => r.mismatch !== null);
+    if (mismatches.length > 0) throw new Error(`replay --verify found a digest mismatch: ${mismatches.map((r) => r.mismatch).join('; ')} (results written)`);
+  } finally {
+    await Promise.allSettled(deployments.map((d) => d.close()));
+    await stop();
+  }
+};
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    process.stderr.write(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exit(1);
+  },
+);

@@ -201,7 +201,7 @@ const restartPhase = async (stack: TestStack, small: Deployment, large: Deployme
 };
 
 /**
- * replayRatio: events/s of `replay --verify` over a log ÷ events/s of the live coordinator
+ * replayOverLive: events/s of `replay --verify` over a log ÷ events/s of the live coordinator
  * that folded that same log (the two batchSize-500 throughput runs), so above 1 means
  * rebuilding is faster than living through it.
  */
@@ -275,6 +275,8 @@ const main = async (): Promise<void> => {
     const batchGain = rate500 / rate1;
     const askLatencyRatio = latency.ask.summary.p99 / latency.echo.summary.p99;
     const restartRatio = restart.large.medianReadyMs / restart.small.medianReadyMs;
+    // As the issue defines it: events/s replayed ÷ events/s a bare consumer reads (the live comparison stays in raw).
+    const replayRatio = mean(replay.runs.map((r) => r.eventsPerSecond)) / mean(bareRates);
     const cdf = (sorted: readonly number[]): number[] => Array.from({ length: 100 }, (_, i) => round(percentile(sorted, i + 1)));
     const c = cpus();
     const result = {
@@ -298,15 +300,15 @@ const main = async (): Promise<void> => {
         ingestRatio: goal(ingestRatio, '>=', 0.8),
         batchGain: goal(batchGain, '>=', 20),
         askLatencyRatio: goal(askLatencyRatio, '<=', 1.5),
-        restartRatio: { value: round(restartRatio, 3), goal: null, met: null, note: 'no goal set; reported as measured' },
-        replayRatio: { value: replay.replayRatio, goal: null, met: null, note: 'no goal set; reported as measured' },
+        restartRatio: goal(restartRatio, '<=', 1.2),
+        replayRatio: goal(replayRatio, '>=', 0.8),
       },
       restartEventsLarge: restart.large.events,
       restartEventsLargeNote: restart.largeLimitedByTime
         ? `1M events did not fit ${S.ingestBudgetMs / 1000} s of ingest on this machine; the large restart is after ${restart.large.events} events`
         : 'the large restart is after 1M events',
-      replayRatio: replay.replayRatio,
-      replayNote: replay.replayNote,
+      replayOverLive: replay.replayRatio,
+      replayNote: `${replay.replayNote}; replayRatio itself divides replay events/s by the bare consumer's`,
       peakRssMb: rssMb(),
       settings: {
         batchTimeoutMs: deployments[0]?.config.batchTimeoutMs,

@@ -16,7 +16,6 @@ export interface GatherOptions {
 
 export class Gatherer {
   private buffer: RawRecord[] = [];
-  private bytes = 0;
   private wakeTaker: (() => void) | undefined;
   private wakePushers: (() => void)[] = [];
   private closed = false;
@@ -29,10 +28,7 @@ export class Gatherer {
 
   /** Adds records; resolves once there is room again, calling `heartbeat` while it waits. */
   async push(records: readonly RawRecord[], heartbeat: () => Promise<void>): Promise<void> {
-    for (const r of records) {
-      this.buffer.push(r);
-      this.bytes += r.value?.length ?? 0;
-    }
+    for (const r of records) this.buffer.push(r);
     this.wakeTaker?.();
     while (!this.closed && this.buffer.length > this.opts.maxBuffered) {
       await new Promise<void>((resolve) => {
@@ -49,13 +45,11 @@ export class Gatherer {
   /** Puts a batch back in front, to be taken again. */
   unshift(records: readonly RawRecord[]): void {
     this.buffer.unshift(...records);
-    this.bytes += records.reduce((n, r) => n + (r.value?.length ?? 0), 0);
   }
 
   /** Forgets buffered records of partitions this member no longer owns, or all of them. */
   drop(keep: (r: RawRecord) => boolean = () => false): void {
     this.buffer = this.buffer.filter(keep);
-    this.bytes = this.buffer.reduce((n, r) => n + (r.value?.length ?? 0), 0);
     this.releasePushers();
   }
 
@@ -76,7 +70,6 @@ export class Gatherer {
       n++;
     }
     const batch = this.buffer.splice(0, n);
-    this.bytes -= bytes;
     this.releasePushers();
     return batch;
   }

@@ -35,6 +35,8 @@ export interface CoordinatorStatus {
   /** Active and consuming. */
   readonly ready: boolean;
   readonly role: 'joining' | 'standby' | 'activating' | 'active';
+  /** The generation this instance publishes under while active. */
+  readonly generation: number;
   readonly snapshotId: string;
   readonly snapshotTs: string;
   /** Digest of the projections' state at that snapshot. */
@@ -82,6 +84,8 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
   let consumer: Consumer | undefined;
   let producer: Producer | undefined;
   let knownTopics = new Set<string>();
+  /** The activation this instance publishes under, one past the newest the log shows (see catchUp). */
+  let generation = 0;
   /** joining → standby (nothing assigned) or activating → active. */
   let role: 'joining' | 'standby' | 'activating' | 'active' = 'joining';
   let activation = 0;
@@ -125,7 +129,11 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
     if (entries.length === 0) return;
     if (producer === undefined) throw new Error('no producer: this instance is not active');
     const lag = currentLag().toString();
-    const records = (await routable(entries.map(([, r]) => r))).map((r) => (r.topic === snapshotsTopic ? { ...r, headers: { ...r.headers, [H.lag]: lag } } : r));
+    // Every output says which activation published it; a late one from a fenced instance carries an older generation.
+    const stamp = { [H.generation]: String(generation) };
+    const records = (await routable(entries.map(([, r]) => r))).map((r) =>
+      r.topic === snapshotsTopic ? { ...r, headers: { ...r.headers, ...stamp, [H.lag]: lag } } : { ...r, headers: { ...r.headers, ...stamp } },
+    );
     const byTopic = new Map<string, OutRecord[]>();
     for (const r of records) byTopic.set(r.topic, [...(byTopic.get(r.topic) ?? []), r]);
     // One transaction a snapshot: all of its outputs become visible together, or none.
@@ -151,7 +159,7 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
     const position: [string, Buffer][] =
       markers.length === 0 || at?.baseOffset === undefined
         ? []
-        : [[MARKER_POSITION, Buffer.from(JSON.stringify({ id: markers[markers.length - 1].key, offset: (BigInt(at.baseOffset) + BigInt(markers.length - 1)).toString() }))]];
+        : [[MARKER_POSITION, Buffer.from(JSON.stringify({ id: markers[markers.length - 1].key, offset: (BigInt(at.baseOffset) + BigInt(markers.length - 1)).toString(), generation }))]];
     // Published: the outbox entries can go. A crash before this delete publishes them again, with the same (snapshot-id, seq).
     await store.write({ puts: position, deletes: entries.map(([k]) => k) });
   };
@@ -209,8 +217,10 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
     // Fence first: once a new transactional producer is initialised, no earlier active (nor an earlier self) can publish.
     await freshProducer();
     const raw = await store.get(MARKER_POSITION);
-    const known = raw === null ? undefined : (JSON.parse(raw.toString()) as { id: string; offset: string });
+    const known = raw === null ? undefined : (JSON.parse(raw.toString()) as { id: string; offset: string; generation?: number });
     let markers = await readMarkers(kafka, codec, snapshotsTopic, known === undefined ? undefined : BigInt(known.offset));
+    // This activation's generation: one past every generation this store or the log has seen.
+    generation = Math.max(known?.generation ?? 0, ...markers.map((m) => m.generation)) + 1;
     const mine = markers.find((m) => m.snapshotId === meta.id);
     const beyond = markers.some((m) => m.snapshotId > meta.id);
     // Same id is not enough: the same digest, timestamp and input offsets make it the same snapshot.
@@ -487,6 +497,7 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
     status: () => ({
       ready: running && role === 'active',
       role,
+      generation,
       snapshotId: meta?.id.toString() ?? '0',
       snapshotTs: meta?.ts.toString() ?? '0',
       digest: digestHex(meta?.digest ?? 0n),

@@ -9,6 +9,7 @@ import type { Projection } from '../../projections';
 import { errorMessage } from '../errors';
 import type { Logger } from '../log';
 import type { Codec } from '../messaging/codec';
+import { H } from '../messaging/headers';
 import { INPUT_KINDS, topicName, type TopicKind } from '../messaging/topics';
 import { digestHex } from '../store/digest';
 import type { Store } from '../store/rocks';
@@ -19,6 +20,8 @@ import { loadState, tpKey, type SnapshotMeta, type WorkingState } from './state'
 export interface Marker {
   /** Where the marker sits on the snapshots topic. */
   readonly offset: bigint;
+  /** The generation (activation) that published it, from its header; 0 when absent. */
+  readonly generation: number;
   readonly snapshotId: bigint;
   readonly snapshotTs: bigint;
   readonly digest: string;
@@ -103,7 +106,8 @@ export const readMarkers = async (kafka: Kafka, codec: Codec, topic: string, fro
               const decoded = await codec.decode(m.value);
               // Only markers count; anything else on this topic was never the coordinator's.
               if (decoded.fullName !== 'coord.v1.SnapshotMarker') continue;
-              const marker = { ...(decoded.value as unknown as Marker), offset: BigInt(m.offset) };
+              const generation = Number(m.headers?.[H.generation]?.toString() ?? '0');
+              const marker = { ...(decoded.value as unknown as Marker), offset: BigInt(m.offset), generation: Number.isSafeInteger(generation) ? generation : 0 };
               if (!byId.has(marker.snapshotId)) byId.set(marker.snapshotId, marker);
             }
           } catch (err) {

@@ -34,6 +34,7 @@ describe('a paused former active (zombie) after a takeover', function () {
   it('publishes no effect once resumed: its sends are fenced and the log keeps one history', async () => {
     for (let i = 0; i < 5; i++) assert.equal((await client.ask('coord.v1.CreateLogicalSource', { name: `z${i}`, fields: [{ name: 'v', type: 'INT64' }] })).status, 'OK');
 
+    const before = (await (await fetch(`${a.httpUrl}/readyz`)).json()) as { generation: number };
     a.signal('SIGSTOP');
     // Requests the frozen instance has not fetched: after SIGCONT its fetch loop may still pick them up.
     const pending = Array.from({ length: 5 }, (_, i) =>
@@ -41,6 +42,8 @@ describe('a paused former active (zombie) after a takeover', function () {
     );
     await waitFor('the standby to take over from the paused instance', async () => (await b.readyz()) === 200, 120_000);
     for (const r of await Promise.all(pending)) assert.equal(r.status, 'OK', r.message);
+    const after = (await (await fetch(`${b.httpUrl}/readyz`)).json()) as { generation: number };
+    assert.ok(after.generation > before.generation, `the new active publishes under a newer generation (${after.generation} > ${before.generation})`);
 
     a.signal('SIGCONT');
     // Give the zombie time to do whatever it would do: fetch, fold, try to publish.
@@ -64,6 +67,7 @@ describe('a paused former active (zombie) after a takeover', function () {
       assert.equal(bodies.size, 1, `during-${i} has one reply, from the new active one`);
       const from = replies.find((r) => r.message.key?.toString() === `during-${i}`);
       assert.ok(from && header(from.message, 'snapshot-id') !== undefined);
+      assert.equal(header(from.message, 'generation'), String(after.generation), 'stamped with the new generation');
     }
 
     const { report, live } = await replayToLive(d, b.httpUrl);

@@ -160,7 +160,7 @@ export interface BareRun {
  * the coordinator's fetch wait. The clock runs from run() resolving (group joined) to the
  * batch that brings the count to `target`.
  */
-export const bareConsume = async (d: Deployment, opts: { target: number; deadlineMs: number }): Promise<BareRun> => {
+export const bareConsume = async (d: Deployment, opts: { target: number; deadlineMs: number; topic?: string }): Promise<BareRun> => {
   const consumer = d.parts.kafka.consumer({
     groupId: `${d.config.topicPrefix}-bare-${serial++}`,
     allowAutoTopicCreation: false,
@@ -170,7 +170,7 @@ export const bareConsume = async (d: Deployment, opts: { target: number; deadlin
   });
   await consumer.connect();
   try {
-    await consumer.subscribe({ topics: [catalogTopic(d)], fromBeginning: true });
+    await consumer.subscribe({ topics: [opts.topic ?? catalogTopic(d)], fromBeginning: true });
     let count = 0;
     let doneAt: number | undefined;
     await bounded(

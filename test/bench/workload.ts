@@ -99,6 +99,45 @@ export const produceRequests = async (d: Deployment, count: number, tag: string,
   }
 };
 
+export const infraTopic = (d: Deployment): string => topicName(d.config.topicPrefix, 'events.infra');
+
+/** Workers the event workload registers before their heartbeats. */
+export const EVENT_WORKERS = 100;
+
+/**
+ * Produces `count` infrastructure events: `EVENT_WORKERS` registrations, then heartbeats
+ * round-robin over those workers. Events carry no headers and get no reply.
+ */
+export const produceEvents = async (d: Deployment, count: number): Promise<{ ms: number }> => {
+  const topic = infraTopic(d);
+  const producer = d.parts.kafka.producer({ allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
+  await producer.connect();
+  const t0 = now();
+  try {
+    const registered = await Promise.all(
+      Array.from({ length: EVENT_WORKERS }, (_, w) =>
+        d.parts.codec.encode(topic, 'coord.v1.WorkerRegistered', { workerId: `w${w}`, incarnation: 'i1', host: `w${w}.local`, slots: 8, capabilities: [] }),
+      ),
+    );
+    const beats = await Promise.all(Array.from({ length: EVENT_WORKERS }, (_, w) => d.parts.codec.encode(topic, 'coord.v1.WorkerHeartbeat', { workerId: `w${w}`, incarnation: 'i1' })));
+    const CHUNK = 1_000;
+    const WINDOW = 4;
+    const inFlight = new Set<Promise<unknown>>();
+    for (let from = 0; from < count; from += CHUNK) {
+      const to = Math.min(count, from + CHUNK);
+      const messages = [];
+      for (let i = from; i < to; i++) messages.push({ key: `w${i % EVENT_WORKERS}`, value: i < EVENT_WORKERS ? registered[i] : beats[i % EVENT_WORKERS] });
+      const sent: Promise<unknown> = producer.send({ topic, acks: -1, messages }).finally(() => inFlight.delete(sent));
+      inFlight.add(sent);
+      if (inFlight.size >= WINDOW) await Promise.race(inFlight);
+    }
+    await Promise.all(inFlight);
+    return { ms: now() - t0 };
+  } finally {
+    await producer.disconnect();
+  }
+};
+
 export const percentile = (sorted: readonly number[], p: number): number => {
   if (sorted.length === 0) return NaN;
   const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));

@@ -1,10 +1,12 @@
 /** The projection registry: adding a projection means adding it to this table, nothing else. */
 import { catalog } from './catalog';
+import { liveness } from './liveness';
+import { sessions } from './sessions';
 import { workers } from './workers';
 import type { Handler, Projection } from './types';
 export * from './types';
 
-export const PROJECTIONS: readonly Projection[] = [workers, catalog];
+export const PROJECTIONS: readonly Projection[] = [liveness, workers, sessions, catalog];
 
 /** Every record type a projection decides, with its handler; a record type belongs to one projection. */
 export const handlerTable = (projections: readonly Projection[] = PROJECTIONS): ReadonlyMap<string, Handler<never>> => {

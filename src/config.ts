@@ -35,6 +35,8 @@ export interface Config {
   readonly workerSuspectMs: number;
   /** Log time without a heartbeat after which a worker is DEAD. */
   readonly workerTimeoutMs: number;
+  /** Log time without a heartbeat after which a frontend's session is EXPIRED. */
+  readonly clientSessionTimeoutMs: number;
   /** Most messages folded into one snapshot. */
   readonly batchSize: number;
   /**
@@ -70,6 +72,7 @@ export const DEFAULTS: Config = Object.freeze({
   tickIntervalMs: 1_000,
   workerSuspectMs: 5_000,
   workerTimeoutMs: 15_000,
+  clientSessionTimeoutMs: 30_000,
   batchSize: 500,
   batchTimeoutMs: 2,
   maxValueBytes: 1_000_000,
@@ -99,6 +102,7 @@ const FIELDS: Readonly<Record<keyof Config, { kind: Kind; env: string }>> = {
   tickIntervalMs: { kind: 'int', env: 'COORD_TICK_INTERVAL_MS' },
   workerSuspectMs: { kind: 'int', env: 'COORD_WORKER_SUSPECT_MS' },
   workerTimeoutMs: { kind: 'int', env: 'COORD_WORKER_TIMEOUT_MS' },
+  clientSessionTimeoutMs: { kind: 'int', env: 'COORD_CLIENT_SESSION_TIMEOUT_MS' },
   batchSize: { kind: 'int', env: 'COORD_BATCH_SIZE' },
   batchTimeoutMs: { kind: 'int', env: 'COORD_BATCH_TIMEOUT_MS' },
   maxValueBytes: { kind: 'int', env: 'COORD_MAX_VALUE_BYTES' },

@@ -1,6 +1,6 @@
-/** The workers projection and the check loop that runs on the log's ticks. */
+/** The workers projection (its SUSPECT/DEAD check runs in the check loop, projections/liveness.ts). */
 import type { Projection } from '../types';
-import { listWorkers, tick, WORKER, workerDeregistered, workerDraining, workerHeartbeat, workerRegistered, workerStatistics } from './workers';
+import { listWorkers, WORKER, workerDeregistered, workerDraining, workerHeartbeat, workerRegistered, workerStatistics } from './workers';
 
 export const workers: Projection = {
   name: 'workers',
@@ -11,7 +11,6 @@ export const workers: Projection = {
     'coord.v1.WorkerStatistics': workerStatistics,
     'coord.v1.WorkerDraining': workerDraining,
     'coord.v1.WorkerDeregistered': workerDeregistered,
-    'coord.v1.Tick': tick,
     'coord.v1.ListWorkers': listWorkers,
   },
 };

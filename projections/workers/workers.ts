@@ -3,7 +3,7 @@
  * heartbeats and statistics, drain, deregistration, and the check loop that marks a silent
  * worker SUSPECT, then DEAD, by log time only.
  */
-import { accept, reply, type Decision, type Handler, type Image, type StateView } from '../types';
+import { accept, reply, type Change, type Decision, type Handler, type Image, type StateView } from '../types';
 
 export const WORKER = 'worker';
 
@@ -35,12 +35,6 @@ export interface WorkerRegistered extends Report {
 
 export interface WorkerStatistics extends Report {
   readonly statistics: Readonly<Record<string, number>>;
-}
-
-export interface Tick {
-  readonly tickMs: bigint;
-  readonly workerSuspectMs: bigint;
-  readonly workerTimeoutMs: bigint;
 }
 
 const NOTHING: Decision = accept([]);
@@ -115,23 +109,17 @@ export const workerDeregistered: Handler<Report> = {
   },
 };
 
-/** The check loop, on every Tick: silence of workerSuspectMs makes a worker SUSPECT, of workerTimeoutMs DEAD. */
-export const tick: Handler<Tick> = {
-  stage: 'infrastructure',
-  decide: (msg, state) => {
-    const now = msg.timestampMs;
-    const suspectMs = Number(msg.value.workerSuspectMs);
-    const timeoutMs = Number(msg.value.workerTimeoutMs);
-    const changes = [];
-    for (const [, image] of state.list(WORKER)) {
-      const w = image as WorkerImage;
-      if (w.state === 'DEAD' || w.state === 'DEREGISTERED') continue;
-      const silentMs = now - w.lastHeartbeatMs;
-      const next: WorkerState = silentMs >= timeoutMs ? 'DEAD' : silentMs >= suspectMs && w.state === 'ACTIVE' ? 'SUSPECT' : w.state;
-      if (next !== w.state) changes.push({ entity: WORKER, key: w.workerId, image: { ...w, state: next } });
-    }
-    return accept(changes);
-  },
+/** The workers' part of the check loop: silence of `suspectMs` makes a worker SUSPECT, of `timeoutMs` DEAD. */
+export const checkWorkers = (state: StateView, nowMs: number, suspectMs: number, timeoutMs: number): Change[] => {
+  const changes: Change[] = [];
+  for (const [, image] of state.list(WORKER)) {
+    const w = image as WorkerImage;
+    if (w.state === 'DEAD' || w.state === 'DEREGISTERED') continue;
+    const silentMs = nowMs - w.lastHeartbeatMs;
+    const next: WorkerState = silentMs >= timeoutMs ? 'DEAD' : silentMs >= suspectMs && w.state === 'ACTIVE' ? 'SUSPECT' : w.state;
+    if (next !== w.state) changes.push({ entity: WORKER, key: w.workerId, image: { ...w, state: next } });
+  }
+  return changes;
 };
 
 export const listWorkers: Handler<{ readonly includeGone: boolean }> = {

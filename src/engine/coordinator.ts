@@ -266,6 +266,7 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
           tickMs: BigInt(Date.now()),
           workerSuspectMs: BigInt(config.workerSuspectMs),
           workerTimeoutMs: BigInt(config.workerTimeoutMs),
+          sessionTimeoutMs: BigInt(config.clientSessionTimeoutMs),
         });
         await tickProducer.send({ topic: ticksTopic, acks: -1, messages: [{ key: null, value }] });
       })()

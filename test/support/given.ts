@@ -50,9 +50,18 @@ export const workerDraining = (workerId: string, opts: MessageOptions & { incarn
 export const workerDeregistered = (workerId: string, opts: MessageOptions & { incarnation?: string } = {}): Message<unknown> =>
   message('coord.v1.WorkerDeregistered', { workerId, incarnation: opts.incarnation ?? 'i1' }, workerId, opts);
 
-/** A Tick at log time `atMs`, with the default thresholds (suspect 5 s, dead 15 s) unless given. */
-export const tick = (atMs: number, opts: { suspectMs?: number; timeoutMs?: number } = {}): Message<unknown> =>
-  message('coord.v1.Tick', { tickMs: BigInt(atMs), workerSuspectMs: BigInt(opts.suspectMs ?? 5_000), workerTimeoutMs: BigInt(opts.timeoutMs ?? 15_000) }, null, { timestampMs: atMs });
+/** A Tick at log time `atMs`, with the default thresholds (suspect 5 s, dead 15 s, sessions 30 s) unless given. */
+export const tick = (atMs: number, opts: { suspectMs?: number; timeoutMs?: number; sessionTimeoutMs?: number } = {}): Message<unknown> =>
+  message(
+    'coord.v1.Tick',
+    { tickMs: BigInt(atMs), workerSuspectMs: BigInt(opts.suspectMs ?? 5_000), workerTimeoutMs: BigInt(opts.timeoutMs ?? 15_000), sessionTimeoutMs: BigInt(opts.sessionTimeoutMs ?? 30_000) },
+    null,
+    { timestampMs: atMs },
+  );
+
+export const sessionOpened = (sessionId: string, opts: MessageOptions = {}): Message<unknown> => message('coord.v1.SessionOpened', { sessionId, client: 'test' }, sessionId, opts);
+export const sessionHeartbeat = (sessionId: string, opts: MessageOptions = {}): Message<unknown> => message('coord.v1.SessionHeartbeat', { sessionId }, sessionId, opts);
+export const sessionClosed = (sessionId: string, opts: MessageOptions = {}): Message<unknown> => message('coord.v1.SessionClosed', { sessionId }, sessionId, opts);
 
 type AnyMessage = Message<unknown>;
 

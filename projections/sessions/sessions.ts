@@ -1,0 +1,58 @@
+/** Frontend sessions: opened, kept alive by heartbeats, closed, or EXPIRED by the log's clock. */
+import { accept, type Change, type Decision, type Handler, type Image, type StateView } from '../types';
+
+export const SESSION = 'session';
+
+export type SessionState = 'OPEN' | 'CLOSED' | 'EXPIRED';
+
+export interface SessionImage extends Image {
+  readonly sessionId: string;
+  readonly client: string;
+  readonly state: SessionState;
+  readonly openedAtTs: string;
+  /** Log time of the last sign of life, ms. */
+  readonly lastHeartbeatMs: number;
+}
+
+const NOTHING: Decision = accept([]);
+
+const open = (state: StateView, id: string): SessionImage | undefined => {
+  const s = state.get(SESSION, id) as SessionImage | undefined;
+  return s?.state === 'OPEN' ? s : undefined;
+};
+
+export const sessionOpened: Handler<{ readonly sessionId: string; readonly client: string }> = {
+  stage: 'sessions',
+  decide: (msg, state, ctx) => {
+    const { sessionId, client } = msg.value;
+    if (sessionId === '' || state.get(SESSION, sessionId) !== undefined) return NOTHING; // ids are never reused
+    const image: SessionImage = { sessionId, client, state: 'OPEN', openedAtTs: ctx.snapshotTs.toString(), lastHeartbeatMs: msg.timestampMs };
+    return accept([{ entity: SESSION, key: sessionId, image }]);
+  },
+};
+
+export const sessionHeartbeat: Handler<{ readonly sessionId: string }> = {
+  stage: 'sessions',
+  decide: (msg, state) => {
+    const s = open(state, msg.value.sessionId);
+    return s === undefined || msg.timestampMs <= s.lastHeartbeatMs ? NOTHING : accept([{ entity: SESSION, key: s.sessionId, image: { ...s, lastHeartbeatMs: msg.timestampMs } }]);
+  },
+};
+
+export const sessionClosed: Handler<{ readonly sessionId: string }> = {
+  stage: 'sessions',
+  decide: (msg, state) => {
+    const s = open(state, msg.value.sessionId);
+    return s === undefined ? NOTHING : accept([{ entity: SESSION, key: s.sessionId, image: { ...s, state: 'CLOSED' } }]);
+  },
+};
+
+/** The sessions' part of the check loop: silence of `timeoutMs` of log time expires a session. */
+export const expireSessions = (state: StateView, nowMs: number, timeoutMs: number): Change[] => {
+  const changes: Change[] = [];
+  for (const [, image] of state.list(SESSION)) {
+    const s = image as SessionImage;
+    if (s.state === 'OPEN' && nowMs - s.lastHeartbeatMs >= timeoutMs) changes.push({ entity: SESSION, key: s.sessionId, image: { ...s, state: 'EXPIRED' } });
+  }
+  return changes;
+};

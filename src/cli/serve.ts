@@ -8,7 +8,7 @@ import { startAdminServer } from '../http/server';
 import { startLocalStack, KAFKA_PID, REGISTRY_PID, type Stack } from '../infra/stack';
 import { stopByPidFile } from '../infra/process';
 import { createLogger, type Logger } from '../log';
-import { brokerAnswers } from '../messaging/kafka';
+import { brokerAnswers, plaintext } from '../messaging/kafka';
 import { provision, recordTopics } from '../messaging/provision';
 import { createRegistryClient } from '../messaging/registry';
 import { projectRoot } from '../messaging/schemas';
@@ -37,7 +37,7 @@ const infraDir = (root: string): string => join(root, RUN_DIR, 'infra');
 
 const stackAnswers = async (env: Record<string, string>): Promise<boolean> => {
   if (env.KAFKA_BROKERS === undefined || env.SCHEMA_REGISTRY_URL === undefined) return false;
-  const conn = { kafkaBrokers: env.KAFKA_BROKERS.split(','), kafkaSsl: false, kafkaSaslMechanism: undefined, kafkaSaslUsername: undefined, kafkaSaslPassword: undefined };
+  const conn = plaintext(env.KAFKA_BROKERS.split(','));
   const registry = createRegistryClient({ url: env.SCHEMA_REGISTRY_URL, timeoutMs: 2_000 });
   const [k, r] = await Promise.all([brokerAnswers(conn), registry.subjects().then(() => true, () => false)]);
   return k && r;

@@ -121,7 +121,7 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
     return records.map((r) =>
       knownTopics.has(r.topic)
         ? r
-        : { ...r, topic: dlqTopic, headers: { ...r.headers, 'dlq-code': 'REPLY_TOPIC_MISSING', 'dlq-reason': `topic ${r.topic} does not exist`, 'dlq-topic': r.topic } },
+        : { ...r, topic: dlqTopic, headers: { ...r.headers, [H.dlqCode]: 'REPLY_TOPIC_MISSING', [H.dlqReason]: `topic ${r.topic} does not exist`, [H.dlqTopic]: r.topic } },
     );
   };
 
@@ -432,11 +432,7 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
       }
       role = 'activating';
       c.pause(inputTopics.map((topic) => ({ topic })));
-      activate(owned, attempt).catch((err: unknown) => {
-        log.error('could not become active; stopping', { error: errorMessage(err), stack: (err as Error).stack });
-        process.exitCode = 1;
-        void close();
-      });
+      activate(owned, attempt).catch(fail);
     });
     c.on(c.events.CRASH, ({ payload }) => {
       role = 'joining';

@@ -152,96 +152,96 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
   }
 
   async function decideAndCommit(): Promise<PassResult> {
-  // One read for every request's earlier reply, rather than one a request.
-  const earlierReplies = await deps.remembered([...new Set(good.flatMap((e) => (e.correlationId === undefined ? [] : [e.correlationId])))]);
+    // One read for every request's earlier reply, rather than one a request.
+    const earlierReplies = await deps.remembered([...new Set(good.flatMap((e) => (e.correlationId === undefined ? [] : [e.correlationId])))]);
 
-  // Images before the pass of every entity it touches: net changes and the digest come from them.
-  const before = new Map<string, { entity: string; key: string; image: Image | undefined }>();
+    // Images before the pass of every entity it touches: net changes and the digest come from them.
+    const before = new Map<string, { entity: string; key: string; image: Image | undefined }>();
 
-  for (const e of orderEnvelopes(deps.handlers, good)) {
-    const handler = deps.handlers.get(e.type);
-    if (handler === undefined) {
-      rejected++;
-      await toDlq({ ...e, ok: false, code: 'WRONG_TOPIC', reason: `no projection decides ${e.type}` });
-      continue;
-    }
-    if (e.correlationId !== undefined) {
-      // A retry: the same reply, byte for byte, and no second effect.
-      const earlier = given.get(e.correlationId) ?? earlierReplies.get(e.correlationId);
-      if (earlier !== undefined) {
-        // The same bytes, to wherever the retry asks: a client that restarted may listen elsewhere now.
-        out.push({ ...earlier, topic: e.replyTo ?? earlier.topic });
-        retried++;
+    for (const e of orderEnvelopes(deps.handlers, good)) {
+      const handler = deps.handlers.get(e.type);
+      if (handler === undefined) {
+        rejected++;
+        await toDlq({ ...e, ok: false, code: 'WRONG_TOPIC', reason: `no projection decides ${e.type}` });
         continue;
       }
+      if (e.correlationId !== undefined) {
+        // A retry: the same reply, byte for byte, and no second effect.
+        const earlier = given.get(e.correlationId) ?? earlierReplies.get(e.correlationId);
+        if (earlier !== undefined) {
+          // The same bytes, to wherever the retry asks: a client that restarted may listen elsewhere now.
+          out.push({ ...earlier, topic: e.replyTo ?? earlier.topic });
+          retried++;
+          continue;
+        }
+      }
+      if (e.deadlineMs !== undefined && e.deadlineMs < logTimeMs) {
+        await sendReply(e, { status: 'DEADLINE_EXCEEDED', message: `deadline ${e.deadlineMs} passed before the request was applied at log time ${logTimeMs}`, payload: null }, true);
+        continue;
+      }
+      const msg: Message<never> = {
+        type: e.type,
+        value: e.value as never,
+        key: e.raw.key === null ? null : e.raw.key.toString(),
+        correlationId: e.correlationId,
+        timestampMs: e.timestampMs,
+      };
+      let decision: Decision;
+      try {
+        decision = handler.decide(msg, state, ctx);
+      } catch (err) {
+        // A decider that throws fails its own message only; the rest of the batch commits.
+        rejected++;
+        await toDlq({ ...e, ok: false, code: 'DECIDER_FAILED', reason: `${e.type} made its decider throw: ${errorMessage(err)}` }, false);
+        await sendReply(e, { status: 'INTERNAL', message: `the coordinator failed on this request: ${errorMessage(err)}`, payload: null }, true);
+        continue;
+      }
+      for (const c of decision.changes) {
+        const k = stateKey(c.entity, c.key);
+        if (!before.has(k)) before.set(k, { entity: c.entity, key: c.key, image: state.get(c.entity, c.key) });
+        state.apply(c);
+      }
+      applied++;
+      if (decision.reply !== null) await sendReply(e, decision.reply, true);
     }
-    if (e.deadlineMs !== undefined && e.deadlineMs < logTimeMs) {
-      await sendReply(e, { status: 'DEADLINE_EXCEEDED', message: `deadline ${e.deadlineMs} passed before the request was applied at log time ${logTimeMs}`, payload: null }, true);
-      continue;
+
+    // Net changes: an entity created and dropped in one pass leaves no trace.
+    let digest = prev.digest;
+    const statePuts: [string, Buffer][] = [];
+    const stateDeletes: string[] = [];
+    for (const [k, b] of before) {
+      const was = serialize(b.image);
+      const now = serialize(state.get(b.entity, b.key));
+      if (was === undefined ? now === undefined : now !== undefined && was.equals(now)) continue;
+      digest = updateDigest(digest, k, was, now);
+      if (now === undefined) stateDeletes.push(k);
+      else statePuts.push([k, now]);
     }
-    const msg: Message<never> = {
-      type: e.type,
-      value: e.value as never,
-      key: e.raw.key === null ? null : e.raw.key.toString(),
-      correlationId: e.correlationId,
-      timestampMs: e.timestampMs,
+
+    const inputs = inputRanges(records);
+    const meta: SnapshotMeta = { id, ts, logTimeMs, digest };
+    const marker = await deps.codec.encode(deps.topics.snapshots, 'coord.v1.SnapshotMarker', {
+      snapshotId: id,
+      snapshotTs: ts,
+      logTimeMs: BigInt(logTimeMs),
+      digest: digestHex(digest),
+      inputs,
+      records: records.length,
+      changes: statePuts.length + stateDeletes.length,
+    });
+    out.push({ topic: deps.topics.snapshots, key: id.toString(), value: marker, headers: outputHeaders() });
+
+    const outbox = out.map((r, seq) => [outboxKey(id, seq), r] as const);
+    const ops: WriteOps = {
+      puts: [
+        ...statePuts,
+        ...inputs.map((r) => [offsetKey(r.topic, r.partition), Buffer.from((r.toOffset + 1n).toString())] as const),
+        [SNAPSHOT_META, encodeMeta(meta)],
+        ...dedupePuts,
+        ...outbox.map(([k, r]) => [k, encodeOutRecord(r)] as const),
+      ],
+      deletes: stateDeletes,
     };
-    let decision: Decision;
-    try {
-      decision = handler.decide(msg, state, ctx);
-    } catch (err) {
-      // A decider that throws fails its own message only; the rest of the batch commits.
-      rejected++;
-      await toDlq({ ...e, ok: false, code: 'DECIDER_FAILED', reason: `${e.type} made its decider throw: ${errorMessage(err)}` }, false);
-      await sendReply(e, { status: 'INTERNAL', message: `the coordinator failed on this request: ${errorMessage(err)}`, payload: null }, true);
-      continue;
-    }
-    for (const c of decision.changes) {
-      const k = stateKey(c.entity, c.key);
-      if (!before.has(k)) before.set(k, { entity: c.entity, key: c.key, image: state.get(c.entity, c.key) });
-      state.apply(c);
-    }
-    applied++;
-    if (decision.reply !== null) await sendReply(e, decision.reply, true);
-  }
-
-  // Net changes: an entity created and dropped in one pass leaves no trace.
-  let digest = prev.digest;
-  const statePuts: [string, Buffer][] = [];
-  const stateDeletes: string[] = [];
-  for (const [k, b] of before) {
-    const was = serialize(b.image);
-    const now = serialize(state.get(b.entity, b.key));
-    if (was === undefined ? now === undefined : now !== undefined && was.equals(now)) continue;
-    digest = updateDigest(digest, k, was, now);
-    if (now === undefined) stateDeletes.push(k);
-    else statePuts.push([k, now]);
-  }
-
-  const inputs = inputRanges(records);
-  const meta: SnapshotMeta = { id, ts, logTimeMs, digest };
-  const marker = await deps.codec.encode(deps.topics.snapshots, 'coord.v1.SnapshotMarker', {
-    snapshotId: id,
-    snapshotTs: ts,
-    logTimeMs: BigInt(logTimeMs),
-    digest: digestHex(digest),
-    inputs,
-    records: records.length,
-    changes: statePuts.length + stateDeletes.length,
-  });
-  out.push({ topic: deps.topics.snapshots, key: id.toString(), value: marker, headers: outputHeaders() });
-
-  const outbox = out.map((r, seq) => [outboxKey(id, seq), r] as const);
-  const ops: WriteOps = {
-    puts: [
-      ...statePuts,
-      ...inputs.map((r) => [offsetKey(r.topic, r.partition), Buffer.from((r.toOffset + 1n).toString())] as const),
-      [SNAPSHOT_META, encodeMeta(meta)],
-      ...dedupePuts,
-      ...outbox.map(([k, r]) => [k, encodeOutRecord(r)] as const),
-    ],
-    deletes: stateDeletes,
-  };
-  return { meta, ops, outbox, inputs, changed: statePuts.length + stateDeletes.length, applied, rejected, retried };
+    return { meta, ops, outbox, inputs, changed: statePuts.length + stateDeletes.length, applied, rejected, retried };
   }
 };

@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CoordError } from '../errors';
-import { brokerAnswers } from '../messaging/kafka';
+import { brokerAnswers, plaintext } from '../messaging/kafka';
 import type { InfraDist } from './downloads';
 import { spawnService, waitUntil, type Service } from './process';
 import type { JavaRuntime } from './tools';
@@ -83,7 +83,7 @@ export const startKafkaServer = async (o: KafkaServerOptions): Promise<Service> 
     detached: o.detached,
     pidFile: o.pidFile,
   });
-  const conn = { kafkaBrokers: [`127.0.0.1:${o.port}`], kafkaSsl: false, kafkaSaslMechanism: undefined, kafkaSaslUsername: undefined, kafkaSaslPassword: undefined };
+  const conn = plaintext([`127.0.0.1:${o.port}`]);
   await waitUntil(`Kafka on 127.0.0.1:${o.port}`, () => brokerAnswers(conn), { timeoutMs: 90_000, service });
   return service;
 };

@@ -65,6 +65,15 @@ export const ensureTopics = async (admin: Admin, specs: readonly TopicSpec[]): P
   return missing.map((s) => s.topic);
 };
 
+/** A connection without TLS or SASL, as the local stack serves it. */
+export const plaintext = (brokers: readonly string[]): KafkaConnection => ({
+  kafkaBrokers: brokers,
+  kafkaSsl: false,
+  kafkaSaslMechanism: undefined,
+  kafkaSaslUsername: undefined,
+  kafkaSaslPassword: undefined,
+});
+
 /** True once a broker answers metadata requests. */
 export const brokerAnswers = async (conn: KafkaConnection): Promise<boolean> => {
   const admin = createKafka(conn, 'coord-probe', silentLogger()).admin({ retry: { retries: 0 } });

@@ -6,13 +6,7 @@ import { replayToLive } from '../support/replay';
 import { testStack } from '../support/stack';
 import { waitFor } from '../support/wait';
 
-const role = async (c: CoordinatorProcess): Promise<string | undefined> => {
-  try {
-    return ((await (await fetch(`${c.httpUrl}/readyz`)).json()) as { role: string }).role;
-  } catch {
-    return undefined;
-  }
-};
+const role = async (c: CoordinatorProcess): Promise<string | undefined> => (await c.status())?.role;
 
 describe('a standby takes over when the active coordinator dies', function () {
   this.timeout(300_000);

@@ -34,7 +34,8 @@ describe('a paused former active (zombie) after a takeover', function () {
   it('publishes no effect once resumed: its sends are fenced and the log keeps one history', async () => {
     for (let i = 0; i < 5; i++) assert.equal((await client.ask('coord.v1.CreateLogicalSource', { name: `z${i}`, fields: [{ name: 'v', type: 'INT64' }] })).status, 'OK');
 
-    const before = (await (await fetch(`${a.httpUrl}/readyz`)).json()) as { generation: number };
+    const before = await a.status();
+    assert.ok(before);
     a.signal('SIGSTOP');
     // Requests the frozen instance has not fetched: after SIGCONT its fetch loop may still pick them up.
     const pending = Array.from({ length: 5 }, (_, i) =>
@@ -42,7 +43,8 @@ describe('a paused former active (zombie) after a takeover', function () {
     );
     await waitFor('the standby to take over from the paused instance', async () => (await b.readyz()) === 200, 120_000);
     for (const r of await Promise.all(pending)) assert.equal(r.status, 'OK', r.message);
-    const after = (await (await fetch(`${b.httpUrl}/readyz`)).json()) as { generation: number };
+    const after = await b.status();
+    assert.ok(after);
     assert.ok(after.generation > before.generation, `the new active publishes under a newer generation (${after.generation} > ${before.generation})`);
 
     a.signal('SIGCONT');
@@ -51,7 +53,8 @@ describe('a paused former active (zombie) after a takeover', function () {
     for (let i = 0; i < 5; i++) assert.equal((await client.ask('coord.v1.CreateLogicalSource', { name: `after-${i}`, fields: [{ name: 'v', type: 'INT64' }] })).status, 'OK');
 
     // One marker per snapshot id, one reply body per correlation id: nothing from the zombie got through.
-    const status = (await (await fetch(`${b.httpUrl}/readyz`)).json()) as { snapshotId: string; digest: string };
+    const status = await b.status();
+    assert.ok(status);
     const markers = await readTopic(d.parts.kafka, `${d.config.topicPrefix}.snapshots`, (all) => all.some((m) => m.message.key?.toString() === status.snapshotId));
     const digests = new Map<string, Set<string>>();
     for (const m of markers) {

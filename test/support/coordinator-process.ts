@@ -2,6 +2,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import type { CoordinatorStatus } from '../../src/engine/coordinator';
 import { freePort } from '../../src/infra/process';
 import { projectRoot } from '../../src/messaging/schemas';
 import type { TestStack } from './stack';
@@ -27,6 +28,8 @@ export interface CoordinatorProcess {
   /** Whether the process has ended. */
   readonly exited: boolean;
   readyz(): Promise<number>;
+  /** What /readyz says (role, generation, snapshot, digest), or undefined while it does not answer. */
+  status(): Promise<CoordinatorStatus | undefined>;
 }
 
 export const coordinatorProcess = async (
@@ -63,6 +66,14 @@ export const coordinatorProcess = async (
     }
   };
 
+  const status = async (): Promise<CoordinatorStatus | undefined> => {
+    try {
+      return (await (await fetch(`${httpUrl}/readyz`, { signal: AbortSignal.timeout(2_000) })).json()) as CoordinatorStatus;
+    } catch {
+      return undefined;
+    }
+  };
+
   const handle: CoordinatorProcess = {
     httpUrl,
     dataDir,
@@ -70,6 +81,7 @@ export const coordinatorProcess = async (
       return child?.pid;
     },
     readyz,
+    status,
     start: async () => {
       const log = createWriteStream(join(dir, 'coordinator.log'), { flags: 'a' });
       child = spawn(process.execPath, ['--require', 'tsx/cjs', join(root, 'src/cli/main.ts'), 'coordinator'], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });

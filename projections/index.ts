@@ -1,12 +1,19 @@
 /** The projection registry: adding a projection means adding it to this table, nothing else. */
 import { catalog } from './catalog';
 import { liveness } from './liveness';
+import { queries } from './queries';
 import { sessions } from './sessions';
+import { system } from './system';
 import { workers } from './workers';
 import type { Handler, Projection } from './types';
 export * from './types';
+export { oracleHighWater } from './system';
+export { LOGICAL_BITS, nextHybrid } from './system/hybrid';
 
-export const PROJECTIONS: readonly Projection[] = [liveness, workers, sessions, catalog];
+/** Every entity whose versions the history keeps. */
+export const versionedEntities = (projections: readonly Projection[] = PROJECTIONS): ReadonlySet<string> => new Set(projections.flatMap((p) => p.versioned ?? []));
+
+export const PROJECTIONS: readonly Projection[] = [liveness, workers, sessions, catalog, queries, system];
 
 /** Every record type a projection decides, with its handler; a record type belongs to one projection. */
 export const handlerTable = (projections: readonly Projection[] = PROJECTIONS): ReadonlyMap<string, Handler<never>> => {

@@ -1,10 +1,16 @@
 /**
- * The check loop (DESIGN §6): on every Tick, by the tick's log time and the thresholds it
- * carries, silent workers become SUSPECT then DEAD and silent sessions EXPIRED. One handler
- * owns the Tick, so every projection's check sees the same instant.
+ * The check loop (DESIGN §6): on every Tick, by the tick's log time and the settings it
+ * carries, silent workers become SUSPECT then DEAD (their fragments fail and their sources
+ * become unavailable), silent sessions EXPIRED (their cached slots and temporary queries go),
+ * idle cached slots are released, overdue deployments aborted, lapsed read holds dropped and
+ * the history compacted. One handler owns the Tick, so every check sees the same instant.
  */
+import { Draft } from './draft';
+import { SETTINGS, settingsOf, type Settings } from './model';
+import { checkQueries, sessionGone, workerGone } from './queries/lifecycle';
 import { expireSessions } from './sessions/sessions';
-import { accept, type Handler, type Projection } from './types';
+import { checkHolds } from './system/holds';
+import type { Handler, Projection } from './types';
 import { checkWorkers } from './workers/workers';
 
 export interface Tick {
@@ -12,15 +18,42 @@ export interface Tick {
   readonly workerSuspectMs: bigint;
   readonly workerTimeoutMs: bigint;
   readonly sessionTimeoutMs: bigint;
+  readonly maxAllocations?: number;
+  readonly allocationIdleMs?: bigint;
+  readonly maxCachedAllocations?: number;
+  readonly historyRetentionMs?: bigint;
 }
+
+const settingsFrom = (t: Tick, was: Settings): Settings => ({
+  workerSuspectMs: Number(t.workerSuspectMs),
+  workerTimeoutMs: Number(t.workerTimeoutMs),
+  sessionTimeoutMs: Number(t.sessionTimeoutMs),
+  maxAllocations: t.maxAllocations ?? was.maxAllocations,
+  allocationIdleMs: t.allocationIdleMs === undefined ? was.allocationIdleMs : Number(t.allocationIdleMs),
+  maxCachedAllocations: t.maxCachedAllocations ?? was.maxCachedAllocations,
+  historyRetentionMs: t.historyRetentionMs === undefined ? was.historyRetentionMs : Number(t.historyRetentionMs),
+});
 
 export const tick: Handler<Tick> = {
   stage: 'infrastructure',
-  decide: (msg, state) =>
-    accept([
-      ...checkWorkers(state, msg.timestampMs, Number(msg.value.workerSuspectMs), Number(msg.value.workerTimeoutMs)),
-      ...expireSessions(state, msg.timestampMs, Number(msg.value.sessionTimeoutMs)),
-    ]),
+  decide: (msg, state) => {
+    const now = msg.timestampMs;
+    const draft = new Draft(state);
+    const was = settingsOf(state);
+    const settings = settingsFrom(msg.value, was);
+    if (JSON.stringify(settings) !== JSON.stringify(was)) draft.put(SETTINGS, 'current', settings);
+    for (const c of checkWorkers(draft, now, settings.workerSuspectMs, settings.workerTimeoutMs)) {
+      draft.put(c.entity, c.key, c.image as never);
+      if ((c.image as { state: string }).state === 'DEAD') workerGone(draft, c.key, 'DEAD', now);
+    }
+    for (const c of expireSessions(draft, now, settings.sessionTimeoutMs)) {
+      draft.put(c.entity, c.key, c.image as never);
+      sessionGone(draft, c.key, now);
+    }
+    checkQueries(draft, now);
+    checkHolds(draft, now);
+    return draft.decide(null);
+  },
 };
 
 export const liveness: Projection = { name: 'liveness', entities: [], handlers: { 'coord.v1.Tick': tick } };

@@ -23,6 +23,10 @@ export interface Message<V = Record<string, unknown>> {
   readonly value: V;
   readonly key: string | null;
   readonly correlationId: string | undefined;
+  /** Where the reply goes; a decider that defers its reply keeps it with the correlation id. */
+  readonly replyTo?: string;
+  /** The request's `deadline-ms`, for a deferred reply that must not outlive it. */
+  readonly deadlineMs?: number;
   /** Log time of the record, in ms. */
   readonly timestampMs: number;
 }
@@ -58,16 +62,43 @@ export interface ReplyDraft {
   readonly payload: Payload | null;
 }
 
+/** The reply to an earlier request whose decider deferred it, addressed as that request asked. */
+export interface Answer {
+  readonly correlationId: string;
+  readonly replyTo: string;
+  readonly reply: ReplyDraft;
+}
+
+/** A record for one worker on `<prefix>.worker-commands`, keyed by the worker id. */
+export interface Command {
+  readonly workerId: string;
+  /** Full Avro record name, e.g. `coord.v1.DeployFragment`. */
+  readonly type: string;
+  readonly value: Record<string, unknown>;
+}
+
 export interface Decision {
   readonly changes: readonly Change[];
-  /** The reply to the message's sender; requests always get one, events usually none. */
+  /**
+   * The reply to the message's sender; requests always get one, events usually none. A request
+   * whose reply is deferred gets `null` here and an Answer from a later decision.
+   */
   readonly reply: ReplyDraft | null;
+  readonly answers?: readonly Answer[];
+  readonly commands?: readonly Command[];
+  /** History versions that no read at or after this hybrid timestamp can reach are removed. */
+  readonly compactTo?: bigint;
 }
 
 /** Read access to the working snapshot, including the changes made earlier in the same pass. */
 export interface StateView {
   get(entity: string, key: string): Image | undefined;
+  /** In key order. */
   list(entity: string): Iterable<readonly [string, Image]>;
+  /** A versioned entity's image as of the snapshot with hybrid timestamp `ts` (from the history). */
+  getAt(entity: string, key: string, ts: bigint): Image | undefined;
+  /** A versioned entity's images as of `ts`, in key order. */
+  listAt(entity: string, ts: bigint): Iterable<readonly [string, Image]>;
 }
 
 export interface Handler<V = Record<string, unknown>> {
@@ -79,6 +110,8 @@ export interface Handler<V = Record<string, unknown>> {
 export interface Projection {
   readonly name: string;
   readonly entities: readonly string[];
+  /** The entities whose every version is kept in the history, for reads `asOf` an earlier snapshot. */
+  readonly versioned?: readonly string[];
   readonly handlers: Readonly<Record<string, Handler<never>>>;
 }
 
@@ -87,3 +120,9 @@ export const accept = (changes: readonly Change[], reply: ReplyDraft | null = nu
 export const reply = (status: Status, message: string, payload: Payload | null = null): ReplyDraft => ({ status, message, payload });
 
 export const reject = (status: Exclude<Status, 'OK'>, message: string): Decision => ({ changes: [], reply: reply(status, message) });
+
+/** An optional Avro value as the codec wants it: null, or wrapped in its branch (`{ string: 'x' }`). */
+export const wrap = <T>(branch: string, v: T | null | undefined): { [branch: string]: T } | null => (v === null || v === undefined ? null : { [branch]: v });
+
+/** An optional Avro value as the codec gives it: null, or the value inside its branch. */
+export const unwrap = <T>(v: { readonly [branch: string]: T } | null | undefined): T | null => (v === null || v === undefined ? null : (Object.values(v)[0] ?? null));

@@ -37,6 +37,14 @@ export interface Config {
   readonly workerTimeoutMs: number;
   /** Log time without a heartbeat after which a frontend's session is EXPIRED. */
   readonly clientSessionTimeoutMs: number;
+  /** Slots the whole deployment may hold, in use and cached; a start beyond it is RESOURCE_EXHAUSTED. */
+  readonly maxAllocations: number;
+  /** Log time a stopped query's slots stay cached for its session. */
+  readonly allocationIdleMs: number;
+  /** Cached slots one session may keep. */
+  readonly maxCachedAllocations: number;
+  /** Log time the history stays readable `asOf` without a read hold. */
+  readonly historyRetentionMs: number;
   /** Most messages folded into one snapshot. */
   readonly batchSize: number;
   /**
@@ -73,6 +81,10 @@ export const DEFAULTS: Config = Object.freeze({
   workerSuspectMs: 5_000,
   workerTimeoutMs: 15_000,
   clientSessionTimeoutMs: 30_000,
+  maxAllocations: 1_000,
+  allocationIdleMs: 60_000,
+  maxCachedAllocations: 8,
+  historyRetentionMs: 600_000,
   batchSize: 500,
   batchTimeoutMs: 2,
   maxValueBytes: 1_000_000,
@@ -103,6 +115,10 @@ const FIELDS: Readonly<Record<keyof Config, { kind: Kind; env: string }>> = {
   workerSuspectMs: { kind: 'int', env: 'COORD_WORKER_SUSPECT_MS' },
   workerTimeoutMs: { kind: 'int', env: 'COORD_WORKER_TIMEOUT_MS' },
   clientSessionTimeoutMs: { kind: 'int', env: 'COORD_CLIENT_SESSION_TIMEOUT_MS' },
+  maxAllocations: { kind: 'int', env: 'COORD_MAX_ALLOCATIONS' },
+  allocationIdleMs: { kind: 'int', env: 'COORD_ALLOCATION_IDLE_MS' },
+  maxCachedAllocations: { kind: 'int', env: 'COORD_MAX_CACHED_ALLOCATIONS' },
+  historyRetentionMs: { kind: 'int', env: 'COORD_HISTORY_RETENTION_MS' },
   batchSize: { kind: 'int', env: 'COORD_BATCH_SIZE' },
   batchTimeoutMs: { kind: 'int', env: 'COORD_BATCH_TIMEOUT_MS' },
   maxValueBytes: { kind: 'int', env: 'COORD_MAX_VALUE_BYTES' },

@@ -1,7 +1,11 @@
-/** Logical sources: a name and a field schema. */
-import { accept, reject, reply, type Decision, type Handler, type Image, type Payload, type StateView } from '../types';
+/** Logical sources: a name and a field schema. Dropping one that others use needs `cascade`. */
+import { Draft } from '../draft';
+import { each, LOGICAL_SOURCE, nameProblem, PHYSICAL_SOURCE, QUERY, type LogicalSourceImage, type PhysicalSourceImage, type QueryImage } from '../model';
+import { removeQuery } from '../queries/lifecycle';
+import { readAt } from '../reads';
+import { accept, reject, reply, unwrap, type Decision, type Handler, type Payload, type StateView } from '../types';
 
-export const LOGICAL_SOURCE = 'logical-source';
+export { LOGICAL_SOURCE, nameProblem, type LogicalSourceImage } from '../model';
 
 export interface FieldSpec {
   readonly name: string;
@@ -15,26 +19,13 @@ export interface CreateLogicalSource {
 
 export interface GetLogicalSource {
   readonly name: string;
+  readonly asOfTs?: { readonly long: bigint } | null;
 }
 
 export interface DropLogicalSource {
   readonly name: string;
   readonly cascade: boolean;
 }
-
-export interface LogicalSourceImage extends Image {
-  readonly name: string;
-  readonly fields: readonly { readonly name: string; readonly type: string }[];
-  readonly createdAtTs: string;
-}
-
-const NAME = /^[A-Za-z_][A-Za-z0-9_.-]{0,254}$/;
-
-/** What is wrong with a name, or undefined when it is fine. */
-export const nameProblem = (what: string, name: string): string | undefined =>
-  NAME.test(name)
-    ? undefined
-    : `${what} name ${JSON.stringify(name)} is invalid: use 1 to 255 letters, digits, '_', '.' or '-', starting with a letter or '_'`;
 
 const fieldsProblem = (fields: readonly FieldSpec[]): string | undefined => {
   if (fields.length === 0) return 'a logical source needs at least one field';
@@ -75,18 +66,46 @@ export const createLogicalSource: Handler<CreateLogicalSource> = {
 
 export const getLogicalSource: Handler<GetLogicalSource> = {
   stage: 'catalog',
-  decide: (msg, state): Decision => {
-    const found = lookup(state, msg.value.name);
+  decide: (msg, state, ctx): Decision => {
+    const at = readAt(state, ctx, unwrap(msg.value.asOfTs));
+    if ('refused' in at) return at.refused;
+    const found = at.view.get(LOGICAL_SOURCE, msg.value.name) as LogicalSourceImage | undefined;
     return found === undefined
       ? reject('NOT_FOUND', `logical source ${msg.value.name} does not exist`)
       : accept([], reply('OK', '', logicalSourcePayload(found)));
   },
 };
 
+export const listLogicalSources: Handler<{ readonly asOfTs: { readonly long: bigint } | null }> = {
+  stage: 'catalog',
+  decide: (msg, state, ctx): Decision => {
+    const at = readAt(state, ctx, unwrap(msg.value.asOfTs));
+    if ('refused' in at) return at.refused;
+    const sources = [...at.view.list(LOGICAL_SOURCE)].map(([, i]) => logicalSourcePayload(i as LogicalSourceImage).value);
+    return accept([], reply('OK', `${sources.length} logical sources`, { type: 'coord.v1.LogicalSourceList', value: { logicalSources: sources } }));
+  },
+};
+
+/**
+ * Refused while queries read it or physical sources feed it, naming them; with `cascade` the
+ * queries are stopped and dropped and the physical sources dropped with it.
+ */
 export const dropLogicalSource: Handler<DropLogicalSource> = {
   stage: 'catalog',
-  decide: (msg, state): Decision =>
-    lookup(state, msg.value.name) === undefined
-      ? reject('NOT_FOUND', `logical source ${msg.value.name} does not exist`)
-      : accept([{ entity: LOGICAL_SOURCE, key: msg.value.name, image: null }], reply('OK', `dropped logical source ${msg.value.name}`)),
+  decide: (msg, state): Decision => {
+    const { name, cascade } = msg.value;
+    if (lookup(state, name) === undefined) return reject('NOT_FOUND', `logical source ${name} does not exist`);
+    const queries = each<QueryImage>(state, QUERY).filter((q) => q.sources.includes(name));
+    const physical = each<PhysicalSourceImage>(state, PHYSICAL_SOURCE).filter((p) => p.logicalSource === name);
+    if (!cascade && queries.length + physical.length > 0) {
+      const users = [...queries.map((q) => `query ${q.name}`), ...physical.map((p) => `physical source ${p.name}`)];
+      return reject('FAILED_PRECONDITION', `logical source ${name} is used by ${users.join(', ')}; drop those first or drop with cascade`);
+    }
+    const draft = new Draft(state);
+    for (const q of queries) removeQuery(draft, q, `logical source ${name} was dropped with cascade`, msg.timestampMs);
+    for (const p of physical) draft.delete(PHYSICAL_SOURCE, p.name);
+    draft.delete(LOGICAL_SOURCE, name);
+    const what = queries.length + physical.length === 0 ? '' : ` with ${queries.length} queries and ${physical.length} physical sources`;
+    return draft.decide(reply('OK', `dropped logical source ${name}${what}`));
+  },
 };

@@ -1,18 +1,10 @@
 /** Frontend sessions: opened, kept alive by heartbeats, closed, or EXPIRED by the log's clock. */
-import { accept, type Change, type Decision, type Handler, type Image, type StateView } from '../types';
+import { Draft } from '../draft';
+import { SESSION, type SessionImage } from '../model';
+import { sessionGone } from '../queries/lifecycle';
+import { accept, type Change, type Decision, type Handler, type StateView } from '../types';
 
-export const SESSION = 'session';
-
-export type SessionState = 'OPEN' | 'CLOSED' | 'EXPIRED';
-
-export interface SessionImage extends Image {
-  readonly sessionId: string;
-  readonly client: string;
-  readonly state: SessionState;
-  readonly openedAtTs: string;
-  /** Log time of the last sign of life, ms. */
-  readonly lastHeartbeatMs: number;
-}
+export { SESSION, type SessionImage, type SessionState } from '../model';
 
 const NOTHING: Decision = accept([]);
 
@@ -43,7 +35,10 @@ export const sessionClosed: Handler<{ readonly sessionId: string }> = {
   stage: 'sessions',
   decide: (msg, state) => {
     const s = open(state, msg.value.sessionId);
-    return s === undefined ? NOTHING : accept([{ entity: SESSION, key: s.sessionId, image: { ...s, state: 'CLOSED' } }]);
+    if (s === undefined) return NOTHING;
+    const draft = new Draft(state).put(SESSION, s.sessionId, { ...s, state: 'CLOSED' });
+    sessionGone(draft, s.sessionId, msg.timestampMs);
+    return draft.decide(null);
   },
 };
 

@@ -3,24 +3,12 @@
  * heartbeats and statistics, drain, deregistration, and the check loop that marks a silent
  * worker SUSPECT, then DEAD, by log time only.
  */
-import { accept, reply, type Change, type Decision, type Handler, type Image, type StateView } from '../types';
+import { Draft } from '../draft';
+import { gone, WORKER, type WorkerImage, type WorkerState } from '../model';
+import { workerBack, workerGone } from '../queries/lifecycle';
+import { accept, reply, type Change, type Decision, type Handler, type StateView } from '../types';
 
-export const WORKER = 'worker';
-
-export type WorkerState = 'ACTIVE' | 'SUSPECT' | 'DEAD' | 'DRAINING' | 'DEREGISTERED';
-
-export interface WorkerImage extends Image {
-  readonly workerId: string;
-  readonly incarnation: string;
-  readonly host: string;
-  readonly slots: number;
-  readonly capabilities: readonly string[];
-  readonly state: WorkerState;
-  /** Log time of the last sign of life, ms. */
-  readonly lastHeartbeatMs: number;
-  readonly registeredAtTs: string;
-  readonly statistics: { readonly [name: string]: number } | null;
-}
+export { WORKER, type WorkerImage, type WorkerState } from '../model';
 
 interface Report {
   readonly workerId: string;
@@ -49,13 +37,21 @@ const current = (state: StateView, r: Report): WorkerImage | undefined => {
   return w === undefined || w.incarnation !== r.incarnation || w.state === 'DEAD' || w.state === 'DEREGISTERED' ? undefined : w;
 };
 
+/**
+ * A registration. A new incarnation of a worker that was still alive means the old process is
+ * gone: its fragments are lost and cleaned up now, exactly as if it had been declared DEAD.
+ */
 export const workerRegistered: Handler<WorkerRegistered> = {
   stage: 'infrastructure',
   decide: (msg, state, ctx) => {
     const v = msg.value;
     if (v.workerId === '' || v.incarnation === '' || !Number.isInteger(v.slots) || v.slots < 0) return NOTHING;
     const before = lookup(state, v.workerId);
-    return put({
+    const same = before !== undefined && before.incarnation === v.incarnation;
+    if (same && gone(before)) return NOTHING; // a late registration of a process already declared gone
+    const draft = new Draft(state);
+    if (before !== undefined && !same && !gone(before)) workerGone(draft, v.workerId, 'replaced by a new incarnation', msg.timestampMs);
+    draft.put(WORKER, v.workerId, {
       workerId: v.workerId,
       incarnation: v.incarnation,
       host: v.host,
@@ -63,9 +59,11 @@ export const workerRegistered: Handler<WorkerRegistered> = {
       capabilities: [...v.capabilities].sort(),
       state: 'ACTIVE',
       lastHeartbeatMs: msg.timestampMs,
-      registeredAtTs: before !== undefined && before.incarnation === v.incarnation ? before.registeredAtTs : ctx.snapshotTs.toString(),
-      statistics: before !== undefined && before.incarnation === v.incarnation ? before.statistics : null,
-    });
+      registeredAtTs: same ? before.registeredAtTs : ctx.snapshotTs.toString(),
+      statistics: same ? before.statistics : null,
+    } satisfies WorkerImage);
+    workerBack(draft, v.workerId);
+    return draft.decide(null);
   },
 };
 
@@ -105,7 +103,10 @@ export const workerDeregistered: Handler<Report> = {
   stage: 'infrastructure',
   decide: (msg, state) => {
     const w = current(state, msg.value);
-    return w === undefined ? NOTHING : put({ ...w, state: 'DEREGISTERED' });
+    if (w === undefined) return NOTHING;
+    const draft = new Draft(state).put(WORKER, w.workerId, { ...w, state: 'DEREGISTERED' });
+    workerGone(draft, w.workerId, 'DEREGISTERED', msg.timestampMs);
+    return draft.decide(null);
   },
 };
 

@@ -267,6 +267,10 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
           workerSuspectMs: BigInt(config.workerSuspectMs),
           workerTimeoutMs: BigInt(config.workerTimeoutMs),
           sessionTimeoutMs: BigInt(config.clientSessionTimeoutMs),
+          maxAllocations: config.maxAllocations,
+          allocationIdleMs: BigInt(config.allocationIdleMs),
+          maxCachedAllocations: config.maxCachedAllocations,
+          historyRetentionMs: BigInt(config.historyRetentionMs),
         });
         await tickProducer.send({ topic: ticksTopic, acks: -1, messages: [{ key: null, value }] });
       })()

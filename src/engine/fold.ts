@@ -2,7 +2,7 @@
  * Folding one batch into the store: the pass, the expiry of remembered replies, and the
  * single atomic write. The live coordinator and replay share it, so both reach the same bytes.
  */
-import { handlerTable, PROJECTIONS, type Projection } from '../../projections';
+import { handlerTable, PROJECTIONS, versionedEntities, type Projection } from '../../projections';
 import type { Codec } from '../messaging/codec';
 import { topicName, type TopicKind } from '../messaging/topics';
 import { dedupeKey, DEDUPE_BY_TIME, parseDedupeTimeKey } from '../store/keys';
@@ -46,7 +46,10 @@ export const createFold = (deps: { store: Store; codec: Codec; options: FoldOpti
       replies: topicName(options.topicPrefix, 'replies'),
       dlq: topicName(options.topicPrefix, 'dlq'),
       snapshots: topicName(options.topicPrefix, 'snapshots'),
+      changelog: topicName(options.topicPrefix, 'changelog'),
+      commands: topicName(options.topicPrefix, 'worker-commands'),
     },
+    versioned: versionedEntities(options.projections ?? PROJECTIONS),
     remembered: async (correlationIds) => {
       const raws = await store.getMany(correlationIds.map(dedupeKey));
       const found = new Map<string, OutRecord>();

@@ -3,12 +3,12 @@
  * state, consumed offsets, the snapshot marker, the replies kept for retries and the outbox.
  * Publishing the outbox is the caller's.
  */
-import { STAGES, type Decision, type Handler, type Image, type Message, type PassContext, type ReplyDraft } from '../../projections';
+import { oracleHighWater, STAGES, type Decision, type Handler, type Image, type Message, type PassContext, type ReplyDraft } from '../../projections';
 import { CoordError, errorMessage, isCoordError } from '../errors';
 import type { Codec } from '../messaging/codec';
 import { H } from '../messaging/headers';
 import { digestHex, updateDigest } from '../store/digest';
-import { dedupeKey, dedupeTimeKey, offsetKey, outboxKey, SNAPSHOT_META, stateKey } from '../store/keys';
+import { dedupeKey, dedupeTimeKey, historyKey, offsetKey, outboxKey, SNAPSHOT_META, stateKey } from '../store/keys';
 import { encodeOutRecord, type OutRecord } from '../store/outbox';
 import type { WriteOps } from '../store/rocks';
 import { decodeRecord, MAX_TIMESTAMP_MS, type DecodeContext, type Envelope, type RawRecord, type Rejection } from './decode';
@@ -17,7 +17,9 @@ import { encodeMeta, nextHybrid, tpKey, type SnapshotMeta, type WorkingState } f
 export interface PassDeps extends DecodeContext {
   readonly codec: Codec;
   readonly handlers: ReadonlyMap<string, Handler<never>>;
-  readonly topics: { readonly replies: string; readonly dlq: string; readonly snapshots: string };
+  readonly topics: { readonly replies: string; readonly dlq: string; readonly snapshots: string; readonly changelog: string; readonly commands: string };
+  /** Entities whose versions go to the history, for reads `asOf`. */
+  readonly versioned: ReadonlySet<string>;
   /** The replies these correlation ids already got, for those still remembered. */
   readonly remembered: (correlationIds: readonly string[]) => Promise<ReadonlyMap<string, OutRecord>>;
 }
@@ -84,7 +86,9 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
   const decoded = await Promise.all(records.map((r) => decodeRecord(r, deps)));
   const logTimeMs = decoded.reduce((t, d) => (d.timestampMs >= 0 && d.timestampMs < MAX_TIMESTAMP_MS ? Math.max(t, d.timestampMs) : t), prev.logTimeMs);
   const id = prev.id + 1n;
-  const ts = nextHybrid(prev.ts, logTimeMs);
+  // One oracle: after every snapshot and every timestamp handed out before it.
+  const high = oracleHighWater(state);
+  const ts = nextHybrid(high > prev.ts ? high : prev.ts, logTimeMs);
   const ctx: PassContext = { snapshotId: id, snapshotTs: ts, logTimeMs };
 
   const out: OutRecord[] = [];
@@ -157,6 +161,7 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
 
     // Images before the pass of every entity it touches: net changes and the digest come from them.
     const before = new Map<string, { entity: string; key: string; image: Image | undefined }>();
+    let compactTo: bigint | undefined;
 
     for (const e of orderEnvelopes(deps.handlers, good)) {
       const handler = deps.handlers.get(e.type);
@@ -184,6 +189,8 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
         value: e.value as never,
         key: e.raw.key === null ? null : e.raw.key.toString(),
         correlationId: e.correlationId,
+        replyTo: e.replyTo,
+        deadlineMs: e.deadlineMs,
         timestampMs: e.timestampMs,
       };
       let decision: Decision;
@@ -203,6 +210,12 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
       }
       applied++;
       if (decision.reply !== null) await sendReply(e, decision.reply, true);
+      for (const a of decision.answers ?? []) await sendReply(a, a.reply, true);
+      for (const c of decision.commands ?? []) {
+        const value = await deps.codec.encode(deps.topics.commands, c.type, c.value);
+        out.push({ topic: deps.topics.commands, key: c.workerId, value, headers: outputHeaders() });
+      }
+      if (decision.compactTo !== undefined && (compactTo === undefined || decision.compactTo > compactTo)) compactTo = decision.compactTo;
     }
 
     // Net changes: an entity created and dropped in one pass leaves no trace.
@@ -211,12 +224,35 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
     const stateDeletes: string[] = [];
     for (const [k, b] of before) {
       const was = serialize(b.image);
-      const now = serialize(state.get(b.entity, b.key));
+      const image = state.get(b.entity, b.key);
+      const now = serialize(image);
       if (was === undefined ? now === undefined : now !== undefined && was.equals(now)) continue;
       digest = updateDigest(digest, k, was, now);
       if (now === undefined) stateDeletes.push(k);
       else statePuts.push([k, now]);
+      if (deps.versioned.has(b.entity)) {
+        const hk = historyKey(b.entity, b.key, ts);
+        const version = Buffer.from(JSON.stringify(image ?? null));
+        state.addVersion(b.entity, b.key, ts, image ?? null);
+        digest = updateDigest(digest, hk, undefined, version);
+        statePuts.push([hk, version]);
+      }
+      // The changelog: one record per entity changed in the snapshot, its last image.
+      const value = await deps.codec.encode(deps.topics.changelog, 'coord.v1.ChangelogRecord', {
+        entityType: b.entity,
+        key: b.key,
+        snapshotId: id,
+        snapshotTs: ts,
+        op: image === undefined ? 'DELETE' : 'UPSERT',
+        image: image === undefined ? null : { string: now?.toString() },
+      });
+      out.push({ topic: deps.topics.changelog, key: `${b.entity}/${b.key}`, value, headers: outputHeaders() });
     }
+    if (compactTo !== undefined)
+      for (const [hk, version] of state.compact(compactTo)) {
+        digest = updateDigest(digest, hk, version, undefined);
+        stateDeletes.push(hk);
+      }
 
     const inputs = inputRanges(records);
     const meta: SnapshotMeta = { id, ts, logTimeMs, digest };

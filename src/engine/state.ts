@@ -1,7 +1,8 @@
 /** The projections' state in memory, loaded from RocksDB at start and kept equal to it by every commit. */
-import type { Change, Image, StateView } from '../../projections';
+import { type Change, type Image, type StateView } from '../../projections';
+import { LOGICAL_BITS, nextHybrid } from '../../projections/system/hybrid';
 import { digestHex, EMPTY_DIGEST, parseDigest } from '../store/digest';
-import { OFFSETS, parseOffsetKey, parseStateKey, SNAPSHOT_META, STATE } from '../store/keys';
+import { HISTORY, historyKey, OFFSETS, parseHistoryKey, parseOffsetKey, parseStateKey, SNAPSHOT_META, STATE } from '../store/keys';
 import type { Store } from '../store/rocks';
 
 export interface SnapshotMeta {
@@ -16,13 +17,7 @@ export interface SnapshotMeta {
 
 export const GENESIS: SnapshotMeta = Object.freeze({ id: 0n, ts: 0n, logTimeMs: 0, digest: EMPTY_DIGEST });
 
-export const LOGICAL_BITS = 18n;
-
-/** The next hybrid timestamp: physical time from the log, logical counter when the log time stands still. */
-export const nextHybrid = (prev: bigint, physicalMs: number): bigint => {
-  const candidate = BigInt(physicalMs) << LOGICAL_BITS;
-  return candidate > prev ? candidate : prev + 1n;
-};
+export { LOGICAL_BITS, nextHybrid };
 
 export const encodeMeta = (m: SnapshotMeta): Buffer =>
   Buffer.from(JSON.stringify({ id: m.id.toString(), ts: m.ts.toString(), logTimeMs: m.logTimeMs, digest: digestHex(m.digest) }));
@@ -32,8 +27,69 @@ const decodeMeta = (b: Buffer): SnapshotMeta => {
   return { id: BigInt(o.id), ts: BigInt(o.ts), logTimeMs: o.logTimeMs, digest: parseDigest(o.digest) };
 };
 
+/** One version of a versioned entity: its image from snapshot `ts` on (null: deleted then). */
+interface Version {
+  readonly ts: bigint;
+  readonly image: Image | null;
+}
+
+const byKey = ([a]: readonly [string, unknown], [b]: readonly [string, unknown]): number => (a < b ? -1 : a > b ? 1 : 0);
+
 export class WorkingState implements StateView {
   private readonly entities = new Map<string, Map<string, Image>>();
+  /** Versions per entity and key, oldest first. */
+  private readonly history = new Map<string, Map<string, Version[]>>();
+
+  getAt(entity: string, key: string, ts: bigint): Image | undefined {
+    const versions = this.history.get(entity)?.get(key);
+    if (versions === undefined) return undefined;
+    for (let i = versions.length - 1; i >= 0; i--) if (versions[i].ts <= ts) return versions[i].image ?? undefined;
+    return undefined;
+  }
+
+  listAt(entity: string, ts: bigint): Iterable<readonly [string, Image]> {
+    const keys = this.history.get(entity);
+    if (keys === undefined) return [];
+    const out: [string, Image][] = [];
+    for (const key of keys.keys()) {
+      const image = this.getAt(entity, key, ts);
+      if (image !== undefined) out.push([key, image]);
+    }
+    return out.sort(byKey);
+  }
+
+  /** Records the image an entity has from snapshot `ts` on; versions arrive in ts order. */
+  addVersion(entity: string, key: string, ts: bigint, image: Image | null): void {
+    let keys = this.history.get(entity);
+    if (keys === undefined) {
+      keys = new Map();
+      this.history.set(entity, keys);
+    }
+    const versions = keys.get(key);
+    if (versions === undefined) keys.set(key, [{ ts, image }]);
+    else versions.push({ ts, image });
+  }
+
+  /**
+   * Forgets the versions no read at or after `frontier` can reach: all but the newest at or
+   * before it, and that one too when it is a deletion. Returns the store entries removed.
+   */
+  compact(frontier: bigint): [string, Buffer][] {
+    const removed: [string, Buffer][] = [];
+    for (const [entity, keys] of this.history) {
+      for (const [key, versions] of keys) {
+        let keep = 0;
+        while (keep + 1 < versions.length && versions[keep + 1].ts <= frontier) keep++;
+        if (versions[keep].ts > frontier) continue;
+        const drop = versions[keep].image === null ? keep + 1 : keep;
+        if (drop === 0) continue;
+        for (const v of versions.slice(0, drop)) removed.push([historyKey(entity, key, v.ts), Buffer.from(JSON.stringify(v.image))]);
+        if (drop === versions.length) keys.delete(key);
+        else keys.set(key, versions.slice(drop));
+      }
+    }
+    return removed.sort(byKey);
+  }
 
   get(entity: string, key: string): Image | undefined {
     return this.entities.get(entity)?.get(key);
@@ -43,7 +99,7 @@ export class WorkingState implements StateView {
   list(entity: string): Iterable<readonly [string, Image]> {
     const m = this.entities.get(entity);
     if (m === undefined) return [];
-    return [...m.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return [...m.entries()].sort(byKey);
   }
 
   apply(change: Change): void {
@@ -70,6 +126,11 @@ export const loadState = async (store: Store): Promise<Loaded> => {
   for await (const [k, v] of store.scan(STATE)) {
     const { entity, key } = parseStateKey(k);
     state.apply({ entity, key, image: JSON.parse(v.toString()) as Image });
+  }
+  // Keys sort by entity, key, then zero-padded ts: versions arrive oldest first.
+  for await (const [k, v] of store.scan(HISTORY)) {
+    const { entity, key, ts } = parseHistoryKey(k);
+    state.addVersion(entity, key, ts, JSON.parse(v.toString()) as Image | null);
   }
   const offsets = new Map<string, bigint>();
   for await (const [k, v] of store.scan(OFFSETS)) {

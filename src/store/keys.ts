@@ -2,6 +2,7 @@
  * The key layout of a coordinator's RocksDB. One prefix per kind, so a scan of one kind
  * never meets another:
  *   s/<entity>/<key>             current image of an entity (JSON)
+ *   h/<entity>/<key>/<ts>        a versioned entity's image from snapshot ts on (JSON; null: deleted)
  *   o/<topic>/<partition>        next input offset to read (decimal string)
  *   m/snapshot                   the last committed snapshot: id, ts, log time, digest (JSON)
  *   m/marker                     the last marker known published: snapshot id and topic offset (JSON)
@@ -11,6 +12,7 @@
  */
 
 export const STATE = 's/';
+export const HISTORY = 'h/';
 export const OFFSETS = 'o/';
 export const OUTBOX = 'x/';
 export const SNAPSHOT_META = 'm/snapshot';
@@ -48,4 +50,13 @@ export const parseDedupeTimeKey = (k: string): { logTimeMs: number; correlationI
   const rest = k.slice(DEDUPE_BY_TIME.length);
   const slash = rest.indexOf('/');
   return { logTimeMs: Number(rest.slice(0, slash)), correlationId: rest.slice(slash + 1) };
+};
+
+export const historyKey = (entity: string, key: string, ts: bigint): string => `${HISTORY}${entity}/${key}/${pad(ts, 20)}`;
+
+export const parseHistoryKey = (k: string): { entity: string; key: string; ts: bigint } => {
+  const rest = k.slice(HISTORY.length);
+  const first = rest.indexOf('/');
+  const last = rest.lastIndexOf('/');
+  return { entity: rest.slice(0, first), key: rest.slice(first + 1, last), ts: BigInt(rest.slice(last + 1)) };
 };

@@ -1,0 +1,79 @@
+/** Physical sources: where a logical source's data enters, on one worker, through a connector. */
+import { Draft } from '../draft';
+import { each, gone, LOGICAL_SOURCE, nameProblem, PHYSICAL_SOURCE, QUERY, sortedOptions, workerOf, type PhysicalSourceImage, type QueryImage } from '../model';
+import { live, removeQuery } from '../queries/lifecycle';
+import { readAt } from '../reads';
+import { accept, reject, reply, unwrap, type Decision, type Handler, type Payload } from '../types';
+
+export interface CreatePhysicalSource {
+  readonly name: string;
+  readonly logicalSource: string;
+  readonly workerId: string;
+  readonly connectorType: string;
+  readonly options: Readonly<Record<string, string>>;
+}
+
+export const physicalSourcePayload = (p: PhysicalSourceImage): Payload => ({
+  type: 'coord.v1.PhysicalSource',
+  value: { name: p.name, logicalSource: p.logicalSource, workerId: p.workerId, connectorType: p.connectorType, options: { ...p.options }, available: p.available },
+});
+
+export const createPhysicalSource: Handler<CreatePhysicalSource> = {
+  stage: 'catalog',
+  decide: (msg, state, ctx): Decision => {
+    const v = msg.value;
+    const bad = nameProblem('physical source', v.name) ?? (v.connectorType.trim() === '' ? 'a physical source needs a connector type' : undefined);
+    if (bad !== undefined) return reject('INVALID_ARGUMENT', bad);
+    if (state.get(PHYSICAL_SOURCE, v.name) !== undefined) return reject('ALREADY_EXISTS', `physical source ${v.name} already exists`);
+    if (state.get(LOGICAL_SOURCE, v.logicalSource) === undefined) return reject('NOT_FOUND', `logical source ${v.logicalSource} does not exist`);
+    const w = workerOf(state, v.workerId);
+    if (w === undefined || gone(w)) return reject('FAILED_PRECONDITION', `worker ${v.workerId} is ${w === undefined ? 'not registered' : w.state}; a physical source lives on a registered worker`);
+    const image: PhysicalSourceImage = {
+      name: v.name,
+      logicalSource: v.logicalSource,
+      workerId: v.workerId,
+      connectorType: v.connectorType,
+      options: sortedOptions(v.options),
+      available: true,
+      createdAtTs: ctx.snapshotTs.toString(),
+    };
+    return accept([{ entity: PHYSICAL_SOURCE, key: v.name, image }], reply('OK', `created physical source ${v.name} on worker ${v.workerId}`, physicalSourcePayload(image)));
+  },
+};
+
+export const getPhysicalSource: Handler<{ readonly name: string; readonly asOfTs: { readonly long: bigint } | null }> = {
+  stage: 'catalog',
+  decide: (msg, state, ctx): Decision => {
+    const at = readAt(state, ctx, unwrap(msg.value.asOfTs));
+    if ('refused' in at) return at.refused;
+    const p = at.view.get(PHYSICAL_SOURCE, msg.value.name) as PhysicalSourceImage | undefined;
+    return p === undefined ? reject('NOT_FOUND', `physical source ${msg.value.name} does not exist`) : accept([], reply('OK', '', physicalSourcePayload(p)));
+  },
+};
+
+export const listPhysicalSources: Handler<{ readonly logicalSource: { readonly string: string } | null; readonly asOfTs: { readonly long: bigint } | null }> = {
+  stage: 'catalog',
+  decide: (msg, state, ctx): Decision => {
+    const at = readAt(state, ctx, unwrap(msg.value.asOfTs));
+    if ('refused' in at) return at.refused;
+    const of = unwrap(msg.value.logicalSource);
+    const list = [...at.view.list(PHYSICAL_SOURCE)].map(([, i]) => i as PhysicalSourceImage).filter((p) => of === null || p.logicalSource === of);
+    return accept([], reply('OK', `${list.length} physical sources`, { type: 'coord.v1.PhysicalSourceList', value: { physicalSources: list.map((p) => physicalSourcePayload(p).value) } }));
+  },
+};
+
+/** Refused while a running query reads it, unless `cascade`, which stops and drops those queries. */
+export const dropPhysicalSource: Handler<{ readonly name: string; readonly cascade: boolean }> = {
+  stage: 'catalog',
+  decide: (msg, state): Decision => {
+    const { name, cascade } = msg.value;
+    if (state.get(PHYSICAL_SOURCE, name) === undefined) return reject('NOT_FOUND', `physical source ${name} does not exist`);
+    const readers = each<QueryImage>(state, QUERY).filter((q) => live(q.state) && q.fragments.some((f) => f.physicalSource === name));
+    if (!cascade && readers.length > 0)
+      return reject('FAILED_PRECONDITION', `physical source ${name} is read by query ${readers.map((q) => q.name).join(', ')}; stop it first or drop with cascade`);
+    const draft = new Draft(state);
+    for (const q of readers) removeQuery(draft, q, `physical source ${name} was dropped with cascade`, msg.timestampMs);
+    draft.delete(PHYSICAL_SOURCE, name);
+    return draft.decide(reply('OK', `dropped physical source ${name}${readers.length > 0 ? ` and ${readers.length} queries` : ''}`));
+  },
+};

@@ -1,0 +1,61 @@
+/** Sinks: where a query's results go. */
+import { Draft } from '../draft';
+import { each, nameProblem, QUERY, SINK, sortedOptions, type QueryImage, type SinkImage } from '../model';
+import { removeQuery } from '../queries/lifecycle';
+import { readAt } from '../reads';
+import { accept, reject, reply, unwrap, type Decision, type Handler, type Payload } from '../types';
+
+export interface CreateSink {
+  readonly name: string;
+  readonly type: string;
+  readonly options: Readonly<Record<string, string>>;
+}
+
+export const sinkPayload = (s: SinkImage): Payload => ({ type: 'coord.v1.Sink', value: { name: s.name, type: s.type, options: { ...s.options } } });
+
+export const createSink: Handler<CreateSink> = {
+  stage: 'catalog',
+  decide: (msg, state, ctx): Decision => {
+    const v = msg.value;
+    const bad = nameProblem('sink', v.name) ?? (v.type.trim() === '' ? 'a sink needs a type, e.g. kafka or print' : undefined);
+    if (bad !== undefined) return reject('INVALID_ARGUMENT', bad);
+    if (state.get(SINK, v.name) !== undefined) return reject('ALREADY_EXISTS', `sink ${v.name} already exists`);
+    const image: SinkImage = { name: v.name, type: v.type, options: sortedOptions(v.options), createdAtTs: ctx.snapshotTs.toString() };
+    return accept([{ entity: SINK, key: v.name, image }], reply('OK', `created sink ${v.name}`, sinkPayload(image)));
+  },
+};
+
+export const getSink: Handler<{ readonly name: string; readonly asOfTs: { readonly long: bigint } | null }> = {
+  stage: 'catalog',
+  decide: (msg, state, ctx): Decision => {
+    const at = readAt(state, ctx, unwrap(msg.value.asOfTs));
+    if ('refused' in at) return at.refused;
+    const s = at.view.get(SINK, msg.value.name) as SinkImage | undefined;
+    return s === undefined ? reject('NOT_FOUND', `sink ${msg.value.name} does not exist`) : accept([], reply('OK', '', sinkPayload(s)));
+  },
+};
+
+export const listSinks: Handler<{ readonly asOfTs: { readonly long: bigint } | null }> = {
+  stage: 'catalog',
+  decide: (msg, state, ctx): Decision => {
+    const at = readAt(state, ctx, unwrap(msg.value.asOfTs));
+    if ('refused' in at) return at.refused;
+    const sinks = [...at.view.list(SINK)].map(([, i]) => sinkPayload(i as SinkImage).value);
+    return accept([], reply('OK', `${sinks.length} sinks`, { type: 'coord.v1.SinkList', value: { sinks } }));
+  },
+};
+
+/** Refused while a query writes to it, unless `cascade`, which stops and drops those queries. */
+export const dropSink: Handler<{ readonly name: string; readonly cascade: boolean }> = {
+  stage: 'catalog',
+  decide: (msg, state): Decision => {
+    const { name, cascade } = msg.value;
+    if (state.get(SINK, name) === undefined) return reject('NOT_FOUND', `sink ${name} does not exist`);
+    const writers = each<QueryImage>(state, QUERY).filter((q) => q.sink === name);
+    if (!cascade && writers.length > 0) return reject('FAILED_PRECONDITION', `sink ${name} is used by query ${writers.map((q) => q.name).join(', ')}; drop those first or drop with cascade`);
+    const draft = new Draft(state);
+    for (const q of writers) removeQuery(draft, q, `sink ${name} was dropped with cascade`, msg.timestampMs);
+    draft.delete(SINK, name);
+    return draft.decide(reply('OK', `dropped sink ${name}${writers.length > 0 ? ` and ${writers.length} queries` : ''}`));
+  },
+};

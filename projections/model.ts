@@ -1,0 +1,183 @@
+/**
+ * The entities of the domain and their images, in one leaf module: projections read each
+ * other's entities (a query reads the catalog, a dead worker fails queries) through these
+ * names and types, and never through each other's handlers.
+ */
+import type { Image, StateView } from './types';
+
+export const WORKER = 'worker';
+export const SESSION = 'session';
+export const LOGICAL_SOURCE = 'logical-source';
+export const PHYSICAL_SOURCE = 'physical-source';
+export const SINK = 'sink';
+export const QUERY = 'query';
+export const ALLOCATION = 'allocation';
+export const ORACLE = 'oracle';
+export const READ_HOLD = 'read-hold';
+export const SETTINGS = 'settings';
+
+export type WorkerState = 'ACTIVE' | 'SUSPECT' | 'DEAD' | 'DRAINING' | 'DEREGISTERED';
+
+export interface WorkerImage extends Image {
+  readonly workerId: string;
+  readonly incarnation: string;
+  readonly host: string;
+  readonly slots: number;
+  readonly capabilities: readonly string[];
+  readonly state: WorkerState;
+  /** Log time of the last sign of life, ms. */
+  readonly lastHeartbeatMs: number;
+  readonly registeredAtTs: string;
+  readonly statistics: { readonly [name: string]: number } | null;
+}
+
+export type SessionState = 'OPEN' | 'CLOSED' | 'EXPIRED';
+
+export interface SessionImage extends Image {
+  readonly sessionId: string;
+  readonly client: string;
+  readonly state: SessionState;
+  readonly openedAtTs: string;
+  /** Log time of the last sign of life, ms. */
+  readonly lastHeartbeatMs: number;
+}
+
+export interface FieldImage extends Image {
+  readonly name: string;
+  readonly type: string;
+}
+
+export interface LogicalSourceImage extends Image {
+  readonly name: string;
+  readonly fields: readonly FieldImage[];
+  readonly createdAtTs: string;
+}
+
+export interface PhysicalSourceImage extends Image {
+  readonly name: string;
+  readonly logicalSource: string;
+  readonly workerId: string;
+  readonly connectorType: string;
+  readonly options: { readonly [key: string]: string };
+  /** False while its worker is DEAD or DEREGISTERED: nothing can read it there. */
+  readonly available: boolean;
+  readonly createdAtTs: string;
+}
+
+export interface SinkImage extends Image {
+  readonly name: string;
+  readonly type: string;
+  readonly options: { readonly [key: string]: string };
+  readonly createdAtTs: string;
+}
+
+export type QueryState = 'CREATED' | 'DEPLOYING' | 'RUNNING' | 'STOPPING' | 'STOPPED' | 'FAILED';
+export type FragmentKind = 'SOURCE' | 'SINK';
+export type FragmentStatus = 'DEPLOYING' | 'RUNNING' | 'FAILED' | 'STOPPING' | 'STOPPED';
+
+export interface FragmentImage extends Image {
+  /** `<query>#<n>`: unique within a deployment of the query. */
+  readonly fragmentId: string;
+  readonly kind: FragmentKind;
+  readonly workerId: string;
+  /** The physical source a SOURCE fragment reads; null for the sink fragment. */
+  readonly physicalSource: string | null;
+  readonly allocation: string;
+  readonly status: FragmentStatus;
+}
+
+/** The address of a request whose reply waits on the workers. */
+export interface PendingReply extends Image {
+  readonly correlationId: string;
+  readonly replyTo: string;
+  /** Epoch ms of the request's deadline, or null for none. */
+  readonly deadlineMs: number | null;
+}
+
+export interface QueryImage extends Image {
+  readonly name: string;
+  /** The session that created it, or null. */
+  readonly session: string | null;
+  /** A temporary query goes with its session. */
+  readonly temporary: boolean;
+  /** The plan as the client gave it (opaque JSON). */
+  readonly plan: string;
+  readonly sources: readonly string[];
+  readonly sink: string;
+  readonly state: QueryState;
+  readonly fragments: readonly FragmentImage[];
+  readonly pending: PendingReply | null;
+  /** Why it FAILED or was aborted, else ''. */
+  readonly reason: string;
+  /** Slots the last start took from the session's cache. */
+  readonly reused: number;
+  readonly createdAtTs: string;
+}
+
+export interface AllocationImage extends Image {
+  readonly allocationId: string;
+  readonly workerId: string;
+  /** The session it is held for: the owner of the query using it, or of the cache keeping it. */
+  readonly session: string | null;
+  /** The fragment using it, or null while it is cached. */
+  readonly fragmentId: string | null;
+  /** Log time (ms) at which a cached allocation is released, or null while in use. */
+  readonly cachedUntilMs: number | null;
+}
+
+export interface ReadHoldImage extends Image {
+  readonly name: string;
+  /** The hybrid timestamp whose state the hold keeps readable. */
+  readonly ts: string;
+  /** Log time (ms) at which the hold lapses unless renewed. */
+  readonly expiresAtMs: number;
+}
+
+/**
+ * The settings the fold decides with. They arrive on every Tick, so a replay decides with
+ * the values in force at the time, and a changed configuration takes effect through the log.
+ */
+export interface Settings extends Image {
+  readonly workerSuspectMs: number;
+  readonly workerTimeoutMs: number;
+  readonly sessionTimeoutMs: number;
+  readonly maxAllocations: number;
+  readonly allocationIdleMs: number;
+  readonly maxCachedAllocations: number;
+  readonly historyRetentionMs: number;
+}
+
+export const DEFAULT_SETTINGS: Settings = Object.freeze({
+  workerSuspectMs: 5_000,
+  workerTimeoutMs: 15_000,
+  sessionTimeoutMs: 30_000,
+  maxAllocations: 1_000,
+  allocationIdleMs: 60_000,
+  maxCachedAllocations: 8,
+  historyRetentionMs: 600_000,
+});
+
+export const settingsOf = (state: StateView): Settings => (state.get(SETTINGS, 'current') as Settings | undefined) ?? DEFAULT_SETTINGS;
+
+export const workerOf = (state: StateView, id: string): WorkerImage | undefined => state.get(WORKER, id) as WorkerImage | undefined;
+export const sessionOf = (state: StateView, id: string): SessionImage | undefined => state.get(SESSION, id) as SessionImage | undefined;
+export const queryOf = (state: StateView, name: string): QueryImage | undefined => state.get(QUERY, name) as QueryImage | undefined;
+
+export const each = <T extends Image>(state: StateView, entity: string): T[] => [...state.list(entity)].map(([, image]) => image as T);
+
+/** A worker that can take new fragments. */
+export const placeable = (w: WorkerImage): boolean => w.state === 'ACTIVE';
+
+/** A worker that is gone for good in its incarnation: its fragments and sources are lost. */
+export const gone = (w: WorkerImage): boolean => w.state === 'DEAD' || w.state === 'DEREGISTERED';
+
+const NAME = /^[A-Za-z_][A-Za-z0-9_.-]{0,254}$/;
+
+/** What is wrong with a name, or undefined when it is fine. */
+export const nameProblem = (what: string, name: string): string | undefined =>
+  NAME.test(name)
+    ? undefined
+    : `${what} name ${JSON.stringify(name)} is invalid: use 1 to 255 letters, digits, '_', '.' or '-', starting with a letter or '_'`;
+
+export const sortedOptions = (options: Readonly<Record<string, string>>): { [key: string]: string } =>
+  Object.fromEntries(Object.entries(options).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));

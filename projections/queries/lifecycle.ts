@@ -1,0 +1,196 @@
+/**
+ * A query's life on the workers: deploy, the deferred reply, stop, failure, and the cleanup
+ * the check loop runs when a worker or a session goes. Every function writes into a Draft so
+ * the catalog's cascades and the liveness checks can call them.
+ */
+import type { Draft } from '../draft';
+import {
+  ALLOCATION,
+  each,
+  PHYSICAL_SOURCE,
+  QUERY,
+  sessionOf,
+  settingsOf,
+  type AllocationImage,
+  type FragmentImage,
+  type PhysicalSourceImage,
+  type QueryImage,
+  type QueryState,
+} from '../model';
+import { reply, wrap, type Payload, type ReplyDraft } from '../types';
+
+export const queryPayload = (q: QueryImage): Payload => ({
+  type: 'coord.v1.Query',
+  value: {
+    name: q.name,
+    session: wrap('string', q.session),
+    temporary: q.temporary,
+    plan: q.plan,
+    sources: [...q.sources],
+    sink: q.sink,
+    state: q.state,
+    reason: q.reason,
+    reused: q.reused,
+    fragments: q.fragments.map((f) => ({ fragmentId: f.fragmentId, kind: f.kind, workerId: f.workerId, physicalSource: wrap('string', f.physicalSource), status: f.status })),
+  },
+});
+
+/** States in which a query holds slots and fragments on workers. */
+export const live = (s: QueryState): boolean => s === 'DEPLOYING' || s === 'RUNNING';
+
+const settled = (f: FragmentImage): boolean => f.status === 'STOPPED' || f.status === 'FAILED';
+
+export const deployCommand = (draft: Draft, q: QueryImage, f: FragmentImage): void => {
+  const p = f.physicalSource === null ? undefined : (draft.get(PHYSICAL_SOURCE, f.physicalSource) as PhysicalSourceImage | undefined);
+  draft.command(f.workerId, 'coord.v1.DeployFragment', {
+    queryName: q.name,
+    fragmentId: f.fragmentId,
+    kind: f.kind,
+    plan: q.plan,
+    physicalSource: wrap('string', f.physicalSource),
+    connectorType: wrap('string', p?.connectorType),
+    options: p === undefined ? {} : { ...p.options },
+    sink: wrap('string', f.kind === 'SINK' ? q.sink : null),
+  });
+};
+
+const stopCommands = (draft: Draft, q: QueryImage, fragments: readonly FragmentImage[]): void => {
+  for (const f of fragments) if (!settled(f)) draft.command(f.workerId, 'coord.v1.StopFragment', { queryName: q.name, fragmentId: f.fragmentId });
+};
+
+/** Answers a start that waits on the workers, if one does. */
+const answerPending = (draft: Draft, q: QueryImage, answer: ReplyDraft): void => {
+  if (q.pending !== null) draft.answer(q.pending.correlationId, q.pending.replyTo, answer);
+};
+
+/**
+ * Gives back the query's slots: to its session's cache when the session is open and asked for
+ * it (a stop), else released. The cache keeps at most `maxCachedAllocations` a session.
+ */
+const releaseSlots = (draft: Draft, q: QueryImage, cache: boolean, nowMs: number): void => {
+  const settings = settingsOf(draft);
+  const session = q.session === null ? undefined : sessionOf(draft, q.session);
+  const mine = new Set(q.fragments.map((f) => f.allocation));
+  let room =
+    cache && session?.state === 'OPEN'
+      ? settings.maxCachedAllocations - each<AllocationImage>(draft, ALLOCATION).filter((a) => a.session === q.session && a.cachedUntilMs !== null).length
+      : 0;
+  for (const a of each<AllocationImage>(draft, ALLOCATION)) {
+    if (!mine.has(a.allocationId) || a.cachedUntilMs !== null) continue;
+    if (room > 0) {
+      draft.put(ALLOCATION, a.allocationId, { ...a, fragmentId: null, cachedUntilMs: nowMs + settings.allocationIdleMs });
+      room--;
+    } else draft.delete(ALLOCATION, a.allocationId);
+  }
+};
+
+/** Every fragment is RUNNING: the query runs and the waiting start gets its OK. */
+export const maybeRunning = (draft: Draft, q: QueryImage): void => {
+  if (q.state !== 'DEPLOYING' || !q.fragments.every((f) => f.status === 'RUNNING')) {
+    draft.put(QUERY, q.name, q);
+    return;
+  }
+  const running: QueryImage = { ...q, state: 'RUNNING', pending: null };
+  draft.put(QUERY, q.name, running);
+  answerPending(draft, q, reply('OK', `query ${q.name} is RUNNING on ${q.fragments.length} fragments, ${q.reused} slots reused from the session's cache`, queryPayload(running)));
+};
+
+/**
+ * The query cannot go on: the rest of its fragments are told to stop, its slots released, a
+ * waiting start gets ABORTED with the reason, and it is FAILED.
+ */
+export const failQuery = (draft: Draft, q: QueryImage, reason: string, nowMs: number): QueryImage => {
+  stopCommands(draft, q, q.fragments);
+  releaseSlots(draft, q, false, nowMs);
+  const failed: QueryImage = {
+    ...q,
+    state: 'FAILED',
+    reason,
+    pending: null,
+    fragments: q.fragments.map((f) => (settled(f) ? f : { ...f, status: 'STOPPING' })),
+  };
+  draft.put(QUERY, q.name, failed);
+  answerPending(draft, q, reply('ABORTED', `query ${q.name} was aborted: ${reason}`, queryPayload(failed)));
+  return failed;
+};
+
+/** A stop: fragments told to stop, slots to the session's cache, STOPPING until the workers confirm. */
+export const stopQuery = (draft: Draft, q: QueryImage, why: string, nowMs: number, cache: boolean): QueryImage => {
+  stopCommands(draft, q, q.fragments);
+  releaseSlots(draft, q, cache, nowMs);
+  const fragments = q.fragments.map((f): FragmentImage => (settled(f) ? f : { ...f, status: 'STOPPING' }));
+  const stopped: QueryImage = { ...q, state: fragments.every(settled) ? 'STOPPED' : 'STOPPING', pending: null, fragments };
+  draft.put(QUERY, q.name, stopped);
+  answerPending(draft, q, reply('ABORTED', `query ${q.name} was stopped before it ran: ${why}`, queryPayload(stopped)));
+  return stopped;
+};
+
+/** Stops whatever still runs of `q` and removes it: a cascade, or a temporary query whose session went. */
+export const removeQuery = (draft: Draft, q: QueryImage, why: string, nowMs: number): void => {
+  if (live(q.state)) stopQuery(draft, q, why, nowMs, false);
+  draft.delete(QUERY, q.name);
+};
+
+/** A fragment's status as its worker reports it. */
+export const fragmentReported = (draft: Draft, q: QueryImage, fragmentId: string, status: 'RUNNING' | 'FAILED' | 'STOPPED', reason: string, nowMs: number): void => {
+  const f = q.fragments.find((x) => x.fragmentId === fragmentId) as FragmentImage;
+  const updated: QueryImage = { ...q, fragments: q.fragments.map((x) => (x === f ? { ...x, status: status === 'RUNNING' && x.status === 'STOPPING' ? 'STOPPING' : status } : x)) };
+  switch (status) {
+    case 'RUNNING':
+      if (f.status === 'DEPLOYING' && q.state === 'DEPLOYING') maybeRunning(draft, updated);
+      else if (f.status !== 'RUNNING') draft.command(f.workerId, 'coord.v1.StopFragment', { queryName: q.name, fragmentId }); // late: it was told to stop
+      return;
+    case 'FAILED':
+      if (live(q.state)) failQuery(draft, updated, `fragment ${fragmentId} failed on worker ${f.workerId}: ${reason === '' ? 'no reason given' : reason}`, nowMs);
+      else draft.put(QUERY, q.name, updated);
+      return;
+    case 'STOPPED': {
+      const done = q.state === 'STOPPING' && updated.fragments.every(settled);
+      draft.put(QUERY, q.name, done ? { ...updated, state: 'STOPPED' } : updated);
+      return;
+    }
+    default: {
+      const unknown: never = status;
+      throw new Error(`unknown fragment status ${String(unknown)}`);
+    }
+  }
+};
+
+/**
+ * Cleanup when a worker is DEAD or deregistered, run once by the transition that says so: its
+ * physical sources become unavailable, its slots vanish, and every query with a fragment there
+ * FAILS (a source fragment cannot move, its data lives on that worker; the documented policy is
+ * to fail the query and let its owner start it again once the sources are back).
+ */
+export const workerGone = (draft: Draft, workerId: string, why: string, nowMs: number): void => {
+  for (const p of each<PhysicalSourceImage>(draft, PHYSICAL_SOURCE))
+    if (p.workerId === workerId && p.available) draft.put(PHYSICAL_SOURCE, p.name, { ...p, available: false });
+  for (const q of each<QueryImage>(draft, QUERY)) {
+    const lost = q.fragments.filter((f) => f.workerId === workerId && !settled(f));
+    if (lost.length === 0) continue;
+    const without: QueryImage = { ...q, fragments: q.fragments.map((f) => (lost.includes(f) ? { ...f, status: 'FAILED' } : f)) };
+    if (live(q.state)) failQuery(draft, without, `worker ${workerId} is ${why}`, nowMs);
+    else draft.put(QUERY, q.name, q.state === 'STOPPING' && without.fragments.every(settled) ? { ...without, state: 'STOPPED' } : without);
+  }
+  for (const a of each<AllocationImage>(draft, ALLOCATION)) if (a.workerId === workerId) draft.delete(ALLOCATION, a.allocationId);
+};
+
+/** A worker's new incarnation is ACTIVE: its physical sources can be read again. */
+export const workerBack = (draft: Draft, workerId: string): void => {
+  for (const p of each<PhysicalSourceImage>(draft, PHYSICAL_SOURCE))
+    if (p.workerId === workerId && !p.available) draft.put(PHYSICAL_SOURCE, p.name, { ...p, available: true });
+};
+
+/** Cleanup when a session closes or expires: its cached slots are released, its temporary queries stopped and dropped. */
+export const sessionGone = (draft: Draft, sessionId: string, nowMs: number): void => {
+  for (const q of each<QueryImage>(draft, QUERY)) if (q.session === sessionId && q.temporary) removeQuery(draft, q, `its session ${sessionId} is gone`, nowMs);
+  for (const a of each<AllocationImage>(draft, ALLOCATION)) if (a.session === sessionId && a.cachedUntilMs !== null) draft.delete(ALLOCATION, a.allocationId);
+};
+
+/** The queries' part of the check loop: idle cached slots are released, overdue deployments aborted. */
+export const checkQueries = (draft: Draft, nowMs: number): void => {
+  for (const a of each<AllocationImage>(draft, ALLOCATION)) if (a.cachedUntilMs !== null && a.cachedUntilMs <= nowMs) draft.delete(ALLOCATION, a.allocationId);
+  for (const q of each<QueryImage>(draft, QUERY))
+    if (q.state === 'DEPLOYING' && q.pending?.deadlineMs !== null && q.pending !== null && (q.pending.deadlineMs as number) < nowMs)
+      failQuery(draft, q, `its deadline ${q.pending.deadlineMs} passed before every fragment reported RUNNING (${q.fragments.filter((f) => f.status !== 'RUNNING').map((f) => f.fragmentId).join(', ')} did not)`, nowMs);
+};

@@ -1,0 +1,41 @@
+/**
+ * Reads: the working snapshot for read-your-writes, or with `asOf` the state at an earlier
+ * snapshot from the history. History below the compaction frontier is gone, and a read there
+ * is refused with the frontier in the message.
+ */
+import { each, READ_HOLD, settingsOf, type ReadHoldImage } from './model';
+import { LOGICAL_BITS } from './system/hybrid';
+import { reject, type Decision, type Image, type PassContext, type StateView } from './types';
+
+export interface ReadView {
+  get(entity: string, key: string): Image | undefined;
+  list(entity: string): Iterable<readonly [string, Image]>;
+}
+
+/**
+ * The oldest hybrid timestamp still readable `asOf` at log time `nowMs`: `historyRetentionMs`
+ * back, or the oldest live read hold if that is older. It never goes back: a hold can only be
+ * taken at or above it, and both terms only rise with the log's clock.
+ */
+export const compactionFrontier = (state: StateView, nowMs: number): bigint => {
+  const retention = BigInt(Math.max(0, nowMs - settingsOf(state).historyRetentionMs)) << LOGICAL_BITS;
+  return each<ReadHoldImage>(state, READ_HOLD)
+    .filter((h) => h.expiresAtMs > nowMs)
+    .reduce((m, h) => (BigInt(h.ts) < m ? BigInt(h.ts) : m), retention);
+};
+
+/** A view at `asOfTs` (null: now), or the refusal to send instead. */
+export const readAt = (state: StateView, ctx: PassContext, asOfTs: bigint | null): { view: ReadView } | { refused: Decision } => {
+  if (asOfTs === null || asOfTs === ctx.snapshotTs) return { view: state };
+  if (asOfTs > ctx.snapshotTs)
+    return { refused: reject('INVALID_ARGUMENT', `asOf ${asOfTs} is after the snapshot being applied (${ctx.snapshotTs}); a read cannot see the future`) };
+  const frontier = compactionFrontier(state, ctx.logTimeMs);
+  if (asOfTs < frontier)
+    return {
+      refused: reject(
+        'FAILED_PRECONDITION',
+        `asOf ${asOfTs} is below the compaction frontier ${frontier}: that history is gone; read at or after ${frontier}, or take a read hold before reading the past`,
+      ),
+    };
+  return { view: { get: (entity, key) => state.getAt(entity, key, asOfTs), list: (entity) => state.listAt(entity, asOfTs) } };
+};

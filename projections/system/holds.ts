@@ -1,0 +1,56 @@
+/**
+ * Read holds and compaction. History is kept for `historyRetentionMs` of log time and beyond
+ * that only while a hold covers it; a hold lapses after its lease unless renewed, so a client
+ * that died does not pin history forever. The frontier never goes back.
+ */
+import { Draft } from '../draft';
+import { each, READ_HOLD, type ReadHoldImage } from '../model';
+import { compactionFrontier } from '../reads';
+import { accept, reject, reply, unwrap, type Decision, type Handler, type Payload } from '../types';
+
+export interface AcquireReadHold {
+  readonly name: string;
+  readonly asOfTs: { readonly long: bigint } | null;
+  readonly leaseMs: bigint;
+}
+
+const holdPayload = (h: ReadHoldImage): Payload => ({ type: 'coord.v1.ReadHold', value: { name: h.name, ts: BigInt(h.ts), expiresAtMs: BigInt(h.expiresAtMs) } });
+
+export const acquireReadHold: Handler<AcquireReadHold> = {
+  stage: 'system',
+  decide: (msg, state, ctx): Decision => {
+    const v = msg.value;
+    if (v.name === '') return reject('INVALID_ARGUMENT', 'a read hold needs a name');
+    const lease = Number(v.leaseMs);
+    if (!(lease > 0 && lease <= 86_400_000)) return reject('INVALID_ARGUMENT', `leaseMs must be between 1 and 86400000, got ${v.leaseMs}`);
+    const existing = state.get(READ_HOLD, v.name) as ReadHoldImage | undefined;
+    const ts = unwrap(v.asOfTs) ?? (existing === undefined ? ctx.snapshotTs : BigInt(existing.ts));
+    if (ts > ctx.snapshotTs) return reject('INVALID_ARGUMENT', `asOf ${ts} is after the current snapshot ${ctx.snapshotTs}`);
+    const frontier = compactionFrontier(state, msg.timestampMs);
+    if (ts < frontier) return reject('FAILED_PRECONDITION', `asOf ${ts} is below the compaction frontier ${frontier}; that history is gone`);
+    const image: ReadHoldImage = { name: v.name, ts: ts.toString(), expiresAtMs: msg.timestampMs + lease };
+    return accept([{ entity: READ_HOLD, key: v.name, image }], reply('OK', `history at ${ts} is held until log time ${image.expiresAtMs}`, holdPayload(image)));
+  },
+};
+
+export const releaseReadHold: Handler<{ readonly name: string }> = {
+  stage: 'system',
+  decide: (msg, state): Decision =>
+    state.get(READ_HOLD, msg.value.name) === undefined
+      ? reject('NOT_FOUND', `read hold ${msg.value.name} does not exist`)
+      : accept([{ entity: READ_HOLD, key: msg.value.name, image: null }], reply('OK', `released read hold ${msg.value.name}`)),
+};
+
+export const listReadHolds: Handler<Record<string, never>> = {
+  stage: 'system',
+  decide: (_msg, state, ctx): Decision => {
+    const holds = each<ReadHoldImage>(state, READ_HOLD).map((h) => holdPayload(h).value);
+    return accept([], reply('OK', `${holds.length} read holds`, { type: 'coord.v1.ReadHoldList', value: { holds, frontierTs: compactionFrontier(state, ctx.logTimeMs) } }));
+  },
+};
+
+/** The holds' part of the check loop: lapsed holds go, and the history below the frontier is compacted. */
+export const checkHolds = (draft: Draft, nowMs: number): void => {
+  for (const h of each<ReadHoldImage>(draft, READ_HOLD)) if (h.expiresAtMs <= nowMs) draft.delete(READ_HOLD, h.name);
+  draft.compact(compactionFrontier(draft, nowMs));
+};

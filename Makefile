@@ -54,7 +54,7 @@ test-unit: build
 
 ## Integration and end-to-end tiers start their own Kafka and registry on free ports in a temporary folder.
 test-integration: build $(PYENV)
-	npx mocha --timeout 180000 --slow 5000 --require test/support/stack-hooks.ts 'test/integration/**/*.spec.ts'
+	npx mocha --timeout 180000 --slow 5000 --require test/support/stack-hooks.ts 'test/integration/**/*.spec.ts' 'test/e2e/**/*.spec.ts'
 
 test: build lint test-unit test-integration
 

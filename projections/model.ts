@@ -76,7 +76,7 @@ export type FragmentKind = 'SOURCE' | 'SINK';
 export type FragmentStatus = 'DEPLOYING' | 'RUNNING' | 'FAILED' | 'STOPPING' | 'STOPPED';
 
 export interface FragmentImage extends Image {
-  /** `<query>#<n>`: unique within a deployment of the query. */
+  /** `<query>#<snapshot>-<n>`: unique across deployments, so a late report of an earlier one cannot touch it. */
   readonly fragmentId: string;
   readonly kind: FragmentKind;
   readonly workerId: string;

@@ -80,7 +80,7 @@ export const place = (draft: Draft, q: QueryImage, ctx: PassContext): Placed | R
       workerId = chosen.workerId;
     }
     const worker = workers.get(workerId) as WorkerImage;
-    const fragmentId = `${q.name}#${i}`;
+    const fragmentId = `${q.name}#${ctx.snapshotId}-${i}`;
     let allocationId: string;
     const mine = mineOn(workerId);
     if (mine !== undefined) {

@@ -105,7 +105,8 @@ export const startQuery: Handler<Named> = {
     if (q.state === 'DEPLOYING' && q.pending !== null && q.pending.correlationId === msg.correlationId && msg.replyTo !== undefined)
       // The same start again before its answer: it keeps waiting, answered where it now listens.
       return accept([{ entity: QUERY, key: q.name, image: { ...q, pending: { ...q.pending, replyTo: msg.replyTo } } }]);
-    if (live(q.state) || q.state === 'STOPPING') return reject('FAILED_PRECONDITION', `query ${q.name} is ${q.state}; stop it before starting it again`);
+    // STOPPING may start again: the new fragments have new ids, so the old ones' last reports change nothing.
+    if (live(q.state)) return reject('FAILED_PRECONDITION', `query ${q.name} is ${q.state}; stop it before starting it again`);
     if (q.session !== null && sessionOf(state, q.session)?.state !== 'OPEN') return reject('FAILED_PRECONDITION', `query ${q.name} belongs to session ${q.session}, which is not open`);
     const draft = new Draft(state);
     const placed = place(draft, q, ctx);

@@ -117,7 +117,7 @@ const startDemoWorkers = async (config: Config, count: number, log: Logger): Pro
   const { kafka, codec } = createParts(config, 'coord-demo-workers', log);
   const client = createClient({ kafka, codec, log, topicPrefix: config.topicPrefix, replyTopic: config.replyTopic, askTimeoutMs: config.askTimeoutMs });
   await client.start();
-  const agents = Array.from({ length: count }, (_, i) => createWorkerAgent({ client, log, workerId: `demo-worker-${i + 1}`, slots: 4, capabilities: i === 0 ? ['gpu'] : [] }));
+  const agents = Array.from({ length: count }, (_, i) => createWorkerAgent({ client, commands: { kafka, codec, topicPrefix: config.topicPrefix }, log, workerId: `demo-worker-${i + 1}`, slots: 4, capabilities: i === 0 ? ['gpu'] : [] }));
   for (const a of agents) await a.start();
   log.info('demo workers registered', { workers: agents.map((a) => a.workerId) });
   return async () => {

@@ -8,6 +8,7 @@
 import { Draft } from './draft';
 import { SETTINGS, settingsOf, type Settings } from './model';
 import { checkQueries, sessionGone, workerGone } from './queries/lifecycle';
+import { compactionFrontier } from './reads';
 import { expireSessions } from './sessions/sessions';
 import { checkHolds } from './system/holds';
 import type { Handler, Projection } from './types';
@@ -24,7 +25,7 @@ export interface Tick {
   readonly historyRetentionMs?: bigint;
 }
 
-const settingsFrom = (t: Tick, was: Settings): Settings => ({
+const settingsFrom = (t: Tick, was: Settings): Omit<Settings, 'frontierFloorTs'> => ({
   workerSuspectMs: Number(t.workerSuspectMs),
   workerTimeoutMs: Number(t.workerTimeoutMs),
   sessionTimeoutMs: Number(t.sessionTimeoutMs),
@@ -40,8 +41,10 @@ export const tick: Handler<Tick> = {
     const now = msg.timestampMs;
     const draft = new Draft(state);
     const was = settingsOf(state);
-    const settings = settingsFrom(msg.value, was);
-    if (JSON.stringify(settings) !== JSON.stringify(was)) draft.put(SETTINGS, 'current', settings);
+    const next = settingsFrom(msg.value, was);
+    const { frontierFloorTs: _, ...current } = was;
+    const settings: Settings = JSON.stringify(next) === JSON.stringify(current) ? was : ({ ...next, frontierFloorTs: compactionFrontier(state, now).toString() } as Settings);
+    if (settings !== was) draft.put(SETTINGS, 'current', settings);
     for (const c of checkWorkers(draft, now, settings.workerSuspectMs, settings.workerTimeoutMs)) {
       draft.put(c.entity, c.key, c.image as never);
       if ((c.image as { state: string }).state === 'DEAD') workerGone(draft, c.key, 'DEAD', now);

@@ -76,7 +76,7 @@ export type FragmentKind = 'SOURCE' | 'SINK';
 export type FragmentStatus = 'DEPLOYING' | 'RUNNING' | 'FAILED' | 'STOPPING' | 'STOPPED';
 
 export interface FragmentImage extends Image {
-  /** `<query>#<snapshot>-<n>`: unique across deployments, so a late report of an earlier one cannot touch it. */
+  /** `<query>#<deployment>-<n>`, the deployment id from the id allocator: a late report of an earlier deployment cannot touch it. */
   readonly fragmentId: string;
   readonly kind: FragmentKind;
   readonly workerId: string;
@@ -145,6 +145,11 @@ export interface Settings extends Image {
   readonly allocationIdleMs: number;
   readonly maxCachedAllocations: number;
   readonly historyRetentionMs: number;
+  /**
+   * The compaction frontier when these settings took effect: a longer retention must not
+   * bring back, as readable, history that was already compacted away.
+   */
+  readonly frontierFloorTs: string;
 }
 
 export const DEFAULT_SETTINGS: Settings = Object.freeze({
@@ -155,6 +160,7 @@ export const DEFAULT_SETTINGS: Settings = Object.freeze({
   allocationIdleMs: 60_000,
   maxCachedAllocations: 8,
   historyRetentionMs: 600_000,
+  frontierFloorTs: '0',
 });
 
 export const settingsOf = (state: StateView): Settings => (state.get(SETTINGS, 'current') as Settings | undefined) ?? DEFAULT_SETTINGS;

@@ -14,14 +14,18 @@ export interface ReadView {
 
 /**
  * The oldest hybrid timestamp still readable `asOf` at log time `nowMs`: `historyRetentionMs`
- * back, or the oldest live read hold if that is older. It never goes back: a hold can only be
- * taken at or above it, and both terms only rise with the log's clock.
+ * back, or the oldest live read hold if that is older, and never below where it stood when the
+ * settings last changed. It never goes back: a hold can only be taken at or above it, and the
+ * other terms only rise with the log's clock.
  */
 export const compactionFrontier = (state: StateView, nowMs: number): bigint => {
-  const retention = BigInt(Math.max(0, nowMs - settingsOf(state).historyRetentionMs)) << LOGICAL_BITS;
-  return each<ReadHoldImage>(state, READ_HOLD)
+  const settings = settingsOf(state);
+  const retention = BigInt(Math.max(0, nowMs - settings.historyRetentionMs)) << LOGICAL_BITS;
+  const held = each<ReadHoldImage>(state, READ_HOLD)
     .filter((h) => h.expiresAtMs > nowMs)
     .reduce((m, h) => (BigInt(h.ts) < m ? BigInt(h.ts) : m), retention);
+  const floor = BigInt(settings.frontierFloorTs);
+  return held > floor ? held : floor;
 };
 
 /** A view at `asOfTs` (null: now), or the refusal to send instead. */

@@ -142,7 +142,7 @@ export const fragmentReported = (draft: Draft, q: QueryImage, fragmentId: string
       return;
     case 'FAILED':
       if (live(q.state)) failQuery(draft, updated, `fragment ${fragmentId} failed on worker ${f.workerId}: ${reason === '' ? 'no reason given' : reason}`, nowMs);
-      else draft.put(QUERY, q.name, updated);
+      else draft.put(QUERY, q.name, q.state === 'STOPPING' && updated.fragments.every(settled) ? { ...updated, state: 'STOPPED' } : updated);
       return;
     case 'STOPPED': {
       const done = q.state === 'STOPPING' && updated.fragments.every(settled);

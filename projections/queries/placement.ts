@@ -9,6 +9,7 @@ import type { Draft } from '../draft';
 import {
   ALLOCATION,
   each,
+  ORACLE,
   PHYSICAL_SOURCE,
   placeable,
   settingsOf,
@@ -19,7 +20,8 @@ import {
   type QueryImage,
   type WorkerImage,
 } from '../model';
-import type { PassContext, Status } from '../types';
+import { takeIds } from '../system/allocators';
+import type { Status } from '../types';
 
 export interface Placed {
   readonly ok: true;
@@ -33,6 +35,8 @@ export interface Refused {
   readonly message: string;
 }
 
+const nextDeployment = (state: Draft): bigint => BigInt((state.get(ORACLE, 'ids') as { next: string } | undefined)?.next ?? '1');
+
 const cached = (a: AllocationImage): boolean => a.cachedUntilMs !== null;
 
 /** The oldest cached allocation matching `where`, the first to reclaim. */
@@ -45,7 +49,7 @@ const oldestCached = (allocations: readonly AllocationImage[], where: (a: Alloca
  * Writes the allocations of a start of `q` into `draft` and returns its fragments, or says why
  * it cannot start; on a refusal the draft is left as it was given.
  */
-export const place = (draft: Draft, q: QueryImage, ctx: PassContext): Placed | Refused => {
+export const place = (draft: Draft, q: QueryImage): Placed | Refused => {
   const settings = settingsOf(draft);
   const workers = new Map(each<WorkerImage>(draft, WORKER).map((w) => [w.workerId, w]));
   const physical = each<PhysicalSourceImage>(draft, PHYSICAL_SOURCE);
@@ -66,6 +70,8 @@ export const place = (draft: Draft, q: QueryImage, ctx: PassContext): Placed | R
   const mineOn = (workerId: string): AllocationImage | undefined =>
     oldestCached(allocations, (a) => a.workerId === workerId && q.session !== null && a.session === q.session);
 
+  // Every deployment gets an id of its own, so no report of an earlier one can touch it.
+  const deployment = nextDeployment(draft);
   const fragments: FragmentImage[] = [];
   let reused = 0;
   for (const [i, want] of wanted.entries()) {
@@ -80,7 +86,7 @@ export const place = (draft: Draft, q: QueryImage, ctx: PassContext): Placed | R
       workerId = chosen.workerId;
     }
     const worker = workers.get(workerId) as WorkerImage;
-    const fragmentId = `${q.name}#${ctx.snapshotId}-${i}`;
+    const fragmentId = `${q.name}#${deployment}-${i}`;
     let allocationId: string;
     const mine = mineOn(workerId);
     if (mine !== undefined) {
@@ -99,14 +105,15 @@ export const place = (draft: Draft, q: QueryImage, ctx: PassContext): Placed | R
           return { ok: false, status: 'RESOURCE_EXHAUSTED', message: `the deployment holds maxAllocations ${settings.maxAllocations} slots; stop a query or raise maxAllocations` };
         allocations = allocations.filter((a) => a !== reclaim);
       }
-      allocationId = `${ctx.snapshotId}.${fragmentId}`;
+      allocationId = `slot-${deployment}-${i}`;
     }
     const allocation: AllocationImage = { allocationId, workerId, session: q.session, fragmentId, cachedUntilMs: null };
     allocations = [...allocations.filter((a) => a.allocationId !== allocationId), allocation];
     fragments.push({ fragmentId, kind: want.kind, workerId, physicalSource: want.physicalSource, allocation: allocationId, status: 'DEPLOYING' });
   }
 
-  // Only now that every fragment has its slot: the reclaimed go, the taken are written.
+  // Only now that every fragment has its slot: the deployment id is taken, the reclaimed go, the taken are written.
+  takeIds(draft, 1);
   const kept = new Set(allocations.map((a) => a.allocationId));
   for (const a of each<AllocationImage>(draft, ALLOCATION)) if (!kept.has(a.allocationId)) draft.delete(ALLOCATION, a.allocationId);
   for (const a of allocations) if (a.fragmentId !== null && fragments.some((f) => f.allocation === a.allocationId)) draft.put(ALLOCATION, a.allocationId, a);

@@ -99,7 +99,7 @@ export const createQuery: Handler<CreateQuery> = {
  */
 export const startQuery: Handler<Named> = {
   stage: 'queries',
-  decide: (msg, state, ctx): Decision => {
+  decide: (msg, state): Decision => {
     const q = queryOf(state, msg.value.name);
     if (q === undefined) return reject('NOT_FOUND', `query ${msg.value.name} does not exist`);
     if (q.state === 'DEPLOYING' && q.pending !== null && q.pending.correlationId === msg.correlationId && msg.replyTo !== undefined)
@@ -109,7 +109,7 @@ export const startQuery: Handler<Named> = {
     if (live(q.state)) return reject('FAILED_PRECONDITION', `query ${q.name} is ${q.state}; stop it before starting it again`);
     if (q.session !== null && sessionOf(state, q.session)?.state !== 'OPEN') return reject('FAILED_PRECONDITION', `query ${q.name} belongs to session ${q.session}, which is not open`);
     const draft = new Draft(state);
-    const placed = place(draft, q, ctx);
+    const placed = place(draft, q);
     if (!placed.ok) return reject(placed.status, placed.message);
     const deploying: QueryImage = {
       ...q,

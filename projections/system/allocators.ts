@@ -5,6 +5,7 @@
  * oracle (`oracleHighWater`), so snapshots and allocated timestamps share one order.
  */
 import { ORACLE } from '../model';
+import type { Draft } from '../draft';
 import { accept, reject, reply, type Decision, type Handler, type StateView } from '../types';
 
 export const MAX_IDS = 1_000_000;
@@ -18,6 +19,13 @@ interface Count {
 export const oracleHighWater = (state: StateView): bigint => BigInt((state.get(ORACLE, 'timestamps') as { last: string } | undefined)?.last ?? '0');
 
 const nextId = (state: StateView): bigint => BigInt((state.get(ORACLE, 'ids') as { next: string } | undefined)?.next ?? '1');
+
+/** Takes `count` ids for the coordinator's own use (deployments), from the same counter AllocIds uses. */
+export const takeIds = (draft: Draft, count: number): bigint => {
+  const first = nextId(draft);
+  draft.put(ORACLE, 'ids', { next: (first + BigInt(count)).toString() });
+  return first;
+};
 
 const countProblem = (count: number, max: number): string | undefined =>
   Number.isInteger(count) && count >= 1 && count <= max ? undefined : `count must be between 1 and ${max}, got ${count}`;

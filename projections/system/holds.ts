@@ -3,7 +3,7 @@
  * that only while a hold covers it; a hold lapses after its lease unless renewed, so a client
  * that died does not pin history forever. The frontier never goes back.
  */
-import { Draft } from '../draft';
+import type { Draft } from '../draft';
 import { each, READ_HOLD, type ReadHoldImage } from '../model';
 import { compactionFrontier } from '../reads';
 import { accept, reject, reply, unwrap, type Decision, type Handler, type Payload } from '../types';
@@ -26,9 +26,9 @@ export const acquireReadHold: Handler<AcquireReadHold> = {
     const existing = state.get(READ_HOLD, v.name) as ReadHoldImage | undefined;
     const ts = unwrap(v.asOfTs) ?? (existing === undefined ? ctx.snapshotTs : BigInt(existing.ts));
     if (ts > ctx.snapshotTs) return reject('INVALID_ARGUMENT', `asOf ${ts} is after the current snapshot ${ctx.snapshotTs}`);
-    const frontier = compactionFrontier(state, msg.timestampMs);
+    const frontier = compactionFrontier(state, ctx.logTimeMs);
     if (ts < frontier) return reject('FAILED_PRECONDITION', `asOf ${ts} is below the compaction frontier ${frontier}; that history is gone`);
-    const image: ReadHoldImage = { name: v.name, ts: ts.toString(), expiresAtMs: msg.timestampMs + lease };
+    const image: ReadHoldImage = { name: v.name, ts: ts.toString(), expiresAtMs: ctx.logTimeMs + lease };
     return accept([{ entity: READ_HOLD, key: v.name, image }], reply('OK', `history at ${ts} is held until log time ${image.expiresAtMs}`, holdPayload(image)));
   },
 };

@@ -3,7 +3,8 @@
 import { errorMessage, isCoordError } from '../errors';
 import { createLogger } from '../log';
 import { replayCommand } from './replay';
-import { requestCommand, UsageError } from './requests';
+import { isRequestNoun, usageLines, UsageError } from './commands';
+import { requestCommand } from './requests';
 import { loadConfig } from '../config';
 import { provision } from '../messaging/provision';
 import { projectRoot } from '../messaging/schemas';
@@ -17,16 +18,20 @@ const USAGE = `coordctl — an event-sourced coordinator on Apache Kafka
   coordctl coordinator                         the coordinator alone, against .coord/run.env or the environment
   coordctl provision                           create the topics and register the schemas on any cluster
   coordctl replay --to DIR [--verify]          rebuild the state from the log; --verify checks every snapshot's digest
-  coordctl logical-source create NAME F:T...   create a logical source, e.g. cars id:INT64 speed:FLOAT64
-  coordctl logical-source get NAME             read one
-  coordctl logical-source drop NAME [--cascade] drop one
-  coordctl workers list [--all]                the workers and their state (--all: the dead and gone too)
 
-Flags: --json for scripts; any configuration key as --kebab-name=value (see README).
+Requests (a status line, then a table or the entity; exit code 0 for OK, 2 for any other status):
+
+${usageLines()}
+TS is a hybrid timestamp (physical ms << 18 | logical, as snapshotTs in --json and describe print it)
+or an ISO-8601 time such as 2026-11-21T15:07:58Z; --as-of reads the state as it stood then.
+Any request command takes --help.
+
+Flags: --json prints the reply as one JSON line (longs as strings, unions unwrapped) for scripts;
+any configuration key as --kebab-name=value (see README).
 `;
 
 const main = async (argv: string[]): Promise<number> => {
-  const [cmd, sub, ...rest] = argv;
+  const [cmd, sub] = argv;
   const log = createLogger('info', { component: 'coordctl' });
   switch (cmd) {
     case 'run':
@@ -48,15 +53,13 @@ const main = async (argv: string[]): Promise<number> => {
     }
     case 'replay':
       return replayCommand(argv.slice(1));
-    case 'logical-source':
-    case 'workers':
-      return requestCommand(cmd, sub ?? '', rest);
     case undefined:
     case 'help':
     case '--help':
       process.stdout.write(USAGE);
       return 0;
     default:
+      if (isRequestNoun(cmd)) return requestCommand(cmd, argv.slice(1));
       throw new UsageError(`unknown command ${cmd}`);
   }
 };
@@ -64,7 +67,7 @@ const main = async (argv: string[]): Promise<number> => {
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err: unknown) => {
-    if (err instanceof UsageError) process.stderr.write(`${err.message}\n\n${USAGE}`);
+    if (err instanceof UsageError) process.stderr.write(`${err.message}\n\n${err.usage ?? USAGE}`);
     else process.stderr.write(`coordctl: ${isCoordError(err) ? `[${err.code}] ` : ''}${errorMessage(err)}\n`);
     process.exit(err instanceof UsageError ? 64 : 1);
   },

@@ -6,7 +6,7 @@ import { createLogger } from '../log';
 import { projectRoot } from '../messaging/schemas';
 import { createParts } from '../runtime';
 import { openStore } from '../store/rocks';
-import { UsageError } from './requests';
+import { UsageError } from './commands';
 import { envWithRunFile } from './serve';
 
 const bar = (p: ReplayProgress): string => {

@@ -1,19 +1,53 @@
 /**
  * Given/when/then for pure deciders: each message runs through the real handler table onto a
- * WorkingState, one pass per message, with the snapshot id and hybrid ts the pass would give it.
+ * WorkingState, one pass per message, with the snapshot id and hybrid ts the pass would give it,
+ * the history versions the pass would record and the compaction it would run. For what only a
+ * batch shows (cancel-outs, conflicts), `whenInOnePass` runs several messages through the real
+ * pass with an in-memory codec: no Kafka, no registry, no RocksDB.
  */
 import { strict as assert } from 'node:assert';
-import { handlerTable, type Change, type Decision, type Handler, type Image, type Message, type PassContext, type Payload, type Status } from '../../projections';
+import {
+  handlerTable,
+  oracleHighWater,
+  versionedEntities,
+  type Answer,
+  type Change,
+  type Command,
+  type Decision,
+  type Handler,
+  type Image,
+  type Message,
+  type PassContext,
+  type Payload,
+  type StateView,
+  type Status,
+} from '../../projections';
+import { ALLOCATION, DEFAULT_SETTINGS, each, queryOf, type AllocationImage, type FragmentImage } from '../../projections/model';
 import type { CreateLogicalSource, DropLogicalSource, FieldSpec, GetLogicalSource } from '../../projections/catalog/logical-sources';
+import type { CreatePhysicalSource } from '../../projections/catalog/physical-sources';
+import type { CreateSink } from '../../projections/catalog/sinks';
+import type { CreateQuery, FragmentStatusReport, GetQuery, ListQueries, Named } from '../../projections/queries/queries';
+import type { AcquireReadHold } from '../../projections/system/holds';
 import type { WorkerRegistered } from '../../projections/workers/workers';
+import type { Decoded } from '../../src/messaging/codec';
+import { kindOfRecord } from '../../src/messaging/protocol';
+import { TOPIC_KINDS, topicName, type TopicKind } from '../../src/messaging/topics';
+import type { RawRecord } from '../../src/engine/decode';
+import { runPass, type PassDeps, type PassResult } from '../../src/engine/pass';
 import { nextHybrid, WorkingState } from '../../src/engine/state';
 
 /** Log time of every built message unless a test names another: a fixed instant, so runs repeat. */
 export const T0 = 1_700_000_000_000;
 
+/** Where every built request asks its reply to go, so a deferred reply can be addressed. */
+export const REPLY_TO = 'test.replies';
+
 export interface MessageOptions {
   readonly correlationId?: string;
   readonly timestampMs?: number;
+  readonly replyTo?: string;
+  /** The request's `deadline-ms`, epoch ms. */
+  readonly deadlineMs?: number;
 }
 
 const message = <V>(type: string, value: V, key: string | null, opts: MessageOptions): Message<V> => ({
@@ -21,19 +55,118 @@ const message = <V>(type: string, value: V, key: string | null, opts: MessageOpt
   value,
   key,
   correlationId: opts.correlationId ?? `c-${type}-${key ?? ''}`,
+  replyTo: opts.replyTo ?? REPLY_TO,
+  ...(opts.deadlineMs === undefined ? {} : { deadlineMs: opts.deadlineMs }),
   timestampMs: opts.timestampMs ?? T0,
 });
+
+/** An optional Avro long as the codec gives it. */
+const long = (v: bigint | undefined): { long: bigint } | null => (v === undefined ? null : { long: v });
+const string = (v: string | undefined): { string: string } | null => (v === undefined ? null : { string: v });
+
+type AsOf = { readonly asOfTs?: bigint };
+
+/** JSON for assertion messages, bigints included. */
+const show = (v: unknown): string => JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? `${x}n` : x));
 
 export const field = (name: string, type = 'string'): FieldSpec => ({ name, type });
 
 export const createLogicalSource = (name: string, fields: readonly FieldSpec[] = [field('id')], opts: MessageOptions = {}): Message<CreateLogicalSource> =>
   message('coord.v1.CreateLogicalSource', { name, fields }, name, opts);
 
-export const getLogicalSource = (name: string, opts: MessageOptions = {}): Message<GetLogicalSource> =>
-  message('coord.v1.GetLogicalSource', { name }, name, opts);
+export const getLogicalSource = (name: string, opts: MessageOptions & AsOf = {}): Message<GetLogicalSource> =>
+  message('coord.v1.GetLogicalSource', { name, asOfTs: long(opts.asOfTs) }, name, opts);
+
+export const listLogicalSources = (opts: MessageOptions & AsOf = {}): Message<unknown> => message('coord.v1.ListLogicalSources', { asOfTs: long(opts.asOfTs) }, null, opts);
 
 export const dropLogicalSource = (name: string, opts: MessageOptions & { cascade?: boolean } = {}): Message<DropLogicalSource> =>
   message('coord.v1.DropLogicalSource', { name, cascade: opts.cascade ?? false }, name, opts);
+
+export const createPhysicalSource = (
+  name: string,
+  logicalSource: string,
+  workerId: string,
+  opts: MessageOptions & { connectorType?: string; options?: Record<string, string> } = {},
+): Message<CreatePhysicalSource> =>
+  message('coord.v1.CreatePhysicalSource', { name, logicalSource, workerId, connectorType: opts.connectorType ?? 'kafka', options: opts.options ?? {} }, name, opts);
+
+export const getPhysicalSource = (name: string, opts: MessageOptions & AsOf = {}): Message<unknown> =>
+  message('coord.v1.GetPhysicalSource', { name, asOfTs: long(opts.asOfTs) }, name, opts);
+
+export const listPhysicalSources = (opts: MessageOptions & AsOf & { logicalSource?: string } = {}): Message<unknown> =>
+  message('coord.v1.ListPhysicalSources', { logicalSource: string(opts.logicalSource), asOfTs: long(opts.asOfTs) }, null, opts);
+
+export const dropPhysicalSource = (name: string, opts: MessageOptions & { cascade?: boolean } = {}): Message<unknown> =>
+  message('coord.v1.DropPhysicalSource', { name, cascade: opts.cascade ?? false }, name, opts);
+
+export const createSink = (name: string, opts: MessageOptions & { type?: string; options?: Record<string, string> } = {}): Message<CreateSink> =>
+  message('coord.v1.CreateSink', { name, type: opts.type ?? 'print', options: opts.options ?? {} }, name, opts);
+
+export const getSink = (name: string, opts: MessageOptions & AsOf = {}): Message<unknown> => message('coord.v1.GetSink', { name, asOfTs: long(opts.asOfTs) }, name, opts);
+
+export const listSinks = (opts: MessageOptions & AsOf = {}): Message<unknown> => message('coord.v1.ListSinks', { asOfTs: long(opts.asOfTs) }, null, opts);
+
+export const dropSink = (name: string, opts: MessageOptions & { cascade?: boolean } = {}): Message<unknown> =>
+  message('coord.v1.DropSink', { name, cascade: opts.cascade ?? false }, name, opts);
+
+/** The plan a query carries: its logical sources and its sink, as the client sends it. */
+export const plan = (sources: readonly string[], sink: string): string => JSON.stringify({ sources, sink, operators: [] });
+
+export const createQuery = (
+  name: string,
+  opts: MessageOptions & { sources?: readonly string[]; sink?: string; plan?: string; session?: string; temporary?: boolean } = {},
+): Message<CreateQuery> =>
+  message(
+    'coord.v1.CreateQuery',
+    { name, plan: opts.plan ?? plan(opts.sources ?? ['cars'], opts.sink ?? 'out'), session: string(opts.session), temporary: opts.temporary ?? false },
+    name,
+    opts,
+  );
+
+export const startQuery = (name: string, opts: MessageOptions = {}): Message<Named> => message('coord.v1.StartQuery', { name }, name, opts);
+export const stopQuery = (name: string, opts: MessageOptions = {}): Message<Named> => message('coord.v1.StopQuery', { name }, name, opts);
+export const dropQuery = (name: string, opts: MessageOptions = {}): Message<Named> => message('coord.v1.DropQuery', { name }, name, opts);
+
+export const getQuery = (name: string, opts: MessageOptions & AsOf = {}): Message<GetQuery> => message('coord.v1.GetQuery', { name, asOfTs: long(opts.asOfTs) }, name, opts);
+
+export const listQueries = (opts: MessageOptions & AsOf & { session?: string } = {}): Message<ListQueries> =>
+  message('coord.v1.ListQueries', { session: string(opts.session), asOfTs: long(opts.asOfTs) }, null, opts);
+
+/** A worker's report on fragment `fragmentId` (`<query>#<n>`) of `queryName`. */
+export const fragmentStatus = (
+  workerId: string,
+  queryName: string,
+  fragmentId: string,
+  status: FragmentStatusReport['status'],
+  opts: MessageOptions & { incarnation?: string; reason?: string } = {},
+): Message<FragmentStatusReport> =>
+  message('coord.v1.FragmentStatus', { workerId, incarnation: opts.incarnation ?? 'i1', queryName, fragmentId, status, reason: opts.reason ?? '' }, workerId, opts);
+
+/**
+ * The report on fragment `index` of `queryName` as it stands when the step runs, from the worker
+ * it was placed on: fragment ids carry the snapshot of their start, so a spec names them by position.
+ */
+export const fragmentReport =
+  (queryName: string, index: number, status: FragmentStatusReport['status'], opts: MessageOptions & { incarnation?: string; reason?: string } = {}): Step =>
+  (state) => {
+    const f = queryOf(state, queryName)?.fragments[index];
+    if (f === undefined) throw new Error(`query ${queryName} has no fragment ${index} to report on`);
+    return fragmentStatus(f.workerId, queryName, f.fragmentId, status, opts);
+  };
+
+/** Every one of the `count` fragments of `queryName` reports `status`, in order. */
+export const fragmentReports = (queryName: string, count: number, status: FragmentStatusReport['status']): Step[] =>
+  Array.from({ length: count }, (_, i) => fragmentReport(queryName, i, status));
+
+export const allocIds = (count: number, opts: MessageOptions = {}): Message<unknown> => message('coord.v1.AllocIds', { count }, null, opts);
+export const allocTimestamps = (count: number, opts: MessageOptions = {}): Message<unknown> => message('coord.v1.AllocTimestamps', { count }, null, opts);
+
+export const acquireReadHold = (name: string, opts: MessageOptions & AsOf & { leaseMs?: bigint } = {}): Message<AcquireReadHold> =>
+  message('coord.v1.AcquireReadHold', { name, asOfTs: long(opts.asOfTs), leaseMs: opts.leaseMs ?? 60_000n }, name, opts);
+
+export const releaseReadHold = (name: string, opts: MessageOptions = {}): Message<unknown> => message('coord.v1.ReleaseReadHold', { name }, name, opts);
+export const listReadHolds = (opts: MessageOptions = {}): Message<unknown> => message('coord.v1.ListReadHolds', {}, null, opts);
+export const describeCoordinator = (opts: MessageOptions = {}): Message<unknown> => message('coord.v1.DescribeCoordinator', {}, null, opts);
 
 export const workerRegistered = (workerId: string, opts: MessageOptions & { incarnation?: string; slots?: number; host?: string; capabilities?: string[] } = {}): Message<WorkerRegistered> =>
   message('coord.v1.WorkerRegistered', { workerId, incarnation: opts.incarnation ?? 'i1', host: opts.host ?? `${workerId}.local`, slots: opts.slots ?? 4, capabilities: opts.capabilities ?? [] }, workerId, opts);
@@ -50,11 +183,33 @@ export const workerDraining = (workerId: string, opts: MessageOptions & { incarn
 export const workerDeregistered = (workerId: string, opts: MessageOptions & { incarnation?: string } = {}): Message<unknown> =>
   message('coord.v1.WorkerDeregistered', { workerId, incarnation: opts.incarnation ?? 'i1' }, workerId, opts);
 
-/** A Tick at log time `atMs`, with the default thresholds (suspect 5 s, dead 15 s, sessions 30 s) unless given. */
-export const tick = (atMs: number, opts: { suspectMs?: number; timeoutMs?: number; sessionTimeoutMs?: number } = {}): Message<unknown> =>
+export interface TickOptions {
+  readonly suspectMs?: number;
+  readonly timeoutMs?: number;
+  readonly sessionTimeoutMs?: number;
+  readonly maxAllocations?: number;
+  readonly allocationIdleMs?: number;
+  readonly maxCachedAllocations?: number;
+  readonly historyRetentionMs?: number;
+}
+
+/**
+ * A Tick at log time `atMs`, with the default thresholds (suspect 5 s, dead 15 s, sessions 30 s)
+ * and the schema's default settings unless given: a decoded Tick always carries every field.
+ */
+export const tick = (atMs: number, opts: TickOptions = {}): Message<unknown> =>
   message(
     'coord.v1.Tick',
-    { tickMs: BigInt(atMs), workerSuspectMs: BigInt(opts.suspectMs ?? 5_000), workerTimeoutMs: BigInt(opts.timeoutMs ?? 15_000), sessionTimeoutMs: BigInt(opts.sessionTimeoutMs ?? 30_000) },
+    {
+      tickMs: BigInt(atMs),
+      workerSuspectMs: BigInt(opts.suspectMs ?? 5_000),
+      workerTimeoutMs: BigInt(opts.timeoutMs ?? 15_000),
+      sessionTimeoutMs: BigInt(opts.sessionTimeoutMs ?? 30_000),
+      maxAllocations: opts.maxAllocations ?? DEFAULT_SETTINGS.maxAllocations,
+      allocationIdleMs: BigInt(opts.allocationIdleMs ?? DEFAULT_SETTINGS.allocationIdleMs),
+      maxCachedAllocations: opts.maxCachedAllocations ?? DEFAULT_SETTINGS.maxCachedAllocations,
+      historyRetentionMs: BigInt(opts.historyRetentionMs ?? DEFAULT_SETTINGS.historyRetentionMs),
+    },
     null,
     { timestampMs: atMs },
   );
@@ -64,6 +219,44 @@ export const sessionHeartbeat = (sessionId: string, opts: MessageOptions = {}): 
 export const sessionClosed = (sessionId: string, opts: MessageOptions = {}): Message<unknown> => message('coord.v1.SessionClosed', { sessionId }, sessionId, opts);
 
 type AnyMessage = Message<unknown>;
+
+/** A message, or one built from the state it will meet (a report on a fragment placed by an earlier step). */
+export type Step = AnyMessage | ((state: StateView) => AnyMessage);
+
+/** A fragment id without the snapshot of its deployment: `q1#7-0` is `q1#0`, the first fragment of q1. */
+export const fragmentIndexOf = (fragmentId: string): string => fragmentId.replace(/#\d+-(\d+)$/, '#$1');
+
+/** A worker command as the specs compare it: its type without the namespace, its worker, and its fragment by position. */
+export interface CommandSummary {
+  readonly type: 'DeployFragment' | 'StopFragment';
+  readonly workerId: string;
+  /** `<query>#<n>`: the n-th fragment of the query's deployment (see fragmentIndexOf). */
+  readonly fragment: string;
+}
+
+const summarize = (c: Command): CommandSummary => ({
+  type: c.type.replace(/^coord\.v1\./, '') as CommandSummary['type'],
+  workerId: c.workerId,
+  fragment: fragmentIndexOf(String(c.value.fragmentId)),
+});
+
+export const deploy = (workerId: string, fragment: string): CommandSummary => ({ type: 'DeployFragment', workerId, fragment });
+export const stop = (workerId: string, fragment: string): CommandSummary => ({ type: 'StopFragment', workerId, fragment });
+
+/** A fragment as the specs compare it: where it runs and how it stands, without its ids. */
+export interface FragmentSummary {
+  readonly kind: FragmentImage['kind'];
+  readonly workerId: string;
+  readonly physicalSource: string | null;
+  readonly status: FragmentImage['status'];
+}
+
+/** An allocation as the specs compare it: its worker, its session, and whether it is cached. */
+export interface AllocationSummary {
+  readonly workerId: string;
+  readonly session: string | null;
+  readonly cached: boolean;
+}
 
 /** What one message did: the decision, the context it was decided in, and the state after it. */
 export class Then {
@@ -88,10 +281,25 @@ export class Then {
     return this;
   }
 
+  /** The request got no reply now: it is deferred until the workers report (or, for an event, none is due). */
+  thenNoReply(): this {
+    assert.equal(this.decision.reply, null, `expected no reply, got ${show(this.decision.reply)}`);
+    return this;
+  }
+
   /** The reply carries exactly this payload (`null`: none). */
   thenPayload(expected: Payload | null): this {
     assert.ok(this.decision.reply !== null, 'expected a reply with a payload, got no reply');
     assert.deepStrictEqual(this.decision.reply.payload, expected);
+    return this;
+  }
+
+  /** The reply's payload is of `type` and these fields of its value are as given; the others are not compared. */
+  thenPayloadFields(type: string, fields: Readonly<Record<string, unknown>>): this {
+    const payload = this.decision.reply?.payload;
+    assert.ok(payload !== null && payload !== undefined, `expected a reply with a ${type} payload, got ${show(this.decision.reply)}`);
+    assert.equal(payload.type, type);
+    for (const [k, v] of Object.entries(fields)) assert.deepStrictEqual(payload.value[k], v, `payload ${type}.${k}`);
     return this;
   }
 
@@ -111,44 +319,249 @@ export class Then {
 
   /** The decision changed this many entities, or exactly these. */
   thenChanges(expected: number | readonly Change[]): this {
-    if (typeof expected === 'number') assert.equal(this.decision.changes.length, expected, `expected ${expected} changes, got ${JSON.stringify(this.decision.changes)}`);
+    if (typeof expected === 'number') assert.equal(this.decision.changes.length, expected, `expected ${expected} changes, got ${show(this.decision.changes)}`);
     else assert.deepStrictEqual(this.decision.changes, expected);
+    return this;
+  }
+
+  /** After the `when`, query `name` exists and its fragments are these, in order. */
+  thenFragments(name: string, expected: readonly FragmentSummary[]): this {
+    const q = queryOf(this.state, name);
+    assert.ok(q !== undefined, `expected query ${name} to exist`);
+    assert.deepStrictEqual(
+      q.fragments.map((f) => ({ kind: f.kind, workerId: f.workerId, physicalSource: f.physicalSource, status: f.status })),
+      expected,
+    );
+    return this;
+  }
+
+  /** After the `when`, the allocations are exactly these, in any order (`[]`: none). */
+  thenAllocations(expected: readonly AllocationSummary[]): this {
+    const canonical = (xs: readonly AllocationSummary[]): string[] => xs.map((x) => JSON.stringify([x.workerId, x.session, x.cached])).sort();
+    const actual = each<AllocationImage>(this.state, ALLOCATION).map((a) => ({ workerId: a.workerId, session: a.session, cached: a.cachedUntilMs !== null }));
+    assert.deepStrictEqual(canonical(actual), canonical(expected), `allocations: ${show(actual)}`);
+    return this;
+  }
+
+  /** The decision sent exactly these worker commands, in this order (`[]`: none). */
+  thenCommands(expected: readonly CommandSummary[]): this {
+    assert.deepStrictEqual((this.decision.commands ?? []).map(summarize), expected);
+    return this;
+  }
+
+  /** The decision answered exactly these earlier requests, by correlation id and status, in this order (`[]`: none). */
+  thenAnswers(expected: readonly { readonly correlationId: string; readonly status: Status }[]): this {
+    assert.deepStrictEqual(
+      (this.decision.answers ?? []).map((a) => ({ correlationId: a.correlationId, status: a.reply.status })),
+      expected,
+    );
+    return this;
+  }
+
+  /** The decision answered the earlier request `correlationId` once, with `status`, to `replyTo`, and the message mentions each of `mentions`. */
+  thenAnswer(correlationId: string, status: Status, replyTo: string, ...mentions: string[]): Answer {
+    const mine = (this.decision.answers ?? []).filter((a) => a.correlationId === correlationId);
+    assert.equal(mine.length, 1, `expected one answer to ${correlationId}, got ${show(this.decision.answers ?? [])}`);
+    const [answer] = mine;
+    assert.equal(answer.reply.status, status, `expected ${status} to ${correlationId}, got ${answer.reply.status}: ${answer.reply.message}`);
+    assert.equal(answer.replyTo, replyTo);
+    for (const m of mentions) assert.ok(answer.reply.message.includes(m), `expected the answer to mention ${m}, got: ${answer.reply.message}`);
+    return answer;
+  }
+}
+
+/** A reply, a worker command or a changelog record that one pass put in its outbox, decoded. */
+export interface PassOutput {
+  readonly topic: string;
+  readonly key: string | null;
+  readonly type: string;
+  readonly value: Record<string, unknown>;
+}
+
+/** What one pass of several messages did: its result, its decoded outbox, and the state after it. */
+export class PassThen {
+  constructor(
+    readonly result: PassResult,
+    readonly outputs: readonly PassOutput[],
+    readonly state: WorkingState,
+  ) {}
+
+  get replies(): PassOutput[] {
+    return this.outputs.filter((o) => o.type === 'coord.v1.Reply');
+  }
+
+  get changelog(): PassOutput[] {
+    return this.outputs.filter((o) => o.type === 'coord.v1.ChangelogRecord');
+  }
+
+  get commands(): PassOutput[] {
+    return this.outputs.filter((o) => o.type === 'coord.v1.DeployFragment' || o.type === 'coord.v1.StopFragment');
+  }
+
+  /** The request `correlationId` got exactly one reply, with `status`, whose message mentions each of `mentions`. */
+  thenRepliesTo(correlationId: string, status: Status, ...mentions: string[]): this {
+    const mine = this.replies.filter((r) => r.key === correlationId);
+    assert.equal(mine.length, 1, `expected one reply to ${correlationId}, got ${mine.length}`);
+    const { value } = mine[0];
+    assert.equal(value.status, status, `expected ${status} to ${correlationId}, got ${String(value.status)}: ${String(value.message)}`);
+    for (const m of mentions) assert.ok(String(value.message).includes(m), `expected the reply to ${correlationId} to mention ${m}, got: ${String(value.message)}`);
+    return this;
+  }
+
+  /** The changelog records of the pass, as `entity/key`, in order (`[]`: none). */
+  thenChangelog(expected: readonly string[]): this {
+    assert.deepStrictEqual(
+      this.changelog.map((c) => c.key),
+      expected,
+    );
+    return this;
+  }
+
+  /** The pass changed this many entities' images, net of cancel-outs. */
+  thenNetChanges(expected: number): this {
+    assert.equal(this.result.changed, expected, `expected ${expected} net changes, got ${this.result.changed}`);
+    return this;
+  }
+
+  /** The pass sent this many worker commands. */
+  thenCommandCount(expected: number): this {
+    assert.equal(this.commands.length, expected, `expected ${expected} worker commands, got ${show(this.commands)}`);
+    return this;
+  }
+
+  thenState(entity: string, key: string, expected: Image | undefined): this {
+    assert.deepStrictEqual(this.state.get(entity, key), expected);
+    return this;
+  }
+
+  thenField(entity: string, key: string, field: string, expected: unknown): this {
+    const image = this.state.get(entity, key);
+    assert.ok(image !== undefined, `expected ${entity} ${key} to exist`);
+    assert.deepStrictEqual(image[field], expected, `${entity} ${key}.${field}`);
     return this;
   }
 }
 
 export interface When {
-  when(msg: AnyMessage): Then;
+  when(msg: Step): Then;
+  /** Runs `batch` as one pass of the real engine (ordered by stage, then by position in `batch`). */
+  whenInOnePass(batch: readonly AnyMessage[]): Promise<PassThen>;
 }
+
+const PREFIX = 'test-coord';
+
+/** A codec that keeps every value in memory and frames it as its index: the pass's wire, minus Avro and the registry. */
+const memoryCodec = (): { codec: PassDeps['codec']; read: (b: Buffer) => Decoded } => {
+  const values: Decoded[] = [];
+  const read = (b: Buffer): Decoded => {
+    const d = values[Number(b.toString())];
+    if (d === undefined) throw new Error(`no value ${b.toString()} in the memory codec`);
+    return d;
+  };
+  return {
+    codec: {
+      registerAll: async () => undefined,
+      encode: async (_topic, fullName, value) => {
+        values.push({ schemaId: 0, fullName, value: value as Record<string, unknown> });
+        return Buffer.from(String(values.length - 1));
+      },
+      decode: async (b) => {
+        if (b === null) throw new Error('a null value reached the memory codec');
+        return read(b);
+      },
+    },
+    read,
+  };
+};
 
 /**
  * Runs `history` as passes of one message each, then offers `when`. A history message that is
  * refused fails the test at once: a given that did not happen would make the `then` meaningless.
  */
-export const given = (history: readonly AnyMessage[] = [], handlers: ReadonlyMap<string, Handler<never>> = handlerTable()): When => {
+export const given = (history: readonly Step[] = [], handlers: ReadonlyMap<string, Handler<never>> = handlerTable()): When => {
   const state = new WorkingState();
+  const versioned = versionedEntities();
   const contexts: PassContext[] = [];
   let prev: PassContext = { snapshotId: 0n, snapshotTs: 0n, logTimeMs: 0 };
 
-  const step = (msg: AnyMessage): Decision => {
+  const step = (s: Step): { decision: Decision; msg: AnyMessage } => {
+    const msg = typeof s === 'function' ? s(state) : s;
     const handler = handlers.get(msg.type);
     if (handler === undefined) throw new Error(`no projection decides ${msg.type}; is it in PROJECTIONS?`);
     const logTimeMs = Math.max(prev.logTimeMs, msg.timestampMs);
-    const ctx: PassContext = { snapshotId: prev.snapshotId + 1n, snapshotTs: nextHybrid(prev.snapshotTs, logTimeMs), logTimeMs };
+    // As the pass does: after the previous snapshot and after every timestamp the oracle handed out.
+    const high = oracleHighWater(state);
+    const ctx: PassContext = { snapshotId: prev.snapshotId + 1n, snapshotTs: nextHybrid(high > prev.snapshotTs ? high : prev.snapshotTs, logTimeMs), logTimeMs };
     const decision = handler.decide(msg as Message<never>, state, ctx);
-    for (const c of decision.changes) state.apply(c);
+    const before = new Map<string, { entity: string; key: string; image: Image | undefined }>();
+    for (const c of decision.changes) {
+      const k = `${c.entity}/${c.key}`;
+      if (!before.has(k)) before.set(k, { entity: c.entity, key: c.key, image: state.get(c.entity, c.key) });
+      state.apply(c);
+    }
+    // The history keeps each versioned entity's net image of the snapshot, as the pass records it.
+    for (const b of before.values()) {
+      const now = state.get(b.entity, b.key);
+      if (versioned.has(b.entity) && JSON.stringify(now) !== JSON.stringify(b.image)) state.addVersion(b.entity, b.key, ctx.snapshotTs, now ?? null);
+    }
+    if (decision.compactTo !== undefined) state.compact(decision.compactTo);
     contexts.push(ctx);
     prev = ctx;
-    return decision;
+    return { decision, msg };
   };
 
-  history.forEach((msg, i) => {
-    const { reply } = step(msg);
-    if (reply !== null && reply.status !== 'OK')
-      throw new Error(`given step ${i + 1} (${msg.type}) was refused with ${reply.status}: ${reply.message}`);
+  history.forEach((s, i) => {
+    const { decision, msg } = step(s);
+    if (decision.reply !== null && decision.reply.status !== 'OK')
+      throw new Error(`given step ${i + 1} (${msg.type}) was refused with ${decision.reply.status}: ${decision.reply.message}`);
   });
 
+  const inOnePass = async (batch: readonly AnyMessage[]): Promise<PassThen> => {
+    const { codec, read } = memoryCodec();
+    const records: RawRecord[] = [];
+    for (const [i, msg] of batch.entries()) {
+      const kind = kindOfRecord(msg.type);
+      if (kind === undefined) throw new Error(`${msg.type} is not part of the protocol`);
+      records.push({
+        topic: topicName(PREFIX, kind),
+        partition: 0,
+        offset: String(i),
+        key: msg.key === null ? null : Buffer.from(msg.key),
+        value: await codec.encode(topicName(PREFIX, kind), msg.type, msg.value),
+        headers: {
+          ...(msg.correlationId === undefined ? {} : { 'correlation-id': msg.correlationId }),
+          ...(msg.replyTo === undefined ? {} : { 'reply-to': msg.replyTo }),
+          ...(msg.deadlineMs === undefined ? {} : { 'deadline-ms': String(msg.deadlineMs) }),
+        },
+        timestamp: String(msg.timestampMs),
+      });
+    }
+    const deps: PassDeps = {
+      codec,
+      handlers,
+      maxValueBytes: 1_000_000,
+      kindOf: (topic) => TOPIC_KINDS.find((k: TopicKind) => topicName(PREFIX, k) === topic),
+      replyToAllowed: (topic) => !topic.startsWith(`${PREFIX}.`),
+      topics: {
+        replies: topicName(PREFIX, 'replies'),
+        dlq: topicName(PREFIX, 'dlq'),
+        snapshots: topicName(PREFIX, 'snapshots'),
+        changelog: topicName(PREFIX, 'changelog'),
+        commands: topicName(PREFIX, 'worker-commands'),
+      },
+      versioned,
+      remembered: async () => new Map(),
+    };
+    const result = await runPass(records, state, { id: prev.snapshotId, ts: prev.snapshotTs, logTimeMs: prev.logTimeMs, digest: 0n }, deps);
+    const outputs = result.outbox.map(([, r]) => {
+      const d = read(r.value);
+      return { topic: r.topic, key: r.key, type: d.fullName, value: d.value };
+    });
+    return new PassThen(result, outputs, state);
+  };
+
   return {
-    when: (msg) => new Then(step(msg), state, [...contexts]),
+    when: (s) => new Then(step(s).decision, state, [...contexts]),
+    whenInOnePass: inOnePass,
   };
 };

@@ -1,6 +1,22 @@
 import { strict as assert } from 'node:assert';
 import { LOGICAL_SOURCE } from '../../projections/catalog/logical-sources';
-import { createLogicalSource, dropLogicalSource, field, getLogicalSource, given } from '../support/given';
+import { PHYSICAL_SOURCE, QUERY } from '../../projections/model';
+import {
+  createLogicalSource,
+  createPhysicalSource,
+  createQuery,
+  createSink,
+  dropLogicalSource,
+  field,
+  fragmentReports,
+  getLogicalSource,
+  given,
+  listLogicalSources,
+  REPLY_TO,
+  startQuery,
+  stop,
+  workerRegistered,
+} from '../support/given';
 
 const cars = [field('id', 'string'), field('speed', 'double')];
 const carsPayload = {
@@ -115,6 +131,15 @@ describe('catalog: logical sources', () => {
       given([createLogicalSource('cars', cars)])
         .when(getLogicalSource('cars'))
         .thenChanges(0));
+
+    it('lists every source in name order', () => {
+      const t = given([createLogicalSource('cars', cars), createLogicalSource('bikes')]).when(listLogicalSources());
+      t.thenReplies('OK', '2 logical sources');
+      assert.deepStrictEqual(
+        (t.decision.reply?.payload?.value.logicalSources as { name: string }[]).map((s) => s.name),
+        ['bikes', 'cars'],
+      );
+    });
   });
 
   describe('drop', () => {
@@ -134,5 +159,55 @@ describe('catalog: logical sources', () => {
       given([createLogicalSource('cars', cars), dropLogicalSource('cars')])
         .when(createLogicalSource('cars', [field('other', 'int')]))
         .thenReplies('OK'));
+  });
+
+  describe('drop of a source in use', () => {
+    const world = [workerRegistered('w1'), workerRegistered('w2'), createLogicalSource('cars', cars), createLogicalSource('bikes'), createSink('out')];
+    const fed = [...world, createPhysicalSource('cars-w1', 'cars', 'w1'), createPhysicalSource('bikes-w1', 'bikes', 'w1')];
+    const running = [...fed, createQuery('q1', { sources: ['cars'] }), startQuery('q1', { correlationId: 'start-1' }), ...fragmentReports('q1', 2, 'RUNNING')];
+
+    it('refuses while a query reads it, naming the query, and says how to go on', () =>
+      given([...world, createQuery('q1', { sources: ['cars'] })])
+        .when(dropLogicalSource('cars'))
+        .thenReplies('FAILED_PRECONDITION', 'query q1', 'cascade')
+        .thenChanges(0)
+        .thenField(QUERY, 'q1', 'state', 'CREATED'));
+
+    it('refuses while a physical source feeds it, naming the physical source', () =>
+      given(fed)
+        .when(dropLogicalSource('cars'))
+        .thenReplies('FAILED_PRECONDITION', 'physical source cars-w1')
+        .thenChanges(0));
+
+    it('with cascade, drops its physical sources and the queries that read it', () =>
+      given(running)
+        .when(dropLogicalSource('cars', { cascade: true }))
+        .thenReplies('OK', 'with 1 queries and 1 physical sources')
+        .thenState(LOGICAL_SOURCE, 'cars', undefined)
+        .thenState(PHYSICAL_SOURCE, 'cars-w1', undefined)
+        .thenState(QUERY, 'q1', undefined));
+
+    it('with cascade, tells the workers to stop a running query’s fragments and frees its slots', () =>
+      given(running)
+        .when(dropLogicalSource('cars', { cascade: true }))
+        .thenCommands([stop('w1', 'q1#0'), stop('w2', 'q1#1')])
+        .thenAllocations([]));
+
+    it('with cascade, answers a start that still waits ABORTED', () =>
+      given([...fed, createQuery('q1', { sources: ['cars'] }), startQuery('q1', { correlationId: 'start-1' })])
+        .when(dropLogicalSource('cars', { cascade: true }))
+        .thenAnswer('start-1', 'ABORTED', REPLY_TO, 'logical source cars was dropped with cascade'));
+
+    it('with cascade, leaves the other logical sources, their physical sources and their queries', () =>
+      given([...running, createQuery('q2', { sources: ['bikes'] })])
+        .when(dropLogicalSource('cars', { cascade: true }))
+        .thenField(PHYSICAL_SOURCE, 'bikes-w1', 'logicalSource', 'bikes')
+        .thenField(QUERY, 'q2', 'state', 'CREATED')
+        .thenField(LOGICAL_SOURCE, 'bikes', 'name', 'bikes'));
+
+    it('with cascade, drops a query that reads it among other sources', () =>
+      given([...fed, createQuery('both', { sources: ['bikes', 'cars'] })])
+        .when(dropLogicalSource('cars', { cascade: true }))
+        .thenState(QUERY, 'both', undefined));
   });
 });

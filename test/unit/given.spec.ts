@@ -1,6 +1,22 @@
 import { strict as assert } from 'node:assert';
 import { LOGICAL_SOURCE } from '../../projections/catalog/logical-sources';
-import { createLogicalSource, getLogicalSource, given, T0 } from '../support/given';
+import {
+  createLogicalSource,
+  createPhysicalSource,
+  createQuery,
+  createSink,
+  deploy,
+  dropLogicalSource,
+  fragmentReport,
+  fragmentReports,
+  getLogicalSource,
+  given,
+  startQuery,
+  T0,
+  workerRegistered,
+} from '../support/given';
+
+const deployable = [workerRegistered('w1'), createLogicalSource('cars'), createPhysicalSource('cars-w1', 'cars', 'w1'), createSink('out'), createQuery('q1')];
 
 // The helper is what every decider spec trusts; these show that it can fail.
 describe('support: given/when/then', () => {
@@ -45,5 +61,57 @@ describe('support: given/when/then', () => {
   it('keeps the log time from going back when a message is older', () => {
     const t = given([createLogicalSource('a', undefined, { timestampMs: T0 + 10 })]).when(createLogicalSource('b', undefined, { timestampMs: T0 }));
     assert.equal(t.ctx.logTimeMs, T0 + 10);
+  });
+
+  it('fails thenNoReply when there is a reply', () => {
+    assert.throws(() => given().when(getLogicalSource('cars')).thenNoReply(), { code: 'ERR_ASSERTION', message: /expected no reply/ });
+  });
+
+  it('fails thenCommands on other commands', () => {
+    assert.throws(() => given(deployable).when(startQuery('q1')).thenCommands([deploy('w1', 'q1#0')]), { code: 'ERR_ASSERTION' });
+  });
+
+  it('fails thenAnswers when an answer is missing', () => {
+    assert.throws(() => given([...deployable, startQuery('q1', { correlationId: 's' })]).when(fragmentReport('q1', 0, 'RUNNING')).thenAnswers([{ correlationId: 's', status: 'OK' }]), {
+      code: 'ERR_ASSERTION',
+    });
+  });
+
+  it('fails thenAnswer when the request was not answered', () => {
+    assert.throws(() => given(deployable).when(startQuery('q1')).thenAnswer('s', 'OK', 'test.replies'), { code: 'ERR_ASSERTION', message: /expected one answer to s/ });
+  });
+
+  it('fails thenAllocations on other allocations', () => {
+    assert.throws(() => given(deployable).when(startQuery('q1')).thenAllocations([]), { code: 'ERR_ASSERTION' });
+  });
+
+  it('fails thenFragments for a query that does not exist', () => {
+    assert.throws(() => given().when(getLogicalSource('cars')).thenFragments('q1', []), { code: 'ERR_ASSERTION', message: /expected query q1 to exist/ });
+  });
+
+  it('builds a fragment report from the state the step meets', () =>
+    given([...deployable, startQuery('q1', { correlationId: 's' }), fragmentReport('q1', 0, 'RUNNING')])
+      .when(fragmentReport('q1', 1, 'RUNNING'))
+      .thenAnswers([{ correlationId: 's', status: 'OK' }]));
+
+  it('refuses a report on a fragment that was never placed', () => {
+    assert.throws(() => given([...deployable, ...fragmentReports('q1', 1, 'RUNNING')]), /query q1 has no fragment 0/);
+  });
+
+  it('keeps each versioned entity’s image in the history at its snapshot’s ts, as the pass does', () => {
+    const t = given([createLogicalSource('cars'), dropLogicalSource('cars')]).when(createLogicalSource('cars', [{ name: 'x', type: 'int' }]));
+    assert.deepStrictEqual(t.state.getAt(LOGICAL_SOURCE, 'cars', t.contexts[0].snapshotTs)?.fields, [{ name: 'id', type: 'string' }]);
+    assert.equal(t.state.getAt(LOGICAL_SOURCE, 'cars', t.contexts[1].snapshotTs), undefined);
+    assert.deepStrictEqual(t.state.getAt(LOGICAL_SOURCE, 'cars', t.ctx.snapshotTs), t.state.get(LOGICAL_SOURCE, 'cars'));
+  });
+
+  it('fails thenRepliesTo for a request the pass did not answer', async () => {
+    const t = await given().whenInOnePass([createSink('out', { correlationId: 'a' })]);
+    assert.throws(() => t.thenRepliesTo('b', 'OK'), { code: 'ERR_ASSERTION', message: /expected one reply to b/ });
+  });
+
+  it('fails thenChangelog on other records', async () => {
+    const t = await given().whenInOnePass([createSink('out')]);
+    assert.throws(() => t.thenChangelog([]), { code: 'ERR_ASSERTION' });
   });
 });

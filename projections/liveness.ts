@@ -37,8 +37,9 @@ const settingsFrom = (t: Tick, was: Settings): Omit<Settings, 'frontierFloorTs'>
 
 export const tick: Handler<Tick> = {
   stage: 'infrastructure',
-  decide: (msg, state) => {
-    const now = msg.timestampMs;
+  decide: (msg, state, ctx) => {
+    // The pass's log time, which never goes back, even if a later tick carries an earlier stamp.
+    const now = ctx.logTimeMs;
     const draft = new Draft(state);
     const was = settingsOf(state);
     const next = settingsFrom(msg.value, was);

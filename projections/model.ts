@@ -107,6 +107,8 @@ export interface QueryImage extends Image {
   readonly state: QueryState;
   readonly fragments: readonly FragmentImage[];
   readonly pending: PendingReply | null;
+  /** Log time (ms) by which a DEPLOYING query must be RUNNING: the start's deadline, or DEPLOY_TIMEOUT_MS. */
+  readonly deployBy: number | null;
   /** Why it FAILED or was aborted, else ''. */
   readonly reason: string;
   /** Slots the last start took from the session's cache. */
@@ -123,6 +125,11 @@ export interface AllocationImage extends Image {
   readonly fragmentId: string | null;
   /** Log time (ms) at which a cached allocation is released, or null while in use. */
   readonly cachedUntilMs: number | null;
+  /**
+   * Set when its fragment was told to stop: the slot stays taken until the worker confirms
+   * (STOPPED or FAILED) or is gone, then goes to the session's cache or is freed.
+   */
+  readonly releaseTo: 'CACHE' | 'FREE' | null;
 }
 
 export interface ReadHoldImage extends Image {
@@ -151,6 +158,9 @@ export interface Settings extends Image {
    */
   readonly frontierFloorTs: string;
 }
+
+/** How long a start without a `deadline-ms` may wait for its fragments before it is aborted. */
+export const DEPLOY_TIMEOUT_MS = 60_000;
 
 export const DEFAULT_SETTINGS: Settings = Object.freeze({
   workerSuspectMs: 5_000,

@@ -103,6 +103,8 @@ export interface StateView {
 
 export interface Handler<V = Record<string, unknown>> {
   readonly stage: Stage;
+  /** True for a retry of a request whose deferred reply is still to come: its deadline is not checked again in the pass. */
+  readonly waiting?: (msg: Message<V>, state: StateView) => boolean;
   decide(msg: Message<V>, state: StateView, ctx: PassContext): Decision;
 }
 

@@ -92,7 +92,7 @@ export const listLogicalSources: Handler<{ readonly asOfTs: { readonly long: big
  */
 export const dropLogicalSource: Handler<DropLogicalSource> = {
   stage: 'catalog',
-  decide: (msg, state): Decision => {
+  decide: (msg, state, ctx): Decision => {
     const { name, cascade } = msg.value;
     if (lookup(state, name) === undefined) return reject('NOT_FOUND', `logical source ${name} does not exist`);
     const queries = each<QueryImage>(state, QUERY).filter((q) => q.sources.includes(name));
@@ -102,7 +102,7 @@ export const dropLogicalSource: Handler<DropLogicalSource> = {
       return reject('FAILED_PRECONDITION', `logical source ${name} is used by ${users.join(', ')}; drop those first or drop with cascade`);
     }
     const draft = new Draft(state);
-    for (const q of queries) removeQuery(draft, q, `logical source ${name} was dropped with cascade`, msg.timestampMs);
+    for (const q of queries) removeQuery(draft, q, `logical source ${name} was dropped with cascade`, ctx.logTimeMs);
     for (const p of physical) draft.delete(PHYSICAL_SOURCE, p.name);
     draft.delete(LOGICAL_SOURCE, name);
     const what = queries.length + physical.length === 0 ? '' : ` with ${queries.length} queries and ${physical.length} physical sources`;

@@ -65,14 +65,14 @@ export const listPhysicalSources: Handler<{ readonly logicalSource: { readonly s
 /** Refused while a running query reads it, unless `cascade`, which stops and drops those queries. */
 export const dropPhysicalSource: Handler<{ readonly name: string; readonly cascade: boolean }> = {
   stage: 'catalog',
-  decide: (msg, state): Decision => {
+  decide: (msg, state, ctx): Decision => {
     const { name, cascade } = msg.value;
     if (state.get(PHYSICAL_SOURCE, name) === undefined) return reject('NOT_FOUND', `physical source ${name} does not exist`);
     const readers = each<QueryImage>(state, QUERY).filter((q) => live(q.state) && q.fragments.some((f) => f.physicalSource === name));
     if (!cascade && readers.length > 0)
       return reject('FAILED_PRECONDITION', `physical source ${name} is read by query ${readers.map((q) => q.name).join(', ')}; stop it first or drop with cascade`);
     const draft = new Draft(state);
-    for (const q of readers) removeQuery(draft, q, `physical source ${name} was dropped with cascade`, msg.timestampMs);
+    for (const q of readers) removeQuery(draft, q, `physical source ${name} was dropped with cascade`, ctx.logTimeMs);
     draft.delete(PHYSICAL_SOURCE, name);
     return draft.decide(reply('OK', `dropped physical source ${name}${readers.length > 0 ? ` and ${readers.length} queries` : ''}`));
   },

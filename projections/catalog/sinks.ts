@@ -48,13 +48,13 @@ export const listSinks: Handler<{ readonly asOfTs: { readonly long: bigint } | n
 /** Refused while a query writes to it, unless `cascade`, which stops and drops those queries. */
 export const dropSink: Handler<{ readonly name: string; readonly cascade: boolean }> = {
   stage: 'catalog',
-  decide: (msg, state): Decision => {
+  decide: (msg, state, ctx): Decision => {
     const { name, cascade } = msg.value;
     if (state.get(SINK, name) === undefined) return reject('NOT_FOUND', `sink ${name} does not exist`);
     const writers = each<QueryImage>(state, QUERY).filter((q) => q.sink === name);
     if (!cascade && writers.length > 0) return reject('FAILED_PRECONDITION', `sink ${name} is used by query ${writers.map((q) => q.name).join(', ')}; drop those first or drop with cascade`);
     const draft = new Draft(state);
-    for (const q of writers) removeQuery(draft, q, `sink ${name} was dropped with cascade`, msg.timestampMs);
+    for (const q of writers) removeQuery(draft, q, `sink ${name} was dropped with cascade`, ctx.logTimeMs);
     draft.delete(SINK, name);
     return draft.decide(reply('OK', `dropped sink ${name}${writers.length > 0 ? ` and ${writers.length} queries` : ''}`));
   },

@@ -6,6 +6,7 @@
 import type { Draft } from '../draft';
 import {
   ALLOCATION,
+  DEPLOY_TIMEOUT_MS,
   each,
   PHYSICAL_SOURCE,
   QUERY,
@@ -64,23 +65,36 @@ const answerPending = (draft: Draft, q: QueryImage, answer: ReplyDraft): void =>
 };
 
 /**
- * Gives back the query's slots: to its session's cache when the session is open and asked for
- * it (a stop), else released. The cache keeps at most `maxCachedAllocations` a session.
+ * A slot whose fragment has stopped: to its session's cache when it was meant for it, the
+ * session is open and keeps fewer than `maxCachedAllocations`, else freed.
+ */
+const settleSlot = (draft: Draft, a: AllocationImage, cache: boolean, nowMs: number): void => {
+  const settings = settingsOf(draft);
+  const open = a.session !== null && sessionOf(draft, a.session)?.state === 'OPEN';
+  const cachedNow = open ? each<AllocationImage>(draft, ALLOCATION).filter((x) => x.session === a.session && x.cachedUntilMs !== null).length : 0;
+  if (cache && open && cachedNow < settings.maxCachedAllocations)
+    draft.put(ALLOCATION, a.allocationId, { ...a, fragmentId: null, cachedUntilMs: nowMs + settings.allocationIdleMs, releaseTo: null });
+  else draft.delete(ALLOCATION, a.allocationId);
+};
+
+/** The slot of a fragment that has now stopped on its worker, if it was waiting for that. */
+export const fragmentSettled = (draft: Draft, workerId: string, fragmentId: string, nowMs: number): void => {
+  for (const a of each<AllocationImage>(draft, ALLOCATION))
+    if (a.fragmentId === fragmentId && a.workerId === workerId && a.releaseTo !== null) settleSlot(draft, a, a.releaseTo === 'CACHE', nowMs);
+};
+
+/**
+ * Gives back the query's slots: those of fragments already stopped at once, the others once
+ * their workers confirm, so a worker never runs more fragments than it has slots. A stop
+ * sends them to the session's cache; a failure frees them.
  */
 const releaseSlots = (draft: Draft, q: QueryImage, cache: boolean, nowMs: number): void => {
-  const settings = settingsOf(draft);
-  const session = q.session === null ? undefined : sessionOf(draft, q.session);
-  const mine = new Set(q.fragments.map((f) => f.allocation));
-  let room =
-    cache && session?.state === 'OPEN'
-      ? settings.maxCachedAllocations - each<AllocationImage>(draft, ALLOCATION).filter((a) => a.session === q.session && a.cachedUntilMs !== null).length
-      : 0;
+  const byAllocation = new Map(q.fragments.map((f) => [f.allocation, f]));
   for (const a of each<AllocationImage>(draft, ALLOCATION)) {
-    if (!mine.has(a.allocationId) || a.cachedUntilMs !== null) continue;
-    if (room > 0) {
-      draft.put(ALLOCATION, a.allocationId, { ...a, fragmentId: null, cachedUntilMs: nowMs + settings.allocationIdleMs });
-      room--;
-    } else draft.delete(ALLOCATION, a.allocationId);
+    const f = byAllocation.get(a.allocationId);
+    if (f === undefined || a.cachedUntilMs !== null || a.fragmentId !== f.fragmentId) continue;
+    if (settled(f)) settleSlot(draft, a, cache, nowMs);
+    else draft.put(ALLOCATION, a.allocationId, { ...a, releaseTo: cache ? 'CACHE' : 'FREE' });
   }
 };
 
@@ -90,7 +104,7 @@ export const maybeRunning = (draft: Draft, q: QueryImage): void => {
     draft.put(QUERY, q.name, q);
     return;
   }
-  const running: QueryImage = { ...q, state: 'RUNNING', pending: null };
+  const running: QueryImage = { ...q, state: 'RUNNING', pending: null, deployBy: null };
   draft.put(QUERY, q.name, running);
   answerPending(draft, q, reply('OK', `query ${q.name} is RUNNING on ${q.fragments.length} fragments, ${q.reused} slots reused from the session's cache`, queryPayload(running)));
 };
@@ -107,6 +121,7 @@ export const failQuery = (draft: Draft, q: QueryImage, reason: string, nowMs: nu
     state: 'FAILED',
     reason,
     pending: null,
+    deployBy: null,
     fragments: q.fragments.map((f) => (settled(f) ? f : { ...f, status: 'STOPPING' })),
   };
   draft.put(QUERY, q.name, failed);
@@ -119,7 +134,7 @@ export const stopQuery = (draft: Draft, q: QueryImage, why: string, nowMs: numbe
   stopCommands(draft, q, q.fragments);
   releaseSlots(draft, q, cache, nowMs);
   const fragments = q.fragments.map((f): FragmentImage => (settled(f) ? f : { ...f, status: 'STOPPING' }));
-  const stopped: QueryImage = { ...q, state: fragments.every(settled) ? 'STOPPED' : 'STOPPING', pending: null, fragments };
+  const stopped: QueryImage = { ...q, state: fragments.every(settled) ? 'STOPPED' : 'STOPPING', pending: null, deployBy: null, fragments };
   draft.put(QUERY, q.name, stopped);
   answerPending(draft, q, reply('ABORTED', `query ${q.name} was stopped before it ran: ${why}`, queryPayload(stopped)));
   return stopped;
@@ -141,10 +156,17 @@ export const fragmentReported = (draft: Draft, q: QueryImage, fragmentId: string
       else if (f.status !== 'RUNNING') draft.command(f.workerId, 'coord.v1.StopFragment', { queryName: q.name, fragmentId }); // late: it was told to stop
       return;
     case 'FAILED':
+      fragmentSettled(draft, f.workerId, fragmentId, nowMs);
       if (live(q.state)) failQuery(draft, updated, `fragment ${fragmentId} failed on worker ${f.workerId}: ${reason === '' ? 'no reason given' : reason}`, nowMs);
       else draft.put(QUERY, q.name, q.state === 'STOPPING' && updated.fragments.every(settled) ? { ...updated, state: 'STOPPED' } : updated);
       return;
     case 'STOPPED': {
+      fragmentSettled(draft, f.workerId, fragmentId, nowMs);
+      // A fragment that stops without being told to: the query cannot go on without it.
+      if (live(q.state)) {
+        failQuery(draft, updated, `fragment ${fragmentId} stopped on worker ${f.workerId} without being told to`, nowMs);
+        return;
+      }
       const done = q.state === 'STOPPING' && updated.fragments.every(settled);
       draft.put(QUERY, q.name, done ? { ...updated, state: 'STOPPED' } : updated);
       return;
@@ -191,6 +213,14 @@ export const sessionGone = (draft: Draft, sessionId: string, nowMs: number): voi
 export const checkQueries = (draft: Draft, nowMs: number): void => {
   for (const a of each<AllocationImage>(draft, ALLOCATION)) if (a.cachedUntilMs !== null && a.cachedUntilMs <= nowMs) draft.delete(ALLOCATION, a.allocationId);
   for (const q of each<QueryImage>(draft, QUERY))
-    if (q.state === 'DEPLOYING' && q.pending?.deadlineMs !== null && q.pending !== null && (q.pending.deadlineMs as number) < nowMs)
-      failQuery(draft, q, `its deadline ${q.pending.deadlineMs} passed before every fragment reported RUNNING (${q.fragments.filter((f) => f.status !== 'RUNNING').map((f) => f.fragmentId).join(', ')} did not)`, nowMs);
+    if (q.state === 'DEPLOYING' && q.deployBy !== null && q.deployBy < nowMs)
+      failQuery(
+        draft,
+        q,
+        `${q.pending?.deadlineMs === null || q.pending === null ? `the deploy timeout (${DEPLOY_TIMEOUT_MS} ms)` : `its deadline ${q.deployBy}`} passed before every fragment reported RUNNING (${q.fragments
+          .filter((f) => f.status !== 'RUNNING')
+          .map((f) => f.fragmentId)
+          .join(', ')} did not)`,
+        nowMs,
+      );
 };

@@ -65,8 +65,11 @@ export const place = (draft: Draft, q: QueryImage): Placed | Refused => {
   wanted.push({ kind: 'SINK', workerId: null, physicalSource: null });
 
   let allocations = each<AllocationImage>(draft, ALLOCATION);
-  const usedOn = (workerId: string): number => allocations.filter((a) => a.workerId === workerId).length;
-  const free = (w: WorkerImage): number => w.slots - usedOn(w.workerId);
+  // Slots taken per worker, kept as the placement goes: counting them afresh for every comparison would scan every allocation.
+  const used = new Map<string, number>();
+  for (const a of allocations) used.set(a.workerId, (used.get(a.workerId) ?? 0) + 1);
+  const take = (workerId: string, n: number): void => void used.set(workerId, (used.get(workerId) ?? 0) + n);
+  const free = (w: WorkerImage): number => w.slots - (used.get(w.workerId) ?? 0);
   const mineOn = (workerId: string): AllocationImage | undefined =>
     oldestCached(allocations, (a) => a.workerId === workerId && q.session !== null && a.session === q.session);
 
@@ -98,16 +101,19 @@ export const place = (draft: Draft, q: QueryImage): Placed | Refused => {
         if (reclaim === undefined)
           return { ok: false, status: 'RESOURCE_EXHAUSTED', message: `worker ${workerId} has no free slot for ${fragmentId}: all ${worker.slots} slots are in use` };
         allocations = allocations.filter((a) => a !== reclaim);
+        take(reclaim.workerId, -1);
       }
       if (allocations.length >= settings.maxAllocations) {
         const reclaim = oldestCached(allocations, () => true);
         if (reclaim === undefined)
           return { ok: false, status: 'RESOURCE_EXHAUSTED', message: `the deployment holds maxAllocations ${settings.maxAllocations} slots; stop a query or raise maxAllocations` };
         allocations = allocations.filter((a) => a !== reclaim);
+        take(reclaim.workerId, -1);
       }
       allocationId = `slot-${deployment}-${i}`;
+      take(workerId, 1);
     }
-    const allocation: AllocationImage = { allocationId, workerId, session: q.session, fragmentId, cachedUntilMs: null };
+    const allocation: AllocationImage = { allocationId, workerId, session: q.session, fragmentId, cachedUntilMs: null, releaseTo: null };
     allocations = [...allocations.filter((a) => a.allocationId !== allocationId), allocation];
     fragments.push({ fragmentId, kind: want.kind, workerId, physicalSource: want.physicalSource, allocation: allocationId, status: 'DEPLOYING' });
   }

@@ -12,7 +12,8 @@ import {
 } from '../model';
 import { readAt } from '../reads';
 import { accept, reject, reply, unwrap, type Decision, type Handler } from '../types';
-import { deployCommand, fragmentReported, live, queryPayload, stopQuery } from './lifecycle';
+import { DEPLOY_TIMEOUT_MS } from '../model';
+import { deployCommand, fragmentReported, fragmentSettled, live, queryPayload, stopQuery } from './lifecycle';
 import { place } from './placement';
 
 export interface CreateQuery {
@@ -85,6 +86,7 @@ export const createQuery: Handler<CreateQuery> = {
       state: 'CREATED',
       fragments: [],
       pending: null,
+      deployBy: null,
       reason: '',
       reused: 0,
       createdAtTs: ctx.snapshotTs.toString(),
@@ -99,7 +101,12 @@ export const createQuery: Handler<CreateQuery> = {
  */
 export const startQuery: Handler<Named> = {
   stage: 'queries',
-  decide: (msg, state): Decision => {
+  // A retry of a start still waiting is not refused for its deadline: the wait goes on, and the deadline is the check loop's.
+  waiting: (msg, state) => {
+    const q = queryOf(state, msg.value.name);
+    return q?.state === 'DEPLOYING' && q.pending !== null && q.pending.correlationId === msg.correlationId;
+  },
+  decide: (msg, state, ctx): Decision => {
     const q = queryOf(state, msg.value.name);
     if (q === undefined) return reject('NOT_FOUND', `query ${msg.value.name} does not exist`);
     if (q.state === 'DEPLOYING' && q.pending !== null && q.pending.correlationId === msg.correlationId && msg.replyTo !== undefined)
@@ -117,6 +124,7 @@ export const startQuery: Handler<Named> = {
       fragments: placed.fragments,
       reused: placed.reused,
       reason: '',
+      deployBy: msg.deadlineMs ?? ctx.logTimeMs + DEPLOY_TIMEOUT_MS,
       pending:
         msg.correlationId === undefined || msg.replyTo === undefined
           ? null
@@ -130,13 +138,13 @@ export const startQuery: Handler<Named> = {
 
 export const stopQueryHandler: Handler<Named> = {
   stage: 'queries',
-  decide: (msg, state): Decision => {
+  decide: (msg, state, ctx): Decision => {
     const q = queryOf(state, msg.value.name);
     if (q === undefined) return reject('NOT_FOUND', `query ${msg.value.name} does not exist`);
     if (q.state === 'STOPPING' || q.state === 'STOPPED') return accept([], reply('OK', `query ${q.name} is already ${q.state}`, queryPayload(q)));
     if (!live(q.state)) return reject('FAILED_PRECONDITION', `query ${q.name} is ${q.state}, not running`);
     const draft = new Draft(state);
-    const stopped = stopQuery(draft, q, 'StopQuery', msg.timestampMs, true);
+    const stopped = stopQuery(draft, q, 'StopQuery', ctx.logTimeMs, true);
     return draft.decide(reply('OK', `stopping query ${q.name}; its slots stay cached for its session`, queryPayload(stopped)));
   },
 };
@@ -175,7 +183,7 @@ export const listQueries: Handler<ListQueries> = {
 /** A worker's report on a fragment; reports from an older incarnation, or about fragments it does not run, change nothing. */
 export const fragmentStatus: Handler<FragmentStatusReport> = {
   stage: 'infrastructure',
-  decide: (msg, state): Decision => {
+  decide: (msg, state, ctx): Decision => {
     const r = msg.value;
     const w = workerOf(state, r.workerId);
     if (w === undefined || w.incarnation !== r.incarnation) return accept([]);
@@ -185,9 +193,11 @@ export const fragmentStatus: Handler<FragmentStatusReport> = {
     if (q === undefined || f === undefined) {
       // A worker runs something the coordinator does not know (a dropped query, a lost stop): tell it to stop.
       if (r.status === 'RUNNING') draft.command(r.workerId, 'coord.v1.StopFragment', { queryName: r.queryName, fragmentId: r.fragmentId });
+      // The fragment of a query that was dropped meanwhile: its slot was waiting for this.
+      else fragmentSettled(draft, r.workerId, r.fragmentId, ctx.logTimeMs);
       return draft.decide(null);
     }
-    fragmentReported(draft, q, r.fragmentId, r.status, r.reason, msg.timestampMs);
+    fragmentReported(draft, q, r.fragmentId, r.status, r.reason, ctx.logTimeMs);
     return draft.decide(null);
   },
 };

@@ -33,11 +33,11 @@ export const sessionHeartbeat: Handler<{ readonly sessionId: string }> = {
 
 export const sessionClosed: Handler<{ readonly sessionId: string }> = {
   stage: 'sessions',
-  decide: (msg, state) => {
+  decide: (msg, state, ctx) => {
     const s = open(state, msg.value.sessionId);
     if (s === undefined) return NOTHING;
     const draft = new Draft(state).put(SESSION, s.sessionId, { ...s, state: 'CLOSED' });
-    sessionGone(draft, s.sessionId, msg.timestampMs);
+    sessionGone(draft, s.sessionId, ctx.logTimeMs);
     return draft.decide(null);
   },
 };

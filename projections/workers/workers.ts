@@ -50,7 +50,7 @@ export const workerRegistered: Handler<WorkerRegistered> = {
     const same = before !== undefined && before.incarnation === v.incarnation;
     if (same && gone(before)) return NOTHING; // a late registration of a process already declared gone
     const draft = new Draft(state);
-    if (before !== undefined && !same && !gone(before)) workerGone(draft, v.workerId, 'replaced by a new incarnation', msg.timestampMs);
+    if (before !== undefined && !same && !gone(before)) workerGone(draft, v.workerId, 'replaced by a new incarnation', ctx.logTimeMs);
     draft.put(WORKER, v.workerId, {
       workerId: v.workerId,
       incarnation: v.incarnation,
@@ -86,7 +86,8 @@ export const workerStatistics: Handler<WorkerStatistics> = {
   decide: (msg, state) => {
     const w = current(state, msg.value);
     if (w === undefined) return NOTHING;
-    const statistics = Object.fromEntries(Object.entries(msg.value.statistics).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+    // JSON has no NaN or Infinity: such a value would read back as null after a restart.
+    const statistics = Object.fromEntries(Object.entries(msg.value.statistics).filter(([, v]) => Number.isFinite(v)).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
     return put({ ...alive(w, msg.timestampMs), statistics });
   },
 };
@@ -101,11 +102,11 @@ export const workerDraining: Handler<Report> = {
 
 export const workerDeregistered: Handler<Report> = {
   stage: 'infrastructure',
-  decide: (msg, state) => {
+  decide: (msg, state, ctx) => {
     const w = current(state, msg.value);
     if (w === undefined) return NOTHING;
     const draft = new Draft(state).put(WORKER, w.workerId, { ...w, state: 'DEREGISTERED' });
-    workerGone(draft, w.workerId, 'DEREGISTERED', msg.timestampMs);
+    workerGone(draft, w.workerId, 'DEREGISTERED', ctx.logTimeMs);
     return draft.decide(null);
   },
 };

@@ -180,10 +180,6 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
           continue;
         }
       }
-      if (e.deadlineMs !== undefined && e.deadlineMs < logTimeMs) {
-        await sendReply(e, { status: 'DEADLINE_EXCEEDED', message: `deadline ${e.deadlineMs} passed before the request was applied at log time ${logTimeMs}`, payload: null }, true);
-        continue;
-      }
       const msg: Message<never> = {
         type: e.type,
         value: e.value as never,
@@ -193,6 +189,10 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
         deadlineMs: e.deadlineMs,
         timestampMs: e.timestampMs,
       };
+      if (e.deadlineMs !== undefined && e.deadlineMs < logTimeMs && handler.waiting?.(msg, state) !== true) {
+        await sendReply(e, { status: 'DEADLINE_EXCEEDED', message: `deadline ${e.deadlineMs} passed before the request was applied at log time ${logTimeMs}`, payload: null }, true);
+        continue;
+      }
       let decision: Decision;
       try {
         decision = handler.decide(msg, state, ctx);
@@ -248,8 +248,9 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
       });
       out.push({ topic: deps.topics.changelog, key: `${b.entity}/${b.key}`, value, headers: outputHeaders() });
     }
+    // Never at or above this snapshot: its own new versions are written in this very batch.
     if (compactTo !== undefined)
-      for (const [hk, version] of state.compact(compactTo)) {
+      for (const [hk, version] of state.compact(compactTo < ts ? compactTo : ts - 1n)) {
         digest = updateDigest(digest, hk, version, undefined);
         stateDeletes.push(hk);
       }

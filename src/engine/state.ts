@@ -39,6 +39,12 @@ export class WorkingState implements StateView {
   private readonly entities = new Map<string, Map<string, Image>>();
   /** Versions per entity and key, oldest first. */
   private readonly history = new Map<string, Map<string, Version[]>>();
+  /** The lowest frontier at which compaction would remove anything, so a tick with nothing to do costs nothing. */
+  private nextRemovableAt: bigint | undefined;
+
+  private removableAt(ts: bigint): void {
+    if (this.nextRemovableAt === undefined || ts < this.nextRemovableAt) this.nextRemovableAt = ts;
+  }
 
   getAt(entity: string, key: string, ts: bigint): Image | undefined {
     const versions = this.history.get(entity)?.get(key);
@@ -68,6 +74,8 @@ export class WorkingState implements StateView {
     const versions = keys.get(key);
     if (versions === undefined) keys.set(key, [{ ts, image }]);
     else versions.push({ ts, image });
+    // The version this one supersedes can go once the frontier reaches it; so can a deletion.
+    if (versions !== undefined || image === null) this.removableAt(ts);
   }
 
   /**
@@ -76,6 +84,8 @@ export class WorkingState implements StateView {
    */
   compact(frontier: bigint): [string, Buffer][] {
     const removed: [string, Buffer][] = [];
+    if (this.nextRemovableAt === undefined || this.nextRemovableAt > frontier) return removed;
+    this.nextRemovableAt = undefined;
     for (const [entity, keys] of this.history) {
       for (const [key, versions] of keys) {
         let keep = 0;
@@ -86,6 +96,11 @@ export class WorkingState implements StateView {
         for (const v of versions.slice(0, drop)) removed.push([historyKey(entity, key, v.ts), Buffer.from(JSON.stringify(v.image))]);
         if (drop === versions.length) keys.delete(key);
         else keys.set(key, versions.slice(drop));
+      }
+      for (const versions of keys.values()) {
+        if (versions.length > 1) this.removableAt(versions[1].ts);
+        const last = versions[versions.length - 1];
+        if (last.image === null) this.removableAt(last.ts);
       }
     }
     return removed.sort(byKey);

@@ -49,8 +49,11 @@ export const tailTopic = (o: TailOptions): Tail => {
       await c.subscribe({ topic: o.topic, fromBeginning: true });
       let joined!: () => void;
       const positioned = new Promise<void>((r) => (joined = r));
+      let first = true;
       c.on(c.events.GROUP_JOIN, () => {
-        for (const [partition, offset] of ends) c.seek({ topic: o.topic, partition, offset });
+        // Only the first time: after a rejoin the group's committed offsets say where it was.
+        if (first) for (const [partition, offset] of ends) c.seek({ topic: o.topic, partition, offset });
+        first = false;
         joined();
       });
       await c.run({

@@ -143,13 +143,25 @@ export const fragmentStatus = (
   message('coord.v1.FragmentStatus', { workerId, incarnation: opts.incarnation ?? 'i1', queryName, fragmentId, status, reason: opts.reason ?? '' }, workerId, opts);
 
 /**
+ * The fragment `index` of a query dropped meanwhile, known only by the slot that still waits for
+ * its worker to confirm it stopped.
+ */
+const awaitedFragment = (state: StateView, queryName: string, index: number): { workerId: string; fragmentId: string } | undefined => {
+  const waiting = each<AllocationImage>(state, ALLOCATION).filter((a) => a.releaseTo !== null && a.fragmentId !== null && fragmentIndexOf(a.fragmentId) === `${queryName}#${index}`);
+  if (waiting.length > 1) throw new Error(`slots of several deployments of ${queryName}#${index} wait for a report; name the fragment with fragmentStatus`);
+  return waiting.length === 0 ? undefined : { workerId: waiting[0].workerId, fragmentId: waiting[0].fragmentId as string };
+};
+
+/**
  * The report on fragment `index` of `queryName` as it stands when the step runs, from the worker
  * it was placed on: fragment ids carry the snapshot of their start, so a spec names them by position.
+ * For a query dropped meanwhile, the fragment whose slot still waits for this report.
  */
 export const fragmentReport =
   (queryName: string, index: number, status: FragmentStatusReport['status'], opts: MessageOptions & { incarnation?: string; reason?: string } = {}): Step =>
   (state) => {
-    const f = queryOf(state, queryName)?.fragments[index];
+    const q = queryOf(state, queryName);
+    const f = q === undefined ? awaitedFragment(state, queryName, index) : q.fragments[index];
     if (f === undefined) throw new Error(`query ${queryName} has no fragment ${index} to report on`);
     return fragmentStatus(f.workerId, queryName, f.fragmentId, status, opts);
   };
@@ -251,11 +263,13 @@ export interface FragmentSummary {
   readonly status: FragmentImage['status'];
 }
 
-/** An allocation as the specs compare it: its worker, its session, and whether it is cached. */
+/** An allocation as the specs compare it: its worker, its session, whether it is cached, and where it goes once its fragment stops. */
 export interface AllocationSummary {
   readonly workerId: string;
   readonly session: string | null;
   readonly cached: boolean;
+  /** Set while the slot waits for its worker to confirm its fragment stopped; absent: it does not wait. */
+  readonly releaseTo?: 'CACHE' | 'FREE';
 }
 
 /** What one message did: the decision, the context it was decided in, and the state after it. */
@@ -337,8 +351,10 @@ export class Then {
 
   /** After the `when`, the allocations are exactly these, in any order (`[]`: none). */
   thenAllocations(expected: readonly AllocationSummary[]): this {
-    const canonical = (xs: readonly AllocationSummary[]): string[] => xs.map((x) => JSON.stringify([x.workerId, x.session, x.cached])).sort();
-    const actual = each<AllocationImage>(this.state, ALLOCATION).map((a) => ({ workerId: a.workerId, session: a.session, cached: a.cachedUntilMs !== null }));
+    const canonical = (xs: readonly AllocationSummary[]): string[] => xs.map((x) => JSON.stringify([x.workerId, x.session, x.cached, x.releaseTo ?? null])).sort();
+    const actual = each<AllocationImage>(this.state, ALLOCATION).map(
+      (a): AllocationSummary => ({ workerId: a.workerId, session: a.session, cached: a.cachedUntilMs !== null, ...(a.releaseTo === null ? {} : { releaseTo: a.releaseTo }) }),
+    );
     assert.deepStrictEqual(canonical(actual), canonical(expected), `allocations: ${show(actual)}`);
     return this;
   }
@@ -405,6 +421,13 @@ export class PassThen {
     const { value } = mine[0];
     assert.equal(value.status, status, `expected ${status} to ${correlationId}, got ${String(value.status)}: ${String(value.message)}`);
     for (const m of mentions) assert.ok(String(value.message).includes(m), `expected the reply to ${correlationId} to mention ${m}, got: ${String(value.message)}`);
+    return this;
+  }
+
+  /** The request `correlationId` got no reply from the pass: it still waits. */
+  thenNoReplyTo(correlationId: string): this {
+    const mine = this.replies.filter((r) => r.key === correlationId);
+    assert.equal(mine.length, 0, `expected no reply to ${correlationId}, got ${show(mine.map((r) => r.value))}`);
     return this;
   }
 

@@ -8,6 +8,7 @@ import {
   createSink,
   dropLogicalSource,
   field,
+  fragmentReport,
   fragmentReports,
   getLogicalSource,
   given,
@@ -187,10 +188,22 @@ describe('catalog: logical sources', () => {
         .thenState(PHYSICAL_SOURCE, 'cars-w1', undefined)
         .thenState(QUERY, 'q1', undefined));
 
-    it('with cascade, tells the workers to stop a running query’s fragments and frees its slots', () =>
+    it('with cascade, tells the workers to stop a running query’s fragments', () =>
       given(running)
         .when(dropLogicalSource('cars', { cascade: true }))
-        .thenCommands([stop('w1', 'q1#0'), stop('w2', 'q1#1')])
+        .thenCommands([stop('w1', 'q1#0'), stop('w2', 'q1#1')]));
+
+    it('with cascade, keeps a running query’s slots taken until its workers confirm the fragments stopped', () =>
+      given(running)
+        .when(dropLogicalSource('cars', { cascade: true }))
+        .thenAllocations([
+          { workerId: 'w1', session: null, cached: false, releaseTo: 'FREE' },
+          { workerId: 'w2', session: null, cached: false, releaseTo: 'FREE' },
+        ]));
+
+    it('with cascade, frees a running query’s slots as its workers confirm the fragments stopped', () =>
+      given([...running, dropLogicalSource('cars', { cascade: true }), fragmentReport('q1', 0, 'STOPPED')])
+        .when(fragmentReport('q1', 1, 'STOPPED'))
         .thenAllocations([]));
 
     it('with cascade, answers a start that still waits ABORTED', () =>

@@ -1,5 +1,7 @@
 import { strict as assert } from 'node:assert';
+import type { Message } from '../../projections';
 import { LOGICAL_SOURCE } from '../../projections/catalog/logical-sources';
+import type { FragmentStatusReport } from '../../projections/queries/queries';
 import {
   createLogicalSource,
   createPhysicalSource,
@@ -7,11 +9,14 @@ import {
   createSink,
   deploy,
   dropLogicalSource,
+  dropQuery,
+  fragmentIndexOf,
   fragmentReport,
   fragmentReports,
   getLogicalSource,
   given,
   startQuery,
+  stopQuery,
   T0,
   workerRegistered,
 } from '../support/given';
@@ -85,6 +90,19 @@ describe('support: given/when/then', () => {
     assert.throws(() => given(deployable).when(startQuery('q1')).thenAllocations([]), { code: 'ERR_ASSERTION' });
   });
 
+  it('fails thenAllocations when a slot waits for its worker and the spec does not say so', () => {
+    assert.throws(
+      () =>
+        given([...deployable, startQuery('q1'), ...fragmentReports('q1', 2, 'RUNNING')])
+          .when(stopQuery('q1'))
+          .thenAllocations([
+            { workerId: 'w1', session: null, cached: false },
+            { workerId: 'w1', session: null, cached: false },
+          ]),
+      { code: 'ERR_ASSERTION' },
+    );
+  });
+
   it('fails thenFragments for a query that does not exist', () => {
     assert.throws(() => given().when(getLogicalSource('cars')).thenFragments('q1', []), { code: 'ERR_ASSERTION', message: /expected query q1 to exist/ });
   });
@@ -93,6 +111,13 @@ describe('support: given/when/then', () => {
     given([...deployable, startQuery('q1', { correlationId: 's' }), fragmentReport('q1', 0, 'RUNNING')])
       .when(fragmentReport('q1', 1, 'RUNNING'))
       .thenAnswers([{ correlationId: 's', status: 'OK' }]));
+
+  it('builds a report on a fragment of a dropped query from the slot that waits for it', () => {
+    const { state } = given([...deployable, startQuery('q1'), ...fragmentReports('q1', 2, 'RUNNING'), stopQuery('q1')]).when(dropQuery('q1'));
+    const step = fragmentReport('q1', 1, 'STOPPED');
+    const msg = (typeof step === 'function' ? step(state) : step) as Message<FragmentStatusReport>;
+    assert.deepStrictEqual([msg.value.workerId, fragmentIndexOf(msg.value.fragmentId), msg.value.status], ['w1', 'q1#1', 'STOPPED']);
+  });
 
   it('refuses a report on a fragment that was never placed', () => {
     assert.throws(() => given([...deployable, ...fragmentReports('q1', 1, 'RUNNING')]), /query q1 has no fragment 0/);
@@ -108,6 +133,11 @@ describe('support: given/when/then', () => {
   it('fails thenRepliesTo for a request the pass did not answer', async () => {
     const t = await given().whenInOnePass([createSink('out', { correlationId: 'a' })]);
     assert.throws(() => t.thenRepliesTo('b', 'OK'), { code: 'ERR_ASSERTION', message: /expected one reply to b/ });
+  });
+
+  it('fails thenNoReplyTo for a request the pass answered', async () => {
+    const t = await given().whenInOnePass([createSink('out', { correlationId: 'a' })]);
+    assert.throws(() => t.thenNoReplyTo('a'), { code: 'ERR_ASSERTION', message: /expected no reply to a/ });
   });
 
   it('fails thenChangelog on other records', async () => {

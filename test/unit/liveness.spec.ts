@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { PHYSICAL_SOURCE, QUERY, SETTINGS, type Settings } from '../../projections/model';
+import { DEPLOY_TIMEOUT_MS, PHYSICAL_SOURCE, QUERY, SETTINGS, type Settings } from '../../projections/model';
 import {
   createLogicalSource,
   createPhysicalSource,
@@ -53,9 +53,29 @@ describe('liveness: a DEAD worker’s queries and sources', () => {
       .when(tick(T0 + 15_000))
       .thenField(PHYSICAL_SOURCE, 'cars-w1', 'available', false));
 
-  it('releases the failed query’s slots, on the DEAD worker and elsewhere', () =>
+  it('frees the failed query’s slot on the DEAD worker at once, and keeps its slot on a live worker until that worker confirms', () =>
     given([...running, ...othersAlive(14_000)])
       .when(tick(T0 + 15_000))
+      .thenAllocations([{ workerId: 'w2', session: 's1', cached: false, releaseTo: 'FREE' }]));
+
+  it('frees the failed query’s slot on a live worker when it confirms the fragment STOPPED', () =>
+    given([...running, ...othersAlive(14_000), tick(T0 + 15_000)])
+      .when(fragmentReport('q1', 1, 'STOPPED', at(15_000)))
+      .thenAllocations([]));
+
+  it('frees a failed query’s slot that waits for a confirmation when its worker is declared DEAD', () =>
+    given([...running, fragmentReport('q1', 1, 'FAILED'), ...othersAlive(14_000)])
+      .when(tick(T0 + 15_000))
+      .thenAllocations([]));
+
+  it('frees a stopped query’s slot that waits for a confirmation when its worker deregisters', () =>
+    given([...running, stopQuery('q1'), fragmentReport('q1', 1, 'STOPPED')])
+      .when(workerDeregistered('w1', at(1_000)))
+      .thenAllocations([{ workerId: 'w2', session: 's1', cached: true }]));
+
+  it('frees a slot that waits for a confirmation when its worker registers with a new incarnation', () =>
+    given([...running, fragmentReport('q1', 1, 'FAILED')])
+      .when(workerRegistered('w1', { incarnation: 'i2', ...at(1_000) }))
       .thenAllocations([]));
 
   it('answers a start still waiting ABORTED with the reason', () =>
@@ -142,8 +162,21 @@ describe('liveness: a session that goes', () => {
       .when(tick(T0 + 30_000))
       .thenAnswer('start-tq', 'ABORTED', REPLY_TO, 'its session s1 is gone'));
 
-  it('releases the slots of the temporary queries and the session’s cached slots', () =>
-    given([...temp, createQuery('q1', { session: 's1' }), startQuery('q1', { correlationId: 'start-q1' }), stopQuery('q1'), ...keepAlive(29_000)])
+  it('keeps the slots of the temporary queries it drops until their workers confirm the fragments stopped', () =>
+    given([...temp, ...keepAlive(29_000)])
+      .when(tick(T0 + 30_000))
+      .thenAllocations([
+        { workerId: 'w1', session: 's1', cached: false, releaseTo: 'FREE' },
+        { workerId: 'w2', session: 's1', cached: false, releaseTo: 'FREE' },
+      ]));
+
+  it('frees the slots of a dropped temporary query as its workers confirm the fragments stopped', () =>
+    given([...tempRunning, ...keepAlive(29_000), tick(T0 + 30_000), fragmentReport('tq', 0, 'STOPPED', at(30_000))])
+      .when(fragmentReport('tq', 1, 'STOPPED', at(30_000)))
+      .thenAllocations([]));
+
+  it('releases the session’s cached slots when it expires', () =>
+    given([...world, createQuery('q1', { session: 's1' }), startQuery('q1', { correlationId: 'start-q1' }), stopQuery('q1'), ...fragmentReports('q1', 2, 'STOPPED'), ...keepAlive(29_000)])
       .when(tick(T0 + 30_000))
       .thenAllocations([]));
 
@@ -153,29 +186,33 @@ describe('liveness: a session that goes', () => {
       .thenField(QUERY, 'kept', 'state', 'CREATED'));
 
   it('leaves other sessions’ cached slots alone', () =>
-    given([...world, sessionOpened('s2'), createQuery('q2', { session: 's2' }), startQuery('q2'), stopQuery('q2'), ...keepAlive(29_000)])
+    given([...world, sessionOpened('s2'), createQuery('q2', { session: 's2' }), startQuery('q2'), stopQuery('q2'), ...fragmentReports('q2', 2, 'STOPPED'), ...keepAlive(29_000)])
       .when(tick(T0 + 30_000))
       .thenAllocations([
         { workerId: 'w1', session: 's2', cached: true },
         { workerId: 'w2', session: 's2', cached: true },
       ]));
 
-  it('does the same when the session is closed: temporary queries dropped, cache released', () =>
+  it('does the same when the session is closed: temporary queries dropped and their fragments told to stop', () =>
     given([...tempRunning, createQuery('q1', { session: 's1' })])
       .when(sessionClosed('s1', at(1_000)))
       .thenState(QUERY, 'tq', undefined)
       .thenField(QUERY, 'kept', 'state', 'CREATED')
-      .thenCommands([stop('w1', 'tq#0'), stop('w2', 'tq#1')])
+      .thenCommands([stop('w1', 'tq#0'), stop('w2', 'tq#1')]));
+
+  it('frees the slots of a closed session’s temporary queries as their workers confirm the fragments stopped', () =>
+    given([...tempRunning, sessionClosed('s1', at(1_000)), fragmentReport('tq', 0, 'STOPPED', at(2_000))])
+      .when(fragmentReport('tq', 1, 'STOPPED', at(2_000)))
       .thenAllocations([]));
 
   it('releases the cached slots of a session that is closed', () =>
-    given([...world, createQuery('q1', { session: 's1' }), startQuery('q1'), stopQuery('q1')])
+    given([...world, createQuery('q1', { session: 's1' }), startQuery('q1'), stopQuery('q1'), ...fragmentReports('q1', 2, 'STOPPED')])
       .when(sessionClosed('s1', at(1_000)))
       .thenAllocations([]));
 
-  it('gives back, uncached, the slots of a query whose session is gone when it stops', () =>
-    given([...world, createQuery('q1', { session: 's1' }), startQuery('q1', { correlationId: 'start-q1' }), ...fragmentReports('q1', 2, 'RUNNING'), sessionClosed('s1', at(1_000))])
-      .when(stopQuery('q1', at(2_000)))
+  it('gives back, uncached, the slots of a query whose session is gone by the time its workers confirm the stop', () =>
+    given([...world, createQuery('q1', { session: 's1' }), startQuery('q1', { correlationId: 'start-q1' }), ...fragmentReports('q1', 2, 'RUNNING'), stopQuery('q1', at(1_000)), sessionClosed('s1', at(2_000)), fragmentReport('q1', 0, 'STOPPED', at(3_000))])
+      .when(fragmentReport('q1', 1, 'STOPPED', at(3_000)))
       .thenAllocations([]));
 });
 
@@ -191,8 +228,21 @@ describe('liveness: deadlines of waiting starts', () => {
     given([...withDeadline, fragmentReport('q1', 0, 'RUNNING')])
       .when(tick(T0 + 2_001))
       .thenCommands([stop('w1', 'q1#0'), stop('w2', 'q1#1')])
+      .thenField(QUERY, 'q1', 'state', 'FAILED'));
+
+  it('keeps an aborted start’s slots taken until its workers confirm the fragments stopped', () =>
+    given([...withDeadline, fragmentReport('q1', 0, 'RUNNING')])
+      .when(tick(T0 + 2_001))
+      .thenAllocations([
+        { workerId: 'w1', session: 's1', cached: false, releaseTo: 'FREE' },
+        { workerId: 'w2', session: 's1', cached: false, releaseTo: 'FREE' },
+      ]));
+
+  it('judges a deadline by the log time, even when the tick carries an earlier stamp', () =>
+    given([...withDeadline, ...othersAlive(3_000), workerHeartbeat('w1', at(3_000))])
+      .when(tick(T0 + 1_000))
       .thenField(QUERY, 'q1', 'state', 'FAILED')
-      .thenAllocations([]));
+      .thenAnswer('start-1', 'ABORTED', REPLY_TO, `deadline ${T0 + 2_000} passed`));
 
   it('names in the reason the fragments that did not report RUNNING', () => {
     const t = given([...withDeadline, fragmentReport('q1', 0, 'RUNNING')]).when(tick(T0 + 2_001));
@@ -213,10 +263,22 @@ describe('liveness: deadlines of waiting starts', () => {
       .thenChanges(0)
       .thenCommands([]));
 
-  it('waits without limit for a start that gave no deadline', () =>
-    given([...deploying, ...othersAlive(14_000), workerHeartbeat('w1', at(14_000))])
-      .when(tick(T0 + 14_500))
-      .thenField(QUERY, 'q1', 'state', 'DEPLOYING'));
+  describe('a start that gave no deadline', () => {
+    // Everyone keeps speaking, so only the deployment's own time runs out.
+    const allAlive = (ms: number) => [...othersAlive(ms), workerHeartbeat('w1', at(ms))];
+
+    it('leaves the query DEPLOYING on a tick DEPLOY_TIMEOUT_MS after the start', () =>
+      given([...deploying, ...allAlive(DEPLOY_TIMEOUT_MS - 1_000)])
+        .when(tick(T0 + DEPLOY_TIMEOUT_MS))
+        .thenChanges(0)
+        .thenAnswers([]));
+
+    it('aborts the query on the first tick past DEPLOY_TIMEOUT_MS: ABORTED to the start', () =>
+      given([...deploying, ...allAlive(DEPLOY_TIMEOUT_MS - 1_000)])
+        .when(tick(T0 + DEPLOY_TIMEOUT_MS + 1))
+        .thenField(QUERY, 'q1', 'state', 'FAILED')
+        .thenAnswer('start-1', 'ABORTED', REPLY_TO, `the deploy timeout (${DEPLOY_TIMEOUT_MS} ms) passed`));
+  });
 });
 
 describe('liveness: settings carried by the Tick', () => {

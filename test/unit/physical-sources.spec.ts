@@ -6,6 +6,7 @@ import {
   createQuery,
   createSink,
   dropPhysicalSource,
+  fragmentReport,
   fragmentReports,
   getPhysicalSource,
   given,
@@ -153,7 +154,11 @@ describe('catalog: physical sources', () => {
         .thenReplies('OK', 'and 1 queries')
         .thenCommands([stop('w1', 'q1#0'), stop('w2', 'q1#1')])
         .thenState(QUERY, 'q1', undefined)
-        .thenState(PHYSICAL_SOURCE, 'cars-w1', undefined)
+        .thenState(PHYSICAL_SOURCE, 'cars-w1', undefined));
+
+    it('with cascade, frees the dropped queries’ slots as their workers confirm the fragments stopped', () =>
+      given([...running, dropPhysicalSource('cars-w1', { cascade: true }), fragmentReport('q1', 0, 'STOPPED')])
+        .when(fragmentReport('q1', 1, 'STOPPED'))
         .thenAllocations([]));
 
     it('with cascade, answers a start that still waits ABORTED', () =>

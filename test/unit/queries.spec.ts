@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { QUERY, queryOf } from '../../projections/model';
+import { DEPLOY_TIMEOUT_MS, QUERY, queryOf } from '../../projections/model';
 import {
   createLogicalSource,
   createPhysicalSource,
@@ -33,6 +33,9 @@ const world = [workerRegistered('w1'), workerRegistered('w2'), createLogicalSour
 const created = [...world, createQuery('q1', { session: 's1' })];
 const deploying = [...created, startQuery('q1', { correlationId: 'start-1' })];
 const running = [...deploying, ...fragmentReports('q1', 2, 'RUNNING')];
+
+/** The id of fragment `index` of q1 after `history`: ids carry their deployment, so a spec reads them back. */
+const fragmentIdOf = (history: Parameters<typeof given>[0], index: number): string => queryOf(given(history).when(getQuery('q1')).state, 'q1')?.fragments[index]?.fragmentId ?? 'none';
 
 describe('queries: create', () => {
   it('replies OK with the query CREATED as payload', () =>
@@ -126,6 +129,16 @@ describe('queries: start', () => {
       .thenNoReply()
       .thenField(QUERY, 'q1', 'state', 'DEPLOYING')
       .thenField(QUERY, 'q1', 'pending', { correlationId: 'start-1', replyTo: REPLY_TO, deadlineMs: T0 + 5_000 }));
+
+  it('gives a start with a deadline until that deadline to deploy', () =>
+    given(created)
+      .when(startQuery('q1', { correlationId: 'start-1', deadlineMs: T0 + 5_000 }))
+      .thenField(QUERY, 'q1', 'deployBy', T0 + 5_000));
+
+  it('gives a start without a deadline DEPLOY_TIMEOUT_MS from the log time to deploy, not from an older stamp on the request', () =>
+    given([...created, workerHeartbeat('w1', { timestampMs: T0 + 3_000 })])
+      .when(startQuery('q1', { correlationId: 'start-1', timestampMs: T0 }))
+      .thenField(QUERY, 'q1', 'deployBy', T0 + 3_000 + DEPLOY_TIMEOUT_MS));
 
   it('places the source fragment on the worker of the physical source and the sink on the least-loaded worker', () =>
     given(created)
@@ -234,6 +247,26 @@ describe('queries: start', () => {
       .thenField(QUERY, 'q1', 'state', 'DEPLOYING')
       .thenField(QUERY, 'q1', 'pending', { correlationId: 'start-1', replyTo: 'elsewhere', deadlineMs: null }));
 
+  describe('deadlines in the pass', () => {
+    const withDeadline = [...created, startQuery('q1', { correlationId: 'start-1', deadlineMs: T0 + 2_000 })];
+
+    it('refuses with DEADLINE_EXCEEDED a start that reaches the pass after its deadline', async () =>
+      (await given(created).whenInOnePass([startQuery('q1', { correlationId: 'start-1', deadlineMs: T0 + 2_000, timestampMs: T0 + 5_000 })]))
+        .thenRepliesTo('start-1', 'DEADLINE_EXCEEDED', `deadline ${T0 + 2_000}`)
+        .thenField(QUERY, 'q1', 'state', 'CREATED'));
+
+    it('keeps a retried start waiting when the retry reaches the pass after the deadline', async () =>
+      (await given(withDeadline).whenInOnePass([startQuery('q1', { correlationId: 'start-1', deadlineMs: T0 + 2_000, replyTo: 'elsewhere', timestampMs: T0 + 5_000 })]))
+        .thenNoReplyTo('start-1')
+        .thenField(QUERY, 'q1', 'state', 'DEPLOYING')
+        .thenField(QUERY, 'q1', 'pending', { correlationId: 'start-1', replyTo: 'elsewhere', deadlineMs: T0 + 2_000 }));
+
+    it('refuses with DEADLINE_EXCEEDED another start past its deadline while one waits', async () =>
+      (await given(withDeadline).whenInOnePass([startQuery('q1', { correlationId: 'start-2', deadlineMs: T0 + 2_000, timestampMs: T0 + 5_000 })]))
+        .thenRepliesTo('start-2', 'DEADLINE_EXCEEDED')
+        .thenField(QUERY, 'q1', 'pending', { correlationId: 'start-1', replyTo: REPLY_TO, deadlineMs: T0 + 2_000 }));
+  });
+
   it('answers the retried start where it now listens once every fragment runs', () =>
     given([...deploying, startQuery('q1', { correlationId: 'start-1', replyTo: 'elsewhere' }), fragmentReport('q1', 0, 'RUNNING')])
       .when(fragmentReport('q1', 1, 'RUNNING'))
@@ -246,14 +279,31 @@ describe('queries: start', () => {
       .thenField(QUERY, 'q1', 'state', 'DEPLOYING')
       .thenCommands([deploy('w1', 'q1#0'), deploy('w2', 'q1#1')]));
 
-  it('lets a late STOPPED report of the deployment before a restart change nothing', () => {
+  describe('a late STOPPED report of the deployment before a restart', () => {
     const old = given([...running, stopQuery('q1')]).when(getQuery('q1'));
     const [source] = queryOf(old.state, 'q1')?.fragments ?? [];
-    given([...running, stopQuery('q1'), startQuery('q1', { correlationId: 'start-2' })])
-      .when(fragmentStatus('w1', 'q1', source.fragmentId, 'STOPPED'))
-      .thenChanges(0)
-      .thenCommands([])
-      .thenField(QUERY, 'q1', 'state', 'DEPLOYING');
+    const restarted = [...running, stopQuery('q1'), startQuery('q1', { correlationId: 'start-2' })];
+
+    it('leaves the new deployment alone', () =>
+      given(restarted)
+        .when(fragmentStatus('w1', 'q1', source.fragmentId, 'STOPPED'))
+        .thenCommands([])
+        .thenAnswers([])
+        .thenField(QUERY, 'q1', 'state', 'DEPLOYING')
+        .thenFragments('q1', [
+          { kind: 'SOURCE', workerId: 'w1', physicalSource: 'cars-w1', status: 'DEPLOYING' },
+          { kind: 'SINK', workerId: 'w2', physicalSource: null, status: 'DEPLOYING' },
+        ]));
+
+    it('sends the old fragment’s slot to the session’s cache', () =>
+      given(restarted)
+        .when(fragmentStatus('w1', 'q1', source.fragmentId, 'STOPPED'))
+        .thenAllocations([
+          { workerId: 'w1', session: 's1', cached: true },
+          { workerId: 'w2', session: 's1', cached: false, releaseTo: 'CACHE' },
+          { workerId: 'w1', session: 's1', cached: false },
+          { workerId: 'w2', session: 's1', cached: false },
+        ]));
   });
 
   it('starts a FAILED query again', () =>
@@ -301,7 +351,7 @@ describe('queries: fragment reports', () => {
       .when(fragmentReport('q1', 0, 'FAILED'))
       .thenCommands([stop('w2', 'q1#1')]));
 
-  it('marks the query FAILED with the reason and releases its slots when a fragment FAILS', () =>
+  it('marks the query FAILED with the reason when a fragment FAILS', () =>
     given(deploying)
       .when(fragmentReport('q1', 1, 'FAILED', { reason: 'disk full' }))
       .thenField(QUERY, 'q1', 'state', 'FAILED')
@@ -309,8 +359,29 @@ describe('queries: fragment reports', () => {
       .thenFragments('q1', [
         { kind: 'SOURCE', workerId: 'w1', physicalSource: 'cars-w1', status: 'STOPPING' },
         { kind: 'SINK', workerId: 'w2', physicalSource: null, status: 'FAILED' },
-      ])
+      ]));
+
+  it('frees the failed fragment’s slot at once and keeps the others taken until their workers confirm', () =>
+    given(deploying)
+      .when(fragmentReport('q1', 1, 'FAILED', { reason: 'disk full' }))
+      .thenAllocations([{ workerId: 'w1', session: 's1', cached: false, releaseTo: 'FREE' }]));
+
+  it('frees a failed query’s slot, uncached, when its worker confirms the fragment STOPPED', () =>
+    given([...deploying, fragmentReport('q1', 1, 'FAILED', { reason: 'disk full' })])
+      .when(fragmentReport('q1', 0, 'STOPPED'))
       .thenAllocations([]));
+
+  it('fails a RUNNING query whose fragment reports STOPPED without being told to, and stops the others', () =>
+    given(running)
+      .when(fragmentReport('q1', 0, 'STOPPED'))
+      .thenCommands([stop('w2', 'q1#1')])
+      .thenField(QUERY, 'q1', 'state', 'FAILED')
+      .thenField(QUERY, 'q1', 'reason', `fragment ${fragmentIdOf(running, 0)} stopped on worker w1 without being told to`));
+
+  it('aborts a waiting start when a fragment reports STOPPED without being told to', () =>
+    given([...deploying, fragmentReport('q1', 1, 'RUNNING')])
+      .when(fragmentReport('q1', 0, 'STOPPED'))
+      .thenAnswer('start-1', 'ABORTED', REPLY_TO, 'q1 was aborted', 'stopped on worker w1 without being told to'));
 
   it('says in the reason when a worker gave none', () => {
     const t = given(deploying).when(fragmentReport('q1', 1, 'FAILED'));
@@ -349,6 +420,17 @@ describe('queries: fragment reports', () => {
       .when(fragmentStatus('w1', 'gone', 'gone#3-0', 'RUNNING'))
       .thenChanges(0)
       .thenCommands([stop('w1', 'gone#0')]));
+
+  it('changes nothing when a worker reports STOPPED a fragment of a query it does not know', () =>
+    given(world)
+      .when(fragmentStatus('w1', 'gone', 'gone#3-0', 'STOPPED'))
+      .thenChanges(0)
+      .thenCommands([]));
+
+  it('frees a dropped query’s slot when its worker reports the fragment STOPPED', () =>
+    given([...world, createQuery('free'), startQuery('free'), ...fragmentReports('free', 2, 'RUNNING'), stopQuery('free'), dropQuery('free')])
+      .when(fragmentReport('free', 0, 'STOPPED'))
+      .thenAllocations([{ workerId: 'w2', session: null, cached: false, releaseTo: 'CACHE' }]));
 
   it('tells a worker to stop a fragment of an earlier deployment that still reports RUNNING', () =>
     given(running)

@@ -256,20 +256,17 @@ describe('read holds', () => {
 });
 
 describe('system: DescribeCoordinator', () => {
+  const twoQueries = [workerRegistered('w1'), createLogicalSource('cars'), createPhysicalSource('cars-w1', 'cars', 'w1'), createSink('out'), createQuery('q1'), createQuery('q2'), startQuery('q1'), startQuery('q2')];
+
   it('counts the slots in use and those cached', () => {
-    const t = given([
-      workerRegistered('w1'),
-      createLogicalSource('cars'),
-      createPhysicalSource('cars-w1', 'cars', 'w1'),
-      createSink('out'),
-      createQuery('q1'),
-      createQuery('q2'),
-      startQuery('q1'),
-      startQuery('q2'),
-      stopQuery('q2'),
-    ]).when(describeCoordinator());
+    const t = given([...twoQueries, stopQuery('q2'), ...fragmentReports('q2', 2, 'STOPPED')]).when(describeCoordinator());
     t.thenReplies('OK').thenPayloadFields('coord.v1.CoordinatorInfo', { allocationsInUse: 2, allocationsCached: 0, queries: 2, workers: 1 });
   });
+
+  it('counts as in use the slots of fragments whose workers have not yet confirmed they stopped', () =>
+    given([...twoQueries, stopQuery('q2')])
+      .when(describeCoordinator())
+      .thenPayloadFields('coord.v1.CoordinatorInfo', { allocationsInUse: 4, allocationsCached: 0 }));
 
   it('says the snapshot it answers from', () => {
     const t = given(versions).when(describeCoordinator(at(300)));

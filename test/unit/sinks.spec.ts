@@ -6,6 +6,7 @@ import {
   createQuery,
   createSink,
   dropSink,
+  fragmentReport,
   fragmentReports,
   getSink,
   given,
@@ -102,11 +103,15 @@ describe('catalog: sinks', () => {
         .thenState(QUERY, 'q2', undefined)
         .thenState(SINK, 'out', undefined));
 
-    it('with cascade, stops a running query before dropping it, and frees its slots', () =>
+    it('with cascade, stops a running query before dropping it', () =>
       given([...world, createQuery('q1'), startQuery('q1'), ...fragmentReports('q1', 2, 'RUNNING')])
         .when(dropSink('out', { cascade: true }))
         .thenCommands([stop('w1', 'q1#0'), stop('w2', 'q1#1')])
-        .thenState(QUERY, 'q1', undefined)
+        .thenState(QUERY, 'q1', undefined));
+
+    it('with cascade, frees a running query’s slots as its workers confirm the fragments stopped', () =>
+      given([...world, createQuery('q1'), startQuery('q1'), ...fragmentReports('q1', 2, 'RUNNING'), dropSink('out', { cascade: true }), fragmentReport('q1', 0, 'STOPPED')])
+        .when(fragmentReport('q1', 1, 'STOPPED'))
         .thenAllocations([]));
   });
 });

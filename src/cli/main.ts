@@ -3,6 +3,7 @@
 import { errorMessage, isCoordError } from '../errors';
 import { createLogger } from '../log';
 import { replayCommand } from './replay';
+import { changelogCommand } from './tail';
 import { isRequestNoun, usageLines, UsageError } from './commands';
 import { requestCommand } from './requests';
 import { loadConfig } from '../config';
@@ -18,6 +19,8 @@ const USAGE = `coordctl — an event-sourced coordinator on Apache Kafka
   coordctl coordinator                         the coordinator alone, against .coord/run.env or the environment
   coordctl provision                           create the topics and register the schemas on any cluster
   coordctl replay --to DIR [--verify]          rebuild the state from the log; --verify checks every snapshot's digest
+  coordctl changelog tail [--from-beginning] [--entity TYPE] [--json]
+                                               follow every change as it is published, until Ctrl-C
 
 Requests (a status line, then a table or the entity; exit code 0 for OK, 2 for any other status):
 
@@ -53,6 +56,8 @@ const main = async (argv: string[]): Promise<number> => {
     }
     case 'replay':
       return replayCommand(argv.slice(1));
+    case 'changelog':
+      return changelogCommand(argv.slice(1));
     case undefined:
     case 'help':
     case '--help':

@@ -27,7 +27,7 @@ const port = (env: NodeJS.ProcessEnv, name: string, fallback: number, min = 1): 
 
 export const envWithRunFile = (root: string): NodeJS.ProcessEnv => ({ ...readRunEnv(runEnvPath(root)), ...process.env });
 
-const untilSignal = (): Promise<NodeJS.Signals> =>
+export const untilSignal = (): Promise<NodeJS.Signals> =>
   new Promise((resolve) => {
     process.once('SIGINT', () => resolve('SIGINT'));
     process.once('SIGTERM', () => resolve('SIGTERM'));

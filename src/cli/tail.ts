@@ -45,6 +45,7 @@ export const changelogCommand = async (argv: readonly string[]): Promise<number>
   });
   await tail.start();
   await untilSignal();
-  await tail.close();
+  // A broker that is already gone would keep the leave-group request retrying: give it a few seconds, no more.
+  await Promise.race([tail.close(), new Promise((r) => setTimeout(r, 3_000).unref())]);
   return 0;
 };

@@ -5,7 +5,7 @@
  */
 import { each, READ_HOLD, settingsOf, type ReadHoldImage } from './model';
 import { LOGICAL_BITS } from './system/hybrid';
-import { reject, type Decision, type Image, type PassContext, type StateView } from './types';
+import { accept, reject, reply, unwrap, type Decision, type Handler, type Image, type PassContext, type Payload, type Stage, type StateView } from './types';
 
 export interface ReadView {
   get(entity: string, key: string): Image | undefined;
@@ -43,3 +43,35 @@ export const readAt = (state: StateView, ctx: PassContext, asOfTs: bigint | null
     };
   return { view: { get: (entity, key) => state.getAt(entity, key, asOfTs), list: (entity) => state.listAt(entity, asOfTs) } };
 };
+
+type AsOf = { readonly long: bigint } | null | undefined;
+
+/** A Get of one entity by name, now or `asOf`: its payload, or NOT_FOUND naming `what`. */
+export const getHandler = <I extends Image>(stage: Stage, entity: string, what: string, payload: (image: I) => Payload): Handler<{ readonly name: string; readonly asOfTs?: AsOf }> => ({
+  stage,
+  decide: (msg, state, ctx) => {
+    const at = readAt(state, ctx, unwrap(msg.value.asOfTs));
+    if ('refused' in at) return at.refused;
+    const found = at.view.get(entity, msg.value.name) as I | undefined;
+    return found === undefined ? reject('NOT_FOUND', `${what} ${msg.value.name} does not exist`) : accept([], reply('OK', '', payload(found)));
+  },
+});
+
+/** A List, now or `asOf`: the images `keep` lets through, in key order, as one `listType` payload under `field`. */
+export const listHandler = <I extends Image, V extends { readonly asOfTs: AsOf }>(
+  stage: Stage,
+  entity: string,
+  plural: string,
+  listType: string,
+  field: string,
+  payload: (image: I) => Payload,
+  keep: (image: I, request: V) => boolean = () => true,
+): Handler<V> => ({
+  stage,
+  decide: (msg, state, ctx) => {
+    const at = readAt(state, ctx, unwrap(msg.value.asOfTs));
+    if ('refused' in at) return at.refused;
+    const items = [...at.view.list(entity)].map(([, i]) => i as I).filter((i) => keep(i, msg.value));
+    return accept([], reply('OK', `${items.length} ${plural}`, { type: listType, value: { [field]: items.map((i) => payload(i).value) } }));
+  },
+});

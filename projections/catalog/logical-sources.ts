@@ -2,8 +2,8 @@
 import { Draft } from '../draft';
 import { each, LOGICAL_SOURCE, nameProblem, PHYSICAL_SOURCE, QUERY, type LogicalSourceImage, type PhysicalSourceImage, type QueryImage } from '../model';
 import { removeQuery } from '../queries/lifecycle';
-import { readAt } from '../reads';
-import { accept, reject, reply, unwrap, type Decision, type Handler, type Payload, type StateView } from '../types';
+import { getHandler, listHandler } from '../reads';
+import { accept, reject, reply, type Decision, type Handler, type Payload, type StateView } from '../types';
 
 export { LOGICAL_SOURCE, nameProblem, type LogicalSourceImage } from '../model';
 
@@ -64,27 +64,9 @@ export const createLogicalSource: Handler<CreateLogicalSource> = {
   },
 };
 
-export const getLogicalSource: Handler<GetLogicalSource> = {
-  stage: 'catalog',
-  decide: (msg, state, ctx): Decision => {
-    const at = readAt(state, ctx, unwrap(msg.value.asOfTs));
-    if ('refused' in at) return at.refused;
-    const found = at.view.get(LOGICAL_SOURCE, msg.value.name) as LogicalSourceImage | undefined;
-    return found === undefined
-      ? reject('NOT_FOUND', `logical source ${msg.value.name} does not exist`)
-      : accept([], reply('OK', '', logicalSourcePayload(found)));
-  },
-};
+export const getLogicalSource: Handler<GetLogicalSource> = getHandler('catalog', LOGICAL_SOURCE, 'logical source', logicalSourcePayload);
 
-export const listLogicalSources: Handler<{ readonly asOfTs: { readonly long: bigint } | null }> = {
-  stage: 'catalog',
-  decide: (msg, state, ctx): Decision => {
-    const at = readAt(state, ctx, unwrap(msg.value.asOfTs));
-    if ('refused' in at) return at.refused;
-    const sources = [...at.view.list(LOGICAL_SOURCE)].map(([, i]) => logicalSourcePayload(i as LogicalSourceImage).value);
-    return accept([], reply('OK', `${sources.length} logical sources`, { type: 'coord.v1.LogicalSourceList', value: { logicalSources: sources } }));
-  },
-};
+export const listLogicalSources = listHandler('catalog', LOGICAL_SOURCE, 'logical sources', 'coord.v1.LogicalSourceList', 'logicalSources', logicalSourcePayload);
 
 /**
  * Refused while queries read it or physical sources feed it, naming them; with `cascade` the

@@ -2,7 +2,7 @@
 import { Draft } from '../draft';
 import { each, gone, LOGICAL_SOURCE, nameProblem, PHYSICAL_SOURCE, QUERY, sortedOptions, workerOf, type PhysicalSourceImage, type QueryImage } from '../model';
 import { live, removeQuery } from '../queries/lifecycle';
-import { readAt } from '../reads';
+import { getHandler, listHandler } from '../reads';
 import { accept, reject, reply, unwrap, type Decision, type Handler, type Payload } from '../types';
 
 export interface CreatePhysicalSource {
@@ -41,26 +41,20 @@ export const createPhysicalSource: Handler<CreatePhysicalSource> = {
   },
 };
 
-export const getPhysicalSource: Handler<{ readonly name: string; readonly asOfTs: { readonly long: bigint } | null }> = {
-  stage: 'catalog',
-  decide: (msg, state, ctx): Decision => {
-    const at = readAt(state, ctx, unwrap(msg.value.asOfTs));
-    if ('refused' in at) return at.refused;
-    const p = at.view.get(PHYSICAL_SOURCE, msg.value.name) as PhysicalSourceImage | undefined;
-    return p === undefined ? reject('NOT_FOUND', `physical source ${msg.value.name} does not exist`) : accept([], reply('OK', '', physicalSourcePayload(p)));
-  },
-};
+export const getPhysicalSource = getHandler('catalog', PHYSICAL_SOURCE, 'physical source', physicalSourcePayload);
 
-export const listPhysicalSources: Handler<{ readonly logicalSource: { readonly string: string } | null; readonly asOfTs: { readonly long: bigint } | null }> = {
-  stage: 'catalog',
-  decide: (msg, state, ctx): Decision => {
-    const at = readAt(state, ctx, unwrap(msg.value.asOfTs));
-    if ('refused' in at) return at.refused;
-    const of = unwrap(msg.value.logicalSource);
-    const list = [...at.view.list(PHYSICAL_SOURCE)].map(([, i]) => i as PhysicalSourceImage).filter((p) => of === null || p.logicalSource === of);
-    return accept([], reply('OK', `${list.length} physical sources`, { type: 'coord.v1.PhysicalSourceList', value: { physicalSources: list.map((p) => physicalSourcePayload(p).value) } }));
+export const listPhysicalSources = listHandler(
+  'catalog',
+  PHYSICAL_SOURCE,
+  'physical sources',
+  'coord.v1.PhysicalSourceList',
+  'physicalSources',
+  physicalSourcePayload,
+  (p, request: { readonly logicalSource: { readonly string: string } | null; readonly asOfTs: { readonly long: bigint } | null }) => {
+    const of = unwrap(request.logicalSource);
+    return of === null || p.logicalSource === of;
   },
-};
+);
 
 /** Refused while a running query reads it, unless `cascade`, which stops and drops those queries. */
 export const dropPhysicalSource: Handler<{ readonly name: string; readonly cascade: boolean }> = {

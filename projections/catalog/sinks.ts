@@ -2,8 +2,8 @@
 import { Draft } from '../draft';
 import { each, nameProblem, QUERY, SINK, sortedOptions, type QueryImage, type SinkImage } from '../model';
 import { removeQuery } from '../queries/lifecycle';
-import { readAt } from '../reads';
-import { accept, reject, reply, unwrap, type Decision, type Handler, type Payload } from '../types';
+import { getHandler, listHandler } from '../reads';
+import { accept, reject, reply, type Decision, type Handler, type Payload } from '../types';
 
 export interface CreateSink {
   readonly name: string;
@@ -25,25 +25,9 @@ export const createSink: Handler<CreateSink> = {
   },
 };
 
-export const getSink: Handler<{ readonly name: string; readonly asOfTs: { readonly long: bigint } | null }> = {
-  stage: 'catalog',
-  decide: (msg, state, ctx): Decision => {
-    const at = readAt(state, ctx, unwrap(msg.value.asOfTs));
-    if ('refused' in at) return at.refused;
-    const s = at.view.get(SINK, msg.value.name) as SinkImage | undefined;
-    return s === undefined ? reject('NOT_FOUND', `sink ${msg.value.name} does not exist`) : accept([], reply('OK', '', sinkPayload(s)));
-  },
-};
+export const getSink = getHandler('catalog', SINK, 'sink', sinkPayload);
 
-export const listSinks: Handler<{ readonly asOfTs: { readonly long: bigint } | null }> = {
-  stage: 'catalog',
-  decide: (msg, state, ctx): Decision => {
-    const at = readAt(state, ctx, unwrap(msg.value.asOfTs));
-    if ('refused' in at) return at.refused;
-    const sinks = [...at.view.list(SINK)].map(([, i]) => sinkPayload(i as SinkImage).value);
-    return accept([], reply('OK', `${sinks.length} sinks`, { type: 'coord.v1.SinkList', value: { sinks } }));
-  },
-};
+export const listSinks = listHandler('catalog', SINK, 'sinks', 'coord.v1.SinkList', 'sinks', sinkPayload);
 
 /** Refused while a query writes to it, unless `cascade`, which stops and drops those queries. */
 export const dropSink: Handler<{ readonly name: string; readonly cascade: boolean }> = {

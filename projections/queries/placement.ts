@@ -9,7 +9,6 @@ import type { Draft } from '../draft';
 import {
   ALLOCATION,
   each,
-  ORACLE,
   PHYSICAL_SOURCE,
   placeable,
   settingsOf,
@@ -20,7 +19,7 @@ import {
   type QueryImage,
   type WorkerImage,
 } from '../model';
-import { takeIds } from '../system/allocators';
+import { nextId, takeIds } from '../system/allocators';
 import type { Status } from '../types';
 
 export interface Placed {
@@ -34,8 +33,6 @@ export interface Refused {
   readonly status: Extract<Status, 'FAILED_PRECONDITION' | 'RESOURCE_EXHAUSTED'>;
   readonly message: string;
 }
-
-const nextDeployment = (state: Draft): bigint => BigInt((state.get(ORACLE, 'ids') as { next: string } | undefined)?.next ?? '1');
 
 const cached = (a: AllocationImage): boolean => a.cachedUntilMs !== null;
 
@@ -74,7 +71,7 @@ export const place = (draft: Draft, q: QueryImage): Placed | Refused => {
     oldestCached(allocations, (a) => a.workerId === workerId && q.session !== null && a.session === q.session);
 
   // Every deployment gets an id of its own, so no report of an earlier one can touch it.
-  const deployment = nextDeployment(draft);
+  const deployment = nextId(draft);
   const fragments: FragmentImage[] = [];
   let reused = 0;
   for (const [i, want] of wanted.entries()) {

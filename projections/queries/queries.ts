@@ -1,6 +1,7 @@
 /** The query requests: create, start, stop, drop, get, list; and the workers' fragment reports. */
 import { Draft } from '../draft';
 import {
+  DEPLOY_TIMEOUT_MS,
   LOGICAL_SOURCE,
   nameProblem,
   QUERY,
@@ -10,9 +11,8 @@ import {
   workerOf,
   type QueryImage,
 } from '../model';
-import { readAt } from '../reads';
+import { getHandler, listHandler } from '../reads';
 import { accept, reject, reply, unwrap, type Decision, type Handler } from '../types';
-import { DEPLOY_TIMEOUT_MS } from '../model';
 import { deployCommand, fragmentReported, fragmentSettled, live, queryPayload, stopQuery } from './lifecycle';
 import { place } from './placement';
 
@@ -159,26 +159,12 @@ export const dropQuery: Handler<Named> = {
   },
 };
 
-export const getQuery: Handler<GetQuery> = {
-  stage: 'queries',
-  decide: (msg, state, ctx): Decision => {
-    const at = readAt(state, ctx, unwrap(msg.value.asOfTs));
-    if ('refused' in at) return at.refused;
-    const q = at.view.get(QUERY, msg.value.name) as QueryImage | undefined;
-    return q === undefined ? reject('NOT_FOUND', `query ${msg.value.name} does not exist`) : accept([], reply('OK', '', queryPayload(q)));
-  },
-};
+export const getQuery: Handler<GetQuery> = getHandler('queries', QUERY, 'query', queryPayload);
 
-export const listQueries: Handler<ListQueries> = {
-  stage: 'queries',
-  decide: (msg, state, ctx): Decision => {
-    const at = readAt(state, ctx, unwrap(msg.value.asOfTs));
-    if ('refused' in at) return at.refused;
-    const session = unwrap(msg.value.session);
-    const queries = [...at.view.list(QUERY)].map(([, i]) => i as QueryImage).filter((q) => session === null || q.session === session);
-    return accept([], reply('OK', `${queries.length} queries`, { type: 'coord.v1.QueryList', value: { queries: queries.map((q) => queryPayload(q).value) } }));
-  },
-};
+export const listQueries = listHandler('queries', QUERY, 'queries', 'coord.v1.QueryList', 'queries', queryPayload, (q: QueryImage, request: ListQueries) => {
+  const session = unwrap(request.session);
+  return session === null || q.session === session;
+});
 
 /** A worker's report on a fragment; reports from an older incarnation, or about fragments it does not run, change nothing. */
 export const fragmentStatus: Handler<FragmentStatusReport> = {

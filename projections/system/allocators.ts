@@ -18,7 +18,8 @@ interface Count {
 /** The newest hybrid timestamp the oracle handed out; the next snapshot's must be later. */
 export const oracleHighWater = (state: StateView): bigint => BigInt((state.get(ORACLE, 'timestamps') as { last: string } | undefined)?.last ?? '0');
 
-const nextId = (state: StateView): bigint => BigInt((state.get(ORACLE, 'ids') as { next: string } | undefined)?.next ?? '1');
+/** The first id the next allocation hands out. */
+export const nextId = (state: StateView): bigint => BigInt((state.get(ORACLE, 'ids') as { next: string } | undefined)?.next ?? '1');
 
 /** Takes `count` ids for the coordinator's own use (deployments), from the same counter AllocIds uses. */
 export const takeIds = (draft: Draft, count: number): bigint => {

@@ -232,7 +232,7 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
       else statePuts.push([k, now]);
       if (deps.versioned.has(b.entity)) {
         const hk = historyKey(b.entity, b.key, ts);
-        const version = Buffer.from(JSON.stringify(image ?? null));
+        const version = now ?? Buffer.from('null');
         state.addVersion(b.entity, b.key, ts, image ?? null);
         digest = updateDigest(digest, hk, undefined, version);
         statePuts.push([hk, version]);

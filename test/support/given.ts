@@ -272,14 +272,35 @@ export interface AllocationSummary {
   readonly releaseTo?: 'CACHE' | 'FREE';
 }
 
+/** Assertions on the state after the `when`, shared by one-message and one-pass runs. */
+abstract class StateThen {
+  constructor(readonly state: WorkingState) {}
+
+  /** After the `when`, the entity's image is `expected` (`undefined`: it does not exist). */
+  thenState(entity: string, key: string, expected: Image | undefined): this {
+    assert.deepStrictEqual(this.state.get(entity, key), expected);
+    return this;
+  }
+
+  /** After the `when`, the entity exists and `field` of its image equals `expected`. */
+  thenField(entity: string, key: string, field: string, expected: unknown): this {
+    const image = this.state.get(entity, key);
+    assert.ok(image !== undefined, `expected ${entity} ${key} to exist`);
+    assert.deepStrictEqual(image[field], expected, `${entity} ${key}.${field}`);
+    return this;
+  }
+}
+
 /** What one message did: the decision, the context it was decided in, and the state after it. */
-export class Then {
+export class Then extends StateThen {
   constructor(
     readonly decision: Decision,
-    readonly state: WorkingState,
+    state: WorkingState,
     /** The context of every step, the given ones first and the `when` last. */
     readonly contexts: readonly PassContext[],
-  ) {}
+  ) {
+    super(state);
+  }
 
   /** The context the `when` message was decided in. */
   get ctx(): PassContext {
@@ -314,20 +335,6 @@ export class Then {
     assert.ok(payload !== null && payload !== undefined, `expected a reply with a ${type} payload, got ${show(this.decision.reply)}`);
     assert.equal(payload.type, type);
     for (const [k, v] of Object.entries(fields)) assert.deepStrictEqual(payload.value[k], v, `payload ${type}.${k}`);
-    return this;
-  }
-
-  /** After the `when`, the entity's image is `expected` (`undefined`: it does not exist). */
-  thenState(entity: string, key: string, expected: Image | undefined): this {
-    assert.deepStrictEqual(this.state.get(entity, key), expected);
-    return this;
-  }
-
-  /** After the `when`, the entity exists and `field` of its image equals `expected`. */
-  thenField(entity: string, key: string, field: string, expected: unknown): this {
-    const image = this.state.get(entity, key);
-    assert.ok(image !== undefined, `expected ${entity} ${key} to exist`);
-    assert.deepStrictEqual(image[field], expected, `${entity} ${key}.${field}`);
     return this;
   }
 
@@ -395,12 +402,14 @@ export interface PassOutput {
 }
 
 /** What one pass of several messages did: its result, its decoded outbox, and the state after it. */
-export class PassThen {
+export class PassThen extends StateThen {
   constructor(
     readonly result: PassResult,
     readonly outputs: readonly PassOutput[],
-    readonly state: WorkingState,
-  ) {}
+    state: WorkingState,
+  ) {
+    super(state);
+  }
 
   get replies(): PassOutput[] {
     return this.outputs.filter((o) => o.type === 'coord.v1.Reply');
@@ -449,18 +458,6 @@ export class PassThen {
   /** The pass sent this many worker commands. */
   thenCommandCount(expected: number): this {
     assert.equal(this.commands.length, expected, `expected ${expected} worker commands, got ${show(this.commands)}`);
-    return this;
-  }
-
-  thenState(entity: string, key: string, expected: Image | undefined): this {
-    assert.deepStrictEqual(this.state.get(entity, key), expected);
-    return this;
-  }
-
-  thenField(entity: string, key: string, field: string, expected: unknown): this {
-    const image = this.state.get(entity, key);
-    assert.ok(image !== undefined, `expected ${entity} ${key} to exist`);
-    assert.deepStrictEqual(image[field], expected, `${entity} ${key}.${field}`);
     return this;
   }
 }

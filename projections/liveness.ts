@@ -23,7 +23,13 @@ export interface Tick {
   readonly allocationIdleMs?: bigint;
   readonly maxCachedAllocations?: number;
   readonly historyRetentionMs?: bigint;
+  readonly maxValueBytes?: number;
+  readonly dedupeRetentionMs?: bigint;
+  readonly goneRetentionMs?: bigint;
+  readonly maxDeadlineMs?: bigint;
 }
+
+const ms = (v: bigint | undefined, was: number): number => (v === undefined ? was : Number(v));
 
 const settingsFrom = (t: Tick, was: Settings): Omit<Settings, 'frontierFloorTs'> => ({
   workerSuspectMs: Number(t.workerSuspectMs),
@@ -32,7 +38,11 @@ const settingsFrom = (t: Tick, was: Settings): Omit<Settings, 'frontierFloorTs'>
   maxAllocations: t.maxAllocations ?? was.maxAllocations,
   allocationIdleMs: t.allocationIdleMs === undefined ? was.allocationIdleMs : Number(t.allocationIdleMs),
   maxCachedAllocations: t.maxCachedAllocations ?? was.maxCachedAllocations,
-  historyRetentionMs: t.historyRetentionMs === undefined ? was.historyRetentionMs : Number(t.historyRetentionMs),
+  historyRetentionMs: ms(t.historyRetentionMs, was.historyRetentionMs),
+  maxValueBytes: t.maxValueBytes ?? was.maxValueBytes,
+  dedupeRetentionMs: ms(t.dedupeRetentionMs, was.dedupeRetentionMs),
+  goneRetentionMs: ms(t.goneRetentionMs, was.goneRetentionMs),
+  maxDeadlineMs: ms(t.maxDeadlineMs, was.maxDeadlineMs),
 });
 
 export const tick: Handler<Tick> = {

@@ -152,6 +152,14 @@ export interface Settings extends Image {
   readonly allocationIdleMs: number;
   readonly maxCachedAllocations: number;
   readonly historyRetentionMs: number;
+  /** Input values larger than this are refused to the DLQ: a verdict replay must reach again, so it travels on the log. */
+  readonly maxValueBytes: number;
+  /** Log time a request's reply is remembered for retries with the same correlation id. */
+  readonly dedupeRetentionMs: number;
+  /** Log time a worker DEAD or DEREGISTERED, or a session CLOSED or EXPIRED, stays in the state before it is removed. */
+  readonly goneRetentionMs: number;
+  /** The longest a request's `deadline-ms` may hold anything (a deferred reply, slots) past the log time it was applied at. */
+  readonly maxDeadlineMs: number;
   /**
    * The compaction frontier when these settings took effect: a longer retention must not
    * bring back, as readable, history that was already compacted away.
@@ -170,6 +178,10 @@ export const DEFAULT_SETTINGS: Settings = Object.freeze({
   allocationIdleMs: 60_000,
   maxCachedAllocations: 8,
   historyRetentionMs: 600_000,
+  maxValueBytes: 1_000_000,
+  dedupeRetentionMs: 86_400_000,
+  goneRetentionMs: 86_400_000,
+  maxDeadlineMs: 600_000,
   frontierFloorTs: '0',
 });
 

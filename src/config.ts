@@ -58,6 +58,10 @@ export interface Config {
   readonly replyTopic: string;
   /** How long (log time) a request's reply is kept for retries with the same correlation id. */
   readonly dedupeRetentionMs: number;
+  /** Log time a worker or session gone for good (DEAD, DEREGISTERED, CLOSED, EXPIRED) stays in the state. */
+  readonly goneRetentionMs: number;
+  /** The longest a request's `deadline-ms` may hold a deferred reply or slots past the log time it was applied at. */
+  readonly maxDeadlineMs: number;
   /** Client: default ask timeout. */
   readonly askTimeoutMs: number;
   readonly logLevel: LogLevel;
@@ -90,9 +94,13 @@ export const DEFAULTS: Config = Object.freeze({
   maxValueBytes: 1_000_000,
   replyTopic: 'coord.replies',
   dedupeRetentionMs: 86_400_000,
+  goneRetentionMs: 86_400_000,
+  maxDeadlineMs: 600_000,
   askTimeoutMs: 10_000,
   logLevel: 'info',
 });
+
+const INT32_MAX = 2 ** 31 - 1;
 
 type Kind = 'string' | 'list' | 'bool' | 'int' | 'sasl' | 'level';
 
@@ -124,6 +132,8 @@ const FIELDS: Readonly<Record<keyof Config, { kind: Kind; env: string }>> = {
   maxValueBytes: { kind: 'int', env: 'COORD_MAX_VALUE_BYTES' },
   replyTopic: { kind: 'string', env: 'COORD_REPLY_TOPIC' },
   dedupeRetentionMs: { kind: 'int', env: 'COORD_DEDUPE_RETENTION_MS' },
+  goneRetentionMs: { kind: 'int', env: 'COORD_GONE_RETENTION_MS' },
+  maxDeadlineMs: { kind: 'int', env: 'COORD_MAX_DEADLINE_MS' },
   askTimeoutMs: { kind: 'int', env: 'COORD_ASK_TIMEOUT_MS' },
   logLevel: { kind: 'level', env: 'COORD_LOG_LEVEL' },
 };
@@ -171,6 +181,10 @@ const validate = (c: Config): Config => {
   if (c.tickIntervalMs < 10) bad(`tickIntervalMs must be at least 10, got ${c.tickIntervalMs}`);
   if (c.workerTimeoutMs <= c.workerSuspectMs) bad(`workerTimeoutMs (${c.workerTimeoutMs}) must be longer than workerSuspectMs (${c.workerSuspectMs})`);
   if (c.sessionTimeoutMs < 6_000) bad(`sessionTimeoutMs must be at least 6000 (the broker's group.min.session.timeout.ms), got ${c.sessionTimeoutMs}`);
+  // The settings that travel on the Tick must fit the Avro types they are encoded in.
+  for (const key of ['maxAllocations', 'maxCachedAllocations', 'maxValueBytes'] as const)
+    if (c[key] > INT32_MAX) bad(`${key} must be at most ${INT32_MAX} (an Avro int on the Tick), got ${c[key]}`);
+  if (c.maxValueBytes < 1024) bad(`maxValueBytes must be at least 1024, got ${c.maxValueBytes}`);
   if (c.httpPort > 65535) bad(`httpPort must be a port number, got ${c.httpPort}`);
   if (!/^[A-Za-z0-9._-]+$/.test(c.topicPrefix)) bad(`topicPrefix may hold letters, digits, '.', '_' and '-', got ${c.topicPrefix}`);
   if (c.kafkaSaslMechanism !== undefined && (c.kafkaSaslUsername === undefined || c.kafkaSaslPassword === undefined))

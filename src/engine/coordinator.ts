@@ -271,6 +271,10 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
           allocationIdleMs: BigInt(config.allocationIdleMs),
           maxCachedAllocations: config.maxCachedAllocations,
           historyRetentionMs: BigInt(config.historyRetentionMs),
+          maxValueBytes: config.maxValueBytes,
+          dedupeRetentionMs: BigInt(config.dedupeRetentionMs),
+          goneRetentionMs: BigInt(config.goneRetentionMs),
+          maxDeadlineMs: BigInt(config.maxDeadlineMs),
         });
         await tickProducer.send({ topic: ticksTopic, acks: -1, messages: [{ key: null, value }] });
       })()

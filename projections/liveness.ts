@@ -2,17 +2,18 @@
  * The check loop (DESIGN §6): on every Tick, by the tick's log time and the settings it
  * carries, silent workers become SUSPECT then DEAD (their fragments fail and their sources
  * become unavailable), silent sessions EXPIRED (their cached slots and temporary queries go),
- * idle cached slots are released, overdue deployments aborted, lapsed read holds dropped and
- * the history compacted. One handler owns the Tick, so every check sees the same instant.
+ * workers and sessions gone for `goneRetentionMs` removed, idle cached slots released, overdue
+ * deployments aborted, lapsed read holds dropped and the history compacted. One handler owns
+ * the Tick, so every check sees the same instant.
  */
 import { Draft } from './draft';
 import { SETTINGS, settingsOf, type Settings } from './model';
 import { checkQueries, sessionGone, workerGone } from './queries/lifecycle';
 import { compactionFrontier } from './reads';
-import { expireSessions } from './sessions/sessions';
+import { expireSessions, goneSessions } from './sessions/sessions';
 import { checkHolds } from './system/holds';
 import type { Handler, Projection } from './types';
-import { checkWorkers } from './workers/workers';
+import { checkWorkers, goneWorkers } from './workers/workers';
 
 export interface Tick {
   readonly tickMs: bigint;
@@ -64,6 +65,8 @@ export const tick: Handler<Tick> = {
       draft.put(c.entity, c.key, c.image as never);
       sessionGone(draft, c.key, now);
     }
+    // After the transitions above, so one tick with no retention declares and removes alike.
+    for (const c of [...goneWorkers(draft, now, settings.goneRetentionMs), ...goneSessions(draft, now, settings.goneRetentionMs)]) draft.delete(c.entity, c.key);
     checkQueries(draft, now);
     checkHolds(draft, now);
     return draft.decide(null);

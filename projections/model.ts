@@ -29,6 +29,8 @@ export interface WorkerImage extends Image {
   readonly lastHeartbeatMs: number;
   readonly registeredAtTs: string;
   readonly statistics: { readonly [name: string]: number } | null;
+  /** Log time it became DEAD or DEREGISTERED, else null; missing in images written before it was kept (see goneSinceMs). */
+  readonly goneAtMs: number | null;
 }
 
 export type SessionState = 'OPEN' | 'CLOSED' | 'EXPIRED';
@@ -40,6 +42,8 @@ export interface SessionImage extends Image {
   readonly openedAtTs: string;
   /** Log time of the last sign of life, ms. */
   readonly lastHeartbeatMs: number;
+  /** Log time it was CLOSED or EXPIRED, else null; missing in images written before it was kept (see goneSinceMs). */
+  readonly goneAtMs: number | null;
 }
 
 export interface FieldImage extends Image {
@@ -107,7 +111,7 @@ export interface QueryImage extends Image {
   readonly state: QueryState;
   readonly fragments: readonly FragmentImage[];
   readonly pending: PendingReply | null;
-  /** Log time (ms) by which a DEPLOYING query must be RUNNING: the start's deadline, or DEPLOY_TIMEOUT_MS. */
+  /** Log time (ms) by which a DEPLOYING query must be RUNNING: the start's deadline, at most maxDeadlineMs away, or DEPLOY_TIMEOUT_MS. */
   readonly deployBy: number | null;
   /** Why it FAILED or was aborted, else ''. */
   readonly reason: string;
@@ -199,13 +203,80 @@ export const placeable = (w: WorkerImage): boolean => w.state === 'ACTIVE';
 /** A worker that is gone for good in its incarnation: its fragments and sources are lost. */
 export const gone = (w: WorkerImage): boolean => w.state === 'DEAD' || w.state === 'DEREGISTERED';
 
+/**
+ * Log time since which a gone worker or session has been gone. An image written before the
+ * time was kept has no `goneAtMs`: its last sign of life stands in, which is no later.
+ */
+export const goneSinceMs = (image: WorkerImage | SessionImage): number => image.goneAtMs ?? image.lastHeartbeatMs;
+
+/**
+ * How large client input may be. Names, ids and option maps live in the state, its history and
+ * the changelog, and travel in replies and worker commands: each is bounded, and anything over
+ * is refused with the limit and its size, never its content.
+ */
+export const LIMITS = Object.freeze({
+  /** Names, ids, incarnations, hosts, connector and sink types, capabilities, read hold names. */
+  nameChars: 255,
+  /** Entries of a physical source's or a sink's `options`. */
+  options: 64,
+  optionKeyChars: 255,
+  optionValueChars: 4_096,
+  /** Fields of a logical source; their names are names (nameChars). */
+  fields: 1_000,
+  fieldTypeChars: 64,
+  /** A query's plan, UTF-8. */
+  planBytes: 65_536,
+  /** A worker's capabilities, and the figures of its statistics. */
+  capabilities: 64,
+  statistics: 64,
+  /** Characters of client input an error message echoes. */
+  shownChars: 64,
+});
+
 const NAME = /^[A-Za-z_][A-Za-z0-9_.-]{0,254}$/;
+
+/**
+ * Client input as a message may echo it: a plain name as it is, anything else quoted (so blanks
+ * and control characters show), and never more than `LIMITS.shownChars` of it.
+ */
+export const shown = (value: string): string => {
+  if (value.length <= LIMITS.shownChars && NAME.test(value)) return value;
+  const head = JSON.stringify(value.slice(0, LIMITS.shownChars));
+  return value.length > LIMITS.shownChars ? `${head}… (${value.length} characters)` : head;
+};
+
+/** What is wrong with the size of `value`, or undefined when it is at most `max` characters. */
+export const tooLong = (what: string, value: string, max: number = LIMITS.nameChars): string | undefined =>
+  value.length <= max ? undefined : `${what} has ${value.length} characters, more than the limit of ${max}`;
 
 /** What is wrong with a name, or undefined when it is fine. */
 export const nameProblem = (what: string, name: string): string | undefined =>
-  NAME.test(name)
-    ? undefined
-    : `${what} name ${JSON.stringify(name)} is invalid: use 1 to 255 letters, digits, '_', '.' or '-', starting with a letter or '_'`;
+  name.length > LIMITS.nameChars
+    ? `${what} name ${shown(name)} has ${name.length} characters, more than the limit of ${LIMITS.nameChars}`
+    : NAME.test(name)
+      ? undefined
+      : `${what} name ${shown(name)} is invalid: use 1 to ${LIMITS.nameChars} letters, digits, '_', '.' or '-', starting with a letter or '_'`;
+
+/** What is wrong with the size of an option map, or undefined when it is within LIMITS. */
+export const optionsProblem = (what: string, options: Readonly<Record<string, string>>): string | undefined => {
+  const entries = Object.entries(options);
+  if (entries.length > LIMITS.options) return `${what} has ${entries.length} options, more than the limit of ${LIMITS.options}`;
+  for (const [key, value] of entries) {
+    const bad = tooLong(`an option key of ${what}`, key, LIMITS.optionKeyChars) ?? tooLong(`option ${shown(key)} of ${what}`, value, LIMITS.optionValueChars);
+    if (bad !== undefined) return bad;
+  }
+  return undefined;
+};
+
+/** The length of `s` in UTF-8, without encoding it. */
+export const utf8Bytes = (s: string): number => {
+  let n = 0;
+  for (const ch of s) {
+    const c = ch.codePointAt(0) as number;
+    n += c < 0x80 ? 1 : c < 0x800 ? 2 : c < 0x10000 ? 3 : 4;
+  }
+  return n;
+};
 
 export const sortedOptions = (options: Readonly<Record<string, string>>): { [key: string]: string } =>
   Object.fromEntries(Object.entries(options).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));

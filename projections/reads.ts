@@ -3,7 +3,7 @@
  * snapshot from the history. History below the compaction frontier is gone, and a read there
  * is refused with the frontier in the message.
  */
-import { each, READ_HOLD, settingsOf, type ReadHoldImage } from './model';
+import { each, READ_HOLD, settingsOf, shown, type ReadHoldImage } from './model';
 import { LOGICAL_BITS } from './system/hybrid';
 import { accept, reject, reply, unwrap, type Decision, type Handler, type Image, type PassContext, type Payload, type Stage, type StateView } from './types';
 
@@ -53,7 +53,7 @@ export const getHandler = <I extends Image>(stage: Stage, entity: string, what: 
     const at = readAt(state, ctx, unwrap(msg.value.asOfTs));
     if ('refused' in at) return at.refused;
     const found = at.view.get(entity, msg.value.name) as I | undefined;
-    return found === undefined ? reject('NOT_FOUND', `${what} ${msg.value.name} does not exist`) : accept([], reply('OK', '', payload(found)));
+    return found === undefined ? reject('NOT_FOUND', `${what} ${shown(msg.value.name)} does not exist`) : accept([], reply('OK', '', payload(found)));
   },
 });
 

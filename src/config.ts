@@ -62,6 +62,21 @@ export interface Config {
   readonly goneRetentionMs: number;
   /** The longest a request's `deadline-ms` may hold a deferred reply or slots past the log time it was applied at. */
   readonly maxDeadlineMs: number;
+  /**
+   * Most bytes in one produce request of the outbox; a snapshot's outputs are split into as
+   * many requests as this needs, in the same transaction. Keep it under the broker's
+   * `message.max.bytes` (1 048 588 by default).
+   */
+  readonly maxRequestBytes: number;
+  /** How long a retried trouble (publication, a store write, the registry) may last before /readyz turns 503 with the reason. */
+  readonly stallThresholdMs: number;
+  /**
+   * How long a batch may wait for the registry to learn a schema id it does not know yet (a
+   * registry restored or catching up), in all per minute, before such records are refused.
+   */
+  readonly schemaWaitMs: number;
+  /** How long a stop (SIGINT, SIGTERM) may take to finish the pass and publish before the process exits anyway. */
+  readonly closeTimeoutMs: number;
   /** Client: default ask timeout. */
   readonly askTimeoutMs: number;
   readonly logLevel: LogLevel;
@@ -96,6 +111,10 @@ export const DEFAULTS: Config = Object.freeze({
   dedupeRetentionMs: 86_400_000,
   goneRetentionMs: 86_400_000,
   maxDeadlineMs: 600_000,
+  maxRequestBytes: 900_000,
+  stallThresholdMs: 10_000,
+  schemaWaitMs: 5_000,
+  closeTimeoutMs: 15_000,
   askTimeoutMs: 10_000,
   logLevel: 'info',
 });
@@ -134,6 +153,10 @@ const FIELDS: Readonly<Record<keyof Config, { kind: Kind; env: string }>> = {
   dedupeRetentionMs: { kind: 'int', env: 'COORD_DEDUPE_RETENTION_MS' },
   goneRetentionMs: { kind: 'int', env: 'COORD_GONE_RETENTION_MS' },
   maxDeadlineMs: { kind: 'int', env: 'COORD_MAX_DEADLINE_MS' },
+  maxRequestBytes: { kind: 'int', env: 'COORD_MAX_REQUEST_BYTES' },
+  stallThresholdMs: { kind: 'int', env: 'COORD_STALL_THRESHOLD_MS' },
+  schemaWaitMs: { kind: 'int', env: 'COORD_SCHEMA_WAIT_MS' },
+  closeTimeoutMs: { kind: 'int', env: 'COORD_CLOSE_TIMEOUT_MS' },
   askTimeoutMs: { kind: 'int', env: 'COORD_ASK_TIMEOUT_MS' },
   logLevel: { kind: 'level', env: 'COORD_LOG_LEVEL' },
 };
@@ -185,6 +208,7 @@ const validate = (c: Config): Config => {
   for (const key of ['maxAllocations', 'maxCachedAllocations', 'maxValueBytes'] as const)
     if (c[key] > INT32_MAX) bad(`${key} must be at most ${INT32_MAX} (an Avro int on the Tick), got ${c[key]}`);
   if (c.maxValueBytes < 1024) bad(`maxValueBytes must be at least 1024, got ${c.maxValueBytes}`);
+  if (c.maxRequestBytes < 16_384) bad(`maxRequestBytes must be at least 16384, got ${c.maxRequestBytes}`);
   if (c.httpPort > 65535) bad(`httpPort must be a port number, got ${c.httpPort}`);
   if (!/^[A-Za-z0-9._-]+$/.test(c.topicPrefix)) bad(`topicPrefix may hold letters, digits, '.', '_' and '-', got ${c.topicPrefix}`);
   if (c.kafkaSaslMechanism !== undefined && (c.kafkaSaslUsername === undefined || c.kafkaSaslPassword === undefined))

@@ -1,6 +1,18 @@
 /** Logical sources: a name and a field schema. Dropping one that others use needs `cascade`. */
 import { Draft } from '../draft';
-import { each, LOGICAL_SOURCE, nameProblem, PHYSICAL_SOURCE, QUERY, type LogicalSourceImage, type PhysicalSourceImage, type QueryImage } from '../model';
+import {
+  each,
+  LIMITS,
+  LOGICAL_SOURCE,
+  nameProblem,
+  PHYSICAL_SOURCE,
+  QUERY,
+  shown,
+  tooLong,
+  type LogicalSourceImage,
+  type PhysicalSourceImage,
+  type QueryImage,
+} from '../model';
 import { removeQuery } from '../queries/lifecycle';
 import { getHandler, listHandler } from '../reads';
 import { accept, reject, reply, type Decision, type Handler, type Payload, type StateView } from '../types';
@@ -29,9 +41,10 @@ export interface DropLogicalSource {
 
 const fieldsProblem = (fields: readonly FieldSpec[]): string | undefined => {
   if (fields.length === 0) return 'a logical source needs at least one field';
+  if (fields.length > LIMITS.fields) return `a logical source has ${fields.length} fields, more than the limit of ${LIMITS.fields}`;
   const seen = new Set<string>();
   for (const f of fields) {
-    const bad = nameProblem('field', f.name);
+    const bad = nameProblem('field', f.name) ?? tooLong(`the type of field ${f.name}`, f.type, LIMITS.fieldTypeChars);
     if (bad !== undefined) return bad;
     if (f.type.trim() === '') return `field ${f.name} has an empty type`;
     if (seen.has(f.name)) return `field ${f.name} appears twice`;
@@ -76,7 +89,7 @@ export const dropLogicalSource: Handler<DropLogicalSource> = {
   stage: 'catalog',
   decide: (msg, state, ctx): Decision => {
     const { name, cascade } = msg.value;
-    if (lookup(state, name) === undefined) return reject('NOT_FOUND', `logical source ${name} does not exist`);
+    if (lookup(state, name) === undefined) return reject('NOT_FOUND', `logical source ${shown(name)} does not exist`);
     const queries = each<QueryImage>(state, QUERY).filter((q) => q.sources.includes(name));
     const physical = each<PhysicalSourceImage>(state, PHYSICAL_SOURCE).filter((p) => p.logicalSource === name);
     if (!cascade && queries.length + physical.length > 0) {

@@ -1,6 +1,20 @@
 /** Physical sources: where a logical source's data enters, on one worker, through a connector. */
 import { Draft } from '../draft';
-import { each, gone, LOGICAL_SOURCE, nameProblem, PHYSICAL_SOURCE, QUERY, sortedOptions, workerOf, type PhysicalSourceImage, type QueryImage } from '../model';
+import {
+  each,
+  gone,
+  LOGICAL_SOURCE,
+  nameProblem,
+  optionsProblem,
+  PHYSICAL_SOURCE,
+  QUERY,
+  shown,
+  sortedOptions,
+  tooLong,
+  workerOf,
+  type PhysicalSourceImage,
+  type QueryImage,
+} from '../model';
 import { live, removeQuery } from '../queries/lifecycle';
 import { getHandler, listHandler } from '../reads';
 import { accept, reject, reply, unwrap, type Decision, type Handler, type Payload } from '../types';
@@ -22,12 +36,16 @@ export const createPhysicalSource: Handler<CreatePhysicalSource> = {
   stage: 'catalog',
   decide: (msg, state, ctx): Decision => {
     const v = msg.value;
-    const bad = nameProblem('physical source', v.name) ?? (v.connectorType.trim() === '' ? 'a physical source needs a connector type' : undefined);
+    const bad =
+      nameProblem('physical source', v.name) ??
+      (v.connectorType.trim() === '' ? 'a physical source needs a connector type' : tooLong(`the connector type of physical source ${v.name}`, v.connectorType)) ??
+      optionsProblem(`physical source ${v.name}`, v.options);
     if (bad !== undefined) return reject('INVALID_ARGUMENT', bad);
     if (state.get(PHYSICAL_SOURCE, v.name) !== undefined) return reject('ALREADY_EXISTS', `physical source ${v.name} already exists`);
-    if (state.get(LOGICAL_SOURCE, v.logicalSource) === undefined) return reject('NOT_FOUND', `logical source ${v.logicalSource} does not exist`);
+    if (state.get(LOGICAL_SOURCE, v.logicalSource) === undefined) return reject('NOT_FOUND', `logical source ${shown(v.logicalSource)} does not exist`);
     const w = workerOf(state, v.workerId);
-    if (w === undefined || gone(w)) return reject('FAILED_PRECONDITION', `worker ${v.workerId} is ${w === undefined ? 'not registered' : w.state}; a physical source lives on a registered worker`);
+    if (w === undefined || gone(w))
+      return reject('FAILED_PRECONDITION', `worker ${shown(v.workerId)} is ${w === undefined ? 'not registered' : w.state}; a physical source lives on a registered worker`);
     const image: PhysicalSourceImage = {
       name: v.name,
       logicalSource: v.logicalSource,
@@ -61,7 +79,7 @@ export const dropPhysicalSource: Handler<{ readonly name: string; readonly casca
   stage: 'catalog',
   decide: (msg, state, ctx): Decision => {
     const { name, cascade } = msg.value;
-    if (state.get(PHYSICAL_SOURCE, name) === undefined) return reject('NOT_FOUND', `physical source ${name} does not exist`);
+    if (state.get(PHYSICAL_SOURCE, name) === undefined) return reject('NOT_FOUND', `physical source ${shown(name)} does not exist`);
     const readers = each<QueryImage>(state, QUERY).filter((q) => live(q.state) && q.fragments.some((f) => f.physicalSource === name));
     if (!cascade && readers.length > 0)
       return reject('FAILED_PRECONDITION', `physical source ${name} is read by query ${readers.map((q) => q.name).join(', ')}; stop it first or drop with cascade`);

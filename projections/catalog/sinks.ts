@@ -1,6 +1,6 @@
 /** Sinks: where a query's results go. */
 import { Draft } from '../draft';
-import { each, nameProblem, QUERY, SINK, sortedOptions, type QueryImage, type SinkImage } from '../model';
+import { each, nameProblem, optionsProblem, QUERY, shown, SINK, sortedOptions, tooLong, type QueryImage, type SinkImage } from '../model';
 import { removeQuery } from '../queries/lifecycle';
 import { getHandler, listHandler } from '../reads';
 import { accept, reject, reply, type Decision, type Handler, type Payload } from '../types';
@@ -17,7 +17,10 @@ export const createSink: Handler<CreateSink> = {
   stage: 'catalog',
   decide: (msg, state, ctx): Decision => {
     const v = msg.value;
-    const bad = nameProblem('sink', v.name) ?? (v.type.trim() === '' ? 'a sink needs a type, e.g. kafka or print' : undefined);
+    const bad =
+      nameProblem('sink', v.name) ??
+      (v.type.trim() === '' ? 'a sink needs a type, e.g. kafka or print' : tooLong(`the type of sink ${v.name}`, v.type)) ??
+      optionsProblem(`sink ${v.name}`, v.options);
     if (bad !== undefined) return reject('INVALID_ARGUMENT', bad);
     if (state.get(SINK, v.name) !== undefined) return reject('ALREADY_EXISTS', `sink ${v.name} already exists`);
     const image: SinkImage = { name: v.name, type: v.type, options: sortedOptions(v.options), createdAtTs: ctx.snapshotTs.toString() };
@@ -34,7 +37,7 @@ export const dropSink: Handler<{ readonly name: string; readonly cascade: boolea
   stage: 'catalog',
   decide: (msg, state, ctx): Decision => {
     const { name, cascade } = msg.value;
-    if (state.get(SINK, name) === undefined) return reject('NOT_FOUND', `sink ${name} does not exist`);
+    if (state.get(SINK, name) === undefined) return reject('NOT_FOUND', `sink ${shown(name)} does not exist`);
     const writers = each<QueryImage>(state, QUERY).filter((q) => q.sink === name);
     if (!cascade && writers.length > 0) return reject('FAILED_PRECONDITION', `sink ${name} is used by query ${writers.map((q) => q.name).join(', ')}; drop those first or drop with cascade`);
     const draft = new Draft(state);

@@ -12,6 +12,7 @@ import {
   QUERY,
   sessionOf,
   settingsOf,
+  shown,
   type AllocationImage,
   type FragmentImage,
   type PhysicalSourceImage,
@@ -157,7 +158,7 @@ export const fragmentReported = (draft: Draft, q: QueryImage, fragmentId: string
       return;
     case 'FAILED':
       fragmentSettled(draft, f.workerId, fragmentId, nowMs);
-      if (live(q.state)) failQuery(draft, updated, `fragment ${fragmentId} failed on worker ${f.workerId}: ${reason === '' ? 'no reason given' : reason}`, nowMs);
+      if (live(q.state)) failQuery(draft, updated, `fragment ${fragmentId} failed on worker ${f.workerId}: ${reason === '' ? 'no reason given' : shown(reason)}`, nowMs);
       else draft.put(QUERY, q.name, q.state === 'STOPPING' && updated.fragments.every(settled) ? { ...updated, state: 'STOPPED' } : updated);
       return;
     case 'STOPPED': {
@@ -209,6 +210,13 @@ export const sessionGone = (draft: Draft, sessionId: string, nowMs: number): voi
   for (const a of each<AllocationImage>(draft, ALLOCATION)) if (a.session === sessionId && a.cachedUntilMs !== null) draft.delete(ALLOCATION, a.allocationId);
 };
 
+/** What ran out for a deployment past its `deployBy`, for the reason a failed start gives. */
+const overdue = (q: QueryImage): string => {
+  const asked = q.pending?.deadlineMs ?? null;
+  if (asked === null) return `the deploy timeout (${DEPLOY_TIMEOUT_MS} ms)`;
+  return q.deployBy !== null && q.deployBy < asked ? `its deadline, held to log time ${q.deployBy} by maxDeadlineMs (it asked for ${asked}),` : `its deadline ${q.deployBy}`;
+};
+
 /** The queries' part of the check loop: idle cached slots are released, overdue deployments aborted. */
 export const checkQueries = (draft: Draft, nowMs: number): void => {
   for (const a of each<AllocationImage>(draft, ALLOCATION)) if (a.cachedUntilMs !== null && a.cachedUntilMs <= nowMs) draft.delete(ALLOCATION, a.allocationId);
@@ -217,7 +225,7 @@ export const checkQueries = (draft: Draft, nowMs: number): void => {
       failQuery(
         draft,
         q,
-        `${q.pending?.deadlineMs === null || q.pending === null ? `the deploy timeout (${DEPLOY_TIMEOUT_MS} ms)` : `its deadline ${q.deployBy}`} passed before every fragment reported RUNNING (${q.fragments
+        `${overdue(q)} passed before every fragment reported RUNNING (${q.fragments
           .filter((f) => f.status !== 'RUNNING')
           .map((f) => f.fragmentId)
           .join(', ')} did not)`,

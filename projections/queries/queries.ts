@@ -2,12 +2,16 @@
 import { Draft } from '../draft';
 import {
   DEPLOY_TIMEOUT_MS,
+  LIMITS,
   LOGICAL_SOURCE,
   nameProblem,
   QUERY,
   queryOf,
   sessionOf,
+  settingsOf,
+  shown,
   SINK,
+  utf8Bytes,
   workerOf,
   type QueryImage,
 } from '../model';
@@ -47,6 +51,8 @@ export interface FragmentStatusReport {
 
 /** The plan's references, or what is wrong with it. */
 const parsePlan = (plan: string): { sources: string[]; sink: string } | string => {
+  const bytes = utf8Bytes(plan);
+  if (bytes > LIMITS.planBytes) return `the plan has ${bytes} bytes, more than the limit of ${LIMITS.planBytes}`;
   let parsed: unknown;
   try {
     parsed = JSON.parse(plan);
@@ -73,9 +79,10 @@ export const createQuery: Handler<CreateQuery> = {
     if (temporary && session === null) return reject('INVALID_ARGUMENT', `temporary query ${name} needs an owner session: a temporary query goes when its session does`);
     if (queryOf(state, name) !== undefined) return reject('ALREADY_EXISTS', `query ${name} already exists`);
     const missing = refs.sources.filter((s) => state.get(LOGICAL_SOURCE, s) === undefined);
-    if (missing.length > 0) return reject('NOT_FOUND', `query ${name} reads logical source ${missing.join(', ')}, which does not exist`);
-    if (state.get(SINK, refs.sink) === undefined) return reject('NOT_FOUND', `query ${name} writes to sink ${refs.sink}, which does not exist`);
-    if (session !== null && sessionOf(state, session)?.state !== 'OPEN') return reject('FAILED_PRECONDITION', `session ${session} is not open`);
+    if (missing.length > 0)
+      return reject('NOT_FOUND', `query ${name} reads logical source ${shown(missing[0])}${missing.length > 1 ? ` (and ${missing.length - 1} more)` : ''}, which does not exist`);
+    if (state.get(SINK, refs.sink) === undefined) return reject('NOT_FOUND', `query ${name} writes to sink ${shown(refs.sink)}, which does not exist`);
+    if (session !== null && sessionOf(state, session)?.state !== 'OPEN') return reject('FAILED_PRECONDITION', `session ${shown(session)} is not open`);
     const image: QueryImage = {
       name,
       session,
@@ -108,7 +115,7 @@ export const startQuery: Handler<Named> = {
   },
   decide: (msg, state, ctx): Decision => {
     const q = queryOf(state, msg.value.name);
-    if (q === undefined) return reject('NOT_FOUND', `query ${msg.value.name} does not exist`);
+    if (q === undefined) return reject('NOT_FOUND', `query ${shown(msg.value.name)} does not exist`);
     if (q.state === 'DEPLOYING' && q.pending !== null && q.pending.correlationId === msg.correlationId && msg.replyTo !== undefined)
       // The same start again before its answer: it keeps waiting, answered where it now listens.
       return accept([{ entity: QUERY, key: q.name, image: { ...q, pending: { ...q.pending, replyTo: msg.replyTo } } }]);
@@ -124,7 +131,8 @@ export const startQuery: Handler<Named> = {
       fragments: placed.fragments,
       reused: placed.reused,
       reason: '',
-      deployBy: msg.deadlineMs ?? ctx.logTimeMs + DEPLOY_TIMEOUT_MS,
+      // A client's deadline holds the slots and the reply at most maxDeadlineMs: 9e15 must not hold them forever.
+      deployBy: msg.deadlineMs === undefined ? ctx.logTimeMs + DEPLOY_TIMEOUT_MS : Math.min(msg.deadlineMs, ctx.logTimeMs + settingsOf(state).maxDeadlineMs),
       pending:
         msg.correlationId === undefined || msg.replyTo === undefined
           ? null
@@ -140,7 +148,7 @@ export const stopQueryHandler: Handler<Named> = {
   stage: 'queries',
   decide: (msg, state, ctx): Decision => {
     const q = queryOf(state, msg.value.name);
-    if (q === undefined) return reject('NOT_FOUND', `query ${msg.value.name} does not exist`);
+    if (q === undefined) return reject('NOT_FOUND', `query ${shown(msg.value.name)} does not exist`);
     if (q.state === 'STOPPING' || q.state === 'STOPPED') return accept([], reply('OK', `query ${q.name} is already ${q.state}`, queryPayload(q)));
     if (!live(q.state)) return reject('FAILED_PRECONDITION', `query ${q.name} is ${q.state}, not running`);
     const draft = new Draft(state);
@@ -153,7 +161,7 @@ export const dropQuery: Handler<Named> = {
   stage: 'queries',
   decide: (msg, state): Decision => {
     const q = queryOf(state, msg.value.name);
-    if (q === undefined) return reject('NOT_FOUND', `query ${msg.value.name} does not exist`);
+    if (q === undefined) return reject('NOT_FOUND', `query ${shown(msg.value.name)} does not exist`);
     if (live(q.state)) return reject('FAILED_PRECONDITION', `query ${q.name} is ${q.state}; stop it before dropping it`);
     return accept([{ entity: QUERY, key: q.name, image: null }], reply('OK', `dropped query ${q.name}`));
   },

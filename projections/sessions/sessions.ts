@@ -1,6 +1,6 @@
 /** Frontend sessions: opened, kept alive by heartbeats, closed, or EXPIRED by the log's clock. */
 import { Draft } from '../draft';
-import { SESSION, type SessionImage } from '../model';
+import { goneSinceMs, LIMITS, SESSION, type SessionImage } from '../model';
 import { sessionGone } from '../queries/lifecycle';
 import { accept, type Change, type Decision, type Handler, type StateView } from '../types';
 
@@ -17,8 +17,10 @@ export const sessionOpened: Handler<{ readonly sessionId: string; readonly clien
   stage: 'sessions',
   decide: (msg, state, ctx) => {
     const { sessionId, client } = msg.value;
-    if (sessionId === '' || state.get(SESSION, sessionId) !== undefined) return NOTHING; // ids are never reused
-    const image: SessionImage = { sessionId, client, state: 'OPEN', openedAtTs: ctx.snapshotTs.toString(), lastHeartbeatMs: msg.timestampMs };
+    if (sessionId === '' || state.get(SESSION, sessionId) !== undefined) return NOTHING; // ids are never reused while remembered
+    // An event cannot be answered: one over the limits is ignored rather than kept.
+    if (sessionId.length > LIMITS.nameChars || client.length > LIMITS.nameChars) return NOTHING;
+    const image: SessionImage = { sessionId, client, state: 'OPEN', openedAtTs: ctx.snapshotTs.toString(), lastHeartbeatMs: msg.timestampMs, goneAtMs: null };
     return accept([{ entity: SESSION, key: sessionId, image }]);
   },
 };
@@ -36,7 +38,7 @@ export const sessionClosed: Handler<{ readonly sessionId: string }> = {
   decide: (msg, state, ctx) => {
     const s = open(state, msg.value.sessionId);
     if (s === undefined) return NOTHING;
-    const draft = new Draft(state).put(SESSION, s.sessionId, { ...s, state: 'CLOSED' });
+    const draft = new Draft(state).put(SESSION, s.sessionId, { ...s, state: 'CLOSED', goneAtMs: ctx.logTimeMs });
     sessionGone(draft, s.sessionId, ctx.logTimeMs);
     return draft.decide(null);
   },
@@ -47,7 +49,20 @@ export const expireSessions = (state: StateView, nowMs: number, timeoutMs: numbe
   const changes: Change[] = [];
   for (const [, image] of state.list(SESSION)) {
     const s = image as SessionImage;
-    if (s.state === 'OPEN' && nowMs - s.lastHeartbeatMs >= timeoutMs) changes.push({ entity: SESSION, key: s.sessionId, image: { ...s, state: 'EXPIRED' } });
+    if (s.state === 'OPEN' && nowMs - s.lastHeartbeatMs >= timeoutMs) changes.push({ entity: SESSION, key: s.sessionId, image: { ...s, state: 'EXPIRED', goneAtMs: nowMs } });
+  }
+  return changes;
+};
+
+/**
+ * The sessions CLOSED or EXPIRED for `retentionMs` of log time, as deletions: their cached slots
+ * and temporary queries went with them, and their other queries keep the id as a plain name.
+ */
+export const goneSessions = (state: StateView, nowMs: number, retentionMs: number): Change[] => {
+  const changes: Change[] = [];
+  for (const [, image] of state.list(SESSION)) {
+    const s = image as SessionImage;
+    if (s.state !== 'OPEN' && nowMs - goneSinceMs(s) >= retentionMs) changes.push({ entity: SESSION, key: s.sessionId, image: null });
   }
   return changes;
 };

@@ -4,7 +4,7 @@
  * that died does not pin history forever. The frontier never goes back.
  */
 import type { Draft } from '../draft';
-import { each, READ_HOLD, type ReadHoldImage } from '../model';
+import { each, READ_HOLD, shown, tooLong, type ReadHoldImage } from '../model';
 import { compactionFrontier } from '../reads';
 import { accept, reject, reply, unwrap, type Decision, type Handler, type Payload } from '../types';
 
@@ -21,6 +21,8 @@ export const acquireReadHold: Handler<AcquireReadHold> = {
   decide: (msg, state, ctx): Decision => {
     const v = msg.value;
     if (v.name === '') return reject('INVALID_ARGUMENT', 'a read hold needs a name');
+    const long = tooLong('a read hold name', v.name);
+    if (long !== undefined) return reject('INVALID_ARGUMENT', long);
     const lease = Number(v.leaseMs);
     if (!(lease > 0 && lease <= 86_400_000)) return reject('INVALID_ARGUMENT', `leaseMs must be between 1 and 86400000, got ${v.leaseMs}`);
     const existing = state.get(READ_HOLD, v.name) as ReadHoldImage | undefined;
@@ -37,7 +39,7 @@ export const releaseReadHold: Handler<{ readonly name: string }> = {
   stage: 'system',
   decide: (msg, state): Decision =>
     state.get(READ_HOLD, msg.value.name) === undefined
-      ? reject('NOT_FOUND', `read hold ${msg.value.name} does not exist`)
+      ? reject('NOT_FOUND', `read hold ${shown(msg.value.name)} does not exist`)
       : accept([{ entity: READ_HOLD, key: msg.value.name, image: null }], reply('OK', `released read hold ${msg.value.name}`)),
 };
 

@@ -4,7 +4,7 @@
  * worker SUSPECT, then DEAD, by log time only.
  */
 import { Draft } from '../draft';
-import { gone, WORKER, type WorkerImage, type WorkerState } from '../model';
+import { gone, goneSinceMs, LIMITS, WORKER, type WorkerImage, type WorkerState } from '../model';
 import { workerBack, workerGone } from '../queries/lifecycle';
 import { accept, reply, type Change, type Decision, type Handler, type StateView } from '../types';
 
@@ -31,6 +31,16 @@ const lookup = (state: StateView, id: string): WorkerImage | undefined => state.
 
 const put = (image: WorkerImage): Decision => accept([{ entity: WORKER, key: image.workerId, image }]);
 
+const within = (s: string): boolean => s.length <= LIMITS.nameChars;
+
+/**
+ * A registration whose sizes the state can keep. An event has no reply to refuse it with, and a
+ * decider that throws would send it to the DLQ as a coordinator failure: one over the limits is
+ * ignored, like any other report that cannot apply.
+ */
+const bounded = (v: WorkerRegistered): boolean =>
+  within(v.workerId) && within(v.incarnation) && within(v.host) && v.capabilities.length <= LIMITS.capabilities && v.capabilities.every(within);
+
 /** The worker a report may touch: known, of the same incarnation, and not gone. */
 const current = (state: StateView, r: Report): WorkerImage | undefined => {
   const w = lookup(state, r.workerId);
@@ -45,7 +55,7 @@ export const workerRegistered: Handler<WorkerRegistered> = {
   stage: 'infrastructure',
   decide: (msg, state, ctx) => {
     const v = msg.value;
-    if (v.workerId === '' || v.incarnation === '' || !Number.isInteger(v.slots) || v.slots < 0) return NOTHING;
+    if (v.workerId === '' || v.incarnation === '' || !Number.isInteger(v.slots) || v.slots < 0 || !bounded(v)) return NOTHING;
     const before = lookup(state, v.workerId);
     const same = before !== undefined && before.incarnation === v.incarnation;
     if (same && gone(before)) return NOTHING; // a late registration of a process already declared gone
@@ -61,6 +71,7 @@ export const workerRegistered: Handler<WorkerRegistered> = {
       lastHeartbeatMs: msg.timestampMs,
       registeredAtTs: same ? before.registeredAtTs : ctx.snapshotTs.toString(),
       statistics: same ? before.statistics : null,
+      goneAtMs: null,
     } satisfies WorkerImage);
     workerBack(draft, v.workerId);
     return draft.decide(null);
@@ -85,7 +96,8 @@ export const workerStatistics: Handler<WorkerStatistics> = {
   stage: 'infrastructure',
   decide: (msg, state) => {
     const w = current(state, msg.value);
-    if (w === undefined) return NOTHING;
+    const figures = Object.keys(msg.value.statistics);
+    if (w === undefined || figures.length > LIMITS.statistics || !figures.every(within)) return NOTHING;
     // JSON has no NaN or Infinity: such a value would read back as null after a restart.
     const statistics = Object.fromEntries(Object.entries(msg.value.statistics).filter(([, v]) => Number.isFinite(v)).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
     return put({ ...alive(w, msg.timestampMs), statistics });
@@ -105,7 +117,7 @@ export const workerDeregistered: Handler<Report> = {
   decide: (msg, state, ctx) => {
     const w = current(state, msg.value);
     if (w === undefined) return NOTHING;
-    const draft = new Draft(state).put(WORKER, w.workerId, { ...w, state: 'DEREGISTERED' });
+    const draft = new Draft(state).put(WORKER, w.workerId, { ...w, state: 'DEREGISTERED', goneAtMs: ctx.logTimeMs });
     workerGone(draft, w.workerId, 'DEREGISTERED', ctx.logTimeMs);
     return draft.decide(null);
   },
@@ -119,7 +131,21 @@ export const checkWorkers = (state: StateView, nowMs: number, suspectMs: number,
     if (w.state === 'DEAD' || w.state === 'DEREGISTERED') continue;
     const silentMs = nowMs - w.lastHeartbeatMs;
     const next: WorkerState = silentMs >= timeoutMs ? 'DEAD' : silentMs >= suspectMs && w.state === 'ACTIVE' ? 'SUSPECT' : w.state;
-    if (next !== w.state) changes.push({ entity: WORKER, key: w.workerId, image: { ...w, state: next } });
+    if (next !== w.state) changes.push({ entity: WORKER, key: w.workerId, image: next === 'DEAD' ? { ...w, state: next, goneAtMs: nowMs } : { ...w, state: next } });
+  }
+  return changes;
+};
+
+/**
+ * The workers gone (DEAD or DEREGISTERED) for `retentionMs` of log time, as deletions: their
+ * cleanup ran when they went, so nothing in the state needs them, and churn must not grow the
+ * state without bound. The id stays free for a later registration.
+ */
+export const goneWorkers = (state: StateView, nowMs: number, retentionMs: number): Change[] => {
+  const changes: Change[] = [];
+  for (const [, image] of state.list(WORKER)) {
+    const w = image as WorkerImage;
+    if (gone(w) && nowMs - goneSinceMs(w) >= retentionMs) changes.push({ entity: WORKER, key: w.workerId, image: null });
   }
   return changes;
 };

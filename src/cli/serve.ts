@@ -96,9 +96,18 @@ export const serveCoordinator = async (config: Config, log: Logger, stop: Promis
     await Promise.race([stop, coordinator.closed]);
   } finally {
     log.info('coordinator stopping');
+    // A stop is bounded whatever the coordinator waits on (a broker away, a full disk): past
+    // closeTimeoutMs the process exits anyway, and the next start resumes from RocksDB.
+    const watchdog = setTimeout(() => {
+      log.error('the coordinator did not stop within closeTimeoutMs; exiting now (the next start resumes from RocksDB)', { closeTimeoutMs: config.closeTimeoutMs });
+      if (pidFile !== undefined) rmSync(pidFile, { force: true });
+      process.exit(1);
+    }, config.closeTimeoutMs);
+    watchdog.unref();
     await coordinator.close();
     await http.close();
     await store.close();
+    clearTimeout(watchdog);
     if (pidFile !== undefined) rmSync(pidFile, { force: true });
   }
 };

@@ -7,6 +7,7 @@ import type { Consumer, Kafka, Producer } from 'kafkajs';
 import { CoordError, errorMessage, isCoordError } from '../errors';
 import type { Logger } from '../log';
 import type { Codec } from '../messaging/codec';
+import { requestFingerprint } from '../messaging/fingerprint';
 import { H, readHeaders } from '../messaging/headers';
 import { requestProducer } from '../messaging/kafka';
 import { RECORD_TOPICS } from '../messaging/protocol';
@@ -87,6 +88,8 @@ export interface Client {
 }
 
 interface Waiter {
+  /** Of the request sent (src/messaging/fingerprint.ts): a reply that names another request is not this one's. */
+  readonly fingerprint: string;
   resolve(r: Reply): void;
   reject(e: Error): void;
 }
@@ -127,7 +130,9 @@ export const createClient = (o: ClientOptions): Client => {
       return;
     }
     const w = waiting.get(reply.correlationId);
-    if (w === undefined) {
+    // Another client's request under the same id is answered under that id too (CONFLICT, or its own reply): not ours.
+    const answered = readHeaders(rawHeaders)[H.fingerprint];
+    if (w === undefined || (answered !== undefined && answered !== w.fingerprint)) {
       dropped++; // late, duplicate, or someone else's
       return;
     }
@@ -244,6 +249,7 @@ export const createClient = (o: ClientOptions): Client => {
   const attempt = async (type: string, value: Record<string, unknown>, opts: AskOptions, correlationId: string, timeoutMs: number): Promise<Reply> => {
     const p = ready();
     const { topic, message: msg } = await message(type, value, opts, correlationId);
+    const fingerprint = requestFingerprint(type, msg.key, msg.value);
     // close() may have come while the value was being encoded: it rejects only what it can see waiting.
     ready();
     const result = new Promise<Reply>((resolve, reject) => {
@@ -259,6 +265,7 @@ export const createClient = (o: ClientOptions): Client => {
       if (opts.signal?.aborted) return onAbort();
       opts.signal?.addEventListener('abort', onAbort, { once: true });
       waiting.set(correlationId, {
+        fingerprint,
         resolve: (r) => {
           clearTimeout(timer);
           opts.signal?.removeEventListener('abort', onAbort);

@@ -2,20 +2,22 @@
  * The coordinator: one consumer-group member that gathers input, runs passes, commits each
  * as one RocksDB write, publishes the outbox, and resumes from the offsets in RocksDB.
  */
-import type { Consumer, Kafka, Producer } from 'kafkajs';
+import type { Consumer, Kafka } from 'kafkajs';
 import type { Projection } from '../../projections';
 import type { Config } from '../config';
-import { CoordError, errorMessage, isCoordError } from '../errors';
+import { errorMessage, isCoordError } from '../errors';
 import type { Logger } from '../log';
 import type { Codec } from '../messaging/codec';
 import { H } from '../messaging/headers';
 import { singleActiveAssigner } from '../messaging/assignor';
-import { isFenced, lowWatermarks, outboxProducer, requestProducer } from '../messaging/kafka';
+import { lowWatermarks, requestProducer } from '../messaging/kafka';
 import { INPUT_KINDS, topicName, type TopicKind } from '../messaging/topics';
 import { digestHex } from '../store/digest';
 import { MARKER_POSITION, OUTBOX } from '../store/keys';
 import { decodeOutRecord, type OutRecord } from '../store/outbox';
-import type { Store } from '../store/rocks';
+import type { Store, WriteOps } from '../store/rocks';
+import { backoffMs, Health, pause, type Trouble } from './health';
+import { createPublisher } from './publisher';
 import type { RawRecord } from './decode';
 import { Gatherer } from './gather';
 import { createFold } from './fold';
@@ -45,6 +47,19 @@ export interface CoordinatorStatus {
   readonly rejected: number;
   readonly passes: number;
   readonly buffered: number;
+  /** Troubles retried for longer than stallThresholdMs: while there is one, the instance is not ready. */
+  readonly problems: readonly Trouble[];
+  /** Everything refused and set aside since start, for /metrics. */
+  readonly refusals: {
+    /** DLQ records written by passes, by code. */
+    readonly dlq: Readonly<Record<string, number>>;
+    /** Outputs set aside at publication (a notice in the DLQ instead), by code. */
+    readonly setAside: Readonly<Record<string, number>>;
+    readonly conflicts: number;
+    readonly repliesTooLarge: number;
+  };
+  /** Failed attempts retried since start, by trouble. */
+  readonly retries: Readonly<Record<string, number>>;
 }
 
 export interface Coordinator {
@@ -66,6 +81,7 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
     store,
     codec,
     options: { ...config, kindOf: (topic) => kindByTopic.get(topic), projections: deps.projections },
+    write: (ops) => writeUntilDone(ops),
   });
   const dlqTopic = topicName(config.topicPrefix, 'dlq');
   const snapshotsTopic = topicName(config.topicPrefix, 'snapshots');
@@ -82,8 +98,6 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
   /** Next offset the pass accepts per owned partition; records below it were folded already. */
   const expected = new Map<string, bigint>();
   let consumer: Consumer | undefined;
-  let producer: Producer | undefined;
-  let knownTopics = new Set<string>();
   /** The activation this instance publishes under, one past the newest the log shows (see catchUp). */
   let generation = 0;
   /** joining → standby (nothing assigned) or activating → active. */
@@ -92,17 +106,8 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
   let low = new Map<string, string>();
   let running = false;
   let loop: Promise<void> | undefined;
-  const counters = { applied: 0, rejected: 0, passes: 0 };
-
-  const refreshTopics = async (): Promise<void> => {
-    const admin = kafka.admin();
-    await admin.connect();
-    try {
-      knownTopics = new Set(await admin.listTopics());
-    } finally {
-      await admin.disconnect();
-    }
-  };
+  const counters = { applied: 0, rejected: 0, passes: 0, conflicts: 0, tooLarge: 0 };
+  const dlqCounts: Record<string, number> = {};
 
   /** Input records on the log that are not folded yet: the lag clients throttle on. */
   const highWatermarks = new Map<string, bigint>();
@@ -115,88 +120,55 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
     return lag;
   };
 
-  /** Records for a topic that does not exist (a reply-to nobody created) go to the DLQ instead of stalling the loop. */
-  const routable = async (records: readonly OutRecord[]): Promise<OutRecord[]> => {
-    if (records.some((r) => !knownTopics.has(r.topic))) await refreshTopics();
-    return records.map((r) =>
-      knownTopics.has(r.topic)
-        ? r
-        : { ...r, topic: dlqTopic, headers: { ...r.headers, [H.dlqCode]: 'REPLY_TOPIC_MISSING', [H.dlqReason]: `topic ${r.topic} does not exist`, [H.dlqTopic]: r.topic } },
-    );
-  };
+  const health = new Health();
+  const publisher = createPublisher({
+    kafka,
+    log,
+    health,
+    transactionalId: `${config.groupId}.outbox`,
+    dlqTopic,
+    ownTopics: new Set((['snapshots', 'changelog', 'worker-commands', 'dlq', 'replies'] as const).map((k) => topicName(config.topicPrefix, k))),
+    maxRequestBytes: config.maxRequestBytes,
+    running: () => running,
+  });
 
-  const publish = async (entries: readonly (readonly [string, OutRecord])[]): Promise<void> => {
-    if (entries.length === 0) return;
-    if (producer === undefined) throw new Error('no producer: this instance is not active');
-    const lag = currentLag().toString();
-    // Every output says which activation published it; a late one from a fenced instance carries an older generation.
-    const stamp = { [H.generation]: String(generation) };
-    const records = (await routable(entries.map(([, r]) => r))).map((r) =>
-      r.topic === snapshotsTopic ? { ...r, headers: { ...r.headers, ...stamp, [H.lag]: lag } } : { ...r, headers: { ...r.headers, ...stamp } },
-    );
-    const byTopic = new Map<string, OutRecord[]>();
-    for (const r of records) byTopic.set(r.topic, [...(byTopic.get(r.topic) ?? []), r]);
-    // One transaction a snapshot: all of its outputs become visible together, or none.
-    const txn = await (producer as Producer).transaction();
-    let sent: Awaited<ReturnType<typeof txn.sendBatch>>;
-    try {
-      sent = await txn.sendBatch({
-        acks: -1,
-        topicMessages: [...byTopic].map(([topic, rs]) => ({
-          topic,
-          messages: rs.map((r) => ({ key: r.key, value: r.value, headers: { ...r.headers } })),
-        })),
-      });
-      await txn.commit();
-    } catch (err) {
-      await txn.abort().catch(() => undefined);
-      if (isFenced(err)) throw new CoordError('FENCED', `another coordinator instance became active and fenced this one: ${errorMessage(err)}`, { cause: err });
-      throw err;
+  /** A store write retried while it fails (a full disk), shown on /readyz; only a stop ends the attempts. */
+  const writeUntilDone = async (ops: WriteOps): Promise<void> => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await store.write(ops);
+        health.ok('store');
+        return;
+      } catch (err) {
+        if (!isCoordError(err, 'STORE_IO') || !running) throw err;
+        health.failing('store', errorMessage(err));
+        log.error('writing to RocksDB failed; retrying', { attempt, error: errorMessage(err) });
+        await pause(backoffMs(attempt), () => !running);
+      }
     }
-    // Where the last marker landed, so a takeover reads the markers from there, not from the beginning.
-    const markers = byTopic.get(snapshotsTopic) ?? [];
-    const at = sent.find((m) => m.topicName === snapshotsTopic);
-    const position: [string, Buffer][] =
-      markers.length === 0 || at?.baseOffset === undefined
-        ? []
-        : [[MARKER_POSITION, Buffer.from(JSON.stringify({ id: markers[markers.length - 1].key, offset: (BigInt(at.baseOffset) + BigInt(markers.length - 1)).toString(), generation }))]];
-    // Published: the outbox entries can go. A crash before this delete publishes them again, with the same (snapshot-id, seq).
-    await store.write({ puts: position, deletes: entries.map(([k]) => k) });
-  };
-
-  /**
-   * A new transactional producer: initialising it fences every earlier one under our id and
-   * aborts whatever transaction it left open, including one of our own that failed half-way.
-   */
-  const freshProducer = async (): Promise<Producer> => {
-    const old = producer;
-    producer = undefined;
-    await old?.disconnect().catch(() => undefined);
-    const p = outboxProducer(kafka, `${config.groupId}.outbox`);
-    await p.connect();
-    await (await p.transaction()).abort();
-    producer = p;
-    return p;
   };
 
   /**
    * The snapshot is committed; its outputs must go out before the next one, however long the
-   * broker is away. Only fencing ends the attempts: then another instance owns the outputs.
+   * broker is away. Only fencing (another instance owns the outputs now) or a stop ends the
+   * attempts; what can never be published is set aside by the publisher, so nothing loops.
    */
   const publishUntilDone = async (entries: readonly (readonly [string, OutRecord])[]): Promise<void> => {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await publish(entries);
-        return;
-      } catch (err) {
-        if (isCoordError(err, 'FENCED') || !running) throw err;
-        const waitMs = Math.min(5_000, 100 * 2 ** Math.min(attempt, 6));
-        log.warn('publishing the outbox failed; retrying with a new producer', { attempt, waitMs, error: errorMessage(err) });
-        await new Promise((r) => setTimeout(r, waitMs));
-        // kafkajs keeps a transaction that failed to end in a state no later call leaves.
-        await freshProducer().catch((e) => log.warn('could not start a new producer yet', { error: errorMessage(e) }));
-      }
-    }
+    if (entries.length === 0) return;
+    const lag = currentLag().toString();
+    // Every output says which activation published it; a late one from a fenced instance carries an older generation.
+    const gen = String(generation);
+    const records = entries.map(([, r]) => ({ ...r, headers: r.topic === snapshotsTopic ? { ...r.headers, [H.generation]: gen, [H.lag]: lag } : { ...r.headers, [H.generation]: gen } }));
+    const last = await publisher.publish(records, snapshotsTopic);
+    // Where the last marker landed, so a takeover reads the markers from there, not from the beginning.
+    const markerKeys = records.filter((r) => r.topic === snapshotsTopic);
+    const position: [string, Buffer][] =
+      last === undefined || markerKeys.length === 0
+        ? []
+        : [[MARKER_POSITION, Buffer.from(JSON.stringify({ id: markerKeys[markerKeys.length - 1].key, offset: last.toString(), generation }))]];
+    // Published: the outbox entries can go. A crash before this delete publishes them again, with the same (snapshot-id, seq);
+    // a failing write is retried alone, never by publishing again.
+    await writeUntilDone({ puts: position, deletes: entries.map(([k]) => k) });
   };
 
   const publishLeftovers = async (): Promise<void> => {
@@ -215,7 +187,7 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
    */
   const catchUp = async (): Promise<void> => {
     // Fence first: once a new transactional producer is initialised, no earlier active (nor an earlier self) can publish.
-    await freshProducer();
+    await publisher.fence();
     const raw = await store.get(MARKER_POSITION);
     const known = raw === null ? undefined : (JSON.parse(raw.toString()) as { id: string; offset: string; generation?: number });
     let markers = await readMarkers(kafka, codec, snapshotsTopic, known === undefined ? undefined : BigInt(known.offset));
@@ -331,7 +303,7 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
       return true;
     });
     if (fresh.length === 0) return;
-    const result = await fold(fresh, state, meta);
+    const result = await fold(fresh, state, meta, { holdUnknownSchemas });
     meta = result.meta;
     const commits = result.inputs.map((r) => ({ topic: r.topic, partition: r.partition, offset: (r.toOffset + 1n).toString() }));
     for (const c of commits) {
@@ -341,6 +313,9 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
     counters.applied += result.applied;
     counters.rejected += result.rejected;
     counters.passes++;
+    counters.conflicts += result.conflicts;
+    counters.tooLarge += result.tooLarge;
+    for (const [code, n] of Object.entries(result.dlq)) dlqCounts[code] = (dlqCounts[code] ?? 0) + n;
     // The snapshot is committed; its outputs go out while the next batch is folded, in snapshot order:
     // at most one publication is under way, and the next one starts only after it.
     await publishing;
@@ -379,18 +354,44 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
     void close();
   };
 
+  let registryAttempts = 0;
+  /**
+   * A schema id no registry knows may be one a registry catching up will know soon: the batch
+   * waits for it, but all such waits share a budget of schemaWaitMs a minute, so records with
+   * made-up ids slow the loop by that much at most. After that they are refused, and the
+   * verdict is recorded on the snapshot marker for replays.
+   */
+  const unknownSince = new Map<number, number>();
+  let waitBudget = { windowStart: 0, spentMs: 0, lastAt: 0 };
+  const holdUnknownSchemas = (ids: readonly number[]): boolean => {
+    const now = Date.now();
+    if (now - waitBudget.windowStart > 60_000) waitBudget = { windowStart: now, spentMs: 0, lastAt: now };
+    waitBudget.spentMs += Math.min(now - waitBudget.lastAt, 1_000);
+    waitBudget.lastAt = now;
+    if (unknownSince.size > 1_000) unknownSince.clear();
+    const waiting = ids.filter((id) => {
+      const since = unknownSince.get(id) ?? now;
+      unknownSince.set(id, since);
+      return now - since < config.schemaWaitMs;
+    });
+    return waiting.length > 0 && waitBudget.spentMs < config.schemaWaitMs;
+  };
+
   const runLoop = async (): Promise<void> => {
     while (running) {
       const batch = await gatherer.take(100);
       if (batch.length === 0) continue;
       try {
         await exclusive(() => pass(batch));
+        health.ok('registry');
+        registryAttempts = 0;
       } catch (err) {
         if (isCoordError(err, 'SCHEMA_REGISTRY')) {
           // Decoding comes before any decision, so nothing was applied: wait for the registry and take the same batch again.
-          log.warn('schema registry unavailable; retrying the batch', { error: errorMessage(err) });
+          const t = health.failing('registry', errorMessage(err));
+          log.warn('schema registry unavailable or behind; retrying the batch', { error: errorMessage(err), failingForMs: Date.now() - t.sinceMs });
           gatherer.unshift(batch);
-          await new Promise((r) => setTimeout(r, 1_000));
+          await pause(Math.min(1_000, backoffMs(++registryAttempts)), () => !running);
           continue;
         }
         // The state in memory may be ahead of RocksDB now; only a restart from RocksDB is safe.
@@ -406,8 +407,6 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
     meta = loaded.meta;
     offsets = loaded.offsets;
     log.info('loaded state from RocksDB', { dir: store.dir, snapshotId: meta.id.toString(), partitions: offsets.size });
-
-    await refreshTopics();
 
     const admin = kafka.admin();
     await admin.connect();
@@ -489,7 +488,7 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
       await consumer?.disconnect().catch(() => undefined);
       await loop;
       await publishing;
-      await producer?.disconnect().catch(() => undefined);
+      await publisher.close();
       markClosed();
     })();
     return closing;
@@ -500,7 +499,7 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
     close,
     closed,
     status: () => ({
-      ready: running && role === 'active',
+      ready: running && role === 'active' && health.stalled(config.stallThresholdMs).length === 0,
       role,
       generation,
       snapshotId: meta?.id.toString() ?? '0',
@@ -510,6 +509,9 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
       rejected: counters.rejected,
       passes: counters.passes,
       buffered: gatherer.size,
+      problems: health.stalled(config.stallThresholdMs),
+      refusals: { dlq: { ...dlqCounts }, setAside: { ...publisher.setAside }, conflicts: counters.conflicts, repliesTooLarge: counters.tooLarge },
+      retries: { ...health.retries },
     }),
   };
 };

@@ -3,6 +3,7 @@ import { isCoordError, type ErrorCode } from '../errors';
 import type { Codec } from '../messaging/codec';
 import { H, readHeaders, type Headers, type RawHeaders } from '../messaging/headers';
 import { kindOfRecord } from '../messaging/protocol';
+import { shown } from '../messaging/reply-to';
 import type { TopicKind } from '../messaging/topics';
 
 export interface RawRecord {
@@ -39,17 +40,35 @@ export interface Rejection extends Common {
 
 export interface DecodeContext {
   readonly codec: Codec;
+  /** Input values larger than this are refused (the setting in force, from the log). */
   readonly maxValueBytes: number;
   /** The protocol kind of each input topic. */
   readonly kindOf: (topic: string) => TopicKind | undefined;
-  /** Whether replies may go to this topic: not one of the deployment's own, but for its replies topic. */
-  readonly replyToAllowed: (topic: string) => boolean;
+  /** What is wrong with a reply going to this topic, or undefined when it may (src/messaging/reply-to.ts). */
+  readonly replyToProblem: (topic: string) => string | undefined;
 }
 
 /** Timestamps past this (year 2527) would overflow hybrid timestamps; such a record is refused. */
 export const MAX_TIMESTAMP_MS = 2 ** 44;
 
+/** The longest correlation id answered: it becomes the reply's key and is remembered for retries. */
+export const MAX_CORRELATION_ID = 255;
+
 const isRequestKind = (kind: TopicKind | undefined): boolean => kind !== undefined && kind.startsWith('requests.');
+
+/**
+ * The sender's address as far as it can be trusted: a correlation id that is too long, or a
+ * reply-to the rule refuses, cannot be answered, so it is left out of the rejection.
+ */
+const addressOf = (headers: Headers, ctx: DecodeContext): { correlationId: string | undefined; replyTo: string | undefined; problem?: { code: ErrorCode; reason: string } } => {
+  const cid = headers[H.correlationId];
+  const replyTo = headers[H.replyTo];
+  if (cid !== undefined && cid.length > MAX_CORRELATION_ID)
+    return { correlationId: undefined, replyTo: undefined, problem: { code: 'HEADER_INVALID', reason: `header '${H.correlationId}' has ${cid.length} characters, more than ${MAX_CORRELATION_ID}` } };
+  const refused = replyTo === undefined || replyTo === '' ? undefined : ctx.replyToProblem(replyTo);
+  if (refused !== undefined) return { correlationId: cid, replyTo: undefined, problem: { code: 'REPLY_TO_FORBIDDEN', reason: refused } };
+  return { correlationId: cid === '' ? undefined : cid, replyTo: replyTo === '' ? undefined : replyTo };
+};
 
 /**
  * Input problems are rejections; a registry that does not answer is not the input's fault,
@@ -57,42 +76,49 @@ const isRequestKind = (kind: TopicKind | undefined): boolean => kind !== undefin
  */
 export const decodeRecord = async (raw: RawRecord, ctx: DecodeContext): Promise<Envelope | Rejection> => {
   const headers = readHeaders(raw.headers);
+  const kind = ctx.kindOf(raw.topic);
+  const address = addressOf(headers, ctx);
   const common: Common = {
     raw,
     headers,
-    correlationId: headers[H.correlationId],
-    replyTo: headers[H.replyTo],
+    correlationId: address.correlationId,
+    replyTo: address.replyTo,
     timestampMs: Number(raw.timestamp),
   };
   const reject = (code: ErrorCode, reason: string): Rejection => ({ ...common, ok: false, code, reason });
 
+  // A request's address must be good; an event's is only used to answer a rejection, and a bad one is dropped.
+  if (address.problem !== undefined && (isRequestKind(kind) || address.problem.code === 'HEADER_INVALID'))
+    return reject(address.problem.code, address.problem.reason);
+
   if (raw.value !== null && raw.value.length > ctx.maxValueBytes)
     return reject('VALUE_TOO_LARGE', `value has ${raw.value.length} bytes, more than maxValueBytes ${ctx.maxValueBytes}`);
 
-  const kind = ctx.kindOf(raw.topic);
   if (isRequestKind(kind)) {
-    if (common.correlationId === undefined || common.correlationId === '')
-      return reject('HEADER_MISSING', `a request needs a '${H.correlationId}' header`);
-    if (common.replyTo === undefined || common.replyTo === '') return reject('HEADER_MISSING', `a request needs a '${H.replyTo}' header`);
-    if (!ctx.replyToAllowed(common.replyTo))
-      // Not answerable there either: a reply must never land on the deployment's own topics.
-      return { ...reject('HEADER_MISSING', `'${H.replyTo}' names ${common.replyTo}, one of the coordinator's own topics; use the replies topic or one of your own`), replyTo: undefined };
+    if (common.correlationId === undefined) return reject('HEADER_MISSING', `a request needs a '${H.correlationId}' header`);
+    if (common.replyTo === undefined) return reject('HEADER_MISSING', `a request needs a '${H.replyTo}' header`);
   }
   if (!(common.timestampMs >= 0 && common.timestampMs < MAX_TIMESTAMP_MS)) {
-    return reject('WIRE_MALFORMED', `record timestamp ${raw.timestamp} is outside 0..${MAX_TIMESTAMP_MS}; inputs should be stamped by the broker (LogAppendTime)`);
+    return reject('WIRE_MALFORMED', `record timestamp ${shown(raw.timestamp)} is outside 0..${MAX_TIMESTAMP_MS}; inputs should be stamped by the broker (LogAppendTime)`);
   }
   let deadlineMs: number | undefined;
   const deadline = headers[H.deadlineMs];
   if (deadline !== undefined) {
-    deadlineMs = Number(deadline);
-    if (!Number.isSafeInteger(deadlineMs)) return reject('HEADER_MISSING', `header '${H.deadlineMs}' must be epoch milliseconds, got ${JSON.stringify(deadline)}`);
+    deadlineMs = /^\d{1,16}$/.test(deadline) ? Number(deadline) : NaN;
+    if (!Number.isSafeInteger(deadlineMs)) return reject('HEADER_INVALID', `header '${H.deadlineMs}' must be epoch milliseconds, got ${shown(deadline)}`);
   }
 
   let decoded;
   try {
-    decoded = await ctx.codec.decode(raw.value);
+    decoded = await ctx.codec.decode(raw.value, raw.topic);
   } catch (err) {
-    if (isCoordError(err, 'WIRE_MALFORMED') || isCoordError(err, 'SCHEMA_UNKNOWN') || isCoordError(err, 'SCHEMA_INVALID'))
+    if (
+      isCoordError(err, 'WIRE_MALFORMED') ||
+      isCoordError(err, 'SCHEMA_UNKNOWN') ||
+      isCoordError(err, 'SCHEMA_INVALID') ||
+      isCoordError(err, 'DECODE_LIMIT') ||
+      isCoordError(err, 'SCHEMA_SUBJECT_MISMATCH')
+    )
       return reject(err.code, err.message);
     throw err;
   }

@@ -4,23 +4,27 @@
  */
 import { handlerTable, PROJECTIONS, versionedEntities, type Projection } from '../../projections';
 import type { Codec } from '../messaging/codec';
+import { replyToProblem } from '../messaging/reply-to';
 import { topicName, type TopicKind } from '../messaging/topics';
-import { dedupeKey, DEDUPE_BY_TIME, parseDedupeTimeKey } from '../store/keys';
-import { decodeOutRecord, type OutRecord } from '../store/outbox';
-import type { Store } from '../store/rocks';
+import { settingsOf } from '../../projections/model';
+import { dedupeKey, DEDUPE_BY_TIME, fingerprintKey, parseDedupeTimeKey } from '../store/keys';
+import { decodeOutRecord } from '../store/outbox';
+import type { Store, WriteOps } from '../store/rocks';
 import type { RawRecord } from './decode';
-import { runPass, type PassDeps, type PassResult } from './pass';
+import { runPass, type PassDeps, type PassResult, type Remembered } from './pass';
 import type { SnapshotMeta, WorkingState } from './state';
 
 export interface FoldOptions {
   readonly topicPrefix: string;
-  readonly maxValueBytes: number;
-  readonly dedupeRetentionMs: number;
+  /** TODO(hardening): callers still pass these; the settings in force come from the log now. */
+  readonly maxValueBytes?: number;
+  readonly dedupeRetentionMs?: number;
   readonly kindOf: (topic: string) => TopicKind | undefined;
   readonly projections?: readonly Projection[];
 }
 
-export type Fold = (records: readonly RawRecord[], state: WorkingState, prev: SnapshotMeta) => Promise<PassResult>;
+/** `extra`: what only the live loop (holding unknown schemas) or a replay (the recorded verdicts) adds. */
+export type Fold = (records: readonly RawRecord[], state: WorkingState, prev: SnapshotMeta, extra?: Pick<PassDeps, 'recorded' | 'holdUnknownSchemas'>) => Promise<PassResult>;
 
 /** Keys of replies remembered before `cutoffMs` of log time; at most 1 000 pairs a pass, so expiry never stalls one. */
 const expiredReplies = async (store: Store, cutoffMs: number): Promise<string[]> => {
@@ -29,19 +33,20 @@ const expiredReplies = async (store: Store, cutoffMs: number): Promise<string[]>
   for await (const [k] of store.scan(DEDUPE_BY_TIME, { limit: 1_000 })) {
     const { logTimeMs, correlationId } = parseDedupeTimeKey(k);
     if (logTimeMs >= cutoffMs) break;
-    keys.push(k, dedupeKey(correlationId));
+    keys.push(k, dedupeKey(correlationId), fingerprintKey(correlationId));
   }
   return keys;
 };
 
-export const createFold = (deps: { store: Store; codec: Codec; options: FoldOptions }): Fold => {
+/** `write`: how the pass's one batch is written; the live loop retries it through a full disk. */
+export const createFold = (deps: { store: Store; codec: Codec; options: FoldOptions; write?: (ops: WriteOps) => Promise<void> }): Fold => {
   const { store, codec, options } = deps;
+  const write = deps.write ?? ((ops: WriteOps) => store.write(ops));
   const passDeps: PassDeps = {
     codec,
     handlers: handlerTable(options.projections ?? PROJECTIONS),
-    maxValueBytes: options.maxValueBytes,
     kindOf: options.kindOf,
-    replyToAllowed: (topic) => !topic.startsWith(`${options.topicPrefix}.`) || topic === topicName(options.topicPrefix, 'replies'),
+    replyToProblem: (topic) => replyToProblem(options.topicPrefix, topic),
     topics: {
       replies: topicName(options.topicPrefix, 'replies'),
       dlq: topicName(options.topicPrefix, 'dlq'),
@@ -51,18 +56,23 @@ export const createFold = (deps: { store: Store; codec: Codec; options: FoldOpti
     },
     versioned: versionedEntities(options.projections ?? PROJECTIONS),
     remembered: async (correlationIds) => {
-      const raws = await store.getMany(correlationIds.map(dedupeKey));
-      const found = new Map<string, OutRecord>();
-      raws.forEach((raw, i) => {
-        if (raw !== null) found.set(correlationIds[i], decodeOutRecord(raw));
+      const [replies, fingerprints] = await Promise.all([store.getMany(correlationIds.map(dedupeKey)), store.getMany(correlationIds.map(fingerprintKey))]);
+      const found = new Map<string, Remembered>();
+      correlationIds.forEach((cid, i) => {
+        const reply = replies[i];
+        const fingerprint = fingerprints[i];
+        if (reply !== null || fingerprint !== null)
+          found.set(cid, { reply: reply === null ? undefined : decodeOutRecord(reply), fingerprint: fingerprint === null ? undefined : fingerprint.toString() });
       });
       return found;
     },
   };
-  return async (records, state, prev) => {
-    const result = await runPass(records, state, prev, passDeps);
-    const expired = await expiredReplies(store, prev.logTimeMs - options.dedupeRetentionMs);
-    await store.write({ ...result.ops, deletes: [...(result.ops.deletes ?? []), ...expired] });
+  return async (records, state, prev, extra) => {
+    // The retention in force before the pass, from the log, as the pass's own settings.
+    const { dedupeRetentionMs } = settingsOf(state);
+    const result = await runPass(records, state, prev, { ...passDeps, ...extra });
+    const expired = await expiredReplies(store, prev.logTimeMs - dedupeRetentionMs);
+    await write({ ...result.ops, deletes: [...(result.ops.deletes ?? []), ...expired] });
     return result;
   };
 };

@@ -6,23 +6,59 @@
 import { oracleHighWater, STAGES, type Decision, type Handler, type Image, type Message, type PassContext, type ReplyDraft } from '../../projections';
 import { CoordError, errorMessage, isCoordError } from '../errors';
 import type { Codec } from '../messaging/codec';
+import { settingsOf } from '../../projections/model';
+import { requestFingerprint } from '../messaging/fingerprint';
 import { H } from '../messaging/headers';
 import { digestHex, updateDigest } from '../store/digest';
-import { dedupeKey, dedupeTimeKey, historyKey, offsetKey, outboxKey, SNAPSHOT_META, stateKey } from '../store/keys';
+import { dedupeKey, dedupeTimeKey, fingerprintKey, historyKey, offsetKey, outboxKey, SNAPSHOT_META, stateKey } from '../store/keys';
 import { encodeOutRecord, type OutRecord } from '../store/outbox';
 import type { WriteOps } from '../store/rocks';
+import { shown } from '../messaging/reply-to';
+import type { ErrorCode } from '../errors';
 import { decodeRecord, MAX_TIMESTAMP_MS, type DecodeContext, type Envelope, type RawRecord, type Rejection } from './decode';
 import { encodeMeta, nextHybrid, tpKey, type SnapshotMeta, type WorkingState } from './state';
 
-export interface PassDeps extends DecodeContext {
+export interface PassDeps extends Omit<DecodeContext, 'maxValueBytes'> {
   readonly codec: Codec;
   readonly handlers: ReadonlyMap<string, Handler<never>>;
   readonly topics: { readonly replies: string; readonly dlq: string; readonly snapshots: string; readonly changelog: string; readonly commands: string };
   /** Entities whose versions go to the history, for reads `asOf`. */
   readonly versioned: ReadonlySet<string>;
-  /** The replies these correlation ids already got, for those still remembered. */
-  readonly remembered: (correlationIds: readonly string[]) => Promise<ReadonlyMap<string, OutRecord>>;
+  /** What is remembered of the requests decided under these correlation ids (those not expired). */
+  readonly remembered: (correlationIds: readonly string[]) => Promise<ReadonlyMap<string, Remembered>>;
+  /**
+   * Replay: the verdicts the live pass recorded on its marker for records it refused before
+   * deciding, keyed `topic:partition:offset`. They are taken as they are, so a registry that
+   * learned or forgot a schema since cannot change them.
+   */
+  readonly recorded?: ReadonlyMap<string, string>;
+  /**
+   * Live: asked with the schema ids no registry knew in this batch; true to hold the batch and
+   * ask the registry again (a registry catching up), false to refuse the records now.
+   */
+  readonly holdUnknownSchemas?: (schemaIds: readonly number[]) => boolean;
 }
+
+/** A request decided earlier under a correlation id: its fingerprint, and its reply once given. */
+export interface Remembered {
+  readonly fingerprint?: string;
+  readonly reply?: OutRecord;
+}
+
+/** Decode verdicts that depend on what the Schema Registry holds, not on the record alone. */
+const REGISTRY_VERDICTS: ReadonlySet<string> = new Set(['SCHEMA_UNKNOWN', 'SCHEMA_INVALID', 'SCHEMA_SUBJECT_MISMATCH', 'DECODE_LIMIT', 'WRONG_TOPIC']);
+
+/** Original headers copied to a DLQ record: only these many, and only this small, so a hostile header cannot make it unpublishable. */
+const DLQ_HEADERS = { count: 32, nameChars: 255, valueChars: 1_024 } as const;
+/** The longest reason written in a DLQ header or an error reply. */
+const MAX_REASON_CHARS = 1_024;
+
+const bounded = (reason: string): string => (reason.length <= MAX_REASON_CHARS ? reason : `${reason.slice(0, MAX_REASON_CHARS)}… (${reason.length} characters)`);
+
+export const recordId = (r: { readonly topic: string; readonly partition: number; readonly offset: string | bigint }): string => `${r.topic}:${r.partition}:${r.offset}`;
+
+/** The schema id of a Confluent-framed value, or undefined. */
+const schemaIdOf = (value: Buffer | null): number | undefined => (value !== null && value.length >= 5 && value[0] === 0 ? value.readUInt32BE(1) : undefined);
 
 export interface OffsetRange {
   readonly topic: string;
@@ -41,6 +77,12 @@ export interface PassResult {
   readonly applied: number;
   readonly rejected: number;
   readonly retried: number;
+  /** DLQ records of the pass by their code. */
+  readonly dlq: Readonly<Record<string, number>>;
+  /** Requests that reused a correlation id for another request. */
+  readonly conflicts: number;
+  /** Replies too large to publish, answered RESOURCE_EXHAUSTED instead. */
+  readonly tooLarge: number;
 }
 
 const stageIndex = (handlers: PassDeps['handlers'], e: Envelope): number => {
@@ -83,7 +125,27 @@ export const inputRanges = (records: readonly RawRecord[]): OffsetRange[] => {
 const serialize = (image: Image | undefined): Buffer | undefined => (image === undefined ? undefined : Buffer.from(JSON.stringify(image)));
 
 export const runPass = async (records: readonly RawRecord[], state: WorkingState, prev: SnapshotMeta, deps: PassDeps): Promise<PassResult> => {
-  const decoded = await Promise.all(records.map((r) => decodeRecord(r, deps)));
+  // The settings in force before the pass, from the log: a replay decides with the same ones.
+  const settings = settingsOf(state);
+  const decodeCtx: DecodeContext = { ...deps, maxValueBytes: settings.maxValueBytes };
+  const decoded = await Promise.all(
+    records.map(async (r): Promise<Envelope | Rejection> => {
+      const verdict = deps.recorded?.get(recordId(r));
+      if (verdict === undefined) return decodeRecord(r, decodeCtx);
+      // Replay publishes nothing, so only the verdict and the record's log time matter here.
+      return { raw: r, headers: {}, correlationId: undefined, replyTo: undefined, timestampMs: Number(r.timestamp), ok: false, code: verdict as ErrorCode, reason: `refused with ${verdict} when first folded` };
+    }),
+  );
+  if (deps.recorded !== undefined) {
+    // Replay: a registry verdict the live pass did not reach means the registry lost what it knew then.
+    const lost = decoded.find((d) => !d.ok && REGISTRY_VERDICTS.has(d.code) && !deps.recorded?.has(recordId(d.raw)));
+    if (lost !== undefined && !lost.ok)
+      throw new CoordError('SCHEMA_REGISTRY', `replay cannot read ${recordId(lost.raw)}, which was folded when it was live: ${lost.reason}`, { retriable: true });
+  } else if (deps.holdUnknownSchemas !== undefined) {
+    const unknown = [...new Set(decoded.flatMap((d) => (!d.ok && d.code === 'SCHEMA_UNKNOWN' ? [schemaIdOf(d.raw.value) ?? -1] : [])))];
+    if (unknown.length > 0 && deps.holdUnknownSchemas(unknown))
+      throw new CoordError('SCHEMA_REGISTRY', `the schema registry does not know schema ids ${unknown.slice(0, 5).join(', ')} yet; asking again`, { retriable: true });
+  }
   const logTimeMs = decoded.reduce((t, d) => (d.timestampMs >= 0 && d.timestampMs < MAX_TIMESTAMP_MS ? Math.max(t, d.timestampMs) : t), prev.logTimeMs);
   const id = prev.id + 1n;
   // One oracle: after every snapshot and every timestamp handed out before it.
@@ -93,24 +155,52 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
 
   const out: OutRecord[] = [];
   const outputHeaders = (): Record<string, string> => ({ [H.snapshotId]: id.toString(), [H.seq]: String(out.length) });
-  /** Replies given in this pass, for retries inside the same pass. */
-  const given = new Map<string, OutRecord>();
+  /** What this pass decided per correlation id, for retries inside the same pass. */
+  const given = new Map<string, Remembered>();
   const dedupePuts: [string, Buffer][] = [];
+  const dlqCounts: Record<string, number> = {};
+  let tooLarge = 0;
+  let conflicts = 0;
 
-  const sendReply = async (to: { correlationId: string | undefined; replyTo: string | undefined }, draft: ReplyDraft, remember: boolean): Promise<void> => {
-    if (to.correlationId === undefined || to.replyTo === undefined) return;
-    const value = await deps.codec.encode(deps.topics.replies, 'coord.v1.Reply', {
-      correlationId: to.correlationId,
+  const encodeReply = (correlationId: string, draft: ReplyDraft): Promise<Buffer> =>
+    deps.codec.encode(deps.topics.replies, 'coord.v1.Reply', {
+      correlationId,
       status: draft.status,
       message: draft.message,
       snapshotId: id,
       snapshotTs: ts,
       payload: draft.payload === null ? null : { [draft.payload.type]: draft.payload.value },
     });
-    const record: OutRecord = { topic: to.replyTo, key: to.correlationId, value, headers: { ...outputHeaders(), [H.correlationId]: to.correlationId } };
+
+  /** Remembers that a request was decided under its correlation id, before or without its reply. */
+  const rememberRequest = (correlationId: string, fingerprint: string): void => {
+    given.set(correlationId, { fingerprint });
+    dedupePuts.push([fingerprintKey(correlationId), Buffer.from(fingerprint)], [dedupeTimeKey(logTimeMs, correlationId), Buffer.alloc(0)]);
+  };
+
+  const sendReply = async (
+    to: { correlationId: string | undefined; replyTo: string | undefined },
+    draft: ReplyDraft,
+    remember: boolean,
+    fingerprint?: string,
+  ): Promise<void> => {
+    if (to.correlationId === undefined || to.replyTo === undefined) return;
+    let value = await encodeReply(to.correlationId, draft);
+    // What can never be published becomes a short error, decided here so a replay decides the same.
+    if (value.length > settings.maxValueBytes) {
+      tooLarge++;
+      value = await encodeReply(to.correlationId, {
+        status: 'RESOURCE_EXHAUSTED',
+        message: `reply too large: ${value.length} bytes, more than maxValueBytes ${settings.maxValueBytes}; ask for less (a narrower list, a filter)`,
+        payload: null,
+      });
+    }
+    const headers: Record<string, string> = { ...outputHeaders(), [H.correlationId]: to.correlationId };
+    if (fingerprint !== undefined) headers[H.fingerprint] = fingerprint;
+    const record: OutRecord = { topic: to.replyTo, key: to.correlationId, value, headers };
     out.push(record);
     if (remember) {
-      given.set(to.correlationId, record);
+      given.set(to.correlationId, { fingerprint, reply: record });
       dedupePuts.push([dedupeKey(to.correlationId), encodeOutRecord(record)], [dedupeTimeKey(logTimeMs, to.correlationId), Buffer.alloc(0)]);
     }
   };
@@ -118,31 +208,39 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
   /** The DLQ copy of a record, and for input we could not read, an INVALID_ARGUMENT reply where it can be addressed. */
   const toDlq = async (r: Rejection, answer = true): Promise<void> => {
     const raw = r.raw;
+    const kept = Object.entries(r.headers).filter(([name, value]) => name.length <= DLQ_HEADERS.nameChars && value.length <= DLQ_HEADERS.valueChars).slice(0, DLQ_HEADERS.count);
+    const dropped = Object.keys(r.headers).length - kept.length;
+    const reason = bounded(r.reason);
+    dlqCounts[r.code] = (dlqCounts[r.code] ?? 0) + 1;
     out.push({
       topic: deps.topics.dlq,
-      key: raw.key === null ? null : raw.key.toString(),
-      value: raw.value === null ? Buffer.alloc(0) : raw.value.subarray(0, deps.maxValueBytes),
+      key: raw.key === null ? null : raw.key.subarray(0, DLQ_HEADERS.valueChars).toString(),
+      value: raw.value === null ? Buffer.alloc(0) : raw.value.subarray(0, settings.maxValueBytes),
       headers: {
-        ...r.headers,
+        ...Object.fromEntries(kept),
+        ...(dropped > 0 ? { [H.dlqHeadersDropped]: String(dropped) } : {}),
         ...outputHeaders(),
         [H.dlqCode]: r.code,
-        [H.dlqReason]: r.reason,
+        [H.dlqReason]: reason,
         [H.dlqTopic]: raw.topic,
         [H.dlqPartition]: String(raw.partition),
         [H.dlqOffset]: raw.offset,
       },
     });
-    if (answer) await sendReply(r, { status: 'INVALID_ARGUMENT', message: r.reason, payload: null }, false);
+    if (answer) await sendReply(r, { status: 'INVALID_ARGUMENT', message: reason, payload: null }, false);
   };
 
   let rejected = 0;
   let applied = 0;
   let retried = 0;
   const good: Envelope[] = [];
+  /** Refused before any decider: recorded on the marker, for a replay to reach the same verdicts. */
+  const refused: { topic: string; partition: number; offset: bigint; code: string }[] = [];
   for (const d of decoded) {
     if (d.ok) good.push(d);
     else {
       rejected++;
+      refused.push({ topic: d.raw.topic, partition: d.raw.partition, offset: BigInt(d.raw.offset), code: d.code });
       await toDlq(d);
     }
   }
@@ -170,12 +268,24 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
         await toDlq({ ...e, ok: false, code: 'WRONG_TOPIC', reason: `no projection decides ${e.type}` });
         continue;
       }
-      if (e.correlationId !== undefined) {
-        // A retry: the same reply, byte for byte, and no second effect.
+      const fingerprint = e.correlationId === undefined ? undefined : requestFingerprint(e.type, e.raw.key, e.raw.value);
+      if (e.correlationId !== undefined && fingerprint !== undefined) {
         const earlier = given.get(e.correlationId) ?? earlierReplies.get(e.correlationId);
-        if (earlier !== undefined) {
-          // The same bytes, to wherever the retry asks: a client that restarted may listen elsewhere now.
-          out.push({ ...earlier, topic: e.replyTo ?? earlier.topic });
+        if (earlier?.fingerprint !== undefined && earlier.fingerprint !== fingerprint) {
+          // Another request under an id already used: refused, and never shown the first request's reply.
+          conflicts++;
+          await sendReply(
+            e,
+            { status: 'CONFLICT', message: `correlation id ${shown(e.correlationId)} was already used by another request; use a new id for a new request`, payload: null },
+            false,
+            fingerprint,
+          );
+          continue;
+        }
+        if (earlier?.reply !== undefined) {
+          // A retry: the same reply, byte for byte, and no second effect, to wherever the retry asks
+          // (a client that restarted may listen elsewhere now).
+          out.push({ ...earlier.reply, topic: e.replyTo ?? earlier.reply.topic });
           retried++;
           continue;
         }
@@ -190,7 +300,7 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
         timestampMs: e.timestampMs,
       };
       if (e.deadlineMs !== undefined && e.deadlineMs < logTimeMs && handler.waiting?.(msg, state) !== true) {
-        await sendReply(e, { status: 'DEADLINE_EXCEEDED', message: `deadline ${e.deadlineMs} passed before the request was applied at log time ${logTimeMs}`, payload: null }, true);
+        await sendReply(e, { status: 'DEADLINE_EXCEEDED', message: `deadline ${e.deadlineMs} passed before the request was applied at log time ${logTimeMs}`, payload: null }, true, fingerprint);
         continue;
       }
       let decision: Decision;
@@ -200,7 +310,7 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
         // A decider that throws fails its own message only; the rest of the batch commits.
         rejected++;
         await toDlq({ ...e, ok: false, code: 'DECIDER_FAILED', reason: `${e.type} made its decider throw: ${errorMessage(err)}` }, false);
-        await sendReply(e, { status: 'INTERNAL', message: `the coordinator failed on this request: ${errorMessage(err)}`, payload: null }, true);
+        await sendReply(e, { status: 'INTERNAL', message: bounded(`the coordinator failed on this request: ${errorMessage(err)}`), payload: null }, true, fingerprint);
         continue;
       }
       for (const c of decision.changes) {
@@ -209,8 +319,13 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
         state.apply(c);
       }
       applied++;
-      if (decision.reply !== null) await sendReply(e, decision.reply, true);
-      for (const a of decision.answers ?? []) await sendReply(a, a.reply, true);
+      if (decision.reply !== null) await sendReply(e, decision.reply, true, fingerprint);
+      else if (e.correlationId !== undefined && fingerprint !== undefined) rememberRequest(e.correlationId, fingerprint);
+      for (const a of decision.answers ?? []) {
+        // A deferred reply carries the fingerprint of the request it answers, remembered when it was decided.
+        const asked = given.get(a.correlationId)?.fingerprint ?? (await deps.remembered([a.correlationId])).get(a.correlationId)?.fingerprint;
+        await sendReply(a, a.reply, true, asked);
+      }
       for (const c of decision.commands ?? []) {
         const value = await deps.codec.encode(deps.topics.commands, c.type, c.value);
         out.push({ topic: deps.topics.commands, key: c.workerId, value, headers: outputHeaders() });
@@ -265,6 +380,7 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
       inputs,
       records: records.length,
       changes: statePuts.length + stateDeletes.length,
+      rejected: refused,
     });
     out.push({ topic: deps.topics.snapshots, key: id.toString(), value: marker, headers: outputHeaders() });
 
@@ -279,6 +395,6 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
       ],
       deletes: stateDeletes,
     };
-    return { meta, ops, outbox, inputs, changed: statePuts.length + stateDeletes.length, applied, rejected, retried };
+    return { meta, ops, outbox, inputs, changed: statePuts.length + stateDeletes.length, applied, rejected, retried, dlq: dlqCounts, conflicts, tooLarge };
   }
 };

@@ -8,6 +8,18 @@ export interface AdminServer {
   close(): Promise<void>;
 }
 
+/** A label value as the Prometheus text format wants it. */
+const label = (v: string): string => v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+
+const family = (name: string, type: 'counter' | 'gauge', help: string, samples: readonly (readonly [Record<string, string>, number])[]): string[] => [
+  `# HELP ${name} ${help}`,
+  `# TYPE ${name} ${type}`,
+  ...samples.map(([labels, v]) => {
+    const ls = Object.entries(labels).map(([k, x]) => `${k}="${label(x)}"`);
+    return `${name}${ls.length === 0 ? '' : `{${ls.join(',')}}`} ${v}`;
+  }),
+];
+
 const metrics = (s: CoordinatorStatus): string =>
   [
     '# HELP coord_ready 1 when the coordinator consumes its input.',
@@ -28,6 +40,12 @@ const metrics = (s: CoordinatorStatus): string =>
     '# HELP coord_buffered_records Records fetched and waiting for a pass.',
     '# TYPE coord_buffered_records gauge',
     `coord_buffered_records ${s.buffered}`,
+    ...family('coord_dlq_records_total', 'counter', 'Input records sent to the DLQ by a pass, by reason code.', Object.entries(s.refusals.dlq).map(([code, n]) => [{ code }, n])),
+    ...family('coord_outputs_set_aside_total', 'counter', 'Outputs that could never be published, replaced by a notice in the DLQ, by reason code.', Object.entries(s.refusals.setAside).map(([code, n]) => [{ code }, n])),
+    ...family('coord_correlation_conflicts_total', 'counter', 'Requests that reused a correlation id for another request (answered CONFLICT).', [[{}, s.refusals.conflicts]]),
+    ...family('coord_replies_too_large_total', 'counter', 'Replies over maxValueBytes, answered RESOURCE_EXHAUSTED instead.', [[{}, s.refusals.repliesTooLarge]]),
+    ...family('coord_retries_total', 'counter', 'Failed attempts retried, by what failed (publish, store, registry).', Object.entries(s.retries).map(([what, n]) => [{ what }, n])),
+    ...family('coord_stalled', 'gauge', '1 while a trouble has been retried for longer than stallThresholdMs (then /readyz is 503), by what.', ['publish', 'store', 'registry', 'environment'].map((what) => [{ what }, s.problems.some((p) => p.kind === what) ? 1 : 0])),
     '',
   ].join('\n');
 

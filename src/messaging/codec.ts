@@ -1,6 +1,7 @@
 /** Avro in Confluent framing through the Schema Registry: encode by record name, decode any registered writer schema. */
 import type * as avro from 'avsc';
 import { CoordError, errorMessage, isCoordError } from '../errors';
+import { checkAvroBody, DEFAULT_DECODE_LIMITS, type DecodeLimits } from './avro-limits';
 import type { RegistryClient } from './registry';
 import { subjectOf } from './protocol';
 import { parseAvro, type Contracts } from './schemas';
@@ -16,8 +17,44 @@ export interface Codec {
   /** Registers every contract under its subject on `topic`; call once at start so encoding never waits. */
   registerAll(topicsByRecord: ReadonlyMap<string, string>): Promise<void>;
   encode(topic: string, fullName: string, value: unknown): Promise<Buffer>;
-  decode(value: Buffer | null): Promise<Decoded>;
+  /**
+   * Decodes a framed value. With `topic`, its schema id must be registered under
+   * `subjectOf(topic, fullName)`, or it is refused with SCHEMA_SUBJECT_MISMATCH.
+   */
+  decode(value: Buffer | null, topic?: string): Promise<Decoded>;
 }
+
+export interface CodecDeps {
+  readonly registry: RegistryClient;
+  readonly contracts: Contracts;
+  /** Checked on every body before avsc decodes it; DEFAULT_DECODE_LIMITS unless given. */
+  readonly limits?: DecodeLimits;
+  /**
+   * How long a refused (id, topic) stays refused without asking the registry again: a flood of
+   * foreign ids costs one look-up per pair per period, and a subject registered later is seen.
+   */
+  readonly subjectRecheckMs?: number;
+  /** The clock of that period; tests pass their own. */
+  readonly now?: () => number;
+}
+
+/** Limits for decoding what the coordinator wrote (replies, markers, changelog): wide, but a forged record still cannot hang a reader. */
+const OUTPUT_DECODE_LIMITS: DecodeLimits = Object.freeze({ maxItemsPerCollection: 1_000_000, maxSteps: 20_000_000, maxDepth: 64 });
+
+/** Subjects named in a mismatch: a popular schema may be registered under thousands. */
+const SHOWN_SUBJECTS = 3;
+const MAX_SHOWN = 120;
+
+const bounded = (s: string): string => (s.length > MAX_SHOWN ? `${s.slice(0, MAX_SHOWN)}…` : s);
+
+const registeredUnder = (subjects: readonly string[]): string => {
+  if (subjects.length === 0) return 'no subject';
+  const shown = subjects.slice(0, SHOWN_SUBJECTS).map(bounded).join(', ');
+  return subjects.length > SHOWN_SUBJECTS ? `${shown} and ${subjects.length - SHOWN_SUBJECTS} more` : shown;
+};
+
+/** A refusal is remembered with the time it may be asked again; an acceptance for good. */
+type Verdict = { readonly ok: true } | { readonly ok: false; readonly message: string; readonly until: number };
 
 /** avsc decodes records as class instances; the rest of the code wants plain data. */
 const plain = (v: unknown): unknown => {
@@ -28,10 +65,12 @@ const plain = (v: unknown): unknown => {
   return out;
 };
 
-export const createCodec = (deps: { registry: RegistryClient; contracts: Contracts }): Codec => {
-  const { registry, contracts } = deps;
+export const createCodec = (deps: CodecDeps): Codec => {
+  const { registry, contracts, limits = DEFAULT_DECODE_LIMITS, subjectRecheckMs = 60_000, now = Date.now } = deps;
   const idBySubject = new Map<string, Promise<number>>();
-  const readerById = new Map<number, Promise<{ fullName: string; read: (body: Buffer) => unknown }>>();
+  const readerById = new Map<number, Promise<{ fullName: string; writer: avro.Type; read: (body: Buffer) => unknown }>>();
+  // Keyed by id and topic; only ids the registry knows get here, and topics are the caller's own.
+  const verdicts = new Map<string, Promise<Verdict>>();
 
   const contract = (fullName: string) => {
     const c = contracts.get(fullName);
@@ -64,14 +103,14 @@ export const createCodec = (deps: { registry: RegistryClient; contracts: Contrac
         const fullName = writer.name;
         if (fullName === undefined) throw new CoordError('SCHEMA_INVALID', `schema id ${schemaId} is not a named record`);
         const ours = contracts.get(fullName);
-        if (ours === undefined) return { fullName, read: (body: Buffer) => writer.fromBuffer(body) };
+        if (ours === undefined) return { fullName, writer, read: (body: Buffer) => writer.fromBuffer(body) };
         let resolver: avro.Resolver;
         try {
           resolver = ours.type.createResolver(writer);
         } catch (err) {
           throw new CoordError('SCHEMA_INVALID', `schema id ${schemaId} (${fullName}) cannot be read as our ${fullName}: ${errorMessage(err)}`);
         }
-        return { fullName, read: (body: Buffer) => ours.type.fromBuffer(body, resolver) };
+        return { fullName, writer, read: (body: Buffer) => ours.type.fromBuffer(body, resolver) };
       });
       readerById.set(schemaId, reader);
       // Only a schema that is there but unusable stays known as such; an unknown id is asked again next time,
@@ -81,6 +120,39 @@ export const createCodec = (deps: { registry: RegistryClient; contracts: Contrac
       });
     }
     return reader;
+  };
+
+  /** Asks the registry once for every caller of one (id, topic); a registry that does not answer gives no verdict. */
+  const ask = (key: string, schemaId: number, topic: string, fullName: string): Promise<Verdict> => {
+    const expected = subjectOf(topic, fullName);
+    const verdict = registry.subjectsOfId(schemaId).then((subjects): Verdict =>
+      subjects.includes(expected)
+        ? { ok: true }
+        : {
+            ok: false,
+            until: now() + subjectRecheckMs,
+            message:
+              `schema id ${schemaId} (${bounded(fullName)}) is registered under ${registeredUnder(subjects)}, not under ${bounded(expected)}; ` +
+              `a producer to ${bounded(topic)} must register its schema under that subject (TopicRecordNameStrategy)`,
+          },
+    );
+    verdicts.set(key, verdict);
+    verdict.catch(() => {
+      if (verdicts.get(key) === verdict) verdicts.delete(key);
+    });
+    return verdict;
+  };
+
+  /** TopicRecordNameStrategy: a record on `topic` is written with a schema registered under `<topic>-<full name>`. */
+  const checkSubject = async (schemaId: number, topic: string, fullName: string): Promise<void> => {
+    const key = `${schemaId}/${topic}`;
+    const cached = verdicts.get(key);
+    let verdict = await (cached ?? ask(key, schemaId, topic, fullName));
+    if (!verdict.ok && now() >= verdict.until) {
+      if (verdicts.get(key) === cached) verdicts.delete(key);
+      verdict = await (verdicts.get(key) ?? ask(key, schemaId, topic, fullName));
+    }
+    if (!verdict.ok) throw new CoordError('SCHEMA_SUBJECT_MISMATCH', verdict.message);
   };
 
   return {
@@ -98,9 +170,14 @@ export const createCodec = (deps: { registry: RegistryClient; contracts: Contrac
       }
       return frame(id, body);
     },
-    decode: async (value) => {
+    decode: async (value, topic) => {
       const { schemaId, body } = unframe(value);
       const reader = await readerFor(schemaId);
+      if (topic !== undefined) await checkSubject(schemaId, topic, reader.fullName);
+      // Input (a topic given) meets the limits; what a coordinator wrote (a long List reply) meets wider ones, still bounded.
+      const problem = checkAvroBody(reader.writer, body, topic === undefined ? OUTPUT_DECODE_LIMITS : limits);
+      if (problem !== undefined)
+        throw new CoordError(problem.code, `body of ${bounded(reader.fullName)} (schema id ${schemaId}) refused before decoding: ${problem.message}`);
       let decoded: unknown;
       try {
         decoded = reader.read(body);

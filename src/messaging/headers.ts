@@ -7,6 +7,8 @@ export const H = Object.freeze({
   snapshotId: 'snapshot-id',
   seq: 'seq',
   generation: 'generation',
+  /** On replies: the fingerprint of the request answered (src/messaging/fingerprint.ts), so a client takes only its own. */
+  fingerprint: 'request-fingerprint',
   /** On snapshot markers: input records on the log that the coordinator had not folded yet. */
   lag: 'lag',
   dlqReason: 'dlq-reason',
@@ -14,6 +16,8 @@ export const H = Object.freeze({
   dlqTopic: 'dlq-topic',
   dlqPartition: 'dlq-partition',
   dlqOffset: 'dlq-offset',
+  /** How many of the original record's headers were left out of its DLQ copy for their size. */
+  dlqHeadersDropped: 'dlq-headers-dropped',
 });
 
 export type RawHeaders = Record<string, Buffer | string | (Buffer | string)[] | undefined>;

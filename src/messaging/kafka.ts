@@ -100,8 +100,10 @@ export const lowWatermarks = async (admin: Admin, topics: readonly string[]): Pr
 /**
  * The coordinator's producer: transactional under one id per deployment, so the instance that
  * becomes active fences every earlier one (a paused zombie's next send fails, and what it had
- * begun is aborted, invisible to read_committed consumers); acks from all replicas; retries
- * without end, since an outbox that cannot be published must wait for the broker.
+ * begun is aborted, invisible to read_committed consumers); acks from all replicas. Its retries
+ * are few and short: a send that keeps failing comes back to the publisher, which classes the
+ * error, sets aside what can never be published and shows the rest on /readyz (never an endless
+ * retry inside kafkajs, where one deleted topic in its metadata would stall every later send).
  */
 export const outboxProducer = (kafka: Kafka, transactionalId: string): Producer =>
   kafka.producer({
@@ -113,14 +115,43 @@ export const outboxProducer = (kafka: Kafka, transactionalId: string): Producer 
     createPartitioner: Partitioners.DefaultPartitioner,
     // A snapshot's transaction begins while the broker may still be writing the last one's markers
     // (CONCURRENT_TRANSACTIONS): a short first backoff keeps that from adding 100 ms to a reply.
-    retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 5, factor: 0.2, multiplier: 2, maxRetryTime: 5_000 },
+    retry: { retries: 5, initialRetryTime: 5, factor: 0.2, multiplier: 2, maxRetryTime: 1_000 },
   });
 
-/** Errors that mean another producer with our transactional id took over. */
-export const isFenced = (err: unknown): boolean => {
-  const type = (err as { type?: unknown }).type;
-  return type === 'INVALID_PRODUCER_EPOCH' || type === 'PRODUCER_FENCED' || type === 'TRANSACTIONAL_ID_AUTHORIZATION_FAILED' || /fenced|epoch/i.test(String((err as Error).message));
+/** The kafkajs protocol error types in an error and the errors it wraps (retries exceeded wrap the last one). */
+const errorTypes = (err: unknown): string[] => {
+  const types: string[] = [];
+  for (let e = err, depth = 0; typeof e === 'object' && e !== null && depth < 8; e = (e as { cause?: unknown }).cause, depth++) {
+    const type = (e as { type?: unknown }).type;
+    if (typeof type === 'string') types.push(type);
+  }
+  return types;
 };
+
+const FENCING = new Set(['INVALID_PRODUCER_EPOCH', 'PRODUCER_FENCED', 'TRANSACTIONAL_ID_AUTHORIZATION_FAILED']);
+/** A record the broker will never take, however often it is sent. */
+const RECORD_REFUSED = new Set(['MESSAGE_TOO_LARGE', 'RECORD_LIST_TOO_LARGE', 'INVALID_RECORD', 'CORRUPT_MESSAGE']);
+/** A topic the coordinator cannot write: gone, never there, internal, or not ours to write. */
+const TOPIC_REFUSED = new Set(['UNKNOWN_TOPIC_OR_PARTITION', 'INVALID_TOPIC_EXCEPTION', 'TOPIC_AUTHORIZATION_FAILED', 'POLICY_VIOLATION']);
+
+export type ProduceFailure = 'fenced' | 'record-refused' | 'topic-refused' | 'retriable';
+
+/**
+ * What a failed produce means: fenced (another instance took over), a record or a topic the
+ * broker refuses for good, or a passing trouble (broker away, leader moving) worth another try.
+ */
+export const classifyProduceError = (err: unknown): ProduceFailure => {
+  const types = errorTypes(err);
+  if (types.some((t) => FENCING.has(t))) return 'fenced';
+  if (types.some((t) => RECORD_REFUSED.has(t))) return 'record-refused';
+  if (types.some((t) => TOPIC_REFUSED.has(t))) return 'topic-refused';
+  // kafkajs reports a fenced transactional producer with a plain error once its epoch is stale.
+  if (/fenced|producer epoch/i.test(String((err as Error | undefined)?.message))) return 'fenced';
+  return 'retriable';
+};
+
+/** Errors that mean another producer with our transactional id took over. */
+export const isFenced = (err: unknown): boolean => classifyProduceError(err) === 'fenced';
 
 /** A client's producer: bounded retries, since a retried request keeps its correlation id and has no second effect. */
 export const requestProducer = (kafka: Kafka): Producer =>

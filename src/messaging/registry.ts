@@ -1,4 +1,4 @@
-/** A small client of the Confluent-compatible Schema Registry API: register, look up by id, set compatibility. */
+/** A small client of the Confluent-compatible Schema Registry API: register, look up by id and its subjects, set compatibility. */
 import { CoordError } from '../errors';
 
 export interface RegistryClient {
@@ -6,6 +6,11 @@ export interface RegistryClient {
   register(subject: string, schema: string): Promise<number>;
   /** The schema text of a global id; concurrent look-ups of one id share one request. */
   schemaById(id: number): Promise<string>;
+  /**
+   * The subjects a global id is registered under (`GET /schemas/ids/{id}/versions`); concurrent
+   * look-ups of one id share one request. Not cached: a subject may register the id at any time.
+   */
+  subjectsOfId(id: number): Promise<string[]>;
   setCompatibility(level: 'BACKWARD' | 'FORWARD' | 'FULL' | 'NONE'): Promise<void>;
   subjects(): Promise<string[]>;
 }
@@ -58,6 +63,7 @@ export const createRegistryClient = (opts: RegistryOptions): RegistryClient => {
   };
 
   const byId = new Map<number, Promise<string>>();
+  const subjectsInFlight = new Map<number, Promise<string[]>>();
 
   return {
     register: async (subject, schema) => {
@@ -76,6 +82,19 @@ export const createRegistryClient = (opts: RegistryOptions): RegistryClient => {
       byId.set(id, pending);
       // A failed look-up must not poison the cache: the next caller asks again.
       pending.catch(() => byId.delete(id));
+      return pending;
+    },
+    subjectsOfId: (id) => {
+      const inFlight = subjectsInFlight.get(id);
+      if (inFlight !== undefined) return inFlight;
+      const pending = call('GET', `/schemas/ids/${id}/versions`).then((out) => {
+        if (!Array.isArray(out) || !out.every((v) => typeof (v as { subject?: unknown } | null)?.subject === 'string'))
+          throw new CoordError('SCHEMA_REGISTRY', `schema registry answered the subjects of schema id ${id} with something other than [{subject, version}]`);
+        return out.map((v) => (v as { subject: string }).subject);
+      });
+      subjectsInFlight.set(id, pending);
+      const settled = () => subjectsInFlight.delete(id);
+      pending.then(settled, settled);
       return pending;
     },
     setCompatibility: async (level) => {

@@ -8,6 +8,7 @@
  *   m/marker                     the last marker known published: snapshot id and topic offset (JSON)
  *   x/<snapshotId>/<seq>         outbox records not yet published (JSON, ids zero-padded to sort)
  *   d/<correlationId>            the reply a request got, for retries (outbox record JSON)
+ *   f/<correlationId>            the fingerprint of the request decided under that id (hex)
  *   t/<logTimeMs>/<correlationId> the same, indexed by log time, for expiry
  */
 
@@ -20,6 +21,7 @@ export const SNAPSHOT_META = 'm/snapshot';
 export const MARKER_POSITION = 'm/marker';
 export const DEDUPE = 'd/';
 export const DEDUPE_BY_TIME = 't/';
+export const FINGERPRINT = 'f/';
 
 export const stateKey = (entity: string, key: string): string => `${STATE}${entity}/${key}`;
 
@@ -42,6 +44,8 @@ const pad = (n: bigint | number, width: number): string => n.toString().padStart
 export const outboxKey = (snapshotId: bigint, seq: number): string => `${OUTBOX}${pad(snapshotId, 20)}/${pad(seq, 10)}`;
 
 export const dedupeKey = (correlationId: string): string => `${DEDUPE}${correlationId}`;
+
+export const fingerprintKey = (correlationId: string): string => `${FINGERPRINT}${correlationId}`;
 
 export const dedupeTimeKey = (logTimeMs: number, correlationId: string): string => `${DEDUPE_BY_TIME}${pad(logTimeMs, 15)}/${correlationId}`;
 

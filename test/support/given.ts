@@ -6,6 +6,7 @@
  * pass with an in-memory codec: no Kafka, no registry, no RocksDB.
  */
 import { strict as assert } from 'node:assert';
+import { replyToProblem } from '../../src/messaging/reply-to';
 import {
   handlerTable,
   oracleHighWater,
@@ -203,6 +204,10 @@ export interface TickOptions {
   readonly allocationIdleMs?: number;
   readonly maxCachedAllocations?: number;
   readonly historyRetentionMs?: number;
+  readonly maxValueBytes?: number;
+  readonly dedupeRetentionMs?: number;
+  readonly goneRetentionMs?: number;
+  readonly maxDeadlineMs?: number;
 }
 
 /**
@@ -221,6 +226,10 @@ export const tick = (atMs: number, opts: TickOptions = {}): Message<unknown> =>
       allocationIdleMs: BigInt(opts.allocationIdleMs ?? DEFAULT_SETTINGS.allocationIdleMs),
       maxCachedAllocations: opts.maxCachedAllocations ?? DEFAULT_SETTINGS.maxCachedAllocations,
       historyRetentionMs: BigInt(opts.historyRetentionMs ?? DEFAULT_SETTINGS.historyRetentionMs),
+      maxValueBytes: opts.maxValueBytes ?? DEFAULT_SETTINGS.maxValueBytes,
+      dedupeRetentionMs: BigInt(opts.dedupeRetentionMs ?? DEFAULT_SETTINGS.dedupeRetentionMs),
+      goneRetentionMs: BigInt(opts.goneRetentionMs ?? DEFAULT_SETTINGS.goneRetentionMs),
+      maxDeadlineMs: BigInt(opts.maxDeadlineMs ?? DEFAULT_SETTINGS.maxDeadlineMs),
     },
     null,
     { timestampMs: atMs },
@@ -559,9 +568,8 @@ export const given = (history: readonly Step[] = [], handlers: ReadonlyMap<strin
     const deps: PassDeps = {
       codec,
       handlers,
-      maxValueBytes: 1_000_000,
       kindOf: (topic) => TOPIC_KINDS.find((k: TopicKind) => topicName(PREFIX, k) === topic),
-      replyToAllowed: (topic) => !topic.startsWith(`${PREFIX}.`),
+      replyToProblem: (topic) => replyToProblem(PREFIX, topic),
       topics: {
         replies: topicName(PREFIX, 'replies'),
         dlq: topicName(PREFIX, 'dlq'),

@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { DEPLOY_TIMEOUT_MS, PHYSICAL_SOURCE, QUERY, SETTINGS, type Settings } from '../../projections/model';
+import { DEFAULT_SETTINGS, DEPLOY_TIMEOUT_MS, PHYSICAL_SOURCE, QUERY, SETTINGS, type Settings } from '../../projections/model';
 import {
   createLogicalSource,
   createPhysicalSource,
@@ -262,6 +262,39 @@ describe('liveness: deadlines of waiting starts', () => {
       .when(tick(T0 + 4_000))
       .thenChanges(0)
       .thenCommands([]));
+
+  describe('a start whose deadline is further than maxDeadlineMs', () => {
+    // The cap in force when the start is applied: 10 s of log time, whatever the client asked.
+    const capped = [tick(T0, { maxDeadlineMs: 10_000 }), ...world, createQuery('q1', { session: 's1' }), startQuery('q1', { correlationId: 'start-1', deadlineMs: 9e15 })];
+    const allAlive = (ms: number) => [...othersAlive(ms), workerHeartbeat('w1', at(ms))];
+
+    it('keeps waiting on a tick maxDeadlineMs after the start', () =>
+      given([...capped, ...allAlive(9_000)])
+        .when(tick(T0 + 10_000, { maxDeadlineMs: 10_000 }))
+        .thenChanges(0)
+        .thenAnswers([]));
+
+    it('aborts the start once maxDeadlineMs of log time has passed: ABORTED, saying the deadline was held', () =>
+      given([...capped, ...allAlive(9_000)])
+        .when(tick(T0 + 10_001, { maxDeadlineMs: 10_000 }))
+        .thenField(QUERY, 'q1', 'state', 'FAILED')
+        .thenAnswer('start-1', 'ABORTED', REPLY_TO, `held to log time ${T0 + 10_000} by maxDeadlineMs`, 'it asked for 9000000000000000'));
+
+    it('tells the fragments to stop and frees their slots as the workers confirm', () =>
+      given([...capped, ...allAlive(9_000)])
+        .when(tick(T0 + 10_001, { maxDeadlineMs: 10_000 }))
+        .thenCommands([stop('w1', 'q1#0'), stop('w2', 'q1#1')])
+        .thenAllocations([
+          { workerId: 'w1', session: 's1', cached: false, releaseTo: 'FREE' },
+          { workerId: 'w2', session: 's1', cached: false, releaseTo: 'FREE' },
+        ]));
+
+    it('holds the slots no longer than the default maxDeadlineMs when the ticks carry none of their own', () =>
+      given([...world, createQuery('q1', { session: 's1' }), startQuery('q1', { correlationId: 'start-1', deadlineMs: 9e15 }), ...allAlive(DEFAULT_SETTINGS.maxDeadlineMs - 1_000)])
+        .when(tick(T0 + DEFAULT_SETTINGS.maxDeadlineMs + 1))
+        .thenField(QUERY, 'q1', 'state', 'FAILED')
+        .thenAnswer('start-1', 'ABORTED', REPLY_TO, 'maxDeadlineMs'));
+  });
 
   describe('a start that gave no deadline', () => {
     // Everyone keeps speaking, so only the deployment's own time runs out.

@@ -1,0 +1,240 @@
+/**
+ * Publication of a committed snapshot's outbox: one Kafka transaction per snapshot, split
+ * into produce requests the broker takes, retried while the trouble passes, and never stuck
+ * on a record that can never go out. Such a record (a reply topic deleted or internal, an
+ * output over the broker's limit, a topic we may not write) is set aside: a short notice
+ * goes to the DLQ in its place, so the rest of the snapshot, and every later one, goes out.
+ */
+import type { Kafka, Producer, RecordMetadata } from 'kafkajs';
+import { CoordError, errorMessage } from '../errors';
+import type { Logger } from '../log';
+import { H } from '../messaging/headers';
+import { classifyProduceError, outboxProducer, type ProduceFailure } from '../messaging/kafka';
+import type { OutRecord } from '../store/outbox';
+import { backoffMs, pause, type Health } from './health';
+
+export interface PublisherDeps {
+  readonly kafka: Kafka;
+  readonly log: Logger;
+  readonly health: Health;
+  readonly transactionalId: string;
+  readonly dlqTopic: string;
+  /** The coordinator's own output topics: a refusal there is the environment's to fix, so it is retried, not set aside. */
+  readonly ownTopics: ReadonlySet<string>;
+  /** Most bytes in one produce request; a single larger record goes alone. */
+  readonly maxRequestBytes: number;
+  /** False once the coordinator stops: the retries end. */
+  readonly running: () => boolean;
+}
+
+export interface Publisher {
+  /** A new transactional producer: every earlier one under our id (another instance, or an earlier self) is fenced. */
+  fence(): Promise<void>;
+  /**
+   * Publishes `records` in one transaction, retrying while the trouble passes; resolves with
+   * the offset of the last record that went to `tracked` (a one-partition topic), if any.
+   * Throws FENCED when another instance took over, or PUBLISH_FAILED when stopped.
+   */
+  publish(records: readonly OutRecord[], tracked: string): Promise<bigint | undefined>;
+  close(): Promise<void>;
+  /** Records set aside since start, by the reason's code. */
+  readonly setAside: Readonly<Record<string, number>>;
+}
+
+/** What a record weighs in a produce request: key, value, headers and the per-record framing. */
+const weight = (r: OutRecord): number => {
+  let n = 64 + (r.key?.length ?? 0) + r.value.length;
+  for (const [k, v] of Object.entries(r.headers)) n += k.length + v.length + 8;
+  return n;
+};
+
+/** Consecutive runs of records, each within `budget` bytes (a single heavier record alone). */
+export const chunksOf = (records: readonly OutRecord[], budget: number): OutRecord[][] => {
+  const chunks: OutRecord[][] = [];
+  let current: OutRecord[] = [];
+  let bytes = 0;
+  for (const r of records) {
+    const w = weight(r);
+    if (current.length > 0 && bytes + w > budget) {
+      chunks.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(r);
+    bytes += w;
+  }
+  if (current.length > 0) chunks.push(current);
+  return chunks;
+};
+
+const byTopic = (records: readonly OutRecord[]): { topic: string; messages: { key: string | null; value: Buffer; headers: Record<string, string> }[] }[] => {
+  const groups = new Map<string, { key: string | null; value: Buffer; headers: Record<string, string> }[]>();
+  for (const r of records) {
+    let g = groups.get(r.topic);
+    if (g === undefined) groups.set(r.topic, (g = []));
+    g.push({ key: r.key, value: r.value, headers: { ...r.headers } });
+  }
+  return [...groups].map(([topic, messages]) => ({ topic, messages }));
+};
+
+/** The smallest produce budget the publisher falls back to when a topic takes less than it thought. */
+const MIN_BUDGET = 16 * 1024;
+/** A set-aside record's value is kept in its DLQ notice up to this size. */
+const NOTICE_VALUE_BYTES = 64 * 1024;
+
+export const createPublisher = (deps: PublisherDeps): Publisher => {
+  const { kafka, log, health } = deps;
+  let producer: Producer | undefined;
+  let known = new Set<string>();
+  let budget = deps.maxRequestBytes;
+  const setAside: Record<string, number> = {};
+
+  const refreshTopics = async (): Promise<void> => {
+    const admin = kafka.admin({ retry: { retries: 2 } });
+    await admin.connect();
+    try {
+      known = new Set(await admin.listTopics());
+    } finally {
+      await admin.disconnect().catch(() => undefined);
+    }
+  };
+
+  const fence = async (): Promise<void> => {
+    const old = producer;
+    producer = undefined;
+    await old?.disconnect().catch(() => undefined);
+    const p = outboxProducer(kafka, deps.transactionalId);
+    await p.connect();
+    await (await p.transaction()).abort();
+    producer = p;
+  };
+
+  /** The DLQ notice that takes a record's place: where it was going and why it could not. */
+  const notice = (r: OutRecord, code: string, reason: string): OutRecord => {
+    setAside[code] = (setAside[code] ?? 0) + 1;
+    log.warn('an output can never be published; a notice goes to the DLQ in its place', { topic: r.topic.slice(0, 300), code, reason: reason.slice(0, 300) });
+    return {
+      topic: deps.dlqTopic,
+      key: r.key,
+      value: r.value.length <= NOTICE_VALUE_BYTES ? r.value : Buffer.alloc(0),
+      headers: { ...r.headers, [H.dlqCode]: code, [H.dlqReason]: reason, [H.dlqTopic]: r.topic.slice(0, 300) },
+    };
+  };
+
+  /** Records for topics that cannot take them (internal, or missing) are set aside before any send. */
+  const route = async (records: readonly OutRecord[]): Promise<OutRecord[]> => {
+    if (records.some((r) => !known.has(r.topic))) await refreshTopics();
+    return records.map((r) => {
+      if (r.topic.startsWith('__')) return notice(r, 'REPLY_TO_FORBIDDEN', `topic ${r.topic} is internal to Kafka`);
+      if (!known.has(r.topic)) return notice(r, 'REPLY_TOPIC_MISSING', `topic ${r.topic} does not exist`);
+      return r;
+    });
+  };
+
+  /** Sends in one transaction; returns the offset of the last record sent to `tracked`. */
+  const sendAll = async (records: readonly OutRecord[], commit: boolean, tracked?: string): Promise<bigint | undefined> => {
+    if (producer === undefined) await fence();
+    const txn = await (producer as Producer).transaction();
+    try {
+      let last: bigint | undefined;
+      for (const chunk of chunksOf(records, budget)) {
+        const sent: RecordMetadata[] = await txn.sendBatch({ acks: -1, topicMessages: byTopic(chunk) });
+        const at = sent.find((m) => m.topicName === tracked)?.baseOffset;
+        if (at !== undefined) last = BigInt(at) + BigInt(chunk.filter((r) => r.topic === tracked).length - 1);
+      }
+      if (commit) await txn.commit();
+      else await txn.abort();
+      return last;
+    } catch (err) {
+      await txn.abort().catch(() => undefined);
+      throw err;
+    }
+  };
+
+  /** Sends `records` in a transaction that is then aborted (read_committed readers never see it): only to learn whether the broker takes them. */
+  const trial = async (records: readonly OutRecord[]): Promise<ProduceFailure | undefined> => {
+    try {
+      await sendAll(records, false);
+      return undefined;
+    } catch (err) {
+      const kind = classifyProduceError(err);
+      // kafkajs leaves a transaction that failed in a state no later call leaves.
+      if (kind !== 'fenced') await fence().catch(() => (producer = undefined));
+      return kind;
+    }
+  };
+
+  /**
+   * After a refusal for good: finds which records the broker refuses, per topic and then per
+   * record, and sets them aside. Returns the records to send, and whether anything changed.
+   */
+  const isolate = async (records: readonly OutRecord[], refusal: ProduceFailure): Promise<{ records: OutRecord[]; changed: boolean }> => {
+    await refreshTopics().catch(() => undefined);
+    let changed = false;
+    const routed = await route(records);
+    if (routed.some((r, i) => r !== records[i])) changed = true;
+    const verdict = new Map<OutRecord, OutRecord>();
+    const topics = [...new Set(routed.map((r) => r.topic))];
+    for (const topic of topics) {
+      const group = routed.filter((r) => r.topic === topic);
+      const kind = await trial(group);
+      if (kind === 'fenced') throw new CoordError('FENCED', 'another coordinator instance became active and fenced this one');
+      if (kind === 'topic-refused' && !deps.ownTopics.has(topic)) {
+        for (const r of group) verdict.set(r, notice(r, 'PUBLISH_REFUSED', `the broker refuses writes to ${topic}`));
+      } else if (kind === 'record-refused') {
+        for (const r of group) if ((await trial([r])) === 'record-refused') verdict.set(r, notice(r, 'OUTPUT_TOO_LARGE', `the broker refuses this ${r.value.length}-byte record on ${topic} (too large or invalid)`));
+      }
+    }
+    if (verdict.size > 0) changed = true;
+    if (!changed && refusal === 'record-refused' && budget > MIN_BUDGET) {
+      // Each record goes alone but not together: a topic takes less per request than we send.
+      budget = Math.max(MIN_BUDGET, Math.floor(budget / 2));
+      changed = true;
+      log.warn('a produce request was refused as too large; sending smaller ones', { maxRequestBytes: budget });
+    }
+    return { records: routed.map((r) => verdict.get(r) ?? r), changed };
+  };
+
+  const publish = async (input: readonly OutRecord[], tracked: string): Promise<bigint | undefined> => {
+    let records = await route(input).catch((err: unknown) => {
+      health.failing('publish', `cannot list topics: ${errorMessage(err)}`);
+      return [...input];
+    });
+    for (let attempt = 1; ; attempt++) {
+      if (!deps.running()) throw new CoordError('PUBLISH_FAILED', 'stopped before the outbox was published; it is published again at the next start');
+      try {
+        const last = await sendAll(records, true, tracked);
+        health.ok('publish');
+        return last;
+      } catch (err) {
+        const kind = classifyProduceError(err);
+        if (kind === 'fenced') throw new CoordError('FENCED', `another coordinator instance became active and fenced this one: ${errorMessage(err)}`, { cause: err });
+        const t = health.failing('publish', errorMessage(err));
+        log.warn('publishing the outbox failed', { attempt, kind, error: errorMessage(err), failingForMs: Date.now() - t.sinceMs });
+        await fence().catch((e: unknown) => {
+          producer = undefined;
+          log.warn('could not start a new producer yet', { error: errorMessage(e) });
+        });
+        if (kind !== 'retriable') {
+          const isolated = await isolate(records, kind).catch((e: unknown) => {
+            if ((e as CoordError).code === 'FENCED') throw e;
+            return { records, changed: false };
+          });
+          records = isolated.records;
+          if (isolated.changed) continue;
+        }
+        await pause(backoffMs(attempt), () => !deps.running());
+      }
+    }
+  };
+
+  return {
+    fence,
+    publish,
+    close: async () => {
+      await producer?.disconnect().catch(() => undefined);
+      producer = undefined;
+    },
+    setAside,
+  };
+};

@@ -55,8 +55,6 @@ export const replayCommand = async (argv: readonly string[]): Promise<number> =>
       store,
       log,
       topicPrefix: config.topicPrefix,
-      maxValueBytes: config.maxValueBytes,
-      dedupeRetentionMs: config.dedupeRetentionMs,
       verify,
       onProgress: (p) => {
         const now = Date.now();

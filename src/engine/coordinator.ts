@@ -2,15 +2,16 @@
  * The coordinator: one consumer-group member that gathers input, runs passes, commits each
  * as one RocksDB write, publishes the outbox, and resumes from the offsets in RocksDB.
  */
-import type { Consumer, Kafka } from 'kafkajs';
+import { cpSync } from 'node:fs';
+import type { Admin, Consumer, Kafka } from 'kafkajs';
 import type { Projection } from '../../projections';
 import type { Config } from '../config';
-import { errorMessage, isCoordError } from '../errors';
+import { CoordError, errorMessage, isCoordError } from '../errors';
 import type { Logger } from '../log';
 import type { Codec } from '../messaging/codec';
 import { H } from '../messaging/headers';
 import { singleActiveAssigner } from '../messaging/assignor';
-import { lowWatermarks, requestProducer } from '../messaging/kafka';
+import { highWatermarks as logEnds, inputTopicProblems, lowWatermarks, requestProducer } from '../messaging/kafka';
 import { INPUT_KINDS, topicName, type TopicKind } from '../messaging/topics';
 import { digestHex } from '../store/digest';
 import { MARKER_POSITION, OUTBOX } from '../store/keys';
@@ -57,6 +58,8 @@ export interface CoordinatorStatus {
     readonly setAside: Readonly<Record<string, number>>;
     readonly conflicts: number;
     readonly repliesTooLarge: number;
+    /** Records on the snapshots topic that are not part of the chain of markers. */
+    readonly markersSkipped: number;
   };
   /** Failed attempts retried since start, by trouble. */
   readonly retries: Readonly<Record<string, number>>;
@@ -89,6 +92,7 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
     batchSize: config.batchSize,
     batchTimeoutMs: config.batchTimeoutMs,
     maxBuffered: config.batchSize * 4,
+    maxBufferedBytes: 64 * 1024 * 1024,
     maxBatchBytes: 16 * 1024 * 1024,
   });
 
@@ -106,7 +110,7 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
   let low = new Map<string, string>();
   let running = false;
   let loop: Promise<void> | undefined;
-  const counters = { applied: 0, rejected: 0, passes: 0, conflicts: 0, tooLarge: 0 };
+  const counters = { applied: 0, rejected: 0, passes: 0, conflicts: 0, tooLarge: 0, markersSkipped: 0 };
   const dlqCounts: Record<string, number> = {};
 
   /** Input records on the log that are not folded yet: the lag clients throttle on. */
@@ -190,7 +194,13 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
     await publisher.fence();
     const raw = await store.get(MARKER_POSITION);
     const known = raw === null ? undefined : (JSON.parse(raw.toString()) as { id: string; offset: string; generation?: number });
-    let markers = await readMarkers(kafka, codec, snapshotsTopic, known === undefined ? undefined : BigInt(known.offset));
+    // Only the chain of markers is trusted: garbage, forged ids and markers without a generation are skipped and counted.
+    const onSkip = (): void => void counters.markersSkipped++;
+    let markers = await readMarkers(kafka, codec, snapshotsTopic, known === undefined ? undefined : BigInt(known.offset), {
+      knownSnapshotId: known === undefined ? undefined : BigInt(known.id),
+      log,
+      onSkip,
+    });
     // This activation's generation: one past every generation this store or the log has seen.
     generation = Math.max(known?.generation ?? 0, ...markers.map((m) => m.generation)) + 1;
     const mine = markers.find((m) => m.snapshotId === meta.id);
@@ -203,13 +213,13 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
       log.warn('local state differs from the snapshots on the log; rebuilding it by replay', { localSnapshotId: meta.id.toString(), dir: store.dir });
       await store.write({ puts: [], deleteRanges: [['', '\uffff']] });
       ({ state, meta, offsets } = await loadState(store));
-      markers = await readMarkers(kafka, codec, snapshotsTopic);
+      markers = await readMarkers(kafka, codec, snapshotsTopic, undefined, { log, onSkip });
     }
     const missing = markers.filter((m) => m.snapshotId > meta.id);
     if (missing.length > 0) {
       log.info('catching up from the log', { from: meta.id.toString(), to: missing[missing.length - 1].snapshotId.toString() });
       const report = await replayOnto(
-        { kafka, codec, store, log, topicPrefix: config.topicPrefix, maxValueBytes: config.maxValueBytes, dedupeRetentionMs: config.dedupeRetentionMs, verify: true, projections: deps.projections },
+        { kafka, codec, store, log, topicPrefix: config.topicPrefix, verify: true, projections: deps.projections },
         missing,
         state,
         meta,
@@ -280,6 +290,21 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
       if (attempt === activation) await catchUp(); // a newer rebalance may have made this one moot
     });
     if (attempt !== activation) return;
+    // A stored offset past the log end means the topic was deleted and created again (or truncated):
+    // resuming would skip or refold input silently, so this instance refuses to serve and says why.
+    const ends = await withAdmin((admin) => logEnds(admin, inputTopics));
+    const behind = owned.flatMap(({ topic, partition }) => {
+      const k = tpKey(topic, partition);
+      const stored = offsets.get(k);
+      const end = BigInt(ends.get(k) ?? '0');
+      return stored !== undefined && stored > end ? [`${k} resumes at offset ${stored} but the log ends at ${end}`] : [];
+    });
+    if (behind.length > 0) {
+      const message = `input topics were deleted and created again, or truncated, since this store folded them: ${behind.slice(0, 5).join('; ')}; restore the topics, or replay into a new dataDir`;
+      health.failing('environment', message);
+      log.error('refusing to serve: the store is ahead of the log', { problems: behind.slice(0, 20) });
+      return;
+    }
     for (const { topic, partition } of owned) {
       const k = tpKey(topic, partition);
       const from = offsets.get(k) ?? BigInt(low.get(k) ?? '0');
@@ -401,16 +426,46 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
     }
   };
 
-  const start = async (): Promise<void> => {
-    const loaded = await loadState(store);
-    state = loaded.state;
-    meta = loaded.meta;
-    offsets = loaded.offsets;
-    log.info('loaded state from RocksDB', { dir: store.dir, snapshotId: meta.id.toString(), partitions: offsets.size });
+  /**
+   * The store as the last snapshot left it, checked against that snapshot's digest. A store
+   * that does not match (a damaged file, a hand edit) is copied aside for a look and emptied,
+   * and the catch-up rebuilds it from the log.
+   */
+  const loadChecked = async (): Promise<void> => {
+    let problem: string | undefined;
+    try {
+      const loaded = await loadState(store);
+      ({ state, meta, offsets } = loaded);
+      if (loaded.digest !== loaded.meta.digest) problem = `its entities sum to digest ${digestHex(loaded.digest)}, not ${digestHex(loaded.meta.digest)} as snapshot ${loaded.meta.id} recorded`;
+    } catch (err) {
+      if (isCoordError(err, 'STORE_IO') || isCoordError(err, 'STORE_CLOSED')) throw err;
+      problem = `it does not read back: ${errorMessage(err)}`;
+    }
+    if (problem === undefined) return;
+    const aside = `${store.dir}.corrupt-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+    cpSync(store.dir, aside, { recursive: true });
+    log.error('the store is corrupt; it was copied aside and is rebuilt from the log', { dir: store.dir, copiedTo: aside, problem });
+    await store.write({ puts: [], deleteRanges: [['', '\uffff']] });
+    ({ state, meta, offsets } = await loadState(store));
+  };
 
+  const withAdmin = async <T>(fn: (admin: Admin) => Promise<T>): Promise<T> => {
     const admin = kafka.admin();
     await admin.connect();
-    low = await lowWatermarks(admin, inputTopics).finally(() => admin.disconnect());
+    try {
+      return await fn(admin);
+    } finally {
+      await admin.disconnect().catch(() => undefined);
+    }
+  };
+
+  const start = async (): Promise<void> => {
+    await loadChecked();
+    log.info('loaded state from RocksDB', { dir: store.dir, snapshotId: meta.id.toString(), partitions: offsets.size });
+
+    const problems = await withAdmin((admin) => inputTopicProblems(admin, inputTopics));
+    if (problems.length > 0) throw new CoordError('ENV_INVALID', problems.join('; '));
+    low = await withAdmin((admin) => lowWatermarks(admin, inputTopics));
 
     consumer = kafka.consumer({
       groupId: config.groupId,
@@ -510,7 +565,7 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
       passes: counters.passes,
       buffered: gatherer.size,
       problems: health.stalled(config.stallThresholdMs),
-      refusals: { dlq: { ...dlqCounts }, setAside: { ...publisher.setAside }, conflicts: counters.conflicts, repliesTooLarge: counters.tooLarge },
+      refusals: { dlq: { ...dlqCounts }, setAside: { ...publisher.setAside }, conflicts: counters.conflicts, repliesTooLarge: counters.tooLarge, markersSkipped: counters.markersSkipped },
       retries: { ...health.retries },
     }),
   };

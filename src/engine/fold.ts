@@ -16,9 +16,6 @@ import type { SnapshotMeta, WorkingState } from './state';
 
 export interface FoldOptions {
   readonly topicPrefix: string;
-  /** TODO(hardening): callers still pass these; the settings in force come from the log now. */
-  readonly maxValueBytes?: number;
-  readonly dedupeRetentionMs?: number;
   readonly kindOf: (topic: string) => TopicKind | undefined;
   readonly projections?: readonly Projection[];
 }

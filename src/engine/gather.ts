@@ -10,12 +10,18 @@ export interface GatherOptions {
   readonly batchTimeoutMs: number;
   /** Most records held; a fetch waits while the buffer is past it. */
   readonly maxBuffered: number;
+  /** Most key and value bytes held; a fetch waits while the buffer is past it. */
+  readonly maxBufferedBytes: number;
   /** Most value bytes in one batch. */
   readonly maxBatchBytes: number;
 }
 
+/** What a record holds in memory, roughly: its key and value. */
+const weight = (r: RawRecord): number => (r.key?.length ?? 0) + (r.value?.length ?? 0);
+
 export class Gatherer {
   private buffer: RawRecord[] = [];
+  private bytes = 0;
   private wakeTaker: (() => void) | undefined;
   private wakePushers: (() => void)[] = [];
   private closed = false;
@@ -26,11 +32,23 @@ export class Gatherer {
     return this.buffer.length;
   }
 
+  /** Key and value bytes held. */
+  get sizeBytes(): number {
+    return this.bytes;
+  }
+
+  private full(): boolean {
+    return this.buffer.length > this.opts.maxBuffered || this.bytes > this.opts.maxBufferedBytes;
+  }
+
   /** Adds records; resolves once there is room again, calling `heartbeat` while it waits. */
   async push(records: readonly RawRecord[], heartbeat: () => Promise<void>): Promise<void> {
-    for (const r of records) this.buffer.push(r);
+    for (const r of records) {
+      this.buffer.push(r);
+      this.bytes += weight(r);
+    }
     this.wakeTaker?.();
-    while (!this.closed && this.buffer.length > this.opts.maxBuffered) {
+    while (!this.closed && this.full()) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, 1_000);
         this.wakePushers.push(() => {
@@ -45,11 +63,13 @@ export class Gatherer {
   /** Puts a batch back in front, to be taken again. */
   unshift(records: readonly RawRecord[]): void {
     this.buffer.unshift(...records);
+    for (const r of records) this.bytes += weight(r);
   }
 
   /** Forgets buffered records of partitions this member no longer owns, or all of them. */
   drop(keep: (r: RawRecord) => boolean = () => false): void {
     this.buffer = this.buffer.filter(keep);
+    this.bytes = this.buffer.reduce((n, r) => n + weight(r), 0);
     this.releasePushers();
   }
 
@@ -70,6 +90,7 @@ export class Gatherer {
       n++;
     }
     const batch = this.buffer.splice(0, n);
+    for (const r of batch) this.bytes -= weight(r);
     this.releasePushers();
     return batch;
   }
@@ -93,7 +114,7 @@ export class Gatherer {
   }
 
   private releasePushers(): void {
-    if (this.buffer.length > this.opts.maxBuffered && !this.closed) return;
+    if (this.full() && !this.closed) return;
     const waiting = this.wakePushers;
     this.wakePushers = [];
     for (const wake of waiting) wake();

@@ -33,10 +33,10 @@ export class Health {
     this.current.delete(kind);
   }
 
-  /** Troubles that have lasted at least `thresholdMs`. */
+  /** Troubles that have lasted at least `thresholdMs`; one of the environment counts at once, since retrying does not mend it. */
   stalled(thresholdMs: number): Trouble[] {
     const now = this.now();
-    return [...this.current.values()].filter((t) => now - t.sinceMs >= thresholdMs);
+    return [...this.current.values()].filter((t) => t.kind === 'environment' || now - t.sinceMs >= thresholdMs);
   }
 
   all(): Trouble[] {

@@ -31,6 +31,15 @@ export interface Marker {
   readonly digest: string;
   readonly inputs: readonly InputRange[];
   readonly records: number;
+  /** Inputs the pass refused before any decider saw them, with the code: a replay takes these verdicts as they are. */
+  readonly rejected: readonly RecordedVerdict[];
+}
+
+export interface RecordedVerdict {
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: bigint;
+  readonly code: string;
 }
 
 /** One record of the snapshots topic as read: its value decoded, or the error decoding it gave. */
@@ -83,6 +92,7 @@ const asMarker = (offset: bigint, generation: number, v: Record<string, unknown>
   digest: v.digest as string,
   inputs: (v.inputs as InputRange[]).map((r) => ({ topic: r.topic, partition: r.partition, fromOffset: r.fromOffset, toOffset: r.toOffset })),
   records: v.records as number,
+  rejected: ((v.rejected as RecordedVerdict[] | undefined) ?? []).map((r) => ({ topic: r.topic, partition: r.partition, offset: r.offset, code: r.code })),
 });
 
 /** A marker's claims that no coordinator makes, whatever came before it. */

@@ -7,27 +7,19 @@ import { randomUUID } from 'node:crypto';
 import type { Kafka } from 'kafkajs';
 import type { Projection } from '../../projections';
 import { errorMessage } from '../errors';
-import type { Logger } from '../log';
+import { createLogger, type Logger } from '../log';
 import type { Codec } from '../messaging/codec';
-import { H } from '../messaging/headers';
+import { readHeaders } from '../messaging/headers';
 import { INPUT_KINDS, topicName, type TopicKind } from '../messaging/topics';
 import { digestHex } from '../store/digest';
 import type { Store } from '../store/rocks';
 import type { RawRecord } from './decode';
 import { createFold } from './fold';
+import { recordId } from './pass';
+import { isRegistryDown, trustMarkers, type Marker, type MarkerChain, type MarkerRecord, type SkippedRecord } from './markers';
 import { loadState, tpKey, type SnapshotMeta, type WorkingState } from './state';
 
-export interface Marker {
-  /** Where the marker sits on the snapshots topic. */
-  readonly offset: bigint;
-  /** The generation (activation) that published it, from its header; 0 when absent. */
-  readonly generation: number;
-  readonly snapshotId: bigint;
-  readonly snapshotTs: bigint;
-  readonly digest: string;
-  readonly inputs: readonly { topic: string; partition: number; fromOffset: bigint; toOffset: bigint }[];
-  readonly records: number;
-}
+export type { Marker, MarkerChain, SkippedRecord } from './markers';
 
 export interface ReplayProgress {
   readonly snapshots: number;
@@ -50,8 +42,6 @@ export interface ReplayDeps {
   readonly store: Store;
   readonly log: Logger;
   readonly topicPrefix: string;
-  readonly maxValueBytes: number;
-  readonly dedupeRetentionMs: number;
   readonly verify: boolean;
   readonly onProgress?: (p: ReplayProgress) => void;
   /** Most input records held ahead of the snapshot being replayed. */
@@ -62,18 +52,35 @@ export interface ReplayDeps {
   readonly untilSnapshotId?: bigint;
 }
 
+export interface ReadMarkersOptions {
+  /** The id of the marker at `fromOffset`, when the reader knows it: the chain must go on from it. */
+  readonly knownSnapshotId?: bigint;
+  /** Where each skipped record is reported, at warn; default: stderr. */
+  readonly log?: Logger;
+  /** Called once for each record skipped, after it is logged (e.g. to count them). */
+  readonly onSkip?: (s: SkippedRecord) => void;
+  /** How long reading to the end of the topic may take. */
+  readonly timeoutMs?: number;
+}
+
 /**
- * Every marker on the snapshots topic from `fromOffset` (default: the beginning) up to its
- * end as of now, in snapshot order, duplicates (re-published outboxes) dropped.
+ * The trusted chain of markers on the snapshots topic from `fromOffset` (default: the
+ * beginning) up to its end as of now, and the records skipped as not the coordinator's
+ * (see `trustMarkers`). No record's content makes it throw; a registry that does not
+ * answer, a broker that fails or the timeout do.
  */
-export const readMarkers = async (kafka: Kafka, codec: Codec, topic: string, fromOffset?: bigint, timeoutMs = 300_000): Promise<Marker[]> => {
+export const readMarkerChain = async (kafka: Kafka, codec: Codec, topic: string, fromOffset?: bigint, options: ReadMarkersOptions = {}): Promise<MarkerChain> => {
+  const { timeoutMs = 300_000 } = options;
+  const log = options.log ?? createLogger('warn', { component: 'markers' });
   const admin = kafka.admin();
   await admin.connect();
   const ends = await admin.fetchTopicOffsets(topic).finally(() => admin.disconnect());
   const start = (low: string): bigint => (fromOffset !== undefined && fromOffset > BigInt(low) ? fromOffset : BigInt(low));
+  // Snapshot 1 is only required where the topic really begins, not where a truncated one now starts.
+  const fromBeginning = ends.every((e) => start(e.low) === 0n);
   const remaining = new Map(ends.filter((e) => BigInt(e.high) > start(e.low)).map((e) => [e.partition, BigInt(e.high)]));
-  const byId = new Map<bigint, Marker>();
-  if (remaining.size === 0) return [];
+  if (remaining.size === 0) return { markers: [], skipped: [] };
+  const read: { partition: number; record: MarkerRecord }[] = [];
   const consumer = kafka.consumer({ groupId: `coord-replay-markers-${randomUUID()}`, maxWaitTimeInMs: 50 });
   consumer.on(consumer.events.GROUP_JOIN, () => {
     for (const e of ends) consumer.seek({ topic, partition: e.partition, offset: start(e.low).toString() });
@@ -101,18 +108,18 @@ export const readMarkers = async (kafka: Kafka, codec: Codec, topic: string, fro
       });
       void consumer.run({
         eachBatch: async ({ batch }) => {
-          try {
-            for (const m of batch.messages) {
-              const decoded = await codec.decode(m.value);
-              // Only markers count; anything else on this topic was never the coordinator's.
-              if (decoded.fullName !== 'coord.v1.SnapshotMarker') continue;
-              const generation = Number(m.headers?.[H.generation]?.toString() ?? '0');
-              const marker = { ...(decoded.value as unknown as Marker), offset: BigInt(m.offset), generation: Number.isSafeInteger(generation) ? generation : 0 };
-              if (!byId.has(marker.snapshotId)) byId.set(marker.snapshotId, marker);
+          for (const m of batch.messages) {
+            const base = { offset: BigInt(m.offset), headers: readHeaders(m.headers) };
+            try {
+              read.push({ partition: batch.partition, record: { ...base, decoded: await codec.decode(m.value) } });
+            } catch (err) {
+              if (isRegistryDown(err)) {
+                failure = err;
+                resolve();
+                return;
+              }
+              read.push({ partition: batch.partition, record: { ...base, error: err } });
             }
-          } catch (err) {
-            failure = err;
-            resolve();
           }
         },
       });
@@ -123,8 +130,26 @@ export const readMarkers = async (kafka: Kafka, codec: Codec, topic: string, fro
   } finally {
     await consumer.disconnect();
   }
-  return [...byId.values()].sort((a, b) => (a.snapshotId < b.snapshotId ? -1 : 1));
+  // The topic has one partition; were there more, each is its own sequence of offsets.
+  read.sort((a, b) => a.partition - b.partition || (a.record.offset < b.record.offset ? -1 : a.record.offset > b.record.offset ? 1 : 0));
+  const chain = trustMarkers(
+    read.map((r) => r.record),
+    { knownSnapshotId: options.knownSnapshotId, fromBeginning },
+  );
+  for (const s of chain.skipped) {
+    log.warn('skipped a record on the snapshots topic that is not part of the snapshot chain', { topic, offset: s.offset.toString(), reason: s.reason });
+    options.onSkip?.(s);
+  }
+  return chain;
 };
+
+/**
+ * The trusted markers on the snapshots topic from `fromOffset` (default: the beginning), in
+ * snapshot order, duplicates (re-published outboxes) dropped and poison skipped; see
+ * `readMarkerChain`. A number as `options` is the timeout, as in earlier versions.
+ */
+export const readMarkers = async (kafka: Kafka, codec: Codec, topic: string, fromOffset?: bigint, options: ReadMarkersOptions | number = {}): Promise<Marker[]> =>
+  [...(await readMarkerChain(kafka, codec, topic, fromOffset, typeof options === 'number' ? { timeoutMs: options } : options)).markers];
 
 /** Input records per partition, fetched ahead of need and bounded; records no marker needs are dropped at once. */
 class InputBuffer {
@@ -209,7 +234,7 @@ export const replayOnto = async (
   const fold = createFold({
     store,
     codec,
-    options: { topicPrefix: deps.topicPrefix, maxValueBytes: deps.maxValueBytes, dedupeRetentionMs: deps.dedupeRetentionMs, kindOf: (t) => kindByTopic.get(t), projections: deps.projections },
+    options: { topicPrefix: deps.topicPrefix, kindOf: (t) => kindByTopic.get(t), projections: deps.projections },
   });
   let meta = from;
   let records = 0;
@@ -262,7 +287,9 @@ export const replayOnto = async (
     for (const marker of markers) {
       const batch: RawRecord[] = [];
       for (const r of marker.inputs) batch.push(...(await buffer.take(r.topic, r.partition, r.fromOffset, r.toOffset, 60_000)));
-      const result = await fold(batch, state, meta);
+      // The verdicts the live pass reached on inputs it refused before deciding, whatever the registry says today.
+      const recorded = new Map(marker.rejected.map((r) => [recordId(r), r.code]));
+      const result = await fold(batch, state, meta, { recorded });
       // Replay publishes nothing: the outbox it wrote goes at once.
       await store.write({ puts: [], deletes: result.outbox.map(([k]) => k) });
       meta = result.meta;
@@ -291,7 +318,7 @@ export const replayOnto = async (
 export const replay = async (deps: ReplayDeps): Promise<ReplayReport> => {
   const loaded = await loadState(deps.store);
   if (loaded.meta.id !== 0n) throw new Error(`the replay target ${deps.store.dir} already holds snapshot ${loaded.meta.id}; replay into an empty folder`);
-  const all = await readMarkers(deps.kafka, deps.codec, topicName(deps.topicPrefix, 'snapshots'));
+  const all = await readMarkers(deps.kafka, deps.codec, topicName(deps.topicPrefix, 'snapshots'), undefined, { log: deps.log });
   const until = deps.untilSnapshotId;
   return replayOnto(deps, until === undefined ? all : all.filter((m) => m.snapshotId <= until), loaded.state, loaded.meta);
 };

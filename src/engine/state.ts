@@ -1,7 +1,7 @@
 /** The projections' state in memory, loaded from RocksDB at start and kept equal to it by every commit. */
 import { type Change, type Image, type StateView } from '../../projections';
 import { LOGICAL_BITS, nextHybrid } from '../../projections/system/hybrid';
-import { digestHex, EMPTY_DIGEST, parseDigest } from '../store/digest';
+import { digestHex, EMPTY_DIGEST, parseDigest, updateDigest } from '../store/digest';
 import { HISTORY, historyKey, OFFSETS, parseHistoryKey, parseOffsetKey, parseStateKey, SNAPSHOT_META, STATE } from '../store/keys';
 import type { Store } from '../store/rocks';
 
@@ -132,20 +132,25 @@ export interface Loaded {
   readonly state: WorkingState;
   readonly offsets: Map<string, bigint>;
   readonly meta: SnapshotMeta;
+  /** The digest of what was read, to hold against the one the last snapshot recorded: a corrupt store shows here. */
+  readonly digest: bigint;
 }
 
 export const tpKey = (topic: string, partition: number): string => `${topic}:${partition}`;
 
 export const loadState = async (store: Store): Promise<Loaded> => {
   const state = new WorkingState();
+  let digest = EMPTY_DIGEST;
   for await (const [k, v] of store.scan(STATE)) {
     const { entity, key } = parseStateKey(k);
     state.apply({ entity, key, image: JSON.parse(v.toString()) as Image });
+    digest = updateDigest(digest, k, undefined, v);
   }
   // Keys sort by entity, key, then zero-padded ts: versions arrive oldest first.
   for await (const [k, v] of store.scan(HISTORY)) {
     const { entity, key, ts } = parseHistoryKey(k);
     state.addVersion(entity, key, ts, JSON.parse(v.toString()) as Image | null);
+    digest = updateDigest(digest, k, undefined, v);
   }
   const offsets = new Map<string, bigint>();
   for await (const [k, v] of store.scan(OFFSETS)) {
@@ -153,5 +158,5 @@ export const loadState = async (store: Store): Promise<Loaded> => {
     offsets.set(tpKey(topic, partition), BigInt(v.toString()));
   }
   const raw = await store.get(SNAPSHOT_META);
-  return { state, offsets, meta: raw === null ? GENESIS : decodeMeta(raw) };
+  return { state, offsets, meta: raw === null ? GENESIS : decodeMeta(raw), digest };
 };

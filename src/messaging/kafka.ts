@@ -1,5 +1,5 @@
 /** The kafkajs client built from the configuration, and the admin calls the rest of the code needs. */
-import { Kafka, logLevel as KafkaLogLevel, Partitioners, type Admin, type KafkaConfig, type Producer, type SASLOptions } from 'kafkajs';
+import { ConfigResourceTypes, Kafka, logLevel as KafkaLogLevel, Partitioners, type Admin, type KafkaConfig, type Producer, type SASLOptions } from 'kafkajs';
 import type { Config } from '../config';
 import { CoordError } from '../errors';
 import { silentLogger, type Logger } from '../log';
@@ -86,6 +86,37 @@ export const brokerAnswers = async (conn: KafkaConnection): Promise<boolean> => 
   } finally {
     await admin.disconnect().catch(() => undefined);
   }
+};
+
+/**
+ * What is wrong with the input topics for a coordinator whose clock is the log: each must be
+ * stamped by the broker (`message.timestamp.type=LogAppendTime`), or a producer's clock (the
+ * year 2527, say) becomes the log's, and the log's clock never comes back.
+ */
+export const inputTopicProblems = async (admin: Admin, topics: readonly string[]): Promise<string[]> => {
+  const described = await admin.describeConfigs({
+    includeSynonyms: false,
+    resources: topics.map((name) => ({ type: ConfigResourceTypes.TOPIC, name, configNames: ['message.timestamp.type'] })),
+  });
+  const problems: string[] = [];
+  for (const r of described.resources) {
+    const type = r.configEntries.find((e) => e.configName === 'message.timestamp.type')?.configValue;
+    if (type !== 'LogAppendTime')
+      problems.push(
+        `input topic ${r.resourceName} has message.timestamp.type=${type ?? 'unknown'}; the coordinator needs LogAppendTime, so the broker stamps every input ` +
+          `(kafka-configs.sh --alter --entity-type topics --entity-name ${r.resourceName} --add-config message.timestamp.type=LogAppendTime)`,
+      );
+  }
+  return problems;
+};
+
+/** Log end offset of every partition of `topics`, keyed `topic:partition`. */
+export const highWatermarks = async (admin: Admin, topics: readonly string[]): Promise<Map<string, string>> => {
+  const out = new Map<string, string>();
+  for (const topic of topics) {
+    for (const p of await admin.fetchTopicOffsets(topic)) out.set(`${topic}:${p.partition}`, p.high);
+  }
+  return out;
 };
 
 /** Earliest offset of every partition of `topics`, keyed `topic:partition`. */

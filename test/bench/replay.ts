@@ -31,8 +31,6 @@ export const replayRun = async (d: Deployment, dir: string): Promise<ReplayRun> 
         store,
         log,
         topicPrefix: d.config.topicPrefix,
-        maxValueBytes: d.config.maxValueBytes,
-        dedupeRetentionMs: d.config.dedupeRetentionMs,
         verify: true,
       }),
     );

@@ -53,7 +53,7 @@ describe('bad input on the request path', function () {
       { id: 'tombstone', code: 'WIRE_MALFORMED', value: null, addressed: true },
       { id: 'oversized', code: 'VALUE_TOO_LARGE', value: Buffer.alloc(d.config.maxValueBytes + 1, 1), addressed: true },
       // A reply must never land on the coordinator's own topics, where it would pass for a snapshot marker.
-      { id: 'internal-reply-to', code: 'HEADER_MISSING', value: valid, addressed: false, headers: { 'correlation-id': 'bad-internal', 'reply-to': `${d.config.topicPrefix}.snapshots` } },
+      { id: 'internal-reply-to', code: 'REPLY_TO_FORBIDDEN', value: valid, addressed: false, headers: { 'correlation-id': 'bad-internal', 'reply-to': `${d.config.topicPrefix}.snapshots` } },
     ];
 
     // Valid asks and bad records interleaved on the same topic.

@@ -44,7 +44,7 @@ describe('replay --verify', function () {
   const replayInto = async (name: string, projections?: readonly Projection[]) => {
     const store = await openStore(join(testStack().dir, name));
     try {
-      return await replay({ kafka: d.parts.kafka, codec: d.parts.codec, store, log: testLog(), topicPrefix: d.config.topicPrefix, maxValueBytes: d.config.maxValueBytes, dedupeRetentionMs: d.config.dedupeRetentionMs, verify: true, projections });
+      return await replay({ kafka: d.parts.kafka, codec: d.parts.codec, store, log: testLog(), topicPrefix: d.config.topicPrefix, verify: true, projections });
     } finally {
       await store.close();
     }

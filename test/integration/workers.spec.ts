@@ -37,7 +37,7 @@ describe('workers on the log’s clock', function () {
   const workersOnTheLog = async (): Promise<Map<string, WorkerImage>> => {
     const store = await openStore(join(testStack().dir, `workers-replay-${replays++}`));
     try {
-      const report = await replay({ kafka: d.parts.kafka, codec: d.parts.codec, store, log: testLog(), topicPrefix: d.config.topicPrefix, maxValueBytes: d.config.maxValueBytes, dedupeRetentionMs: d.config.dedupeRetentionMs, verify: true });
+      const report = await replay({ kafka: d.parts.kafka, codec: d.parts.codec, store, log: testLog(), topicPrefix: d.config.topicPrefix, verify: true });
       assert.equal(report.mismatch, undefined);
       const { state } = await loadState(store);
       return new Map([...state.list('worker')].map(([k, v]) => [k, v as WorkerImage]));

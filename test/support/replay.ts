@@ -25,7 +25,7 @@ export const replayToLive = async (d: Deployment, httpUrl: string): Promise<{ re
   const store = await openStore(join(testStack().dir, `replay-to-live-${n++}`));
   try {
     for (let attempt = 0; ; attempt++) {
-      const report = await replay({ kafka: d.parts.kafka, codec: d.parts.codec, store, log: testLog(), topicPrefix: d.config.topicPrefix, maxValueBytes: d.config.maxValueBytes, dedupeRetentionMs: d.config.dedupeRetentionMs, verify: true, untilSnapshotId: until });
+      const report = await replay({ kafka: d.parts.kafka, codec: d.parts.codec, store, log: testLog(), topicPrefix: d.config.topicPrefix, verify: true, untilSnapshotId: until });
       // The marker of the live snapshot is published just after its commit; a replay that ran ahead of it stops short.
       if (report.lastSnapshotId === until || report.mismatch !== undefined || attempt >= 10) return { report, live };
       await store.write({ puts: [], deleteRanges: [['', '\uffff']] });

@@ -21,7 +21,7 @@ const made: Gatherer[] = [];
 
 /** batchTimeoutMs 0: take returns what is there at once, so no test depends on a linger. */
 const gatherer = (opts: Partial<GatherOptions> = {}): Gatherer => {
-  const g = new Gatherer({ batchSize: 100, batchTimeoutMs: 0, maxBuffered: 1_000, maxBatchBytes: 1_000_000, ...opts });
+  const g = new Gatherer({ batchSize: 100, batchTimeoutMs: 0, maxBuffered: 1_000, maxBufferedBytes: 1_000_000_000, maxBatchBytes: 1_000_000, ...opts });
   made.push(g);
   return g;
 };
@@ -117,6 +117,17 @@ describe('gather: Gatherer', () => {
       assert.equal(g.size, 3);
       g.close();
       await pushing.promise;
+    });
+
+    it('waits while the buffer holds more than maxBufferedBytes, however few records', async () => {
+      const g = gatherer({ maxBuffered: 1_000, maxBufferedBytes: 1_000, batchSize: 1 });
+      const pushing = watch(g.push(records(2, 600), noHeartbeat));
+      await turn();
+      assert.equal(pushing.done, false, 'two records of 600 bytes are past 1 000 bytes');
+      assert.equal(g.sizeBytes, 1_200);
+      await g.take(0);
+      await pushing.promise;
+      assert.equal(g.sizeBytes, 600, 'a take gives the bytes back');
     });
 
     it('resumes, heartbeating, once a take brings the buffer back to maxBuffered', async () => {

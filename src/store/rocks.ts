@@ -32,11 +32,11 @@ export const prefixEnd = (prefix: string): string => {
   return prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1);
 };
 
-export const openStore = async (dir: string): Promise<Store> => {
-  mkdirSync(dir, { recursive: true });
+const openDb = async (dir: string): Promise<RocksDB> => {
   const db = new RocksDB(dir);
   try {
     await db.ready();
+    return db;
   } catch (err) {
     const msg = (err as Error).message;
     throw new CoordError(
@@ -47,6 +47,30 @@ export const openStore = async (dir: string): Promise<Store> => {
       { cause: err },
     );
   }
+};
+
+export const openStore = async (dir: string): Promise<Store> => {
+  mkdirSync(dir, { recursive: true });
+  let db = await openDb(dir);
+  /**
+   * After a failed write (a full disk) RocksDB stays read-only until it is opened again: the
+   * next operation reopens it first. Nothing of the failed batch was applied, so the store is
+   * as the last good write left it.
+   */
+  let failed = false;
+  let reopening: Promise<void> | undefined;
+  const usable = async (): Promise<RocksDB> => {
+    if (failed) {
+      reopening ??= (async () => {
+        await Promise.allSettled([...pending]);
+        await db.close().catch(() => undefined);
+        db = await openDb(dir);
+        failed = false;
+      })().finally(() => (reopening = undefined));
+      await reopening;
+    }
+    return db;
+  };
   // rocksdb-native's native requests hold no reference on Node's event loop; an open store keeps the process alive until close().
   const keepAlive = setInterval(() => undefined, 60_000);
   const pending = new Set<Promise<unknown>>();
@@ -61,42 +85,48 @@ export const openStore = async (dir: string): Promise<Store> => {
   };
   return {
     dir,
-    get: (key) => {
+    get: async (key) => {
       open();
-      return track(db.get(key));
+      const d = await usable();
+      return track(d.get(key));
     },
-    getMany: (keys) => {
+    getMany: async (keys) => {
       open();
-      if (keys.length === 0) return Promise.resolve([]);
-      const batch = db.read({ autoDestroy: true });
+      if (keys.length === 0) return [];
+      const d = await usable();
+      const batch = d.read({ autoDestroy: true });
       const values = keys.map((k) => batch.get(k));
       batch.tryFlush();
       return track(Promise.all(values));
     },
     scan: (prefix, opts = {}) => {
       open();
-      const it = db.iterator({ gte: prefix, lt: prefixEnd(prefix), reverse: opts.reverse, limit: opts.limit }, { capacity: 256 });
       return {
         async *[Symbol.asyncIterator]() {
+          const d = await usable();
+          const it = d.iterator({ gte: prefix, lt: prefixEnd(prefix), reverse: opts.reverse, limit: opts.limit }, { capacity: 256 });
           for await (const e of it) yield [e.key.toString(), e.value] as const;
         },
       };
     },
-    write: (ops) => {
+    write: async (ops) => {
       open();
-      const batch = db.write({ autoDestroy: true });
+      const d = await usable();
+      const batch = d.write({ autoDestroy: true });
       for (const [start, end] of ops.deleteRanges ?? []) batch.tryDeleteRange(start, end);
       for (const key of ops.deletes ?? []) batch.tryDelete(key);
       for (const [key, value] of ops.puts) batch.tryPut(key, value);
       return track(
         batch.flush().catch((err: unknown) => {
-          throw new CoordError('STORE_IO', `RocksDB write to ${dir} failed: ${(err as Error).message}`, { cause: err });
+          failed = true;
+          throw new CoordError('STORE_IO', `RocksDB write to ${dir} failed (a full disk?): ${(err as Error).message}`, { retriable: true, cause: err });
         }),
       );
     },
     close: async () => {
       if (closed) return;
       closed = true;
+      await reopening?.catch(() => undefined);
       await Promise.allSettled([...pending]);
       await db.close();
       clearInterval(keepAlive);

@@ -202,6 +202,7 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
     if (remember) {
       given.set(to.correlationId, { fingerprint, reply: record });
       dedupePuts.push([dedupeKey(to.correlationId), encodeOutRecord(record)], [dedupeTimeKey(logTimeMs, to.correlationId), Buffer.alloc(0)]);
+      if (fingerprint !== undefined) dedupePuts.push([fingerprintKey(to.correlationId), Buffer.from(fingerprint)]);
     }
   };
 

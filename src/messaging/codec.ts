@@ -108,7 +108,15 @@ export const createCodec = (deps: CodecDeps): Codec => {
         try {
           resolver = ours.type.createResolver(writer);
         } catch (err) {
-          throw new CoordError('SCHEMA_INVALID', `schema id ${schemaId} (${fullName}) cannot be read as our ${fullName}: ${errorMessage(err)}`);
+          // Refused when a body is read, after the subject check: a foreign schema is first of all on the wrong subject.
+          const problem = new CoordError('SCHEMA_INVALID', `schema id ${schemaId} (${fullName}) cannot be read as our ${fullName}: ${errorMessage(err)}`);
+          return {
+            fullName,
+            writer,
+            read: (): never => {
+              throw problem;
+            },
+          };
         }
         return { fullName, writer, read: (body: Buffer) => ours.type.fromBuffer(body, resolver) };
       });

@@ -104,7 +104,7 @@ describe('hostile input: nothing stalls, poisons or misleads the coordinator', f
     await admin((ad) => ad.createTopics({ waitForLeaders: true, topics: [{ topic: mine, numPartitions: 1 }] }));
     const gone = createClient({ kafka: d.parts.kafka, codec: d.parts.codec, log: testLog(), topicPrefix: prefix, replyTopic: mine, askTimeoutMs: 20_000 });
     await gone.start();
-    const first = await gone.ask('coord.v1.CreateLogicalSource', { name: 'by-gone' }, { correlationId: 'h-gone' });
+    const first = await gone.ask('coord.v1.CreateLogicalSource', { name: 'by-gone', fields: [] }, { correlationId: 'h-gone' });
     assert.equal(first.status, 'INVALID_ARGUMENT', 'a create without fields is refused, but answered on the private topic');
     await gone.close();
     await admin((ad) => ad.deleteTopics({ topics: [mine] }));

@@ -482,6 +482,7 @@ const PREFIX = 'test-coord';
 /** A codec that keeps every value in memory and frames it as its index: the pass's wire, minus Avro and the registry. */
 const memoryCodec = (): { codec: PassDeps['codec']; read: (b: Buffer) => Decoded } => {
   const values: Decoded[] = [];
+  const indexByKey = new Map<string, number>();
   const read = (b: Buffer): Decoded => {
     const d = values[Number(b.toString())];
     if (d === undefined) throw new Error(`no value ${b.toString()} in the memory codec`);
@@ -490,9 +491,15 @@ const memoryCodec = (): { codec: PassDeps['codec']; read: (b: Buffer) => Decoded
   return {
     codec: {
       registerAll: async () => undefined,
+      // Deterministic as Avro is: the same record encodes to the same bytes, so a retry's fingerprint matches.
       encode: async (_topic, fullName, value) => {
-        values.push({ schemaId: 0, fullName, value: value as Record<string, unknown> });
-        return Buffer.from(String(values.length - 1));
+        const key = `${fullName}/${JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v))}`;
+        let index = indexByKey.get(key);
+        if (index === undefined) {
+          index = values.push({ schemaId: 0, fullName, value: value as Record<string, unknown> }) - 1;
+          indexByKey.set(key, index);
+        }
+        return Buffer.from(String(index));
       },
       decode: async (b) => {
         if (b === null) throw new Error('a null value reached the memory codec');

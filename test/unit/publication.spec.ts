@@ -1,0 +1,92 @@
+import { strict as assert } from 'node:assert';
+import { KafkaJSConnectionError, KafkaJSNonRetriableError, KafkaJSNumberOfRetriesExceeded, KafkaJSProtocolError } from 'kafkajs';
+import { backoffMs, Health } from '../../src/engine/health';
+import { chunksOf } from '../../src/engine/publisher';
+import { classifyProduceError } from '../../src/messaging/kafka';
+import type { OutRecord } from '../../src/store/outbox';
+
+const protocol = (type: string, retriable = false): Error => Object.assign(new KafkaJSProtocolError(type, { retriable }), { type });
+
+describe('publication: what a failed produce means', () => {
+  it('is fenced when another producer took our transactional id', () => {
+    assert.equal(classifyProduceError(protocol('PRODUCER_FENCED')), 'fenced');
+    assert.equal(classifyProduceError(protocol('INVALID_PRODUCER_EPOCH')), 'fenced');
+  });
+
+  it('finds the cause inside retries that kafkajs gave up on', () =>
+    assert.equal(classifyProduceError(new KafkaJSNumberOfRetriesExceeded(protocol('INVALID_PRODUCER_EPOCH'), { retryCount: 5, retryTime: 100 })), 'fenced'));
+
+  it('is a record refused for good when it is too large or invalid', () => {
+    for (const t of ['MESSAGE_TOO_LARGE', 'RECORD_LIST_TOO_LARGE', 'INVALID_RECORD', 'CORRUPT_MESSAGE']) assert.equal(classifyProduceError(protocol(t)), 'record-refused', t);
+  });
+
+  it('is a topic refused for good when it is gone, internal or not ours to write, even after retries', () => {
+    for (const t of ['UNKNOWN_TOPIC_OR_PARTITION', 'INVALID_TOPIC_EXCEPTION', 'TOPIC_AUTHORIZATION_FAILED', 'POLICY_VIOLATION'])
+      assert.equal(classifyProduceError(new KafkaJSNumberOfRetriesExceeded(protocol(t, true), { retryCount: 5, retryTime: 100 })), 'topic-refused', t);
+  });
+
+  it('is worth another try when the broker is away or a leader moves', () => {
+    assert.equal(classifyProduceError(new KafkaJSConnectionError('Connection error: connect ECONNREFUSED 127.0.0.1:9092')), 'retriable');
+    assert.equal(classifyProduceError(protocol('NOT_LEADER_FOR_PARTITION', true)), 'retriable');
+    assert.equal(classifyProduceError(protocol('REQUEST_TIMED_OUT', true)), 'retriable');
+    assert.equal(classifyProduceError(new Error('something else')), 'retriable');
+  });
+
+  it('reads a fenced producer from kafkajs’s plain message when there is no type', () =>
+    assert.equal(classifyProduceError(new KafkaJSNonRetriableError('The producer has been fenced by another producer')), 'fenced'));
+
+  it('does not call an error fenced for mentioning a word near it', () => assert.equal(classifyProduceError(new Error('epochs of history')), 'retriable'));
+});
+
+describe('publication: produce requests sized to the broker', () => {
+  const rec = (bytes: number, topic = 't'): OutRecord => ({ topic, key: 'k', value: Buffer.alloc(bytes), headers: { seq: '0' } });
+
+  it('keeps records in order, each request within the budget', () => {
+    const records = Array.from({ length: 10 }, () => rec(300));
+    const chunks = chunksOf(records, 1_000);
+    assert.deepStrictEqual(chunks.flat(), records, 'every record once, in order');
+    assert.ok(chunks.length >= 4);
+    for (const c of chunks) assert.ok(c.length <= 2, 'at most what fits in 1 000 bytes');
+  });
+
+  it('sends a record heavier than the budget alone', () => {
+    const chunks = chunksOf([rec(10), rec(5_000), rec(10)], 1_000);
+    assert.deepStrictEqual(
+      chunks.map((c) => c.map((r) => r.value.length)),
+      [[10], [5_000], [10]],
+    );
+  });
+
+  it('makes one request of a snapshot that fits', () => assert.equal(chunksOf([rec(10), rec(10, 'u')], 1_000_000).length, 1));
+});
+
+describe('health: troubles retried through', () => {
+  it('counts a trouble as stalled only once it lasts the threshold', () => {
+    let now = 1_000;
+    const h = new Health(() => now);
+    h.failing('publish', 'broker away');
+    assert.deepStrictEqual(h.stalled(500), []);
+    now += 600;
+    h.failing('publish', 'still away');
+    const [t] = h.stalled(500);
+    assert.equal(t.kind, 'publish');
+    assert.equal(t.sinceMs, 1_000, 'since the first failure of the run');
+    assert.equal(t.attempts, 2);
+    assert.equal(t.error, 'still away');
+    h.ok('publish');
+    assert.deepStrictEqual(h.stalled(0), []);
+    assert.equal(h.retries.publish, 2, 'the count stays for /metrics');
+  });
+
+  it('counts a trouble of the environment at once: retrying does not mend it', () => {
+    const h = new Health(() => 0);
+    h.failing('environment', 'topic recreated');
+    assert.equal(h.stalled(60_000).length, 1);
+  });
+
+  it('backs off exponentially up to a ceiling', () => {
+    assert.equal(backoffMs(1), 100);
+    assert.equal(backoffMs(2), 200);
+    assert.equal(backoffMs(30), 5_000);
+  });
+});

@@ -5,7 +5,7 @@ import { chunksOf } from '../../src/engine/publisher';
 import { classifyProduceError } from '../../src/messaging/kafka';
 import type { OutRecord } from '../../src/store/outbox';
 
-const protocol = (type: string, retriable = false): Error => Object.assign(new KafkaJSProtocolError(type, { retriable }), { type });
+const protocol = (type: string, retriable = false): Error => Object.assign(new KafkaJSProtocolError(type), { type, retriable });
 
 describe('publication: what a failed produce means', () => {
   it('is fenced when another producer took our transactional id', () => {

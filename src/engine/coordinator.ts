@@ -372,6 +372,10 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
 
   /** Stops the coordinator after an error that leaves only a restart from RocksDB safe. */
   const fail = (err: unknown): void => {
+    if (isCoordError(err, 'PUBLISH_FAILED') && closing !== undefined) {
+      log.warn('stopped with an outbox not yet published; the next start publishes it', { error: errorMessage(err) });
+      return;
+    }
     if (isCoordError(err, 'FENCED')) log.error('fenced: another instance is active; stopping without publishing', { error: errorMessage(err) });
     else log.error('stopping so a restart resumes from the last snapshot', { error: errorMessage(err), stack: (err as Error).stack });
     running = false;

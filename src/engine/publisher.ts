@@ -201,7 +201,8 @@ export const createPublisher = (deps: PublisherDeps): Publisher => {
       return [...input];
     });
     for (let attempt = 1; ; attempt++) {
-      if (!deps.running()) throw new CoordError('PUBLISH_FAILED', 'stopped before the outbox was published; it is published again at the next start');
+      // A stop ends the attempts, but never before the first: a clean stop publishes what it committed.
+      if (attempt > 1 && !deps.running()) throw new CoordError('PUBLISH_FAILED', 'stopped before the outbox was published; it is published again at the next start');
       try {
         const last = await sendAll(records, true, tracked);
         health.ok('publish');

@@ -4,9 +4,9 @@
  */
 import { strict as assert } from 'node:assert';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Client } from '../../src/client/client';
+import type { Client, Reply } from '../../src/client/client';
 import { makeConfig } from '../../src/config';
 import { provision } from '../../src/messaging/provision';
 import { createParts } from '../../src/runtime';
@@ -144,20 +144,33 @@ describe('the environment is checked, not assumed', function () {
     });
 
     it('stops folding while the disk is full, says so on /readyz, and resumes when space returns, publishing nothing twice', async () => {
-      const filler = join(mnt, 'filler');
+      // RocksDB frees the space it had set aside for its log when it reopens after a failed write,
+      // so the disk is filled again, and again, until every write fails.
+      let filling = true;
+      let n = 0;
+      const fill = (async () => {
+        while (filling) {
+          try {
+            execFileSync('dd', ['if=/dev/zero', `of=${join(mnt, `filler-${n++}`)}`, 'bs=64k', 'count=2000'], { stdio: 'ignore' });
+          } catch {
+            // dd stops with an error once the disk is full: that is the point.
+          }
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      })();
+      let pending: Promise<Reply> | undefined;
       try {
-        execFileSync('dd', ['if=/dev/zero', `of=${filler}`, 'bs=1M', 'count=100'], { stdio: 'ignore' });
-      } catch {
-        // dd stops with an error once the disk is full: that is the point.
+        pending = create(client, 'while-full');
+        await waitFor('/readyz to report the store', async () => JSON.stringify((await c.status())?.problems ?? []).includes('"store"'), 60_000);
+        assert.equal(await c.readyz(), 503);
+        assert.equal(c.exited, false, 'it waits, it does not crash');
+      } finally {
+        filling = false;
+        await fill;
       }
-      const pending = create(client, 'while-full');
-      await waitFor('/readyz to report the store', async () => JSON.stringify((await c.status())?.problems ?? []).includes('"store"'), 60_000);
-      assert.equal(await c.readyz(), 503);
-      assert.equal(c.exited, false, 'it waits, it does not crash');
       const snapshotWhileFull = (await c.status())?.snapshotId;
-      rmSync(filler);
-      writeFileSync(join(mnt, 'freed'), '');
-      const reply = await pending;
+      for (const f of readdirSync(mnt).filter((x) => x.startsWith('filler-'))) rmSync(join(mnt, f));
+      const reply = await (pending as Promise<Reply>);
       assert.equal(reply.status, 'OK', 'the request held while the disk was full is answered once space returns');
       await waitFor('ready again', async () => (await c.readyz()) === 200, 30_000);
       assert.ok(BigInt((await c.status())?.snapshotId ?? '0') > BigInt(snapshotWhileFull ?? '0'));

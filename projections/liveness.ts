@@ -30,21 +30,41 @@ export interface Tick {
   readonly maxDeadlineMs?: bigint;
 }
 
-const ms = (v: bigint | undefined, was: number): number => (v === undefined ? was : Number(v));
+/** Longest setting in ms a Tick may carry: about 30 years, so log time plus it never overflows. */
+const MAX_MS = 1_000_000_000_000;
+const INT32_MAX = 2 ** 31 - 1;
 
-const settingsFrom = (t: Tick, was: Settings): Omit<Settings, 'frontierFloorTs'> => ({
-  workerSuspectMs: Number(t.workerSuspectMs),
-  workerTimeoutMs: Number(t.workerTimeoutMs),
-  sessionTimeoutMs: Number(t.sessionTimeoutMs),
-  maxAllocations: t.maxAllocations ?? was.maxAllocations,
-  allocationIdleMs: t.allocationIdleMs === undefined ? was.allocationIdleMs : Number(t.allocationIdleMs),
-  maxCachedAllocations: t.maxCachedAllocations ?? was.maxCachedAllocations,
-  historyRetentionMs: ms(t.historyRetentionMs, was.historyRetentionMs),
-  maxValueBytes: t.maxValueBytes ?? was.maxValueBytes,
-  dedupeRetentionMs: ms(t.dedupeRetentionMs, was.dedupeRetentionMs),
-  goneRetentionMs: ms(t.goneRetentionMs, was.goneRetentionMs),
-  maxDeadlineMs: ms(t.maxDeadlineMs, was.maxDeadlineMs),
-});
+/**
+ * A value a Tick carries, if it is within its bounds; otherwise the one in force stays. Anyone
+ * who can write the ticks topic could otherwise set maxValueBytes to 0 (refusing every later
+ * record, the correcting Tick too) or a negative retention (forgetting every reply).
+ */
+const within = (v: bigint | number | undefined, was: number, min: number, max: number): number => {
+  if (v === undefined) return was;
+  const n = Number(v);
+  return Number.isSafeInteger(n) && n >= min && n <= max ? n : was;
+};
+
+const settingsFrom = (t: Tick, was: Settings): Omit<Settings, 'frontierFloorTs'> => {
+  const workerSuspectMs = within(t.workerSuspectMs, was.workerSuspectMs, 1, MAX_MS);
+  const workerTimeoutMs = within(t.workerTimeoutMs, was.workerTimeoutMs, 1, MAX_MS);
+  const maxDeadlineMs = within(t.maxDeadlineMs, was.maxDeadlineMs, 1_000, MAX_MS);
+  return {
+    // The two thresholds move together, so SUSPECT never comes after DEAD.
+    workerSuspectMs: workerTimeoutMs >= workerSuspectMs ? workerSuspectMs : was.workerSuspectMs,
+    workerTimeoutMs: workerTimeoutMs >= workerSuspectMs ? workerTimeoutMs : was.workerTimeoutMs,
+    sessionTimeoutMs: within(t.sessionTimeoutMs, was.sessionTimeoutMs, 1, MAX_MS),
+    maxAllocations: within(t.maxAllocations, was.maxAllocations, 0, INT32_MAX),
+    allocationIdleMs: within(t.allocationIdleMs, was.allocationIdleMs, 0, MAX_MS),
+    maxCachedAllocations: within(t.maxCachedAllocations, was.maxCachedAllocations, 0, INT32_MAX),
+    historyRetentionMs: within(t.historyRetentionMs, was.historyRetentionMs, 0, MAX_MS),
+    maxValueBytes: within(t.maxValueBytes, was.maxValueBytes, 1_024, INT32_MAX),
+    // A reply is remembered at least as long as a deferred one may take to come.
+    dedupeRetentionMs: within(t.dedupeRetentionMs, was.dedupeRetentionMs, maxDeadlineMs, MAX_MS),
+    goneRetentionMs: within(t.goneRetentionMs, was.goneRetentionMs, 0, MAX_MS),
+    maxDeadlineMs,
+  };
+};
 
 export const tick: Handler<Tick> = {
   stage: 'infrastructure',

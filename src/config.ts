@@ -208,6 +208,10 @@ const validate = (c: Config): Config => {
   for (const key of ['maxAllocations', 'maxCachedAllocations', 'maxValueBytes'] as const)
     if (c[key] > INT32_MAX) bad(`${key} must be at most ${INT32_MAX} (an Avro int on the Tick), got ${c[key]}`);
   if (c.maxValueBytes < 1024) bad(`maxValueBytes must be at least 1024, got ${c.maxValueBytes}`);
+  if (c.dedupeRetentionMs < c.maxDeadlineMs) bad(`dedupeRetentionMs (${c.dedupeRetentionMs}) must be at least maxDeadlineMs (${c.maxDeadlineMs}): a deferred reply must still be remembered when it comes`);
+  if (c.maxDeadlineMs < 1_000) bad(`maxDeadlineMs must be at least 1000, got ${c.maxDeadlineMs}`);
+  // A snapshot marker records every input its pass refused before deciding: it must stay far below the broker's limit.
+  if (c.batchSize > 5_000) bad(`batchSize must be at most 5000, got ${c.batchSize}`);
   if (c.maxRequestBytes < 16_384) bad(`maxRequestBytes must be at least 16384, got ${c.maxRequestBytes}`);
   if (c.httpPort > 65535) bad(`httpPort must be a port number, got ${c.httpPort}`);
   if (!/^[A-Za-z0-9._-]+$/.test(c.topicPrefix)) bad(`topicPrefix may hold letters, digits, '.', '_' and '-', got ${c.topicPrefix}`);

@@ -90,6 +90,8 @@ export interface Client {
 interface Waiter {
   /** Of the request sent (src/messaging/fingerprint.ts): a reply that names another request is not this one's. */
   readonly fingerprint: string;
+  /** The same without the type: what a reply to a request refused before decoding carries. */
+  readonly rawFingerprint: string;
   resolve(r: Reply): void;
   reject(e: Error): void;
 }
@@ -132,7 +134,7 @@ export const createClient = (o: ClientOptions): Client => {
     const w = waiting.get(reply.correlationId);
     // Another client's request under the same id is answered under that id too (CONFLICT, or its own reply): not ours.
     const answered = readHeaders(rawHeaders)[H.fingerprint];
-    if (w === undefined || (answered !== undefined && answered !== w.fingerprint)) {
+    if (w === undefined || (answered !== undefined && answered !== w.fingerprint && answered !== w.rawFingerprint)) {
       dropped++; // late, duplicate, or someone else's
       return;
     }
@@ -250,6 +252,7 @@ export const createClient = (o: ClientOptions): Client => {
     const p = ready();
     const { topic, message: msg } = await message(type, value, opts, correlationId);
     const fingerprint = requestFingerprint(type, msg.key, msg.value);
+    const rawFingerprint = requestFingerprint('', msg.key, msg.value);
     // close() may have come while the value was being encoded: it rejects only what it can see waiting.
     ready();
     const result = new Promise<Reply>((resolve, reject) => {
@@ -266,6 +269,7 @@ export const createClient = (o: ClientOptions): Client => {
       opts.signal?.addEventListener('abort', onAbort, { once: true });
       waiting.set(correlationId, {
         fingerprint,
+        rawFingerprint,
         resolve: (r) => {
           clearTimeout(timer);
           opts.signal?.removeEventListener('abort', onAbort);

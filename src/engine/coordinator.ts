@@ -131,9 +131,9 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
     health,
     transactionalId: `${config.groupId}.outbox`,
     dlqTopic,
-    ownTopics: new Set((['snapshots', 'changelog', 'worker-commands', 'dlq', 'replies'] as const).map((k) => topicName(config.topicPrefix, k))),
+    protectedTopics: new Set((['snapshots', 'changelog', 'worker-commands'] as const).map((k) => topicName(config.topicPrefix, k))),
     maxRequestBytes: config.maxRequestBytes,
-    running: () => running,
+    mayPublish: () => mayPublish(),
   });
 
   /** A store write retried while it fails (a full disk), shown on /readyz; only a stop ends the attempts. */
@@ -159,6 +159,8 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
    */
   const publishUntilDone = async (entries: readonly (readonly [string, OutRecord])[]): Promise<void> => {
     if (entries.length === 0) return;
+    // After an earlier outbox was given up, a later one must not go out before it: both wait for the next activation.
+    if (stoodDown) throw new CoordError('PUBLISH_FAILED', 'an earlier outbox is still unpublished; this one waits for it');
     const lag = currentLag().toString();
     // Every output says which activation published it; a late one from a fenced instance carries an older generation.
     const gen = String(generation);
@@ -282,12 +284,41 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
     return next;
   };
 
+  /**
+   * Membership, as this instance can know it: the group coordinator answered a heartbeat lately.
+   * Past most of the session timeout without one, another instance may have taken over, so this
+   * one neither publishes nor starts a producer (which would fence the new active) until a
+   * heartbeat or a rebalance says where it stands.
+   */
+  let lastHeartbeatMs = 0;
+  let stoodDown = false;
+  let lastOwned: readonly { topic: string; partition: number }[] = [];
+  const mayPublish = (): boolean =>
+    running && (role === 'active' || role === 'activating') && !stoodDown && Date.now() - lastHeartbeatMs < config.sessionTimeoutMs * 0.8;
+
+  /**
+   * A publication given up because this instance may no longer be the active one: it stops
+   * folding (what it committed waits in the store) until its membership is confirmed; then it
+   * activates again from RocksDB, as after a restart, publishing the outbox first.
+   */
+  const standDown = (err: unknown): void => {
+    if (stoodDown) return;
+    stoodDown = true;
+    expected.clear();
+    gatherer.drop();
+    consumer?.pause(inputTopics.map((topic) => ({ topic })));
+    if (role === 'active') role = 'activating';
+    log.warn('standing down until the group confirms this instance is active; what it committed waits in the store', { error: errorMessage(err) });
+  };
+
   const activate = async (owned: readonly { topic: string; partition: number }[], attempt: number): Promise<void> => {
     const c = consumer;
     if (c === undefined) return;
     await exclusive(async () => {
       await publishing; // what this instance committed goes out before it fences its own producer
-      if (attempt === activation) await catchUp(); // a newer rebalance may have made this one moot
+      if (attempt !== activation) return; // a newer rebalance made this one moot
+      stoodDown = false;
+      await catchUp();
     });
     if (attempt !== activation) return;
     // A stored offset past the log end means the topic was deleted and created again (or truncated):
@@ -372,8 +403,9 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
 
   /** Stops the coordinator after an error that leaves only a restart from RocksDB safe. */
   const fail = (err: unknown): void => {
-    if (isCoordError(err, 'PUBLISH_FAILED') && closing !== undefined) {
-      log.warn('stopped with an outbox not yet published; the next start publishes it', { error: errorMessage(err) });
+    if (isCoordError(err, 'PUBLISH_FAILED')) {
+      if (closing !== undefined) log.warn('stopped with an outbox not yet published; the next start publishes it', { error: errorMessage(err) });
+      else standDown(err);
       return;
     }
     if (isCoordError(err, 'FENCED')) log.error('fenced: another instance is active; stopping without publishing', { error: errorMessage(err) });
@@ -489,8 +521,10 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
       // Synchronously, before the first fetch: nothing is consumed until the store agrees with the log.
       expected.clear();
       gatherer.drop();
+      lastHeartbeatMs = Date.now();
       const attempt = ++activation;
       const owned = Object.entries(payload.memberAssignment).flatMap(([topic, partitions]) => partitions.map((partition) => ({ topic, partition })));
+      lastOwned = owned;
       if (owned.length === 0) {
         role = 'standby';
         log.info('standing by: another instance is active', { memberId: payload.memberId });
@@ -499,6 +533,17 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
       role = 'activating';
       c.pause(inputTopics.map((topic) => ({ topic })));
       activate(owned, attempt).catch(fail);
+    });
+    let resuming = false;
+    c.on(c.events.HEARTBEAT, () => {
+      lastHeartbeatMs = Date.now();
+      // Still a member of the same generation after standing down: the partitions are still ours.
+      if (!stoodDown || resuming || role !== 'activating' || lastOwned.length === 0) return;
+      resuming = true;
+      log.info('the group confirms this instance is still active; activating again from RocksDB');
+      activate(lastOwned, ++activation)
+        .catch(fail)
+        .finally(() => (resuming = false));
     });
     c.on(c.events.CRASH, ({ payload }) => {
       role = 'joining';

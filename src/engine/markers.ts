@@ -31,8 +31,11 @@ export interface Marker {
   readonly digest: string;
   readonly inputs: readonly InputRange[];
   readonly records: number;
-  /** Inputs the pass refused before any decider saw them, with the code: a replay takes these verdicts as they are. */
-  readonly rejected: readonly RecordedVerdict[];
+  /**
+   * Inputs the pass refused before any decider saw them, with the code: a replay takes these
+   * verdicts as they are. Undefined on a marker of a coordinator that did not record them.
+   */
+  readonly rejected: readonly RecordedVerdict[] | undefined;
 }
 
 export interface RecordedVerdict {
@@ -43,7 +46,15 @@ export interface RecordedVerdict {
 }
 
 /** One record of the snapshots topic as read: its value decoded, or the error decoding it gave. */
-export type MarkerRecord = { readonly offset: bigint; readonly headers: Headers } & ({ readonly decoded: Decoded } | { readonly error: unknown });
+export type MarkerRecord = {
+  readonly offset: bigint;
+  readonly headers: Headers;
+  /**
+   * How it was written, from its record batch: the coordinator writes every marker in a
+   * transaction, under one producer id per transactional id. Unknown when not read from Kafka.
+   */
+  readonly writer?: { readonly producerId: string; readonly inTransaction: boolean };
+} & ({ readonly decoded: Decoded } | { readonly error: unknown });
 
 /** What the reader knows before it reads. */
 export interface ChainStart {
@@ -92,7 +103,7 @@ const asMarker = (offset: bigint, generation: number, v: Record<string, unknown>
   digest: v.digest as string,
   inputs: (v.inputs as InputRange[]).map((r) => ({ topic: r.topic, partition: r.partition, fromOffset: r.fromOffset, toOffset: r.toOffset })),
   records: v.records as number,
-  rejected: ((v.rejected as RecordedVerdict[] | undefined) ?? []).map((r) => ({ topic: r.topic, partition: r.partition, offset: r.offset, code: r.code })),
+  rejected: (v.rejected as { array: RecordedVerdict[] } | null | undefined)?.array.map((r) => ({ topic: r.topic, partition: r.partition, offset: r.offset, code: r.code })),
 });
 
 /** A marker's claims that no coordinator makes, whatever came before it. */
@@ -117,6 +128,8 @@ const sameSnapshot = (a: Marker, b: Marker): boolean =>
 /** The chain as trusted so far: what a next marker must continue. */
 interface Trusted {
   readonly markers: Marker[];
+  /** The producer id of the last trusted marker's writer, when known. */
+  producerId?: string;
   /** Per `topic:partition`, the last input offset a trusted marker folded. */
   readonly lastTo: Map<string, bigint>;
 }
@@ -135,6 +148,7 @@ const judge = (r: MarkerRecord, chain: Trusted, start: ChainStart): Verdict => {
   const m = asMarker(r.offset, generation, r.decoded.value);
   const bad = malformed(m);
   if (bad !== undefined) return skip(bad);
+  if (r.writer !== undefined && !r.writer.inTransaction) return skip('was not written in a transaction, as every marker of the coordinator is');
 
   const last = chain.markers.at(-1);
   if (last === undefined) {
@@ -154,6 +168,9 @@ const judge = (r: MarkerRecord, chain: Trusted, start: ChainStart): Verdict => {
   }
   if (m.snapshotId !== last.snapshotId + 1n) return skip(`snapshot ${m.snapshotId} does not follow snapshot ${last.snapshotId}`);
   if (m.generation < last.generation) return skip(`generation ${m.generation} is below generation ${last.generation} of snapshot ${last.snapshotId}`);
+  // Another transactional producer than the chain's: only a new activation may bring one (a transactional id that expired).
+  if (r.writer !== undefined && chain.producerId !== undefined && r.writer.producerId !== chain.producerId && m.generation === last.generation)
+    return skip(`was written by producer ${clip(r.writer.producerId, 24)}, not by producer ${chain.producerId} of generation ${last.generation}`);
   for (const range of m.inputs) {
     const before = chain.lastTo.get(tpKey(range.topic, range.partition));
     if (before !== undefined && range.fromOffset <= before)
@@ -175,6 +192,7 @@ export const trustMarkers = (records: readonly MarkerRecord[], start: ChainStart
     switch (verdict.kind) {
       case 'trust':
         chain.markers.push(verdict.marker);
+        if (r.writer !== undefined) chain.producerId = r.writer.producerId;
         for (const range of verdict.marker.inputs) chain.lastTo.set(tpKey(range.topic, range.partition), range.toOffset);
         break;
       case 'duplicate':

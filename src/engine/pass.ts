@@ -127,6 +127,7 @@ const serialize = (image: Image | undefined): Buffer | undefined => (image === u
 export const runPass = async (records: readonly RawRecord[], state: WorkingState, prev: SnapshotMeta, deps: PassDeps): Promise<PassResult> => {
   // The settings in force before the pass, from the log: a replay decides with the same ones.
   const settings = settingsOf(state);
+  const isRequest = (topic: string): boolean => deps.kindOf(topic)?.startsWith('requests.') === true;
   const decodeCtx: DecodeContext = { ...deps, maxValueBytes: settings.maxValueBytes };
   const decoded = await Promise.all(
     records.map(async (r): Promise<Envelope | Rejection> => {
@@ -228,7 +229,8 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
         [H.dlqOffset]: raw.offset,
       },
     });
-    if (answer) await sendReply(r, { status: 'INVALID_ARGUMENT', message: reason, payload: null }, false);
+    // Its type may be unknowable, so the fingerprint is of the raw record: a client matches it as well as the typed one.
+    if (answer) await sendReply(r, { status: 'INVALID_ARGUMENT', message: reason, payload: null }, false, requestFingerprint('', raw.key, raw.value));
   };
 
   let rejected = 0;
@@ -269,7 +271,8 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
         await toDlq({ ...e, ok: false, code: 'WRONG_TOPIC', reason: `no projection decides ${e.type}` });
         continue;
       }
-      const fingerprint = e.correlationId === undefined ? undefined : requestFingerprint(e.type, e.raw.key, e.raw.value);
+      // Only a request is retried under its correlation id; an event's id (a tracing id, say) means nothing here.
+      const fingerprint = e.correlationId === undefined || !isRequest(e.raw.topic) ? undefined : requestFingerprint(e.type, e.raw.key, e.raw.value);
       if (e.correlationId !== undefined && fingerprint !== undefined) {
         const earlier = given.get(e.correlationId) ?? earlierReplies.get(e.correlationId);
         if (earlier?.fingerprint !== undefined && earlier.fingerprint !== fingerprint) {
@@ -381,7 +384,7 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
       inputs,
       records: records.length,
       changes: statePuts.length + stateDeletes.length,
-      rejected: refused,
+      rejected: { array: refused },
     });
     out.push({ topic: deps.topics.snapshots, key: id.toString(), value: marker, headers: outputHeaders() });
 

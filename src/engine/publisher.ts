@@ -19,12 +19,21 @@ export interface PublisherDeps {
   readonly health: Health;
   readonly transactionalId: string;
   readonly dlqTopic: string;
-  /** The coordinator's own output topics: a refusal there is the environment's to fix, so it is retried, not set aside. */
-  readonly ownTopics: ReadonlySet<string>;
+  /**
+   * Topics whose records are never set aside (the snapshot markers, the changelog, the worker
+   * commands): a gap there would break the chain of markers or lose an effect, so a refusal is
+   * the environment's to fix, retried and shown on /readyz.
+   */
+  readonly protectedTopics: ReadonlySet<string>;
   /** Most bytes in one produce request; a single larger record goes alone. */
   readonly maxRequestBytes: number;
-  /** False once the coordinator stops: the retries end. */
-  readonly running: () => boolean;
+  /**
+   * Whether this instance may still publish for the activation that committed the outbox: it
+   * is running, still active, and its group membership is fresh. Checked before every retry and
+   * before any new producer, so an instance cut off from the group never fences the one that
+   * took over when it comes back.
+   */
+  readonly mayPublish: () => boolean;
 }
 
 export interface Publisher {
@@ -37,7 +46,7 @@ export interface Publisher {
    */
   publish(records: readonly OutRecord[], tracked: string): Promise<bigint | undefined>;
   close(): Promise<void>;
-  /** Records set aside since start, by the reason's code. */
+  /** Records set aside since start, by the reason's code (DLQ_REFUSED: a DLQ record the broker refused, dropped). */
   readonly setAside: Readonly<Record<string, number>>;
 }
 
@@ -121,19 +130,26 @@ export const createPublisher = (deps: PublisherDeps): Publisher => {
     };
   };
 
-  /** Records for topics that cannot take them (internal, or missing) are set aside before any send. */
+  /** Records for topics that cannot take them (internal, or missing) are set aside before any send; our own are retried. */
   const route = async (records: readonly OutRecord[]): Promise<OutRecord[]> => {
     if (records.some((r) => !known.has(r.topic))) await refreshTopics();
     return records.map((r) => {
+      if (deps.protectedTopics.has(r.topic) || r.topic === deps.dlqTopic) return r;
       if (r.topic.startsWith('__')) return notice(r, 'REPLY_TO_FORBIDDEN', `topic ${r.topic} is internal to Kafka`);
       if (!known.has(r.topic)) return notice(r, 'REPLY_TOPIC_MISSING', `topic ${r.topic} does not exist`);
       return r;
     });
   };
 
+  /** A new producer after a failure, only while this instance may still publish: otherwise it would fence the one that took over. */
+  const refence = async (): Promise<void> => {
+    if (!deps.mayPublish()) throw new CoordError('PUBLISH_FAILED', 'this instance is no longer the active one (stopping, or its group membership lapsed); the outbox waits in the store');
+    await fence();
+  };
+
   /** Sends in one transaction; returns the offset of the last record sent to `tracked`. */
   const sendAll = async (records: readonly OutRecord[], commit: boolean, tracked?: string): Promise<bigint | undefined> => {
-    if (producer === undefined) await fence();
+    if (producer === undefined) await refence();
     const txn = await (producer as Producer).transaction();
     try {
       let last: bigint | undefined;
@@ -159,7 +175,7 @@ export const createPublisher = (deps: PublisherDeps): Publisher => {
     } catch (err) {
       const kind = classifyProduceError(err);
       // kafkajs leaves a transaction that failed in a state no later call leaves.
-      if (kind !== 'fenced') await fence().catch(() => (producer = undefined));
+      if (kind !== 'fenced') await refence().catch(() => (producer = undefined));
       return kind;
     }
   };
@@ -173,16 +189,26 @@ export const createPublisher = (deps: PublisherDeps): Publisher => {
     let changed = false;
     const routed = await route(records);
     if (routed.some((r, i) => r !== records[i])) changed = true;
-    const verdict = new Map<OutRecord, OutRecord>();
-    const topics = [...new Set(routed.map((r) => r.topic))];
+    /** What takes a refused record's place: a notice, or nothing for a DLQ record (a notice of it would be refused too). */
+    const verdict = new Map<OutRecord, OutRecord | null>();
+    const setAsideAs = (r: OutRecord, code: string, reason: string): void => {
+      if (r.topic !== deps.dlqTopic) verdict.set(r, notice(r, code, reason));
+      else {
+        setAside.DLQ_REFUSED = (setAside.DLQ_REFUSED ?? 0) + 1;
+        log.error('the DLQ refuses a record; it is dropped', { reason: reason.slice(0, 300) });
+        verdict.set(r, null);
+      }
+    };
+    const topics = [...new Set(routed.map((r) => r.topic))].filter((t) => !deps.protectedTopics.has(t));
     for (const topic of topics) {
+      if (!deps.mayPublish()) break;
       const group = routed.filter((r) => r.topic === topic);
       const kind = await trial(group);
       if (kind === 'fenced') throw new CoordError('FENCED', 'another coordinator instance became active and fenced this one');
-      if (kind === 'topic-refused' && !deps.ownTopics.has(topic)) {
-        for (const r of group) verdict.set(r, notice(r, 'PUBLISH_REFUSED', `the broker refuses writes to ${topic}`));
+      if (kind === 'topic-refused' && topic !== deps.dlqTopic) {
+        for (const r of group) setAsideAs(r, 'PUBLISH_REFUSED', `the broker refuses writes to ${topic}`);
       } else if (kind === 'record-refused') {
-        for (const r of group) if ((await trial([r])) === 'record-refused') verdict.set(r, notice(r, 'OUTPUT_TOO_LARGE', `the broker refuses this ${r.value.length}-byte record on ${topic} (too large or invalid)`));
+        for (const r of group) if ((await trial([r])) === 'record-refused') setAsideAs(r, 'OUTPUT_TOO_LARGE', `the broker refuses this ${r.value.length}-byte record on ${topic} (too large or invalid)`);
       }
     }
     if (verdict.size > 0) changed = true;
@@ -192,7 +218,7 @@ export const createPublisher = (deps: PublisherDeps): Publisher => {
       changed = true;
       log.warn('a produce request was refused as too large; sending smaller ones', { maxRequestBytes: budget });
     }
-    return { records: routed.map((r) => verdict.get(r) ?? r), changed };
+    return { records: routed.flatMap((r) => { const v = verdict.get(r); return v === undefined ? [r] : v === null ? [] : [v]; }), changed };
   };
 
   const publish = async (input: readonly OutRecord[], tracked: string): Promise<bigint | undefined> => {
@@ -201,8 +227,9 @@ export const createPublisher = (deps: PublisherDeps): Publisher => {
       return [...input];
     });
     for (let attempt = 1; ; attempt++) {
-      // A stop ends the attempts, but never before the first: a clean stop publishes what it committed.
-      if (attempt > 1 && !deps.running()) throw new CoordError('PUBLISH_FAILED', 'stopped before the outbox was published; it is published again at the next start');
+      // Losing the right to publish ends the attempts, but never before the first: a clean stop publishes what it committed.
+      if (attempt > 1 && !deps.mayPublish())
+        throw new CoordError('PUBLISH_FAILED', 'this instance is no longer the active one (stopping, or its group membership lapsed); the outbox waits in the store');
       try {
         const last = await sendAll(records, true, tracked);
         health.ok('publish');
@@ -212,7 +239,7 @@ export const createPublisher = (deps: PublisherDeps): Publisher => {
         if (kind === 'fenced') throw new CoordError('FENCED', `another coordinator instance became active and fenced this one: ${errorMessage(err)}`, { cause: err });
         const t = health.failing('publish', errorMessage(err));
         log.warn('publishing the outbox failed', { attempt, kind, error: errorMessage(err), failingForMs: Date.now() - t.sinceMs });
-        await fence().catch((e: unknown) => {
+        await refence().catch((e: unknown) => {
           producer = undefined;
           log.warn('could not start a new producer yet', { error: errorMessage(e) });
         });
@@ -224,7 +251,7 @@ export const createPublisher = (deps: PublisherDeps): Publisher => {
           records = isolated.records;
           if (isolated.changed) continue;
         }
-        await pause(backoffMs(attempt), () => !deps.running());
+        await pause(backoffMs(attempt), () => !deps.mayPublish());
       }
     }
   };

@@ -109,7 +109,10 @@ export const readMarkerChain = async (kafka: Kafka, codec: Codec, topic: string,
       void consumer.run({
         eachBatch: async ({ batch }) => {
           for (const m of batch.messages) {
-            const base = { offset: BigInt(m.offset), headers: readHeaders(m.headers) };
+            // kafkajs keeps each record's batch attributes at run time, though not in its types.
+            const batchContext = (m as { batchContext?: { producerId?: unknown; inTransaction?: unknown } }).batchContext;
+            const writer = batchContext === undefined ? undefined : { producerId: String(batchContext.producerId), inTransaction: batchContext.inTransaction === true };
+            const base = { offset: BigInt(m.offset), headers: readHeaders(m.headers), writer };
             try {
               read.push({ partition: batch.partition, record: { ...base, decoded: await codec.decode(m.value) } });
             } catch (err) {
@@ -288,7 +291,7 @@ export const replayOnto = async (
       const batch: RawRecord[] = [];
       for (const r of marker.inputs) batch.push(...(await buffer.take(r.topic, r.partition, r.fromOffset, r.toOffset, 60_000)));
       // The verdicts the live pass reached on inputs it refused before deciding, whatever the registry says today.
-      const recorded = new Map(marker.rejected.map((r) => [recordId(r), r.code]));
+      const recorded = marker.rejected === undefined ? undefined : new Map(marker.rejected.map((r) => [recordId(r), r.code]));
       const result = await fold(batch, state, meta, { recorded });
       // Replay publishes nothing: the outbox it wrote goes at once.
       await store.write({ puts: [], deletes: result.outbox.map(([k]) => k) });

@@ -328,4 +328,29 @@ describe('liveness: settings carried by the Tick', () => {
     given([tick(T0, { maxAllocations: 7 })])
       .when(tick(T0 + 1_000, { maxAllocations: 7 }))
       .thenChanges(0));
+
+  describe('a tick that carries settings out of bounds', () => {
+    const settingsAfter = (...ticks: Parameters<typeof tick>[]): Settings => {
+      const t = given(ticks.slice(0, -1).map((a) => tick(...a))).when(tick(...ticks[ticks.length - 1]));
+      return (t.state.get(SETTINGS, 'current') as Settings | undefined) ?? DEFAULT_SETTINGS;
+    };
+
+    it('keeps maxValueBytes in force when a tick says 0, so later records (and ticks) are still read', () =>
+      assert.equal(settingsAfter([T0, { maxValueBytes: 0 }]).maxValueBytes, DEFAULT_SETTINGS.maxValueBytes));
+
+    it('keeps dedupeRetentionMs when a tick says less than maxDeadlineMs or a negative time', () => {
+      assert.equal(settingsAfter([T0, { dedupeRetentionMs: -1 }]).dedupeRetentionMs, DEFAULT_SETTINGS.dedupeRetentionMs);
+      assert.equal(settingsAfter([T0, { dedupeRetentionMs: 1_000, maxDeadlineMs: 60_000 }]).dedupeRetentionMs, DEFAULT_SETTINGS.dedupeRetentionMs);
+    });
+
+    it('keeps the liveness thresholds when a tick would make a worker DEAD before SUSPECT', () => {
+      const s = settingsAfter([T0, { suspectMs: 20_000, timeoutMs: 10_000 }]);
+      assert.deepStrictEqual([s.workerSuspectMs, s.workerTimeoutMs], [DEFAULT_SETTINGS.workerSuspectMs, DEFAULT_SETTINGS.workerTimeoutMs]);
+    });
+
+    it('takes the values in bounds from the same tick', () => {
+      const s = settingsAfter([T0, { maxValueBytes: 0, maxAllocations: 9 }]);
+      assert.deepStrictEqual([s.maxValueBytes, s.maxAllocations], [DEFAULT_SETTINGS.maxValueBytes, 9]);
+    });
+  });
 });

@@ -188,3 +188,30 @@ describe('markers: trustMarkers', () => {
     assert.ok(reason.length < 300, `reason is ${reason.length} characters`);
   });
 });
+
+describe('snapshot markers: who wrote them', () => {
+  const by = (r: MarkerRecord, producerId: string, inTransaction = true): MarkerRecord => ({ ...r, writer: { producerId, inTransaction } });
+
+  it('skips a marker that was not written in a transaction', () => {
+    const records = [by(marker({ id: 1n }), '7'), by(marker({ id: 2n }), '9', false)];
+    assert.match(onlySkip(records, records[1].offset), /not written in a transaction/);
+  });
+
+  it('trusts the real marker over a forged one that came first under another producer', () => {
+    const real1 = by(marker({ id: 1n }), '7');
+    const forged = by(marker({ id: 2n, digest: 'forged', range: [10n, 10n] }), '9');
+    const real2 = by(marker({ id: 2n }), '7');
+    const { markers, skipped } = trustMarkers([real1, forged, real2], FROM_START);
+    assert.deepStrictEqual(
+      markers.map((m) => m.digest),
+      ['d1', 'd2'],
+    );
+    assert.deepStrictEqual(
+      skipped.map((s) => s.offset),
+      [forged.offset],
+    );
+  });
+
+  it('accepts a new producer id with a new activation (a transactional id that expired)', () =>
+    assert.deepStrictEqual(ids([by(marker({ id: 1n }), '7'), by(marker({ id: 2n, generation: '2' }), '8')]), ['1', '2']));
+});

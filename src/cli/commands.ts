@@ -56,18 +56,21 @@ const wholeNumber = (what: string, raw: string, min: number, max: number): numbe
   return n;
 };
 
+/** Whether `raw` is written as an ISO-8601 time rather than a number. */
+export const isIsoTime = (raw: string): boolean => /^\d{4}-\d{2}-\d{2}/.test(raw);
+
 /**
- * A hybrid timestamp for `--as-of`: as the coordinator prints them (physical ms << 18 | logical),
+ * A hybrid timestamp for `--as-of` (or `flag`): as the coordinator prints them (physical ms << 18 | logical),
  * or an ISO-8601 time, which reads the state as it stood at that instant.
  */
-const hybridTs = (raw: string): bigint => {
-  if (/^\d{4}-\d{2}-\d{2}/.test(raw)) {
+export const hybridTs = (raw: string, flag = '--as-of'): bigint => {
+  if (isIsoTime(raw)) {
     const ms = Date.parse(raw);
-    if (Number.isNaN(ms) || ms < 0) throw new UsageError(`--as-of ${JSON.stringify(raw)} is not a time; give an ISO-8601 time such as 2026-11-21T15:07:58Z, or a hybrid timestamp`);
+    if (Number.isNaN(ms) || ms < 0) throw new UsageError(`${flag} ${JSON.stringify(raw)} is not a time; give an ISO-8601 time such as 2026-11-21T15:07:58Z, or a hybrid timestamp`);
     return BigInt(ms) << LOGICAL_BITS;
   }
   if (!/^\d+$/.test(raw) || BigInt(raw) > MAX_LONG)
-    throw new UsageError(`--as-of must be a hybrid timestamp (a whole number, as snapshotTs prints it) or an ISO-8601 time, got ${JSON.stringify(raw)}`);
+    throw new UsageError(`${flag} must be a hybrid timestamp (a whole number, as snapshotTs prints it) or an ISO-8601 time, got ${JSON.stringify(raw)}`);
   return BigInt(raw);
 };
 

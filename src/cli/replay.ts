@@ -1,13 +1,53 @@
-/** `coordctl replay --to DIR [--verify]`: rebuild the state from the log, with a progress bar. */
+/** `coordctl replay --to DIR [--verify] [--until POINT]`: rebuild the state from the log, with a progress bar. */
 import { existsSync, readdirSync } from 'node:fs';
 import { loadConfig } from '../config';
-import { replay, type ReplayProgress } from '../engine/replay';
+import { replay, type ReplayProgress, type ReplayStop, type ReplayTarget } from '../engine/replay';
+import { targetText } from '../engine/replay-stop';
 import { createLogger } from '../log';
 import { projectRoot } from '../messaging/schemas';
 import { createParts } from '../runtime';
 import { openStore } from '../store/rocks';
-import { UsageError } from './commands';
+import { hybridTs, isIsoTime, UsageError } from './commands';
 import { envWithRunFile } from './serve';
+
+const USAGE = 'coordctl replay --to DIR [--verify] [--until SNAPSHOT|TS|ISO-TIME] [--compare-live URL] [--json]';
+
+/**
+ * Whole numbers below the hybrid timestamp of 2000-01-01 are snapshot ids: no log is that old,
+ * and no coordinator takes that many snapshots (one a microsecond would need 7 800 years).
+ */
+const FIRST_HYBRID_TS = BigInt(Date.UTC(2000, 0, 1)) << 18n;
+
+/** `--until`: a snapshot id, a hybrid timestamp, or an ISO-8601 time (read as `--as-of` reads it). */
+export const parseUntil = (raw: string): ReplayTarget => {
+  if (isIsoTime(raw)) return { kind: 'ts', ts: hybridTs(raw, '--until') };
+  if (!/^\d+$/.test(raw))
+    throw new UsageError(`--until must be a snapshot id, a hybrid timestamp (as snapshotTs prints it) or an ISO-8601 time such as 2026-11-21T15:07:58Z, got ${JSON.stringify(raw)}`, USAGE);
+  const n = hybridTs(raw, '--until');
+  if (n >= FIRST_HYBRID_TS) return { kind: 'ts', ts: n };
+  if (n === 0n) throw new UsageError('--until 0 names no snapshot: snapshot ids start at 1', USAGE);
+  return { kind: 'snapshot', snapshotId: n };
+};
+
+const iso = (ms: number): string => new Date(ms).toISOString();
+
+/** Where the folder stops, in words: which snapshot, and why there. */
+export const stopText = (stop: ReplayStop): string => {
+  const at = `snapshot ${stop.snapshotId} (hybrid timestamp ${stop.snapshotTs}, log time ${iso(stop.logTimeMs)})`;
+  const next = stop.next === undefined ? '' : `; the next, snapshot ${stop.next.snapshotId} at ${stop.next.snapshotTs}, lies past it`;
+  switch (stop.reason) {
+    case 'until':
+      return `stopped at ${at}, the last at or before ${targetText(stop.target ?? { kind: 'snapshot', snapshotId: stop.snapshotId })}${next}`;
+    case 'log-end':
+      return stop.target === undefined ? `stopped at ${at}, the end of the log` : `stopped at ${at}: the log ends before ${targetText(stop.target)}`;
+    case 'mismatch':
+      return `stopped at ${at}, whose digest differs from the one the log recorded`;
+    default: {
+      const _: never = stop.reason;
+      return _;
+    }
+  }
+};
 
 const bar = (p: ReplayProgress): string => {
   const width = 30;
@@ -36,8 +76,12 @@ export const replayCommand = async (argv: readonly string[]): Promise<number> =>
   const verify = rest.includes('--verify');
   const json = rest.includes('--json');
   const to = valueOf(rest, '--to');
-  if (to === undefined) throw new UsageError('coordctl replay --to DIR [--verify] [--compare-live URL] [--json]');
+  if (to === undefined) throw new UsageError(USAGE);
   if (existsSync(to) && readdirSync(to).length > 0) throw new UsageError(`replay needs an empty or new folder; ${to} holds files`);
+  const untilRaw = valueOf(rest, '--until');
+  const until = untilRaw === undefined ? undefined : parseUntil(untilRaw);
+  if (until !== undefined && valueOf(rest, '--compare-live') !== undefined)
+    throw new UsageError('--until and --compare-live do not go together: --compare-live replays to where the live coordinator stands', USAGE);
   const log = createLogger('warn', { component: 'replay' });
   const { kafka, codec } = createParts(config, 'coordctl-replay', log);
   const store = await openStore(to);
@@ -49,6 +93,7 @@ export const replayCommand = async (argv: readonly string[]): Promise<number> =>
     const live = liveUrl === undefined ? undefined : await liveStatus(liveUrl);
     if (live !== undefined) await new Promise((r) => setTimeout(r, 500)); // its marker is published just after its commit
     const report = await replay({
+      until,
       untilSnapshotId: live === undefined ? undefined : BigInt(live.snapshotId),
       kafka,
       codec,
@@ -70,7 +115,13 @@ export const replayCommand = async (argv: readonly string[]): Promise<number> =>
       snapshots: report.snapshots,
       records: report.records,
       lastSnapshotId: report.lastSnapshotId.toString(),
+      lastSnapshotTs: report.lastSnapshotTs.toString(),
       digest: report.digest,
+      stop: report.stop && {
+        reason: report.stop.reason,
+        until: untilRaw ?? null,
+        next: report.stop.next && { snapshotId: report.stop.next.snapshotId.toString(), snapshotTs: report.stop.next.snapshotTs.toString() },
+      },
       elapsedMs: report.elapsedMs,
       verified: verify && report.mismatch === undefined,
       mismatch: report.mismatch && { snapshotId: report.mismatch.snapshotId.toString(), expected: report.mismatch.expected, actual: report.mismatch.actual },
@@ -92,7 +143,8 @@ export const replayCommand = async (argv: readonly string[]): Promise<number> =>
       process.stdout.write(`MISMATCH at snapshot ${report.mismatch.snapshotId}: the log recorded digest ${report.mismatch.expected}, replay reached ${report.mismatch.actual}\n`);
     else
       process.stdout.write(
-        `replayed ${report.snapshots} snapshots (${report.records} records) into ${to} in ${report.elapsedMs} ms; digest ${report.digest}${verify ? '; every snapshot digest verified' : ''}\n`,
+        `replayed ${report.snapshots} snapshots (${report.records} records) into ${to} in ${report.elapsedMs} ms; digest ${report.digest}${verify ? '; every snapshot digest verified' : ''}\n` +
+          (report.stop === undefined ? '' : `${stopText(report.stop)}\n`),
       );
     return report.mismatch !== undefined || liveOk === false ? 3 : 0;
   } finally {

@@ -170,8 +170,12 @@ export const createClient = (o: ClientOptions): Client => {
       autoCommit: false,
       eachMessage: async ({ topic, message }) => {
         if (topic !== snapshots) return onReply(message.value, message.headers);
+        // Only a marker the coordinator wrote (in a transaction, as every one of its markers) says the lag:
+        // a record anyone appended there must not hold this client back.
+        const written = (message as { batchContext?: { inTransaction?: unknown } }).batchContext;
+        if (written !== undefined && written.inTransaction !== true) return;
         const published = Number(readHeaders(message.headers)[H.lag]);
-        if (Number.isFinite(published)) {
+        if (Number.isSafeInteger(published) && published >= 0) {
           lag = published;
           if (!overLag()) for (const wake of slotWaiters.splice(0)) wake();
         }

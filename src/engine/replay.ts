@@ -12,14 +12,18 @@ import type { Codec } from '../messaging/codec';
 import { readHeaders } from '../messaging/headers';
 import { INPUT_KINDS, topicName, type TopicKind } from '../messaging/topics';
 import { digestHex } from '../store/digest';
+import { REPLAY_STOP } from '../store/keys';
 import type { Store } from '../store/rocks';
 import type { RawRecord } from './decode';
 import { createFold } from './fold';
+import { LOGIC_VERSION } from './logic-version';
 import { recordId } from './pass';
 import { isRegistryDown, trustMarkers, type Marker, type MarkerChain, type MarkerRecord, type SkippedRecord } from './markers';
+import { encodeStop, markersUntil, targetText, type ReplayStop, type ReplayTarget } from './replay-stop';
 import { loadState, tpKey, type SnapshotMeta, type WorkingState } from './state';
 
 export type { Marker, MarkerChain, SkippedRecord } from './markers';
+export type { ReplayStop, ReplayTarget, StopReason } from './replay-stop';
 
 export interface ReplayProgress {
   readonly snapshots: number;
@@ -32,6 +36,12 @@ export interface ReplayReport extends ReplayProgress {
   /** Digest after the last replayed snapshot. */
   readonly digest: string;
   readonly lastSnapshotId: bigint;
+  /** Hybrid timestamp of the last replayed snapshot (0 for none). */
+  readonly lastSnapshotTs: bigint;
+  /** Log time of the last replayed snapshot, ms. */
+  readonly logTimeMs: number;
+  /** Where `replay` stopped and why, as the folder records it (m/replay); not set by `replayOnto`. */
+  readonly stop?: ReplayStop;
   /** The first snapshot whose digest differed, when verifying. */
   readonly mismatch?: { readonly snapshotId: bigint; readonly expected: string; readonly actual: string };
 }
@@ -50,6 +60,19 @@ export interface ReplayDeps {
   readonly projections?: readonly Projection[];
   /** Stop after this snapshot (e.g. where a live coordinator stands), rather than at the end of the log. */
   readonly untilSnapshotId?: bigint;
+  /**
+   * Stop at the last snapshot at or before this point (a snapshot id or a hybrid timestamp):
+   * point-in-time recovery. Takes precedence over `untilSnapshotId`.
+   */
+  readonly until?: ReplayTarget;
+  /** Called after each snapshot is folded, with its marker and the input records it folded, in offset order per partition. */
+  readonly onSnapshot?: (s: ReplayedSnapshot) => void | Promise<void>;
+}
+
+export interface ReplayedSnapshot {
+  readonly marker: Marker;
+  readonly records: readonly RawRecord[];
+  readonly meta: SnapshotMeta;
 }
 
 export interface ReadMarkersOptions {
@@ -249,6 +272,8 @@ export const replayOnto = async (
     elapsedMs: Date.now() - started,
     digest: digestHex(meta.digest),
     lastSnapshotId: meta.id,
+    lastSnapshotTs: meta.ts,
+    logTimeMs: meta.logTimeMs,
     mismatch,
   });
   if (markers.length === 0) return report();
@@ -298,6 +323,7 @@ export const replayOnto = async (
       meta = result.meta;
       records += batch.length;
       snapshots++;
+      await deps.onSnapshot?.({ marker, records: batch, meta });
       const actual = digestHex(meta.digest);
       if (meta.id !== marker.snapshotId) throw new Error(`replay reached snapshot ${meta.id} where the log has marker ${marker.snapshotId}; the markers are not contiguous`);
       if (deps.verify && actual !== marker.digest) {
@@ -317,11 +343,51 @@ export const replayOnto = async (
   return report();
 };
 
-/** Rebuilds the state from the log into an empty store. */
+/**
+ * What a snapshot folded, by record type: the full name of each input record's schema, or
+ * `rejected:<code>` for a record its pass refused before any decider saw it (as the marker
+ * records), or `undecodable` for one that does not decode today and was not refused then.
+ */
+export const recordTypeCounts = async (codec: Codec, s: Pick<ReplayedSnapshot, 'marker' | 'records'>): Promise<Map<string, number>> => {
+  const refused = new Map((s.marker.rejected ?? []).map((r) => [recordId(r), r.code]));
+  const counts = new Map<string, number>();
+  for (const r of s.records) {
+    const code = refused.get(recordId(r));
+    const type = code !== undefined ? `rejected:${code}` : await codec.decode(r.value).then((d) => d.fullName, () => 'undecodable');
+    counts.set(type, (counts.get(type) ?? 0) + 1);
+  }
+  return counts;
+};
+
+/**
+ * Rebuilds the state from the log into an empty store, to the end of the log or to the last
+ * snapshot at or before `until`, and records in the store where it stopped (m/replay).
+ */
 export const replay = async (deps: ReplayDeps): Promise<ReplayReport> => {
   const loaded = await loadState(deps.store);
   if (loaded.meta.id !== 0n) throw new Error(`the replay target ${deps.store.dir} already holds snapshot ${loaded.meta.id}; replay into an empty folder`);
   const all = await readMarkers(deps.kafka, deps.codec, topicName(deps.topicPrefix, 'snapshots'), undefined, { log: deps.log });
-  const until = deps.untilSnapshotId;
-  return replayOnto(deps, until === undefined ? all : all.filter((m) => m.snapshotId <= until), loaded.state, loaded.meta);
+  const target: ReplayTarget | undefined = deps.until ?? (deps.untilSnapshotId === undefined ? undefined : { kind: 'snapshot', snapshotId: deps.untilSnapshotId });
+  const { within, next } = markersUntil(all, target);
+  if (target !== undefined && within.length === 0 && all.length > 0)
+    throw new Error(`the log holds no snapshot at or before ${targetText(target)}: its first is snapshot ${all[0].snapshotId} at hybrid timestamp ${all[0].snapshotTs}`);
+  const report = await replayOnto(deps, within, loaded.state, loaded.meta);
+  const last = within.find((m) => m.snapshotId === report.lastSnapshotId);
+  // A mismatch stops short of the point: the snapshot after the stop is then the next one on the chain.
+  const after = report.mismatch === undefined ? next : within.find((m) => m.snapshotId === report.lastSnapshotId + 1n);
+  const stop: ReplayStop = {
+    target,
+    reason: report.mismatch !== undefined ? 'mismatch' : next !== undefined ? 'until' : 'log-end',
+    snapshotId: report.lastSnapshotId,
+    snapshotTs: report.lastSnapshotTs,
+    logTimeMs: report.logTimeMs,
+    digest: report.digest,
+    inputs: last?.inputs ?? [],
+    next: after === undefined ? undefined : { snapshotId: after.snapshotId, snapshotTs: after.snapshotTs },
+    verified: deps.verify,
+    logicVersion: LOGIC_VERSION,
+    replayedAtMs: Date.now(),
+  };
+  await deps.store.write({ puts: [[REPLAY_STOP, encodeStop(stop)]] });
+  return { ...report, stop };
 };

@@ -6,6 +6,7 @@
  *   o/<topic>/<partition>        next input offset to read (decimal string)
  *   m/snapshot                   the last committed snapshot: id, ts, log time, digest (JSON)
  *   m/marker                     the last marker known published: snapshot id and topic offset (JSON)
+ *   m/replay                     where a replay stopped, and what it was asked to stop at (JSON; replayed folders only)
  *   x/<snapshotId>/<seq>         outbox records not yet published (JSON, ids zero-padded to sort)
  *   d/<correlationId>            the reply a request got, for retries (outbox record JSON)
  *   f/<correlationId>            the fingerprint of the request decided under that id (hex)
@@ -19,6 +20,8 @@ export const OUTBOX = 'x/';
 export const SNAPSHOT_META = 'm/snapshot';
 /** The last snapshot marker this store saw published, and its offset on the snapshots topic. */
 export const MARKER_POSITION = 'm/marker';
+/** Written by a replay when it is done: the snapshot it stopped at and why (`coordctl inspect DIR describe` shows it). */
+export const REPLAY_STOP = 'm/replay';
 export const DEDUPE = 'd/';
 export const DEDUPE_BY_TIME = 't/';
 export const FINGERPRINT = 'f/';

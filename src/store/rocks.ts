@@ -2,7 +2,8 @@
  * The one adapter over the RocksDB binding (rocksdb-native). Every write is one atomic batch;
  * the rest of the code sees keys and byte values only.
  */
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import RocksDB from 'rocksdb-native';
 import { CoordError } from '../errors';
 
@@ -32,8 +33,18 @@ export const prefixEnd = (prefix: string): string => {
   return prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1);
 };
 
-const openDb = async (dir: string): Promise<RocksDB> => {
-  const db = new RocksDB(dir);
+/** How a store is opened; the default creates the folder and writes. */
+export interface OpenOptions {
+  /**
+   * Opens an existing store with RocksDB's read-only mode (OpenForReadOnly): it takes no lock,
+   * never writes, compacts or flushes a file, and every `write` is refused. A coordinator may
+   * be running on the same folder; what is read is then the store as of the open.
+   */
+  readonly readOnly?: boolean;
+}
+
+const openDb = async (dir: string, readOnly = false): Promise<RocksDB> => {
+  const db = new RocksDB(dir, readOnly ? { readOnly: true, createIfMissing: false } : undefined);
   try {
     await db.ready();
     return db;
@@ -49,9 +60,12 @@ const openDb = async (dir: string): Promise<RocksDB> => {
   }
 };
 
-export const openStore = async (dir: string): Promise<Store> => {
-  mkdirSync(dir, { recursive: true });
-  let db = await openDb(dir);
+export const openStore = async (dir: string, options: OpenOptions = {}): Promise<Store> => {
+  const readOnly = options.readOnly === true;
+  if (readOnly && !existsSync(join(dir, 'CURRENT')))
+    throw new CoordError('STORE_IO', `${dir} holds no RocksDB store (no CURRENT file); give a folder written by coordctl replay --to, or a coordinator's dataDir`);
+  if (!readOnly) mkdirSync(dir, { recursive: true });
+  let db = await openDb(dir, readOnly);
   /**
    * After a failed write (a full disk) RocksDB stays read-only until it is opened again: the
    * next operation reopens it first. Nothing of the failed batch was applied, so the store is
@@ -64,7 +78,7 @@ export const openStore = async (dir: string): Promise<Store> => {
       reopening ??= (async () => {
         await Promise.allSettled([...pending]);
         await db.close().catch(() => undefined);
-        db = await openDb(dir);
+        db = await openDb(dir, readOnly);
         failed = false;
       })().finally(() => (reopening = undefined));
       await reopening;
@@ -111,6 +125,7 @@ export const openStore = async (dir: string): Promise<Store> => {
     },
     write: async (ops) => {
       open();
+      if (readOnly) throw new CoordError('STORE_IO', `store ${dir} is open read-only; nothing may be written to it`);
       const d = await usable();
       const batch = d.write({ autoDestroy: true });
       for (const [start, end] of ops.deleteRanges ?? []) batch.tryDeleteRange(start, end);

@@ -49,7 +49,7 @@ export const unwrapReply = (reply: Reply, types: ReadonlyMap<string, avro.Type>)
 };
 
 /** Longs (bigint) as decimal strings, since they pass 2^53. */
-const json = (v: unknown): string => JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? x.toString() : x));
+export const json = (v: unknown): string => JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? x.toString() : x));
 
 /** One JSON line for scripts. */
 export const replyJson = (reply: Reply): string => `${json(reply)}\n`;
@@ -145,23 +145,23 @@ interface Payloads {
 }
 
 /** Columns padded to their widest cell, two spaces apart. */
-const table = (rows: readonly (readonly string[])[], indent = ''): string => {
+export const table = (rows: readonly (readonly string[])[], indent = ''): string => {
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
   return `${rows.map((r) => `${indent}${r.map((c, i) => c.padEnd(widths[i])).join('  ')}`).join('\n')}\n`;
 };
 
 /** Key/value lines; a value of several lines continues under the first. */
-const block = (pairs: readonly (readonly [string, string])[]): string => {
+export const block = (pairs: readonly (readonly [string, string])[]): string => {
   const width = Math.max(...pairs.map(([k]) => k.length));
   return pairs.map(([k, v]) => `${k.padEnd(width)}  ${v.split('\n').join(`\n${' '.repeat(width + 2)}`)}`).join('\n') + '\n';
 };
 
-const iso = (ms: bigint | number): string => {
+export const iso = (ms: bigint | number): string => {
   const d = new Date(Number(ms));
   return Number.isNaN(d.getTime()) ? String(ms) : d.toISOString();
 };
 /** A hybrid timestamp with the wall-clock time of its physical part. */
-const hybrid = (ts: bigint): string => `${ts} (${iso(ts >> 18n)})`;
+export const hybrid = (ts: bigint): string => `${ts} (${iso(ts >> 18n)})`;
 const options = (o: Readonly<Record<string, string>>, sep: string): string =>
   Object.entries(o)
     .map(([k, v]) => `${k}=${v}`)
@@ -263,11 +263,15 @@ const RENDER: { readonly [K in keyof Payloads]: (p: Payloads[K]) => string } = {
     )}`,
 };
 
+/** A payload as a table (lists) or a key/value block (one entity). Expects an unwrapped payload. */
+export const payloadText = (payload: NonNullable<Reply['payload']>): string => {
+  const render = RENDER[payload.type as keyof Payloads] as ((p: unknown) => string) | undefined;
+  // A payload this coordctl does not know yet (a newer coordinator): show it rather than nothing.
+  return render === undefined ? `${payload.type} ${json(payload.value)}\n` : render(payload.value);
+};
+
 /** The status line, then the payload as a table (lists) or a key/value block (one entity). Expects an unwrapped reply. */
 export const replyText = (reply: Reply): string => {
   const head = `${reply.status}${reply.message === '' ? '' : `  ${reply.message}`}   (snapshot ${reply.snapshotId})\n`;
-  if (reply.payload === null) return head;
-  const render = RENDER[reply.payload.type as keyof Payloads] as ((p: unknown) => string) | undefined;
-  // A payload this coordctl does not know yet (a newer coordinator): show it rather than nothing.
-  return `${head}\n${render === undefined ? `${reply.payload.type} ${json(reply.payload.value)}\n` : render(reply.payload.value)}`;
+  return reply.payload === null ? head : `${head}\n${payloadText(reply.payload)}`;
 };

@@ -2,6 +2,7 @@
 /** coordctl: the operator's command line. */
 import { errorMessage, isCoordError } from '../errors';
 import { createLogger } from '../log';
+import { inspectCommand } from './inspect';
 import { replayCommand } from './replay';
 import { changelogCommand } from './tail';
 import { isRequestNoun, usageLines, UsageError } from './commands';
@@ -18,7 +19,12 @@ const USAGE = `coordctl — an event-sourced coordinator on Apache Kafka
   coordctl infra up | down                     start (in the background) or stop the local Kafka and registry
   coordctl coordinator                         the coordinator alone, against .coord/run.env or the environment
   coordctl provision                           create the topics and register the schemas on any cluster
-  coordctl replay --to DIR [--verify]          rebuild the state from the log; --verify checks every snapshot's digest
+  coordctl replay --to DIR [--verify] [--until SNAPSHOT|TS|ISO-TIME]
+                                               rebuild the state from the log; --verify checks every snapshot's digest;
+                                               --until stops at the last snapshot at or before that point
+  coordctl inspect DIR describe | diff OTHER_DIR | NOUN get|list ...
+                                               read a replayed or stopped coordinator's folder, with no broker
+                                               (coordctl inspect --help)
   coordctl changelog tail [--from-beginning] [--entity TYPE] [--json]
                                                follow every change as it is published, until Ctrl-C
 
@@ -56,6 +62,8 @@ const main = async (argv: string[]): Promise<number> => {
     }
     case 'replay':
       return replayCommand(argv.slice(1));
+    case 'inspect':
+      return inspectCommand(argv.slice(1));
     case 'changelog':
       return changelogCommand(argv.slice(1));
     case undefined:

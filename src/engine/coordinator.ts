@@ -15,10 +15,16 @@ import { highWatermarks as logEnds, inputTopicProblems, lowWatermarks, requestPr
 import { INPUT_KINDS, topicName, type TopicKind } from '../messaging/topics';
 import { digestHex } from '../store/digest';
 import { MARKER_POSITION, OUTBOX } from '../store/keys';
-import { decodeOutRecord, type OutRecord } from '../store/outbox';
+import { decodeOutbox, type OutRecord } from '../store/outbox';
 import type { Store, WriteOps } from '../store/rocks';
 import { backoffMs, Health, pause, type Trouble } from './health';
 import { createPublisher } from './publisher';
+
+/** A committed snapshot's outputs, and the store key they wait under until published. */
+interface Outbox {
+  readonly key: string;
+  readonly records: readonly OutRecord[];
+}
 import type { RawRecord } from './decode';
 import { Gatherer } from './gather';
 import { createFold } from './fold';
@@ -153,37 +159,74 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
   };
 
   /**
-   * The snapshot is committed; its outputs must go out before the next one, however long the
-   * broker is away. Only fencing (another instance owns the outputs now) or a stop ends the
-   * attempts; what can never be published is set aside by the publisher, so nothing loops.
+   * Committed snapshots' outboxes go out in order, however long the broker is away. Only
+   * fencing (another instance owns the outputs now), standing down or a stop ends the attempts;
+   * what can never be published is set aside by the publisher, so nothing loops.
    */
-  const publishUntilDone = async (entries: readonly (readonly [string, OutRecord])[]): Promise<void> => {
-    if (entries.length === 0) return;
+  const publishUntilDone = async (outboxes: readonly Outbox[]): Promise<void> => {
+    if (outboxes.length === 0) return;
     // After an earlier outbox was given up, a later one must not go out before it: both wait for the next activation.
     if (stoodDown) throw new CoordError('PUBLISH_FAILED', 'an earlier outbox is still unpublished; this one waits for it');
-    const lag = currentLag().toString();
+    const records = outboxes.length === 1 ? outboxes[0].records : outboxes.flatMap((o) => o.records);
     // Every output says which activation published it; a late one from a fenced instance carries an older generation.
-    const gen = String(generation);
-    const records = entries.map(([, r]) => ({ ...r, headers: r.topic === snapshotsTopic ? { ...r.headers, [H.generation]: gen, [H.lag]: lag } : { ...r.headers, [H.generation]: gen } }));
-    const last = await publisher.publish(records, snapshotsTopic);
+    const last = await publisher.publish(records, snapshotsTopic, { [H.generation]: String(generation) }, { [H.lag]: currentLag().toString() });
     // Where the last marker landed, so a takeover reads the markers from there, not from the beginning.
-    const markerKeys = records.filter((r) => r.topic === snapshotsTopic);
+    let marker: OutRecord | undefined;
+    for (let i = records.length - 1; i >= 0 && marker === undefined; i--) if (records[i].topic === snapshotsTopic) marker = records[i];
     const position: [string, Buffer][] =
-      last === undefined || markerKeys.length === 0
-        ? []
-        : [[MARKER_POSITION, Buffer.from(JSON.stringify({ id: markerKeys[markerKeys.length - 1].key, offset: last.toString(), generation }))]];
-    // Published: the outbox entries can go. A crash before this delete publishes them again, with the same (snapshot-id, seq);
+      last === undefined || marker === undefined ? [] : [[MARKER_POSITION, Buffer.from(JSON.stringify({ id: marker.key, offset: last.toString(), generation }))]];
+    // Published: the outboxes can go. A crash before this delete publishes them again, with the same (snapshot-id, seq);
     // a failing write is retried alone, never by publishing again.
-    await writeUntilDone({ puts: position, deletes: entries.map(([k]) => k) });
+    await writeUntilDone({ puts: position, deletes: outboxes.map((o) => o.key) });
+  };
+
+  /** Most records one transaction publishes: a backlog goes out in several, in order. */
+  const MAX_RECORDS_PER_TRANSACTION = 20_000;
+  /** Most records committed and waiting for publication before a pass waits for it (the fold may outrun it only so far). */
+  const MAX_QUEUED_RECORDS = 50_000;
+
+  /** Takes outboxes from the front of `from`, whole, up to the records one transaction carries (at least one). */
+  const takeGroup = (from: Outbox[]): Outbox[] => {
+    let n = 0;
+    let records = 0;
+    while (n < from.length && (n === 0 || records + from[n].records.length <= MAX_RECORDS_PER_TRANSACTION)) records += from[n++].records.length;
+    return from.splice(0, n);
   };
 
   const publishLeftovers = async (): Promise<void> => {
-    const entries: [string, OutRecord][] = [];
-    for await (const [k, v] of store.scan(OUTBOX)) entries.push([k, decodeOutRecord(v)]);
-    if (entries.length > 0) {
-      log.info('publishing outbox left by an earlier run', { records: entries.length });
-      await publishUntilDone(entries);
-    }
+    const left: Outbox[] = [];
+    for await (const [key, v] of store.scan(OUTBOX)) left.push({ key, records: decodeOutbox(v) });
+    if (left.length === 0) return;
+    log.info('publishing outbox left by an earlier run', { snapshots: left.length, records: left.reduce((n, o) => n + o.records.length, 0) });
+    while (left.length > 0) await publishUntilDone(takeGroup(left));
+  };
+
+  /**
+   * Group commit: committed snapshots queue here, and one publication at a time drains the
+   * queue, every snapshot waiting when it starts in one transaction. A quiet system publishes
+   * each snapshot at once; a busy one needs fewer transactions than snapshots.
+   */
+  let queue: Outbox[] = [];
+  let queuedRecords = 0;
+  let queuedCommits: { topic: string; partition: number; offset: string }[] | undefined;
+  let draining: Promise<void> | undefined;
+  const drain = (): void => {
+    if (draining !== undefined) return;
+    draining = (async () => {
+      while (queue.length > 0) {
+        const group = takeGroup(queue);
+        queuedRecords -= group.reduce((n, o) => n + o.records.length, 0);
+        const commits = queue.length === 0 ? queuedCommits : undefined;
+        await publishUntilDone(group);
+        if (commits !== undefined) commitForMonitoring(commits);
+      }
+    })()
+      .catch((err: unknown) => fail(err))
+      .finally(() => (draining = undefined));
+  };
+  /** Resolves once every committed outbox is published (or its publication failed, which stops or stands down). */
+  const published = async (): Promise<void> => {
+    while (draining !== undefined) await draining;
   };
 
   /**
@@ -273,8 +316,6 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
   };
   let stopTicking: () => Promise<void> = async () => undefined;
 
-  /** The publication of the last committed snapshot; it never rejects (a failure stops the coordinator). */
-  let publishing: Promise<unknown> = Promise.resolve();
 
   /** Passes and activations take turns: a catch-up must never run beside a pass. */
   let turn: Promise<unknown> = Promise.resolve();
@@ -304,6 +345,9 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
   const standDown = (err: unknown): void => {
     if (stoodDown) return;
     stoodDown = true;
+    // What waits to be published stays in the store: the next activation publishes it first, in order.
+    queue = [];
+    queuedRecords = 0;
     expected.clear();
     gatherer.drop();
     consumer?.pause(inputTopics.map((topic) => ({ topic })));
@@ -315,7 +359,7 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
     const c = consumer;
     if (c === undefined) return;
     await exclusive(async () => {
-      await publishing; // what this instance committed goes out before it fences its own producer
+      await published(); // what this instance committed goes out before it fences its own producer
       if (attempt !== activation) return; // a newer rebalance made this one moot
       stoodDown = false;
       await catchUp();
@@ -372,13 +416,13 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
     counters.conflicts += result.conflicts;
     counters.tooLarge += result.tooLarge;
     for (const [code, n] of Object.entries(result.dlq)) dlqCounts[code] = (dlqCounts[code] ?? 0) + n;
-    // The snapshot is committed; its outputs go out while the next batch is folded, in snapshot order:
-    // at most one publication is under way, and the next one starts only after it.
-    await publishing;
-    publishing = publishUntilDone(result.outbox).then(
-      () => commitForMonitoring(commits),
-      (err: unknown) => fail(err),
-    );
+    // The snapshot is committed; its outputs go out while the next batch is folded, in snapshot order.
+    queue.push(result.outbox);
+    queuedRecords += result.outbox.records.length;
+    queuedCommits = commits;
+    drain();
+    // The fold may run ahead of publication, but only so far.
+    if (queuedRecords > MAX_QUEUED_RECORDS) await published();
   };
 
   /**
@@ -591,7 +635,7 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
       gatherer.close();
       await consumer?.disconnect().catch(() => undefined);
       await loop;
-      await publishing;
+      await published();
       await publisher.close();
       markClosed();
     })();

@@ -1,6 +1,6 @@
 /** Step 2 of the pass: raw Kafka records become typed messages, or rejections that say why. */
 import { isCoordError, type ErrorCode } from '../errors';
-import type { Codec } from '../messaging/codec';
+import type { Codec, Decoded } from '../messaging/codec';
 import { H, readHeaders, type Headers, type RawHeaders } from '../messaging/headers';
 import { kindOfRecord } from '../messaging/protocol';
 import { shown } from '../messaging/reply-to';
@@ -74,7 +74,15 @@ const addressOf = (headers: Headers, ctx: DecodeContext): { correlationId: strin
  * Input problems are rejections; a registry that does not answer is not the input's fault,
  * so that error propagates and the pass is retried.
  */
-export const decodeRecord = async (raw: RawRecord, ctx: DecodeContext): Promise<Envelope | Rejection> => {
+/** The input's own faults, as the codec reports them; anything else (a registry away) is not the record's. */
+const INPUT_FAULTS: ReadonlySet<string> = new Set(['WIRE_MALFORMED', 'SCHEMA_UNKNOWN', 'SCHEMA_INVALID', 'DECODE_LIMIT', 'SCHEMA_SUBJECT_MISMATCH']);
+
+/**
+ * A decoded record, or the rejection that says why not. Synchronous when the codec knows
+ * everything it needs already (the usual case: a promise a record costs more than the decode);
+ * a promise only when the registry must be asked first.
+ */
+export const decodeRecord = (raw: RawRecord, ctx: DecodeContext): Envelope | Rejection | Promise<Envelope | Rejection> => {
   const headers = readHeaders(raw.headers);
   const kind = ctx.kindOf(raw.topic);
   const address = addressOf(headers, ctx);
@@ -85,7 +93,7 @@ export const decodeRecord = async (raw: RawRecord, ctx: DecodeContext): Promise<
     replyTo: address.replyTo,
     timestampMs: Number(raw.timestamp),
   };
-  const reject = (code: ErrorCode, reason: string): Rejection => ({ ...common, ok: false, code, reason });
+  const reject = (code: ErrorCode, reason: string): Rejection => ({ raw, headers, correlationId: common.correlationId, replyTo: common.replyTo, timestampMs: common.timestampMs, ok: false, code, reason });
 
   // A request's address must be good; an event's is only used to answer a rejection, and a bad one is dropped.
   if (address.problem !== undefined && (isRequestKind(kind) || address.problem.code === 'HEADER_INVALID'))
@@ -108,28 +116,27 @@ export const decodeRecord = async (raw: RawRecord, ctx: DecodeContext): Promise<
     if (!Number.isSafeInteger(deadlineMs)) return reject('HEADER_INVALID', `header '${H.deadlineMs}' must be epoch milliseconds, got ${shown(deadline)}`);
   }
 
-  let decoded;
-  try {
-    decoded = await ctx.codec.decode(raw.value, raw.topic);
-  } catch (err) {
-    if (
-      isCoordError(err, 'WIRE_MALFORMED') ||
-      isCoordError(err, 'SCHEMA_UNKNOWN') ||
-      isCoordError(err, 'SCHEMA_INVALID') ||
-      isCoordError(err, 'DECODE_LIMIT') ||
-      isCoordError(err, 'SCHEMA_SUBJECT_MISMATCH')
-    )
-      return reject(err.code, err.message);
+  const refused = (err: unknown): Rejection => {
+    if (isCoordError(err) && INPUT_FAULTS.has(err.code)) return reject(err.code, err.message);
     throw err;
+  };
+  const typed = (decoded: Decoded): Envelope | Rejection => {
+    const expected = kindOfRecord(decoded.fullName);
+    if (expected === undefined || expected !== kind)
+      return reject(
+        'WRONG_TOPIC',
+        expected === undefined
+          ? `record type ${decoded.fullName} is not part of the protocol`
+          : `record type ${decoded.fullName} belongs on ${expected}, not on ${raw.topic}`,
+      );
+    return { raw, headers, correlationId: common.correlationId, replyTo: common.replyTo, timestampMs: common.timestampMs, ok: true, type: decoded.fullName, value: decoded.value, deadlineMs };
+  };
+  let known: Decoded | undefined;
+  try {
+    known = ctx.codec.decodeKnown?.(raw.value, raw.topic);
+  } catch (err) {
+    return refused(err);
   }
-  const expected = kindOfRecord(decoded.fullName);
-  if (expected === undefined || expected !== kind)
-    return reject(
-      'WRONG_TOPIC',
-      expected === undefined
-        ? `record type ${decoded.fullName} is not part of the protocol`
-        : `record type ${decoded.fullName} belongs on ${expected}, not on ${raw.topic}`,
-    );
-  return { ...common, ok: true, type: decoded.fullName, value: decoded.value, deadlineMs };
+  if (known !== undefined) return typed(known);
+  return ctx.codec.decode(raw.value, raw.topic).then(typed, refused);
 };
-

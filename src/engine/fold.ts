@@ -23,22 +23,36 @@ export interface FoldOptions {
 /** `extra`: what only the live loop (holding unknown schemas) or a replay (the recorded verdicts) adds. */
 export type Fold = (records: readonly RawRecord[], state: WorkingState, prev: SnapshotMeta, extra?: Pick<PassDeps, 'recorded' | 'holdUnknownSchemas'>) => Promise<PassResult>;
 
-/** Keys of replies remembered before `cutoffMs` of log time; at most 1 000 pairs a pass, so expiry never stalls one. */
-const expiredReplies = async (store: Store, cutoffMs: number): Promise<string[]> => {
-  if (cutoffMs <= 0) return [];
-  const keys: string[] = [];
-  for await (const [k] of store.scan(DEDUPE_BY_TIME, { limit: 1_000 })) {
-    const { logTimeMs, correlationId } = parseDedupeTimeKey(k);
-    if (logTimeMs >= cutoffMs) break;
-    keys.push(k, dedupeKey(correlationId), fingerprintKey(correlationId));
-  }
-  return keys;
-};
-
 /** `write`: how the pass's one batch is written; the live loop retries it through a full disk. */
 export const createFold = (deps: { store: Store; codec: Codec; options: FoldOptions; write?: (ops: WriteOps) => Promise<void> }): Fold => {
   const { store, codec, options } = deps;
   const write = deps.write ?? ((ops: WriteOps) => store.write(ops));
+
+  /**
+   * The log time of the oldest reply still remembered, once a scan has told it (undefined: not
+   * known yet). A pass looks for expired replies only when the cutoff has reached it, so the
+   * usual pass opens no iterator; it deletes exactly what a scan every pass would.
+   */
+  let oldestMs: number | undefined;
+  /** Keys of replies remembered before `cutoffMs` of log time; at most 1 000 a pass, so expiry never stalls one. */
+  const expiredReplies = async (cutoffMs: number): Promise<string[]> => {
+    if (cutoffMs <= 0 || (oldestMs !== undefined && cutoffMs <= oldestMs)) return [];
+    const keys: string[] = [];
+    let seen = 0;
+    let next = Number.POSITIVE_INFINITY;
+    for await (const [k] of store.scan(DEDUPE_BY_TIME, { limit: 1_000 })) {
+      seen++;
+      const { logTimeMs, correlationId } = parseDedupeTimeKey(k);
+      if (logTimeMs >= cutoffMs) {
+        next = logTimeMs;
+        break;
+      }
+      keys.push(k, dedupeKey(correlationId), fingerprintKey(correlationId));
+    }
+    // A full page of expired replies: there may be more, so the next pass looks again.
+    oldestMs = seen >= 1_000 && next === Number.POSITIVE_INFINITY ? undefined : next;
+    return keys;
+  };
   const passDeps: PassDeps = {
     codec,
     handlers: handlerTable(options.projections ?? PROJECTIONS),
@@ -68,7 +82,8 @@ export const createFold = (deps: { store: Store; codec: Codec; options: FoldOpti
     // The retention in force before the pass, from the log, as the pass's own settings.
     const { dedupeRetentionMs } = settingsOf(state);
     const result = await runPass(records, state, prev, { ...passDeps, ...extra });
-    const expired = await expiredReplies(store, prev.logTimeMs - dedupeRetentionMs);
+    const expired = await expiredReplies(prev.logTimeMs - dedupeRetentionMs);
+    if (result.remembers && oldestMs !== undefined && result.meta.logTimeMs < oldestMs) oldestMs = result.meta.logTimeMs;
     await write({ ...result.ops, deletes: [...(result.ops.deletes ?? []), ...expired] });
     return result;
   };

@@ -11,7 +11,7 @@ import { requestFingerprint } from '../messaging/fingerprint';
 import { H } from '../messaging/headers';
 import { digestHex, updateDigest } from '../store/digest';
 import { dedupeKey, dedupeTimeKey, fingerprintKey, historyKey, offsetKey, outboxKey, SNAPSHOT_META, stateKey } from '../store/keys';
-import { encodeOutRecord, type OutRecord } from '../store/outbox';
+import { encodeOutbox, encodeOutRecord, type OutRecord } from '../store/outbox';
 import type { WriteOps } from '../store/rocks';
 import { shown } from '../messaging/reply-to';
 import type { ErrorCode } from '../errors';
@@ -70,7 +70,8 @@ export interface OffsetRange {
 export interface PassResult {
   readonly meta: SnapshotMeta;
   readonly ops: WriteOps;
-  readonly outbox: readonly (readonly [string, OutRecord])[];
+  /** The snapshot's outputs in publication order, and the key they wait under in the store. */
+  readonly outbox: { readonly key: string; readonly records: readonly OutRecord[] };
   readonly inputs: readonly OffsetRange[];
   /** Entities whose image changed, after cancel-outs inside the pass. */
   readonly changed: number;
@@ -83,6 +84,8 @@ export interface PassResult {
   readonly conflicts: number;
   /** Replies too large to publish, answered RESOURCE_EXHAUSTED instead. */
   readonly tooLarge: number;
+  /** Whether the pass remembered a request for retries (at its log time). */
+  readonly remembers: boolean;
 }
 
 const stageIndex = (handlers: PassDeps['handlers'], e: Envelope): number => {
@@ -90,11 +93,8 @@ const stageIndex = (handlers: PassDeps['handlers'], e: Envelope): number => {
   return h === undefined ? STAGES.length : STAGES.indexOf(h.stage);
 };
 
-const compareOffsets = (a: string, b: string): number => {
-  const x = BigInt(a);
-  const y = BigInt(b);
-  return x === y ? 0 : x < y ? -1 : 1;
-};
+/** Offsets as Kafka gives them, decimal without leading zeros: the shorter is the smaller, then the text decides. */
+const compareOffsets = (a: string, b: string): number => a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
 
 /** DESIGN §4 step 3: by stage, then topic, partition, offset. */
 export const orderEnvelopes = (handlers: PassDeps['handlers'], envelopes: readonly Envelope[]): Envelope[] =>
@@ -109,16 +109,17 @@ export const orderEnvelopes = (handlers: PassDeps['handlers'], envelopes: readon
 /** The offset range each partition contributed, in a stable order. */
 export const inputRanges = (records: readonly RawRecord[]): OffsetRange[] => {
   const ranges = new Map<string, { topic: string; partition: number; fromOffset: bigint; toOffset: bigint }>();
+  const found = new Map<string, { topic: string; partition: number; from: string; to: string }>();
   for (const r of records) {
     const k = tpKey(r.topic, r.partition);
-    const o = BigInt(r.offset);
-    const cur = ranges.get(k);
-    if (cur === undefined) ranges.set(k, { topic: r.topic, partition: r.partition, fromOffset: o, toOffset: o });
+    const cur = found.get(k);
+    if (cur === undefined) found.set(k, { topic: r.topic, partition: r.partition, from: r.offset, to: r.offset });
     else {
-      if (o < cur.fromOffset) cur.fromOffset = o;
-      if (o > cur.toOffset) cur.toOffset = o;
+      if (compareOffsets(r.offset, cur.from) < 0) cur.from = r.offset;
+      if (compareOffsets(r.offset, cur.to) > 0) cur.to = r.offset;
     }
   }
+  for (const [k, f] of found) ranges.set(k, { topic: f.topic, partition: f.partition, fromOffset: BigInt(f.from), toOffset: BigInt(f.to) });
   return [...ranges.values()].sort((a, b) => (a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : a.partition - b.partition));
 };
 
@@ -129,14 +130,14 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
   const settings = settingsOf(state);
   const isRequest = (topic: string): boolean => deps.kindOf(topic)?.startsWith('requests.') === true;
   const decodeCtx: DecodeContext = { ...deps, maxValueBytes: settings.maxValueBytes };
-  const decoded = await Promise.all(
-    records.map(async (r): Promise<Envelope | Rejection> => {
-      const verdict = deps.recorded?.get(recordId(r));
-      if (verdict === undefined) return decodeRecord(r, decodeCtx);
-      // Replay publishes nothing, so only the verdict and the record's log time matter here.
-      return { raw: r, headers: {}, correlationId: undefined, replyTo: undefined, timestampMs: Number(r.timestamp), ok: false, code: verdict as ErrorCode, reason: `refused with ${verdict} when first folded` };
-    }),
-  );
+  const decoding = records.map((r): Envelope | Rejection | Promise<Envelope | Rejection> => {
+    const verdict = deps.recorded?.get(recordId(r));
+    if (verdict === undefined) return decodeRecord(r, decodeCtx);
+    // Replay publishes nothing, so only the verdict and the record's log time matter here.
+    return { raw: r, headers: {}, correlationId: undefined, replyTo: undefined, timestampMs: Number(r.timestamp), ok: false, code: verdict as ErrorCode, reason: `refused with ${verdict} when first folded` };
+  });
+  // Only records whose schema the codec has not seen yet wait on the registry.
+  const decoded = decoding.some((d) => d instanceof Promise) ? await Promise.all(decoding) : (decoding as (Envelope | Rejection)[]);
   if (deps.recorded !== undefined) {
     // Replay: a registry verdict the live pass did not reach means the registry lost what it knew then.
     const lost = decoded.find((d) => !d.ok && REGISTRY_VERDICTS.has(d.code) && !deps.recorded?.has(recordId(d.raw)));
@@ -388,17 +389,17 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
     });
     out.push({ topic: deps.topics.snapshots, key: id.toString(), value: marker, headers: outputHeaders() });
 
-    const outbox = out.map((r, seq) => [outboxKey(id, seq), r] as const);
+    const outbox = { key: outboxKey(id), records: out };
     const ops: WriteOps = {
       puts: [
         ...statePuts,
         ...inputs.map((r) => [offsetKey(r.topic, r.partition), Buffer.from((r.toOffset + 1n).toString())] as const),
         [SNAPSHOT_META, encodeMeta(meta)],
         ...dedupePuts,
-        ...outbox.map(([k, r]) => [k, encodeOutRecord(r)] as const),
+        [outbox.key, encodeOutbox(out)],
       ],
       deletes: stateDeletes,
     };
-    return { meta, ops, outbox, inputs, changed: statePuts.length + stateDeletes.length, applied, rejected, retried, dlq: dlqCounts, conflicts, tooLarge };
+    return { meta, ops, outbox, inputs, changed: statePuts.length + stateDeletes.length, applied, rejected, retried, dlq: dlqCounts, conflicts, tooLarge, remembers: dedupePuts.length > 0 };
   }
 };

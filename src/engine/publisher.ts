@@ -44,7 +44,7 @@ export interface Publisher {
    * the offset of the last record that went to `tracked` (a one-partition topic), if any.
    * Throws FENCED when another instance took over, or PUBLISH_FAILED when stopped.
    */
-  publish(records: readonly OutRecord[], tracked: string): Promise<bigint | undefined>;
+  publish(records: readonly OutRecord[], tracked: string, stamp: Readonly<Record<string, string>>, trackedStamp: Readonly<Record<string, string>>): Promise<bigint | undefined>;
   close(): Promise<void>;
   /** Records set aside since start, by the reason's code (DLQ_REFUSED: a DLQ record the broker refused, dropped). */
   readonly setAside: Readonly<Record<string, number>>;
@@ -76,12 +76,23 @@ export const chunksOf = (records: readonly OutRecord[], budget: number): OutReco
   return chunks;
 };
 
-const byTopic = (records: readonly OutRecord[]): { topic: string; messages: { key: string | null; value: Buffer; headers: Record<string, string> }[] }[] => {
+/** Headers every record of a publication gets (its generation), and those the tracked topic's records get too (the lag). */
+interface Stamps {
+  readonly all: Readonly<Record<string, string>>;
+  readonly tracked: string | undefined;
+  readonly trackedOnly: Readonly<Record<string, string>>;
+}
+
+const NO_STAMPS: Stamps = { all: {}, tracked: undefined, trackedOnly: {} };
+
+/** The records as kafkajs sends them, grouped by topic in one pass (the order within a topic kept). */
+const byTopic = (records: readonly OutRecord[], stamps: Stamps): { topic: string; messages: { key: string | null; value: Buffer; headers: Record<string, string> }[] }[] => {
   const groups = new Map<string, { key: string | null; value: Buffer; headers: Record<string, string> }[]>();
   for (const r of records) {
     let g = groups.get(r.topic);
     if (g === undefined) groups.set(r.topic, (g = []));
-    g.push({ key: r.key, value: r.value, headers: { ...r.headers } });
+    const headers = r.topic === stamps.tracked ? { ...r.headers, ...stamps.all, ...stamps.trackedOnly } : { ...r.headers, ...stamps.all };
+    g.push({ key: r.key, value: r.value, headers });
   }
   return [...groups].map(([topic, messages]) => ({ topic, messages }));
 };
@@ -148,13 +159,14 @@ export const createPublisher = (deps: PublisherDeps): Publisher => {
   };
 
   /** Sends in one transaction; returns the offset of the last record sent to `tracked`. */
-  const sendAll = async (records: readonly OutRecord[], commit: boolean, tracked?: string): Promise<bigint | undefined> => {
+  const sendAll = async (records: readonly OutRecord[], commit: boolean, stamps: Stamps = NO_STAMPS): Promise<bigint | undefined> => {
+    const tracked = stamps.tracked;
     if (producer === undefined) await refence();
     const txn = await (producer as Producer).transaction();
     try {
       let last: bigint | undefined;
       for (const chunk of chunksOf(records, budget)) {
-        const sent: RecordMetadata[] = await txn.sendBatch({ acks: -1, topicMessages: byTopic(chunk) });
+        const sent: RecordMetadata[] = await txn.sendBatch({ acks: -1, topicMessages: byTopic(chunk, stamps) });
         const at = sent.find((m) => m.topicName === tracked)?.baseOffset;
         if (at !== undefined) last = BigInt(at) + BigInt(chunk.filter((r) => r.topic === tracked).length - 1);
       }
@@ -221,7 +233,8 @@ export const createPublisher = (deps: PublisherDeps): Publisher => {
     return { records: routed.flatMap((r) => { const v = verdict.get(r); return v === undefined ? [r] : v === null ? [] : [v]; }), changed };
   };
 
-  const publish = async (input: readonly OutRecord[], tracked: string): Promise<bigint | undefined> => {
+  const publish = async (input: readonly OutRecord[], tracked: string, all: Readonly<Record<string, string>>, trackedOnly: Readonly<Record<string, string>>): Promise<bigint | undefined> => {
+    const stamps: Stamps = { all, tracked, trackedOnly };
     let records = await route(input).catch((err: unknown) => {
       health.failing('publish', `cannot list topics: ${errorMessage(err)}`);
       return [...input];
@@ -231,7 +244,7 @@ export const createPublisher = (deps: PublisherDeps): Publisher => {
       if (attempt > 1 && !deps.mayPublish())
         throw new CoordError('PUBLISH_FAILED', 'this instance is no longer the active one (stopping, or its group membership lapsed); the outbox waits in the store');
       try {
-        const last = await sendAll(records, true, tracked);
+        const last = await sendAll(records, true, stamps);
         health.ok('publish');
         return last;
       } catch (err) {

@@ -319,7 +319,7 @@ export const replayOnto = async (
       const recorded = marker.rejected === undefined ? undefined : new Map(marker.rejected.map((r) => [recordId(r), r.code]));
       const result = await fold(batch, state, meta, { recorded });
       // Replay publishes nothing: the outbox it wrote goes at once.
-      await store.write({ puts: [], deletes: result.outbox.map(([k]) => k) });
+      await store.write({ puts: [], deletes: [result.outbox.key] });
       meta = result.meta;
       records += batch.length;
       snapshots++;

@@ -145,8 +145,9 @@ export const outboxProducer = (kafka: Kafka, transactionalId: string): Producer 
     allowAutoTopicCreation: false,
     createPartitioner: Partitioners.DefaultPartitioner,
     // A snapshot's transaction begins while the broker may still be writing the last one's markers
-    // (CONCURRENT_TRANSACTIONS): a short first backoff keeps that from adding 100 ms to a reply.
-    retry: { retries: 5, initialRetryTime: 5, factor: 0.2, multiplier: 2, maxRetryTime: 1_000 },
+    // (CONCURRENT_TRANSACTIONS, a few ms): like the Java client (KAFKA-5477) it is retried after a
+    // short fixed wait, not an exponential one. 40 tries bound an attempt to about half a second.
+    retry: { retries: 40, initialRetryTime: 8, factor: 0.2, multiplier: 1, maxRetryTime: 12 },
   });
 
 /** The kafkajs protocol error types in an error and the errors it wraps (retries exceeded wrap the last one). */

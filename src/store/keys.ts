@@ -7,8 +7,8 @@
  *   m/snapshot                   the last committed snapshot: id, ts, log time, digest (JSON)
  *   m/marker                     the last marker known published: snapshot id and topic offset (JSON)
  *   m/replay                     where a replay stopped, and what it was asked to stop at (JSON; replayed folders only)
- *   x/<snapshotId>/<seq>         outbox records not yet published (JSON, ids zero-padded to sort)
- *   d/<correlationId>            the reply a request got, for retries (outbox record JSON)
+ *   x/<snapshotId>               a snapshot's outbox not yet published (src/store/outbox.ts; ids zero-padded to sort)
+ *   d/<correlationId>            the reply a request got, for retries (one outbox record)
  *   f/<correlationId>            the fingerprint of the request decided under that id (hex)
  *   t/<logTimeMs>/<correlationId> the same, indexed by log time, for expiry
  */
@@ -44,7 +44,7 @@ export const parseOffsetKey = (k: string): { topic: string; partition: number } 
 
 const pad = (n: bigint | number, width: number): string => n.toString().padStart(width, '0');
 
-export const outboxKey = (snapshotId: bigint, seq: number): string => `${OUTBOX}${pad(snapshotId, 20)}/${pad(seq, 10)}`;
+export const outboxKey = (snapshotId: bigint): string => `${OUTBOX}${pad(snapshotId, 20)}`;
 
 export const dedupeKey = (correlationId: string): string => `${DEDUPE}${correlationId}`;
 

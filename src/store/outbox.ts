@@ -1,4 +1,12 @@
-/** Outgoing records as they wait in RocksDB between the commit of a snapshot and their publication. */
+/**
+ * Outgoing records as they wait in RocksDB between the commit of a snapshot and their
+ * publication: one binary value per snapshot (one put and one delete a pass, whatever it
+ * published), and the same layout for one remembered reply.
+ *
+ * Layout, big-endian: a u32 record count, then per record: u16 topic length, topic (UTF-8),
+ * i32 key length (-1: null), key, u32 value length, value, u16 header count, then per header
+ * u16 name length, name, u32 value length, value.
+ */
 
 export interface OutRecord {
   readonly topic: string;
@@ -7,10 +15,94 @@ export interface OutRecord {
   readonly headers: Readonly<Record<string, string>>;
 }
 
-export const encodeOutRecord = (r: OutRecord): Buffer =>
-  Buffer.from(JSON.stringify({ t: r.topic, k: r.key, v: r.value.toString('base64'), h: r.headers }));
-
-export const decodeOutRecord = (b: Buffer): OutRecord => {
-  const o = JSON.parse(b.toString()) as { t: string; k: string | null; v: string; h: Record<string, string> };
-  return { topic: o.t, key: o.k, value: Buffer.from(o.v, 'base64'), headers: o.h };
+const sizeOf = (r: OutRecord): number => {
+  let n = 2 + Buffer.byteLength(r.topic) + 4 + (r.key === null ? 0 : Buffer.byteLength(r.key)) + 4 + r.value.length + 2;
+  for (const name in r.headers) n += 2 + Buffer.byteLength(name) + 4 + Buffer.byteLength(r.headers[name]);
+  return n;
 };
+
+const write = (out: Buffer, at: number, r: OutRecord): number => {
+  let o = at;
+  const topicLen = out.write(r.topic, o + 2);
+  out.writeUInt16BE(topicLen, o);
+  o += 2 + topicLen;
+  if (r.key === null) {
+    out.writeInt32BE(-1, o);
+    o += 4;
+  } else {
+    const keyLen = out.write(r.key, o + 4);
+    out.writeInt32BE(keyLen, o);
+    o += 4 + keyLen;
+  }
+  out.writeUInt32BE(r.value.length, o);
+  o += 4;
+  o += r.value.copy(out, o);
+  const names = Object.keys(r.headers);
+  out.writeUInt16BE(names.length, o);
+  o += 2;
+  for (const name of names) {
+    const nameLen = out.write(name, o + 2);
+    out.writeUInt16BE(nameLen, o);
+    o += 2 + nameLen;
+    const valueLen = out.write(r.headers[name], o + 4);
+    out.writeUInt32BE(valueLen, o);
+    o += 4 + valueLen;
+  }
+  return o;
+};
+
+const read = (b: Buffer, at: number): { record: OutRecord; next: number } => {
+  let o = at;
+  const topicLen = b.readUInt16BE(o);
+  const topic = b.toString('utf8', o + 2, o + 2 + topicLen);
+  o += 2 + topicLen;
+  const keyLen = b.readInt32BE(o);
+  o += 4;
+  const key = keyLen < 0 ? null : b.toString('utf8', o, o + keyLen);
+  if (keyLen > 0) o += keyLen;
+  const valueLen = b.readUInt32BE(o);
+  o += 4;
+  // A copy: the record outlives the buffer RocksDB handed over.
+  const value = Buffer.from(b.subarray(o, o + valueLen));
+  o += valueLen;
+  const count = b.readUInt16BE(o);
+  o += 2;
+  const headers: Record<string, string> = {};
+  for (let i = 0; i < count; i++) {
+    const nameLen = b.readUInt16BE(o);
+    const name = b.toString('utf8', o + 2, o + 2 + nameLen);
+    o += 2 + nameLen;
+    const len = b.readUInt32BE(o);
+    headers[name] = b.toString('utf8', o + 4, o + 4 + len);
+    o += 4 + len;
+  }
+  return { record: { topic, key, value, headers }, next: o };
+};
+
+/** A snapshot's outbox as one value. */
+export const encodeOutbox = (records: readonly OutRecord[]): Buffer => {
+  let size = 4;
+  for (const r of records) size += sizeOf(r);
+  const out = Buffer.allocUnsafe(size);
+  out.writeUInt32BE(records.length, 0);
+  let o = 4;
+  for (const r of records) o = write(out, o, r);
+  return out;
+};
+
+export const decodeOutbox = (b: Buffer): OutRecord[] => {
+  const count = b.readUInt32BE(0);
+  const records: OutRecord[] = [];
+  let o = 4;
+  for (let i = 0; i < count; i++) {
+    const { record, next } = read(b, o);
+    records.push(record);
+    o = next;
+  }
+  return records;
+};
+
+/** One record (a remembered reply), in the same layout as an outbox of one. */
+export const encodeOutRecord = (r: OutRecord): Buffer => encodeOutbox([r]);
+
+export const decodeOutRecord = (b: Buffer): OutRecord => decodeOutbox(b)[0];

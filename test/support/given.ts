@@ -588,7 +588,7 @@ export const given = (history: readonly Step[] = [], handlers: ReadonlyMap<strin
       remembered: async () => new Map(),
     };
     const result = await runPass(records, state, { id: prev.snapshotId, ts: prev.snapshotTs, logTimeMs: prev.logTimeMs, digest: 0n }, deps);
-    const outputs = result.outbox.map(([, r]) => {
+    const outputs = result.outbox.records.map((r) => {
       const d = read(r.value);
       return { topic: r.topic, key: r.key, type: d.fullName, value: d.value };
     });

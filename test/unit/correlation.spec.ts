@@ -21,7 +21,7 @@ describe('correlation ids: a retry is the same id and the same request', () => {
 
   it('answers a true retry in the same pass with the same reply, byte for byte', async () => {
     const t = await given().whenInOnePass([createLogicalSource('cars', [field('id')], { correlationId: 'c1' }), createLogicalSource('cars', [field('id')], { correlationId: 'c1' })]);
-    const replies = t.result.outbox.map(([, r]) => r).filter((r) => r.key === 'c1');
+    const replies = t.result.outbox.records.filter((r) => r.key === 'c1');
     assert.equal(replies.length, 2);
     assert.deepStrictEqual(replies[1].value, replies[0].value);
     assert.equal(t.result.retried, 1);
@@ -29,7 +29,7 @@ describe('correlation ids: a retry is the same id and the same request', () => {
 
   it("stamps every reply with the fingerprint of the request it answers", async () => {
     const t = await given().whenInOnePass([createLogicalSource('cars', [field('id')], { correlationId: 'c1' })]);
-    const reply = t.result.outbox.map(([, r]) => r).find((r) => r.key === 'c1');
+    const reply = t.result.outbox.records.find((r) => r.key === 'c1');
     assert.match(reply?.headers['request-fingerprint'] ?? '', /^[0-9a-f]{32}$/);
   });
 });
@@ -51,8 +51,8 @@ describe('requestFingerprint', () => {
 });
 
 describe('the sender’s address: headers the pass trusts', () => {
-  const dlq = (t: { result: { outbox: readonly (readonly [string, { topic: string; headers: Readonly<Record<string, string>> }])[] } }) =>
-    t.result.outbox.map(([, r]) => r).filter((r) => r.topic === 'test-coord.dlq');
+  const dlq = (t: { result: { outbox: { records: readonly { topic: string; headers: Readonly<Record<string, string>> }[] } } }) =>
+    t.result.outbox.records.filter((r) => r.topic === 'test-coord.dlq');
 
   it('refuses a correlation id over 255 characters to the DLQ, unanswered and without effect', async () => {
     const t = await given().whenInOnePass([createLogicalSource('cars', [field('id')], { correlationId: 'c'.repeat(256) })]);
@@ -70,7 +70,7 @@ describe('the sender’s address: headers the pass trusts', () => {
   it("refuses a request whose reply-to is one of the coordinator's own topics, unanswered", async () => {
     const t = await given().whenInOnePass([getLogicalSource('cars', { correlationId: 'c1', replyTo: 'test-coord.requests.catalog' })]);
     assert.deepStrictEqual(dlq(t).map((r) => r.headers['dlq-code']), ['REPLY_TO_FORBIDDEN']);
-    assert.equal(t.result.outbox.filter(([, r]) => r.topic === 'test-coord.requests.catalog').length, 0);
+    assert.equal(t.result.outbox.records.filter((r) => r.topic === 'test-coord.requests.catalog').length, 0);
   });
 
   it('answers on a private reply topic under <prefix>.replies.', async () =>

@@ -1,5 +1,6 @@
 /** `coordctl replay --to DIR [--verify] [--until POINT]`: rebuild the state from the log, with a progress bar. */
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { loadConfig } from '../config';
 import { replay, type ReplayProgress, type ReplayStop, type ReplayTarget } from '../engine/replay';
 import { targetText } from '../engine/replay-stop';
@@ -84,9 +85,11 @@ export const replayCommand = async (argv: readonly string[]): Promise<number> =>
     throw new UsageError('--until and --compare-live do not go together: --compare-live replays to where the live coordinator stands', USAGE);
   const log = createLogger('warn', { component: 'replay' });
   const { kafka, codec } = createParts(config, 'coordctl-replay', log);
+  const created = !existsSync(to);
   const store = await openStore(to);
   const tty = process.stderr.isTTY === true;
   let lastLine = 0;
+  let done = false;
   try {
     // The live coordinator moves on with every tick: replay exactly to where it stood when asked.
     const liveUrl = valueOf(rest, '--compare-live');
@@ -146,8 +149,14 @@ export const replayCommand = async (argv: readonly string[]): Promise<number> =>
         `replayed ${report.snapshots} snapshots (${report.records} records) into ${to} in ${report.elapsedMs} ms; digest ${report.digest}${verify ? '; every snapshot digest verified' : ''}\n` +
           (report.stop === undefined ? '' : `${stopText(report.stop)}\n`),
       );
+    done = true;
     return report.mismatch !== undefined || liveOk === false ? 3 : 0;
   } finally {
     await store.close();
+    // A replay that failed (a point before the first snapshot, a broker away) leaves the folder as it found it, ready for another try.
+    if (!done) {
+      if (created) rmSync(to, { recursive: true, force: true });
+      else for (const f of readdirSync(to)) rmSync(join(to, f), { recursive: true, force: true });
+    }
   }
 };

@@ -539,14 +539,8 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
     }
   };
 
-  const start = async (): Promise<void> => {
-    await loadChecked();
-    log.info('loaded state from RocksDB', { dir: store.dir, snapshotId: meta.id.toString(), partitions: offsets.size });
-
-    const problems = await withAdmin((admin) => inputTopicProblems(admin, inputTopics));
-    if (problems.length > 0) throw new CoordError('ENV_INVALID', problems.join('; '));
-    low = await withAdmin((admin) => lowWatermarks(admin, inputTopics));
-
+  /** A consumer in the group, with the handlers that activate this instance or make it stand by. */
+  const joinGroup = async (): Promise<void> => {
     consumer = kafka.consumer({
       groupId: config.groupId,
       allowAutoTopicCreation: false,
@@ -592,16 +586,17 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
     c.on(c.events.CRASH, ({ payload }) => {
       role = 'joining';
       log.error('consumer crashed', { error: errorMessage(payload.error), restart: payload.restart });
-      if (!payload.restart) {
-        // kafkajs gives up on this consumer: stop, so a supervisor restarts the process from RocksDB.
-        process.exitCode = 1;
-        void close();
-      }
+      // kafkajs gives up for good on some errors of a broker that restarts (no group coordinator yet):
+      // the state is safe in RocksDB, so a new consumer joins the group again, as a restart would.
+      if (!payload.restart && running && consumer === c) void rejoin().catch(fail);
     });
-    await c.connect();
-    await c.subscribe({ topics: inputTopics, fromBeginning: true });
-    running = true;
-    loop = runLoop();
+    try {
+      await c.connect();
+      await c.subscribe({ topics: inputTopics, fromBeginning: true });
+    } catch (err) {
+      await c.disconnect().catch(() => undefined);
+      throw err;
+    }
     await c.run({
       autoCommit: false,
       eachBatchAutoResolve: true,
@@ -622,6 +617,36 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
         );
       },
     });
+  };
+
+  /** A new consumer after kafkajs gave one up, retried with a bounded backoff and shown on /readyz while it fails. */
+  const rejoin = async (): Promise<void> => {
+    await consumer?.disconnect().catch(() => undefined);
+    for (let attempt = 1; running; attempt++) {
+      try {
+        await joinGroup();
+        health.ok('consumer');
+        log.info('a new consumer joined the group', { attempt });
+        return;
+      } catch (err) {
+        const t = health.failing('consumer', errorMessage(err));
+        log.warn('joining the group failed; retrying', { attempt, error: errorMessage(err), failingForMs: Date.now() - t.sinceMs });
+        await pause(backoffMs(attempt), () => !running);
+      }
+    }
+  };
+
+  const start = async (): Promise<void> => {
+    await loadChecked();
+    log.info('loaded state from RocksDB', { dir: store.dir, snapshotId: meta.id.toString(), partitions: offsets.size });
+
+    const problems = await withAdmin((admin) => inputTopicProblems(admin, inputTopics));
+    if (problems.length > 0) throw new CoordError('ENV_INVALID', problems.join('; '));
+    low = await withAdmin((admin) => lowWatermarks(admin, inputTopics));
+
+    running = true;
+    loop = runLoop();
+    await joinGroup();
   };
 
   let closing: Promise<void> | undefined;

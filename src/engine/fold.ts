@@ -7,8 +7,8 @@ import type { Codec } from '../messaging/codec';
 import { replyToProblem } from '../messaging/reply-to';
 import { topicName, type TopicKind } from '../messaging/topics';
 import { settingsOf } from '../../projections/model';
-import { dedupeKey, DEDUPE_BY_TIME, fingerprintKey, parseDedupeTimeKey } from '../store/keys';
-import { decodeOutRecord } from '../store/outbox';
+import { dedupeKey, DEDUPE_BY_TIME, parseDedupeTimeKey } from '../store/keys';
+import { decodeRemembered } from '../store/outbox';
 import type { Store, WriteOps } from '../store/rocks';
 import type { RawRecord } from './decode';
 import { runPass, type PassDeps, type PassResult, type Remembered } from './pass';
@@ -47,7 +47,7 @@ export const createFold = (deps: { store: Store; codec: Codec; options: FoldOpti
         next = logTimeMs;
         break;
       }
-      keys.push(k, dedupeKey(correlationId), fingerprintKey(correlationId));
+      keys.push(k, dedupeKey(correlationId));
     }
     // A full page of expired replies: there may be more, so the next pass looks again.
     oldestMs = seen >= 1_000 && next === Number.POSITIVE_INFINITY ? undefined : next;
@@ -67,13 +67,10 @@ export const createFold = (deps: { store: Store; codec: Codec; options: FoldOpti
     },
     versioned: versionedEntities(options.projections ?? PROJECTIONS),
     remembered: async (correlationIds) => {
-      const [replies, fingerprints] = await Promise.all([store.getMany(correlationIds.map(dedupeKey)), store.getMany(correlationIds.map(fingerprintKey))]);
+      const raws = await store.getMany(correlationIds.map(dedupeKey));
       const found = new Map<string, Remembered>();
-      correlationIds.forEach((cid, i) => {
-        const reply = replies[i];
-        const fingerprint = fingerprints[i];
-        if (reply !== null || fingerprint !== null)
-          found.set(cid, { reply: reply === null ? undefined : decodeOutRecord(reply), fingerprint: fingerprint === null ? undefined : fingerprint.toString() });
+      raws.forEach((raw, i) => {
+        if (raw !== null) found.set(correlationIds[i], decodeRemembered(raw));
       });
       return found;
     },

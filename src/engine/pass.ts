@@ -10,8 +10,8 @@ import { settingsOf } from '../../projections/model';
 import { requestFingerprint } from '../messaging/fingerprint';
 import { H } from '../messaging/headers';
 import { digestHex, updateDigest } from '../store/digest';
-import { dedupeKey, dedupeTimeKey, fingerprintKey, historyKey, offsetKey, outboxKey, SNAPSHOT_META, stateKey } from '../store/keys';
-import { encodeOutbox, encodeOutRecord, type OutRecord } from '../store/outbox';
+import { dedupeKey, dedupeTimeKey, historyKey, offsetKey, outboxKey, SNAPSHOT_META, stateKey } from '../store/keys';
+import { encodeOutbox, encodeRemembered, type OutRecord, type RememberedRequest } from '../store/outbox';
 import type { WriteOps } from '../store/rocks';
 import { shown } from '../messaging/reply-to';
 import type { ErrorCode } from '../errors';
@@ -40,10 +40,7 @@ export interface PassDeps extends Omit<DecodeContext, 'maxValueBytes'> {
 }
 
 /** A request decided earlier under a correlation id: its fingerprint, and its reply once given. */
-export interface Remembered {
-  readonly fingerprint?: string;
-  readonly reply?: OutRecord;
-}
+export type Remembered = RememberedRequest;
 
 /** Decode verdicts that depend on what the Schema Registry holds, not on the record alone. */
 const REGISTRY_VERDICTS: ReadonlySet<string> = new Set(['SCHEMA_UNKNOWN', 'SCHEMA_INVALID', 'SCHEMA_SUBJECT_MISMATCH', 'DECODE_LIMIT', 'WRONG_TOPIC']);
@@ -52,6 +49,8 @@ const REGISTRY_VERDICTS: ReadonlySet<string> = new Set(['SCHEMA_UNKNOWN', 'SCHEM
 const DLQ_HEADERS = { count: 32, nameChars: 255, valueChars: 1_024 } as const;
 /** The longest reason written in a DLQ header or an error reply. */
 const MAX_REASON_CHARS = 1_024;
+
+const EMPTY = Buffer.alloc(0);
 
 const bounded = (reason: string): string => (reason.length <= MAX_REASON_CHARS ? reason : `${reason.slice(0, MAX_REASON_CHARS)}… (${reason.length} characters)`);
 
@@ -177,7 +176,7 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
   /** Remembers that a request was decided under its correlation id, before or without its reply. */
   const rememberRequest = (correlationId: string, fingerprint: string): void => {
     given.set(correlationId, { fingerprint });
-    dedupePuts.push([fingerprintKey(correlationId), Buffer.from(fingerprint)], [dedupeTimeKey(logTimeMs, correlationId), Buffer.alloc(0)]);
+    dedupePuts.push([dedupeKey(correlationId), encodeRemembered({ fingerprint })], [dedupeTimeKey(logTimeMs, correlationId), EMPTY]);
   };
 
   const sendReply = async (
@@ -203,8 +202,7 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
     out.push(record);
     if (remember) {
       given.set(to.correlationId, { fingerprint, reply: record });
-      dedupePuts.push([dedupeKey(to.correlationId), encodeOutRecord(record)], [dedupeTimeKey(logTimeMs, to.correlationId), Buffer.alloc(0)]);
-      if (fingerprint !== undefined) dedupePuts.push([fingerprintKey(to.correlationId), Buffer.from(fingerprint)]);
+      dedupePuts.push([dedupeKey(to.correlationId), encodeRemembered({ fingerprint, reply: record })], [dedupeTimeKey(logTimeMs, to.correlationId), EMPTY]);
     }
   };
 

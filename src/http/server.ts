@@ -46,7 +46,7 @@ const metrics = (s: CoordinatorStatus): string =>
     ...family('coord_replies_too_large_total', 'counter', 'Replies over maxValueBytes, answered RESOURCE_EXHAUSTED instead.', [[{}, s.refusals.repliesTooLarge]]),
     ...family('coord_snapshot_markers_skipped_total', 'counter', 'Records on the snapshots topic skipped at a takeover: undecodable, without a generation, or not continuing the chain.', [[{}, s.refusals.markersSkipped]]),
     ...family('coord_retries_total', 'counter', 'Failed attempts retried, by what failed (publish, store, registry).', Object.entries(s.retries).map(([what, n]) => [{ what }, n])),
-    ...family('coord_stalled', 'gauge', '1 while a trouble has been retried for longer than stallThresholdMs (then /readyz is 503), by what.', ['publish', 'store', 'registry', 'environment'].map((what) => [{ what }, s.problems.some((p) => p.kind === what) ? 1 : 0])),
+    ...family('coord_stalled', 'gauge', '1 while a trouble has been retried for longer than stallThresholdMs (then /readyz is 503), by what.', ['publish', 'store', 'registry', 'consumer', 'environment'].map((what) => [{ what }, s.problems.some((p) => p.kind === what) ? 1 : 0])),
     '',
   ].join('\n');
 

@@ -8,8 +8,7 @@
  *   m/marker                     the last marker known published: snapshot id and topic offset (JSON)
  *   m/replay                     where a replay stopped, and what it was asked to stop at (JSON; replayed folders only)
  *   x/<snapshotId>               a snapshot's outbox not yet published (src/store/outbox.ts; ids zero-padded to sort)
- *   d/<correlationId>            the reply a request got, for retries (one outbox record)
- *   f/<correlationId>            the fingerprint of the request decided under that id (hex)
+ *   d/<correlationId>            the request decided under that id: its fingerprint and its reply once given (src/store/outbox.ts)
  *   t/<logTimeMs>/<correlationId> the same, indexed by log time, for expiry
  */
 
@@ -24,7 +23,6 @@ export const MARKER_POSITION = 'm/marker';
 export const REPLAY_STOP = 'm/replay';
 export const DEDUPE = 'd/';
 export const DEDUPE_BY_TIME = 't/';
-export const FINGERPRINT = 'f/';
 
 export const stateKey = (entity: string, key: string): string => `${STATE}${entity}/${key}`;
 
@@ -47,8 +45,6 @@ const pad = (n: bigint | number, width: number): string => n.toString().padStart
 export const outboxKey = (snapshotId: bigint): string => `${OUTBOX}${pad(snapshotId, 20)}`;
 
 export const dedupeKey = (correlationId: string): string => `${DEDUPE}${correlationId}`;
-
-export const fingerprintKey = (correlationId: string): string => `${FINGERPRINT}${correlationId}`;
 
 export const dedupeTimeKey = (logTimeMs: number, correlationId: string): string => `${DEDUPE_BY_TIME}${pad(logTimeMs, 15)}/${correlationId}`;
 

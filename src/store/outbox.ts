@@ -102,7 +102,29 @@ export const decodeOutbox = (b: Buffer): OutRecord[] => {
   return records;
 };
 
-/** One record (a remembered reply), in the same layout as an outbox of one. */
-export const encodeOutRecord = (r: OutRecord): Buffer => encodeOutbox([r]);
+/**
+ * What is remembered of a request under its correlation id: its fingerprint, and once given,
+ * its reply. Layout: u8 fingerprint length, the fingerprint (ASCII), then the reply as an
+ * outbox of one, or nothing while the reply is deferred.
+ */
+export interface RememberedRequest {
+  readonly fingerprint?: string;
+  readonly reply?: OutRecord;
+}
 
-export const decodeOutRecord = (b: Buffer): OutRecord => decodeOutbox(b)[0];
+export const encodeRemembered = (r: RememberedRequest): Buffer => {
+  const fp = Buffer.from(r.fingerprint ?? '', 'latin1');
+  const reply = r.reply === undefined ? Buffer.alloc(0) : encodeOutbox([r.reply]);
+  const out = Buffer.allocUnsafe(1 + fp.length + reply.length);
+  out.writeUInt8(fp.length, 0);
+  fp.copy(out, 1);
+  reply.copy(out, 1 + fp.length);
+  return out;
+};
+
+export const decodeRemembered = (b: Buffer): RememberedRequest => {
+  const fpLen = b.readUInt8(0);
+  const fingerprint = fpLen === 0 ? undefined : b.toString('latin1', 1, 1 + fpLen);
+  const rest = b.subarray(1 + fpLen);
+  return { fingerprint, reply: rest.length === 0 ? undefined : decodeOutbox(rest)[0] };
+};

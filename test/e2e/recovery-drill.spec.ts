@@ -83,8 +83,8 @@ describe('the recovery drill: stop every instance, remove their folders, rebuild
   });
 
   it('resumes from the rebuilt folder: the next snapshot follows the last one before the drill', async () => {
-    const status = await active.status();
-    assert.equal(status?.role, 'active');
+    // The standby's join makes the group rebalance; the first instance settles as the active one again.
+    await waitFor('the first instance to settle as active', async () => (await active.status())?.role === 'active', 60_000);
     const r = await ok('coord.v1.GetLogicalSource', { name: 'cars', asOfTs: null });
     assert.ok(r.snapshotId > lastBefore.snapshotId, `snapshot ${r.snapshotId} comes after ${lastBefore.snapshotId}`);
     assert.deepEqual(r.payload, sourceBefore.payload, 'the state is the one before the drill');

@@ -151,9 +151,20 @@ describe('the changelog, read by a consumer that only knows Kafka and the regist
     // 300 statistics reports, each a new image of w1, in one produce request: they fold into few snapshots.
     await client.sendMany(Array.from({ length: 300 }, (_, i) => ({ type: 'coord.v1.WorkerStatistics', value: { workerId: 'w1', incarnation: worker.incarnation, statistics: { report: i } }, opts: { key: 'w1' } })));
     const reportOf = (c: Change): number | undefined => (c.image === null ? undefined : (JSON.parse(c.image) as { statistics: { report?: number } | null }).statistics?.report);
-    const changes = await outsideReader(testStack().brokers, testStack().registryUrl).read(`${d.config.topicPrefix}.changelog`);
+    // The reports are folded and published a moment after they are produced: read until the last one is there.
+    let changes: Change[] = [];
+    const lastIsThere = (): boolean => changes.some((c) => c.key === 'w1' && reportOf(c) === 299);
+    await waitFor(
+      'the last report on the changelog',
+      async () => {
+        changes = await outsideReader(testStack().brokers, testStack().registryUrl).read(`${d.config.topicPrefix}.changelog`);
+        return lastIsThere();
+      },
+      60_000,
+      500,
+    ).catch(() => undefined);
     const reports = changes.filter((c) => c.key === 'w1' && reportOf(c) !== undefined);
-    assert.ok(reports.some((c) => reportOf(c) === 299), 'the last image is there');
+    assert.ok(lastIsThere(), 'the last image is there');
     assert.ok(reports.length < 300, `${reports.length} records for 300 reports`);
     const perSnapshot = new Map<string, number>();
     for (const c of changes) {

@@ -112,7 +112,8 @@ interface ReadHold {
   readonly ts: bigint;
   readonly expiresAtMs: bigint;
 }
-interface CoordinatorInfo {
+/** DescribeCoordinator's payload, unwrapped. */
+export interface CoordinatorInfo {
   readonly snapshotId: bigint;
   readonly snapshotTs: bigint;
   readonly logTimeMs: bigint;

@@ -10,7 +10,7 @@ import { CoordError } from '../errors';
 import { loadContracts } from '../messaging/schemas';
 import { digestHex } from '../store/digest';
 import { COMMANDS, isRequestNoun, parseCommand, usageLines, UsageError } from './commands';
-import { block, hybrid, iso, json, payloadTypes, replyJson, replyText, table, unwrapReply } from './format';
+import { block, hybrid, iso, json, payloadTypes, replyJson, replyText, table, unwrapReply, type CoordinatorInfo as FormatCoordinatorInfo } from './format';
 import { stopText } from './replay';
 import { targetText } from '../engine/replay-stop';
 
@@ -117,17 +117,8 @@ const replayText = (i: Inspection): string => {
   return lines.join('\n');
 };
 
-/** CoordinatorInfo as the reply's payload holds it, unwrapped. */
-interface CoordinatorInfo {
-  readonly oracleTs: bigint;
-  readonly frontierTs: bigint;
-  readonly workers: number;
-  readonly openSessions: number;
-  readonly queries: number;
-  readonly allocationsInUse: number;
-  readonly allocationsCached: number;
-  readonly settings: Readonly<Record<string, bigint>>;
-}
+/** CoordinatorInfo as the reply's payload holds it, unwrapped; the snapshot comes from the folder itself. */
+type CoordinatorInfo = Omit<FormatCoordinatorInfo, 'snapshotId' | 'snapshotTs' | 'logTimeMs'>;
 
 const describeText = (i: Inspection, c: CoordinatorInfo): string => {
   const digest = digestHex(i.meta.digest);

@@ -7,6 +7,7 @@
 import type * as avro from 'avsc';
 import { handlerTable, PROJECTIONS, type Image, type Message, type PassContext, type Projection, type Status } from '../../projections';
 import { CoordError } from '../errors';
+import { plain } from '../messaging/codec';
 import { loadContracts, type Contracts } from '../messaging/schemas';
 import { digestHex } from '../store/digest';
 import { OFFSETS, parseOffsetKey, parseStateKey, REPLAY_STOP, SNAPSHOT_META, STATE } from '../store/keys';
@@ -69,14 +70,6 @@ export interface Inspection {
   close(): Promise<void>;
 }
 
-/** avsc decodes records as class instances; compare and print plain data, as the codec hands it out. */
-const plain = (v: unknown): unknown => {
-  if (Array.isArray(v)) return v.map(plain);
-  if (v === null || typeof v !== 'object' || Buffer.isBuffer(v)) return v;
-  const out: Record<string, unknown> = {};
-  for (const [k, x] of Object.entries(v)) out[k] = plain(x);
-  return out;
-};
 
 /** Through the record's Avro type and back, so a value has exactly the shape it has after a trip on Kafka (defaults filled, unions wrapped). */
 const overTheWire = (type: avro.Type, value: unknown): Record<string, unknown> => plain(type.fromBuffer(type.toBuffer(value))) as Record<string, unknown>;

@@ -69,7 +69,7 @@ const registeredUnder = (subjects: readonly string[]): string => {
 type Verdict = { readonly ok: true } | { readonly ok: false; readonly message: string; readonly until: number };
 
 /** avsc decodes records as class instances; the rest of the code wants plain data. */
-const plain = (v: unknown): unknown => {
+export const plain = (v: unknown): unknown => {
   if (Array.isArray(v)) return v.map(plain);
   if (v === null || typeof v !== 'object' || Buffer.isBuffer(v)) return v;
   const out: Record<string, unknown> = {};

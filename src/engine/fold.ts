@@ -81,7 +81,8 @@ export const createFold = (deps: { store: Store; codec: Codec; options: FoldOpti
     const result = await runPass(records, state, prev, { ...passDeps, ...extra });
     const expired = await expiredReplies(prev.logTimeMs - dedupeRetentionMs);
     if (result.remembers && oldestMs !== undefined && result.meta.logTimeMs < oldestMs) oldestMs = result.meta.logTimeMs;
+    const writeFrom = performance.now();
     await write({ ...result.ops, deletes: [...(result.ops.deletes ?? []), ...expired] });
-    return result;
+    return { ...result, stages: { ...result.stages, commitMs: performance.now() - writeFrom } };
   };
 };

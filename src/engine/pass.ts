@@ -85,6 +85,12 @@ export interface PassResult {
   readonly tooLarge: number;
   /** Whether the pass remembered a request for retries (at its log time). */
   readonly remembers: boolean;
+  /**
+   * Where the pass's time went, ms of engine time (for /metrics): decoding its records,
+   * deciding them in stage order, and turning the net changes into state, history, changelog
+   * and marker. The fold adds the store write (`commitMs`).
+   */
+  readonly stages: { readonly decodeMs: number; readonly decideMs: number; readonly changesMs: number; readonly commitMs?: number };
 }
 
 const stageIndex = (handlers: PassDeps['handlers'], e: Envelope): number => {
@@ -129,6 +135,8 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
   const settings = settingsOf(state);
   const isRequest = (topic: string): boolean => deps.kindOf(topic)?.startsWith('requests.') === true;
   const decodeCtx: DecodeContext = { ...deps, maxValueBytes: settings.maxValueBytes };
+  // Engine time, for /metrics only: nothing the pass decides reads it.
+  const startedAt = performance.now();
   const decoding = records.map((r): Envelope | Rejection | Promise<Envelope | Rejection> => {
     const verdict = deps.recorded?.get(recordId(r));
     if (verdict === undefined) return decodeRecord(r, decodeCtx);
@@ -256,6 +264,7 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
   }
 
   async function decideAndCommit(): Promise<PassResult> {
+    const decidedFrom = performance.now();
     // One read for every request's earlier reply, rather than one a request.
     const earlierReplies = await deps.remembered([...new Set(good.flatMap((e) => (e.correlationId === undefined ? [] : [e.correlationId])))]);
 
@@ -336,6 +345,7 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
       if (decision.compactTo !== undefined && (compactTo === undefined || decision.compactTo > compactTo)) compactTo = decision.compactTo;
     }
 
+    const netFrom = performance.now();
     // Net changes: an entity created and dropped in one pass leaves no trace.
     let digest = prev.digest;
     const statePuts: [string, Buffer][] = [];
@@ -398,6 +408,7 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
       ],
       deletes: stateDeletes,
     };
-    return { meta, ops, outbox, inputs, changed: statePuts.length + stateDeletes.length, applied, rejected, retried, dlq: dlqCounts, conflicts, tooLarge, remembers: dedupePuts.length > 0 };
+    const stages = { decodeMs: decidedFrom - startedAt, decideMs: netFrom - decidedFrom, changesMs: performance.now() - netFrom };
+    return { meta, ops, outbox, inputs, changed: statePuts.length + stateDeletes.length, applied, rejected, retried, dlq: dlqCounts, conflicts, tooLarge, remembers: dedupePuts.length > 0, stages };
   }
 };

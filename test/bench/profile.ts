@@ -61,7 +61,7 @@ export const profiled = async <T>(fn: () => Promise<T>): Promise<{ result: T; pr
         byPlace: Object.fromEntries([...byPlace].sort((a, b) => b[1] - a[1]).map(([k, h]) => [k, pct(h)])),
         top: [...byFn]
           .sort((a, b) => b[1] - a[1])
-          .slice(0, 15)
+          .slice(0, Number(process.env.PROFILE_TOP ?? 15))
           .map(([f, h]) => ({ fn: f, percent: pct(h) })),
       },
     };

@@ -1,7 +1,7 @@
 /** The projections' state in memory, loaded from RocksDB at start and kept equal to it by every commit. */
 import { type Change, type Image, type StateView } from '../../projections';
 import { LOGICAL_BITS, nextHybrid } from '../../projections/system/hybrid';
-import { digestHex, EMPTY_DIGEST, parseDigest, updateDigest } from '../store/digest';
+import { DigestSum, digestHex, EMPTY_DIGEST, parseDigest } from '../store/digest';
 import { HISTORY, historyKey, OFFSETS, parseHistoryKey, parseOffsetKey, parseStateKey, SNAPSHOT_META, STATE } from '../store/keys';
 import type { Store } from '../store/rocks';
 
@@ -140,17 +140,17 @@ export const tpKey = (topic: string, partition: number): string => `${topic}:${p
 
 export const loadState = async (store: Store): Promise<Loaded> => {
   const state = new WorkingState();
-  let digest = EMPTY_DIGEST;
+  const digest = new DigestSum();
   for await (const [k, v] of store.scan(STATE)) {
     const { entity, key } = parseStateKey(k);
     state.apply({ entity, key, image: JSON.parse(v.toString()) as Image });
-    digest = updateDigest(digest, k, undefined, v);
+    digest.add(k, v);
   }
   // Keys sort by entity, key, then zero-padded ts: versions arrive oldest first.
   for await (const [k, v] of store.scan(HISTORY)) {
     const { entity, key, ts } = parseHistoryKey(k);
     state.addVersion(entity, key, ts, JSON.parse(v.toString()) as Image | null);
-    digest = updateDigest(digest, k, undefined, v);
+    digest.add(k, v);
   }
   const offsets = new Map<string, bigint>();
   for await (const [k, v] of store.scan(OFFSETS)) {
@@ -158,5 +158,5 @@ export const loadState = async (store: Store): Promise<Loaded> => {
     offsets.set(tpKey(topic, partition), BigInt(v.toString()));
   }
   const raw = await store.get(SNAPSHOT_META);
-  return { state, offsets, meta: raw === null ? GENESIS : decodeMeta(raw), digest };
+  return { state, offsets, meta: raw === null ? GENESIS : decodeMeta(raw), digest: digest.value };
 };

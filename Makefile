@@ -4,6 +4,9 @@ NODE ?= node
 COORDCTL := $(NODE) dist/src/cli/main.js
 STAMP := node_modules/.install-stamp
 PYENV := .cache/py/.install-stamp
+## The console's browser test drives Debian's Chromium (its own browser downloads cannot reach the network).
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: all build run infra coordinator stop test test-unit test-integration lint bench replay soak clean check-tools
 
@@ -25,6 +28,12 @@ $(PYENV): test/interop/requirements.txt
 	python3 -m venv .cache/py
 	.cache/py/bin/pip install --quiet --disable-pip-version-check -r test/interop/requirements.txt
 	@touch $@
+
+## Chromium for the browser test, from Debian's packages; skipped when it is there already.
+$(CHROMIUM):
+	@command -v apt-get >/dev/null || { echo "make: the console's browser test needs Chromium at $(CHROMIUM): install your distribution's chromium package" >&2; exit 1; }
+	$(SUDO) apt-get update -qq
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
 
 build: check-tools $(STAMP)
 	npx tsc -p tsconfig.json
@@ -53,7 +62,7 @@ test-unit: build
 	npx mocha 'test/unit/**/*.spec.ts'
 
 ## Integration and end-to-end tiers start their own Kafka and registry on free ports in a temporary folder.
-test-integration: build $(PYENV)
+test-integration: build $(PYENV) $(CHROMIUM)
 	npx mocha --timeout 180000 --slow 5000 --require test/support/stack-hooks.ts 'test/integration/**/*.spec.ts' 'test/e2e/**/*.spec.ts'
 
 test: build lint test-unit test-integration

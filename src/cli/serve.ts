@@ -1,6 +1,7 @@
 /** Long-running commands: the local infrastructure, the coordinator, and both at once (`make run`). */
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { collectDefaultMetrics, Registry } from 'prom-client';
 import { createClient } from '../client/client';
 import { loadConfig, type Config } from '../config';
 import { createCoordinator } from '../engine/coordinator';
@@ -11,7 +12,9 @@ import { createLogger, type Logger } from '../log';
 import { brokerAnswers, plaintext } from '../messaging/kafka';
 import { provision, recordTopics } from '../messaging/provision';
 import { createRegistryClient } from '../messaging/registry';
-import { projectRoot } from '../messaging/schemas';
+import { loadContracts, projectRoot } from '../messaging/schemas';
+import { topicName } from '../messaging/topics';
+import { createEngineMetrics, registerCoordinatorGauges } from '../metrics/coordinator';
 import { createParts } from '../runtime';
 import { openStore } from '../store/rocks';
 import { createWorkerAgent } from '../worker/agent';
@@ -85,9 +88,16 @@ export const infraDown = async (log: Logger): Promise<void> => {
 export const serveCoordinator = async (config: Config, log: Logger, stop: Promise<unknown>, pidFile?: string): Promise<void> => {
   const parts = createParts(config, 'coord-coordinator', log);
   const store = await openStore(config.dataDir);
-  const coordinator = createCoordinator({ config, kafka: parts.kafka, codec: parts.codec, store, log });
-  const http = await startAdminServer({ host: config.httpHost, port: config.httpPort, status: coordinator.status });
-  log.info('coordinator admin HTTP listening', { url: http.url });
+  // One registry for this coordinator and its process: /metrics serves it, nothing else writes to it.
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const reply = loadContracts().get('coord.v1.Reply');
+  if (reply === undefined) throw new Error('schemas/coord.v1.Reply.avsc is missing');
+  const observer = createEngineMetrics({ registry, dlqTopic: topicName(config.topicPrefix, 'dlq'), reply });
+  const coordinator = createCoordinator({ config, kafka: parts.kafka, codec: parts.codec, store, log, observer });
+  registerCoordinatorGauges({ registry, coordinator });
+  const http = await startAdminServer({ host: config.httpHost, port: config.httpPort, coordinator, registry });
+  log.info('coordinator admin HTTP listening; the console is at /', { url: http.url });
   if (pidFile !== undefined) writeFileSync(pidFile, `${process.pid}\n`);
   try {
     await parts.codec.registerAll(recordTopics(config.topicPrefix));

@@ -4,6 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Consumer, Kafka, Producer } from 'kafkajs';
+import type { Registry } from 'prom-client';
 import { CoordError, errorMessage, isCoordError } from '../errors';
 import type { Logger } from '../log';
 import type { Codec } from '../messaging/codec';
@@ -12,6 +13,7 @@ import { H, readHeaders } from '../messaging/headers';
 import { requestProducer } from '../messaging/kafka';
 import { RECORD_TOPICS } from '../messaging/protocol';
 import { topicName } from '../messaging/topics';
+import { createClientMetrics } from '../metrics/client';
 
 export type ReplyStatus =
   | 'OK'
@@ -58,6 +60,12 @@ export interface ClientOptions {
    * (input records fetched-but-not-folded plus not yet fetched) is over this bound, sends wait.
    */
   readonly maxLag?: number;
+  /**
+   * Where the client's own metrics go (asks in flight, ask latency, replies dropped, backpressure
+   * waits): the embedding application's registry, which it serves. `name` tells clients apart
+   * in a shared registry (label `client`, default `default`).
+   */
+  readonly metrics?: { readonly registry: Registry; readonly name?: string };
 }
 
 export interface SendOptions {
@@ -96,11 +104,19 @@ interface Waiter {
   reject(e: Error): void;
 }
 
+/** How an ask that got no reply ended, for the latency histogram. */
+const outcomeOf = (err: unknown): string => (isCoordError(err, 'ASK_TIMEOUT') ? 'TIMEOUT' : isCoordError(err, 'CLIENT_CLOSED') ? 'CLOSED' : 'ERROR');
+
 export const createClient = (o: ClientOptions): Client => {
   const waiting = new Map<string, Waiter>();
   const maxInFlight = o.maxInFlight ?? 1_000;
   const slotWaiters: (() => void)[] = [];
   let dropped = 0;
+  const metrics = o.metrics === undefined ? undefined : createClientMetrics(o.metrics.registry, o.metrics.name ?? 'default');
+  const drop = (): void => {
+    dropped++;
+    metrics?.dropped();
+  };
   let producer: Producer | undefined;
   let consumer: Consumer | undefined;
   let closed = false;
@@ -110,7 +126,7 @@ export const createClient = (o: ClientOptions): Client => {
   const onReply = async (value: Buffer | null, rawHeaders: Parameters<typeof readHeaders>[0]): Promise<void> => {
     const hinted = readHeaders(rawHeaders)[H.correlationId];
     if (hinted !== undefined && !waiting.has(hinted)) {
-      dropped++;
+      drop();
       return;
     }
     let reply: Reply;
@@ -128,14 +144,14 @@ export const createClient = (o: ClientOptions): Client => {
       };
     } catch (err) {
       o.log.warn('dropping a reply that does not decode', { error: errorMessage(err) });
-      dropped++;
+      drop();
       return;
     }
     const w = waiting.get(reply.correlationId);
     // Another client's request under the same id is answered under that id too (CONFLICT, or its own reply): not ours.
     const answered = readHeaders(rawHeaders)[H.fingerprint];
     if (w === undefined || (answered !== undefined && answered !== w.fingerprint && answered !== w.rawFingerprint)) {
-      dropped++; // late, duplicate, or someone else's
+      drop(); // late, duplicate, or someone else's
       return;
     }
     waiting.delete(reply.correlationId);
@@ -191,25 +207,32 @@ export const createClient = (o: ClientOptions): Client => {
 
   /** Takes a place once one is free (and the coordinator's lag is under the bound), waiting at most until `deadline`. */
   const acquire = async (deadline: number): Promise<void> => {
-    while (reserved >= maxInFlight || overLag()) {
-      if (closed) throw new CoordError('CLIENT_CLOSED', 'the client closed');
-      const left = deadline - Date.now();
-      if (left <= 0)
-        throw new CoordError('ASK_TIMEOUT', overLag() ? `the coordinator is ${lag} records behind (maxLag ${o.maxLag}); try again later` : `${inFlight()} requests are in flight (maxInFlight ${maxInFlight})`, {
-          retriable: true,
+    const waitedFrom = reserved >= maxInFlight || overLag() ? { at: performance.now(), reason: overLag() ? ('lag' as const) : ('in_flight' as const) } : undefined;
+    try {
+      while (reserved >= maxInFlight || overLag()) {
+        if (closed) throw new CoordError('CLIENT_CLOSED', 'the client closed');
+        const left = deadline - Date.now();
+        if (left <= 0)
+          throw new CoordError('ASK_TIMEOUT', overLag() ? `the coordinator is ${lag} records behind (maxLag ${o.maxLag}); try again later` : `${inFlight()} requests are in flight (maxInFlight ${maxInFlight})`, {
+            retriable: true,
+          });
+        await new Promise<void>((r) => {
+          const t = setTimeout(r, Math.min(left, overLag() ? 100 : 1_000));
+          slotWaiters.push(() => {
+            clearTimeout(t);
+            r();
+          });
         });
-      await new Promise<void>((r) => {
-        const t = setTimeout(r, Math.min(left, overLag() ? 100 : 1_000));
-        slotWaiters.push(() => {
-          clearTimeout(t);
-          r();
-        });
-      });
+      }
+    } finally {
+      if (waitedFrom !== undefined) metrics?.waited(waitedFrom.reason, (performance.now() - waitedFrom.at) / 1_000);
     }
     reserved++;
+    metrics?.places(reserved);
   };
   const release = (): void => {
     reserved--;
+    metrics?.places(reserved);
     slotWaiters.shift()?.();
   };
 
@@ -302,13 +325,24 @@ export const createClient = (o: ClientOptions): Client => {
     if (!isRequest(type)) throw new CoordError('WRONG_TOPIC', `${type} is not a request of the protocol`);
     const correlationId = opts.correlationId ?? randomUUID();
     const timeoutMs = opts.timeoutMs ?? o.askTimeoutMs;
-    await acquire(Date.now() + timeoutMs);
+    const timing = metrics?.askStarted();
+    try {
+      await acquire(Date.now() + timeoutMs);
+    } catch (err) {
+      timing?.ended(outcomeOf(err));
+      throw err;
+    }
     try {
       for (let n = 0; ; n++) {
         try {
-          return await attempt(type, value, opts, correlationId, timeoutMs);
+          const reply = await attempt(type, value, opts, correlationId, timeoutMs);
+          timing?.ended(reply.status);
+          return reply;
         } catch (err) {
-          if (!isCoordError(err, 'ASK_TIMEOUT') || n >= (opts.retries ?? 0) || opts.signal?.aborted || closed) throw err;
+          if (!isCoordError(err, 'ASK_TIMEOUT') || n >= (opts.retries ?? 0) || opts.signal?.aborted || closed) {
+            timing?.ended(outcomeOf(err));
+            throw err;
+          }
         }
       }
     } finally {

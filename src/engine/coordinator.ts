@@ -4,7 +4,7 @@
  */
 import { cpSync } from 'node:fs';
 import type { Admin, Consumer, Kafka } from 'kafkajs';
-import type { Projection } from '../../projections';
+import type { Image, Projection } from '../../projections';
 import type { Config } from '../config';
 import { CoordError, errorMessage, isCoordError } from '../errors';
 import type { Logger } from '../log';
@@ -28,6 +28,7 @@ interface Outbox {
 import type { RawRecord } from './decode';
 import { Gatherer } from './gather';
 import { createFold } from './fold';
+import type { PassResult } from './pass';
 import { readMarkers, replayOnto, type Marker } from './replay';
 import { loadState, tpKey, type SnapshotMeta, type WorkingState } from './state';
 
@@ -38,6 +39,28 @@ export interface CoordinatorDeps {
   readonly store: Store;
   readonly log: Logger;
   readonly projections?: readonly Projection[];
+  /** Told of passes, publications and activations as they happen, for /metrics (src/metrics/coordinator.ts). */
+  readonly observer?: EngineObserver;
+}
+
+/** What the engine reports as it works; the metrics observe it, nothing decides by it. */
+export interface EngineObserver {
+  /** A pass committed `records` input records as `result`. */
+  passed(result: PassResult, records: number): void;
+  /** The outboxes under `keys` were published in one transaction that took `seconds`. */
+  published(keys: readonly string[], seconds: number): void;
+  /** This instance became the active one under `generation`. */
+  activated(generation: number): void;
+}
+
+/** The coordinator's state as its last committed snapshot left it, for the console and the metrics. */
+export interface CoordinatorView {
+  readonly snapshot: { readonly id: string; readonly ts: string; readonly logTimeMs: number };
+  /** The entities of one kind (the names in projections/model.ts), in key order. */
+  list(entity: string): readonly (readonly [string, Image])[];
+  get(entity: string, key: string): Image | undefined;
+  /** Each input partition this instance folds: the next offset to fold, and the log end its last fetch saw. */
+  readonly inputs: readonly { readonly topic: string; readonly partition: number; readonly next: bigint; readonly end: bigint | undefined }[];
 }
 
 export interface CoordinatorStatus {
@@ -74,6 +97,11 @@ export interface CoordinatorStatus {
 export interface Coordinator {
   start(): Promise<void>;
   status(): CoordinatorStatus;
+  /**
+   * Runs `fn` between passes, on the state of the last committed snapshot (never half a pass);
+   * read-only, and only within `fn`. It waits for the pass or catch-up in progress.
+   */
+  read<T>(fn: (view: CoordinatorView) => T): Promise<T>;
   /** Stops consuming, finishes the pass in progress, publishes its outbox and closes the clients. */
   close(): Promise<void>;
   /** Resolves once the coordinator has closed, by request or because it could not go on. */
@@ -169,7 +197,9 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
     if (stoodDown) throw new CoordError('PUBLISH_FAILED', 'an earlier outbox is still unpublished; this one waits for it');
     const records = outboxes.length === 1 ? outboxes[0].records : outboxes.flatMap((o) => o.records);
     // Every output says which activation published it; a late one from a fenced instance carries an older generation.
+    const publishFrom = performance.now();
     const last = await publisher.publish(records, snapshotsTopic, { [H.generation]: String(generation) }, { [H.lag]: currentLag().toString() });
+    deps.observer?.published(outboxes.map((o) => o.key), (performance.now() - publishFrom) / 1_000);
     // Where the last marker landed, so a takeover reads the markers from there, not from the beginning.
     let marker: OutRecord | undefined;
     for (let i = records.length - 1; i >= 0 && marker === undefined; i--) if (records[i].topic === snapshotsTopic) marker = records[i];
@@ -388,6 +418,7 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
     }
     c.resume(inputTopics.map((topic) => ({ topic })));
     role = 'active';
+    deps.observer?.activated(generation);
     startTicking();
     log.info('active: consuming every input partition', { partitions: owned.length, snapshotId: meta.id.toString() });
   };
@@ -405,6 +436,7 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
     if (fresh.length === 0) return;
     const result = await fold(fresh, state, meta, { holdUnknownSchemas });
     meta = result.meta;
+    deps.observer?.passed(result, fresh.length);
     const commits = result.inputs.map((r) => ({ topic: r.topic, partition: r.partition, offset: (r.toOffset + 1n).toString() }));
     for (const c of commits) {
       offsets.set(tpKey(c.topic, c.partition), BigInt(c.offset));
@@ -667,10 +699,21 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
     return closing;
   };
 
+  const view = (): CoordinatorView => ({
+    snapshot: { id: meta?.id.toString() ?? '0', ts: meta?.ts.toString() ?? '0', logTimeMs: meta?.logTimeMs ?? 0 },
+    list: (entity) => (state === undefined ? [] : [...state.list(entity)]),
+    get: (entity, key) => state?.get(entity, key),
+    inputs: [...expected].map(([k, next]) => {
+      const at = k.lastIndexOf(':');
+      return { topic: k.slice(0, at), partition: Number(k.slice(at + 1)), next, end: highWatermarks.get(k) };
+    }),
+  });
+
   return {
     start,
     close,
     closed,
+    read: (fn) => exclusive(async () => fn(view())),
     status: () => ({
       ready: running && role === 'active' && health.stalled(config.stallThresholdMs).length === 0,
       role,

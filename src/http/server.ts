@@ -1,75 +1,109 @@
-/** The operator's HTTP door: /healthz (the process is up), /readyz (it consumes), /metrics (Prometheus text). */
-import { createServer, type Server } from 'node:http';
+/**
+ * The operator's HTTP door: /healthz (the process is up), /readyz (it consumes), /metrics
+ * (Prometheus text from the coordinator's registry), and the read-only live console at `/`
+ * with its stream at /events. Only GET and HEAD; nothing here changes the deployment.
+ */
+import { readFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { CoordinatorStatus } from '../engine/coordinator';
+import { join } from 'node:path';
+import type { Registry } from 'prom-client';
+import type { Coordinator } from '../engine/coordinator';
+import { projectRoot } from '../messaging/schemas';
+import { createConsoleFeed, type ConsoleFeedOptions } from './console';
 
 export interface AdminServer {
   readonly url: string;
   close(): Promise<void>;
 }
 
-/** A label value as the Prometheus text format wants it. */
-const label = (v: string): string => v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+export interface AdminServerOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly coordinator: Pick<Coordinator, 'status' | 'read'>;
+  /** The coordinator's metrics (src/metrics/coordinator.ts), created for this coordinator by its process. */
+  readonly registry: Registry;
+  /** How the console samples and pushes (tests make it quicker). */
+  readonly console?: Omit<ConsoleFeedOptions, 'coordinator'>;
+}
 
-const family = (name: string, type: 'counter' | 'gauge', help: string, samples: readonly (readonly [Record<string, string>, number])[]): string[] => [
-  `# HELP ${name} ${help}`,
-  `# TYPE ${name} ${type}`,
-  ...samples.map(([labels, v]) => {
-    const ls = Object.entries(labels).map(([k, x]) => `${k}="${label(x)}"`);
-    return `${name}${ls.length === 0 ? '' : `{${ls.join(',')}}`} ${v}`;
-  }),
-];
+/** The console's files: no framework, no CDN, nothing fetched from anywhere but this server. */
+const ASSETS: Readonly<Record<string, { file: string; type: string }>> = {
+  '/': { file: 'index.html', type: 'text/html; charset=utf-8' },
+  '/console.js': { file: 'console.js', type: 'text/javascript; charset=utf-8' },
+  '/console.css': { file: 'console.css', type: 'text/css; charset=utf-8' },
+};
 
-const metrics = (s: CoordinatorStatus): string =>
-  [
-    '# HELP coord_ready 1 when the coordinator consumes its input.',
-    '# TYPE coord_ready gauge',
-    `coord_ready ${s.ready ? 1 : 0}`,
-    '# HELP coord_snapshot_id Id of the last committed snapshot.',
-    '# TYPE coord_snapshot_id gauge',
-    `coord_snapshot_id ${s.snapshotId}`,
-    '# HELP coord_messages_applied_total Input messages decided by a projection.',
-    '# TYPE coord_messages_applied_total counter',
-    `coord_messages_applied_total ${s.applied}`,
-    '# HELP coord_messages_rejected_total Input messages sent to the DLQ.',
-    '# TYPE coord_messages_rejected_total counter',
-    `coord_messages_rejected_total ${s.rejected}`,
-    '# HELP coord_passes_total Passes committed.',
-    '# TYPE coord_passes_total counter',
-    `coord_passes_total ${s.passes}`,
-    '# HELP coord_buffered_records Records fetched and waiting for a pass.',
-    '# TYPE coord_buffered_records gauge',
-    `coord_buffered_records ${s.buffered}`,
-    ...family('coord_dlq_records_total', 'counter', 'Input records sent to the DLQ by a pass, by reason code.', Object.entries(s.refusals.dlq).map(([code, n]) => [{ code }, n])),
-    ...family('coord_outputs_set_aside_total', 'counter', 'Outputs that could never be published, replaced by a notice in the DLQ, by reason code.', Object.entries(s.refusals.setAside).map(([code, n]) => [{ code }, n])),
-    ...family('coord_correlation_conflicts_total', 'counter', 'Requests that reused a correlation id for another request (answered CONFLICT).', [[{}, s.refusals.conflicts]]),
-    ...family('coord_replies_too_large_total', 'counter', 'Replies over maxValueBytes, answered RESOURCE_EXHAUSTED instead.', [[{}, s.refusals.repliesTooLarge]]),
-    ...family('coord_snapshot_markers_skipped_total', 'counter', 'Records on the snapshots topic skipped at a takeover: undecodable, without a generation, or not continuing the chain.', [[{}, s.refusals.markersSkipped]]),
-    ...family('coord_retries_total', 'counter', 'Failed attempts retried, by what failed (publish, store, registry).', Object.entries(s.retries).map(([what, n]) => [{ what }, n])),
-    ...family('coord_stalled', 'gauge', '1 while a trouble has been retried for longer than stallThresholdMs (then /readyz is 503), by what.', ['publish', 'store', 'registry', 'consumer', 'environment'].map((what) => [{ what }, s.problems.some((p) => p.kind === what) ? 1 : 0])),
-    '',
-  ].join('\n');
+/** The page may load only its own script and style and talk only to this server. */
+const CONSOLE_HEADERS = {
+  'Content-Security-Policy': "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+  'X-Content-Type-Options': 'nosniff',
+  'Referrer-Policy': 'no-referrer',
+  'Cache-Control': 'no-cache',
+};
 
-export const startAdminServer = (opts: { host: string; port: number; status: () => CoordinatorStatus }): Promise<AdminServer> =>
+const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
+
+/**
+ * On a loopback address, the console answers only requests addressed to a loopback name: a web
+ * page elsewhere that rebinds its own name to 127.0.0.1 must not read the deployment through it.
+ */
+const hostAllowed = (bound: string, header: string | undefined): boolean => {
+  if (!LOOPBACK.has(bound) && !bound.startsWith('127.')) return true;
+  if (header === undefined) return false;
+  const name = header.startsWith('[') ? header.slice(0, header.indexOf(']') + 1) : header.split(':')[0];
+  return LOOPBACK.has(name.toLowerCase()) || name.startsWith('127.') || name === bound;
+};
+
+const loadAssets = (): Map<string, { body: Buffer; type: string }> => {
+  const dir = join(projectRoot(), 'src', 'http', 'assets');
+  return new Map(Object.entries(ASSETS).map(([path, a]) => [path, { body: readFileSync(join(dir, a.file)), type: a.type }]));
+};
+
+export const startAdminServer = (opts: AdminServerOptions): Promise<AdminServer> =>
   new Promise((resolve, reject) => {
-    const server: Server = createServer((req, res) => {
+    const assets = loadAssets();
+    const feed = createConsoleFeed({ ...opts.console, coordinator: opts.coordinator });
+    const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
       const path = (req.url ?? '/').split('?')[0];
-      const s = opts.status();
-      const send = (code: number, body: string, type = 'application/json'): void => {
-        res.writeHead(code, { 'Content-Type': type });
-        res.end(body);
+      const send = (code: number, body: string | Buffer, type = 'application/json', headers: Record<string, string> = {}): void => {
+        res.writeHead(code, { 'Content-Type': type, ...headers });
+        res.end(req.method === 'HEAD' ? undefined : body);
       };
-      if (path === '/healthz') send(200, JSON.stringify({ status: 'up' }));
-      else if (path === '/readyz') send(s.ready ? 200 : 503, JSON.stringify(s));
-      else if (path === '/metrics') send(200, metrics(s), 'text/plain; version=0.0.4');
-      else send(404, JSON.stringify({ error: `no such path ${path}; try /healthz, /readyz or /metrics` }));
+      if (req.method !== 'GET' && req.method !== 'HEAD') return send(405, JSON.stringify({ error: `${req.method} is not allowed: this endpoint is read-only` }), 'application/json', { Allow: 'GET, HEAD' });
+      if (path === '/healthz') return send(200, JSON.stringify({ status: 'up' }));
+      if (path === '/readyz') {
+        const s = opts.coordinator.status();
+        return send(s.ready ? 200 : 503, JSON.stringify(s));
+      }
+      if (path === '/metrics') return send(200, await opts.registry.metrics(), opts.registry.contentType);
+      const asset = assets.get(path);
+      if (asset === undefined && path !== '/events' && path !== '/api/console')
+        return send(404, JSON.stringify({ error: `no such path ${path}; try / (the console), /healthz, /readyz or /metrics` }));
+      if (!hostAllowed(opts.host, req.headers.host)) return send(403, JSON.stringify({ error: 'the console answers only to a loopback host name on a loopback address' }));
+      if (asset !== undefined) return send(200, asset.body, asset.type, CONSOLE_HEADERS);
+      if (path === '/api/console') return send(200, JSON.stringify(await feed.current()), 'application/json', CONSOLE_HEADERS);
+      feed.attach(req, res);
+    };
+    const server: Server = createServer((req, res) => {
+      handle(req, res).catch((err: unknown) => {
+        if (res.headersSent) return void res.end();
+        res.writeHead(500, { 'Content-Type': 'application/json' });
+        res.end(JSON.stringify({ error: err instanceof Error ? err.message : String(err) }));
+      });
     });
     server.once('error', reject);
     server.listen(opts.port, opts.host, () => {
       const { port } = server.address() as AddressInfo;
       resolve({
-        url: `http://${opts.host}:${port}`,
-        close: () => new Promise((r) => server.close(() => r())),
+        url: `http://${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${port}`,
+        close: () =>
+          new Promise((r) => {
+            // Open console streams and kept-alive connections would hold the server open forever.
+            feed.close();
+            server.close(() => r());
+            server.closeAllConnections();
+          }),
       });
     });
   });

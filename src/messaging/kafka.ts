@@ -17,6 +17,8 @@ const LEVELS: Record<number, keyof Logger> = {
   [KafkaLogLevel.DEBUG]: 'debug',
 };
 
+const CONCURRENT = /another concurrent operation on the same transaction/;
+
 export const createKafka = (conn: KafkaConnection, clientId: string, log: Logger): Kafka => {
   const cfg: KafkaConfig = {
     clientId,
@@ -28,8 +30,10 @@ export const createKafka = (conn: KafkaConnection, clientId: string, log: Logger
     // kafkajs logs its own rebalances and retries at WARN/ERROR; they go through our JSON log.
     logLevel: KafkaLogLevel.WARN,
     logCreator: () => (entry) => {
-      const method = LEVELS[entry.level] ?? 'info';
       const { message, ...rest } = entry.log;
+      // A transaction begun while the broker still writes the last one's markers is answered
+      // CONCURRENT_TRANSACTIONS and retried at once (see outboxProducer): expected, so not an error.
+      const method = CONCURRENT.test(`${message} ${String(rest.error ?? '')}`) ? 'debug' : (LEVELS[entry.level] ?? 'info');
       (log[method] as (m: string, f?: Record<string, unknown>) => void)(`kafkajs: ${message}`, { namespace: entry.namespace, ...rest });
     },
   };

@@ -62,8 +62,9 @@ test-unit: build
 	npx mocha 'test/unit/**/*.spec.ts'
 
 ## Integration and end-to-end tiers start their own Kafka and registry on free ports in a temporary folder.
+## --exit: once the root hooks have stopped the stack, a client a failed test left open must not keep the run (and CI) waiting.
 test-integration: build $(PYENV) $(CHROMIUM)
-	npx mocha --timeout 180000 --slow 5000 --require test/support/stack-hooks.ts 'test/integration/**/*.spec.ts' 'test/e2e/**/*.spec.ts'
+	npx mocha --exit --timeout 180000 --slow 5000 --require test/support/stack-hooks.ts 'test/integration/**/*.spec.ts' 'test/e2e/**/*.spec.ts'
 
 test: build lint test-unit test-integration
 

@@ -20,6 +20,13 @@ const USAGE = 'coordctl replay --to DIR [--verify] [--until SNAPSHOT|TS|ISO-TIME
 const FIRST_HYBRID_TS = BigInt(Date.UTC(2000, 0, 1)) << 18n;
 
 /** `--until`: a snapshot id, a hybrid timestamp, or an ISO-8601 time (read as `--as-of` reads it). */
+const verifiedText = (verify: boolean, otherVersion: number): string =>
+  !verify
+    ? ''
+    : otherVersion === 0
+      ? '; every snapshot digest verified'
+      : `; ${otherVersion} snapshots folded by another logic version were decided again (digests not comparable), every other digest verified`;
+
 export const parseUntil = (raw: string): ReplayTarget => {
   if (isIsoTime(raw)) return { kind: 'ts', ts: hybridTs(raw, '--until') };
   if (!/^\d+$/.test(raw))
@@ -127,6 +134,8 @@ export const replayCommand = async (argv: readonly string[]): Promise<number> =>
       },
       elapsedMs: report.elapsedMs,
       verified: verify && report.mismatch === undefined,
+      // Snapshots folded by another logic version: decided again by this one, their digests not compared.
+      otherLogicVersion: report.otherVersion,
       mismatch: report.mismatch && { snapshotId: report.mismatch.snapshotId.toString(), expected: report.mismatch.expected, actual: report.mismatch.actual },
     };
     const liveOk =
@@ -146,7 +155,7 @@ export const replayCommand = async (argv: readonly string[]): Promise<number> =>
       process.stdout.write(`MISMATCH at snapshot ${report.mismatch.snapshotId}: the log recorded digest ${report.mismatch.expected}, replay reached ${report.mismatch.actual}\n`);
     else
       process.stdout.write(
-        `replayed ${report.snapshots} snapshots (${report.records} records) into ${to} in ${report.elapsedMs} ms; digest ${report.digest}${verify ? '; every snapshot digest verified' : ''}\n` +
+        `replayed ${report.snapshots} snapshots (${report.records} records) into ${to} in ${report.elapsedMs} ms; digest ${report.digest}${verifiedText(verify, report.otherVersion)}\n` +
           (report.stop === undefined ? '' : `${stopText(report.stop)}\n`),
       );
     done = true;

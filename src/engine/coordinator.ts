@@ -14,6 +14,7 @@ import { singleActiveAssigner } from '../messaging/assignor';
 import { highWatermarks as logEnds, inputTopicProblems, lowWatermarks, requestProducer } from '../messaging/kafka';
 import { INPUT_KINDS, topicName, type TopicKind } from '../messaging/topics';
 import { digestHex } from '../store/digest';
+import { checkDigest, LOGIC_VERSION } from './logic-version';
 import { MARKER_POSITION, OUTBOX } from '../store/keys';
 import { decodeOutbox, type OutRecord } from '../store/outbox';
 import type { Store, WriteOps } from '../store/rocks';
@@ -281,8 +282,11 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
     const mine = markers.find((m) => m.snapshotId === meta.id);
     const beyond = markers.some((m) => m.snapshotId > meta.id);
     // Same id is not enough: the same digest, timestamp and input offsets make it the same snapshot.
+    // A snapshot another logic version folded has a digest this one's fold of it cannot match: its timestamp and inputs must.
     const same = (m: Marker): boolean =>
-      m.digest === digestHex(meta.digest) && m.snapshotTs === meta.ts && m.inputs.every((r) => offsets.get(tpKey(r.topic, r.partition)) === r.toOffset + 1n);
+      checkDigest(m, digestHex(meta.digest)) !== 'diverged' &&
+      m.snapshotTs === meta.ts &&
+      m.inputs.every((r) => offsets.get(tpKey(r.topic, r.partition)) === r.toOffset + 1n);
     const diverged = meta.id > 0n && (mine === undefined ? beyond : !same(mine));
     if (diverged) {
       log.warn('local state differs from the snapshots on the log; rebuilding it by replay', { localSnapshotId: meta.id.toString(), dir: store.dir });
@@ -299,6 +303,8 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
         state,
         meta,
       );
+      if (report.otherVersion > 0)
+        log.warn('snapshots folded by another logic version were decided again by this one; their digests are not compared', { snapshots: report.otherVersion, logicVersion: LOGIC_VERSION });
       if (report.mismatch !== undefined)
         throw new Error(`catching up diverged at snapshot ${report.mismatch.snapshotId}: the log recorded ${report.mismatch.expected}, this instance reached ${report.mismatch.actual}`);
       ({ state, meta, offsets } = await loadState(store));

@@ -36,6 +36,8 @@ export interface Marker {
    * verdicts as they are. Undefined on a marker of a coordinator that did not record them.
    */
   readonly rejected: readonly RecordedVerdict[] | undefined;
+  /** The version of the deciding logic that folded the snapshot (1 on markers written before it was recorded). */
+  readonly logicVersion: number;
 }
 
 export interface RecordedVerdict {
@@ -104,6 +106,7 @@ const asMarker = (offset: bigint, generation: number, v: Record<string, unknown>
   inputs: (v.inputs as InputRange[]).map((r) => ({ topic: r.topic, partition: r.partition, fromOffset: r.fromOffset, toOffset: r.toOffset })),
   records: v.records as number,
   rejected: (v.rejected as { array: RecordedVerdict[] } | null | undefined)?.array.map((r) => ({ topic: r.topic, partition: r.partition, offset: r.offset, code: r.code })),
+  logicVersion: (v.logicVersion as number | undefined) ?? 1,
 });
 
 /** A marker's claims that no coordinator makes, whatever came before it. */

@@ -17,6 +17,7 @@ import { shown } from '../messaging/reply-to';
 import type { ErrorCode } from '../errors';
 import { decodeRecord, MAX_TIMESTAMP_MS, type DecodeContext, type Envelope, type RawRecord, type Rejection } from './decode';
 import { encodeMeta, nextHybrid, tpKey, type SnapshotMeta, type WorkingState } from './state';
+import { LOGIC_VERSION } from './logic-version';
 
 export interface PassDeps extends Omit<DecodeContext, 'maxValueBytes'> {
   readonly codec: Codec;
@@ -394,6 +395,7 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
       records: records.length,
       changes: statePuts.length + stateDeletes.length,
       rejected: { array: refused },
+      logicVersion: LOGIC_VERSION,
     });
     out.push({ topic: deps.topics.snapshots, key: id.toString(), value: marker, headers: outputHeaders() });
 

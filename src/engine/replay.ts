@@ -16,7 +16,7 @@ import { REPLAY_STOP } from '../store/keys';
 import type { Store } from '../store/rocks';
 import type { RawRecord } from './decode';
 import { createFold } from './fold';
-import { LOGIC_VERSION } from './logic-version';
+import { checkDigest, LOGIC_VERSION } from './logic-version';
 import { recordId } from './pass';
 import { isRegistryDown, trustMarkers, type Marker, type MarkerChain, type MarkerRecord, type SkippedRecord } from './markers';
 import { encodeStop, markersUntil, targetText, type ReplayStop, type ReplayTarget } from './replay-stop';
@@ -42,6 +42,11 @@ export interface ReplayReport extends ReplayProgress {
   readonly logTimeMs: number;
   /** Where `replay` stopped and why, as the folder records it (m/replay); not set by `replayOnto`. */
   readonly stop?: ReplayStop;
+  /**
+   * Snapshots folded by another version of the deciding logic: re-decided by this one, their
+   * digests not comparable, so not verified (and never a mismatch).
+   */
+  readonly otherVersion: number;
   /** The first snapshot whose digest differed, when verifying. */
   readonly mismatch?: { readonly snapshotId: bigint; readonly expected: string; readonly actual: string };
 }
@@ -265,8 +270,10 @@ export const replayOnto = async (
   let meta = from;
   let records = 0;
   let snapshots = 0;
+  let otherVersion = 0;
   const report = (mismatch?: ReplayReport['mismatch']): ReplayReport => ({
     snapshots,
+    otherVersion,
     totalSnapshots: markers.length,
     records,
     elapsedMs: Date.now() - started,
@@ -326,7 +333,9 @@ export const replayOnto = async (
       await deps.onSnapshot?.({ marker, records: batch, meta });
       const actual = digestHex(meta.digest);
       if (meta.id !== marker.snapshotId) throw new Error(`replay reached snapshot ${meta.id} where the log has marker ${marker.snapshotId}; the markers are not contiguous`);
-      if (deps.verify && actual !== marker.digest) {
+      const check = checkDigest(marker, actual);
+      if (check === 'other-version') otherVersion++;
+      if (deps.verify && check === 'diverged') {
         log.error('digest mismatch', { snapshotId: marker.snapshotId.toString(), expected: marker.digest, actual });
         return report({ snapshotId: marker.snapshotId, expected: marker.digest, actual });
       }

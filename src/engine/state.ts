@@ -4,6 +4,7 @@ import { LOGICAL_BITS, nextHybrid } from '../../projections/system/hybrid';
 import { DigestSum, digestHex, EMPTY_DIGEST, parseDigest } from '../store/digest';
 import { HISTORY, historyKey, OFFSETS, parseHistoryKey, parseOffsetKey, parseStateKey, SNAPSHOT_META, STATE } from '../store/keys';
 import type { Store } from '../store/rocks';
+import { LOGIC_VERSION } from './logic-version';
 
 export interface SnapshotMeta {
   readonly id: bigint;
@@ -20,7 +21,7 @@ export const GENESIS: SnapshotMeta = Object.freeze({ id: 0n, ts: 0n, logTimeMs: 
 export { LOGICAL_BITS, nextHybrid };
 
 export const encodeMeta = (m: SnapshotMeta): Buffer =>
-  Buffer.from(JSON.stringify({ id: m.id.toString(), ts: m.ts.toString(), logTimeMs: m.logTimeMs, digest: digestHex(m.digest) }));
+  Buffer.from(JSON.stringify({ id: m.id.toString(), ts: m.ts.toString(), logTimeMs: m.logTimeMs, digest: digestHex(m.digest), logicVersion: LOGIC_VERSION }));
 
 const decodeMeta = (b: Buffer): SnapshotMeta => {
   const o = JSON.parse(b.toString()) as { id: string; ts: string; logTimeMs: number; digest: string };

@@ -182,7 +182,7 @@ describe('replay --until and inspect: a point in time, read offline', function (
     assert.equal(described.snapshotTs, T.toString());
     assert.equal(described.digest, marker.digest, 'the digest the log recorded for that snapshot');
     assert.equal(described.digestMatches, true);
-    assert.deepEqual(described.logicVersion, { version: 1, source: 'replay' });
+    assert.deepEqual(described.logicVersion, { version: 1, source: 'snapshot' }, 'the version that folded the last snapshot, as the folder records it');
     const replay = described.replay as { reason: string; target: unknown; snapshotId: string; next: { snapshotId: string }; verified: boolean };
     assert.equal(replay.reason, 'until');
     assert.deepEqual(replay.target, { kind: 'ts', ts: T.toString() });

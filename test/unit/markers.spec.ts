@@ -1,6 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { CoordError } from '../../src/errors';
 import { trustMarkers, type ChainStart, type MarkerRecord } from '../../src/engine/markers';
+import { checkDigest } from '../../src/engine/logic-version';
 
 const INPUT = 'p.requests.catalog';
 
@@ -214,4 +215,25 @@ describe('snapshot markers: who wrote them', () => {
 
   it('accepts a new producer id with a new activation (a transactional id that expired)', () =>
     assert.deepStrictEqual(ids([by(marker({ id: 1n }), '7'), by(marker({ id: 2n, generation: '2' }), '8')]), ['1', '2']));
+});
+
+describe('logic versions on markers', () => {
+  it('reads a marker written before the version was recorded as version 1, and a recorded one as it is', () => {
+    const old = marker({ id: 1n });
+    const recorded = marker({ id: 2n });
+    if (!('decoded' in recorded)) throw new Error('a decoded marker');
+    const v = recorded.decoded.value as Record<string, unknown>;
+    const newer: MarkerRecord = { ...recorded, decoded: { ...recorded.decoded, value: { ...v, logicVersion: 2 } } };
+    assert.deepEqual(
+      trustMarkers([old, newer], FROM_START).markers.map((m) => m.logicVersion),
+      [1, 2],
+    );
+  });
+
+  it('proves a digest only to a fold of the same version', () => {
+    assert.equal(checkDigest({ digest: 'aa', logicVersion: 3 }, 'aa', 3), 'proven');
+    assert.equal(checkDigest({ digest: 'aa', logicVersion: 3 }, 'bb', 3), 'diverged');
+    assert.equal(checkDigest({ digest: 'aa', logicVersion: 2 }, 'bb', 3), 'other-version', 'another version decides again; its digest says nothing');
+    assert.equal(checkDigest({ digest: 'aa', logicVersion: 2 }, 'aa', 3), 'other-version');
+  });
 });

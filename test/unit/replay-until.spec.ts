@@ -13,6 +13,7 @@ const marker = (id: bigint, ts: bigint): Marker => ({
   digest: `d${id}`,
   inputs: [{ topic: 'p.requests.catalog', partition: 0, fromOffset: id * 10n, toOffset: id * 10n + 9n }],
   records: 10,
+  logicVersion: 1,
   rejected: [],
 });
 

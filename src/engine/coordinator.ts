@@ -40,6 +40,8 @@ export interface CoordinatorDeps {
   readonly store: Store;
   readonly log: Logger;
   readonly projections?: readonly Projection[];
+  /** The logic version of `projections` (LOGIC_VERSION for the registry's own); markers record it. */
+  readonly logicVersion?: number;
   /** Told of passes, publications and activations as they happen, for /metrics (src/metrics/coordinator.ts). */
   readonly observer?: EngineObserver;
 }
@@ -111,6 +113,7 @@ export interface Coordinator {
 
 export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
   const { config, kafka, codec, store, log } = deps;
+  const logicVersion = deps.logicVersion ?? LOGIC_VERSION;
   // The active member is the longest-running one; this is the engine's own clock, never the fold's.
   const startedAt = Date.now();
   const kindByTopic = new Map<string, TopicKind>(INPUT_KINDS.map((k) => [topicName(config.topicPrefix, k), k]));
@@ -118,7 +121,7 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
   const fold = createFold({
     store,
     codec,
-    options: { ...config, kindOf: (topic) => kindByTopic.get(topic), projections: deps.projections },
+    options: { ...config, kindOf: (topic) => kindByTopic.get(topic), projections: deps.projections, logicVersion: deps.logicVersion },
     write: (ops) => writeUntilDone(ops),
   });
   const dlqTopic = topicName(config.topicPrefix, 'dlq');
@@ -284,7 +287,7 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
     // Same id is not enough: the same digest, timestamp and input offsets make it the same snapshot.
     // A snapshot another logic version folded has a digest this one's fold of it cannot match: its timestamp and inputs must.
     const same = (m: Marker): boolean =>
-      checkDigest(m, digestHex(meta.digest)) !== 'diverged' &&
+      checkDigest(m, digestHex(meta.digest), logicVersion) !== 'diverged' &&
       m.snapshotTs === meta.ts &&
       m.inputs.every((r) => offsets.get(tpKey(r.topic, r.partition)) === r.toOffset + 1n);
     const diverged = meta.id > 0n && (mine === undefined ? beyond : !same(mine));
@@ -298,13 +301,13 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
     if (missing.length > 0) {
       log.info('catching up from the log', { from: meta.id.toString(), to: missing[missing.length - 1].snapshotId.toString() });
       const report = await replayOnto(
-        { kafka, codec, store, log, topicPrefix: config.topicPrefix, verify: true, projections: deps.projections },
+        { kafka, codec, store, log, topicPrefix: config.topicPrefix, verify: true, projections: deps.projections, logicVersion: deps.logicVersion },
         missing,
         state,
         meta,
       );
       if (report.otherVersion > 0)
-        log.warn('snapshots folded by another logic version were decided again by this one; their digests are not compared', { snapshots: report.otherVersion, logicVersion: LOGIC_VERSION });
+        log.warn('snapshots folded by another logic version were decided again by this one; their digests are not compared', { snapshots: report.otherVersion, logicVersion });
       if (report.mismatch !== undefined)
         throw new Error(`catching up diverged at snapshot ${report.mismatch.snapshotId}: the log recorded ${report.mismatch.expected}, this instance reached ${report.mismatch.actual}`);
       ({ state, meta, offsets } = await loadState(store));

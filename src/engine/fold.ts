@@ -18,6 +18,8 @@ export interface FoldOptions {
   readonly topicPrefix: string;
   readonly kindOf: (topic: string) => TopicKind | undefined;
   readonly projections?: readonly Projection[];
+  /** The logic version of `projections` (LOGIC_VERSION for the registry's own). */
+  readonly logicVersion?: number;
 }
 
 /** `extra`: what only the live loop (holding unknown schemas) or a replay (the recorded verdicts) adds. */
@@ -66,6 +68,7 @@ export const createFold = (deps: { store: Store; codec: Codec; options: FoldOpti
       commands: topicName(options.topicPrefix, 'worker-commands'),
     },
     versioned: versionedEntities(options.projections ?? PROJECTIONS),
+    logicVersion: options.logicVersion,
     remembered: async (correlationIds) => {
       const raws = await store.getMany(correlationIds.map(dedupeKey));
       const found = new Map<string, Remembered>();

@@ -38,6 +38,8 @@ export interface PassDeps extends Omit<DecodeContext, 'maxValueBytes'> {
    * ask the registry again (a registry catching up), false to refuse the records now.
    */
   readonly holdUnknownSchemas?: (schemaIds: readonly number[]) => boolean;
+  /** The version of the deciding logic the handlers are (LOGIC_VERSION unless a test folds with other deciders); the marker records it. */
+  readonly logicVersion?: number;
 }
 
 /** A request decided earlier under a correlation id: its fingerprint, and its reply once given. */
@@ -395,7 +397,7 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
       records: records.length,
       changes: statePuts.length + stateDeletes.length,
       rejected: { array: refused },
-      logicVersion: LOGIC_VERSION,
+      logicVersion: deps.logicVersion ?? LOGIC_VERSION,
     });
     out.push({ topic: deps.topics.snapshots, key: id.toString(), value: marker, headers: outputHeaders() });
 
@@ -404,7 +406,7 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
       puts: [
         ...statePuts,
         ...inputs.map((r) => [offsetKey(r.topic, r.partition), Buffer.from((r.toOffset + 1n).toString())] as const),
-        [SNAPSHOT_META, encodeMeta(meta)],
+        [SNAPSHOT_META, encodeMeta(meta, deps.logicVersion ?? LOGIC_VERSION)],
         ...dedupePuts,
         [outbox.key, encodeOutbox(out)],
       ],

@@ -63,6 +63,8 @@ export interface ReplayDeps {
   readonly maxBuffered?: number;
   /** Replay through other projections (a new or changed one); the default is the registry's. */
   readonly projections?: readonly Projection[];
+  /** The logic version of `projections` (LOGIC_VERSION for the registry's own): digests are compared within it. */
+  readonly logicVersion?: number;
   /** Stop after this snapshot (e.g. where a live coordinator stands), rather than at the end of the log. */
   readonly untilSnapshotId?: bigint;
   /**
@@ -265,7 +267,7 @@ export const replayOnto = async (
   const fold = createFold({
     store,
     codec,
-    options: { topicPrefix: deps.topicPrefix, kindOf: (t) => kindByTopic.get(t), projections: deps.projections },
+    options: { topicPrefix: deps.topicPrefix, kindOf: (t) => kindByTopic.get(t), projections: deps.projections, logicVersion: deps.logicVersion },
   });
   let meta = from;
   let records = 0;
@@ -333,7 +335,7 @@ export const replayOnto = async (
       await deps.onSnapshot?.({ marker, records: batch, meta });
       const actual = digestHex(meta.digest);
       if (meta.id !== marker.snapshotId) throw new Error(`replay reached snapshot ${meta.id} where the log has marker ${marker.snapshotId}; the markers are not contiguous`);
-      const check = checkDigest(marker, actual);
+      const check = checkDigest(marker, actual, deps.logicVersion ?? LOGIC_VERSION);
       if (check === 'other-version') otherVersion++;
       if (deps.verify && check === 'diverged') {
         log.error('digest mismatch', { snapshotId: marker.snapshotId.toString(), expected: marker.digest, actual });
@@ -394,7 +396,7 @@ export const replay = async (deps: ReplayDeps): Promise<ReplayReport> => {
     inputs: last?.inputs ?? [],
     next: after === undefined ? undefined : { snapshotId: after.snapshotId, snapshotTs: after.snapshotTs },
     verified: deps.verify,
-    logicVersion: LOGIC_VERSION,
+    logicVersion: deps.logicVersion ?? LOGIC_VERSION,
     replayedAtMs: Date.now(),
   };
   await deps.store.write({ puts: [[REPLAY_STOP, encodeStop(stop)]] });

@@ -20,8 +20,9 @@ export const GENESIS: SnapshotMeta = Object.freeze({ id: 0n, ts: 0n, logTimeMs: 
 
 export { LOGICAL_BITS, nextHybrid };
 
-export const encodeMeta = (m: SnapshotMeta): Buffer =>
-  Buffer.from(JSON.stringify({ id: m.id.toString(), ts: m.ts.toString(), logTimeMs: m.logTimeMs, digest: digestHex(m.digest), logicVersion: LOGIC_VERSION }));
+/** `logicVersion`: the version of the deciding logic that folded the snapshot. */
+export const encodeMeta = (m: SnapshotMeta, logicVersion: number = LOGIC_VERSION): Buffer =>
+  Buffer.from(JSON.stringify({ id: m.id.toString(), ts: m.ts.toString(), logTimeMs: m.logTimeMs, digest: digestHex(m.digest), logicVersion }));
 
 const decodeMeta = (b: Buffer): SnapshotMeta => {
   const o = JSON.parse(b.toString()) as { id: string; ts: string; logTimeMs: number; digest: string };

@@ -29,6 +29,7 @@ interface Outbox {
 import type { RawRecord } from './decode';
 import { Gatherer } from './gather';
 import { createFold } from './fold';
+import { createFollower, type FollowerStatus } from './follower';
 import type { PassResult } from './pass';
 import { readMarkers, replayOnto, type Marker } from './replay';
 import { loadState, tpKey, type SnapshotMeta, type WorkingState } from './state';
@@ -95,6 +96,8 @@ export interface CoordinatorStatus {
   };
   /** Failed attempts retried since start, by trouble. */
   readonly retries: Readonly<Record<string, number>>;
+  /** A standby's following of the log (stopped while active). */
+  readonly following: FollowerStatus;
 }
 
 export interface Coordinator {
@@ -365,6 +368,36 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
   };
 
   /**
+   * A standby folds each snapshot the active one publishes, so a takeover catches up on a few
+   * snapshots only. It follows only from a store that agrees with the log as far as it goes: a
+   * store holding snapshots not on the log (a former active's) waits for its activation.
+   */
+  const follower = createFollower({
+    kafka,
+    codec,
+    log,
+    fold,
+    logicVersion,
+    groupId: config.groupId,
+    snapshotsTopic,
+    inputTopics,
+    exclusive,
+    from: async () => {
+      for await (const _ of store.scan(OUTBOX, { limit: 1 })) throw new Error('the store holds snapshots this instance committed and has not published; its activation publishes or rebuilds them');
+      const raw = await store.get(MARKER_POSITION);
+      const known = raw === null ? undefined : (JSON.parse(raw.toString()) as { id: string; offset: string; generation?: number });
+      if ((known === undefined && meta.id !== 0n) || (known !== undefined && BigInt(known.id) !== meta.id))
+        throw new Error(`the store stands at snapshot ${meta.id} but knows the marker of snapshot ${known?.id ?? 'none'}; its activation catches up`);
+      return { state, meta, offsets, marker: known === undefined ? undefined : { id: BigInt(known.id), offset: BigInt(known.offset), generation: known.generation ?? 0 } };
+    },
+    followed: (m, marker) => {
+      meta = m;
+      for (const r of marker.inputs) offsets.set(tpKey(r.topic, r.partition), r.toOffset + 1n);
+    },
+    skipped: () => void counters.markersSkipped++,
+  });
+
+  /**
    * Membership, as this instance can know it: the group coordinator answered a heartbeat lately.
    * Past most of the session timeout without one, another instance may have taken over, so this
    * one neither publishes nor starts a producer (which would fence the new active) until a
@@ -397,6 +430,7 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
   const activate = async (owned: readonly { topic: string; partition: number }[], attempt: number): Promise<void> => {
     const c = consumer;
     if (c === undefined) return;
+    await follower.stop(); // it folds inside the turns a catch-up takes
     await exclusive(async () => {
       await published(); // what this instance committed goes out before it fences its own producer
       if (attempt !== activation) return; // a newer rebalance made this one moot
@@ -607,6 +641,7 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
       if (owned.length === 0) {
         role = 'standby';
         log.info('standing by: another instance is active', { memberId: payload.memberId });
+        follower.start();
         return;
       }
       role = 'activating';
@@ -697,6 +732,7 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
     closing ??= (async () => {
       running = false;
       role = 'joining';
+      await follower.stop();
       await stopTicking();
       gatherer.close();
       await consumer?.disconnect().catch(() => undefined);
@@ -737,6 +773,7 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
       problems: health.stalled(config.stallThresholdMs),
       refusals: { dlq: { ...dlqCounts }, setAside: { ...publisher.setAside }, conflicts: counters.conflicts, repliesTooLarge: counters.tooLarge, markersSkipped: counters.markersSkipped },
       retries: { ...health.retries },
+      following: follower.status(),
     }),
   };
 };

@@ -22,8 +22,16 @@ export interface FoldOptions {
   readonly logicVersion?: number;
 }
 
-/** `extra`: what only the live loop (holding unknown schemas) or a replay (the recorded verdicts) adds. */
-export type Fold = (records: readonly RawRecord[], state: WorkingState, prev: SnapshotMeta, extra?: Pick<PassDeps, 'recorded' | 'holdUnknownSchemas'>) => Promise<PassResult>;
+/** What only the live loop (holding unknown schemas) or a replay or follower (the recorded verdicts) adds. */
+export interface FoldExtra extends Pick<PassDeps, 'recorded' | 'holdUnknownSchemas'> {
+  /**
+   * A snapshot some other run published already (a replay, a standby following the log): its
+   * outbox is not kept, and `alsoPut` goes in the same atomic write (where it stands on the log).
+   */
+  readonly published?: { readonly alsoPut: ReadonlyArray<readonly [string, Buffer]> };
+}
+
+export type Fold = (records: readonly RawRecord[], state: WorkingState, prev: SnapshotMeta, extra?: FoldExtra) => Promise<PassResult>;
 
 /** `write`: how the pass's one batch is written; the live loop retries it through a full disk. */
 export const createFold = (deps: { store: Store; codec: Codec; options: FoldOptions; write?: (ops: WriteOps) => Promise<void> }): Fold => {
@@ -81,11 +89,13 @@ export const createFold = (deps: { store: Store; codec: Codec; options: FoldOpti
   return async (records, state, prev, extra) => {
     // The retention in force before the pass, from the log, as the pass's own settings.
     const { dedupeRetentionMs } = settingsOf(state);
-    const result = await runPass(records, state, prev, { ...passDeps, ...extra });
+    const result = await runPass(records, state, prev, { ...passDeps, recorded: extra?.recorded, holdUnknownSchemas: extra?.holdUnknownSchemas });
     const expired = await expiredReplies(prev.logTimeMs - dedupeRetentionMs);
     if (result.remembers && oldestMs !== undefined && result.meta.logTimeMs < oldestMs) oldestMs = result.meta.logTimeMs;
     const writeFrom = performance.now();
-    await write({ ...result.ops, deletes: [...(result.ops.deletes ?? []), ...expired] });
+    const published = extra?.published;
+    const puts = published === undefined ? result.ops.puts : [...result.ops.puts.filter(([k]) => k !== result.outbox.key), ...published.alsoPut];
+    await write({ ...result.ops, puts, deletes: [...(result.ops.deletes ?? []), ...expired] });
     return { ...result, stages: { ...result.stages, commitMs: performance.now() - writeFrom } };
   };
 };

@@ -4,7 +4,7 @@
  * digest of every snapshot with the one the marker recorded.
  */
 import { randomUUID } from 'node:crypto';
-import type { Kafka } from 'kafkajs';
+import type { Kafka, KafkaMessage } from 'kafkajs';
 import type { Projection } from '../../projections';
 import { errorMessage } from '../errors';
 import { createLogger, type Logger } from '../log';
@@ -94,6 +94,23 @@ export interface ReadMarkersOptions {
 }
 
 /**
+ * One record of the snapshots topic, decoded, or with the error decoding it gave; a registry
+ * that does not answer says nothing about the record, so that error is thrown instead.
+ */
+export const markerRecordOf = async (codec: Codec, m: KafkaMessage): Promise<MarkerRecord> => {
+  // kafkajs keeps each record's batch attributes at run time, though not in its types.
+  const batchContext = (m as { batchContext?: { producerId?: unknown; inTransaction?: unknown } }).batchContext;
+  const writer = batchContext === undefined ? undefined : { producerId: String(batchContext.producerId), inTransaction: batchContext.inTransaction === true };
+  const base = { offset: BigInt(m.offset), headers: readHeaders(m.headers), writer };
+  try {
+    return { ...base, decoded: await codec.decode(m.value) };
+  } catch (err) {
+    if (isRegistryDown(err)) throw err;
+    return { ...base, error: err };
+  }
+};
+
+/**
  * The trusted chain of markers on the snapshots topic from `fromOffset` (default: the
  * beginning) up to its end as of now, and the records skipped as not the coordinator's
  * (see `trustMarkers`). No record's content makes it throw; a registry that does not
@@ -139,19 +156,12 @@ export const readMarkerChain = async (kafka: Kafka, codec: Codec, topic: string,
       void consumer.run({
         eachBatch: async ({ batch }) => {
           for (const m of batch.messages) {
-            // kafkajs keeps each record's batch attributes at run time, though not in its types.
-            const batchContext = (m as { batchContext?: { producerId?: unknown; inTransaction?: unknown } }).batchContext;
-            const writer = batchContext === undefined ? undefined : { producerId: String(batchContext.producerId), inTransaction: batchContext.inTransaction === true };
-            const base = { offset: BigInt(m.offset), headers: readHeaders(m.headers), writer };
             try {
-              read.push({ partition: batch.partition, record: { ...base, decoded: await codec.decode(m.value) } });
+              read.push({ partition: batch.partition, record: await markerRecordOf(codec, m) });
             } catch (err) {
-              if (isRegistryDown(err)) {
-                failure = err;
-                resolve();
-                return;
-              }
-              read.push({ partition: batch.partition, record: { ...base, error: err } });
+              failure = err;
+              resolve();
+              return;
             }
           }
         },
@@ -326,9 +336,8 @@ export const replayOnto = async (
       for (const r of marker.inputs) batch.push(...(await buffer.take(r.topic, r.partition, r.fromOffset, r.toOffset, 60_000)));
       // The verdicts the live pass reached on inputs it refused before deciding, whatever the registry says today.
       const recorded = marker.rejected === undefined ? undefined : new Map(marker.rejected.map((r) => [recordId(r), r.code]));
-      const result = await fold(batch, state, meta, { recorded });
-      // Replay publishes nothing: the outbox it wrote goes at once.
-      await store.write({ puts: [], deletes: [result.outbox.key] });
+      // Replay publishes nothing: no outbox is kept.
+      const result = await fold(batch, state, meta, { recorded, published: { alsoPut: [] } });
       meta = result.meta;
       records += batch.length;
       snapshots++;

@@ -43,6 +43,17 @@ describe('a standby takes over when the active coordinator dies', function () {
     void started;
   });
 
+  it('keeps the standby warm: it folds each snapshot the active one publishes', async () => {
+    for (let i = 0; i < 5; i++) assert.equal((await create(`followed-${i}`)).status, 'OK');
+    const active = await a.status();
+    assert.ok(active !== undefined);
+    await waitFor('the standby to reach the active one\'s snapshot', async () => (await b.status())?.snapshotId === active.snapshotId, 30_000);
+    const standby = await b.status();
+    assert.equal(standby?.role, 'standby');
+    assert.equal(standby?.digest, active.digest, 'the same state, by its digest');
+    assert.deepEqual(standby?.following, { state: 'following', behind: 0 });
+  });
+
   it('serves from the standby after kill -9 of the active one, with the state rebuilt from the log', async () => {
     const killedAt = Date.now();
     await a.kill();

@@ -22,6 +22,7 @@ const status = (snapshotId = '7'): CoordinatorStatus => ({
   problems: [],
   refusals: { dlq: {}, setAside: {}, conflicts: 0, repliesTooLarge: 0, markersSkipped: 0 },
   retries: {},
+  following: { state: 'stopped', behind: 0 },
 });
 
 type Entities = Record<string, [string, Record<string, unknown>][]>;

@@ -31,6 +31,7 @@ const status = (over: Partial<CoordinatorStatus> = {}): CoordinatorStatus => ({
   problems: [],
   refusals: { dlq: { WIRE_MALFORMED: 2 }, setAside: { REPLY_TOPIC_MISSING: 1 }, conflicts: 1, repliesTooLarge: 0, markersSkipped: 0 },
   retries: { publish: 1, store: 0, registry: 0, consumer: 0, environment: 0 },
+  following: { state: 'stopped', behind: 0 },
   ...over,
 });
 

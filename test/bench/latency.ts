@@ -36,7 +36,7 @@ export interface LatencyRound {
  * Fires `fire(i)` at `rate` per second for `seconds`, without waiting for answers (an open
  * loop, so a slow answer does not slow the sender), then waits for the stragglers.
  */
-const openLoop = async (rate: number, seconds: number, fire: (i: number) => Promise<number>): Promise<LatencyRound> => {
+export const openLoop = async (rate: number, seconds: number, fire: (i: number) => Promise<number>): Promise<LatencyRound> => {
   const count = Math.round(rate * seconds);
   const samples: number[] = [];
   let failed = 0;

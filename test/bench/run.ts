@@ -14,14 +14,15 @@ import { renderChart } from './chart';
 import { bareConsume, dataDir, ingest, restartBreakdown, restartOnce, type BareRun, type IngestRun } from './ingest';
 import { askRound, echoRound, summarize, type LatencyRound } from './latency';
 import { replayRun } from './replay';
+import { scaleRun } from './scale';
 import { SESSION_TIMEOUT_MS, takeoverRun } from './takeover';
 import { profiled, type ProfileSummary } from './profile';
 import { CREATE_EVERY, createsIn, EVENT_WORKERS, infraTopic, LOG_FILE, loggedCounts, mean, median, percentile, produceEvents, produceRequests, round, rssMb } from './workload';
 
 const QUICK = process.env.BENCH_QUICK === '1';
 const S = QUICK
-  ? { targets: { 1: 300, 10: 1_000, 100: 3_000, 500: 6_000 }, warm: 2_000, latencySeconds: 3, restartSmall: 1_000, restartLargeMax: 20_000, ingestBudgetMs: 30_000, takeoverSmall: 300, takeoverLargeMax: 3_000, takeoverBudgetMs: 20_000, takeoverKills: 1 }
-  : { targets: { 1: 2_000, 10: 6_000, 100: 30_000, 500: 100_000 }, warm: 10_000, latencySeconds: 10, restartSmall: 1_000, restartLargeMax: 1_000_000, ingestBudgetMs: 300_000, takeoverSmall: 1_000, takeoverLargeMax: 1_000_000, takeoverBudgetMs: 120_000, takeoverKills: 3 };
+  ? { targets: { 1: 300, 10: 1_000, 100: 3_000, 500: 6_000 }, warm: 2_000, latencySeconds: 3, restartSmall: 1_000, restartLargeMax: 20_000, ingestBudgetMs: 30_000, takeoverSmall: 300, takeoverLargeMax: 3_000, takeoverBudgetMs: 20_000, takeoverKills: 1, scaleWorkers: 1_000, scaleSeconds: 10 }
+  : { targets: { 1: 2_000, 10: 6_000, 100: 30_000, 500: 100_000 }, warm: 10_000, latencySeconds: 10, restartSmall: 1_000, restartLargeMax: 1_000_000, ingestBudgetMs: 300_000, takeoverSmall: 1_000, takeoverLargeMax: 1_000_000, takeoverBudgetMs: 120_000, takeoverKills: 3, scaleWorkers: 10_000, scaleSeconds: 60 };
 const BATCH_SIZES = [1, 10, 100, 500] as const;
 const DEFAULT_BATCH = 500;
 const RATE = 200;
@@ -315,6 +316,8 @@ const main = async (): Promise<void> => {
       [1, 2].map((round) => ({ d: tput.inputs.get(`b${DEFAULT_BATCH}r${round}`) as Deployment, live: tput.runs.find((r) => r.batchSize === DEFAULT_BATCH && r.round === round) as IngestRun })),
     );
     const takeover = await takeoverPhase(stack, dep, tput.byBatchSize.find((b) => b.batchSize === 1)?.eventsPerSecond ?? 1_000);
+    const scale = await scaleRun(stack, await dep('scale'), { workers: S.scaleWorkers, seconds: S.scaleSeconds, askRate: 100, dataDir: dataDir(stack.dir, 'scale') }, say);
+    phase('scale');
     phase('end');
 
     const coord500 = tput.runs.filter((r) => r.batchSize === DEFAULT_BATCH).map((r) => r.eventsPerSecond);
@@ -360,7 +363,10 @@ const main = async (): Promise<void> => {
         // Not measured yet: every entity is held in memory, so RSS grows with the state (see README, Performance).
         rssRatio: { value: null, goal: '<= 1.3', met: null },
         peakRssMb: goal(rssMb(), '<=', 300),
+        scaleLagSeconds: goal(scale.maxLagSeconds, '<=', 1),
+        scaleAskP99Ratio: goal(scale.p99Ratio, '<=', 3),
       },
+      scaleNote: `${scale.workers} workers heartbeating once a second from a load generator process, ${scale.askRate} asks/s for ${scale.seconds} s; lag = heartbeats fetched-or-on-the-log but not folded, sampled every 250 ms, in seconds at the fleet's rate; ask p99 loaded ÷ unloaded (same client, same instance)`,
       takeoverNote: `serving = kill -9 of the active process → the first ask answered by the standby; takeoverRatio = median serving with ${takeover.large.snapshots} snapshots on the log ÷ with ${takeover.small.snapshots}; takeoverMs = that median minus the group session timeout (${SESSION_TIMEOUT_MS} ms)${takeover.large.snapshots < 1_000_000 ? `; 10^6 snapshots at batch size 1 did not fit ${S.takeoverBudgetMs / 1000} s of folding on this machine` : ''}`,
       restartEventsLarge: restart.large.events,
       restartEventsLargeNote: restart.largeLimitedByTime
@@ -406,6 +412,7 @@ const main = async (): Promise<void> => {
         },
         replay: replay.runs,
         takeover,
+        scale,
         restart: { ...restart, smallCreates: createsIn(restart.small.events), largeCreates: createsIn(restart.large.events) },
         rssMbByPhase: rssByPhase,
         loggedByBenchClients: loggedCounts(),

@@ -14,8 +14,8 @@ import { singleActiveAssigner } from '../messaging/assignor';
 import { highWatermarks as logEnds, inputTopicProblems, lowWatermarks, requestProducer } from '../messaging/kafka';
 import { INPUT_KINDS, topicName, type TopicKind } from '../messaging/topics';
 import { digestHex } from '../store/digest';
-import { checkDigest, LOGIC_VERSION } from './logic-version';
-import { MARKER_POSITION, OUTBOX } from '../store/keys';
+import { LOGIC_VERSION } from './logic-version';
+import { MARKER_POSITION, OUTBOX, SNAPSHOT_META } from '../store/keys';
 import { decodeOutbox, type OutRecord } from '../store/outbox';
 import type { Store, WriteOps } from '../store/rocks';
 import { backoffMs, Health, pause, type Trouble } from './health';
@@ -32,7 +32,7 @@ import { createFold } from './fold';
 import { createFollower, type FollowerStatus } from './follower';
 import type { PassResult } from './pass';
 import { readMarkers, replayOnto, type Marker } from './replay';
-import { loadState, tpKey, type SnapshotMeta, type WorkingState } from './state';
+import { loadState, readLineage, tpKey, type SnapshotMeta, type WorkingState } from './state';
 
 export interface CoordinatorDeps {
   readonly config: Config;
@@ -270,8 +270,9 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
    * Before an instance serves, its store must agree with the snapshots the log records:
    * behind → fold the missing snapshots by replay; ahead (it crashed before publishing) →
    * publish what it has; different → it is a fenced-off former active: rebuild from scratch.
+   * Resolves to why the instance must not serve, if it must not.
    */
-  const catchUp = async (): Promise<void> => {
+  const catchUp = async (): Promise<string | undefined> => {
     // Fence first: once a new transactional producer is initialised, no earlier active (nor an earlier self) can publish.
     await publisher.fence();
     const raw = await store.get(MARKER_POSITION);
@@ -287,10 +288,11 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
     generation = Math.max(known?.generation ?? 0, ...markers.map((m) => m.generation)) + 1;
     const mine = markers.find((m) => m.snapshotId === meta.id);
     const beyond = markers.some((m) => m.snapshotId > meta.id);
-    // Same id is not enough: the same digest, timestamp and input offsets make it the same snapshot.
-    // A snapshot another logic version folded has a digest this one's fold of it cannot match: its timestamp and inputs must.
+    // Same id is not enough: the same digest, timestamp and input offsets make it the same snapshot. Digests compare
+    // only when one version folded both and the store's state is proven to be the log's; else timestamp and inputs must agree.
+    const lineage = readLineage(await store.get(SNAPSHOT_META));
     const same = (m: Marker): boolean =>
-      checkDigest(m, digestHex(meta.digest), logicVersion) !== 'diverged' &&
+      (!lineage.proven || lineage.logicVersion !== m.logicVersion || m.digest === digestHex(meta.digest)) &&
       m.snapshotTs === meta.ts &&
       m.inputs.every((r) => offsets.get(tpKey(r.topic, r.partition)) === r.toOffset + 1n);
     const diverged = meta.id > 0n && (mine === undefined ? beyond : !same(mine));
@@ -310,12 +312,17 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
         meta,
       );
       if (report.otherVersion > 0)
-        log.warn('snapshots folded by another logic version were decided again by this one; their digests are not compared', { snapshots: report.otherVersion, logicVersion });
+        log.warn('this build decided snapshots of another logic version again and reached other digests', { snapshots: report.otherVersion, logicVersion });
       if (report.mismatch !== undefined)
         throw new Error(`catching up diverged at snapshot ${report.mismatch.snapshotId}: the log recorded ${report.mismatch.expected}, this instance reached ${report.mismatch.actual}`);
       ({ state, meta, offsets } = await loadState(store));
     }
+    // A state not proven to be the log's (another version decided its snapshots differently) must not serve: the log would
+    // go on from a state it never recorded. Its snapshots stay in the store for a look; nothing was published from them.
+    if (meta.id > 0n && !readLineage(await store.get(SNAPSHOT_META)).proven)
+      return `this build (logic version ${logicVersion}) decides the log's snapshots differently from the build that wrote them: its state at snapshot ${meta.id} is not the log's, so it cannot take over from a folder it folded itself; upgrade a folder the older build kept up to date instead (README, Upgrades)`;
     await publishLeftovers();
+    return undefined;
   };
 
   /** The active instance appends the log's clock; a standby never does. */
@@ -377,19 +384,23 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
     codec,
     log,
     fold,
-    logicVersion,
     groupId: config.groupId,
     snapshotsTopic,
     inputTopics,
     exclusive,
-    from: async () => {
-      for await (const _ of store.scan(OUTBOX, { limit: 1 })) throw new Error('the store holds snapshots this instance committed and has not published; its activation publishes or rebuilds them');
-      const raw = await store.get(MARKER_POSITION);
-      const known = raw === null ? undefined : (JSON.parse(raw.toString()) as { id: string; offset: string; generation?: number });
-      if ((known === undefined && meta.id !== 0n) || (known !== undefined && BigInt(known.id) !== meta.id))
-        throw new Error(`the store stands at snapshot ${meta.id} but knows the marker of snapshot ${known?.id ?? 'none'}; its activation catches up`);
-      return { state, meta, offsets, marker: known === undefined ? undefined : { id: BigInt(known.id), offset: BigInt(known.offset), generation: known.generation ?? 0 } };
-    },
+    // Between passes and catch-ups, with what this instance committed published: the store then stands still.
+    from: () =>
+      exclusive(async () => {
+        await published();
+        for await (const _ of store.scan(OUTBOX, { limit: 1 })) throw new Error('the store holds snapshots this instance committed and has not published; its activation publishes or rebuilds them');
+        const raw = await store.get(MARKER_POSITION);
+        const known = raw === null ? undefined : (JSON.parse(raw.toString()) as { id: string; offset: string });
+        if ((known === undefined && meta.id !== 0n) || (known !== undefined && BigInt(known.id) !== meta.id))
+          throw new Error(`the store stands at snapshot ${meta.id} but knows the marker of snapshot ${known?.id ?? 'none'}; its activation catches up`);
+        const lineage = meta.id === 0n ? undefined : readLineage(await store.get(SNAPSHOT_META));
+        return { state, meta, offsets, marker: known === undefined ? undefined : { id: BigInt(known.id), offset: BigInt(known.offset) }, lineage };
+      }),
+    still: (s, m) => role === 'standby' && running && s === state && m === meta,
     followed: (m, marker) => {
       meta = m;
       for (const r of marker.inputs) offsets.set(tpKey(r.topic, r.partition), r.toOffset + 1n);
@@ -431,13 +442,18 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
     const c = consumer;
     if (c === undefined) return;
     await follower.stop(); // it folds inside the turns a catch-up takes
-    await exclusive(async () => {
+    const refusal = await exclusive(async () => {
       await published(); // what this instance committed goes out before it fences its own producer
       if (attempt !== activation) return; // a newer rebalance made this one moot
       stoodDown = false;
-      await catchUp();
+      return catchUp();
     });
     if (attempt !== activation) return;
+    if (refusal !== undefined) {
+      health.failing('environment', refusal);
+      log.error('refusing to serve', { reason: refusal });
+      return;
+    }
     // A stored offset past the log end means the topic was deleted and created again (or truncated):
     // resuming would skip or refold input silently, so this instance refuses to serve and says why.
     const ends = await withAdmin((admin) => logEnds(admin, inputTopics));

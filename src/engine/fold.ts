@@ -7,12 +7,14 @@ import type { Codec } from '../messaging/codec';
 import { replyToProblem } from '../messaging/reply-to';
 import { topicName, type TopicKind } from '../messaging/topics';
 import { settingsOf } from '../../projections/model';
-import { dedupeKey, DEDUPE_BY_TIME, parseDedupeTimeKey } from '../store/keys';
+import { digestHex } from '../store/digest';
+import { dedupeKey, DEDUPE_BY_TIME, parseDedupeTimeKey, SNAPSHOT_META } from '../store/keys';
+import { checkDigest, LOGIC_VERSION, type DigestCheck } from './logic-version';
 import { decodeRemembered } from '../store/outbox';
 import type { Store, WriteOps } from '../store/rocks';
 import type { RawRecord } from './decode';
 import { runPass, type PassDeps, type PassResult, type Remembered } from './pass';
-import type { SnapshotMeta, WorkingState } from './state';
+import { encodeMeta, type SnapshotMeta, type WorkingState } from './state';
 
 export interface FoldOptions {
   readonly topicPrefix: string;
@@ -25,13 +27,26 @@ export interface FoldOptions {
 /** What only the live loop (holding unknown schemas) or a replay or follower (the recorded verdicts) adds. */
 export interface FoldExtra extends Pick<PassDeps, 'recorded' | 'holdUnknownSchemas'> {
   /**
-   * A snapshot some other run published already (a replay, a standby following the log): its
-   * outbox is not kept, and `alsoPut` goes in the same atomic write (where it stands on the log).
+   * A snapshot some other run published already (a replay, a catch-up, a standby following the
+   * log): its outbox is not kept, `alsoPut` goes in the same atomic write (where its marker
+   * stands on the log), and its digest is checked against the marker's before the write.
    */
-  readonly published?: { readonly alsoPut: ReadonlyArray<readonly [string, Buffer]> };
+  readonly published?: {
+    readonly alsoPut: ReadonlyArray<readonly [string, Buffer]>;
+    readonly marker: { readonly digest: string; readonly logicVersion: number };
+    /** Whether the state folded on is proven to be the log's (see checkDigest). */
+    readonly baseProven: boolean;
+    /** Throw rather than write a snapshot whose digest diverged from the marker's. */
+    readonly refuseDiverged?: boolean;
+  };
 }
 
-export type Fold = (records: readonly RawRecord[], state: WorkingState, prev: SnapshotMeta, extra?: FoldExtra) => Promise<PassResult>;
+export interface FoldResult extends PassResult {
+  /** With `published`: what the digest says about the marker's snapshot. */
+  readonly check?: DigestCheck;
+}
+
+export type Fold = (records: readonly RawRecord[], state: WorkingState, prev: SnapshotMeta, extra?: FoldExtra) => Promise<FoldResult>;
 
 /** `write`: how the pass's one batch is written; the live loop retries it through a full disk. */
 export const createFold = (deps: { store: Store; codec: Codec; options: FoldOptions; write?: (ops: WriteOps) => Promise<void> }): Fold => {
@@ -94,8 +109,17 @@ export const createFold = (deps: { store: Store; codec: Codec; options: FoldOpti
     if (result.remembers && oldestMs !== undefined && result.meta.logTimeMs < oldestMs) oldestMs = result.meta.logTimeMs;
     const writeFrom = performance.now();
     const published = extra?.published;
-    const puts = published === undefined ? result.ops.puts : [...result.ops.puts.filter(([k]) => k !== result.outbox.key), ...published.alsoPut];
+    let puts = result.ops.puts;
+    let check: DigestCheck | undefined;
+    if (published !== undefined) {
+      const version = options.logicVersion ?? LOGIC_VERSION;
+      check = checkDigest(published.marker, digestHex(result.meta.digest), version, published.baseProven);
+      if (check === 'diverged' && published.refuseDiverged === true)
+        throw new Error(`snapshot ${result.meta.id} folded to digest ${digestHex(result.meta.digest)}, but the log recorded ${published.marker.digest}`);
+      const lineage = encodeMeta(result.meta, { logicVersion: version, proven: check === 'proven' });
+      puts = [...puts.filter(([k]) => k !== result.outbox.key && k !== SNAPSHOT_META), [SNAPSHOT_META, lineage], ...published.alsoPut];
+    }
     await write({ ...result.ops, puts, deletes: [...(result.ops.deletes ?? []), ...expired] });
-    return { ...result, stages: { ...result.stages, commitMs: performance.now() - writeFrom } };
+    return { ...result, check, stages: { ...result.stages, commitMs: performance.now() - writeFrom } };
   };
 };

@@ -11,18 +11,17 @@
  * from the log, and the next activation's catch-up rebuilds it.
  */
 import { randomUUID } from 'node:crypto';
-import type { Consumer, Kafka } from 'kafkajs';
+import type { Consumer, Kafka, KafkaMessage } from 'kafkajs';
 import { errorMessage } from '../errors';
 import type { Logger } from '../log';
 import type { Codec } from '../messaging/codec';
-import { digestHex } from '../store/digest';
 import { MARKER_POSITION } from '../store/keys';
 import type { RawRecord } from './decode';
 import type { Fold } from './fold';
-import { checkDigest } from './logic-version';
-import { isRegistryDown, trustMarkers, type Marker, type MarkerRecord } from './markers';
+import { ProofChain, type Lineage } from './logic-version';
+import { isRegistryDown, trustMarkers, type ChainStart, type Marker, type MarkerRecord } from './markers';
 import { recordId } from './pass';
-import { markerRecordOf } from './replay';
+import { markerPosition, markerRecordOf } from './replay';
 import { tpKey, type SnapshotMeta, type WorkingState } from './state';
 
 /** Where the store stands: what the follower goes on from. */
@@ -32,7 +31,9 @@ export interface FollowFrom {
   /** Next input offset to fold, per `topic:partition`. */
   readonly offsets: ReadonlyMap<string, bigint>;
   /** The marker of the store's last snapshot, and where it stands on the snapshots topic. */
-  readonly marker: { readonly id: bigint; readonly offset: bigint; readonly generation: number } | undefined;
+  readonly marker: { readonly id: bigint; readonly offset: bigint } | undefined;
+  /** How the store's last snapshot relates to the log (undefined for an empty store). */
+  readonly lineage: Lineage | undefined;
 }
 
 export interface FollowerDeps {
@@ -40,26 +41,29 @@ export interface FollowerDeps {
   readonly codec: Codec;
   readonly log: Logger;
   readonly fold: Fold;
-  readonly logicVersion: number;
   /** The group id the follower's consumers derive theirs from (each follower has its own group). */
   readonly groupId: string;
   readonly snapshotsTopic: string;
   readonly inputTopics: readonly string[];
-  /** Where the store stands now; asked once per start. */
+  /** Where the store stands now, once no pass or catch-up is under way; asked once per start. */
   readonly from: () => Promise<FollowFrom>;
   /** Runs `fn` alone: never beside a pass or a catch-up. */
   readonly exclusive: <T>(fn: () => Promise<T>) => Promise<T>;
+  /** Inside a turn: whether the instance still stands by on this state (an activation takes it over). */
+  readonly still: (state: WorkingState, meta: SnapshotMeta) => boolean;
   /** After each snapshot folded: the state the store now holds. */
   readonly followed: (meta: SnapshotMeta, marker: Marker) => void;
   /** A record on the snapshots topic that is not part of the chain. */
   readonly skipped: () => void;
   /** Most input records held ahead of the snapshots that name them. */
   readonly maxBuffered?: number;
+  /** Longest the next snapshot waits for input records that do not arrive (not retained any more). */
+  readonly inputWaitMs?: number;
 }
 
 export interface FollowerStatus {
   readonly state: 'stopped' | 'following' | 'failed';
-  /** Trusted markers read but not folded yet (their inputs still arriving, or the fold behind). */
+  /** Snapshots read on the log but not folded yet (their inputs still arriving, or the fold behind). */
   readonly behind: number;
   /** Why it stopped following, when it failed. */
   readonly error?: string;
@@ -74,56 +78,90 @@ export interface Follower {
 }
 
 const RETRY_MS = 1_000;
+/** Most snapshot markers read ahead of the fold before the follower stops reading them. */
+const MAX_MARKERS_AHEAD = 1_000;
+
+/** The instance stopped standing by on the state the follower folds: not a failure. */
+class Superseded extends Error {}
+
+interface Run {
+  readonly consumer: Consumer;
+  readonly loop: Promise<void>;
+  readonly behind: () => number;
+}
 
 export const createFollower = (deps: FollowerDeps): Follower => {
   const { log } = deps;
   const maxBuffered = deps.maxBuffered ?? 50_000;
-  let run: { stop: () => Promise<void>; behind: () => number } | undefined;
+  const inputWaitMs = deps.inputWaitMs ?? 60_000;
+  let current: { stop: () => Promise<void>; behind: () => number } | undefined;
   let failure: string | undefined;
 
-  const follow = async (stopped: () => boolean, wake: { fn: () => void }): Promise<{ consumer: Consumer; loop: Promise<void>; behind: () => number }> => {
+  const follow = async (stopped: () => boolean, wake: { fn: () => void }): Promise<Run> => {
     const at = await deps.from();
-    let { meta } = at;
     const { state } = at;
+    let { meta } = at;
+    const proofs = new ProofChain(at.lineage);
+    /** Per input partition, records fetched and not folded, in offset order. */
     const inputs = new Map<string, RawRecord[]>();
     let buffered = 0;
+    /** Per input partition, the next offset to fold. */
     const next = new Map(at.offsets);
-    /** Snapshot-topic records not judged yet, after the last trusted one. */
-    let unread: { m: Parameters<typeof markerRecordOf>[1] }[] = [];
-    let lastTrusted: MarkerRecord | undefined;
-    let chainFrom = at.marker === undefined ? { fromBeginning: true as const } : { knownSnapshotId: at.marker.id, fromBeginning: false };
-    const ready: Marker[] = [];
     const paused = new Set<string>();
+    /** Records of the snapshots topic not judged yet. */
+    let unread: KafkaMessage[] = [];
+    /** The next offset to read on the snapshots topic, so a rebalance of the follower's own group reads nothing twice. */
+    let snapshotsFrom = at.marker?.offset ?? 0n;
+    let snapshotsPaused = false;
+    let lastTrusted: MarkerRecord | undefined;
+    let chainFrom: ChainStart = at.marker === undefined ? { fromBeginning: true } : { knownSnapshotId: at.marker.id, fromBeginning: false };
+    /** Trusted markers past the store's snapshot, not folded yet. */
+    const ready: Marker[] = [];
     let crashed: string | undefined;
 
     const consumer = deps.kafka.consumer({ groupId: `${deps.groupId}.follower.${randomUUID()}`, maxWaitTimeInMs: 100, allowAutoTopicCreation: false });
+    const partitionOf = (k: string): { topic: string; partitions: number[] } => {
+      const i = k.lastIndexOf(':');
+      return { topic: k.slice(0, i), partitions: [Number(k.slice(i + 1))] };
+    };
     consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
       for (const [topic, partitions] of Object.entries(payload.memberAssignment))
         for (const p of partitions) {
-          if (topic === deps.snapshotsTopic) consumer.seek({ topic, partition: p, offset: (at.marker?.offset ?? 0n).toString() });
-          else {
-            const from = next.get(tpKey(topic, p));
-            if (from !== undefined) consumer.seek({ topic, partition: p, offset: from.toString() });
-          }
+          const from = topic === deps.snapshotsTopic ? snapshotsFrom : next.get(tpKey(topic, p));
+          if (from !== undefined) consumer.seek({ topic, partition: p, offset: from.toString() });
         }
     });
-    // kafkajs gives some errors up for good: the follower then stops, says why, and the next activation catches up from the markers.
+    // kafkajs gives some errors up for good: the follower then stops and says why; the next activation catches up from the markers.
     consumer.on(consumer.events.CRASH, ({ payload }) => {
       if (payload.restart) return;
       crashed = errorMessage(payload.error);
       wake.fn();
     });
     await consumer.connect();
-    await consumer.subscribe({ topics: [deps.snapshotsTopic, ...deps.inputTopics], fromBeginning: true });
+    try {
+      await consumer.subscribe({ topics: [deps.snapshotsTopic, ...deps.inputTopics], fromBeginning: true });
+    } catch (err) {
+      await consumer.disconnect().catch(() => undefined);
+      throw err;
+    }
     void consumer.run({
       eachBatch: async ({ batch }) => {
-        if (batch.topic === deps.snapshotsTopic) unread.push(...batch.messages.map((m) => ({ m })));
-        else {
+        if (batch.topic === deps.snapshotsTopic) {
+          for (const m of batch.messages)
+            if (BigInt(m.offset) >= snapshotsFrom) {
+              unread.push(m);
+              snapshotsFrom = BigInt(m.offset) + 1n;
+            }
+          // Markers run ahead of the fold only so far.
+          if (unread.length + ready.length > MAX_MARKERS_AHEAD && !snapshotsPaused) {
+            snapshotsPaused = true;
+            consumer.pause([{ topic: deps.snapshotsTopic }]);
+          }
+        } else {
           const k = tpKey(batch.topic, batch.partition);
-          const from = next.get(k) ?? 0n;
           const q = inputs.get(k) ?? [];
           // A record fetched again (after a rebalance of the follower's own group) is not taken twice.
-          let last = q.length === 0 ? from - 1n : BigInt(q[q.length - 1].offset);
+          let last = q.length === 0 ? (next.get(k) ?? 0n) - 1n : BigInt(q[q.length - 1].offset);
           for (const m of batch.messages) {
             const offset = BigInt(m.offset);
             if (offset <= last) continue;
@@ -132,10 +170,10 @@ export const createFollower = (deps: FollowerDeps): Follower => {
             buffered++;
           }
           inputs.set(k, q);
-          // Inputs run ahead of the markers that name them only so far; the markers' partition is never paused.
-          if (buffered > maxBuffered) {
+          // Inputs run ahead of the markers that name them only so far (a partition the next marker waits for is resumed).
+          if (buffered > maxBuffered && !paused.has(k)) {
             paused.add(k);
-            consumer.pause([{ topic: batch.topic, partitions: [batch.partition] }]);
+            consumer.pause([partitionOf(k)]);
           }
         }
         wake.fn();
@@ -146,7 +184,7 @@ export const createFollower = (deps: FollowerDeps): Follower => {
     const judge = async (): Promise<void> => {
       if (unread.length === 0) return;
       const records: MarkerRecord[] = [];
-      for (const { m } of unread) records.push(await markerRecordOf(deps.codec, m)); // a registry away throws, and the same records are judged again
+      for (const m of unread) records.push(await markerRecordOf(deps.codec, m)); // a registry away throws, and the same records are judged again
       unread = [];
       const chain = trustMarkers(lastTrusted === undefined ? records : [lastTrusted, ...records], chainFrom);
       for (const s of chain.skipped) {
@@ -161,10 +199,7 @@ export const createFollower = (deps: FollowerDeps): Follower => {
       for (const m of chain.markers) if (m.snapshotId > (ready[ready.length - 1]?.snapshotId ?? meta.id)) ready.push(m);
     };
 
-    /**
-     * The records a marker names, once all have arrived (undefined while some have not), and
-     * how to let them go once the snapshot is folded.
-     */
+    /** The records a marker names, once all have arrived (undefined while some have not), and how to let them go once folded. */
     const peek = (marker: Marker): { batch: RawRecord[]; done: () => void } | undefined => {
       const batch: RawRecord[] = [];
       const ends: [string, number, bigint][] = [];
@@ -172,7 +207,11 @@ export const createFollower = (deps: FollowerDeps): Follower => {
         const k = tpKey(r.topic, r.partition);
         const q = inputs.get(k) ?? [];
         const last = q.length === 0 ? -1n : BigInt(q[q.length - 1].offset);
-        if (last < r.toOffset) return undefined;
+        if (last < r.toOffset) {
+          // The next snapshot waits for this partition: it must be fetching, whatever the buffer holds.
+          if (paused.delete(k)) consumer.resume([partitionOf(k)]);
+          return undefined;
+        }
         let start = 0;
         while (start < q.length && BigInt(q[start].offset) < r.fromOffset) start++;
         let end = start;
@@ -190,26 +229,33 @@ export const createFollower = (deps: FollowerDeps): Follower => {
         next.set(k, nextOffset);
       }
       if (buffered <= maxBuffered / 2 && paused.size > 0) {
-        for (const k of paused) {
-          const at = k.lastIndexOf(':');
-          consumer.resume([{ topic: k.slice(0, at), partitions: [Number(k.slice(at + 1))] }]);
-        }
+        for (const k of paused) consumer.resume([partitionOf(k)]);
         paused.clear();
+      }
+      if (snapshotsPaused && unread.length + ready.length <= MAX_MARKERS_AHEAD / 2) {
+        snapshotsPaused = false;
+        consumer.resume([{ topic: deps.snapshotsTopic }]);
       }
     };
 
     const foldOne = async (marker: Marker, batch: RawRecord[]): Promise<void> => {
+      if (!deps.still(state, meta)) throw new Superseded();
       if (marker.snapshotId !== meta.id + 1n) throw new Error(`the log's next snapshot is ${marker.snapshotId}, but the store stands at ${meta.id}`);
+      if (batch.length !== marker.records)
+        throw new Error(`snapshot ${marker.snapshotId} folded ${marker.records} input records, but ${batch.length} of them are on the log now; are the inputs still retained?`);
       const recorded = marker.rejected === undefined ? undefined : new Map(marker.rejected.map((r) => [recordId(r), r.code]));
-      const position = Buffer.from(JSON.stringify({ id: marker.snapshotId.toString(), offset: marker.offset.toString(), generation: marker.generation }));
-      const result = await deps.fold(batch, state, meta, { recorded, published: { alsoPut: [[MARKER_POSITION, position]] } });
+      // Checked before it is written: a diverged snapshot throws and leaves the store where it stood.
+      const result = await deps.fold(batch, state, meta, {
+        recorded,
+        published: { alsoPut: [[MARKER_POSITION, markerPosition(marker)]], marker, baseProven: proofs.baseProven(), refuseDiverged: true },
+      });
       meta = result.meta;
+      proofs.folded(result.check ?? 'diverged');
       deps.followed(meta, marker);
-      if (checkDigest(marker, digestHex(meta.digest), deps.logicVersion) === 'diverged')
-        throw new Error(`snapshot ${marker.snapshotId} folded to digest ${digestHex(meta.digest)}, but the log recorded ${marker.digest}`);
     };
 
     const loop = (async () => {
+      let waitingSince: number | undefined;
       while (!stopped()) {
         try {
           if (crashed !== undefined) throw new Error(`its consumer gave up: ${crashed}`);
@@ -217,6 +263,9 @@ export const createFollower = (deps: FollowerDeps): Follower => {
           const marker = ready[0];
           const taken = marker === undefined ? undefined : peek(marker);
           if (marker === undefined || taken === undefined) {
+            waitingSince = marker === undefined ? undefined : (waitingSince ?? Date.now());
+            if (waitingSince !== undefined && Date.now() - waitingSince > inputWaitMs)
+              throw new Error(`the input records of snapshot ${marker?.snapshotId} did not arrive within ${inputWaitMs} ms; are they still retained?`);
             await new Promise<void>((resolve) => {
               const t = setTimeout(resolve, 500);
               wake.fn = () => {
@@ -226,11 +275,13 @@ export const createFollower = (deps: FollowerDeps): Follower => {
             });
             continue;
           }
+          waitingSince = undefined;
           await deps.exclusive(() => foldOne(marker, taken.batch));
           ready.shift();
           taken.done();
         } catch (err) {
           if (stopped()) return;
+          if (err instanceof Superseded) return;
           if (isRegistryDown(err)) {
             log.warn('following the log waits for the schema registry', { error: errorMessage(err) });
             await new Promise((r) => setTimeout(r, RETRY_MS));
@@ -238,38 +289,36 @@ export const createFollower = (deps: FollowerDeps): Follower => {
           }
           failure = errorMessage(err);
           log.error('stopped following the log; the next activation catches up or rebuilds', { error: failure });
+          await consumer.disconnect().catch(() => undefined);
           return;
         }
       }
     })();
-    return { consumer, loop, behind: () => ready.length };
+    return { consumer, loop, behind: () => ready.length + unread.length };
   };
 
   return {
     start: () => {
-      if (run !== undefined) return;
+      if (current !== undefined) return;
       failure = undefined;
       let stopping = false;
       const wake = { fn: () => undefined as void };
       const started = follow(() => stopping, wake);
-      run = {
+      const run = {
         behind: () => 0,
         stop: async () => {
           stopping = true;
           wake.fn();
-          const r = await started.catch((err: unknown) => {
-            log.warn('the follower did not start', { error: errorMessage(err) });
-            return undefined;
-          });
+          const r = await started.catch(() => undefined);
           if (r === undefined) return;
           await r.consumer.disconnect().catch(() => undefined);
           await r.loop;
         },
       };
-      const current = run;
+      current = run;
       started.then(
         (r) => {
-          current.behind = r.behind;
+          run.behind = r.behind;
           log.info('following the log as a standby');
         },
         (err: unknown) => {
@@ -279,10 +328,11 @@ export const createFollower = (deps: FollowerDeps): Follower => {
       );
     },
     stop: async () => {
-      const r = run;
-      run = undefined;
+      const r = current;
+      current = undefined;
       await r?.stop();
+      failure = undefined;
     },
-    status: () => ({ state: failure !== undefined ? 'failed' : run === undefined ? 'stopped' : 'following', behind: run?.behind() ?? 0, ...(failure === undefined ? {} : { error: failure }) }),
+    status: () => ({ state: failure !== undefined ? 'failed' : current === undefined ? 'stopped' : 'following', behind: current?.behind() ?? 0, ...(failure === undefined ? {} : { error: failure }) }),
   };
 };

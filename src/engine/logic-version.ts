@@ -12,12 +12,56 @@ export const LOGIC_VERSION = 1;
 
 /** What a fold's digest says about a recorded snapshot. */
 export type DigestCheck =
-  /** Same version, same digest: the fold reached the recorded state. */
+  /** Same digest: the fold reached the recorded state (equal digests are equal states, whatever the versions). */
   | 'proven'
-  /** Same version, another digest: the fold diverged from the log. */
+  /** Same version, another digest, on a state proven to be the log's: the fold diverged from the log. */
   | 'diverged'
-  /** Folded by another version: the digests are not comparable. */
-  | 'other-version';
+  /** Another digest, folded by another version: it may decide differently, so this proves nothing. */
+  | 'other-version'
+  /**
+   * Same version, another digest, but folded on a state not proven to be the log's (another
+   * version decided an earlier snapshot again): not comparable either.
+   */
+  | 'unprovable';
 
-export const checkDigest = (recorded: { readonly digest: string; readonly logicVersion: number }, actual: string, version: number = LOGIC_VERSION): DigestCheck =>
-  recorded.logicVersion !== version ? 'other-version' : recorded.digest === actual ? 'proven' : 'diverged';
+/**
+ * `baseProven`: whether the state the snapshot was folded on is proven to be the log's (the
+ * previous snapshot was proven, or there was none). A proven snapshot proves the state again.
+ */
+export const checkDigest = (
+  recorded: { readonly digest: string; readonly logicVersion: number },
+  actual: string,
+  version: number = LOGIC_VERSION,
+  baseProven = true,
+): DigestCheck => (recorded.digest === actual ? 'proven' : recorded.logicVersion !== version ? 'other-version' : baseProven ? 'diverged' : 'unprovable');
+
+/** How a store's last snapshot relates to the log: the version that folded it, and whether its state is proven to be the log's. */
+export interface Lineage {
+  readonly logicVersion: number;
+  readonly proven: boolean;
+}
+
+/**
+ * Proofs along a chain of snapshots. Equal digests mean equal states, whatever the versions; a
+ * different digest is a divergence only when the fold started from a state proven to be the
+ * log's and decided as the marker's writer did (one version). Otherwise the fold's state is not
+ * proven to be the log's, until a digest matches again.
+ */
+export class ProofChain {
+  private proven: boolean;
+
+  /** `from`: the lineage of the store folded on; undefined for an empty store (the log's state before its first snapshot). */
+  constructor(from: Lineage | undefined) {
+    this.proven = from === undefined || from.proven;
+  }
+
+  /** Whether the state the next snapshot is folded on is proven to be the log's. */
+  baseProven(): boolean {
+    return this.proven;
+  }
+
+  /** Records the check of the snapshot folded on that base. */
+  folded(check: DigestCheck): void {
+    this.proven = check === 'proven';
+  }
+}

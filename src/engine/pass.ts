@@ -406,7 +406,7 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
       puts: [
         ...statePuts,
         ...inputs.map((r) => [offsetKey(r.topic, r.partition), Buffer.from((r.toOffset + 1n).toString())] as const),
-        [SNAPSHOT_META, encodeMeta(meta, deps.logicVersion ?? LOGIC_VERSION)],
+        [SNAPSHOT_META, encodeMeta(meta, { logicVersion: deps.logicVersion ?? LOGIC_VERSION, proven: true })],
         ...dedupePuts,
         [outbox.key, encodeOutbox(out)],
       ],

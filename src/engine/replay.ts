@@ -12,15 +12,15 @@ import type { Codec } from '../messaging/codec';
 import { readHeaders } from '../messaging/headers';
 import { INPUT_KINDS, topicName, type TopicKind } from '../messaging/topics';
 import { digestHex } from '../store/digest';
-import { REPLAY_STOP } from '../store/keys';
+import { MARKER_POSITION, REPLAY_STOP, SNAPSHOT_META } from '../store/keys';
 import type { Store } from '../store/rocks';
 import type { RawRecord } from './decode';
 import { createFold } from './fold';
-import { checkDigest, LOGIC_VERSION } from './logic-version';
+import { LOGIC_VERSION, ProofChain } from './logic-version';
 import { recordId } from './pass';
 import { isRegistryDown, trustMarkers, type Marker, type MarkerChain, type MarkerRecord, type SkippedRecord } from './markers';
 import { encodeStop, markersUntil, targetText, type ReplayStop, type ReplayTarget } from './replay-stop';
-import { loadState, tpKey, type SnapshotMeta, type WorkingState } from './state';
+import { loadState, readLineage, tpKey, type SnapshotMeta, type WorkingState } from './state';
 
 export type { Marker, MarkerChain, SkippedRecord } from './markers';
 export type { ReplayStop, ReplayTarget, StopReason } from './replay-stop';
@@ -43,8 +43,8 @@ export interface ReplayReport extends ReplayProgress {
   /** Where `replay` stopped and why, as the folder records it (m/replay); not set by `replayOnto`. */
   readonly stop?: ReplayStop;
   /**
-   * Snapshots folded by another version of the deciding logic: re-decided by this one, their
-   * digests not comparable, so not verified (and never a mismatch).
+   * Snapshots whose digests are not comparable, so not verified (and never a mismatch): folded
+   * by another version of the deciding logic, or by this one on a state another version decided.
    */
   readonly otherVersion: number;
   /** The first snapshot whose digest differed, when verifying. */
@@ -92,6 +92,10 @@ export interface ReadMarkersOptions {
   /** How long reading to the end of the topic may take. */
   readonly timeoutMs?: number;
 }
+
+/** What the store keeps of where a snapshot's marker stands on the log (the key MARKER_POSITION). */
+export const markerPosition = (m: Pick<Marker, 'snapshotId' | 'offset' | 'generation'>): Buffer =>
+  Buffer.from(JSON.stringify({ id: m.snapshotId.toString(), offset: m.offset.toString(), generation: m.generation }));
 
 /**
  * One record of the snapshots topic, decoded, or with the error decoding it gave; a registry
@@ -331,21 +335,24 @@ export const replayOnto = async (
         }
       },
     });
+    // Whether the state folded on is the log's: a store's meta says (an empty store is).
+    const proofs = new ProofChain(from.id === 0n ? undefined : readLineage(await store.get(SNAPSHOT_META)));
     for (const marker of markers) {
       const batch: RawRecord[] = [];
       for (const r of marker.inputs) batch.push(...(await buffer.take(r.topic, r.partition, r.fromOffset, r.toOffset, 60_000)));
       // The verdicts the live pass reached on inputs it refused before deciding, whatever the registry says today.
       const recorded = marker.rejected === undefined ? undefined : new Map(marker.rejected.map((r) => [recordId(r), r.code]));
-      // Replay publishes nothing: no outbox is kept.
-      const result = await fold(batch, state, meta, { recorded, published: { alsoPut: [] } });
+      // Replay publishes nothing: no outbox is kept, and the store knows where the marker stands, as after a publication.
+      const result = await fold(batch, state, meta, { recorded, published: { alsoPut: [[MARKER_POSITION, markerPosition(marker)]], marker, baseProven: proofs.baseProven() } });
       meta = result.meta;
       records += batch.length;
       snapshots++;
       await deps.onSnapshot?.({ marker, records: batch, meta });
       const actual = digestHex(meta.digest);
       if (meta.id !== marker.snapshotId) throw new Error(`replay reached snapshot ${meta.id} where the log has marker ${marker.snapshotId}; the markers are not contiguous`);
-      const check = checkDigest(marker, actual, deps.logicVersion ?? LOGIC_VERSION);
-      if (check === 'other-version') otherVersion++;
+      const check = result.check ?? 'diverged';
+      proofs.folded(check);
+      if (check === 'other-version' || check === 'unprovable') otherVersion++;
       if (deps.verify && check === 'diverged') {
         log.error('digest mismatch', { snapshotId: marker.snapshotId.toString(), expected: marker.digest, actual });
         return report({ snapshotId: marker.snapshotId, expected: marker.digest, actual });

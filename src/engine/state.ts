@@ -4,7 +4,7 @@ import { LOGICAL_BITS, nextHybrid } from '../../projections/system/hybrid';
 import { DigestSum, digestHex, EMPTY_DIGEST, parseDigest } from '../store/digest';
 import { HISTORY, historyKey, OFFSETS, parseHistoryKey, parseOffsetKey, parseStateKey, SNAPSHOT_META, STATE } from '../store/keys';
 import type { Store } from '../store/rocks';
-import { LOGIC_VERSION } from './logic-version';
+import { LOGIC_VERSION, type Lineage } from './logic-version';
 
 export interface SnapshotMeta {
   readonly id: bigint;
@@ -20,9 +20,25 @@ export const GENESIS: SnapshotMeta = Object.freeze({ id: 0n, ts: 0n, logTimeMs: 
 
 export { LOGICAL_BITS, nextHybrid };
 
-/** `logicVersion`: the version of the deciding logic that folded the snapshot. */
-export const encodeMeta = (m: SnapshotMeta, logicVersion: number = LOGIC_VERSION): Buffer =>
-  Buffer.from(JSON.stringify({ id: m.id.toString(), ts: m.ts.toString(), logTimeMs: m.logTimeMs, digest: digestHex(m.digest), logicVersion }));
+/** `lineage`: the version of the deciding logic that folded the snapshot, and whether its state is proven to be the log's. */
+export const encodeMeta = (m: SnapshotMeta, lineage: Lineage = { logicVersion: LOGIC_VERSION, proven: true }): Buffer =>
+  Buffer.from(
+    JSON.stringify({
+      id: m.id.toString(),
+      ts: m.ts.toString(),
+      logTimeMs: m.logTimeMs,
+      digest: digestHex(m.digest),
+      logicVersion: lineage.logicVersion,
+      ...(lineage.proven ? {} : { proven: false }),
+    }),
+  );
+
+/** The lineage a store's meta records: a store written before it was recorded was folded by version 1, and proven. */
+export const readLineage = (raw: Buffer | null): Lineage => {
+  if (raw === null) return { logicVersion: LOGIC_VERSION, proven: true };
+  const o = JSON.parse(raw.toString()) as { logicVersion?: unknown; proven?: unknown };
+  return { logicVersion: typeof o.logicVersion === 'number' ? o.logicVersion : 1, proven: o.proven !== false };
+};
 
 const decodeMeta = (b: Buffer): SnapshotMeta => {
   const o = JSON.parse(b.toString()) as { id: string; ts: string; logTimeMs: number; digest: string };

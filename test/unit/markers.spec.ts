@@ -1,7 +1,8 @@
 import { strict as assert } from 'node:assert';
 import { CoordError } from '../../src/errors';
 import { trustMarkers, type ChainStart, type MarkerRecord } from '../../src/engine/markers';
-import { checkDigest } from '../../src/engine/logic-version';
+import { checkDigest, ProofChain } from '../../src/engine/logic-version';
+import { encodeMeta, readLineage } from '../../src/engine/state';
 
 const INPUT = 'p.requests.catalog';
 
@@ -234,6 +235,30 @@ describe('logic versions on markers', () => {
     assert.equal(checkDigest({ digest: 'aa', logicVersion: 3 }, 'aa', 3), 'proven');
     assert.equal(checkDigest({ digest: 'aa', logicVersion: 3 }, 'bb', 3), 'diverged');
     assert.equal(checkDigest({ digest: 'aa', logicVersion: 2 }, 'bb', 3), 'other-version', 'another version decides again; its digest says nothing');
-    assert.equal(checkDigest({ digest: 'aa', logicVersion: 2 }, 'aa', 3), 'other-version');
+    assert.equal(checkDigest({ digest: 'aa', logicVersion: 2 }, 'aa', 3), 'proven', 'equal digests are equal states, whatever the versions');
+    assert.equal(checkDigest({ digest: 'aa', logicVersion: 3 }, 'bb', 3, false), 'unprovable', 'folded on a state another version decided: not a divergence');
+    assert.equal(checkDigest({ digest: 'aa', logicVersion: 3 }, 'aa', 3, false), 'proven', 'a match proves the state again');
+  });
+
+  it('proves along a chain only on a proven base, and again after a match', () => {
+    const fresh = new ProofChain(undefined);
+    assert.equal(fresh.baseProven(), true, 'an empty store is the log\'s state before snapshot 1');
+    fresh.folded('proven');
+    assert.equal(fresh.baseProven(), true);
+    fresh.folded('other-version');
+    assert.equal(fresh.baseProven(), false, 'another version decided it: the state may differ from the log\'s');
+    fresh.folded('unprovable');
+    assert.equal(fresh.baseProven(), false, 'a state not proven stays unproven');
+    fresh.folded('proven');
+    assert.equal(fresh.baseProven(), true, 'until a digest matches again');
+    assert.equal(new ProofChain({ logicVersion: 1, proven: false }).baseProven(), false, 'a store its meta records as unproven');
+    assert.equal(new ProofChain({ logicVersion: 1, proven: true }).baseProven(), true);
+  });
+
+  it('records a store\'s lineage with its meta: version 1 and proven when a meta predates it', () => {
+    const meta = { id: 3n, ts: 5n, logTimeMs: 7, digest: 0n };
+    assert.deepEqual(readLineage(encodeMeta(meta, { logicVersion: 4, proven: false })), { logicVersion: 4, proven: false });
+    assert.deepEqual(readLineage(encodeMeta(meta, { logicVersion: 4, proven: true })), { logicVersion: 4, proven: true });
+    assert.deepEqual(readLineage(Buffer.from(JSON.stringify({ id: '3', ts: '5', logTimeMs: 7, digest: '00' }))), { logicVersion: 1, proven: true });
   });
 });

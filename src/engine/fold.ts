@@ -7,7 +7,8 @@ import type { Codec } from '../messaging/codec';
 import { replyToProblem } from '../messaging/reply-to';
 import { topicName, type TopicKind } from '../messaging/topics';
 import { settingsOf } from '../../projections/model';
-import { dedupeKey, DEDUPE_BY_TIME, parseDedupeTimeKey } from '../store/keys';
+import { dedupeKey, DEDUPE_BY_TIME, explainKey, parseDedupeTimeKey } from '../store/keys';
+import type { ExplainRecord } from '../../projections/system/explain';
 import { decodeRemembered } from '../store/outbox';
 import type { Store, WriteOps } from '../store/rocks';
 import type { RawRecord } from './decode';
@@ -47,7 +48,7 @@ export const createFold = (deps: { store: Store; codec: Codec; options: FoldOpti
         next = logTimeMs;
         break;
       }
-      keys.push(k, dedupeKey(correlationId));
+      keys.push(k, dedupeKey(correlationId), explainKey(correlationId));
     }
     // A full page of expired replies: there may be more, so the next pass looks again.
     oldestMs = seen >= 1_000 && next === Number.POSITIVE_INFINITY ? undefined : next;
@@ -71,6 +72,14 @@ export const createFold = (deps: { store: Store; codec: Codec; options: FoldOpti
       const found = new Map<string, Remembered>();
       raws.forEach((raw, i) => {
         if (raw !== null) found.set(correlationIds[i], decodeRemembered(raw));
+      });
+      return found;
+    },
+    explained: async (correlationIds) => {
+      const raws = await store.getMany(correlationIds.map(explainKey));
+      const found = new Map<string, ExplainRecord>();
+      raws.forEach((raw, i) => {
+        if (raw !== null) found.set(correlationIds[i], JSON.parse(raw.toString()) as ExplainRecord);
       });
       return found;
     },

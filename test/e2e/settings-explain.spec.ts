@@ -231,6 +231,17 @@ describe('settings as state, and explain, end to end', function () {
     assert.match(r.stdout + r.stderr, /NOT_FOUND.*kept for dedupeRetentionMs \(86400000 ms of log time\)/);
   });
 
+  it('forgets a request after dedupeRetentionMs of log time, and says so', async () => {
+    const id = `short-lived-${randomUUID()}`;
+    await ok('coord.v1.UpdateSettings', { maxDeadlineMs: { long: 1_000n }, dedupeRetentionMs: { long: 2_000n } });
+    await ok('coord.v1.AllocIds', { count: 1 }, id);
+    assert.equal((await explain(id)).status, 'OK');
+    // Ticks every 200 ms move the log's clock; the record goes with the remembered reply.
+    await waitFor('the record expired', async () => (await explain(id)).status === 'NOT_FOUND', 30_000);
+    assert.match((await explain(id)).message, /kept for dedupeRetentionMs \(2000 ms of log time\)/);
+    await ok('coord.v1.UpdateSettings', { maxDeadlineMs: { long: 600_000n }, dedupeRetentionMs: { long: 86_400_000n } });
+  });
+
   it('a replay with settings changes in the log reaches the same state, snapshot by snapshot', async () => {
     const { report, live } = await replayToLive(d, a.httpUrl);
     assert.equal(report.mismatch, undefined, JSON.stringify(report.mismatch, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)));

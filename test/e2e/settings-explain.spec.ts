@@ -75,7 +75,15 @@ describe('settings as state, and explain, end to end', function () {
   const plan = (sources: string[]): string => JSON.stringify({ sources, sink: 'out', operators: [] });
 
   before(async () => {
-    d = await deployment(testStack(), 'settings');
+    // A registry that was just started can time out its first registrations on a loaded machine: three bounded tries.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        d = await deployment(testStack(), 'settings');
+        break;
+      } catch (err) {
+        if (attempt >= 3) throw err;
+      }
+    }
     a = await coordinatorProcess(testStack(), { prefix: d.config.topicPrefix, name: 'settings-a', env: { ...COMMON, ...FILE_A } });
     b = await coordinatorProcess(testStack(), { prefix: d.config.topicPrefix, name: 'settings-b', env: { ...COMMON, ...FILE_B } });
     await a.start();

@@ -1,6 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { QUERY, SETTINGS } from '../../projections/model';
 import { settingsValue, UsageError } from '../../src/cli/commands';
+import { payloadText } from '../../src/cli/format';
 import {
   clockTick,
   createLogicalSource,
@@ -243,4 +244,54 @@ describe('explain: the records of one pass', () => {
     given([updateSettings({ dedupeRetentionMs: 3_600_000 })])
       .when(explainRequest('gone', at(7_200_000)))
       .thenReplies('NOT_FOUND', 'kept for dedupeRetentionMs (3600000 ms of log time)', `before log time ${T0 + 3_600_000}`));
+});
+
+describe('explain: coordctl explain text', () => {
+  const position = { topic: 'coord.requests.catalog', partition: 0, offset: 7n, logTimeMs: BigInt(T0), snapshotId: 12n };
+  const base = {
+    correlationId: 'c1',
+    requestType: 'coord.v1.CreateSink',
+    key: 'fleeting',
+    position,
+    snapshotTs: 99n,
+    stage: 'catalog',
+    orderInStage: 0,
+    retries: [],
+    replyStatus: 'OK',
+    replyMessage: 'created sink fleeting',
+    deferred: false,
+    answeredBy: null,
+    changes: [{ entity: 'sink', key: 'fleeting', before: null, after: '{"name":"fleeting"}', net: false }],
+    changesOmitted: 0,
+    commands: [],
+    dlqCode: null,
+    dlqReason: null,
+    keptUntilLogTimeMs: BigInt(T0 + 86_400_000),
+  };
+
+  it('says a change was cancelled out in the snapshot, and where the request is on the log', () => {
+    const text = payloadText({ type: 'coord.v1.Explanation', value: base });
+    assert.match(text, /on the log\s+coord\.requests\.catalog\/0@7, log time 2023-11-14T22:13:20\.000Z, snapshot 12/);
+    assert.match(text, /stage catalog, #0 in the stage/);
+    assert.match(text, /sink\s+fleeting\s+cancelled out in the snapshot/);
+    assert.match(text, /kept until\s+log time 2023-11-15T22:13:20\.000Z/);
+  });
+
+  it('says a decoder refusal went to the DLQ, with the reason', () => {
+    const text = payloadText({
+      type: 'coord.v1.Explanation',
+      value: { ...base, requestType: '', key: null, stage: null, orderInStage: -1, changes: [], replyStatus: 'INVALID_ARGUMENT', replyMessage: 'not framed', dlqCode: 'WIRE_MALFORMED', dlqReason: 'not framed' },
+    });
+    assert.match(text, /request\s+\(undecodable\)/);
+    assert.match(text, /refused before ordering/);
+    assert.match(text, /DLQ\s+WIRE_MALFORMED: not framed/);
+  });
+
+  it('says what completed a deferred reply', () => {
+    const text = payloadText({
+      type: 'coord.v1.Explanation',
+      value: { ...base, deferred: true, answeredBy: { position: { ...position, topic: 'coord.events.infra', snapshotId: 15n }, recordType: 'coord.v1.FragmentStatus' } },
+    });
+    assert.match(text, /deferred\s+sent in snapshot 15, completed by coord\.v1\.FragmentStatus at coord\.events\.infra\/0@7/);
+  });
 });

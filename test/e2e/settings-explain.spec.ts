@@ -1,5 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Partitioners, type Producer } from 'kafkajs';
 import type { Client, Reply } from '../../src/client/client';
 import { json, payloadTypes, unwrapReply } from '../../src/cli/format';
@@ -134,6 +136,14 @@ describe('settings as state, and explain, end to end', function () {
     const tick = await d.parts.codec.decode(ticks[ticks.length - 1].message.value);
     assert.equal(tick.fullName, 'coord.v1.Tick');
     for (const [name, v] of Object.entries(tick.value)) if (name !== 'tickMs') assert.equal(v, null, `a Tick carries no ${name}`);
+  });
+
+  it('the registry takes the Tick that carries only the clock as a BACKWARD-compatible version of the Tick that carried settings', async () => {
+    const subject = `${prefix()}.upgrade-coord.v1.Tick`;
+    const old = readFileSync(join(__dirname, '../fixtures/coord.v1.Tick.before-settings-state.avsc'), 'utf8');
+    const oldId = await d.parts.registry.register(subject, old);
+    const newId = await d.parts.registry.register(subject, (loadContracts().get('coord.v1.Tick') as Contract).text);
+    assert.notEqual(newId, oldId);
   });
 
   it('coordctl settings set answers with the values before and after, and the change is on the changelog', async () => {

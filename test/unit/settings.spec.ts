@@ -1,7 +1,12 @@
 import { strict as assert } from 'node:assert';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Message } from '../../projections';
 import { QUERY, SETTINGS } from '../../projections/model';
 import { settingsValue, UsageError } from '../../src/cli/commands';
 import { payloadText } from '../../src/cli/format';
+import { plain } from '../../src/messaging/codec';
+import { loadContracts, parseAvro, type Contract } from '../../src/messaging/schemas';
 import {
   clockTick,
   createLogicalSource,
@@ -294,4 +299,45 @@ describe('explain: coordctl explain text', () => {
     });
     assert.match(text, /deferred\s+sent in snapshot 15, completed by coord\.v1\.FragmentStatus at coord\.events\.infra\/0@7/);
   });
+});
+
+describe('settings: Ticks written before settings became state', () => {
+  const oldTick = parseAvro(JSON.parse(readFileSync(join(__dirname, '../fixtures/coord.v1.Tick.before-settings-state.avsc'), 'utf8')));
+  const ours = (loadContracts().get('coord.v1.Tick') as Contract).type;
+  /** An old coordinator's Tick, written with its schema and read with ours, as the codec reads it. */
+  const decodedOld = (atMs: number, maxAllocations: number): Message<unknown> => {
+    const body = oldTick.toBuffer({
+      tickMs: BigInt(atMs),
+      workerSuspectMs: 5_000n,
+      workerTimeoutMs: 15_000n,
+      sessionTimeoutMs: 30_000n,
+      maxAllocations,
+      allocationIdleMs: 60_000n,
+      maxCachedAllocations: 8,
+      historyRetentionMs: 600_000n,
+      maxValueBytes: 1_000_000,
+      dedupeRetentionMs: 86_400_000n,
+      goneRetentionMs: 86_400_000n,
+      maxDeadlineMs: 600_000n,
+    });
+    const value = plain(ours.fromBuffer(body, ours.createResolver(oldTick))) as Record<string, unknown>;
+    return { type: 'coord.v1.Tick', value, key: null, correlationId: undefined, timestampMs: atMs };
+  };
+
+  it('decodes an old Tick with our schema, its settings wrapped in their union branch', () => {
+    const m = decodedOld(T0, 7);
+    assert.deepEqual((m.value as Record<string, unknown>).maxAllocations, { int: 7 });
+    assert.deepEqual((m.value as Record<string, unknown>).historyRetentionMs, { long: 600_000n });
+  });
+
+  it('an old Tick sets the settings it carries on a log no request has set them on', () =>
+    given([])
+      .when(decodedOld(T0, 7))
+      .thenField(SETTINGS, 'current', 'maxAllocations', 7));
+
+  it('an old Tick changes nothing once a request has set the settings', () =>
+    given([updateSettings({ maxAllocations: 5 })])
+      .when(decodedOld(T0 + 1_000, 7))
+      .thenChanges(0)
+      .thenField(SETTINGS, 'current', 'maxAllocations', 5));
 });

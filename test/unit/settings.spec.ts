@@ -5,6 +5,9 @@ import type { Message } from '../../projections';
 import { QUERY, SETTINGS } from '../../projections/model';
 import { settingsValue, UsageError } from '../../src/cli/commands';
 import { payloadText } from '../../src/cli/format';
+import { makeConfig } from '../../src/config';
+import { initialSettingsValue } from '../../src/engine/initial-settings';
+import { SETTING_NAMES } from '../../projections/system/settings';
 import { plain } from '../../src/messaging/codec';
 import { loadContracts, parseAvro, type Contract } from '../../src/messaging/schemas';
 import {
@@ -340,4 +343,17 @@ describe('settings: Ticks written before settings became state', () => {
       .when(decodedOld(T0 + 1_000, 7))
       .thenChanges(0)
       .thenField(SETTINGS, 'current', 'maxAllocations', 5));
+});
+
+describe('settings: the local configuration', () => {
+  it('refuses to start with initial settings the log would refuse, naming the bound', () =>
+    assert.throws(() => makeConfig({ historyRetentionMs: 2_000_000_000_000 }), /initial settings out of bounds: historyRetentionMs must be from 0 to 1000000000000/));
+
+  it('proposes every setting, as the types they travel in', () => {
+    const v = initialSettingsValue(makeConfig({ maxAllocations: 12, clientSessionTimeoutMs: 45_000 }));
+    assert.deepEqual(v.maxAllocations, { int: 12 });
+    assert.deepEqual(v.sessionTimeoutMs, { long: 45_000n });
+    assert.equal(v.initial, true);
+    assert.deepEqual(Object.keys(v).filter((k) => k !== 'initial').sort(), [...SETTING_NAMES].sort());
+  });
 });

@@ -323,7 +323,10 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
         // The clock only: the settings are state (src/engine/initial-settings.ts).
         const value = await codec.encode(ticksTopic, 'coord.v1.Tick', { tickMs: BigInt(Date.now()) });
         await tickProducer.send({ topic: ticksTopic, acks: -1, messages: [{ key: null, value }] });
-        if (needsInitialSettings(state) && Date.now() - proposedAtMs >= PROPOSE_AGAIN_MS) {
+        if (!needsInitialSettings(state)) health.ok('settings');
+        else if (Date.now() - proposedAtMs >= PROPOSE_AGAIN_MS) {
+          // Not folded since the last proposal (refused, say, to a principal without the admin role): shown on /readyz once it lasts.
+          if (proposedAtMs > 0) health.failing('settings', `the initial settings proposed ${Date.now() - proposedAtMs} ms ago are not on the log yet; see the reply on ${topicName(config.topicPrefix, 'replies')}`);
           proposedAtMs = Date.now();
           const topics = { system: topicName(config.topicPrefix, 'requests.system'), replies: topicName(config.topicPrefix, 'replies') };
           const message = await initialSettingsMessage(codec, topics, config, `initial-settings-${generation}-${proposedAtMs}`);

@@ -1,38 +1,52 @@
 /**
- * The check loop (DESIGN §6): on every Tick, by the tick's log time and the settings it
- * carries, silent workers become SUSPECT then DEAD (their fragments fail and their sources
+ * The check loop (DESIGN §6): on every Tick, by the tick's log time and the settings in the
+ * state (see system/settings.ts; a Tick written before settings became state still sets the
+ * ones it carries, until an UpdateSettings has set them), silent workers become SUSPECT then DEAD (their fragments fail and their sources
  * become unavailable), silent sessions EXPIRED (their cached slots and temporary queries go),
  * workers and sessions gone for `goneRetentionMs` removed, idle cached slots released, overdue
  * deployments aborted, lapsed read holds dropped and the history compacted. One handler owns
  * the Tick, so every check sees the same instant.
  */
 import { Draft } from './draft';
-import { SETTINGS, settingsOf, type Settings } from './model';
+import { SETTINGS, settingsOf, settingsRevision, type Settings } from './model';
 import { checkQueries, sessionGone, workerGone } from './queries/lifecycle';
 import { compactionFrontier } from './reads';
 import { expireSessions, goneSessions } from './sessions/sessions';
 import { checkHolds } from './system/holds';
-import type { Handler, Projection } from './types';
+import { INT32_MAX, MAX_MS, SETTING_NAMES, type SettingName } from './system/settings';
+import { unwrap, type Handler, type Projection } from './types';
 import { checkWorkers, goneWorkers } from './workers/workers';
 
+/** A Tick as decoded: the clock, and on Ticks written before settings became state, the settings (wrapped or bare). */
+type Carried<T> = T | { readonly [branch: string]: T } | null | undefined;
 export interface Tick {
   readonly tickMs: bigint;
-  readonly workerSuspectMs: bigint;
-  readonly workerTimeoutMs: bigint;
-  readonly sessionTimeoutMs: bigint;
-  readonly maxAllocations?: number;
-  readonly allocationIdleMs?: bigint;
-  readonly maxCachedAllocations?: number;
-  readonly historyRetentionMs?: bigint;
-  readonly maxValueBytes?: number;
-  readonly dedupeRetentionMs?: bigint;
-  readonly goneRetentionMs?: bigint;
-  readonly maxDeadlineMs?: bigint;
+  readonly workerSuspectMs?: Carried<bigint>;
+  readonly workerTimeoutMs?: Carried<bigint>;
+  readonly sessionTimeoutMs?: Carried<bigint>;
+  readonly maxAllocations?: Carried<number>;
+  readonly allocationIdleMs?: Carried<bigint>;
+  readonly maxCachedAllocations?: Carried<number>;
+  readonly historyRetentionMs?: Carried<bigint>;
+  readonly maxValueBytes?: Carried<number>;
+  readonly dedupeRetentionMs?: Carried<bigint>;
+  readonly goneRetentionMs?: Carried<bigint>;
+  readonly maxDeadlineMs?: Carried<bigint>;
 }
 
-/** Longest setting in ms a Tick may carry: about 30 years, so log time plus it never overflows. */
-const MAX_MS = 1_000_000_000_000;
-const INT32_MAX = 2 ** 31 - 1;
+type LegacyTick = { readonly [N in SettingName]?: bigint | number };
+
+/** The settings an old Tick carries, unwrapped; {} for a Tick that carries only the clock. */
+const carried = (t: Tick): LegacyTick => {
+  const out: Record<string, bigint | number> = {};
+  for (const name of SETTING_NAMES) {
+    const v = t[name];
+    const bare = v !== null && typeof v === 'object' ? unwrap<bigint | number>(v as { readonly [branch: string]: bigint | number }) : v;
+    if (bare !== null && bare !== undefined) out[name] = bare;
+  }
+  return out;
+};
+
 
 /**
  * A value a Tick carries, if it is within its bounds; otherwise the one in force stays. Anyone
@@ -45,7 +59,7 @@ const within = (v: bigint | number | undefined, was: number, min: number, max: n
   return Number.isSafeInteger(n) && n >= min && n <= max ? n : was;
 };
 
-const settingsFrom = (t: Tick, was: Settings): Omit<Settings, 'frontierFloorTs'> => {
+const settingsFrom = (t: LegacyTick, was: Settings): Omit<Settings, 'frontierFloorTs'> => {
   const workerSuspectMs = within(t.workerSuspectMs, was.workerSuspectMs, 1, MAX_MS);
   const workerTimeoutMs = within(t.workerTimeoutMs, was.workerTimeoutMs, 1, MAX_MS);
   const maxDeadlineMs = within(t.maxDeadlineMs, was.maxDeadlineMs, 1_000, MAX_MS);
@@ -73,9 +87,12 @@ export const tick: Handler<Tick> = {
     const now = ctx.logTimeMs;
     const draft = new Draft(state);
     const was = settingsOf(state);
-    const next = settingsFrom(msg.value, was);
+    const legacy = carried(msg.value);
+    // Old Ticks keep the meaning they had, so an old log replays to the same bytes; once a request set the settings, they are the log's.
+    const next = Object.keys(legacy).length > 0 && settingsRevision(was) === undefined ? settingsFrom(legacy, was) : undefined;
     const { frontierFloorTs: _, ...current } = was;
-    const settings: Settings = JSON.stringify(next) === JSON.stringify(current) ? was : ({ ...next, frontierFloorTs: compactionFrontier(state, now).toString() } as Settings);
+    const settings: Settings =
+      next === undefined || JSON.stringify(next) === JSON.stringify(current) ? was : ({ ...next, frontierFloorTs: compactionFrontier(state, now).toString() } as Settings);
     if (settings !== was) draft.put(SETTINGS, 'current', settings);
     for (const c of checkWorkers(draft, now, settings.workerSuspectMs, settings.workerTimeoutMs)) {
       draft.put(c.entity, c.key, c.image as never);

@@ -145,8 +145,9 @@ export interface ReadHoldImage extends Image {
 }
 
 /**
- * The settings the fold decides with. They arrive on every Tick, so a replay decides with
- * the values in force at the time, and a changed configuration takes effect through the log.
+ * The settings the fold decides with: state, changed only by UpdateSettings (or, on logs
+ * written before that, by the settings old Ticks carried), so a replay decides with the values
+ * in force at the time and a takeover changes nothing.
  */
 export interface Settings extends Image {
   readonly workerSuspectMs: number;
@@ -170,6 +171,12 @@ export interface Settings extends Image {
    */
   readonly frontierFloorTs: string;
 }
+
+/**
+ * How many UpdateSettings set the settings (the image's `revision`); undefined while no request
+ * has (defaults, or old Ticks' values), so images written before it existed stay byte for byte.
+ */
+export const settingsRevision = (s: Settings): number | undefined => (typeof s.revision === 'number' ? s.revision : undefined);
 
 /** How long a start without a `deadline-ms` may wait for its fragments before it is aborted. */
 export const DEPLOY_TIMEOUT_MS = 60_000;

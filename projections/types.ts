@@ -10,7 +10,8 @@ export type Status =
   | 'CONFLICT'
   | 'ABORTED'
   | 'DEADLINE_EXCEEDED'
-  | 'INTERNAL';
+  | 'INTERNAL'
+  | 'PERMISSION_DENIED';
 
 /** Stages in processing order (DESIGN §4 step 3). */
 export const STAGES = ['infrastructure', 'sessions', 'catalog', 'queries', 'system'] as const;
@@ -29,6 +30,17 @@ export interface Message<V = Record<string, unknown>> {
   readonly deadlineMs?: number;
   /** Log time of the record, in ms. */
   readonly timestampMs: number;
+  /**
+   * Who sent it, as the messaging layer verified it; undefined when the deployment is not
+   * secured, which counts as an admin (see projections/admin.ts).
+   */
+  readonly principal?: Principal;
+}
+
+/** A verified sender and the roles it holds (e.g. `admin`). */
+export interface Principal {
+  readonly name: string;
+  readonly roles: readonly string[];
 }
 
 /** What the pass hands every decider: the log's clock and the snapshot being built. */

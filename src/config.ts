@@ -1,5 +1,6 @@
 /** The one configuration object: frozen defaults, merged from a file, the environment and flags, validated once. */
 import { readFileSync } from 'node:fs';
+import { settingsProblems } from '../projections/system/settings';
 import { CoordError } from './errors';
 
 export type SaslMechanism = 'plain' | 'scram-sha-256' | 'scram-sha-512';
@@ -210,6 +211,21 @@ const validate = (c: Config): Config => {
   if (c.maxValueBytes < 1024) bad(`maxValueBytes must be at least 1024, got ${c.maxValueBytes}`);
   if (c.dedupeRetentionMs < c.maxDeadlineMs) bad(`dedupeRetentionMs (${c.dedupeRetentionMs}) must be at least maxDeadlineMs (${c.maxDeadlineMs}): a deferred reply must still be remembered when it comes`);
   if (c.maxDeadlineMs < 1_000) bad(`maxDeadlineMs must be at least 1000, got ${c.maxDeadlineMs}`);
+  // The initial settings this instance may propose must be ones the log accepts, or it would propose them in vain.
+  const refused = settingsProblems({
+    workerSuspectMs: c.workerSuspectMs,
+    workerTimeoutMs: c.workerTimeoutMs,
+    sessionTimeoutMs: c.clientSessionTimeoutMs,
+    maxAllocations: c.maxAllocations,
+    allocationIdleMs: c.allocationIdleMs,
+    maxCachedAllocations: c.maxCachedAllocations,
+    historyRetentionMs: c.historyRetentionMs,
+    maxValueBytes: c.maxValueBytes,
+    dedupeRetentionMs: c.dedupeRetentionMs,
+    goneRetentionMs: c.goneRetentionMs,
+    maxDeadlineMs: c.maxDeadlineMs,
+  });
+  if (refused.length > 0) bad(`initial settings out of bounds: ${refused.join('; ')}`);
   // A snapshot marker records every input its pass refused before deciding: it must stay far below the broker's limit.
   if (c.batchSize > 5_000) bad(`batchSize must be at most 5000, got ${c.batchSize}`);
   if (c.maxRequestBytes < 16_384) bad(`maxRequestBytes must be at least 16384, got ${c.maxRequestBytes}`);

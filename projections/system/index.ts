@@ -3,7 +3,9 @@ import { ORACLE, READ_HOLD, SETTINGS } from '../model';
 import type { Projection } from '../types';
 import { allocIds, allocTimestamps } from './allocators';
 import { describeCoordinator } from './describe';
+import { explainRequest } from './explain';
 import { acquireReadHold, listReadHolds, releaseReadHold } from './holds';
+import { getSettings, updateSettings } from './settings';
 
 export { oracleHighWater } from './allocators';
 
@@ -17,5 +19,8 @@ export const system: Projection = {
     'coord.v1.ReleaseReadHold': releaseReadHold,
     'coord.v1.ListReadHolds': listReadHolds,
     'coord.v1.DescribeCoordinator': describeCoordinator,
+    'coord.v1.UpdateSettings': updateSettings,
+    'coord.v1.GetSettings': getSettings,
+    'coord.v1.ExplainRequest': explainRequest,
   },
 };

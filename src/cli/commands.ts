@@ -1,5 +1,6 @@
 /** The request commands of coordctl: one table row per request of the protocol, its words, flags and how it builds the record. */
 import { parseArgs } from 'node:util';
+import { isSettingName, SETTING_BOUNDS } from '../../projections/system/settings';
 
 /** A command line that does not make a command; `usage` is the help that fits it, when narrower than the whole list. */
 export class UsageError extends Error {
@@ -143,6 +144,26 @@ const count = (type: string) => (a: Args): Request => {
   return { type, value: { count: wholeNumber('N', n, 1, MAX_INT) } };
 };
 
+/**
+ * `key=value` pairs as an UpdateSettings value: each key a setting, each value a whole number
+ * that fits the Avro type it travels in (int or long); the coordinator checks the rest.
+ */
+export const settingsValue = (pairs: readonly string[]): Record<string, unknown> => {
+  const out: Record<string, unknown> = { initial: false };
+  for (const pair of pairs) {
+    const i = pair.indexOf('=');
+    const key = i <= 0 ? pair : pair.slice(0, i);
+    if (i <= 0) throw new UsageError(`${JSON.stringify(pair)} must be KEY=VALUE, e.g. maxAllocations=64`);
+    if (!isSettingName(key)) throw new UsageError(`unknown setting ${JSON.stringify(key)}; settings are ${Object.keys(SETTING_BOUNDS).join(', ')}`);
+    if (key in out) throw new UsageError(`${key} is given twice`);
+    const { avro, min, max } = SETTING_BOUNDS[key];
+    const raw = pair.slice(i + 1);
+    const n = wholeNumber(key, raw, min, max);
+    out[key] = avro === 'int' ? { int: n } : { long: BigInt(n) };
+  }
+  return out;
+};
+
 /** Every request command, in the order the help lists them. */
 export const COMMANDS: readonly Command[] = [
   {
@@ -268,6 +289,16 @@ export const COMMANDS: readonly Command[] = [
   { noun: 'hold', verb: 'list', args: '', summary: 'the read holds and the compaction frontier', flags: {}, build: none('coord.v1.ListReadHolds') },
   { noun: 'workers', verb: 'list', args: '[--all]', summary: 'the workers and their state (--all: the dead and gone too)', flags: { all: 'switch' }, build: none('coord.v1.ListWorkers', (a) => ({ includeGone: a.switch('all') })) },
   { noun: 'describe', verb: '', args: '', summary: 'where the coordinator stands: snapshot, oracle, frontier, counts, settings', flags: {}, build: none('coord.v1.DescribeCoordinator') },
+  { noun: 'settings', verb: 'get', args: '', summary: 'the settings in force, from the log', flags: {}, build: none('coord.v1.GetSettings') },
+  {
+    noun: 'settings',
+    verb: 'set',
+    args: 'KEY=VALUE...',
+    summary: 'change settings (admin); answered with the values before and after',
+    flags: {},
+    build: (a) => ({ type: 'coord.v1.UpdateSettings', value: settingsValue(a.positional(['KEY=VALUE'], true)) }),
+  },
+  { noun: 'explain', verb: '', args: 'CORRELATION-ID', summary: "what became of a request: log position, snapshot, order, reply, changes, commands, DLQ", flags: {}, build: (a) => ({ type: 'coord.v1.ExplainRequest', value: { correlationId: a.positional(['CORRELATION-ID'])[0] } }) },
 ];
 
 /** Flags every request command takes. */

@@ -143,6 +143,43 @@ interface Payloads {
   'coord.v1.ReadHold': ReadHold;
   'coord.v1.ReadHoldList': { readonly holds: readonly ReadHold[]; readonly frontierTs: bigint };
   'coord.v1.CoordinatorInfo': CoordinatorInfo;
+  'coord.v1.SettingsChange': SettingsChange;
+  'coord.v1.Explanation': Explanation;
+}
+
+/** UpdateSettings' and GetSettings' payload, unwrapped. */
+export interface SettingsChange {
+  readonly before: Readonly<Record<string, bigint>>;
+  readonly after: Readonly<Record<string, bigint>>;
+  readonly changed: readonly string[];
+}
+interface LogPosition {
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: bigint;
+  readonly logTimeMs: bigint;
+  readonly snapshotId: bigint;
+}
+/** ExplainRequest's payload, unwrapped. */
+export interface Explanation {
+  readonly correlationId: string;
+  readonly requestType: string;
+  readonly key: string | null;
+  readonly position: LogPosition;
+  readonly snapshotTs: bigint;
+  readonly stage: string | null;
+  readonly orderInStage: number;
+  readonly retries: readonly LogPosition[];
+  readonly replyStatus: string | null;
+  readonly replyMessage: string | null;
+  readonly deferred: boolean;
+  readonly answeredBy: { readonly position: LogPosition; readonly recordType: string } | null;
+  readonly changes: readonly { readonly entity: string; readonly key: string; readonly before: string | null; readonly after: string | null; readonly net: boolean }[];
+  readonly changesOmitted: number;
+  readonly commands: readonly { readonly workerId: string; readonly recordType: string; readonly fragmentId: string }[];
+  readonly dlqCode: string | null;
+  readonly dlqReason: string | null;
+  readonly keptUntilLogTimeMs: bigint;
 }
 
 /** Columns padded to their widest cell, two spaces apart. */
@@ -191,6 +228,35 @@ const query = (q: Query): string => {
   pairs.push(['plan', q.plan]);
   if (q.fragments.length === 0) return block([...pairs, ['fragments', 'none']]);
   return `${block(pairs)}\n${table([['FRAGMENT', 'KIND', 'WORKER', 'STATUS'], ...q.fragments.map((f) => [f.fragmentId, f.kind, f.workerId, f.status])], '  ')}`;
+};
+
+const at = (p: LogPosition): string => `${p.topic}/${p.partition}@${p.offset}, log time ${iso(p.logTimeMs)}, snapshot ${p.snapshotId}`;
+
+const settingsChange = (p: SettingsChange): string =>
+  table([
+    ['SETTING', 'BEFORE', 'AFTER'],
+    ...Object.keys(p.after)
+      .sort()
+      .map((k) => [k, String(p.before[k] ?? '-'), `${p.after[k]}${p.changed.includes(k) ? '  (changed)' : ''}`]),
+  ]);
+
+const explanation = (p: Explanation): string => {
+  const pairs: [string, string][] = [
+    ['request', `${p.requestType === '' ? '(undecodable)' : p.requestType}${p.key === null ? '' : ` key ${p.key}`}`],
+    ['on the log', at(p.position)],
+    ['applied', p.stage === null ? `refused before ordering, in snapshot ${p.position.snapshotId}` : `snapshot ${p.position.snapshotId} (ts ${p.snapshotTs}), stage ${p.stage}, #${p.orderInStage} in the stage`],
+    ['retry', p.retries.length === 0 ? 'no retries' : `${plural(p.retries.length, 'retry', 'retries')}, answered with the same reply:\n${p.retries.map(at).join('\n')}`],
+    ['reply', p.replyStatus === null ? 'deferred, not sent yet' : `${p.replyStatus}${p.replyMessage === null || p.replyMessage === '' ? '' : `  ${p.replyMessage}`}`],
+  ];
+  if (p.deferred) pairs.push(['deferred', p.answeredBy === null ? 'waiting' : `sent in snapshot ${p.answeredBy.position.snapshotId}, completed by ${p.answeredBy.recordType} at ${at(p.answeredBy.position)}`]);
+  if (p.dlqCode !== null) pairs.push(['DLQ', `${p.dlqCode}: ${p.dlqReason ?? ''}`]);
+  pairs.push(['kept until', `log time ${iso(p.keptUntilLogTimeMs)} (dedupeRetentionMs)`]);
+  const changes =
+    p.changes.length === 0
+      ? 'changes: none\n'
+      : `changes:\n${table([['ENTITY', 'KEY', 'NET', 'BEFORE', 'AFTER'], ...p.changes.map((c) => [c.entity, c.key, c.net ? 'yes' : 'cancelled out in the snapshot', c.before ?? '-', c.after ?? '-'])], '  ')}${p.changesOmitted > 0 ? `  … and ${p.changesOmitted} more\n` : ''}`;
+  const commands = p.commands.length === 0 ? 'worker commands: none\n' : `worker commands:\n${table([['WORKER', 'COMMAND', 'FRAGMENT'], ...p.commands.map((c) => [c.workerId, c.recordType, c.fragmentId])], '  ')}`;
+  return `${block(pairs)}\n${changes}${commands}`;
 };
 
 const RENDER: { readonly [K in keyof Payloads]: (p: Payloads[K]) => string } = {
@@ -262,6 +328,8 @@ const RENDER: { readonly [K in keyof Payloads]: (p: Payloads[K]) => string } = {
       [['SETTING', 'VALUE'], ...Object.entries(p.settings).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([k, v]) => [k, String(v)])],
       '  ',
     )}`,
+  'coord.v1.SettingsChange': settingsChange,
+  'coord.v1.Explanation': explanation,
 };
 
 /** A payload as a table (lists) or a key/value block (one entity). Expects an unwrapped payload. */

@@ -25,7 +25,8 @@ export type ReplyStatus =
   | 'CONFLICT'
   | 'ABORTED'
   | 'DEADLINE_EXCEEDED'
-  | 'INTERNAL';
+  | 'INTERNAL'
+  | 'PERMISSION_DENIED';
 
 export interface Reply {
   readonly correlationId: string;

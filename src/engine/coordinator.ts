@@ -20,6 +20,7 @@ import { decodeOutbox, type OutRecord } from '../store/outbox';
 import type { Store, WriteOps } from '../store/rocks';
 import { backoffMs, Health, pause, type Trouble } from './health';
 import { createPublisher } from './publisher';
+import { initialSettingsMessage, needsInitialSettings, PROPOSE_AGAIN_MS } from './initial-settings';
 
 /** A committed snapshot's outputs, and the store key they wait under until published. */
 interface Outbox {
@@ -338,21 +339,19 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
       busy = true;
       void (async () => {
         await connected;
-        const value = await codec.encode(ticksTopic, 'coord.v1.Tick', {
-          tickMs: BigInt(Date.now()),
-          workerSuspectMs: BigInt(config.workerSuspectMs),
-          workerTimeoutMs: BigInt(config.workerTimeoutMs),
-          sessionTimeoutMs: BigInt(config.clientSessionTimeoutMs),
-          maxAllocations: config.maxAllocations,
-          allocationIdleMs: BigInt(config.allocationIdleMs),
-          maxCachedAllocations: config.maxCachedAllocations,
-          historyRetentionMs: BigInt(config.historyRetentionMs),
-          maxValueBytes: config.maxValueBytes,
-          dedupeRetentionMs: BigInt(config.dedupeRetentionMs),
-          goneRetentionMs: BigInt(config.goneRetentionMs),
-          maxDeadlineMs: BigInt(config.maxDeadlineMs),
-        });
+        // The clock only: the settings are state (src/engine/initial-settings.ts).
+        const value = await codec.encode(ticksTopic, 'coord.v1.Tick', { tickMs: BigInt(Date.now()) });
         await tickProducer.send({ topic: ticksTopic, acks: -1, messages: [{ key: null, value }] });
+        if (!needsInitialSettings(state)) health.ok('settings');
+        else if (Date.now() - proposedAtMs >= PROPOSE_AGAIN_MS) {
+          // Not folded since the last proposal (refused, say, to a principal without the admin role): shown on /readyz once it lasts.
+          if (proposedAtMs > 0) health.failing('settings', `the initial settings proposed ${Date.now() - proposedAtMs} ms ago are not on the log yet; see the reply on ${topicName(config.topicPrefix, 'replies')}`);
+          proposedAtMs = Date.now();
+          const topics = { system: topicName(config.topicPrefix, 'requests.system'), replies: topicName(config.topicPrefix, 'replies') };
+          const message = await initialSettingsMessage(codec, topics, config, `initial-settings-${generation}-${proposedAtMs}`);
+          await tickProducer.send({ topic: topics.system, acks: -1, messages: [message] });
+          log.info('proposed the local configuration as the initial settings of this log', { generation });
+        }
       })()
         .catch((err) => log.warn('could not append a tick', { error: errorMessage(err) }))
         .finally(() => (busy = false));
@@ -364,6 +363,7 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
     };
   };
   let stopTicking: () => Promise<void> = async () => undefined;
+  let proposedAtMs = Number.NEGATIVE_INFINITY;
 
 
   /** Passes and activations take turns: a catch-up must never run beside a pass. */

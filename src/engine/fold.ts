@@ -8,8 +8,9 @@ import { replyToProblem } from '../messaging/reply-to';
 import { topicName, type TopicKind } from '../messaging/topics';
 import { settingsOf } from '../../projections/model';
 import { digestHex } from '../store/digest';
-import { dedupeKey, DEDUPE_BY_TIME, parseDedupeTimeKey, SNAPSHOT_META } from '../store/keys';
+import { dedupeKey, DEDUPE_BY_TIME, explainKey, parseDedupeTimeKey, SNAPSHOT_META } from '../store/keys';
 import { checkDigest, LOGIC_VERSION, type DigestCheck } from './logic-version';
+import type { ExplainRecord } from '../../projections/system/explain';
 import { decodeRemembered } from '../store/outbox';
 import type { Store, WriteOps } from '../store/rocks';
 import type { RawRecord } from './decode';
@@ -72,7 +73,7 @@ export const createFold = (deps: { store: Store; codec: Codec; options: FoldOpti
         next = logTimeMs;
         break;
       }
-      keys.push(k, dedupeKey(correlationId));
+      keys.push(k, dedupeKey(correlationId), explainKey(correlationId));
     }
     // A full page of expired replies: there may be more, so the next pass looks again.
     oldestMs = seen >= 1_000 && next === Number.POSITIVE_INFINITY ? undefined : next;
@@ -97,6 +98,14 @@ export const createFold = (deps: { store: Store; codec: Codec; options: FoldOpti
       const found = new Map<string, Remembered>();
       raws.forEach((raw, i) => {
         if (raw !== null) found.set(correlationIds[i], decodeRemembered(raw));
+      });
+      return found;
+    },
+    explained: async (correlationIds) => {
+      const raws = await store.getMany(correlationIds.map(explainKey));
+      const found = new Map<string, ExplainRecord>();
+      raws.forEach((raw, i) => {
+        if (raw !== null) found.set(correlationIds[i], JSON.parse(raw.toString()) as ExplainRecord);
       });
       return found;
     },

@@ -3,7 +3,7 @@
  * state, consumed offsets, the snapshot marker, the replies kept for retries and the outbox.
  * Publishing the outbox is the caller's.
  */
-import { oracleHighWater, STAGES, type Decision, type Handler, type Image, type Message, type PassContext, type ReplyDraft } from '../../projections';
+import { oracleHighWater, STAGES, type Change, type Command, type Decision, type Handler, type Image, type Message, type PassContext, type ReplyDraft } from '../../projections';
 import { CoordError, errorMessage, isCoordError } from '../errors';
 import type { Codec } from '../messaging/codec';
 import { settingsOf } from '../../projections/model';
@@ -16,6 +16,8 @@ import type { WriteOps } from '../store/rocks';
 import { shown } from '../messaging/reply-to';
 import type { ErrorCode } from '../errors';
 import { decodeRecord, MAX_TIMESTAMP_MS, type DecodeContext, type Envelope, type RawRecord, type Rejection } from './decode';
+import { ExplainBook, type Loader } from './explain';
+import { explainOverlay, positionOf } from './explain-view';
 import { encodeMeta, nextHybrid, tpKey, type SnapshotMeta, type WorkingState } from './state';
 import { LOGIC_VERSION } from './logic-version';
 
@@ -40,6 +42,8 @@ export interface PassDeps extends Omit<DecodeContext, 'maxValueBytes'> {
   readonly holdUnknownSchemas?: (schemaIds: readonly number[]) => boolean;
   /** The version of the deciding logic the handlers are (LOGIC_VERSION unless a test folds with other deciders); the marker records it. */
   readonly logicVersion?: number;
+  /** The explain records kept of these correlation ids (none: the pass keeps no records, as in a spec's in-memory pass). */
+  readonly explained?: Loader;
 }
 
 /** A request decided earlier under a correlation id: its fingerprint, and its reply once given. */
@@ -164,6 +168,7 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
   const high = oracleHighWater(state);
   const ts = nextHybrid(high > prev.ts ? high : prev.ts, logTimeMs);
   const ctx: PassContext = { snapshotId: id, snapshotTs: ts, logTimeMs };
+  const book = deps.explained === undefined ? undefined : new ExplainBook(deps.explained);
 
   const out: OutRecord[] = [];
   const outputHeaders = (): Record<string, string> => ({ [H.snapshotId]: id.toString(), [H.seq]: String(out.length) });
@@ -255,6 +260,18 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
       rejected++;
       refused.push({ topic: d.raw.topic, partition: d.raw.partition, offset: BigInt(d.raw.offset), code: d.code });
       await toDlq(d);
+      if (d.correlationId !== undefined && isRequest(d.raw.topic))
+        book?.record({
+          correlationId: d.correlationId,
+          requestType: '',
+          key: d.raw.key === null ? null : d.raw.key.toString(),
+          position: positionOf(d.raw, d.timestampMs, id),
+          snapshotTs: ts,
+          stage: null,
+          orderInStage: -1,
+          reply: d.replyTo === undefined ? null : { status: 'INVALID_ARGUMENT', message: d.reason },
+          dlq: { code: d.code, reason: d.reason },
+        });
     }
   }
 
@@ -270,6 +287,10 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
     const decidedFrom = performance.now();
     // One read for every request's earlier reply, rather than one a request.
     const earlierReplies = await deps.remembered([...new Set(good.flatMap((e) => (e.correlationId === undefined ? [] : [e.correlationId])))]);
+    // ExplainRequests read the records kept before this snapshot.
+    const view = await explainOverlay(state, good, book);
+    let stage: string | undefined;
+    let orderInStage = 0;
 
     // Images before the pass of every entity it touches: net changes and the digest come from them.
     const before = new Map<string, { entity: string; key: string; image: Image | undefined }>();
@@ -277,13 +298,23 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
 
     for (const e of orderEnvelopes(deps.handlers, good)) {
       const handler = deps.handlers.get(e.type);
-      if (handler === undefined) {
-        rejected++;
-        await toDlq({ ...e, ok: false, code: 'WRONG_TOPIC', reason: `no projection decides ${e.type}` });
-        continue;
-      }
+      const here = handler?.stage ?? null;
+      orderInStage = here === stage ? orderInStage + 1 : 0;
+      stage = here ?? undefined;
       // Only a request is retried under its correlation id; an event's id (a tracing id, say) means nothing here.
       const fingerprint = e.correlationId === undefined || !isRequest(e.raw.topic) ? undefined : requestFingerprint(e.type, e.raw.key, e.raw.value);
+      const position = positionOf(e.raw, e.timestampMs, id);
+      const explain = (reply: ReplyDraft | null, more: { changes?: { change: Change; before: Image | undefined }[]; commands?: readonly Command[]; dlq?: { code: string; reason: string } } = {}): void => {
+        if (fingerprint !== undefined && e.correlationId !== undefined)
+          book?.record({ correlationId: e.correlationId, requestType: e.type, key: e.raw.key === null ? null : e.raw.key.toString(), position, snapshotTs: ts, stage: here, orderInStage, reply, ...more });
+      };
+      if (handler === undefined) {
+        rejected++;
+        const reason = `no projection decides ${e.type}`;
+        await toDlq({ ...e, ok: false, code: 'WRONG_TOPIC', reason });
+        explain(e.replyTo === undefined ? null : { status: 'INVALID_ARGUMENT', message: reason, payload: null }, { dlq: { code: 'WRONG_TOPIC', reason } });
+        continue;
+      }
       if (e.correlationId !== undefined && fingerprint !== undefined) {
         const earlier = given.get(e.correlationId) ?? earlierReplies.get(e.correlationId);
         if (earlier?.fingerprint !== undefined && earlier.fingerprint !== fingerprint) {
@@ -302,6 +333,7 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
           // (a client that restarted may listen elsewhere now).
           out.push({ ...earlier.reply, topic: e.replyTo ?? earlier.reply.topic });
           retried++;
+          await book?.retried(e.correlationId, position);
           continue;
         }
       }
@@ -315,24 +347,33 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
         timestampMs: e.timestampMs,
       };
       if (e.deadlineMs !== undefined && e.deadlineMs < logTimeMs && handler.waiting?.(msg, state) !== true) {
-        await sendReply(e, { status: 'DEADLINE_EXCEEDED', message: `deadline ${e.deadlineMs} passed before the request was applied at log time ${logTimeMs}`, payload: null }, true, fingerprint);
+        const late: ReplyDraft = { status: 'DEADLINE_EXCEEDED', message: `deadline ${e.deadlineMs} passed before the request was applied at log time ${logTimeMs}`, payload: null };
+        await sendReply(e, late, true, fingerprint);
+        explain(late);
         continue;
       }
       let decision: Decision;
       try {
-        decision = handler.decide(msg, state, ctx);
+        decision = handler.decide(msg, view, ctx);
       } catch (err) {
         // A decider that throws fails its own message only; the rest of the batch commits.
         rejected++;
-        await toDlq({ ...e, ok: false, code: 'DECIDER_FAILED', reason: `${e.type} made its decider throw: ${errorMessage(err)}` }, false);
-        await sendReply(e, { status: 'INTERNAL', message: bounded(`the coordinator failed on this request: ${errorMessage(err)}`), payload: null }, true, fingerprint);
+        const reason = `${e.type} made its decider throw: ${errorMessage(err)}`;
+        await toDlq({ ...e, ok: false, code: 'DECIDER_FAILED', reason }, false);
+        const failed: ReplyDraft = { status: 'INTERNAL', message: bounded(`the coordinator failed on this request: ${errorMessage(err)}`), payload: null };
+        await sendReply(e, failed, true, fingerprint);
+        explain(failed, { dlq: { code: 'DECIDER_FAILED', reason } });
         continue;
       }
+      const changed: { change: Change; before: Image | undefined }[] = [];
       for (const c of decision.changes) {
         const k = stateKey(c.entity, c.key);
-        if (!before.has(k)) before.set(k, { entity: c.entity, key: c.key, image: state.get(c.entity, c.key) });
+        const was = state.get(c.entity, c.key);
+        if (!before.has(k)) before.set(k, { entity: c.entity, key: c.key, image: was });
+        if (book !== undefined && fingerprint !== undefined) changed.push({ change: c, before: was });
         state.apply(c);
       }
+      explain(decision.reply, { changes: changed, commands: decision.commands });
       applied++;
       if (decision.reply !== null) await sendReply(e, decision.reply, true, fingerprint);
       else if (e.correlationId !== undefined && fingerprint !== undefined) rememberRequest(e.correlationId, fingerprint);
@@ -340,6 +381,7 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
         // A deferred reply carries the fingerprint of the request it answers, remembered when it was decided.
         const asked = given.get(a.correlationId)?.fingerprint ?? (await deps.remembered([a.correlationId])).get(a.correlationId)?.fingerprint;
         await sendReply(a, a.reply, true, asked);
+        await book?.answered(a.correlationId, a.reply, { position, recordType: e.type });
       }
       for (const c of decision.commands ?? []) {
         const value = await deps.codec.encode(deps.topics.commands, c.type, c.value);
@@ -351,6 +393,7 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
     const netFrom = performance.now();
     // Net changes: an entity created and dropped in one pass leaves no trace.
     let digest = prev.digest;
+    const netChanged = new Set<string>();
     const statePuts: [string, Buffer][] = [];
     const stateDeletes: string[] = [];
     for (const [k, b] of before) {
@@ -359,6 +402,7 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
       const now = serialize(image);
       if (was === undefined ? now === undefined : now !== undefined && was.equals(now)) continue;
       digest = updateDigest(digest, k, was, now);
+      netChanged.add(k);
       if (now === undefined) stateDeletes.push(k);
       else statePuts.push([k, now]);
       if (deps.versioned.has(b.entity)) {
@@ -386,6 +430,7 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
         stateDeletes.push(hk);
       }
 
+    book?.settle(netChanged);
     const inputs = inputRanges(records);
     const meta: SnapshotMeta = { id, ts, logTimeMs, digest };
     const marker = await deps.codec.encode(deps.topics.snapshots, 'coord.v1.SnapshotMarker', {
@@ -408,11 +453,12 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
         ...inputs.map((r) => [offsetKey(r.topic, r.partition), Buffer.from((r.toOffset + 1n).toString())] as const),
         [SNAPSHOT_META, encodeMeta(meta, { logicVersion: deps.logicVersion ?? LOGIC_VERSION, proven: true })],
         ...dedupePuts,
+        ...(book?.puts(logTimeMs) ?? []),
         [outbox.key, encodeOutbox(out)],
       ],
       deletes: stateDeletes,
     };
     const stages = { decodeMs: decidedFrom - startedAt, decideMs: netFrom - decidedFrom, changesMs: performance.now() - netFrom };
-    return { meta, ops, outbox, inputs, changed: statePuts.length + stateDeletes.length, applied, rejected, retried, dlq: dlqCounts, conflicts, tooLarge, remembers: dedupePuts.length > 0, stages };
+    return { meta, ops, outbox, inputs, changed: statePuts.length + stateDeletes.length, applied, rejected, retried, dlq: dlqCounts, conflicts, tooLarge, remembers: dedupePuts.length > 0 || book?.wrote === true, stages };
   }
 };

@@ -55,7 +55,8 @@ export const startRegistryServer = async (o: RegistryServerOptions): Promise<Ser
     timeoutMs: 120_000,
     service,
   });
-  // Concurrent first registrations from several producers must agree on one rule.
-  await client.setCompatibility('BACKWARD');
+  // Concurrent first registrations from several producers must agree on one rule. The first write of a
+  // registry just started can outlast the client's timeout on a loaded machine: asked again, within the start budget.
+  await waitUntil(`Schema Registry on 127.0.0.1:${o.port} to take the BACKWARD rule`, async () => (await client.setCompatibility('BACKWARD'), true), { timeoutMs: 60_000, service });
   return service;
 };

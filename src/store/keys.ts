@@ -10,6 +10,7 @@
  *   x/<snapshotId>               a snapshot's outbox not yet published (src/store/outbox.ts; ids zero-padded to sort)
  *   d/<correlationId>            the request decided under that id: its fingerprint and its reply once given (src/store/outbox.ts)
  *   t/<logTimeMs>/<correlationId> the same, indexed by log time, for expiry
+ *   e/<correlationId>            what became of the request under that id, for explain (JSON; src/engine/explain.ts), expired with d/
  */
 
 export const STATE = 's/';
@@ -23,6 +24,7 @@ export const MARKER_POSITION = 'm/marker';
 export const REPLAY_STOP = 'm/replay';
 export const DEDUPE = 'd/';
 export const DEDUPE_BY_TIME = 't/';
+export const EXPLAIN = 'e/';
 
 export const stateKey = (entity: string, key: string): string => `${STATE}${entity}/${key}`;
 
@@ -45,6 +47,8 @@ const pad = (n: bigint | number, width: number): string => n.toString().padStart
 export const outboxKey = (snapshotId: bigint): string => `${OUTBOX}${pad(snapshotId, 20)}`;
 
 export const dedupeKey = (correlationId: string): string => `${DEDUPE}${correlationId}`;
+
+export const explainKey = (correlationId: string): string => `${EXPLAIN}${correlationId}`;
 
 export const dedupeTimeKey = (logTimeMs: number, correlationId: string): string => `${DEDUPE_BY_TIME}${pad(logTimeMs, 15)}/${correlationId}`;
 

@@ -20,6 +20,7 @@ import {
   type Message,
   type PassContext,
   type Payload,
+  type Principal,
   type StateView,
   type Status,
 } from '../../projections';
@@ -29,12 +30,15 @@ import type { CreatePhysicalSource } from '../../projections/catalog/physical-so
 import type { CreateSink } from '../../projections/catalog/sinks';
 import type { CreateQuery, FragmentStatusReport, GetQuery, ListQueries, Named } from '../../projections/queries/queries';
 import type { AcquireReadHold } from '../../projections/system/holds';
+import { SETTING_BOUNDS, SETTING_NAMES, type SettingName, type UpdateSettings } from '../../projections/system/settings';
 import type { WorkerRegistered } from '../../projections/workers/workers';
 import type { Decoded } from '../../src/messaging/codec';
 import { kindOfRecord } from '../../src/messaging/protocol';
 import { TOPIC_KINDS, topicName, type TopicKind } from '../../src/messaging/topics';
 import type { RawRecord } from '../../src/engine/decode';
 import { runPass, type PassDeps, type PassResult } from '../../src/engine/pass';
+import { explainKey } from '../../src/store/keys';
+import type { ExplainRecord } from '../../projections/system/explain';
 import { nextHybrid, WorkingState } from '../../src/engine/state';
 
 /** Log time of every built message unless a test names another: a fixed instant, so runs repeat. */
@@ -49,6 +53,8 @@ export interface MessageOptions {
   readonly replyTo?: string;
   /** The request's `deadline-ms`, epoch ms. */
   readonly deadlineMs?: number;
+  /** The verified sender (a secured deployment); none: security is off. */
+  readonly principal?: Principal;
 }
 
 const message = <V>(type: string, value: V, key: string | null, opts: MessageOptions): Message<V> => ({
@@ -58,6 +64,7 @@ const message = <V>(type: string, value: V, key: string | null, opts: MessageOpt
   correlationId: opts.correlationId ?? `c-${type}-${key ?? ''}`,
   replyTo: opts.replyTo ?? REPLY_TO,
   ...(opts.deadlineMs === undefined ? {} : { deadlineMs: opts.deadlineMs }),
+  ...(opts.principal === undefined ? {} : { principal: opts.principal }),
   timestampMs: opts.timestampMs ?? T0,
 });
 
@@ -234,6 +241,26 @@ export const tick = (atMs: number, opts: TickOptions = {}): Message<unknown> =>
     null,
     { timestampMs: atMs },
   );
+
+/** A Tick as coordinators append them now: the clock only. */
+export const clockTick = (atMs: number): Message<unknown> => message('coord.v1.Tick', { tickMs: BigInt(atMs) }, null, { timestampMs: atMs });
+
+/** UpdateSettings with these values, wrapped as the codec gives them (ints for the int settings). */
+export const updateSettings = (values: Partial<Record<SettingName, number>>, opts: MessageOptions & { initial?: boolean } = {}): Message<UpdateSettings> =>
+  message(
+    'coord.v1.UpdateSettings',
+    {
+      ...Object.fromEntries(
+        SETTING_NAMES.map((n) => [n, values[n] === undefined ? null : SETTING_BOUNDS[n].avro === 'int' ? { int: values[n] } : { long: BigInt(values[n] as number) }]),
+      ),
+      initial: opts.initial ?? false,
+    } as UpdateSettings,
+    'settings',
+    opts,
+  );
+
+export const getSettings = (opts: MessageOptions = {}): Message<unknown> => message('coord.v1.GetSettings', {}, null, opts);
+export const explainRequest = (correlationId: string, opts: MessageOptions = {}): Message<unknown> => message('coord.v1.ExplainRequest', { correlationId }, null, opts);
 
 export const sessionOpened = (sessionId: string, opts: MessageOptions = {}): Message<unknown> => message('coord.v1.SessionOpened', { sessionId, client: 'test' }, sessionId, opts);
 export const sessionHeartbeat = (sessionId: string, opts: MessageOptions = {}): Message<unknown> => message('coord.v1.SessionHeartbeat', { sessionId }, sessionId, opts);
@@ -464,6 +491,13 @@ export class PassThen extends StateThen {
     return this;
   }
 
+  /** The explain record the pass wrote for `correlationId`. */
+  explained(correlationId: string): ExplainRecord {
+    const put = this.result.ops.puts.find(([k]) => k === explainKey(correlationId));
+    assert.ok(put !== undefined, `expected an explain record for ${correlationId}`);
+    return JSON.parse(put[1].toString()) as ExplainRecord;
+  }
+
   /** The pass sent this many worker commands. */
   thenCommandCount(expected: number): this {
     assert.equal(this.commands.length, expected, `expected ${expected} worker commands, got ${show(this.commands)}`);
@@ -586,6 +620,8 @@ export const given = (history: readonly Step[] = [], handlers: ReadonlyMap<strin
       },
       versioned,
       remembered: async () => new Map(),
+      // Nothing kept before the pass: the records are the pass's own (PassThen.explained).
+      explained: async () => new Map(),
     };
     const result = await runPass(records, state, { id: prev.snapshotId, ts: prev.snapshotTs, logTimeMs: prev.logTimeMs, digest: 0n }, deps);
     const outputs = result.outbox.records.map((r) => {

@@ -7,6 +7,7 @@ import { loadConfig, type Config } from '../config';
 import { createCoordinator } from '../engine/coordinator';
 import { startAdminServer } from '../http/server';
 import { startLocalStack, KAFKA_PID, REGISTRY_PID, type Stack } from '../infra/stack';
+import { clusterPidFile } from '../infra/cluster';
 import { stopByPidFile } from '../infra/process';
 import { createLogger, type Logger } from '../log';
 import { brokerAnswers, plaintext } from '../messaging/kafka';
@@ -65,6 +66,7 @@ export const infraUp = async (opts: { detached: boolean }, log: Logger): Promise
         controllerPort: port(process.env, 'KAFKA_CONTROLLER_PORT', 9093),
         registryPort: port(process.env, 'REGISTRY_PORT', 8081),
         detached: opts.detached,
+        brokers: port(process.env, 'BROKERS', 1),
       },
       log,
     );
@@ -80,7 +82,10 @@ export const infraUp = async (opts: { detached: boolean }, log: Logger): Promise
 export const infraDown = async (log: Logger): Promise<void> => {
   const dir = infraDir(projectRoot());
   const registry = await stopByPidFile(join(dir, REGISTRY_PID));
-  const kafka = await stopByPidFile(join(dir, KAFKA_PID));
+  let kafka = await stopByPidFile(join(dir, KAFKA_PID));
+  // The nodes of a BROKERS=N cluster (src/infra/cluster.ts), all at once.
+  const nodes = await Promise.all(Array.from({ length: 9 }, (_, i) => stopByPidFile(join(dir, clusterPidFile(i + 1)))));
+  kafka = kafka || nodes.some(Boolean);
   log.info(kafka || registry ? 'stopped the local infrastructure' : 'nothing was running', { kafka, registry });
 };
 

@@ -7,7 +7,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CoordError } from '../errors';
 import { brokerAnswers, plaintext } from '../messaging/kafka';
@@ -47,6 +47,8 @@ export interface KafkaCluster {
   readonly services: readonly Service[];
   /** SIGKILL (`hard`, the default) or SIGTERM one node and wait until it has gone. */
   stopNode(id: number, opts?: { hard?: boolean }): Promise<void>;
+  /** The node that leads the KRaft quorum (the active controller), as the nodes' quorum-state files say; undefined while none is known. */
+  activeController(): number | undefined;
   /** Starts a stopped node again on its own data and ports; resolves once it answers. */
   startNode(id: number): Promise<void>;
   stop(): Promise<void>;
@@ -179,6 +181,21 @@ export const startKafkaCluster = async (o: ClusterOptions): Promise<KafkaCluster
     },
     get services() {
       return slots.flatMap((s) => (s.service === undefined ? [] : [s.service]));
+    },
+    activeController: () => {
+      // Every voter keeps the leader it knows in its quorum-state; the newest epoch among the running ones wins.
+      let best: { leaderId: number; leaderEpoch: number } | undefined;
+      for (const s of slots) {
+        if (s.service === undefined) continue;
+        try {
+          const q = JSON.parse(readFileSync(join(s.dir, 'data', '__cluster_metadata-0', 'quorum-state'), 'utf8')) as { leaderId?: number; leaderEpoch?: number };
+          if (typeof q.leaderId === 'number' && q.leaderId > 0 && (best === undefined || (q.leaderEpoch ?? 0) > best.leaderEpoch))
+            best = { leaderId: q.leaderId, leaderEpoch: q.leaderEpoch ?? 0 };
+        } catch {
+          /* not written yet */
+        }
+      }
+      return best?.leaderId;
     },
     stopNode: async (id, opts = {}) => {
       const s = slot(id);

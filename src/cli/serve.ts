@@ -20,6 +20,7 @@ import { createParts } from '../runtime';
 import { openStore } from '../store/rocks';
 import { createWorkerAgent } from '../worker/agent';
 import { readRunEnv, RUN_DIR, runEnvPath, writeRunEnv } from './run-env';
+import { startupRegistration } from './startup';
 
 /** A small whole number from the environment: a port, or a count when `min` is 0. */
 const port = (env: NodeJS.ProcessEnv, name: string, fallback: number, min = 1): number => {
@@ -100,12 +101,16 @@ export const serveCoordinator = async (config: Config, log: Logger, stop: Promis
   if (reply === undefined) throw new Error('schemas/coord.v1.Reply.avsc is missing');
   const observer = createEngineMetrics({ registry, dlqTopic: topicName(config.topicPrefix, 'dlq'), reply });
   const coordinator = createCoordinator({ config, kafka: parts.kafka, codec: parts.codec, store, log, observer });
-  registerCoordinatorGauges({ registry, coordinator });
-  const http = await startAdminServer({ host: config.httpHost, port: config.httpPort, coordinator, registry });
+  const startup = startupRegistration(coordinator, log);
+  registerCoordinatorGauges({ registry, coordinator: startup.shown });
+  const http = await startAdminServer({ host: config.httpHost, port: config.httpPort, coordinator: startup.shown, registry });
   log.info('coordinator admin HTTP listening; the console is at /', { url: http.url });
   if (pidFile !== undefined) writeFileSync(pidFile, `${process.pid}\n`);
   try {
-    await parts.codec.registerAll(recordTopics(config.topicPrefix));
+    let stopped = false;
+    void stop.then(() => (stopped = true));
+    await startup.register(() => parts.codec.registerAll(recordTopics(config.topicPrefix)), () => stopped);
+    if (stopped) return;
     await coordinator.start();
     log.info('coordinator joined its group', { groupId: config.groupId, dataDir: config.dataDir });
     await Promise.race([stop, coordinator.closed]);

@@ -35,6 +35,13 @@ export interface ClusterNode {
   readonly id: number;
   readonly port: number;
   readonly controllerPort: number;
+  /**
+   * A second client listener, PROXIED, on `proxiedPort`, which advertises `proxyPort`: a proxy
+   * (toxiproxy in the fault tests) listening there and forwarding to `proxiedPort` carries every
+   * connection of a client that bootstraps from the proxy ports, and none of the others'.
+   */
+  readonly proxiedPort: number;
+  readonly proxyPort: number;
   /** The running JVM's pid, or undefined while the node is down. */
   readonly pid: number | undefined;
   readonly logDir: string;
@@ -59,16 +66,23 @@ export const BROKERS_FILE = 'brokers.json';
 /** The pid file of a detached node (`make infra`), beside `brokers.json`. */
 export const clusterPidFile = (id: number): string => `kafka-${id}.pid`;
 
-const nodeProperties = (id: number, port: number, controllerPort: number, voters: string, dataDir: string, replication: number): string =>
+interface NodePorts {
+  readonly port: number;
+  readonly controllerPort: number;
+  readonly proxiedPort: number;
+  readonly proxyPort: number;
+}
+
+const nodeProperties = (id: number, p: NodePorts, voters: string, dataDir: string, replication: number): string =>
   [
     'process.roles=broker,controller',
     `node.id=${id}`,
     `controller.quorum.voters=${voters}`,
-    `listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}`,
-    `advertised.listeners=PLAINTEXT://127.0.0.1:${port}`,
+    `listeners=PLAINTEXT://127.0.0.1:${p.port},PROXIED://127.0.0.1:${p.proxiedPort},CONTROLLER://127.0.0.1:${p.controllerPort}`,
+    `advertised.listeners=PLAINTEXT://127.0.0.1:${p.port},PROXIED://127.0.0.1:${p.proxyPort}`,
     'controller.listener.names=CONTROLLER',
     'inter.broker.listener.name=PLAINTEXT',
-    'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
+    'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,PROXIED:PLAINTEXT,CONTROLLER:PLAINTEXT',
     `log.dirs=${dataDir}`,
     'num.partitions=1',
     // Topics created without a replication factor (the coordinator's) get the cluster's.
@@ -99,10 +113,8 @@ const log4jProperties = (logFile: string): string =>
     '',
   ].join('\n');
 
-interface NodeSlot {
+interface NodeSlot extends NodePorts {
   readonly id: number;
-  readonly port: number;
-  readonly controllerPort: number;
   readonly dir: string;
   readonly props: string;
   readonly jvm: readonly string[];
@@ -116,6 +128,9 @@ export const startKafkaCluster = async (o: ClusterOptions): Promise<KafkaCluster
   const ids = Array.from({ length: o.nodes }, (_, i) => i + 1);
   const ports = await Promise.all(ids.map(async (id) => (o.firstPort !== undefined ? o.firstPort + id - 1 : freePort())));
   const controllerPorts = await Promise.all(ids.map(async (id) => (o.firstControllerPort !== undefined ? o.firstControllerPort + id - 1 : freePort())));
+  // The proxied listener and its proxy's port: KAFKA_PORT+200 and +300 (and on), or free ports.
+  const proxiedPorts = await Promise.all(ids.map(async (id) => (o.firstPort !== undefined ? o.firstPort + 199 + id : freePort())));
+  const proxyPorts = await Promise.all(ids.map(async (id) => (o.firstPort !== undefined ? o.firstPort + 299 + id : freePort())));
   const voters = ids.map((id) => `${id}@127.0.0.1:${controllerPorts[id - 1]}`).join(',');
   const clusterId = randomBytes(16).toString('base64url');
 
@@ -125,18 +140,19 @@ export const startKafkaCluster = async (o: ClusterOptions): Promise<KafkaCluster
     mkdirSync(dataDir, { recursive: true });
     const props = join(dir, 'server.properties');
     const log4j = join(dir, 'log4j.properties');
-    writeFileSync(props, nodeProperties(id, ports[id - 1], controllerPorts[id - 1], voters, dataDir, replication));
+    const p: NodePorts = { port: ports[id - 1], controllerPort: controllerPorts[id - 1], proxiedPort: proxiedPorts[id - 1], proxyPort: proxyPorts[id - 1] };
+    writeFileSync(props, nodeProperties(id, p, voters, dataDir, replication));
     writeFileSync(log4j, log4jProperties(join(dir, 'kafka.log')));
     const jvm = ['-Xms128m', `-Xmx${o.heapMb ?? 512}m`, '-XX:+UseG1GC', `-Dlog4j.configuration=file:${log4j}`, '-cp', join(o.dist.kafkaLibs, '*')];
     // Every node is formatted with the one cluster id; the same folder is never formatted twice.
     const res = spawnSync(o.java.path, [...jvm, 'kafka.tools.StorageTool', 'format', `--cluster-id=${clusterId}`, `--config=${props}`, '--ignore-formatted'], { encoding: 'utf8' });
     if (res.status !== 0) throw new CoordError('INFRA_START_FAILED', `formatting Kafka storage of node ${id} in ${dataDir} failed:\n${res.stdout}${res.stderr}`);
-    return { id, port: ports[id - 1], controllerPort: controllerPorts[id - 1], dir, props, jvm, service: undefined };
+    return { id, ...p, dir, props, jvm, service: undefined };
   });
 
   const brokersFile = join(o.recordDir ?? o.dir, BROKERS_FILE);
   const nodes = (): ClusterNode[] =>
-    slots.map((s) => ({ id: s.id, port: s.port, controllerPort: s.controllerPort, pid: s.service?.pid, logDir: join(s.dir, 'data') }));
+    slots.map((s) => ({ id: s.id, port: s.port, controllerPort: s.controllerPort, proxiedPort: s.proxiedPort, proxyPort: s.proxyPort, pid: s.service?.pid, logDir: join(s.dir, 'data') }));
   const record = (): void => writeFileSync(brokersFile, `${JSON.stringify(nodes(), null, 2)}\n`);
   const slot = (id: number): NodeSlot => {
     const s = slots.find((x) => x.id === id);

@@ -55,7 +55,8 @@ export const startRegistryServer = async (o: RegistryServerOptions): Promise<Ser
     timeoutMs: 120_000,
     service,
   });
-  // Concurrent first registrations from several producers must agree on one rule.
-  await client.setCompatibility('BACKWARD');
+  // Concurrent first registrations from several producers must agree on one rule. The first write
+  // of a registry just up (its database warming) can take seconds on a busy machine: a longer deadline.
+  await createRegistryClient({ url: registryUrl(o.port), timeoutMs: 30_000 }).setCompatibility('BACKWARD');
   return service;
 };

@@ -7,6 +7,8 @@ import { deployment, type Deployment } from '../support/deployment';
 import { steadyLoad } from '../support/load';
 import { testStack } from '../support/stack';
 import { waitFor } from '../support/wait';
+import { startProbe } from './probe';
+import { recordUnavailability } from './report';
 import { assertVerdict } from './verdict';
 
 /** SOAK=1 repeats each scenario; the short form runs each once. */
@@ -67,14 +69,18 @@ describe('fail points: a crash at each one, under load', function () {
         });
 
         it(`crash ${s.what}: every request one effect, no reply lost, replay identical`, async () => {
+          const probe = startProbe(client);
           const load = steadyLoad(client, `fp${round}`, REQUESTS);
           const armed = s.armed === 'active' ? a : b;
+          let faultAt: number | undefined;
           if (s.armed === 'standby') {
             // The active dies under load; the standby reaches the point while it activates.
             await waitFor('load under way', () => load.sent > REQUESTS / 4, 120_000);
+            faultAt = Date.now();
             await a.kill();
           }
           await Promise.race([armed.ended(), load.done.then(() => assert.fail(`the load finished before ${s.point} fired`))]);
+          const crashedAt = faultAt ?? Date.now();
           assert.ok(fired(armed, s.point), `the process ended at ${s.point} (see ${armed.logFile})`);
 
           let serving: CoordinatorProcess;
@@ -89,6 +95,10 @@ describe('fail points: a crash at each one, under load', function () {
             serving = a;
           }
           const replies = await load.done;
+          await probe.stop();
+          const gap = probe.longestGapSince(crashedAt);
+          recordUnavailability(`fail point ${s.point} (${s.recover})`, gap);
+          console.log(`      longest time a client went unanswered: ${gap} ms`);
           await waitFor('the serving instance to be active', async () => (await serving.status())?.role === 'active', 60_000);
           await assertVerdict(d, client, serving.httpUrl, load.names, replies);
         });

@@ -3,7 +3,10 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { FAIL_POINTS, parseFailPoints } from '../../src/engine/failpoints';
 
-describe('fail points', () => {
+describe('fail points', function () {
+  // Two tests start a Node process with tsx, slow on a busy machine.
+  this.timeout(60_000);
+
   it('are unarmed when COORD_FAILPOINTS is unset or empty', () => {
     assert.equal(parseFailPoints(undefined), undefined);
     assert.equal(parseFailPoints('  '), undefined);

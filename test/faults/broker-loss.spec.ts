@@ -20,7 +20,7 @@ import { recordUnavailability } from './report';
 import { assertVerdict } from './verdict';
 
 const ROUNDS = Number(process.env.FAULT_ROUNDS ?? (process.env.SOAK === '1' ? 5 : 1));
-const REQUESTS = Number(process.env.FAULT_REQUESTS ?? 120);
+const REQUESTS = Number(process.env.FAULT_REQUESTS ?? (process.env.SOAK === '1' ? 400 : 80));
 
 /** Java's String.hashCode, which Kafka uses to place a transactional id on a partition of __transaction_state. */
 const javaHash = (s: string): number => {
@@ -103,7 +103,7 @@ describe('broker loss on a three-node cluster, under load', function () {
         const killedAt = Date.now();
         await cluster.stopNode(victim, { hard: true });
         // Down long enough for leaders to move and clients to notice; then the node comes back.
-        await new Promise((r) => setTimeout(r, 5_000));
+        await new Promise((r) => setTimeout(r, 3_000));
         await cluster.startNode(victim);
         const got = await load.done;
         const gapMs = probe.longestGapSince(killedAt);

@@ -13,7 +13,7 @@ import { assertVerdict } from './verdict';
 
 /** SOAK=1 repeats each scenario; the short form runs each once. */
 const ROUNDS = Number(process.env.FAULT_ROUNDS ?? (process.env.SOAK === '1' ? 5 : 1));
-const REQUESTS = Number(process.env.FAULT_REQUESTS ?? 120);
+const REQUESTS = Number(process.env.FAULT_REQUESTS ?? (process.env.SOAK === '1' ? 400 : 80));
 const env = { COORD_SESSION_TIMEOUT_MS: '6000' };
 
 const fired = (c: CoordinatorProcess, point: FailPointName): boolean => readFileSync(c.logFile, 'utf8').includes(`"point":"${point}"`);

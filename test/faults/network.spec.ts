@@ -34,6 +34,7 @@ describe('network faults through toxiproxy', function () {
   let raw: Producer;
   let toxi: Toxiproxy;
   let probe: Probe | undefined;
+  let standby: CoordinatorProcess | undefined;
   let catalog: string;
   const names: string[] = [];
   const replies: Awaited<ReturnType<typeof steadyLoad>['done']> = [];
@@ -70,6 +71,7 @@ describe('network faults through toxiproxy', function () {
     await raw?.disconnect();
     await d?.close();
     await c?.stop();
+    await standby?.stop();
     await toxi?.stop();
   });
 
@@ -163,7 +165,35 @@ describe('network faults through toxiproxy', function () {
     }
   });
 
+  it('lets a standby take over from an active cut off from the brokers; once healed, the old active is fenced and publishes nothing', async () => {
+    const b = await coordinatorProcess(testStack(), { prefix: d.config.topicPrefix, name: `${d.config.topicPrefix}-b`, env: { COORD_SESSION_TIMEOUT_MS: '10000', COORD_STALL_THRESHOLD_MS: '3000' } });
+    standby = b;
+    void b.start().catch(() => undefined);
+    await waitFor('the second instance to stand by', async () => (await b.status())?.role === 'standby', 120_000);
+    const generationBefore = (await c.status())?.generation ?? 0;
+    const load = steadyLoad(client, 'cut', 60, { senders: 4 });
+    await waitFor('load under way', () => load.sent > 15, 120_000);
+    const cutAt = Date.now();
+    for (const n of testStack().cluster?.nodes ?? []) await toxi.poison(`kafka-${n.id}`, 'cut', cut);
+    await waitFor('the standby to take over', async () => (await b.readyz()) === 200, 180_000, 500);
+    const got = await load.done;
+    const gap = probe?.longestGapSince(cutAt) ?? 0;
+    recordUnavailability('active cut off from the brokers (blackhole), standby takes over', gap);
+    console.log(`      taken over; longest time a client went unanswered: ${gap} ms`);
+    assert.deepEqual(notOk(got), [], 'every create took effect exactly once');
+    names.push(...load.names);
+    replies.push(...got);
+    assert.ok(((await b.status())?.generation ?? 0) > generationBefore, 'the standby publishes under a newer generation');
+    await toxi.heal();
+    // The old active, reconnected, must not publish: it is fenced, and stands by or stops.
+    await waitFor('the old active to stand down', async () => c.exited || (await c.status())?.role !== 'active', 120_000, 500);
+    const afterHeal = await client.ask('coord.v1.CreateLogicalSource', { name: 'after-heal', fields: [{ name: 'a', type: 'INT32' }] }, { timeoutMs: 30_000, correlationId: 'cut-after-heal' });
+    assert.equal(afterHeal.status, 'OK');
+    names.push('after-heal');
+    replies.push(afterHeal);
+  });
+
   it('keeps one history that replays to the live digest', async () => {
-    await assertVerdict(d, client, c.httpUrl, names, replies);
+    await assertVerdict(d, client, (standby ?? c).httpUrl, names, replies);
   });
 });

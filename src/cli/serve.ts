@@ -7,7 +7,7 @@ import { loadConfig, type Config } from '../config';
 import { createCoordinator } from '../engine/coordinator';
 import { startAdminServer } from '../http/server';
 import { startLocalStack, KAFKA_PID, REGISTRY_PID, type Stack } from '../infra/stack';
-import { clusterPidFile } from '../infra/cluster';
+import { BROKERS_FILE, clusterPidFile } from '../infra/cluster';
 import { stopByPidFile } from '../infra/process';
 import { createLogger, type Logger } from '../log';
 import { brokerAnswers, plaintext } from '../messaging/kafka';
@@ -87,6 +87,7 @@ export const infraDown = async (log: Logger): Promise<void> => {
   // The nodes of a BROKERS=N cluster (src/infra/cluster.ts), all at once.
   const nodes = await Promise.all(Array.from({ length: 9 }, (_, i) => stopByPidFile(join(dir, clusterPidFile(i + 1)))));
   kafka = kafka || nodes.some(Boolean);
+  rmSync(join(dir, BROKERS_FILE), { force: true });
   log.info(kafka || registry ? 'stopped the local infrastructure' : 'nothing was running', { kafka, registry });
 };
 

@@ -8,7 +8,7 @@ PYENV := .cache/py/.install-stamp
 CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build run infra coordinator stop test test-unit test-integration lint bench replay soak clean check-tools
+.PHONY: all build run infra coordinator stop test test-unit test-integration test-faults lint bench replay soak clean check-tools
 
 all: build
 
@@ -34,6 +34,12 @@ $(CHROMIUM):
 	@command -v apt-get >/dev/null || { echo "make: the console's browser test needs Chromium at $(CHROMIUM): install your distribution's chromium package" >&2; exit 1; }
 	$(SUDO) apt-get update -qq
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+
+## Toxiproxy for the fault tier, built from the Go module proxy (pinned) into .cache/toxiproxy.
+TOXIPROXY := .cache/toxiproxy/bin/server
+$(TOXIPROXY):
+	@command -v go >/dev/null || { echo "make: Go 1.18+ is required to build toxiproxy for the fault tests ('apt-get install golang')" >&2; exit 1; }
+	GOBIN=$(CURDIR)/.cache/toxiproxy/bin GOFLAGS=-mod=mod go install github.com/Shopify/toxiproxy/v2/cmd/server@v2.5.0
 
 build: check-tools $(STAMP)
 	npx tsc -p tsconfig.json
@@ -66,11 +72,19 @@ test-unit: build
 test-integration: build $(PYENV) $(CHROMIUM)
 	npx mocha --exit --timeout 180000 --slow 5000 --require test/support/stack-hooks.ts 'test/integration/**/*.spec.ts' 'test/e2e/**/*.spec.ts'
 
-test: build lint test-unit test-integration
+## The fault tier on a three-node cluster (fail points, broker loss, network faults, fuzzing), in its short form.
+FAULT_MOCHA := npx mocha --exit --timeout 180000 --slow 5000 --require test/faults/hooks.ts 'test/faults/**/*.spec.ts'
+test-faults: build $(TOXIPROXY)
+	$(FAULT_MOCHA)
+
+test: build lint test-unit test-integration test-faults
 
 ## The crash test with many more kills (CRASH_KILLS, CRASH_REQUESTS, TEST_SEED to repeat a run).
-soak: build $(PYENV)
+## Then the fault tier in its long form: every scenario repeated, 100 000 fuzz records; unavailability figures in .coord/soak-faults.jsonl.
+soak: build $(PYENV) $(TOXIPROXY)
 	CRASH_KILLS=$${CRASH_KILLS:-100} CRASH_REQUESTS=$${CRASH_REQUESTS:-4000} npx mocha --timeout 0 --require test/support/stack-hooks.ts test/integration/crash.spec.ts
+	@mkdir -p .coord
+	SOAK=1 FAULT_REPORT=$(CURDIR)/.coord/soak-faults.jsonl $(FAULT_MOCHA) --timeout 0
 
 ## Replays the running deployment's log into a temporary folder, verifies every snapshot, and compares with the live coordinator.
 replay: build

@@ -7,6 +7,7 @@ import { loadConfig, type Config } from '../config';
 import { createCoordinator } from '../engine/coordinator';
 import { startAdminServer } from '../http/server';
 import { startLocalStack, KAFKA_PID, REGISTRY_PID, type Stack } from '../infra/stack';
+import { BROKERS_FILE, clusterPidFile } from '../infra/cluster';
 import { stopByPidFile } from '../infra/process';
 import { createLogger, type Logger } from '../log';
 import { brokerAnswers, plaintext } from '../messaging/kafka';
@@ -19,6 +20,7 @@ import { createParts } from '../runtime';
 import { openStore } from '../store/rocks';
 import { createWorkerAgent } from '../worker/agent';
 import { readRunEnv, RUN_DIR, runEnvPath, writeRunEnv } from './run-env';
+import { startupRegistration } from './startup';
 
 /** A small whole number from the environment: a port, or a count when `min` is 0. */
 const port = (env: NodeJS.ProcessEnv, name: string, fallback: number, min = 1): number => {
@@ -65,6 +67,7 @@ export const infraUp = async (opts: { detached: boolean }, log: Logger): Promise
         controllerPort: port(process.env, 'KAFKA_CONTROLLER_PORT', 9093),
         registryPort: port(process.env, 'REGISTRY_PORT', 8081),
         detached: opts.detached,
+        brokers: port(process.env, 'BROKERS', 1),
       },
       log,
     );
@@ -80,7 +83,11 @@ export const infraUp = async (opts: { detached: boolean }, log: Logger): Promise
 export const infraDown = async (log: Logger): Promise<void> => {
   const dir = infraDir(projectRoot());
   const registry = await stopByPidFile(join(dir, REGISTRY_PID));
-  const kafka = await stopByPidFile(join(dir, KAFKA_PID));
+  let kafka = await stopByPidFile(join(dir, KAFKA_PID));
+  // The nodes of a BROKERS=N cluster (src/infra/cluster.ts), all at once.
+  const nodes = await Promise.all(Array.from({ length: 9 }, (_, i) => stopByPidFile(join(dir, clusterPidFile(i + 1)))));
+  kafka = kafka || nodes.some(Boolean);
+  rmSync(join(dir, BROKERS_FILE), { force: true });
   log.info(kafka || registry ? 'stopped the local infrastructure' : 'nothing was running', { kafka, registry });
 };
 
@@ -95,12 +102,16 @@ export const serveCoordinator = async (config: Config, log: Logger, stop: Promis
   if (reply === undefined) throw new Error('schemas/coord.v1.Reply.avsc is missing');
   const observer = createEngineMetrics({ registry, dlqTopic: topicName(config.topicPrefix, 'dlq'), reply });
   const coordinator = createCoordinator({ config, kafka: parts.kafka, codec: parts.codec, store, log, observer });
-  registerCoordinatorGauges({ registry, coordinator });
-  const http = await startAdminServer({ host: config.httpHost, port: config.httpPort, coordinator, registry });
+  const startup = startupRegistration(coordinator, log);
+  registerCoordinatorGauges({ registry, coordinator: startup.shown });
+  const http = await startAdminServer({ host: config.httpHost, port: config.httpPort, coordinator: startup.shown, registry });
   log.info('coordinator admin HTTP listening; the console is at /', { url: http.url });
   if (pidFile !== undefined) writeFileSync(pidFile, `${process.pid}\n`);
   try {
-    await parts.codec.registerAll(recordTopics(config.topicPrefix));
+    let stopped = false;
+    void stop.then(() => (stopped = true));
+    await startup.register(() => parts.codec.registerAll(recordTopics(config.topicPrefix)), () => stopped);
+    if (stopped) return;
     await coordinator.start();
     log.info('coordinator joined its group', { groupId: config.groupId, dataDir: config.dataDir });
     await Promise.race([stop, coordinator.closed]);

@@ -19,6 +19,7 @@ import { MARKER_POSITION, OUTBOX, SNAPSHOT_META } from '../store/keys';
 import { decodeOutbox, type OutRecord } from '../store/outbox';
 import type { Store, WriteOps } from '../store/rocks';
 import { backoffMs, Health, pause, type Trouble } from './health';
+import { failPoint } from './failpoints';
 import { createPublisher } from './publisher';
 import { initialSettingsMessage, needsInitialSettings, PROPOSE_AGAIN_MS } from './initial-settings';
 
@@ -207,6 +208,7 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
     // Every output says which activation published it; a late one from a fenced instance carries an older generation.
     const publishFrom = performance.now();
     const last = await publisher.publish(records, snapshotsTopic, { [H.generation]: String(generation) }, { [H.lag]: currentLag().toString() });
+    failPoint('publish.before-outbox-clear');
     deps.observer?.published(outboxes.map((o) => o.key), (performance.now() - publishFrom) / 1_000);
     // Where the last marker landed, so a takeover reads the markers from there, not from the beginning.
     let marker: OutRecord | undefined;
@@ -276,6 +278,7 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
   const catchUp = async (): Promise<string | undefined> => {
     // Fence first: once a new transactional producer is initialised, no earlier active (nor an earlier self) can publish.
     await publisher.fence();
+    failPoint('activation.after-fence');
     const raw = await store.get(MARKER_POSITION);
     const known = raw === null ? undefined : (JSON.parse(raw.toString()) as { id: string; offset: string; generation?: number });
     // Only the chain of markers is trusted: garbage, forged ids and markers without a generation are skipped and counted.
@@ -494,6 +497,7 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
     });
     if (fresh.length === 0) return;
     const result = await fold(fresh, state, meta, { holdUnknownSchemas });
+    failPoint('commit.before-publish');
     meta = result.meta;
     deps.observer?.passed(result, fresh.length);
     const commits = result.inputs.map((r) => ({ topic: r.topic, partition: r.partition, offset: (r.toOffset + 1n).toString() }));

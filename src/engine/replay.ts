@@ -19,6 +19,7 @@ import { createFold } from './fold';
 import { LOGIC_VERSION, ProofChain } from './logic-version';
 import { recordId } from './pass';
 import { isRegistryDown, trustMarkers, type Marker, type MarkerChain, type MarkerRecord, type SkippedRecord } from './markers';
+import { failPoint } from './failpoints';
 import { encodeStop, markersUntil, targetText, type ReplayStop, type ReplayTarget } from './replay-stop';
 import { loadState, readLineage, tpKey, type SnapshotMeta, type WorkingState } from './state';
 
@@ -358,6 +359,7 @@ export const replayOnto = async (
         return report({ snapshotId: marker.snapshotId, expected: marker.digest, actual });
       }
       deps.onProgress?.(report());
+      failPoint('catch-up.mid');
     }
   } catch (err) {
     log.error('replay failed', { error: errorMessage(err) });

@@ -55,8 +55,9 @@ export const startRegistryServer = async (o: RegistryServerOptions): Promise<Ser
     timeoutMs: 120_000,
     service,
   });
-  // Concurrent first registrations from several producers must agree on one rule. The first write of a
-  // registry just started can outlast the client's timeout on a loaded machine: asked again, within the start budget.
-  await waitUntil(`Schema Registry on 127.0.0.1:${o.port} to take the BACKWARD rule`, async () => (await client.setCompatibility('BACKWARD'), true), { timeoutMs: 60_000, service });
+  // Concurrent first registrations from several producers must agree on one rule. The first write of a registry
+  // just up (its database warming) can take seconds on a busy machine: a patient client, asked again within the start budget.
+  const patient = createRegistryClient({ url: registryUrl(o.port), timeoutMs: 30_000 });
+  await waitUntil(`Schema Registry on 127.0.0.1:${o.port} to take the BACKWARD rule`, async () => (await patient.setCompatibility('BACKWARD'), true), { timeoutMs: 90_000, service });
   return service;
 };

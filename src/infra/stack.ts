@@ -3,6 +3,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '../log';
 import { ensureInfraDist } from './downloads';
+import { clusterService, startKafkaCluster, type KafkaCluster } from './cluster';
 import { startKafkaServer } from './kafka-server';
 import { registryUrl, startRegistryServer } from './registry-server';
 import type { Service } from './process';
@@ -18,12 +19,16 @@ export interface StackOptions {
   readonly registryPort: number;
   /** Outlive this process, with pid files in `dir` (for `make infra`). */
   readonly detached?: boolean;
+  /** Kafka nodes: 1 (the default) is the single-node stack; more start a replicated cluster (src/infra/cluster.ts). */
+  readonly brokers?: number;
 }
 
 export interface Stack {
   readonly brokers: string;
   readonly registryUrl: string;
   readonly services: readonly Service[];
+  /** The replicated cluster when `brokers` > 1, for tests that kill one node. */
+  readonly cluster?: KafkaCluster;
   /** Stops the broker (SIGTERM, or SIGKILL with `hard`) and starts it again on the same data and port. */
   restartKafka(opts?: { hard?: boolean; downMs?: number }): Promise<void>;
   stop(): Promise<void>;
@@ -42,9 +47,17 @@ export const startLocalStack = async (o: StackOptions, log: Logger): Promise<Sta
   mkdirSync(registryDir, { recursive: true });
 
   const kafkaOptions = { dist, java: kafkaJava, dir: kafkaDir, port: o.kafkaPort, controllerPort: o.controllerPort, detached: o.detached, pidFile: o.detached ? join(o.dir, KAFKA_PID) : undefined };
+  let cluster: KafkaCluster | undefined;
+  const startKafka = async (): Promise<Service> => {
+    if ((o.brokers ?? 1) <= 1) return startKafkaServer(kafkaOptions);
+    // Brokers on KAFKA_PORT, +1, …; controllers on KAFKA_PORT+100, +101, …; free ports when KAFKA_PORT is 0.
+    const firstPort = o.kafkaPort > 0 ? o.kafkaPort : undefined;
+    cluster = await startKafkaCluster({ dist, java: kafkaJava, dir: kafkaDir, nodes: o.brokers ?? 1, firstPort, firstControllerPort: firstPort === undefined ? undefined : firstPort + 100, detached: o.detached, recordDir: o.dir });
+    return clusterService(cluster);
+  };
   // Both JVMs start at once; on two cores that roughly halves the cold start.
   const [kafka, registry] = await Promise.allSettled([
-    startKafkaServer(kafkaOptions),
+    startKafka(),
     startRegistryServer({ dist, java: registryJava, dir: registryDir, port: o.registryPort, detached: o.detached, pidFile: o.detached ? join(o.dir, REGISTRY_PID) : undefined }),
   ]);
   let started = [kafka, registry].flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
@@ -59,14 +72,18 @@ export const startLocalStack = async (o: StackOptions, log: Logger): Promise<Sta
   }
   log.info('local stack is up', { kafka: `127.0.0.1:${o.kafkaPort}`, registry: registryUrl(o.registryPort) });
   const restartKafka = async (opts: { hard?: boolean; downMs?: number } = {}): Promise<void> => {
+    if (cluster !== undefined) throw new Error('a cluster restarts node by node: use stack.cluster.stopNode and startNode');
     const old = started.find((x) => x.name === 'kafka');
     if (old !== undefined) await old.stop(opts.hard ? 0 : 15_000);
     await new Promise((r) => setTimeout(r, opts.downMs ?? 0));
-    const fresh = await startKafkaServer(kafkaOptions);
+    const fresh = await startKafka();
     started = [fresh, ...started.filter((x) => x.name !== 'kafka')];
   };
   return {
-    brokers: `127.0.0.1:${o.kafkaPort}`,
+    brokers: cluster?.brokers ?? `127.0.0.1:${o.kafkaPort}`,
+    get cluster() {
+      return cluster;
+    },
     registryUrl: registryUrl(o.registryPort),
     get services() {
       return started;

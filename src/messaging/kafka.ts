@@ -58,9 +58,16 @@ export const ensureTopics = async (admin: Admin, specs: readonly TopicSpec[]): P
       topics: missing.map((s) => ({ topic: s.topic, numPartitions: s.numPartitions, configEntries: [...(s.configEntries ?? [])] })),
     });
   } catch (err) {
-    // A concurrent creator may have won the race; only a topic still missing is an error.
-    const now = new Set(await admin.listTopics());
-    const still = missing.filter((s) => !now.has(s.topic));
+    // A concurrent creator may have won the race; only a topic still missing is an error. On a
+    // cluster, the broker asked for leaders may not know a topic another one just created: its
+    // metadata catches up within a few seconds, so the topics are looked for until then.
+    let still = missing;
+    for (const until = Date.now() + 15_000; still.length > 0 && Date.now() < until; ) {
+      const now = new Set(await admin.listTopics());
+      still = still.filter((s) => !now.has(s.topic));
+      if (still.length > 0) await new Promise((r) => setTimeout(r, 250));
+    }
+    if (still.length === 0) await admin.fetchTopicMetadata({ topics: missing.map((s) => s.topic) }).catch(() => undefined);
     if (still.length > 0)
       throw new CoordError('INFRA_START_FAILED', `could not create topics ${still.map((s) => s.topic).join(', ')}: ${(err as Error).message}`, {
         cause: err,

@@ -18,7 +18,12 @@ export interface CoordinatorProcess {
   readonly httpUrl: string;
   readonly dataDir: string;
   readonly pid: number | undefined;
-  start(): Promise<void>;
+  /** Its log (stdout and stderr of every start). */
+  readonly logFile: string;
+  /** Starts it; `env` adds to (or overrides) the environment of this start only, e.g. to arm or disarm fail points. */
+  start(env?: Record<string, string>): Promise<void>;
+  /** Resolves once the process has ended (a crash, a kill or a stop). */
+  ended(): Promise<void>;
   /** SIGTERM and wait for a clean exit. */
   stop(): Promise<void>;
   /** SIGKILL: a crash. */
@@ -80,11 +85,13 @@ export const coordinatorProcess = async (
     get pid() {
       return child?.pid;
     },
+    logFile: join(dir, 'coordinator.log'),
     readyz,
     status,
-    start: async () => {
+    ended: () => exited,
+    start: async (extra) => {
       const log = createWriteStream(join(dir, 'coordinator.log'), { flags: 'a' });
-      child = spawn(process.execPath, ['--require', 'tsx/cjs', join(root, 'src/cli/main.ts'), 'coordinator'], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+      child = spawn(process.execPath, ['--require', 'tsx/cjs', join(root, 'src/cli/main.ts'), 'coordinator'], { cwd: root, env: { ...env, ...extra }, stdio: ['ignore', 'pipe', 'pipe'] });
       child.stdout?.pipe(log);
       child.stderr?.pipe(log);
       const c = child;

@@ -22,10 +22,19 @@ export interface Deployment {
 
 export const deployment = async (stack: TestStack, name: string, overrides: Partial<Config> = {}): Promise<Deployment> => {
   const prefix = uniquePrefix(name);
-  const config = makeConfig({ kafkaBrokers: [stack.brokers], schemaRegistryUrl: stack.registryUrl, topicPrefix: prefix, groupId: `${prefix}-coordinator`, ...overrides });
+  const config = makeConfig({ kafkaBrokers: stack.brokers.split(','), schemaRegistryUrl: stack.registryUrl, topicPrefix: prefix, groupId: `${prefix}-coordinator`, ...overrides });
   const log = testLog();
   const parts = createParts(config, `test-${name}`, log);
-  await provision({ config, codec: parts.codec, log });
+  // A registry on a busy machine may miss one deadline while forty subjects are registered at once: a bounded retry.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await provision({ config, codec: parts.codec, log });
+      break;
+    } catch (err) {
+      if (attempt >= 4 || (err as { code?: string }).code !== 'SCHEMA_REGISTRY') throw err;
+      await new Promise((r) => setTimeout(r, 2_000 * attempt));
+    }
+  }
   const clients: Client[] = [];
   return {
     config,

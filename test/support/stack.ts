@@ -6,6 +6,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { KafkaCluster } from '../../src/infra/cluster';
 import { freePort } from '../../src/infra/process';
 import { startLocalStack } from '../../src/infra/stack';
 import { createLogger } from '../../src/log';
@@ -17,6 +18,8 @@ export interface TestStack {
   readonly registryUrl: string;
   /** Scratch space for this run, removed at the end. */
   readonly dir: string;
+  /** The replicated cluster when TEST_BROKERS > 1 (the fault tier), so a test can kill one node. */
+  readonly cluster?: KafkaCluster;
   /** Stops the broker and starts it again on the same data and port (local stack only). */
   restartKafka(opts?: { hard?: boolean; downMs?: number }): Promise<void>;
   stop(): Promise<void>;
@@ -103,16 +106,19 @@ const startWithTestcontainers = async (): Promise<{ brokers: string; registryUrl
 export const startTestStack = async (): Promise<TestStack> => {
   const dir = mkdtempSync(join(tmpdir(), 'coord-test-'));
   const log = createLogger(process.env.TEST_LOG === '1' ? 'info' : 'warn', { component: 'test-stack' });
-  let inner: { brokers: string; registryUrl: string; restartKafka?: TestStack['restartKafka']; stop(): Promise<void> };
+  let inner: { brokers: string; registryUrl: string; cluster?: KafkaCluster; restartKafka?: TestStack['restartKafka']; stop(): Promise<void> };
+  const brokers = Number(process.env.TEST_BROKERS ?? 1);
   if (process.env.TEST_INFRA === 'testcontainers') inner = await startWithTestcontainers();
   else
     inner = await startLocalStack(
-      { root: projectRoot(), dir: join(dir, 'infra'), kafkaPort: await freePort(), controllerPort: await freePort(), registryPort: await freePort() },
+      // A cluster picks a free port for each of its nodes (kafkaPort 0).
+      { root: projectRoot(), dir: join(dir, 'infra'), kafkaPort: brokers > 1 ? 0 : await freePort(), controllerPort: await freePort(), registryPort: await freePort(), brokers },
       log,
     );
   current = {
     brokers: inner.brokers,
     registryUrl: inner.registryUrl,
+    cluster: inner.cluster,
     dir,
     restartKafka: async (opts) => {
       if (inner.restartKafka === undefined) throw new Error('restarting the broker needs the local stack (not TEST_INFRA=testcontainers)');

@@ -19,6 +19,8 @@ import { decodeOutbox, type OutRecord } from '../store/outbox';
 import type { Store, WriteOps } from '../store/rocks';
 import { backoffMs, Health, pause, type Trouble } from './health';
 import { createPublisher } from './publisher';
+import { changelogTables, changelogTopic } from '../messaging/changelog';
+import { loadContracts } from '../messaging/schemas';
 
 /** A committed snapshot's outputs, and the store key they wait under until published. */
 interface Outbox {
@@ -114,10 +116,11 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
   const startedAt = Date.now();
   const kindByTopic = new Map<string, TopicKind>(INPUT_KINDS.map((k) => [topicName(config.topicPrefix, k), k]));
   const inputTopics = [...kindByTopic.keys()];
+  const tables = changelogTables(loadContracts());
   const fold = createFold({
     store,
     codec,
-    options: { ...config, kindOf: (topic) => kindByTopic.get(topic), projections: deps.projections },
+    options: { ...config, kindOf: (topic) => kindByTopic.get(topic), projections: deps.projections, changelogTables: tables },
     write: (ops) => writeUntilDone(ops),
   });
   const dlqTopic = topicName(config.topicPrefix, 'dlq');
@@ -165,7 +168,10 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
     health,
     transactionalId: `${config.groupId}.outbox`,
     dlqTopic,
-    protectedTopics: new Set((['snapshots', 'changelog', 'worker-commands'] as const).map((k) => topicName(config.topicPrefix, k))),
+    protectedTopics: new Set([
+      ...(['snapshots', 'changelog', 'worker-commands'] as const).map((k) => topicName(config.topicPrefix, k)),
+      ...[...tables.keys()].map((entity) => changelogTopic(config.topicPrefix, entity)),
+    ]),
     maxRequestBytes: config.maxRequestBytes,
     mayPublish: () => mayPublish(),
   });
@@ -434,7 +440,7 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
       return true;
     });
     if (fresh.length === 0) return;
-    const result = await fold(fresh, state, meta, { holdUnknownSchemas });
+    const result = await fold(fresh, state, meta, { holdUnknownSchemas, generation });
     meta = result.meta;
     deps.observer?.passed(result, fresh.length);
     const commits = result.inputs.map((r) => ({ topic: r.topic, partition: r.partition, offset: (r.toOffset + 1n).toString() }));

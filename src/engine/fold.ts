@@ -3,6 +3,7 @@
  * single atomic write. The live coordinator and replay share it, so both reach the same bytes.
  */
 import { handlerTable, PROJECTIONS, versionedEntities, type Projection } from '../../projections';
+import type { ChangelogTable } from '../messaging/changelog';
 import type { Codec } from '../messaging/codec';
 import { replyToProblem } from '../messaging/reply-to';
 import { topicName, type TopicKind } from '../messaging/topics';
@@ -18,10 +19,12 @@ export interface FoldOptions {
   readonly topicPrefix: string;
   readonly kindOf: (topic: string) => TopicKind | undefined;
   readonly projections?: readonly Projection[];
+  /** The changelog's tables by entity type (see messaging/changelog); none: only the legacy changelog. */
+  readonly changelogTables?: ReadonlyMap<string, ChangelogTable>;
 }
 
 /** `extra`: what only the live loop (holding unknown schemas) or a replay (the recorded verdicts) adds. */
-export type Fold = (records: readonly RawRecord[], state: WorkingState, prev: SnapshotMeta, extra?: Pick<PassDeps, 'recorded' | 'holdUnknownSchemas'>) => Promise<PassResult>;
+export type Fold = (records: readonly RawRecord[], state: WorkingState, prev: SnapshotMeta, extra?: Pick<PassDeps, 'recorded' | 'holdUnknownSchemas' | 'generation'>) => Promise<PassResult>;
 
 /** `write`: how the pass's one batch is written; the live loop retries it through a full disk. */
 export const createFold = (deps: { store: Store; codec: Codec; options: FoldOptions; write?: (ops: WriteOps) => Promise<void> }): Fold => {
@@ -66,6 +69,7 @@ export const createFold = (deps: { store: Store; codec: Codec; options: FoldOpti
       commands: topicName(options.topicPrefix, 'worker-commands'),
     },
     versioned: versionedEntities(options.projections ?? PROJECTIONS),
+    changelog: options.changelogTables === undefined ? undefined : { prefix: options.topicPrefix, tables: options.changelogTables },
     remembered: async (correlationIds) => {
       const raws = await store.getMany(correlationIds.map(dedupeKey));
       const found = new Map<string, Remembered>();

@@ -96,7 +96,8 @@ export const changelogTables = (contracts: Contracts): Map<string, ChangelogTabl
 /**
  * Compacted, so reading from the start gives the current table whatever the log's age; a
  * deleted key's tombstone stays readable for `delete.retention.ms` (a day) so a consumer that
- * reads that far behind still sees the delete, then the key is gone.
+ * reads that far behind still sees the delete, then the key is gone. The last hour is never
+ * compacted (`min.compaction.lag.ms`), so a table as of any time in it can be rebuilt exactly.
  */
 export const changelogTopicSpecs = (prefix: string, tables: Iterable<ChangelogTable>, partitions = 1): TopicSpec[] =>
   [...tables].map((t) => ({
@@ -105,7 +106,7 @@ export const changelogTopicSpecs = (prefix: string, tables: Iterable<ChangelogTa
     configEntries: [
       { name: 'cleanup.policy', value: 'compact' },
       { name: 'delete.retention.ms', value: '86400000' },
-      { name: 'min.compaction.lag.ms', value: '0' },
+      { name: 'min.compaction.lag.ms', value: '3600000' },
     ],
   }));
 

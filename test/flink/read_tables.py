@@ -57,4 +57,4 @@ for table in tables:
     statements.add_insert_sql(f"INSERT INTO flink_{table} SELECT * FROM {table}")
 statements.execute().wait()
 
-print(json.dumps(tables))
+print(json.dumps(tables, separators=(",", ":")))

@@ -8,13 +8,15 @@ import { loadContracts, projectRoot } from '../../src/messaging/schemas';
 import { tailTopic, type Tail } from '../../src/messaging/tail';
 import { assertHolds, listAnswers, runScenario, startDeployment, type ScenarioRun } from '../support/changelog-scenario';
 import { coordctl } from '../support/coordctl';
+import { FLINK_SETUP, flinkReady, flinkTable, runFlink, TABLES } from '../support/flink';
 import { testStack } from '../support/stack';
 import { waitFor } from '../support/wait';
 
 const ENTITIES = [...changelogTables(loadContracts()).keys()];
 
-describe('the changelog’s tables: compacted topics a late consumer reads as tables', function () {
-  this.timeout(240_000);
+// One deployment and one scenario for every test of the tables, Flink's included: Flink's JVM is the cost, started once.
+describe('the changelog’s tables: compacted topics that a late consumer, coordctl and Flink SQL read as the coordinator’s tables', function () {
+  this.timeout(600_000);
   let run: ScenarioRun;
   let midTs: bigint;
   /** What a consumer that followed from the start saw, per entity, in order. */
@@ -23,6 +25,7 @@ describe('the changelog’s tables: compacted topics a late consumer reads as ta
   const topic = (entity: string): string => changelogTopic(run.d.config.topicPrefix, entity);
 
   before(async () => {
+    if (!flinkReady()) throw new Error(FLINK_SETUP);
     run = await startDeployment('tables');
     // Segments that roll every half second and a cleaner that takes any dirt: compaction within the test, not within days.
     const admin = run.d.parts.kafka.admin();
@@ -194,5 +197,41 @@ describe('the changelog’s tables: compacted topics a late consumer reads as ta
     assert.deepStrictEqual(created?.after, { name: 'out', type: 'print', options: { format: 'json' }, createdAtTs: created?.after?.createdAtTs });
     assert.equal(typeof created?.after?.createdAtTs, 'string', 'a hybrid timestamp passes 2^53: printed as text');
     assert.ok(lines.some((l) => l.key === 'audit' && l.tombstone === true));
+  });
+
+  it('has Flink SQL, reading the compacted topics with the README’s statements, end with the logical sources, queries and workers the coordinator lists at the same snapshot', async () => {
+    const answers = await listAnswers(run);
+    // The List answers describe the tables' final state: no table changed after their snapshot.
+    for (const entity of ['logical-source', 'query', 'worker']) {
+      const table = rebuildTable(await readTableTopic({ kafka: run.d.parts.kafka, codec: run.d.parts.codec, topic: changelogTopic(run.d.config.topicPrefix, entity) }));
+      for (const [key, row] of table.rows) assert.ok(row.snapshotId <= answers.snapshotId, `${entity}/${key} changed at snapshot ${row.snapshotId}, after the List answers' ${answers.snapshotId}`);
+    }
+    const prefix = run.d.config.topicPrefix;
+    const admin = run.d.parts.kafka.admin();
+    await admin.connect();
+    await admin.createTopics({ topics: TABLES.map((t) => ({ topic: `${prefix}.flink.${t}`, numPartitions: 1 })) }).finally(() => admin.disconnect());
+    await runFlink(prefix);
+    const flink = Object.fromEntries(await Promise.all(TABLES.map(async (t) => [t, { rows: await flinkTable(run.d.parts.kafka, `${prefix}.flink.${t}`) }] as const)));
+    const cases = [
+      ['logical_sources', answers.logicalSources, 'name'],
+      ['queries', answers.queries, 'name'],
+      ['workers', answers.workers, 'workerId'],
+    ] as const;
+    for (const [table, items, key] of cases) {
+      const rows = flink[table]?.rows ?? [];
+      assert.deepStrictEqual(rows.map((r) => String(r[key])).sort(), items.map((i) => String(i[key])).sort(), `Flink's ${table}: ${JSON.stringify(rows).slice(0, 500)}`);
+      for (const item of items)
+        assertHolds(
+          rows.find((r) => r[key] === item[key]),
+          item,
+          `Flink's ${table}/${String(item[key])}`,
+        );
+    }
+    // What the scenario did shows in Flink's tables: a cascade's drops, a dead worker's failed fragment.
+    assert.deepStrictEqual(flink.logical_sources.rows.map((r) => r.name).sort(), ['bikes', 'cars']);
+    assert.deepStrictEqual(flink.queries.rows.map((r) => r.name).sort(), ['fast-cars', 'idle']);
+    assert.ok(flink.workers.rows.every((r) => r.state === 'DEAD'));
+    const fastCars = flink.queries.rows.find((r) => r.name === 'fast-cars') as { fragments: { workerId: string; status: string }[] };
+    assert.equal(fastCars.fragments.find((f) => f.workerId === 'w2')?.status, 'FAILED');
   });
 });

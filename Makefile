@@ -4,11 +4,12 @@ NODE ?= node
 COORDCTL := $(NODE) dist/src/cli/main.js
 STAMP := node_modules/.install-stamp
 PYENV := .cache/py/.install-stamp
+FLINKENV := .cache/flink/.install-stamp
 ## The console's browser test drives Debian's Chromium (its own browser downloads cannot reach the network).
 CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build run infra coordinator stop test test-unit test-integration test-faults lint bench replay soak clean check-tools
+.PHONY: all build run infra coordinator stop test test-unit test-integration test-faults lint bench replay soak clean check-tools flink
 
 all: build
 
@@ -28,6 +29,18 @@ $(PYENV): test/interop/requirements.txt
 	python3 -m venv .cache/py
 	.cache/py/bin/pip install --quiet --disable-pip-version-check -r test/interop/requirements.txt
 	@touch $@
+
+## Flink SQL for the changelog's end-to-end test: PyPI apache-flink in a private virtualenv, and the
+## Kafka SQL connector and debezium-avro-confluent format jars from Maven Central, of the same Flink version.
+$(FLINKENV): test/flink/requirements.txt test/flink/pom.xml
+	@command -v python3 >/dev/null || { echo "make: python3 is required for the Flink SQL test" >&2; exit 1; }
+	python3 -m venv .cache/flink/venv
+	.cache/flink/venv/bin/pip install --quiet --disable-pip-version-check -r test/flink/requirements.txt
+	rm -rf .cache/flink/jars
+	mvn -q -B -f test/flink/pom.xml dependency:copy-dependencies -DoutputDirectory=$(CURDIR)/.cache/flink/jars -DexcludeTransitive=true
+	@touch $@
+
+flink: $(FLINKENV)
 
 ## Chromium for the browser test, from Debian's packages; skipped when it is there already.
 $(CHROMIUM):
@@ -69,7 +82,7 @@ test-unit: build
 
 ## Integration and end-to-end tiers start their own Kafka and registry on free ports in a temporary folder.
 ## --exit: once the root hooks have stopped the stack, a client a failed test left open must not keep the run (and CI) waiting.
-test-integration: build $(PYENV) $(CHROMIUM)
+test-integration: build $(PYENV) $(FLINKENV) $(CHROMIUM)
 	npx mocha --exit --timeout 180000 --slow 5000 --require test/support/stack-hooks.ts 'test/integration/**/*.spec.ts' 'test/e2e/**/*.spec.ts'
 
 ## The fault tier on a three-node cluster (fail points, broker loss, network faults, fuzzing), in its short form.

@@ -28,7 +28,8 @@ export type ErrorCode =
   | 'FENCED'
   | 'DECIDER_FAILED'
   | 'STORE_CLOSED'
-  | 'STORE_IO';
+  | 'STORE_IO'
+  | 'CHANGELOG_READ_TIMEOUT';
 
 export class CoordError extends Error {
   readonly code: ErrorCode;

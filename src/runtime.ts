@@ -5,6 +5,7 @@ import type { Logger } from './log';
 import { createCodec, type Codec } from './messaging/codec';
 import { createKafka } from './messaging/kafka';
 import { createRegistryClient, type RegistryClient } from './messaging/registry';
+import { withChangelogEnvelopes } from './messaging/changelog';
 import { loadContracts } from './messaging/schemas';
 
 export interface Parts {
@@ -16,6 +17,6 @@ export interface Parts {
 export const createParts = (config: Config, clientId: string, log: Logger): Parts => {
   const kafka = createKafka(config, clientId, log);
   const registry = createRegistryClient({ url: config.schemaRegistryUrl, auth: config.schemaRegistryAuth });
-  const codec = createCodec({ registry, contracts: loadContracts() });
+  const codec = createCodec({ registry, contracts: withChangelogEnvelopes(loadContracts()) });
   return { kafka, registry, codec };
 };

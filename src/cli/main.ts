@@ -4,7 +4,7 @@ import { errorMessage, isCoordError } from '../errors';
 import { createLogger } from '../log';
 import { inspectCommand } from './inspect';
 import { replayCommand } from './replay';
-import { changelogCommand } from './tail';
+import { changelogCommand } from './changelog';
 import { isRequestNoun, usageLines, UsageError } from './commands';
 import { requestCommand } from './requests';
 import { loadConfig } from '../config';
@@ -25,8 +25,11 @@ const USAGE = `coordctl — an event-sourced coordinator on Apache Kafka
   coordctl inspect DIR describe | diff OTHER_DIR | NOUN get|list ...
                                                read a replayed or stopped coordinator's folder, with no broker
                                                (coordctl inspect --help)
-  coordctl changelog tail [--from-beginning] [--entity TYPE] [--json]
-                                               follow every change as it is published, until Ctrl-C
+  coordctl changelog tail [--from-beginning] [--entity TYPE] [--json] [--legacy]
+                                               follow every change as it is published, typed images, until Ctrl-C
+                                               (--legacy: the JSON-image changelog of earlier releases)
+  coordctl changelog table ENTITY [--as-of TS] [--json]
+                                               the table a consumer rebuilds from ENTITY's compacted topic
 
 Requests (a status line, then a table or the entity; exit code 0 for OK, 2 for any other status):
 

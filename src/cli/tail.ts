@@ -1,4 +1,4 @@
-/** `coordctl changelog tail`: every change the coordinator applies, as it is published, until Ctrl-C. */
+/** `coordctl changelog tail --legacy`: the JSON-image changelog (`<prefix>.changelog`), as it is published, until Ctrl-C. */
 import { randomUUID } from 'node:crypto';
 import { loadConfig } from '../config';
 import { createLogger } from '../log';
@@ -18,10 +18,8 @@ interface ChangelogRecord {
   readonly image: { readonly string: string } | null;
 }
 
-export const changelogCommand = async (argv: readonly string[]): Promise<number> => {
-  const [verb, ...flags] = argv;
-  if (verb !== 'tail') throw new UsageError('coordctl changelog tail [--from-beginning] [--entity TYPE] [--json]');
-  const { config, rest } = loadConfig(envWithRunFile(projectRoot()), flags);
+export const legacyTailCommand = async (flags: readonly string[]): Promise<number> => {
+  const { config, rest } = loadConfig(envWithRunFile(projectRoot()), flags.filter((f) => f !== '--legacy'));
   const json = rest.includes('--json');
   const fromBeginning = rest.includes('--from-beginning');
   const entityAt = rest.indexOf('--entity');

@@ -22,6 +22,8 @@ import { backoffMs, Health, pause, type Trouble } from './health';
 import { failPoint } from './failpoints';
 import { createPublisher } from './publisher';
 import { initialSettingsMessage, needsInitialSettings, PROPOSE_AGAIN_MS } from './initial-settings';
+import { changelogTables, changelogTopic } from '../messaging/changelog';
+import { loadContracts } from '../messaging/schemas';
 
 /** A committed snapshot's outputs, and the store key they wait under until published. */
 interface Outbox {
@@ -123,10 +125,11 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
   const startedAt = Date.now();
   const kindByTopic = new Map<string, TopicKind>(INPUT_KINDS.map((k) => [topicName(config.topicPrefix, k), k]));
   const inputTopics = [...kindByTopic.keys()];
+  const tables = changelogTables(loadContracts());
   const fold = createFold({
     store,
     codec,
-    options: { ...config, kindOf: (topic) => kindByTopic.get(topic), projections: deps.projections, logicVersion: deps.logicVersion },
+    options: { ...config, kindOf: (topic) => kindByTopic.get(topic), projections: deps.projections, logicVersion: deps.logicVersion, changelogTables: tables },
     write: (ops) => writeUntilDone(ops),
   });
   const dlqTopic = topicName(config.topicPrefix, 'dlq');
@@ -174,7 +177,10 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
     health,
     transactionalId: `${config.groupId}.outbox`,
     dlqTopic,
-    protectedTopics: new Set((['snapshots', 'changelog', 'worker-commands'] as const).map((k) => topicName(config.topicPrefix, k))),
+    protectedTopics: new Set([
+      ...(['snapshots', 'changelog', 'worker-commands'] as const).map((k) => topicName(config.topicPrefix, k)),
+      ...[...tables.keys()].map((entity) => changelogTopic(config.topicPrefix, entity)),
+    ]),
     maxRequestBytes: config.maxRequestBytes,
     mayPublish: () => mayPublish(),
   });
@@ -496,7 +502,7 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
       return true;
     });
     if (fresh.length === 0) return;
-    const result = await fold(fresh, state, meta, { holdUnknownSchemas });
+    const result = await fold(fresh, state, meta, { holdUnknownSchemas, generation });
     failPoint('commit.before-publish');
     meta = result.meta;
     deps.observer?.passed(result, fresh.length);

@@ -3,6 +3,7 @@
  * single atomic write. The live coordinator and replay share it, so both reach the same bytes.
  */
 import { handlerTable, PROJECTIONS, versionedEntities, type Projection } from '../../projections';
+import type { ChangelogTable } from '../messaging/changelog';
 import type { Codec } from '../messaging/codec';
 import { replyToProblem } from '../messaging/reply-to';
 import { topicName, type TopicKind } from '../messaging/topics';
@@ -23,10 +24,12 @@ export interface FoldOptions {
   readonly projections?: readonly Projection[];
   /** The logic version of `projections` (LOGIC_VERSION for the registry's own). */
   readonly logicVersion?: number;
+  /** The changelog's tables by entity type (see messaging/changelog); none: only the legacy changelog. */
+  readonly changelogTables?: ReadonlyMap<string, ChangelogTable>;
 }
 
 /** What only the live loop (holding unknown schemas) or a replay or follower (the recorded verdicts) adds. */
-export interface FoldExtra extends Pick<PassDeps, 'recorded' | 'holdUnknownSchemas'> {
+export interface FoldExtra extends Pick<PassDeps, 'recorded' | 'holdUnknownSchemas' | 'generation'> {
   /**
    * A snapshot some other run published already (a replay, a catch-up, a standby following the
    * log): its outbox is not kept, `alsoPut` goes in the same atomic write (where its marker
@@ -93,6 +96,7 @@ export const createFold = (deps: { store: Store; codec: Codec; options: FoldOpti
     },
     versioned: versionedEntities(options.projections ?? PROJECTIONS),
     logicVersion: options.logicVersion,
+    changelog: options.changelogTables === undefined ? undefined : { prefix: options.topicPrefix, tables: options.changelogTables },
     remembered: async (correlationIds) => {
       const raws = await store.getMany(correlationIds.map(dedupeKey));
       const found = new Map<string, Remembered>();
@@ -113,7 +117,7 @@ export const createFold = (deps: { store: Store; codec: Codec; options: FoldOpti
   return async (records, state, prev, extra) => {
     // The retention in force before the pass, from the log, as the pass's own settings.
     const { dedupeRetentionMs } = settingsOf(state);
-    const result = await runPass(records, state, prev, { ...passDeps, recorded: extra?.recorded, holdUnknownSchemas: extra?.holdUnknownSchemas });
+    const result = await runPass(records, state, prev, { ...passDeps, recorded: extra?.recorded, holdUnknownSchemas: extra?.holdUnknownSchemas, generation: extra?.generation });
     const expired = await expiredReplies(prev.logTimeMs - dedupeRetentionMs);
     if (result.remembers && oldestMs !== undefined && result.meta.logTimeMs < oldestMs) oldestMs = result.meta.logTimeMs;
     const writeFrom = performance.now();

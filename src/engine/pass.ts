@@ -8,6 +8,7 @@ import { CoordError, errorMessage, isCoordError } from '../errors';
 import type { Codec } from '../messaging/codec';
 import { settingsOf } from '../../projections/model';
 import { requestFingerprint } from '../messaging/fingerprint';
+import { changelogTopic, envelopeValue, type ChangelogTable } from '../messaging/changelog';
 import { H } from '../messaging/headers';
 import { digestHex, updateDigest } from '../store/digest';
 import { dedupeKey, dedupeTimeKey, historyKey, offsetKey, outboxKey, SNAPSHOT_META, stateKey } from '../store/keys';
@@ -44,6 +45,10 @@ export interface PassDeps extends Omit<DecodeContext, 'maxValueBytes'> {
   readonly logicVersion?: number;
   /** The explain records kept of these correlation ids (none: the pass keeps no records, as in a spec's in-memory pass). */
   readonly explained?: Loader;
+  /** The changelog's tables (one compacted topic per entity type, typed images); without them only the legacy changelog is written. */
+  readonly changelog?: { readonly prefix: string; readonly tables: ReadonlyMap<string, ChangelogTable> };
+  /** The activation deciding the pass, for the changelog's `source.generation` (0 in a replay, which publishes nothing). */
+  readonly generation?: number;
 }
 
 /** A request decided earlier under a correlation id: its fingerprint, and its reply once given. */
@@ -422,6 +427,14 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
         image: image === undefined ? null : { string: now?.toString() },
       });
       out.push({ topic: deps.topics.changelog, key: `${b.entity}/${b.key}`, value, headers: outputHeaders() });
+      const table = deps.changelog?.tables.get(b.entity);
+      if (deps.changelog !== undefined && table !== undefined) {
+        // The table's record, typed, in Debezium's envelope; after a delete a tombstone, so compaction forgets the key.
+        const topic = changelogTopic(deps.changelog.prefix, b.entity);
+        const source = { version: 'coord.v1', connector: 'coord', name: deps.changelog.prefix, ts_ms: BigInt(logTimeMs), snapshot_id: id, snapshot_ts: ts, generation: deps.generation ?? 0, seq: out.length };
+        out.push({ topic, key: b.key, value: await deps.codec.encode(topic, table.envelopeName, envelopeValue(table, b.image, image, source)), headers: outputHeaders() });
+        if (image === undefined) out.push({ topic, key: b.key, value: null, headers: outputHeaders() });
+      }
     }
     // Never at or above this snapshot: its own new versions are written in this very batch.
     if (compactTo !== undefined)

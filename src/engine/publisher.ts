@@ -52,7 +52,7 @@ export interface Publisher {
 
 /** What a record weighs in a produce request: key, value, headers and the per-record framing. */
 const weight = (r: OutRecord): number => {
-  let n = 64 + (r.key?.length ?? 0) + r.value.length;
+  let n = 64 + (r.key?.length ?? 0) + (r.value?.length ?? 0);
   for (const [k, v] of Object.entries(r.headers)) n += k.length + v.length + 8;
   return n;
 };
@@ -86,8 +86,8 @@ interface Stamps {
 const NO_STAMPS: Stamps = { all: {}, tracked: undefined, trackedOnly: {} };
 
 /** The records as kafkajs sends them, grouped by topic in one pass (the order within a topic kept). */
-const byTopic = (records: readonly OutRecord[], stamps: Stamps): { topic: string; messages: { key: string | null; value: Buffer; headers: Record<string, string> }[] }[] => {
-  const groups = new Map<string, { key: string | null; value: Buffer; headers: Record<string, string> }[]>();
+const byTopic = (records: readonly OutRecord[], stamps: Stamps): { topic: string; messages: { key: string | null; value: Buffer | null; headers: Record<string, string> }[] }[] => {
+  const groups = new Map<string, { key: string | null; value: Buffer | null; headers: Record<string, string> }[]>();
   for (const r of records) {
     let g = groups.get(r.topic);
     if (g === undefined) groups.set(r.topic, (g = []));
@@ -136,7 +136,7 @@ export const createPublisher = (deps: PublisherDeps): Publisher => {
     return {
       topic: deps.dlqTopic,
       key: r.key,
-      value: r.value.length <= NOTICE_VALUE_BYTES ? r.value : Buffer.alloc(0),
+      value: r.value !== null && r.value.length <= NOTICE_VALUE_BYTES ? r.value : Buffer.alloc(0),
       headers: { ...r.headers, [H.dlqCode]: code, [H.dlqReason]: reason, [H.dlqTopic]: r.topic.slice(0, 300) },
     };
   };
@@ -220,7 +220,7 @@ export const createPublisher = (deps: PublisherDeps): Publisher => {
       if (kind === 'topic-refused' && topic !== deps.dlqTopic) {
         for (const r of group) setAsideAs(r, 'PUBLISH_REFUSED', `the broker refuses writes to ${topic}`);
       } else if (kind === 'record-refused') {
-        for (const r of group) if ((await trial([r])) === 'record-refused') setAsideAs(r, 'OUTPUT_TOO_LARGE', `the broker refuses this ${r.value.length}-byte record on ${topic} (too large or invalid)`);
+        for (const r of group) if ((await trial([r])) === 'record-refused') setAsideAs(r, 'OUTPUT_TOO_LARGE', `the broker refuses this ${r.value?.length ?? 0}-byte record on ${topic} (too large or invalid)`);
       }
     }
     if (verdict.size > 0) changed = true;

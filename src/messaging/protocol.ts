@@ -47,7 +47,12 @@ export const RECORD_TOPICS: Readonly<Record<string, TopicKind>> = Object.freeze(
   'coord.v1.SnapshotMarker': 'snapshots',
 });
 
-/** TopicRecordNameStrategy: one subject per record type per topic. */
-export const subjectOf = (topic: string, fullName: string): string => `${topic}-${fullName}`;
+/**
+ * TopicRecordNameStrategy: one subject per record type per topic. The changelog's tables
+ * (namespace coord.v1.changelog) carry one record type each, so they use TopicNameStrategy,
+ * `<topic>-value`, the subject ksqlDB and Connect look a topic's schema up by.
+ */
+export const subjectOf = (topic: string, fullName: string): string =>
+  fullName.startsWith('coord.v1.changelog.') ? `${topic}-value` : `${topic}-${fullName}`;
 
 export const kindOfRecord = (fullName: string): TopicKind | undefined => RECORD_TOPICS[fullName];

@@ -3,18 +3,25 @@ import type { Config } from '../config';
 import type { Logger } from '../log';
 import type { Codec } from './codec';
 import { createKafka, ensureTopics } from './kafka';
+import { changelogTables, changelogTopic, changelogTopicSpecs } from './changelog';
 import { RECORD_TOPICS } from './protocol';
+import { loadContracts } from './schemas';
 import { topicName, topicSpecs } from './topics';
 
+/** Every record of the protocol with the topic it travels on, the changelog's tables included. */
 export const recordTopics = (prefix: string): Map<string, string> =>
-  new Map(Object.entries(RECORD_TOPICS).map(([fullName, kind]) => [fullName, topicName(prefix, kind)]));
+  new Map([
+    ...Object.entries(RECORD_TOPICS).map(([fullName, kind]) => [fullName, topicName(prefix, kind)] as const),
+    ...[...changelogTables(loadContracts()).values()].map((t) => [t.envelopeName, changelogTopic(prefix, t.entity)] as const),
+  ]);
 
 export const provision = async (deps: { config: Config; codec: Codec; log: Logger; partitions?: number }): Promise<void> => {
   const { config, codec, log } = deps;
   const admin = createKafka(config, 'coord-provision', log).admin();
   await admin.connect();
   try {
-    const created = await ensureTopics(admin, topicSpecs(config.topicPrefix, deps.partitions));
+    const tables = changelogTables(loadContracts()).values();
+    const created = await ensureTopics(admin, [...topicSpecs(config.topicPrefix, deps.partitions), ...changelogTopicSpecs(config.topicPrefix, tables, deps.partitions)]);
     if (created.length > 0) log.info('created topics', { topics: created });
   } finally {
     await admin.disconnect();

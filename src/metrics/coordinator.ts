@@ -87,7 +87,7 @@ export const createEngineMetrics = (deps: { readonly registry: Registry; readonl
       stageSeconds.inc({ stage: 'commit' }, commitMs / 1_000);
       for (const r of result.outbox.records) {
         // A reply carries its correlation id; a DLQ copy of a request carries it too, among the original headers.
-        if (r.topic === deps.dlqTopic || r.headers[H.correlationId] === undefined) continue;
+        if (r.topic === deps.dlqTopic || r.headers[H.correlationId] === undefined || r.value === null) continue;
         const status = statusOf(r.value);
         if (status !== undefined) replies.inc({ status });
       }

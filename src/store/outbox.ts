@@ -4,19 +4,23 @@
  * published), and the same layout for one remembered reply.
  *
  * Layout, big-endian: a u32 record count, then per record: u16 topic length, topic (UTF-8),
- * i32 key length (-1: null), key, u32 value length, value, u16 header count, then per header
+ * i32 key length (-1: null), key, u32 value length (0xFFFFFFFF: null, a tombstone), value, u16 header count, then per header
  * u16 name length, name, u32 value length, value.
  */
 
 export interface OutRecord {
   readonly topic: string;
   readonly key: string | null;
-  readonly value: Buffer;
+  /** null: a tombstone (a compacted changelog topic's delete). */
+  readonly value: Buffer | null;
   readonly headers: Readonly<Record<string, string>>;
 }
 
+/** The value length that stands for a null value (no real value is 4 GiB). */
+const NULL_VALUE = 0xffffffff;
+
 const sizeOf = (r: OutRecord): number => {
-  let n = 2 + Buffer.byteLength(r.topic) + 4 + (r.key === null ? 0 : Buffer.byteLength(r.key)) + 4 + r.value.length + 2;
+  let n = 2 + Buffer.byteLength(r.topic) + 4 + (r.key === null ? 0 : Buffer.byteLength(r.key)) + 4 + (r.value?.length ?? 0) + 2;
   for (const name in r.headers) n += 2 + Buffer.byteLength(name) + 4 + Buffer.byteLength(r.headers[name]);
   return n;
 };
@@ -34,9 +38,9 @@ const write = (out: Buffer, at: number, r: OutRecord): number => {
     out.writeInt32BE(keyLen, o);
     o += 4 + keyLen;
   }
-  out.writeUInt32BE(r.value.length, o);
+  out.writeUInt32BE(r.value === null ? NULL_VALUE : r.value.length, o);
   o += 4;
-  o += r.value.copy(out, o);
+  if (r.value !== null) o += r.value.copy(out, o);
   const names = Object.keys(r.headers);
   out.writeUInt16BE(names.length, o);
   o += 2;
@@ -63,8 +67,8 @@ const read = (b: Buffer, at: number): { record: OutRecord; next: number } => {
   const valueLen = b.readUInt32BE(o);
   o += 4;
   // A copy: the record outlives the buffer RocksDB handed over.
-  const value = Buffer.from(b.subarray(o, o + valueLen));
-  o += valueLen;
+  const value = valueLen === NULL_VALUE ? null : Buffer.from(b.subarray(o, o + valueLen));
+  if (value !== null) o += valueLen;
   const count = b.readUInt16BE(o);
   o += 2;
   const headers: Record<string, string> = {};

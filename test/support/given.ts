@@ -33,7 +33,9 @@ import type { AcquireReadHold } from '../../projections/system/holds';
 import { SETTING_BOUNDS, SETTING_NAMES, type SettingName, type UpdateSettings } from '../../projections/system/settings';
 import type { WorkerRegistered } from '../../projections/workers/workers';
 import type { Decoded } from '../../src/messaging/codec';
+import { changelogTables, withChangelogEnvelopes } from '../../src/messaging/changelog';
 import { kindOfRecord } from '../../src/messaging/protocol';
+import { loadContracts } from '../../src/messaging/schemas';
 import { TOPIC_KINDS, topicName, type TopicKind } from '../../src/messaging/topics';
 import type { RawRecord } from '../../src/engine/decode';
 import { runPass, type PassDeps, type PassResult } from '../../src/engine/pass';
@@ -433,6 +435,7 @@ export class Then extends StateThen {
 export interface PassOutput {
   readonly topic: string;
   readonly key: string | null;
+  /** The record's full name, or 'tombstone' for a null value (whose `value` is then empty). */
   readonly type: string;
   readonly value: Record<string, unknown>;
 }
@@ -453,6 +456,11 @@ export class PassThen extends StateThen {
 
   get changelog(): PassOutput[] {
     return this.outputs.filter((o) => o.type === 'coord.v1.ChangelogRecord');
+  }
+
+  /** The records of the changelog's tables (typed envelopes and tombstones). */
+  get tables(): PassOutput[] {
+    return this.outputs.filter((o) => o.topic.startsWith(`${PREFIX}.changelog.`));
   }
 
   get commands(): PassOutput[] {
@@ -512,6 +520,8 @@ export interface When {
 }
 
 const PREFIX = 'test-coord';
+const CONTRACTS = withChangelogEnvelopes(loadContracts());
+const CHANGELOG_TABLES = changelogTables(CONTRACTS);
 
 /** A codec that keeps every value in memory and frames it as its index: the pass's wire, minus Avro and the registry. */
 const memoryCodec = (): { codec: PassDeps['codec']; read: (b: Buffer) => Decoded } => {
@@ -527,6 +537,8 @@ const memoryCodec = (): { codec: PassDeps['codec']; read: (b: Buffer) => Decoded
       registerAll: async () => undefined,
       // Deterministic as Avro is: the same record encodes to the same bytes, so a retry's fingerprint matches.
       encode: async (_topic, fullName, value) => {
+        // The changelog's typed envelopes are checked against their Avro schema: a mapping that drifts fails here.
+        if (fullName.startsWith('coord.v1.changelog.')) CONTRACTS.get(fullName)?.type.toBuffer(value);
         const key = `${fullName}/${JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v))}`;
         let index = indexByKey.get(key);
         if (index === undefined) {
@@ -622,9 +634,12 @@ export const given = (history: readonly Step[] = [], handlers: ReadonlyMap<strin
       remembered: async () => new Map(),
       // Nothing kept before the pass: the records are the pass's own (PassThen.explained).
       explained: async () => new Map(),
+      changelog: { prefix: PREFIX, tables: CHANGELOG_TABLES },
+      generation: 1,
     };
     const result = await runPass(records, state, { id: prev.snapshotId, ts: prev.snapshotTs, logTimeMs: prev.logTimeMs, digest: 0n }, deps);
     const outputs = result.outbox.records.map((r) => {
+      if (r.value === null) return { topic: r.topic, key: r.key, type: 'tombstone', value: {} };
       const d = read(r.value);
       return { topic: r.topic, key: r.key, type: d.fullName, value: d.value };
     });

@@ -1,0 +1,179 @@
+/**
+ * The changelog as tables: one compacted topic per entity type, `<prefix>.changelog.<entity>`,
+ * keyed by the entity key, each record a Debezium-style envelope (`before`, `after`, `op`,
+ * `source`, `ts_ms`) around the entity's typed image, and a tombstone after a delete.
+ *
+ * Everything here is derived from schemas/: every `coord.v1.changelog.<X>Image` record that
+ * names its `entity` gets an envelope `coord.v1.changelog.<X>Envelope` and a topic. Adding an
+ * entity type to the changelog is adding its image's .avsc, and nothing else.
+ */
+import type * as avro from 'avsc';
+import { CoordError } from '../errors';
+import { parseAvro, type Contract, type Contracts } from './schemas';
+import type { TopicSpec } from './topics';
+
+export const CHANGELOG_NAMESPACE = 'coord.v1.changelog';
+export const CHANGE_SOURCE = `${CHANGELOG_NAMESPACE}.ChangeSource`;
+
+/** One entity type's table: its topic's suffix, its image and its envelope. */
+export interface ChangelogTable {
+  readonly entity: string;
+  readonly imageName: string;
+  readonly envelopeName: string;
+  readonly image: avro.Type;
+}
+
+export const changelogTopic = (prefix: string, entity: string): string => `${prefix}.changelog.${entity}`;
+
+/** Debezium's operation codes: create, update, delete (no `r`: a new reader reads the compacted topic instead of a snapshot). */
+export type ChangeOp = 'c' | 'u' | 'd';
+
+export interface ChangeSource {
+  readonly version: string;
+  readonly connector: string;
+  readonly name: string;
+  readonly ts_ms: bigint;
+  readonly snapshot_id: bigint;
+  readonly snapshot_ts: bigint;
+  readonly generation: number;
+  readonly seq: number;
+}
+
+const IMAGE_SUFFIX = 'Image';
+
+interface ImageSchema {
+  readonly name: string;
+  readonly namespace?: string;
+  readonly entity?: unknown;
+  readonly doc?: string;
+}
+
+/** The envelope of one image, in Debezium's shape, as registered under `<topic>-value`. */
+export const envelopeSchema = (imageText: string, sourceText: string): Record<string, unknown> => {
+  const image = JSON.parse(imageText) as ImageSchema;
+  const fullImage = `${image.namespace ?? CHANGELOG_NAMESPACE}.${image.name}`;
+  const base = image.name.slice(0, -IMAGE_SUFFIX.length);
+  return {
+    type: 'record',
+    name: `${base}Envelope`,
+    namespace: CHANGELOG_NAMESPACE,
+    doc: `A change of one ${String(image.entity)}, in Debezium's envelope, on <prefix>.changelog.${String(image.entity)}, keyed by the ${String(image.entity)}'s key; a tombstone (null value) follows a delete.`,
+    fields: [
+      { name: 'before', type: ['null', image], default: null, doc: 'The image before the snapshot; null for a create.' },
+      { name: 'after', type: ['null', fullImage], default: null, doc: 'The image after the snapshot (the last one of the snapshot); null for a delete.' },
+      { name: 'op', type: 'string', doc: 'c (create), u (update) or d (delete).' },
+      { name: 'source', type: JSON.parse(sourceText), doc: 'Where and when the change was made.' },
+      { name: 'ts_ms', type: 'long', doc: 'Log time (epoch ms) of the snapshot, as source.ts_ms: the coordinator never reads a wall clock for it.' },
+    ],
+  };
+};
+
+const isImage = (c: Contract): boolean => c.fullName.startsWith(`${CHANGELOG_NAMESPACE}.`) && c.fullName.endsWith(IMAGE_SUFFIX);
+
+/** The envelope contracts derived from the image contracts, for the codec to encode by name. */
+export const envelopeContracts = (contracts: Contracts): Contract[] => {
+  const source = contracts.get(CHANGE_SOURCE);
+  if (source === undefined) return [];
+  return [...contracts.values()].filter(isImage).map((c) => {
+    const schema = envelopeSchema(c.text, source.text);
+    const type = parseAvro(schema);
+    return { fullName: type.name as string, text: JSON.stringify(schema), type };
+  });
+};
+
+/** The tables of the changelog, by entity type, from the contracts (envelopes included). */
+export const changelogTables = (contracts: Contracts): Map<string, ChangelogTable> => {
+  const tables = new Map<string, ChangelogTable>();
+  for (const c of [...contracts.values()].filter(isImage)) {
+    const entity = (JSON.parse(c.text) as ImageSchema).entity;
+    if (typeof entity !== 'string' || !/^[a-z][a-z0-9-]*$/.test(entity))
+      throw new CoordError('SCHEMA_INVALID', `schemas/${c.fullName}.avsc must name its entity type ("entity": "worker", say) in lower case`);
+    tables.set(entity, { entity, imageName: c.fullName, envelopeName: `${c.fullName.slice(0, -IMAGE_SUFFIX.length)}Envelope`, image: c.type });
+  }
+  return tables;
+};
+
+/**
+ * Compacted, so reading from the start gives the current table whatever the log's age; a
+ * deleted key's tombstone stays readable for `delete.retention.ms` (a day) so a consumer that
+ * reads that far behind still sees the delete, then the key is gone. The last hour is never
+ * compacted (`min.compaction.lag.ms`), so a table as of any time in it can be rebuilt exactly.
+ */
+export const changelogTopicSpecs = (prefix: string, tables: Iterable<ChangelogTable>, partitions = 1): TopicSpec[] =>
+  [...tables].map((t) => ({
+    topic: changelogTopic(prefix, t.entity),
+    numPartitions: partitions,
+    configEntries: [
+      { name: 'cleanup.policy', value: 'compact' },
+      { name: 'delete.retention.ms', value: '86400000' },
+      { name: 'min.compaction.lag.ms', value: '3600000' },
+    ],
+  }));
+
+/**
+ * A plain image (JSON-shaped, as projections keep it) as the Avro value of `type`: longs from
+ * numbers or decimal strings, nullable fields wrapped in their branch, fields the schema does not
+ * name left out, and a field the image lacks given its default.
+ */
+export const typedValue = (type: avro.Type, value: unknown, path = ''): unknown => {
+  const t = type as avro.Type & { fields?: { name: string; type: avro.Type; defaultValue(): unknown }[]; types?: avro.Type[]; itemsType?: avro.Type; valuesType?: avro.Type };
+  const wrong = (): never => {
+    throw new CoordError('SCHEMA_INVALID', `${path || 'the image'} is ${JSON.stringify(value)?.slice(0, 60)}, not a ${t.typeName}`);
+  };
+  switch (t.typeName) {
+    case 'null':
+      return null;
+    case 'string':
+      return typeof value === 'string' ? value : wrong();
+    case 'boolean':
+      return typeof value === 'boolean' ? value : wrong();
+    case 'int':
+      return typeof value === 'number' && Number.isInteger(value) ? value : wrong();
+    case 'float':
+    case 'double':
+      return typeof value === 'number' ? value : wrong();
+    case 'long':
+    case 'abstract:long':
+      if (typeof value === 'bigint') return value;
+      if (typeof value === 'number' && Number.isInteger(value)) return BigInt(value);
+      return typeof value === 'string' && /^-?\d+$/.test(value) ? BigInt(value) : wrong();
+    case 'array':
+      return Array.isArray(value) ? value.map((v, i) => typedValue(t.itemsType as avro.Type, v, `${path}[${i}]`)) : wrong();
+    case 'map':
+      return value !== null && typeof value === 'object'
+        ? Object.fromEntries(Object.entries(value).map(([k, v]) => [k, typedValue(t.valuesType as avro.Type, v, `${path}.${k}`)]))
+        : wrong();
+    case 'record': {
+      if (value === null || typeof value !== 'object') return wrong();
+      const v = value as Record<string, unknown>;
+      const out: Record<string, unknown> = {};
+      for (const f of t.fields ?? []) {
+        const raw = v[f.name];
+        if (raw === undefined) {
+          const d = f.defaultValue();
+          if (d === undefined) throw new CoordError('SCHEMA_INVALID', `${path || 'the image'} has no ${f.name}, which ${t.name} needs`);
+          out[f.name] = d;
+        } else out[f.name] = typedValue(f.type, raw, `${path}.${f.name}`);
+      }
+      return out;
+    }
+    case 'union:wrapped': {
+      const types = t.types ?? [];
+      if (value === null || value === undefined) return types.some((b) => b.typeName === 'null') ? null : wrong();
+      const branch = types.find((b) => b.typeName !== 'null');
+      return branch === undefined ? wrong() : { [branch.branchName as string]: typedValue(branch, value, path) };
+    }
+    default:
+      throw new CoordError('SCHEMA_INVALID', `${path || 'the image'}: changelog images do not use Avro ${t.typeName}`);
+  }
+};
+
+/** The envelope's value for one entity changed in a snapshot (undefined images: absent before or after). */
+export const envelopeValue = (table: ChangelogTable, before: unknown, after: unknown, source: ChangeSource): Record<string, unknown> => {
+  const wrap = (image: unknown): unknown => (image === undefined || image === null ? null : { [table.imageName]: typedValue(table.image, image) });
+  const op: ChangeOp = before === undefined ? 'c' : after === undefined ? 'd' : 'u';
+  return { before: wrap(before), after: wrap(after), op, source, ts_ms: source.ts_ms };
+};
+
+/** The contracts with the changelog's envelopes added: what the codec encodes by name. */
+export const withChangelogEnvelopes = (contracts: Contracts): Contracts => new Map([...contracts, ...envelopeContracts(contracts).map((c) => [c.fullName, c] as const)]);

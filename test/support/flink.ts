@@ -1,0 +1,62 @@
+/** Flink SQL in local mode, as an analytics user runs it: the README's statements, run by PyFlink (see `make flink`). */
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Kafka } from 'kafkajs';
+import { projectRoot } from '../../src/messaging/schemas';
+import { testStack } from './stack';
+import { readTopic } from './topics';
+
+const ROOT = projectRoot();
+/** Made by `make flink` (PyPI apache-flink in a virtualenv, the connector jars from Maven Central). */
+const PYTHON = join(ROOT, '.cache/flink/venv/bin/python');
+const JARS = join(ROOT, '.cache/flink/jars');
+/** Flink's JVM starts, plans and runs one job for the three tables: slow on a busy machine, never unbounded. */
+const FLINK_TIMEOUT_MS = 300_000;
+
+export const TABLES = ['logical_sources', 'queries', 'workers'] as const;
+
+/** The README's Flink SQL, run by Flink itself in local mode to the end of each topic; Flink writes its tables to `<prefix>.flink.<table>`. */
+export const runFlink = (prefix: string): Promise<void> =>
+  new Promise((resolve, reject) => {
+    const child = spawn(PYTHON, [join(ROOT, 'test/flink/read_tables.py'), testStack().brokers, testStack().registryUrl, prefix, JARS, join(ROOT, 'README.md')], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+    child.stderr.on('data', (b: Buffer) => (err += b.toString()));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`Flink did not finish within ${FLINK_TIMEOUT_MS} ms\n${err.slice(-3_000)}`));
+    }, FLINK_TIMEOUT_MS);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      const last = out.trim().split('\n').pop() ?? '';
+      if (code !== 0 || last !== JSON.stringify(TABLES)) reject(new Error(`Flink exited ${code}\n${out.slice(-2_000)}\n${err.slice(-4_000)}`));
+      else resolve();
+    });
+  });
+
+/** A table as Flink wrote it with upsert-kafka (JSON key and value, a tombstone for a removed row), rebuilt by key. */
+export const flinkTable = async (kafka: Kafka, topic: string): Promise<Record<string, unknown>[]> => {
+  const admin = kafka.admin();
+  await admin.connect();
+  const [end] = await admin.fetchTopicOffsets(topic).finally(() => admin.disconnect());
+  const high = BigInt(end.high);
+  const read = await readTopic(kafka, topic, (all) => high === 0n || all.some((r) => BigInt(r.message.offset) >= high - 1n), 60_000);
+  const rows = new Map<string, Record<string, unknown>>();
+  for (const { message } of read) {
+    const key = message.key?.toString() ?? '';
+    if (message.value === null) rows.delete(key);
+    else rows.set(key, JSON.parse(message.value.toString()) as Record<string, unknown>);
+  }
+  return [...rows.values()];
+};
+
+
+/** Whether `make flink` has set Flink up. */
+export const flinkReady = (): boolean => existsSync(PYTHON) && existsSync(JARS);
+
+export const FLINK_SETUP = `Flink is not set up: run 'make flink' (it makes ${PYTHON} and ${JARS})`;

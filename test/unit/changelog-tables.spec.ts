@@ -1,0 +1,208 @@
+import { strict as assert } from 'node:assert';
+import { LOGICAL_SOURCE, ORACLE, SINK } from '../../projections/model';
+import { changelogTables, changelogTopic, changelogTopicSpecs, envelopeValue, typedValue, withChangelogEnvelopes } from '../../src/messaging/changelog';
+import { subjectOf } from '../../src/messaging/protocol';
+import { loadContracts } from '../../src/messaging/schemas';
+import { decodeOutbox, encodeOutbox, type OutRecord } from '../../src/store/outbox';
+import {
+  acquireReadHold,
+  createLogicalSource,
+  createPhysicalSource,
+  createQuery,
+  createSink,
+  dropLogicalSource,
+  dropSink,
+  field,
+  given,
+  sessionOpened,
+  startQuery,
+  tick,
+  T0,
+  workerRegistered,
+  workerStatistics,
+} from '../support/given';
+
+const CONTRACTS = withChangelogEnvelopes(loadContracts());
+const TABLES = changelogTables(CONTRACTS);
+const SOURCE = { version: 'coord.v1', connector: 'coord', name: 'coord', ts_ms: 5n, snapshot_id: 2n, snapshot_ts: 9n, generation: 1, seq: 0 };
+
+describe('the changelog as tables: typed images in Debezium’s envelope', () => {
+  describe('schemas', () => {
+    it('has a typed image for every entity type analytics reads, and none for the oracle', () =>
+      assert.deepStrictEqual(
+        [...TABLES.keys()].sort(),
+        ['allocation', 'logical-source', 'physical-source', 'query', 'read-hold', 'session', 'settings', 'sink', 'worker'],
+        `and not ${ORACLE}`,
+      ));
+
+    it('derives for each image an envelope with before, after, op, source and ts_ms, in that order', () => {
+      for (const t of TABLES.values()) {
+        const schema = JSON.parse(CONTRACTS.get(t.envelopeName)?.text ?? '{}') as { fields: { name: string }[] };
+        assert.deepStrictEqual(
+          schema.fields.map((f) => f.name),
+          ['before', 'after', 'op', 'source', 'ts_ms'],
+          t.envelopeName,
+        );
+      }
+    });
+
+    it('documents every field of every image', () => {
+      for (const t of TABLES.values()) {
+        const walk = (s: { name?: string; doc?: string; fields?: { name: string; doc?: string; type: unknown }[] }): void => {
+          for (const f of s.fields ?? []) {
+            assert.ok((f.doc ?? '').length > 0, `${t.imageName}: field ${f.name} has no doc`);
+            const inner = (Array.isArray(f.type) ? f.type : [f.type]).flatMap((x: unknown) => (typeof x === 'object' && x !== null && 'items' in x ? [(x as { items: unknown }).items] : [x]));
+            for (const x of inner) if (typeof x === 'object' && x !== null && (x as { type?: string }).type === 'record') walk(x as never);
+          }
+        };
+        const schema = JSON.parse(CONTRACTS.get(t.imageName)?.text ?? '{}') as never;
+        assert.ok(((schema as { doc?: string }).doc ?? '').length > 0, `${t.imageName} has no doc`);
+        walk(schema);
+      }
+    });
+
+    it('registers each table’s envelope under <topic>-value, the subject ksqlDB and Connect look up', () =>
+      assert.equal(subjectOf(changelogTopic('coord', 'worker'), 'coord.v1.changelog.WorkerEnvelope'), 'coord.changelog.worker-value'));
+
+    it('keeps the other records under TopicRecordNameStrategy', () => assert.equal(subjectOf('coord.changelog', 'coord.v1.ChangelogRecord'), 'coord.changelog-coord.v1.ChangelogRecord'));
+
+    it('creates every table’s topic compacted', () => {
+      const specs = changelogTopicSpecs('coord', TABLES.values(), 3);
+      assert.equal(specs.length, TABLES.size);
+      for (const s of specs) {
+        assert.match(s.topic, /^coord\.changelog\.[a-z-]+$/);
+        assert.equal(s.numPartitions, 3);
+        assert.deepStrictEqual(
+          s.configEntries?.find((c) => c.name === 'cleanup.policy'),
+          { name: 'cleanup.policy', value: 'compact' },
+        );
+      }
+    });
+  });
+
+  describe('typed values', () => {
+    const worker = TABLES.get('worker');
+    if (worker === undefined) throw new Error('no worker table');
+
+    it('turns hybrid timestamps kept as text into longs', () => {
+      const v = typedValue(worker.image, { workerId: 'w', incarnation: 'i', host: 'h', slots: 2, capabilities: [], state: 'ACTIVE', lastHeartbeatMs: 7, registeredAtTs: '445566778899', statistics: null, goneAtMs: null }) as Record<string, unknown>;
+      assert.equal(v.registeredAtTs, 445566778899n);
+      assert.equal(v.lastHeartbeatMs, 7n);
+    });
+
+    it('gives a field an image lacks its default (an image written before the field was kept)', () => {
+      const v = typedValue(worker.image, { workerId: 'w', incarnation: 'i', host: 'h', slots: 2, capabilities: [], state: 'ACTIVE', lastHeartbeatMs: 7, registeredAtTs: '1', statistics: null }) as Record<string, unknown>;
+      assert.equal(v.goneAtMs, null);
+    });
+
+    it('refuses an image that lacks a field without a default, naming it', () =>
+      assert.throws(() => typedValue(worker.image, { workerId: 'w' }), /has no incarnation/));
+
+    it('says op c for a create, u for an update, d for a delete', () => {
+      const image = { workerId: 'w', incarnation: 'i', host: 'h', slots: 2, capabilities: [], state: 'ACTIVE', lastHeartbeatMs: 7, registeredAtTs: '1', statistics: null, goneAtMs: null };
+      assert.deepStrictEqual(
+        [envelopeValue(worker, undefined, image, SOURCE).op, envelopeValue(worker, image, image, SOURCE).op, envelopeValue(worker, image, undefined, SOURCE).op],
+        ['c', 'u', 'd'],
+      );
+    });
+  });
+
+  describe('the outbox', () => {
+    it('keeps a tombstone’s null value apart from an empty one until it is published', () => {
+      const records: OutRecord[] = [
+        { topic: 't', key: 'k', value: null, headers: { seq: '0' } },
+        { topic: 't', key: 'k', value: Buffer.alloc(0), headers: {} },
+        { topic: 't', key: null, value: Buffer.from('x'), headers: {} },
+      ];
+      assert.deepStrictEqual(decodeOutbox(encodeOutbox(records)), records);
+    });
+  });
+
+  describe('in a pass', () => {
+    it('writes a created logical source as op c, no before, its typed image after, keyed by its name on its own topic', async () => {
+      const t = await given().whenInOnePass([createLogicalSource('cars', [field('id', 'INT64'), field('speed', 'FLOAT64')])]);
+      const [r, ...rest] = t.tables;
+      assert.equal(rest.length, 0);
+      assert.equal(r.topic, 'test-coord.changelog.logical-source');
+      assert.equal(r.key, 'cars');
+      assert.equal(r.type, 'coord.v1.changelog.LogicalSourceEnvelope');
+      assert.equal(r.value.op, 'c');
+      assert.equal(r.value.before, null);
+      const after = (r.value.after as Record<string, Record<string, unknown>>)['coord.v1.changelog.LogicalSourceImage'];
+      assert.deepStrictEqual(after.fields, [
+        { name: 'id', type: 'INT64' },
+        { name: 'speed', type: 'FLOAT64' },
+      ]);
+      assert.equal(typeof after.createdAtTs, 'bigint');
+    });
+
+    it('carries the snapshot id, its timestamp, the generation and the log time in source', async () => {
+      const t = await given().whenInOnePass([createSink('out')]);
+      const source = t.tables[0].value.source as Record<string, unknown>;
+      assert.equal(source.snapshot_id, t.result.meta.id);
+      assert.equal(source.snapshot_ts, t.result.meta.ts);
+      assert.equal(source.generation, 1);
+      assert.equal(source.ts_ms, BigInt(t.result.meta.logTimeMs));
+      assert.equal(t.tables[0].value.ts_ms, source.ts_ms);
+    });
+
+    it('writes a drop as op d with the image before, then a tombstone under the same key', async () => {
+      const t = await given([createSink('out')]).whenInOnePass([dropSink('out')]);
+      assert.deepStrictEqual(
+        t.tables.map((r) => [r.topic, r.key, r.type, r.value.op ?? null]),
+        [
+          ['test-coord.changelog.sink', 'out', 'coord.v1.changelog.SinkEnvelope', 'd'],
+          ['test-coord.changelog.sink', 'out', 'tombstone', null],
+        ],
+      );
+      assert.equal(t.tables[0].value.after, null);
+      assert.equal((t.tables[0].value.before as Record<string, Record<string, unknown>>)['coord.v1.changelog.SinkImage'].name, 'out');
+    });
+
+    it('writes an update as op u with the images before and after', async () => {
+      const t = await given([workerRegistered('w1', { slots: 2 })]).whenInOnePass([workerRegistered('w1', { slots: 4, incarnation: 'second' })]);
+      const worker = t.tables.find((r) => r.topic.endsWith('.worker'));
+      assert.equal(worker?.value.op, 'u');
+      const image = (v: unknown): Record<string, unknown> => (v as Record<string, Record<string, unknown>>)['coord.v1.changelog.WorkerImage'];
+      assert.deepStrictEqual([image(worker?.value.before).slots, image(worker?.value.after).slots], [2, 4]);
+    });
+
+    it('writes nothing to the tables for a sink created and dropped in one pass', async () =>
+      assert.deepStrictEqual((await given().whenInOnePass([createSink('out'), dropSink('out')])).tables, []));
+
+    it('writes a cascade as one d and one tombstone for each entity it removes', async () => {
+      const t = await given([workerRegistered('w1'), createLogicalSource('cars'), createPhysicalSource('cars-w1', 'cars', 'w1'), createSink('out'), createQuery('q1')]).whenInOnePass([
+        dropLogicalSource('cars', { cascade: true }),
+      ]);
+      const deleted = t.tables.filter((r) => r.type === 'tombstone').map((r) => `${r.topic.replace('test-coord.changelog.', '')}/${r.key}`);
+      assert.deepStrictEqual(deleted.sort(), [`${LOGICAL_SOURCE}/cars`, 'physical-source/cars-w1', 'query/q1']);
+      assert.equal(t.state.get(SINK, 'out') !== undefined, true, 'the sink stays');
+    });
+
+    it('encodes every entity of a busy deployment to its typed image (workers, a session, the catalog, a running query, allocations, a hold, settings)', async () => {
+      const t = await given([
+        tick(T0),
+        workerRegistered('w1', { capabilities: ['gpu'] }),
+        workerRegistered('w2'),
+        workerStatistics('w1', { cpu: 0.5, rows: 12 }),
+        sessionOpened('s1'),
+        createLogicalSource('cars', [field('id', 'INT64')]),
+        createPhysicalSource('cars-w1', 'cars', 'w1'),
+        createSink('out'),
+        createQuery('q1', { session: 's1' }),
+        acquireReadHold('audit'),
+      ]).whenInOnePass([startQuery('q1'), tick(T0 + 1_000, { maxAllocations: 500 })]);
+      const seen = new Set<string>();
+      for (const [entity, table] of TABLES) {
+        for (const [key, image] of t.state.list(entity)) {
+          const value = envelopeValue(table, undefined, image, SOURCE);
+          const type = CONTRACTS.get(table.envelopeName)?.type;
+          const back = type?.fromBuffer(type.toBuffer(value)) as Record<string, Record<string, Record<string, unknown>>>;
+          assert.equal(back.after[table.imageName] !== undefined, true, `${entity}/${key}`);
+          seen.add(entity);
+        }
+      }
+      assert.deepStrictEqual([...seen].sort(), [...TABLES.keys()].sort());
+    });
+  });
+});

@@ -1,5 +1,6 @@
 /** Replies for people (a status line, then tables or key/value blocks) and for scripts (one clean JSON line). */
 import type * as avro from 'avsc';
+import { LOGICAL_BITS } from '../../projections/system/hybrid';
 import type { Reply } from '../client/client';
 
 /** The payload record types of Reply, by full name: what `unwrapReply` reads the payload's shape from. */
@@ -162,7 +163,7 @@ export const iso = (ms: bigint | number): string => {
   return Number.isNaN(d.getTime()) ? String(ms) : d.toISOString();
 };
 /** A hybrid timestamp with the wall-clock time of its physical part. */
-export const hybrid = (ts: bigint): string => `${ts} (${iso(ts >> 18n)})`;
+export const hybrid = (ts: bigint): string => `${ts} (${iso(ts >> LOGICAL_BITS)})`;
 const options = (o: Readonly<Record<string, string>>, sep: string): string =>
   Object.entries(o)
     .map(([k, v]) => `${k}=${v}`)
@@ -238,7 +239,7 @@ const RENDER: { readonly [K in keyof Payloads]: (p: Payloads[K]) => string } = {
       ]),
     ]),
   'coord.v1.IdRange': (p) => `${range(p, 'id', 'ids')}\n`,
-  'coord.v1.TimestampRange': (p) => `${range(p, 'timestamp', 'timestamps')}, from ${iso(p.first >> 18n)}\n`,
+  'coord.v1.TimestampRange': (p) => `${range(p, 'timestamp', 'timestamps')}, from ${iso(p.first >> LOGICAL_BITS)}\n`,
   'coord.v1.ReadHold': (p) =>
     block([
       ['name', p.name],
@@ -246,7 +247,7 @@ const RENDER: { readonly [K in keyof Payloads]: (p: Payloads[K]) => string } = {
       ['expires', `${iso(p.expiresAtMs)} (log time)`],
     ]),
   'coord.v1.ReadHoldList': (p) =>
-    `${block([['frontier', hybrid(p.frontierTs)]])}\n${table([['HOLD', 'AS OF TS', 'AS OF', 'EXPIRES'], ...p.holds.map((h) => [h.name, String(h.ts), iso(h.ts >> 18n), iso(h.expiresAtMs)])])}`,
+    `${block([['frontier', hybrid(p.frontierTs)]])}\n${table([['HOLD', 'AS OF TS', 'AS OF', 'EXPIRES'], ...p.holds.map((h) => [h.name, String(h.ts), iso(h.ts >> LOGICAL_BITS), iso(h.expiresAtMs)])])}`,
   'coord.v1.CoordinatorInfo': (p) =>
     `${block([
       ['snapshot', String(p.snapshotId)],

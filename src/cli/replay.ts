@@ -1,6 +1,7 @@
 /** `coordctl replay --to DIR [--verify] [--until POINT]`: rebuild the state from the log, with a progress bar. */
 import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { LOGICAL_BITS } from '../../projections/system/hybrid';
 import { loadConfig } from '../config';
 import { replay, type ReplayProgress, type ReplayStop, type ReplayTarget } from '../engine/replay';
 import { targetText } from '../engine/replay-stop';
@@ -17,7 +18,7 @@ const USAGE = 'coordctl replay --to DIR [--verify] [--until SNAPSHOT|TS|ISO-TIME
  * Whole numbers below the hybrid timestamp of 2000-01-01 are snapshot ids: no log is that old,
  * and no coordinator takes that many snapshots (one a microsecond would need 7 800 years).
  */
-const FIRST_HYBRID_TS = BigInt(Date.UTC(2000, 0, 1)) << 18n;
+const FIRST_HYBRID_TS = BigInt(Date.UTC(2000, 0, 1)) << LOGICAL_BITS;
 
 /** `--until`: a snapshot id, a hybrid timestamp, or an ISO-8601 time (read as `--as-of` reads it). */
 export const parseUntil = (raw: string): ReplayTarget => {

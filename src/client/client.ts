@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Consumer, Kafka, Producer } from 'kafkajs';
 import type { Registry } from 'prom-client';
+import type { Status } from '../../projections/types';
 import { CoordError, errorMessage, isCoordError } from '../errors';
 import type { Logger } from '../log';
 import type { Codec } from '../messaging/codec';
@@ -16,17 +17,8 @@ import { topicName } from '../messaging/topics';
 import { createClientMetrics } from '../metrics/client';
 import { createPendingTable } from './pending';
 
-export type ReplyStatus =
-  | 'OK'
-  | 'INVALID_ARGUMENT'
-  | 'NOT_FOUND'
-  | 'ALREADY_EXISTS'
-  | 'FAILED_PRECONDITION'
-  | 'RESOURCE_EXHAUSTED'
-  | 'CONFLICT'
-  | 'ABORTED'
-  | 'DEADLINE_EXCEEDED'
-  | 'INTERNAL';
+/** The reply statuses are the protocol's, declared once with the domain's vocabulary. */
+export type ReplyStatus = Status;
 
 export interface Reply {
   readonly correlationId: string;

@@ -265,6 +265,9 @@ const RENDER: { readonly [K in keyof Payloads]: (p: Payloads[K]) => string } = {
     )}`,
 };
 
+/** The Reply payload types this coordctl knows how to show (a unit spec checks them against the Reply schema). */
+export const RENDERED_PAYLOADS: readonly string[] = Object.keys(RENDER);
+
 /** A payload as a table (lists) or a key/value block (one entity). Expects an unwrapped payload. */
 export const payloadText = (payload: NonNullable<Reply['payload']>): string => {
   const render = RENDER[payload.type as keyof Payloads] as ((p: unknown) => string) | undefined;

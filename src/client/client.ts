@@ -3,7 +3,6 @@
  * and waits for its reply; replies nobody waits for are counted and dropped.
  */
 import { randomUUID } from 'node:crypto';
-import type { Consumer, Kafka, Producer } from 'kafkajs';
 import type { Registry } from 'prom-client';
 import type { Status } from '../../projections/types';
 import { CoordError, errorMessage, isCoordError } from '../errors';
@@ -11,6 +10,7 @@ import type { Logger } from '../log';
 import type { Codec } from '../messaging/codec';
 import { requestFingerprint } from '../messaging/fingerprint';
 import { H, readHeaders } from '../messaging/headers';
+import { createConsumer, seekOnJoin, topicOffsets, type Consumer, type Kafka, type Producer } from '../messaging/clients';
 import { requestProducer } from '../messaging/kafka';
 import { RECORD_TOPICS } from '../messaging/protocol';
 import { topicName } from '../messaging/topics';
@@ -134,27 +134,15 @@ export const createClient = (o: ClientOptions): Client => {
   const start = async (): Promise<void> => {
     producer = requestProducer(o.kafka);
     await producer.connect();
-    consumer = o.kafka.consumer({ groupId: `coord-client-${randomUUID()}`, maxWaitTimeInMs: 20, allowAutoTopicCreation: false, sessionTimeout: 10_000 });
-    await consumer.connect();
+    const c = createConsumer(o.kafka, { groupId: `coord-client-${randomUUID()}`, maxWaitTimeInMs: 20 });
+    consumer = c;
+    await c.connect();
     const snapshots = topicName(o.topicPrefix, 'snapshots');
     const topics = o.maxLag === undefined ? [o.replyTopic] : [o.replyTopic, snapshots];
-    await consumer.subscribe({ topics, fromBeginning: false });
-    const admin = o.kafka.admin();
-    await admin.connect();
-    const ends: { topic: string; partition: number; offset: string }[] = [];
-    try {
-      for (const topic of topics) for (const e of await admin.fetchTopicOffsets(topic)) ends.push({ topic, partition: e.partition, offset: e.offset });
-    } finally {
-      await admin.disconnect();
-    }
-    const c = consumer;
+    await c.subscribe({ topics, fromBeginning: false });
     // Start at the log end as it was before any ask, so no reply to us can be skipped.
-    const joined = new Promise<void>((resolve) => {
-      c.on(c.events.GROUP_JOIN, () => {
-        for (const e of ends) c.seek({ topic: e.topic, partition: e.partition, offset: e.offset });
-        resolve();
-      });
-    });
+    const ends = (await topicOffsets(o.kafka, topics)).map((p) => ({ topic: p.topic, partition: p.partition, offset: p.high }));
+    const joined = seekOnJoin(c, ends);
     await c.run({
       autoCommit: false,
       eachMessage: async ({ topic, message }) => {

@@ -2,6 +2,7 @@
 import type { Config } from '../config';
 import type { Logger } from '../log';
 import type { Codec } from './codec';
+import { withAdmin } from './clients';
 import { createKafka, ensureTopics } from './kafka';
 import { RECORD_TOPICS } from './protocol';
 import { topicName, topicSpecs } from './topics';
@@ -11,13 +12,7 @@ export const recordTopics = (prefix: string): Map<string, string> =>
 
 export const provision = async (deps: { config: Config; codec: Codec; log: Logger; partitions?: number }): Promise<void> => {
   const { config, codec, log } = deps;
-  const admin = createKafka(config, 'coord-provision', log).admin();
-  await admin.connect();
-  try {
-    const created = await ensureTopics(admin, topicSpecs(config.topicPrefix, deps.partitions));
-    if (created.length > 0) log.info('created topics', { topics: created });
-  } finally {
-    await admin.disconnect();
-  }
+  const created = await withAdmin(createKafka(config, 'coord-provision', log), (admin) => ensureTopics(admin, topicSpecs(config.topicPrefix, deps.partitions)));
+  if (created.length > 0) log.info('created topics', { topics: created });
   await codec.registerAll(recordTopics(config.topicPrefix));
 };

@@ -1,5 +1,5 @@
 /**
- * The check loop (DESIGN §6): on every Tick, by the tick's log time and the settings it
+ * The check loop (time and liveness, README "The domain, and its policies"): on every Tick, by the tick's log time and the settings it
  * carries, silent workers become SUSPECT then DEAD (their fragments fail and their sources
  * become unavailable), silent sessions EXPIRED (their cached slots and temporary queries go),
  * workers and sessions gone for `goneRetentionMs` removed, idle cached slots released, overdue

@@ -4,7 +4,7 @@
 export const REPLY_STATUSES = ['OK', 'INVALID_ARGUMENT', 'NOT_FOUND', 'ALREADY_EXISTS', 'FAILED_PRECONDITION', 'RESOURCE_EXHAUSTED', 'CONFLICT', 'ABORTED', 'DEADLINE_EXCEEDED', 'INTERNAL'] as const;
 export type Status = (typeof REPLY_STATUSES)[number];
 
-/** Stages in processing order (DESIGN §4 step 3). */
+/** Stages in the order a pass decides them: infrastructure events and ticks, sessions, catalog, queries, system. */
 export const STAGES = ['infrastructure', 'sessions', 'catalog', 'queries', 'system'] as const;
 export type Stage = (typeof STAGES)[number];
 

@@ -8,7 +8,7 @@ PYENV := .cache/py/.install-stamp
 CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build run infra coordinator stop test test-unit test-integration lint bench replay soak clean check-tools
+.PHONY: all build run infra coordinator stop test test-unit test-integration lint bench replay soak clean check-tools check-test-infra
 
 all: build
 
@@ -66,7 +66,11 @@ test-unit: build
 test-integration: build $(PYENV) $(CHROMIUM)
 	npx mocha --exit --timeout 180000 --slow 5000 --require test/support/stack-hooks.ts 'test/integration/**/*.spec.ts' 'test/e2e/**/*.spec.ts'
 
-test: build lint test-unit test-integration
+## TEST_INFRA=testcontainers: stop at once, before the build, when no container engine answers.
+check-test-infra: $(STAMP)
+	@[ "$$TEST_INFRA" != testcontainers ] || npx tsx test/support/container-runtime.ts
+
+test: check-test-infra build lint test-unit test-integration
 
 ## The crash test with many more kills (CRASH_KILLS, CRASH_REQUESTS, TEST_SEED to repeat a run).
 soak: build $(PYENV)

@@ -55,7 +55,8 @@ export const startRegistryServer = async (o: RegistryServerOptions): Promise<Ser
     timeoutMs: 120_000,
     service,
   });
-  // Concurrent first registrations from several producers must agree on one rule.
-  await client.setCompatibility('BACKWARD');
+  // Concurrent first registrations from several producers must agree on one rule. A registry that has only just
+  // answered may take longer than one request's timeout to take its first write on a busy machine: retried, bounded.
+  await waitUntil(`BACKWARD compatibility on the Schema Registry on 127.0.0.1:${o.port}`, async () => (await client.setCompatibility('BACKWARD'), true), { timeoutMs: 60_000, service });
   return service;
 };

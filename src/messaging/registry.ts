@@ -1,11 +1,11 @@
 /**
- * The Confluent-compatible Schema Registry, as the coordinator uses it. Registering a schema and
- * fetching one by id go through @kafkajs/confluent-schema-registry (its cache, its one request
- * per cold id, its retries); the three calls that library has no method for (the subjects of an
- * id, the global compatibility, the list of subjects) are plain HTTP here. See README, "Why
- * the registry library, and where not".
+ * The Confluent-compatible Schema Registry, as the coordinator uses it. Fetching a writer's
+ * schema by id goes through @kafkajs/confluent-schema-registry (its cache, its one request per
+ * cold id, its retries); registering, and the three calls that library has no method for (the
+ * subjects of an id, the global compatibility, the list of subjects), are plain HTTP here. See
+ * README, "Why the registry library, and where not".
  */
-import { COMPATIBILITY, SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
+import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import { TimeoutMiddleware } from 'mappersmith/middleware/timeout';
 import { CoordError, errorMessage } from '../errors';
 
@@ -91,11 +91,10 @@ export const createRegistryClient = (opts: RegistryOptions): RegistryClient => {
   const subjectsInFlight = new Map<number, Promise<string[]>>();
 
   return {
+    // Not through the library: its register() compares the subject's own compatibility with one it expects and refuses
+    // any difference, and Apicurio answers NONE for a subject with no setting of its own (the global BACKWARD applies).
     register: async (subject, schema) => {
-      // BACKWARD, as the deployment's registry is set; a subject configured otherwise is refused by the library, and said so.
-      const out = await library.register({ type: SchemaType.AVRO, schema }, { subject, compatibility: COMPATIBILITY.BACKWARD, updateConfig: false }).catch((err: unknown) => {
-        throw fromLibrary(`the registration of ${subject}`, err);
-      });
+      const out = (await call('POST', `/subjects/${encodeURIComponent(subject)}/versions`, { schema, schemaType: 'AVRO' })) as { id?: unknown };
       if (typeof out.id !== 'number') throw new CoordError('SCHEMA_REGISTRY', `schema registry answered registration of ${subject} without an id`);
       return out.id;
     },

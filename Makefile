@@ -9,7 +9,7 @@ FLINKENV := .cache/flink/.install-stamp
 CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build run infra coordinator stop test test-unit test-integration test-faults lint bench replay soak clean check-tools flink
+.PHONY: all build run infra coordinator stop test test-unit test-integration test-faults lint bench replay soak clean check-tools check-test-infra flink
 
 all: build
 
@@ -85,12 +85,16 @@ test-unit: build
 test-integration: build $(PYENV) $(FLINKENV) $(CHROMIUM)
 	npx mocha --exit --timeout 180000 --slow 5000 --require test/support/stack-hooks.ts 'test/integration/**/*.spec.ts' 'test/e2e/**/*.spec.ts'
 
+## TEST_INFRA=testcontainers: stop at once, before the build, when no container engine answers.
+check-test-infra: $(STAMP)
+	@[ "$$TEST_INFRA" != testcontainers ] || npx tsx test/support/container-runtime.ts
+
 ## The fault tier on a three-node cluster (fail points, broker loss, network faults, fuzzing), in its short form.
 FAULT_MOCHA := npx mocha --exit --timeout 180000 --slow 5000 --require test/faults/hooks.ts 'test/faults/**/*.spec.ts'
 test-faults: build $(TOXIPROXY)
 	$(FAULT_MOCHA)
 
-test: build lint test-unit test-integration test-faults
+test: check-test-infra build lint test-unit test-integration test-faults
 
 ## The crash test with many more kills (CRASH_KILLS, CRASH_REQUESTS, TEST_SEED to repeat a run).
 ## Then the fault tier in its long form: every scenario repeated, 100 000 fuzz records; unavailability figures in .coord/soak-faults.jsonl.

@@ -63,15 +63,6 @@ export class Draft implements StateView {
     return this;
   }
 
-  /** Takes over what a nested draft decided, once the caller knows it wants it. */
-  merge(d: Decision): this {
-    for (const c of d.changes) this.record(c);
-    this.commands.push(...(d.commands ?? []));
-    this.answers.push(...(d.answers ?? []));
-    if (d.compactTo !== undefined) this.compactTo = d.compactTo;
-    return this;
-  }
-
   /** The decision: the writes in the order made, the commands and answers, and the reply. */
   decide(reply: ReplyDraft | null = null): Decision {
     return {

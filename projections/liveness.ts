@@ -1,5 +1,5 @@
 /**
- * The check loop (DESIGN §6): on every Tick, by the tick's log time and the settings in the
+ * The check loop (time and liveness, README "The domain, and its policies"): on every Tick, by the tick's log time and the settings in the
  * state (see system/settings.ts; a Tick written before settings became state still sets the
  * ones it carries, until an UpdateSettings has set them), silent workers become SUSPECT then DEAD (their fragments fail and their sources
  * become unavailable), silent sessions EXPIRED (their cached slots and temporary queries go),

@@ -1,19 +1,22 @@
 /** The vocabulary every projection speaks: messages in, decisions out. Pure data, no I/O. */
 
-export type Status =
-  | 'OK'
-  | 'INVALID_ARGUMENT'
-  | 'NOT_FOUND'
-  | 'ALREADY_EXISTS'
-  | 'FAILED_PRECONDITION'
-  | 'RESOURCE_EXHAUSTED'
-  | 'CONFLICT'
-  | 'ABORTED'
-  | 'DEADLINE_EXCEEDED'
-  | 'INTERNAL'
-  | 'PERMISSION_DENIED';
+/** The statuses a reply carries, as the ReplyStatus enum of schemas/coord.v1.Reply.avsc lists them (a unit spec checks they agree). */
+export const REPLY_STATUSES = [
+  'OK',
+  'INVALID_ARGUMENT',
+  'NOT_FOUND',
+  'ALREADY_EXISTS',
+  'FAILED_PRECONDITION',
+  'RESOURCE_EXHAUSTED',
+  'CONFLICT',
+  'ABORTED',
+  'DEADLINE_EXCEEDED',
+  'INTERNAL',
+  'PERMISSION_DENIED',
+] as const;
+export type Status = (typeof REPLY_STATUSES)[number];
 
-/** Stages in processing order (DESIGN §4 step 3). */
+/** Stages in the order a pass decides them: infrastructure events and ticks, sessions, catalog, queries, system. */
 export const STAGES = ['infrastructure', 'sessions', 'catalog', 'queries', 'system'] as const;
 export type Stage = (typeof STAGES)[number];
 

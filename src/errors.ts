@@ -24,6 +24,8 @@ export type ErrorCode =
   | 'WRONG_TOPIC'
   | 'VALUE_TOO_LARGE'
   | 'ASK_TIMEOUT'
+  | 'ASK_ABORTED'
+  | 'BACKPRESSURE'
   | 'CLIENT_CLOSED'
   | 'FENCED'
   | 'DECIDER_FAILED'

@@ -1,5 +1,5 @@
 /** Builds the real parts from a configuration: the kafkajs client, the registry client and the codec. */
-import type { Kafka } from 'kafkajs';
+import type { Kafka } from './messaging/clients';
 import type { Config } from './config';
 import type { Logger } from './log';
 import { createCodec, type Codec } from './messaging/codec';

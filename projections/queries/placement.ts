@@ -1,5 +1,5 @@
 /**
- * Placement and slot allocation (DESIGN §5). A source fragment runs on the worker that hosts
+ * Placement and slot allocation (README "The domain, and its policies"). A source fragment runs on the worker that hosts
  * its physical source; the sink fragment on the least-loaded worker. Each fragment takes one
  * slot: first one cached for the query's session on that worker, then a free one, then one
  * another session keeps cached there (idle slots are reclaimed before anyone is refused).

@@ -1,6 +1,7 @@
 /** The request commands of coordctl: one table row per request of the protocol, its words, flags and how it builds the record. */
 import { parseArgs } from 'node:util';
 import { isSettingName, SETTING_BOUNDS } from '../../projections/system/settings';
+import { LOGICAL_BITS } from '../../projections/system/hybrid';
 
 /** A command line that does not make a command; `usage` is the help that fits it, when narrower than the whole list. */
 export class UsageError extends Error {
@@ -47,7 +48,6 @@ export interface Command {
 const MAX_INT = 2_147_483_647;
 const MAX_LONG = 9_223_372_036_854_775_807n;
 const A_DAY_MS = 86_400_000;
-const LOGICAL_BITS = 18n;
 
 /** A whole number in [min, max]; anything else (signs, decimals, exponents, hex) is refused. */
 const wholeNumber = (what: string, raw: string, min: number, max: number): number => {

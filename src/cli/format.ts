@@ -1,5 +1,7 @@
 /** Replies for people (a status line, then tables or key/value blocks) and for scripts (one clean JSON line). */
 import type * as avro from 'avsc';
+import type { QueryImage } from '../../projections/model';
+import { LOGICAL_BITS } from '../../projections/system/hybrid';
 import type { Reply } from '../client/client';
 
 /** The payload record types of Reply, by full name: what `unwrapReply` reads the payload's shape from. */
@@ -91,13 +93,8 @@ interface Fragment {
   readonly physicalSource: string | null;
   readonly status: string;
 }
-interface Query {
-  readonly name: string;
-  readonly session: string | null;
-  readonly temporary: boolean;
-  readonly plan: string;
-  readonly sources: readonly string[];
-  readonly sink: string;
+/** The Query payload: the stored query's own fields as they are, then how it stands (test/unit/protocol.spec.ts holds it to the schema). */
+interface Query extends Pick<QueryImage, 'name' | 'session' | 'temporary' | 'plan' | 'sources' | 'sink'> {
   readonly state: string;
   readonly reason: string;
   readonly reused: number;
@@ -199,7 +196,7 @@ export const iso = (ms: bigint | number): string => {
   return Number.isNaN(d.getTime()) ? String(ms) : d.toISOString();
 };
 /** A hybrid timestamp with the wall-clock time of its physical part. */
-export const hybrid = (ts: bigint): string => `${ts} (${iso(ts >> 18n)})`;
+export const hybrid = (ts: bigint): string => `${ts} (${iso(ts >> LOGICAL_BITS)})`;
 const options = (o: Readonly<Record<string, string>>, sep: string): string =>
   Object.entries(o)
     .map(([k, v]) => `${k}=${v}`)
@@ -304,7 +301,7 @@ const RENDER: { readonly [K in keyof Payloads]: (p: Payloads[K]) => string } = {
       ]),
     ]),
   'coord.v1.IdRange': (p) => `${range(p, 'id', 'ids')}\n`,
-  'coord.v1.TimestampRange': (p) => `${range(p, 'timestamp', 'timestamps')}, from ${iso(p.first >> 18n)}\n`,
+  'coord.v1.TimestampRange': (p) => `${range(p, 'timestamp', 'timestamps')}, from ${iso(p.first >> LOGICAL_BITS)}\n`,
   'coord.v1.ReadHold': (p) =>
     block([
       ['name', p.name],
@@ -312,18 +309,13 @@ const RENDER: { readonly [K in keyof Payloads]: (p: Payloads[K]) => string } = {
       ['expires', `${iso(p.expiresAtMs)} (log time)`],
     ]),
   'coord.v1.ReadHoldList': (p) =>
-    `${block([['frontier', hybrid(p.frontierTs)]])}\n${table([['HOLD', 'AS OF TS', 'AS OF', 'EXPIRES'], ...p.holds.map((h) => [h.name, String(h.ts), iso(h.ts >> 18n), iso(h.expiresAtMs)])])}`,
+    `${block([['frontier', hybrid(p.frontierTs)]])}\n${table([['HOLD', 'AS OF TS', 'AS OF', 'EXPIRES'], ...p.holds.map((h) => [h.name, String(h.ts), iso(h.ts >> LOGICAL_BITS), iso(h.expiresAtMs)])])}`,
   'coord.v1.CoordinatorInfo': (p) =>
     `${block([
       ['snapshot', String(p.snapshotId)],
       ['snapshot ts', hybrid(p.snapshotTs)],
       ['log time', `${p.logTimeMs} (${iso(p.logTimeMs)})`],
-      ['oracle ts', hybrid(p.oracleTs)],
-      ['frontier ts', hybrid(p.frontierTs)],
-      ['workers', String(p.workers)],
-      ['open sessions', String(p.openSessions)],
-      ['queries', String(p.queries)],
-      ['allocations', `${p.allocationsInUse} in use, ${p.allocationsCached} cached`],
+      ...standing(p),
     ])}\n${table(
       [['SETTING', 'VALUE'], ...Object.entries(p.settings).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([k, v]) => [k, String(v)])],
       '  ',
@@ -331,6 +323,19 @@ const RENDER: { readonly [K in keyof Payloads]: (p: Payloads[K]) => string } = {
   'coord.v1.SettingsChange': settingsChange,
   'coord.v1.Explanation': explanation,
 };
+
+/** The Reply payload types this coordctl knows how to show (a unit spec checks them against the Reply schema). */
+export const RENDERED_PAYLOADS: readonly string[] = Object.keys(RENDER);
+
+/** Where a coordinator stands, as `describe` (live) and `inspect DIR describe` (a folder) both show it. */
+export const standing = (c: Omit<CoordinatorInfo, 'snapshotId' | 'snapshotTs' | 'logTimeMs' | 'settings'>): [string, string][] => [
+  ['oracle ts', hybrid(c.oracleTs)],
+  ['frontier ts', hybrid(c.frontierTs)],
+  ['workers', String(c.workers)],
+  ['open sessions', String(c.openSessions)],
+  ['queries', String(c.queries)],
+  ['allocations', `${c.allocationsInUse} in use, ${c.allocationsCached} cached`],
+];
 
 /** A payload as a table (lists) or a key/value block (one entity). Expects an unwrapped payload. */
 export const payloadText = (payload: NonNullable<Reply['payload']>): string => {

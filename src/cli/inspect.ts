@@ -10,7 +10,7 @@ import { CoordError } from '../errors';
 import { loadContracts } from '../messaging/schemas';
 import { digestHex } from '../store/digest';
 import { COMMANDS, isRequestNoun, parseCommand, usageLines, UsageError } from './commands';
-import { block, hybrid, iso, json, payloadTypes, replyJson, replyText, table, unwrapReply, type CoordinatorInfo as FormatCoordinatorInfo } from './format';
+import { block, hybrid, iso, json, payloadTypes, replyJson, replyText, standing, table, unwrapReply, type CoordinatorInfo as FormatCoordinatorInfo } from './format';
 import { stopText } from './replay';
 import { targetText } from '../engine/replay-stop';
 
@@ -131,12 +131,7 @@ const describeText = (i: Inspection, c: CoordinatorInfo): string => {
     ['digest', `${digest}\n${i.computedDigest === digest ? 'the entities sum to it' : `DAMAGED: the entities sum to ${i.computedDigest}`}`],
     ['logic version', logicVersionText(i)],
     ['replay', replayText(i)],
-    ['oracle ts', hybrid(c.oracleTs)],
-    ['frontier ts', hybrid(c.frontierTs)],
-    ['workers', String(c.workers)],
-    ['open sessions', String(c.openSessions)],
-    ['queries', String(c.queries)],
-    ['allocations', `${c.allocationsInUse} in use, ${c.allocationsCached} cached`],
+    ...standing(c),
   ]);
   const inputs =
     i.inputs.length === 0

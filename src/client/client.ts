@@ -3,30 +3,22 @@
  * and waits for its reply; replies nobody waits for are counted and dropped.
  */
 import { randomUUID } from 'node:crypto';
-import type { Consumer, Kafka, Producer } from 'kafkajs';
 import type { Registry } from 'prom-client';
+import type { Status } from '../../projections/types';
 import { CoordError, errorMessage, isCoordError } from '../errors';
 import type { Logger } from '../log';
 import type { Codec } from '../messaging/codec';
 import { requestFingerprint } from '../messaging/fingerprint';
 import { H, readHeaders } from '../messaging/headers';
+import { createConsumer, seekOnJoin, topicOffsets, type Consumer, type Kafka, type Producer } from '../messaging/clients';
 import { requestProducer } from '../messaging/kafka';
 import { RECORD_TOPICS } from '../messaging/protocol';
 import { topicName } from '../messaging/topics';
 import { createClientMetrics } from '../metrics/client';
+import { createPendingTable } from './pending';
 
-export type ReplyStatus =
-  | 'OK'
-  | 'INVALID_ARGUMENT'
-  | 'NOT_FOUND'
-  | 'ALREADY_EXISTS'
-  | 'FAILED_PRECONDITION'
-  | 'RESOURCE_EXHAUSTED'
-  | 'CONFLICT'
-  | 'ABORTED'
-  | 'DEADLINE_EXCEEDED'
-  | 'INTERNAL'
-  | 'PERMISSION_DENIED';
+/** The reply statuses are the protocol's, declared once with the domain's vocabulary. */
+export type ReplyStatus = Status;
 
 export interface Reply {
   readonly correlationId: string;
@@ -96,93 +88,61 @@ export interface Client {
   close(): Promise<void>;
 }
 
-interface Waiter {
-  /** Of the request sent (src/messaging/fingerprint.ts): a reply that names another request is not this one's. */
-  readonly fingerprint: string;
-  /** The same without the type: what a reply to a request refused before decoding carries. */
-  readonly rawFingerprint: string;
-  resolve(r: Reply): void;
-  reject(e: Error): void;
-}
-
 /** How an ask that got no reply ended, for the latency histogram. */
-const outcomeOf = (err: unknown): string => (isCoordError(err, 'ASK_TIMEOUT') ? 'TIMEOUT' : isCoordError(err, 'CLIENT_CLOSED') ? 'CLOSED' : 'ERROR');
+const OUTCOMES: Partial<Record<string, string>> = { ASK_TIMEOUT: 'TIMEOUT', CLIENT_CLOSED: 'CLOSED', BACKPRESSURE: 'BACKPRESSURE', ASK_ABORTED: 'ABORTED' };
+const outcomeOf = (err: unknown): string => (isCoordError(err) ? (OUTCOMES[err.code] ?? 'ERROR') : 'ERROR');
+
+/** A decoded Reply record as the client hands it out: the payload union's one branch, named. */
+const replyOf = (decoded: unknown): Reply => {
+  const v = decoded as Record<string, unknown> & { payload: Record<string, Record<string, unknown>> | null };
+  const branch = v.payload === null ? null : Object.entries(v.payload)[0];
+  return {
+    correlationId: v.correlationId as string,
+    status: v.status as ReplyStatus,
+    message: v.message as string,
+    snapshotId: v.snapshotId as bigint,
+    snapshotTs: v.snapshotTs as bigint,
+    payload: branch === null || branch === undefined ? null : { type: branch[0], value: branch[1] },
+  };
+};
 
 export const createClient = (o: ClientOptions): Client => {
-  const waiting = new Map<string, Waiter>();
-  const maxInFlight = o.maxInFlight ?? 1_000;
-  const slotWaiters: (() => void)[] = [];
-  let dropped = 0;
   const metrics = o.metrics === undefined ? undefined : createClientMetrics(o.metrics.registry, o.metrics.name ?? 'default');
-  const drop = (): void => {
-    dropped++;
-    metrics?.dropped();
-  };
+  const pending = createPendingTable<Reply>({ maxInFlight: o.maxInFlight ?? 1_000, maxLag: o.maxLag, metrics });
   let producer: Producer | undefined;
   let consumer: Consumer | undefined;
   let closed = false;
-  /** The coordinator's lag as its latest snapshot marker said, when maxLag is set. */
-  let lag: number | undefined;
 
   const onReply = async (value: Buffer | null, rawHeaders: Parameters<typeof readHeaders>[0]): Promise<void> => {
-    const hinted = readHeaders(rawHeaders)[H.correlationId];
-    if (hinted !== undefined && !waiting.has(hinted)) {
-      drop();
+    const headers = readHeaders(rawHeaders);
+    const hinted = headers[H.correlationId];
+    if (hinted !== undefined && !pending.isWaiting(hinted)) {
+      pending.drop();
       return;
     }
     let reply: Reply;
     try {
-      const d = await o.codec.decode(value);
-      const v = d.value as Record<string, unknown> & { payload: Record<string, Record<string, unknown>> | null };
-      const branch = v.payload === null ? null : Object.entries(v.payload)[0];
-      reply = {
-        correlationId: v.correlationId as string,
-        status: v.status as ReplyStatus,
-        message: v.message as string,
-        snapshotId: v.snapshotId as bigint,
-        snapshotTs: v.snapshotTs as bigint,
-        payload: branch === null || branch === undefined ? null : { type: branch[0], value: branch[1] },
-      };
+      reply = replyOf((await o.codec.decode(value)).value);
     } catch (err) {
       o.log.warn('dropping a reply that does not decode', { error: errorMessage(err) });
-      drop();
+      pending.drop();
       return;
     }
-    const w = waiting.get(reply.correlationId);
-    // Another client's request under the same id is answered under that id too (CONFLICT, or its own reply): not ours.
-    const answered = readHeaders(rawHeaders)[H.fingerprint];
-    if (w === undefined || (answered !== undefined && answered !== w.fingerprint && answered !== w.rawFingerprint)) {
-      drop(); // late, duplicate, or someone else's
-      return;
-    }
-    waiting.delete(reply.correlationId);
-    w.resolve(reply);
+    pending.settle(reply, headers[H.fingerprint]);
   };
 
   const start = async (): Promise<void> => {
     producer = requestProducer(o.kafka);
     await producer.connect();
-    consumer = o.kafka.consumer({ groupId: `coord-client-${randomUUID()}`, maxWaitTimeInMs: 20, allowAutoTopicCreation: false, sessionTimeout: 10_000 });
-    await consumer.connect();
+    const c = createConsumer(o.kafka, { groupId: `coord-client-${randomUUID()}`, maxWaitTimeInMs: 20 });
+    consumer = c;
+    await c.connect();
     const snapshots = topicName(o.topicPrefix, 'snapshots');
     const topics = o.maxLag === undefined ? [o.replyTopic] : [o.replyTopic, snapshots];
-    await consumer.subscribe({ topics, fromBeginning: false });
-    const admin = o.kafka.admin();
-    await admin.connect();
-    const ends: { topic: string; partition: number; offset: string }[] = [];
-    try {
-      for (const topic of topics) for (const e of await admin.fetchTopicOffsets(topic)) ends.push({ topic, partition: e.partition, offset: e.offset });
-    } finally {
-      await admin.disconnect();
-    }
-    const c = consumer;
+    await c.subscribe({ topics, fromBeginning: false });
     // Start at the log end as it was before any ask, so no reply to us can be skipped.
-    const joined = new Promise<void>((resolve) => {
-      c.on(c.events.GROUP_JOIN, () => {
-        for (const e of ends) c.seek({ topic: e.topic, partition: e.partition, offset: e.offset });
-        resolve();
-      });
-    });
+    const ends = (await topicOffsets(o.kafka, topics)).map((p) => ({ topic: p.topic, partition: p.partition, offset: p.high }));
+    const joined = seekOnJoin(c, ends);
     await c.run({
       autoCommit: false,
       eachMessage: async ({ topic, message }) => {
@@ -192,49 +152,10 @@ export const createClient = (o: ClientOptions): Client => {
         const written = (message as { batchContext?: { inTransaction?: unknown } }).batchContext;
         if (written !== undefined && written.inTransaction !== true) return;
         const published = Number(readHeaders(message.headers)[H.lag]);
-        if (Number.isSafeInteger(published) && published >= 0) {
-          lag = published;
-          if (!overLag()) for (const wake of slotWaiters.splice(0)) wake();
-        }
+        if (Number.isSafeInteger(published) && published >= 0) pending.setLag(published);
       },
     });
     await joined;
-  };
-
-  /** Places taken by asks and sends; taken synchronously, so no burst slips past the bound. */
-  let reserved = 0;
-  const inFlight = (): number => reserved;
-  const overLag = (): boolean => o.maxLag !== undefined && lag !== undefined && lag > o.maxLag;
-
-  /** Takes a place once one is free (and the coordinator's lag is under the bound), waiting at most until `deadline`. */
-  const acquire = async (deadline: number): Promise<void> => {
-    const waitedFrom = reserved >= maxInFlight || overLag() ? { at: performance.now(), reason: overLag() ? ('lag' as const) : ('in_flight' as const) } : undefined;
-    try {
-      while (reserved >= maxInFlight || overLag()) {
-        if (closed) throw new CoordError('CLIENT_CLOSED', 'the client closed');
-        const left = deadline - Date.now();
-        if (left <= 0)
-          throw new CoordError('ASK_TIMEOUT', overLag() ? `the coordinator is ${lag} records behind (maxLag ${o.maxLag}); try again later` : `${inFlight()} requests are in flight (maxInFlight ${maxInFlight})`, {
-            retriable: true,
-          });
-        await new Promise<void>((r) => {
-          const t = setTimeout(r, Math.min(left, overLag() ? 100 : 1_000));
-          slotWaiters.push(() => {
-            clearTimeout(t);
-            r();
-          });
-        });
-      }
-    } finally {
-      if (waitedFrom !== undefined) metrics?.waited(waitedFrom.reason, (performance.now() - waitedFrom.at) / 1_000);
-    }
-    reserved++;
-    metrics?.places(reserved);
-  };
-  const release = (): void => {
-    reserved--;
-    metrics?.places(reserved);
-    slotWaiters.shift()?.();
   };
 
   const topicOf = (type: string): string => {
@@ -265,14 +186,14 @@ export const createClient = (o: ClientOptions): Client => {
 
   const sendMany = async (items: readonly Outgoing[]): Promise<void> => {
     const p = ready();
-    await acquire(Date.now() + o.askTimeoutMs);
+    await pending.acquire(Date.now() + o.askTimeoutMs);
     try {
       const built = await Promise.all(items.map((it) => message(it.type, it.value, it.opts ?? {}, isRequest(it.type) ? (it.opts?.correlationId ?? randomUUID()) : undefined)));
       const byTopic = new Map<string, (typeof built)[number]['message'][]>();
       for (const b of built) byTopic.set(b.topic, [...(byTopic.get(b.topic) ?? []), b.message]);
       await p.sendBatch({ acks: -1, topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })) });
     } finally {
-      release();
+      pending.release();
     }
   };
 
@@ -283,42 +204,13 @@ export const createClient = (o: ClientOptions): Client => {
     const rawFingerprint = requestFingerprint('', msg.key, msg.value);
     // close() may have come while the value was being encoded: it rejects only what it can see waiting.
     ready();
-    const result = new Promise<Reply>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        waiting.delete(correlationId);
-        reject(new CoordError('ASK_TIMEOUT', `no reply to ${type} (correlation id ${correlationId}) within ${timeoutMs} ms; retry with the same correlation id`, { retriable: true }));
-      }, timeoutMs);
-      const onAbort = (): void => {
-        waiting.delete(correlationId);
-        clearTimeout(timer);
-        reject(new CoordError('ASK_TIMEOUT', `ask ${correlationId} was aborted`));
-      };
-      if (opts.signal?.aborted) return onAbort();
-      opts.signal?.addEventListener('abort', onAbort, { once: true });
-      waiting.set(correlationId, {
-        fingerprint,
-        rawFingerprint,
-        resolve: (r) => {
-          clearTimeout(timer);
-          opts.signal?.removeEventListener('abort', onAbort);
-          resolve(r);
-        },
-        reject: (e) => {
-          clearTimeout(timer);
-          opts.signal?.removeEventListener('abort', onAbort);
-          reject(e);
-        },
-      });
-    });
-    // It may settle (abort, close) while the send is still out; it is awaited below.
-    result.catch(() => undefined);
+    const expected = pending.expect(correlationId, type, { fingerprint, rawFingerprint }, timeoutMs, opts.signal);
     try {
       await p.send({ topic, acks: -1, messages: [msg] });
     } catch (err) {
-      waiting.get(correlationId)?.reject(err as Error);
-      waiting.delete(correlationId);
+      expected.fail(err as Error);
     }
-    return result;
+    return expected.reply;
   };
 
   const ask = async (type: string, value: Record<string, unknown>, opts: AskOptions = {}): Promise<Reply> => {
@@ -328,7 +220,7 @@ export const createClient = (o: ClientOptions): Client => {
     const timeoutMs = opts.timeoutMs ?? o.askTimeoutMs;
     const timing = metrics?.askStarted();
     try {
-      await acquire(Date.now() + timeoutMs);
+      await pending.acquire(Date.now() + timeoutMs);
     } catch (err) {
       timing?.ended(outcomeOf(err));
       throw err;
@@ -347,7 +239,7 @@ export const createClient = (o: ClientOptions): Client => {
         }
       }
     } finally {
-      release();
+      pending.release();
     }
   };
 
@@ -357,19 +249,18 @@ export const createClient = (o: ClientOptions): Client => {
     send: (type, value, opts = {}) => sendMany([{ type, value, opts }]),
     sendMany,
     trySend: (type, value, opts = {}) => {
-      if (closed || producer === undefined || reserved >= maxInFlight || overLag()) return false;
+      if (closed || producer === undefined || !pending.hasRoom()) return false;
       void sendMany([{ type, value, opts }]).catch((err) => o.log.warn('trySend failed', { type, error: errorMessage(err) }));
       return true;
     },
     get stats() {
-      return { dropped, inFlight: inFlight(), lag };
+      const { dropped, inFlight, lag } = pending.stats;
+      return { dropped, inFlight, lag };
     },
     close: async () => {
       if (closed) return;
       closed = true;
-      for (const [id, w] of waiting) w.reject(new CoordError('CLIENT_CLOSED', `the client closed while ask ${id} was waiting`));
-      waiting.clear();
-      for (const wake of slotWaiters.splice(0)) wake();
+      pending.close();
       await consumer?.disconnect().catch(() => undefined);
       await producer?.disconnect().catch(() => undefined);
     },

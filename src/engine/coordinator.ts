@@ -3,7 +3,7 @@
  * as one RocksDB write, publishes the outbox, and resumes from the offsets in RocksDB.
  */
 import { cpSync } from 'node:fs';
-import type { Admin, Consumer, Kafka } from 'kafkajs';
+import { createConsumer, withAdmin as withKafkaAdmin, type Admin, type Consumer, type Kafka } from '../messaging/clients';
 import type { Image, Projection } from '../../projections';
 import type { Config } from '../config';
 import { CoordError, errorMessage, isCoordError } from '../errors';
@@ -630,21 +630,12 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
     ({ state, meta, offsets } = await loadState(store));
   };
 
-  const withAdmin = async <T>(fn: (admin: Admin) => Promise<T>): Promise<T> => {
-    const admin = kafka.admin();
-    await admin.connect();
-    try {
-      return await fn(admin);
-    } finally {
-      await admin.disconnect().catch(() => undefined);
-    }
-  };
+  const withAdmin = <T>(fn: (admin: Admin) => Promise<T>): Promise<T> => withKafkaAdmin(kafka, fn);
 
   /** A consumer in the group, with the handlers that activate this instance or make it stand by. */
   const joinGroup = async (): Promise<void> => {
-    consumer = kafka.consumer({
+    consumer = createConsumer(kafka, {
       groupId: config.groupId,
-      allowAutoTopicCreation: false,
       // The broker answers a fetch as soon as a record arrives; this only bounds how long an idle fetch waits.
       maxWaitTimeInMs: 100,
       sessionTimeout: config.sessionTimeoutMs,

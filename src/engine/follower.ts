@@ -11,7 +11,7 @@
  * from the log, and the next activation's catch-up rebuilds it.
  */
 import { randomUUID } from 'node:crypto';
-import type { Consumer, Kafka, KafkaMessage } from 'kafkajs';
+import { createConsumer, type Consumer, type Kafka, type KafkaMessage } from '../messaging/clients';
 import { errorMessage } from '../errors';
 import type { Logger } from '../log';
 import type { Codec } from '../messaging/codec';
@@ -119,7 +119,7 @@ export const createFollower = (deps: FollowerDeps): Follower => {
     const ready: Marker[] = [];
     let crashed: string | undefined;
 
-    const consumer = deps.kafka.consumer({ groupId: `${deps.groupId}.follower.${randomUUID()}`, maxWaitTimeInMs: 100, allowAutoTopicCreation: false });
+    const consumer = createConsumer(deps.kafka, { groupId: `${deps.groupId}.follower.${randomUUID()}` });
     const partitionOf = (k: string): { topic: string; partitions: number[] } => {
       const i = k.lastIndexOf(':');
       return { topic: k.slice(0, i), partitions: [Number(k.slice(i + 1))] };

@@ -66,10 +66,10 @@ export class Gatherer {
     for (const r of records) this.bytes += weight(r);
   }
 
-  /** Forgets buffered records of partitions this member no longer owns, or all of them. */
-  drop(keep: (r: RawRecord) => boolean = () => false): void {
-    this.buffer = this.buffer.filter(keep);
-    this.bytes = this.buffer.reduce((n, r) => n + weight(r), 0);
+  /** Forgets every buffered record (the member's partitions were taken away or given anew). */
+  drop(): void {
+    this.buffer = [];
+    this.bytes = 0;
     this.releasePushers();
   }
 

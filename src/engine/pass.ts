@@ -113,7 +113,7 @@ const stageIndex = (handlers: PassDeps['handlers'], e: Envelope): number => {
 /** Offsets as Kafka gives them, decimal without leading zeros: the shorter is the smaller, then the text decides. */
 const compareOffsets = (a: string, b: string): number => a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
 
-/** DESIGN §4 step 3: by stage, then topic, partition, offset. */
+/** The pass's order: by stage (infrastructure and ticks, sessions, catalog, queries, system), then topic, partition, offset. */
 export const orderEnvelopes = (handlers: PassDeps['handlers'], envelopes: readonly Envelope[]): Envelope[] =>
   [...envelopes].sort(
     (a, b) =>

@@ -5,9 +5,9 @@
  * output over the broker's limit, a topic we may not write) is set aside: a short notice
  * goes to the DLQ in its place, so the rest of the snapshot, and every later one, goes out.
  */
-import type { Kafka, Producer, RecordMetadata } from 'kafkajs';
 import { CoordError, errorMessage } from '../errors';
 import type { Logger } from '../log';
+import { withAdmin, type Kafka, type Producer, type RecordMetadata } from '../messaging/clients';
 import { H } from '../messaging/headers';
 import { classifyProduceError, outboxProducer, type ProduceFailure } from '../messaging/kafka';
 import type { OutRecord } from '../store/outbox';
@@ -110,13 +110,7 @@ export const createPublisher = (deps: PublisherDeps): Publisher => {
   const setAside: Record<string, number> = {};
 
   const refreshTopics = async (): Promise<void> => {
-    const admin = kafka.admin({ retry: { retries: 2 } });
-    await admin.connect();
-    try {
-      known = new Set(await admin.listTopics());
-    } finally {
-      await admin.disconnect().catch(() => undefined);
-    }
+    known = new Set(await withAdmin(kafka, (admin) => admin.listTopics(), { retry: { retries: 2 } }));
   };
 
   const fence = async (): Promise<void> => {

@@ -4,7 +4,7 @@
  * digest of every snapshot with the one the marker recorded.
  */
 import { randomUUID } from 'node:crypto';
-import type { Kafka, KafkaMessage } from 'kafkajs';
+import { createConsumer, topicOffsets, type Kafka, type KafkaMessage } from '../messaging/clients';
 import type { Projection } from '../../projections';
 import { errorMessage } from '../errors';
 import { createLogger, type Logger } from '../log';
@@ -124,16 +124,14 @@ export const markerRecordOf = async (codec: Codec, m: KafkaMessage): Promise<Mar
 export const readMarkerChain = async (kafka: Kafka, codec: Codec, topic: string, fromOffset?: bigint, options: ReadMarkersOptions = {}): Promise<MarkerChain> => {
   const { timeoutMs = 300_000 } = options;
   const log = options.log ?? createLogger('warn', { component: 'markers' });
-  const admin = kafka.admin();
-  await admin.connect();
-  const ends = await admin.fetchTopicOffsets(topic).finally(() => admin.disconnect());
+  const ends = await topicOffsets(kafka, [topic]);
   const start = (low: string): bigint => (fromOffset !== undefined && fromOffset > BigInt(low) ? fromOffset : BigInt(low));
   // Snapshot 1 is only required where the topic really begins, not where a truncated one now starts.
   const fromBeginning = ends.every((e) => start(e.low) === 0n);
   const remaining = new Map(ends.filter((e) => BigInt(e.high) > start(e.low)).map((e) => [e.partition, BigInt(e.high)]));
   if (remaining.size === 0) return { markers: [], skipped: [] };
   const read: { partition: number; record: MarkerRecord }[] = [];
-  const consumer = kafka.consumer({ groupId: `coord-replay-markers-${randomUUID()}`, maxWaitTimeInMs: 50 });
+  const consumer = createConsumer(kafka, { groupId: `coord-replay-markers-${randomUUID()}`, maxWaitTimeInMs: 50, sessionTimeout: 30_000 });
   consumer.on(consumer.events.GROUP_JOIN, () => {
     for (const e of ends) consumer.seek({ topic, partition: e.partition, offset: start(e.low).toString() });
   });
@@ -311,7 +309,7 @@ export const replayOnto = async (
       needed.set(k, { from: cur === undefined || r.fromOffset < cur.from ? r.fromOffset : cur.from, to: cur === undefined || r.toOffset > cur.to ? r.toOffset : cur.to });
     }
   const buffer = new InputBuffer(deps.maxBuffered ?? 50_000, needed);
-  const consumer = kafka.consumer({ groupId: `coord-replay-${randomUUID()}`, maxWaitTimeInMs: 50, maxBytes: 16 * 1024 * 1024 });
+  const consumer = createConsumer(kafka, { groupId: `coord-replay-${randomUUID()}`, maxWaitTimeInMs: 50, maxBytes: 16 * 1024 * 1024, sessionTimeout: 30_000 });
   consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
     for (const [topic, partitions] of Object.entries(payload.memberAssignment)) {
       const idle = partitions.filter((p) => !needed.has(tpKey(topic, p)));

@@ -197,7 +197,12 @@ export const createCodec = (deps: CodecDeps): Codec => {
 
   return {
     registerAll: async (topicsByRecord) => {
-      await Promise.all([...topicsByRecord].map(([fullName, topic]) => idFor(topic, fullName)));
+      // A few at a time: forty registrations at once on a cold registry time out together.
+      const left = [...topicsByRecord];
+      const worker = async (): Promise<void> => {
+        for (let next = left.shift(); next !== undefined; next = left.shift()) await idFor(next[1], next[0]);
+      };
+      await Promise.all([worker(), worker(), worker(), worker()]);
     },
     encode: async (topic, fullName, value) => {
       const c = contract(fullName);

@@ -3,6 +3,7 @@ import { ConfigResourceTypes, Kafka, logLevel as KafkaLogLevel, Partitioners, ty
 import type { Config } from '../config';
 import { CoordError } from '../errors';
 import { silentLogger, type Logger } from '../log';
+import { withAdmin } from './clients';
 import type { TopicSpec } from './topics';
 
 export type KafkaConnection = Pick<
@@ -87,15 +88,11 @@ export const plaintext = (brokers: readonly string[]): KafkaConnection => ({
 
 /** True once a broker answers metadata requests. */
 export const brokerAnswers = async (conn: KafkaConnection): Promise<boolean> => {
-  const admin = createKafka(conn, 'coord-probe', silentLogger()).admin({ retry: { retries: 0 } });
   try {
-    await admin.connect();
-    await admin.describeCluster();
+    await withAdmin(createKafka(conn, 'coord-probe', silentLogger()), (admin) => admin.describeCluster(), { retry: { retries: 0 } });
     return true;
   } catch {
     return false;
-  } finally {
-    await admin.disconnect().catch(() => undefined);
   }
 };
 
@@ -161,16 +158,26 @@ export const outboxProducer = (kafka: Kafka, transactionalId: string): Producer 
     retry: { retries: 40, initialRetryTime: 8, factor: 0.2, multiplier: 1, maxRetryTime: 12 },
   });
 
-/** The kafkajs protocol error types in an error and the errors it wraps (retries exceeded wrap the last one). */
+/**
+ * The kafkajs protocol error types in an error and the errors it wraps (retries exceeded wrap the
+ * last one). A code this kafkajs has no name for comes as KAFKAJS_UNKNOWN_ERROR_CODE with the
+ * code in its message; it is named here as the broker's error table names it.
+ */
 const errorTypes = (err: unknown): string[] => {
   const types: string[] = [];
   for (let e = err, depth = 0; typeof e === 'object' && e !== null && depth < 8; e = (e as { cause?: unknown }).cause, depth++) {
     const type = (e as { type?: unknown }).type;
-    if (typeof type === 'string') types.push(type);
+    if (type === 'KAFKAJS_UNKNOWN_ERROR_CODE') {
+      const code = /^Unknown error code (\d+)$/.exec(String((e as { message?: unknown }).message))?.[1];
+      const named = code === undefined ? undefined : UNNAMED_CODES[Number(code)];
+      if (named !== undefined) types.push(named);
+    } else if (typeof type === 'string') types.push(type);
   }
   return types;
 };
 
+/** Broker error codes kafkajs 2.2 has no entry for: PRODUCER_FENCED, which brokers answer newer transactional clients in place of INVALID_PRODUCER_EPOCH. */
+const UNNAMED_CODES: Readonly<Record<number, string>> = { 90: 'PRODUCER_FENCED' };
 const FENCING = new Set(['INVALID_PRODUCER_EPOCH', 'PRODUCER_FENCED', 'TRANSACTIONAL_ID_AUTHORIZATION_FAILED']);
 /** A record the broker will never take, however often it is sent. */
 const RECORD_REFUSED = new Set(['MESSAGE_TOO_LARGE', 'RECORD_LIST_TOO_LARGE', 'INVALID_RECORD', 'CORRUPT_MESSAGE']);
@@ -188,13 +195,9 @@ export const classifyProduceError = (err: unknown): ProduceFailure => {
   if (types.some((t) => FENCING.has(t))) return 'fenced';
   if (types.some((t) => RECORD_REFUSED.has(t))) return 'record-refused';
   if (types.some((t) => TOPIC_REFUSED.has(t))) return 'topic-refused';
-  // kafkajs reports a fenced transactional producer with a plain error once its epoch is stale.
-  if (/fenced|producer epoch/i.test(String((err as Error | undefined)?.message))) return 'fenced';
+  // By type only: a message that mentions fencing or an epoch (TRANSACTION_COORDINATOR_FENCED, a leader's epoch) is not our producer fenced.
   return 'retriable';
 };
-
-/** Errors that mean another producer with our transactional id took over. */
-export const isFenced = (err: unknown): boolean => classifyProduceError(err) === 'fenced';
 
 /** A client's producer: bounded retries, since a retried request keeps its correlation id and has no second effect. */
 export const requestProducer = (kafka: Kafka): Producer =>

@@ -2,6 +2,7 @@
 import type { Config } from '../config';
 import type { Logger } from '../log';
 import type { Codec } from './codec';
+import { withAdmin } from './clients';
 import { createKafka, ensureTopics } from './kafka';
 import { changelogTables, changelogTopic, changelogTopicSpecs } from './changelog';
 import { RECORD_TOPICS } from './protocol';
@@ -17,14 +18,9 @@ export const recordTopics = (prefix: string): Map<string, string> =>
 
 export const provision = async (deps: { config: Config; codec: Codec; log: Logger; partitions?: number }): Promise<void> => {
   const { config, codec, log } = deps;
-  const admin = createKafka(config, 'coord-provision', log).admin();
-  await admin.connect();
-  try {
-    const tables = changelogTables(loadContracts()).values();
-    const created = await ensureTopics(admin, [...topicSpecs(config.topicPrefix, deps.partitions), ...changelogTopicSpecs(config.topicPrefix, tables, deps.partitions)]);
-    if (created.length > 0) log.info('created topics', { topics: created });
-  } finally {
-    await admin.disconnect();
-  }
+  const tables = changelogTables(loadContracts()).values();
+  const specs = [...topicSpecs(config.topicPrefix, deps.partitions), ...changelogTopicSpecs(config.topicPrefix, tables, deps.partitions)];
+  const created = await withAdmin(createKafka(config, 'coord-provision', log), (admin) => ensureTopics(admin, specs));
+  if (created.length > 0) log.info('created topics', { topics: created });
   await codec.registerAll(recordTopics(config.topicPrefix));
 };

@@ -1,5 +1,13 @@
-/** A small client of the Confluent-compatible Schema Registry API: register, look up by id and its subjects, set compatibility. */
-import { CoordError } from '../errors';
+/**
+ * The Confluent-compatible Schema Registry, as the coordinator uses it. Fetching a writer's
+ * schema by id goes through @kafkajs/confluent-schema-registry (its cache, its one request per
+ * cold id, its retries); registering, and the three calls that library has no method for (the
+ * subjects of an id, the global compatibility, the list of subjects), are plain HTTP here. See
+ * README, "Why the registry library, and where not".
+ */
+import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
+import { TimeoutMiddleware } from 'mappersmith/middleware/timeout';
+import { CoordError, errorMessage } from '../errors';
 
 export interface RegistryClient {
   /** Registers (or finds) `schema` under `subject`; returns its global id. */
@@ -62,27 +70,40 @@ export const createRegistryClient = (opts: RegistryOptions): RegistryClient => {
     });
   };
 
-  const byId = new Map<number, Promise<string>>();
+  const [user, ...password] = opts.auth?.split(':') ?? [];
+  const library = new SchemaRegistry({
+    host: base,
+    clientId: 'coord',
+    auth: opts.auth === undefined ? undefined : { username: user ?? '', password: password.join(':') },
+    // A few quick retries of a registry that stumbles; a longer outage is the caller's to retry, visibly.
+    retry: { retries: 2, initialRetryTimeInSecs: 0.1, maxRetryTimeInSecs: 1 },
+    middlewares: [TimeoutMiddleware(timeoutMs)],
+  });
+  /** What the library threw, as our error: its HTTP failures carry `status` (mappersmith answers a timeout or a refused connection with 400). */
+  const fromLibrary = (what: string, err: unknown): CoordError => {
+    const status = (err as { status?: unknown }).status;
+    if (typeof status !== 'number') return new CoordError('SCHEMA_INVALID', `${what}: ${errorMessage(err)}`, { cause: err });
+    if (status === 404 && what.startsWith('schema id')) return new CoordError('SCHEMA_UNKNOWN', `schema registry has no ${what}: ${errorMessage(err)}`, { cause: err });
+    const refused = status >= 401 && status < 500 && status !== 408 && status !== 429;
+    return new CoordError('SCHEMA_REGISTRY', `schema registry at ${base} ${refused ? `refused ${what} with ${status}` : `did not answer ${what}`}: ${errorMessage(err)}`, { retriable: !refused, cause: err });
+  };
+
   const subjectsInFlight = new Map<number, Promise<string[]>>();
 
   return {
+    // Not through the library: its register() compares the subject's own compatibility with one it expects and refuses
+    // any difference, and Apicurio answers NONE for a subject with no setting of its own (the global BACKWARD applies).
     register: async (subject, schema) => {
       const out = (await call('POST', `/subjects/${encodeURIComponent(subject)}/versions`, { schema, schemaType: 'AVRO' })) as { id?: unknown };
       if (typeof out.id !== 'number') throw new CoordError('SCHEMA_REGISTRY', `schema registry answered registration of ${subject} without an id`);
       return out.id;
     },
-    schemaById: (id) => {
-      const cached = byId.get(id);
-      if (cached !== undefined) return cached;
-      const pending = call('GET', `/schemas/ids/${id}`).then((out) => {
-        const schema = (out as { schema?: unknown }).schema;
-        if (typeof schema !== 'string') throw new CoordError('SCHEMA_REGISTRY', `schema registry answered schema id ${id} without a schema`);
-        return schema;
+    // The library keeps the schema of an id once fetched, and shares one request among concurrent look-ups; a failed one is asked again.
+    schemaById: async (id) => {
+      const type = await library.getSchema(id).catch((err: unknown) => {
+        throw fromLibrary(`schema id ${id}`, err);
       });
-      byId.set(id, pending);
-      // A failed look-up must not poison the cache: the next caller asks again.
-      pending.catch(() => byId.delete(id));
-      return pending;
+      return JSON.stringify((type as unknown as { schema(o?: { exportAttrs?: boolean }): unknown }).schema({ exportAttrs: true }));
     },
     subjectsOfId: (id) => {
       const inFlight = subjectsInFlight.get(id);

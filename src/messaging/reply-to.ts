@@ -1,5 +1,5 @@
 /**
- * Where a reply may go (DESIGN §3): the deployment's replies topic, a client's private
+ * Where a reply may go (the `reply-to` rule of the protocol, README "What is refused, and why"): the deployment's replies topic, a client's private
  * `<prefix>.replies.<name>`, or an existing topic outside the prefix; never the coordinator's
  * own topics, which it reads or whose readers trust what it writes there, and never `__*`.
  */

@@ -3,7 +3,7 @@
  * changelog tail` does. The end offsets are read before the consumer joins and it seeks there
  * on every assignment, so nothing published after `start()` resolves is missed.
  */
-import type { Consumer, IHeaders, Kafka } from 'kafkajs';
+import { createConsumer, seekOnJoin, topicOffsets, type Consumer, type IHeaders, type Kafka } from './clients';
 
 export interface TailRecord {
   readonly topic: string;
@@ -35,27 +35,14 @@ export const tailTopic = (o: TailOptions): Tail => {
   let consumer: Consumer | undefined;
   return {
     start: async () => {
-      const admin = o.kafka.admin();
-      await admin.connect();
-      const ends = new Map<number, string>();
-      try {
-        for (const p of await admin.fetchTopicOffsets(o.topic)) ends.set(p.partition, o.from === 'beginning' ? p.low : p.high);
-      } finally {
-        await admin.disconnect();
-      }
-      const c = o.kafka.consumer({ groupId: o.groupId, allowAutoTopicCreation: false, maxWaitTimeInMs: 100, sessionTimeout: 10_000 });
+      const positions = (await topicOffsets(o.kafka, [o.topic])).map((p) => ({ topic: p.topic, partition: p.partition, offset: o.from === 'beginning' ? p.low : p.high }));
+      const ends = new Map(positions.map((p) => [p.partition, p.offset]));
+      const c = createConsumer(o.kafka, { groupId: o.groupId });
       consumer = c;
       await c.connect();
       await c.subscribe({ topic: o.topic, fromBeginning: true });
-      let joined!: () => void;
-      const positioned = new Promise<void>((r) => (joined = r));
-      let first = true;
-      c.on(c.events.GROUP_JOIN, () => {
-        // Only the first time: after a rejoin the group's committed offsets say where it was.
-        if (first) for (const [partition, offset] of ends) c.seek({ topic: o.topic, partition, offset });
-        first = false;
-        joined();
-      });
+      // Only the first time: after a rejoin the group's committed offsets say where it was.
+      const positioned = seekOnJoin(c, positions, 'first-join');
       await c.run({
         autoCommit: true,
         eachMessage: async ({ topic, partition, message }) => {

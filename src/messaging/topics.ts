@@ -16,7 +16,7 @@ export const TOPIC_KINDS = [
 
 export type TopicKind = (typeof TOPIC_KINDS)[number];
 
-/** Topics the coordinator consumes, in the stage order of DESIGN §4. */
+/** Topics the coordinator consumes, in the order of the pass's stages (infrastructure and ticks, sessions, catalog, queries, system). */
 export const INPUT_KINDS: readonly TopicKind[] = [
   'events.infra',
   'internal.ticks',

@@ -28,7 +28,7 @@ export const createClientMetrics = (registry: Registry, client: string): ClientM
   const latency = family(
     registry,
     'coord_client_ask_duration_seconds',
-    () => new Histogram({ name: 'coord_client_ask_duration_seconds', help: 'Time from ask() to its settling, retries included, by outcome: the reply status, or TIMEOUT, CLOSED, ERROR.', labelNames: ['client', 'outcome'], buckets: ASK_SECONDS, registers }),
+    () => new Histogram({ name: 'coord_client_ask_duration_seconds', help: 'Time from ask() to its settling, retries included, by outcome: the reply status, or TIMEOUT, BACKPRESSURE, ABORTED, CLOSED, ERROR.', labelNames: ['client', 'outcome'], buckets: ASK_SECONDS, registers }),
   );
   const dropped = family(registry, 'coord_client_replies_dropped_total', () => new Counter({ name: 'coord_client_replies_dropped_total', help: 'Replies nobody waited for (late, duplicate, another client’s, undecodable), dropped.', labelNames: ['client'], registers }));
   const waits = family(registry, 'coord_client_backpressure_waits_total', () => new Counter({ name: 'coord_client_backpressure_waits_total', help: 'Sends and asks that waited for a place (in_flight) or for the coordinator’s lag to fall under maxLag (lag).', labelNames: ['client', 'reason'], registers }));

@@ -20,7 +20,7 @@ export interface Store {
   /** Several keys in one read: one trip to RocksDB's threads instead of one a key. */
   getMany(keys: readonly string[]): Promise<(Buffer | null)[]>;
   /** Entries whose key starts with `prefix`, in key order. */
-  scan(prefix: string, opts?: { limit?: number; reverse?: boolean }): AsyncIterable<readonly [string, Buffer]>;
+  scan(prefix: string, opts?: { limit?: number }): AsyncIterable<readonly [string, Buffer]>;
   /** Applies all of `ops` atomically, or none of them. */
   write(ops: WriteOps): Promise<void>;
   /** Waits for pending writes, then closes. */
@@ -118,7 +118,7 @@ export const openStore = async (dir: string, options: OpenOptions = {}): Promise
       return {
         async *[Symbol.asyncIterator]() {
           const d = await usable();
-          const it = d.iterator({ gte: prefix, lt: prefixEnd(prefix), reverse: opts.reverse, limit: opts.limit }, { capacity: 256 });
+          const it = d.iterator({ gte: prefix, lt: prefixEnd(prefix), limit: opts.limit }, { capacity: 256 });
           for await (const e of it) yield [e.key.toString(), e.value] as const;
         },
       };

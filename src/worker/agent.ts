@@ -5,7 +5,7 @@
  * be told to fail a fragment, and `die()` stops it without a word, as a crashed worker would.
  */
 import { randomUUID } from 'node:crypto';
-import type { Kafka } from 'kafkajs';
+import type { Kafka } from '../messaging/clients';
 import type { Client } from '../client/client';
 import { errorMessage } from '../errors';
 import type { Logger } from '../log';

@@ -39,7 +39,7 @@ describe('the id allocator and the timestamp oracle across kill -9', function ()
         assert.equal(reply.status, 'OK', reply.message);
         return { range: reply.payload?.value as unknown as Range, reply };
       } catch (err) {
-        if (!isCoordError(err, 'ASK_TIMEOUT')) throw err;
+        if (!isCoordError(err, 'ASK_TIMEOUT') && !isCoordError(err, 'BACKPRESSURE')) throw err;
       }
     }
   };

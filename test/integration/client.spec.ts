@@ -47,8 +47,8 @@ describe('the client library', function () {
     const ac = new AbortController();
     const asked = c.ask('coord.v1.GetLogicalSource', { name: 'retry-me' }, { signal: ac.signal, timeoutMs: 60_000 });
     ac.abort();
-    await assert.rejects(asked, (err: { code?: string }) => err.code === 'ASK_TIMEOUT');
-    await assert.rejects(c.ask('coord.v1.GetLogicalSource', { name: 'retry-me' }, { signal: ac.signal }), (err: { code?: string }) => err.code === 'ASK_TIMEOUT');
+    await assert.rejects(asked, (err: { code?: string }) => err.code === 'ASK_ABORTED');
+    await assert.rejects(c.ask('coord.v1.GetLogicalSource', { name: 'retry-me' }, { signal: ac.signal }), (err: { code?: string }) => err.code === 'ASK_ABORTED');
   });
 
   it('refuses trySend over the in-flight bound instead of waiting, and close() rejects what is pending', async () => {

@@ -54,14 +54,9 @@ interface Testcontainers {
 }
 
 const startWithTestcontainers = async (): Promise<{ brokers: string; registryUrl: string; stop(): Promise<void> }> => {
-  // Loaded by name only when asked for: the default path needs no Docker and no testcontainers package.
-  const moduleName = 'testcontainers';
-  let tc: Testcontainers;
-  try {
-    tc = (await import(moduleName)) as Testcontainers;
-  } catch {
-    throw new Error("TEST_INFRA=testcontainers needs the testcontainers package and a Docker engine: 'npm i -D testcontainers'");
-  }
+  // Loaded only when asked for: the default path starts no container and needs no engine.
+  await (await import('./container-runtime')).requireContainerRuntime();
+  const tc = (await import('testcontainers')) as unknown as Testcontainers;
   const network = await new tc.Network().start();
   const hostPort = await freePort();
   const kafka = await new tc.GenericContainer('apache/kafka:3.9.1')

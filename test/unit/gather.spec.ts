@@ -176,14 +176,7 @@ describe('gather: Gatherer', () => {
   });
 
   describe('drop', () => {
-    it('keeps only the records that keep accepts', async () => {
-      const g = gatherer();
-      await g.push([record(0, 1, 0), record(1, 1, 1), record(2, 1, 0), record(3, 1, 1)], noHeartbeat);
-      g.drop((r) => r.partition === 1);
-      assert.deepStrictEqual(offsets(await g.take(0)), ['1', '3']);
-    });
-
-    it('forgets every record by default', async () => {
+    it('forgets every record', async () => {
       const g = gatherer();
       await g.push(records(3), noHeartbeat);
       g.drop();

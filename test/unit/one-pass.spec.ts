@@ -2,7 +2,7 @@ import { strict as assert } from 'node:assert';
 import { QUERY, SINK } from '../../projections/model';
 import { createLogicalSource, createPhysicalSource, createQuery, createSink, dropQuery, dropSink, given, plan, REPLY_TO, startQuery, stopQuery, workerRegistered } from '../support/given';
 
-// Several requests in one pass, through the real pass with an in-memory codec (DESIGN §4 step 4).
+// Several requests in one pass, through the real pass with an in-memory codec: cancel-outs and conflicts inside a batch (schemas/README.md, "Inside one snapshot").
 describe('one pass: cancel-outs and conflicts', () => {
   it('lets a create and a drop of one sink both succeed', async () =>
     (await given().whenInOnePass([createSink('out', { correlationId: 'create' }), dropSink('out', { correlationId: 'drop' })]))

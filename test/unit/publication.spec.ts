@@ -32,8 +32,15 @@ describe('publication: what a failed produce means', () => {
     assert.equal(classifyProduceError(new Error('something else')), 'retriable');
   });
 
-  it('reads a fenced producer from kafkajs’s plain message when there is no type', () =>
-    assert.equal(classifyProduceError(new KafkaJSNonRetriableError('The producer has been fenced by another producer')), 'fenced'));
+  it('is fenced for PRODUCER_FENCED, which kafkajs knows only by its code (90)', () =>
+    assert.equal(classifyProduceError(Object.assign(new KafkaJSProtocolError('Unknown error code 90'), { type: 'KAFKAJS_UNKNOWN_ERROR_CODE', code: -99 })), 'fenced'));
+
+  it('is not fenced for a message that only says so: fencing is read from the error type', () => {
+    assert.equal(classifyProduceError(new KafkaJSNonRetriableError('The producer has been fenced by another producer')), 'retriable');
+    assert.equal(classifyProduceError(protocol('TRANSACTION_COORDINATOR_FENCED')), 'retriable');
+    assert.equal(classifyProduceError(protocol('FENCED_LEADER_EPOCH', true)), 'retriable');
+    assert.equal(classifyProduceError(Object.assign(new KafkaJSProtocolError('Unknown error code 91'), { type: 'KAFKAJS_UNKNOWN_ERROR_CODE', code: -99 })), 'retriable');
+  });
 
   it('does not call an error fenced for mentioning a word near it', () => assert.equal(classifyProduceError(new Error('epochs of history')), 'retriable'));
 });

@@ -36,6 +36,7 @@ import { createFold } from './fold';
 import { createFollower, type FollowerStatus } from './follower';
 import type { PassResult } from './pass';
 import { readMarkers, replayOnto, type Marker } from './replay';
+import { isRegistryDown } from './markers';
 import { loadState, readLineage, tpKey, type SnapshotMeta, type WorkingState } from './state';
 
 export interface CoordinatorDeps {
@@ -451,12 +452,27 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
     const c = consumer;
     if (c === undefined) return;
     await follower.stop(); // it folds inside the turns a catch-up takes
-    const refusal = await exclusive(async () => {
-      await published(); // what this instance committed goes out before it fences its own producer
-      if (attempt !== activation) return; // a newer rebalance made this one moot
-      stoodDown = false;
-      return catchUp();
-    });
+    let refusal: string | undefined;
+    // A registry away during the catch-up (markers, or inputs of schema ids this process has not seen) holds the
+    // activation, shown on /readyz, and it goes on once the registry answers; the snapshots folded so far stay.
+    for (let tries = 1; ; tries++) {
+      try {
+        refusal = await exclusive(async () => {
+          if (tries > 1) ({ state, meta, offsets } = await loadState(store)); // where the interrupted catch-up left the store
+          await published(); // what this instance committed goes out before it fences its own producer
+          if (attempt !== activation) return undefined; // a newer rebalance made this one moot
+          stoodDown = false;
+          return catchUp();
+        });
+        if (tries > 1) health.ok('registry');
+        break;
+      } catch (err) {
+        if (!isRegistryDown(err) || !running || attempt !== activation) throw err;
+        const t = health.failing('registry', errorMessage(err));
+        log.warn('the schema registry does not answer during the catch-up; activating again once it does', { tries, error: errorMessage(err), failingForMs: Date.now() - t.sinceMs });
+        await pause(Math.min(5_000, backoffMs(tries)), () => !running || attempt !== activation);
+      }
+    }
     if (attempt !== activation) return;
     if (refusal !== undefined) {
       health.failing('environment', refusal);

@@ -193,6 +193,35 @@ describe('network faults through toxiproxy', function () {
     replies.push(afterHeal);
   });
 
+  it(`takes over with the registry unreachable ${OUTAGE_MS / 1000} s: it waits, says why on /readyz, and serves once the registry answers`, async () => {
+    const active = standby;
+    assert.ok(active !== undefined, 'the instance that took over is active');
+    // The instance cut off before stands by again (restarted if it stopped): it reaches the registry through the proxy.
+    if (c.exited) void c.start().catch(() => undefined);
+    await waitFor('the other instance to stand by', async () => (await c.status())?.role === 'standby', 120_000, 500);
+    await toxi.poison('registry', 'cut', cut);
+    const cutAt = Date.now();
+    // A schema id the standby has never seen: folding the active's snapshot of it needs the registry.
+    await sendWithNewSchema('net-takeover');
+    assert.equal(await replyStatus('net-takeover', 60_000), 'OK', 'the active instance, which reaches the registry, answers it');
+    await active.kill();
+    await waitFor('/readyz to name the registry', async () => (await problems()).includes('registry'), 120_000, 500);
+    assert.notEqual(await c.readyz(), 200, 'not serving while the registry is away');
+    await new Promise((r) => setTimeout(r, Math.max(0, OUTAGE_MS - (Date.now() - cutAt))));
+    await toxi.heal();
+    const healedAt = Date.now();
+    await waitFor('the standby to serve once the registry answers', async () => (await c.readyz()) === 200, 180_000, 500);
+    console.log(`      serving ${Date.now() - healedAt} ms after the registry came back`);
+    const after = await client.ask('coord.v1.CreateLogicalSource', { name: 'after-registry', fields: [{ name: 'a', type: 'INT32' }] }, { timeoutMs: 30_000, correlationId: 'net-after-registry' });
+    assert.equal(after.status, 'OK');
+    names.push('after-registry');
+    replies.push(after);
+    const gap = probe?.longestGapSince(cutAt) ?? 0;
+    recordUnavailability('registry unreachable 30 s during a takeover', gap);
+    console.log(`      longest time a client went unanswered: ${gap} ms`);
+    standby = undefined; // the first instance is the active one again
+  });
+
   it('keeps one history that replays to the live digest', async () => {
     await assertVerdict(d, client, (standby ?? c).httpUrl, names, replies);
   });

@@ -2,6 +2,8 @@
 
 export type ErrorCode =
   | 'CONFIG_INVALID'
+  | 'KAFKA_AUTH'
+  | 'ACL_APPLY_FAILED'
   | 'INFRA_MISSING_TOOL'
   | 'INFRA_START_FAILED'
   | 'INFRA_TIMEOUT'

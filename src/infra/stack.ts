@@ -7,6 +7,7 @@ import { startKafkaServer } from './kafka-server';
 import { registryUrl, startRegistryServer } from './registry-server';
 import type { Service } from './process';
 import { findJava } from './tools';
+import { secureBroker, type SecureBroker } from './secure';
 
 export interface StackOptions {
   /** The project checkout, which holds compose/local/pom.xml and the .cache folder. */
@@ -18,9 +19,15 @@ export interface StackOptions {
   readonly registryPort: number;
   /** Outlive this process, with pid files in `dir` (for `make infra`). */
   readonly detached?: boolean;
+  /** The secured profile (SECURE=1): its CA in `<secureDir>/tls`, its principals' passwords in `<secureDir>/secrets`. */
+  readonly secureDir?: string;
+  /** SCRAM principals beyond one per role. */
+  readonly extraPrincipals?: readonly string[];
 }
 
 export interface Stack {
+  /** Present on a secured stack: its CA, principals and connection settings. */
+  readonly secure?: SecureBroker;
   readonly brokers: string;
   readonly registryUrl: string;
   readonly services: readonly Service[];
@@ -41,7 +48,8 @@ export const startLocalStack = async (o: StackOptions, log: Logger): Promise<Sta
   mkdirSync(kafkaDir, { recursive: true });
   mkdirSync(registryDir, { recursive: true });
 
-  const kafkaOptions = { dist, java: kafkaJava, dir: kafkaDir, port: o.kafkaPort, controllerPort: o.controllerPort, detached: o.detached, pidFile: o.detached ? join(o.dir, KAFKA_PID) : undefined };
+  const secure = o.secureDir === undefined ? undefined : secureBroker(o.secureDir, o.extraPrincipals);
+  const kafkaOptions = { dist, java: kafkaJava, dir: kafkaDir, port: o.kafkaPort, controllerPort: o.controllerPort, detached: o.detached, pidFile: o.detached ? join(o.dir, KAFKA_PID) : undefined, secure };
   // Both JVMs start at once; on two cores that roughly halves the cold start.
   const [kafka, registry] = await Promise.allSettled([
     startKafkaServer(kafkaOptions),
@@ -66,6 +74,7 @@ export const startLocalStack = async (o: StackOptions, log: Logger): Promise<Sta
     started = [fresh, ...started.filter((x) => x.name !== 'kafka')];
   };
   return {
+    secure,
     brokers: `127.0.0.1:${o.kafkaPort}`,
     registryUrl: registryUrl(o.registryPort),
     get services() {

@@ -44,6 +44,15 @@ type Rule = Omit<PlannedAcl, 'role' | 'principal'>;
 const topic = (pattern: AclPattern, name: string, ...ops: AclOperation[]): Rule[] => ops.map((operation) => ({ resource: 'TOPIC', pattern, name, operation }));
 const group = (pattern: AclPattern, name: string): Rule[] => [{ resource: 'GROUP', pattern, name, operation: 'READ' }];
 
+/**
+ * The principal's own reply topic, and any under it (`<prefix>.replies.<principal>.<more>`): the
+ * dot keeps `alice` from matching `alice2`'s topics.
+ */
+const replyTopicRules = (prefix: string, principal: string): Rule[] => [
+  ...topic('LITERAL', privateReplyTopic(prefix, principal), 'READ', 'DESCRIBE'),
+  ...topic('PREFIXED', `${privateReplyTopic(prefix, principal)}.`, 'READ', 'DESCRIBE'),
+];
+
 /** The rules of one role for one principal; the admin is a super user and needs none. */
 export const roleRules = (role: Role, principal: string, s: AclScope): Rule[] => {
   const t = (kind: TopicKind): string => topicName(s.topicPrefix, kind);
@@ -63,14 +72,14 @@ export const roleRules = (role: Role, principal: string, s: AclScope): Rule[] =>
         ...topic('LITERAL', t('events.infra'), 'WRITE', 'DESCRIBE'),
         ...topic('LITERAL', t('requests.system'), 'WRITE', 'DESCRIBE'),
         ...topic('LITERAL', t('worker-commands'), 'READ', 'DESCRIBE'),
-        ...topic('PREFIXED', privateReplyTopic(s.topicPrefix, principal), 'READ', 'DESCRIBE'),
+        ...replyTopicRules(s.topicPrefix, principal),
         ...group('PREFIXED', `${s.topicPrefix}.worker.`),
         ...group('PREFIXED', CLIENT_GROUP_PREFIX),
       ];
     case 'frontend':
       return [
         ...(['requests.catalog', 'requests.query', 'requests.system', 'events.session'] as const).flatMap((k) => topic('LITERAL', t(k), 'WRITE', 'DESCRIBE')),
-        ...topic('PREFIXED', privateReplyTopic(s.topicPrefix, principal), 'READ', 'DESCRIBE'),
+        ...replyTopicRules(s.topicPrefix, principal),
         // The client's optional throttle reads the coordinator's published lag from the markers.
         ...topic('LITERAL', t('snapshots'), 'READ', 'DESCRIBE'),
         ...group('PREFIXED', CLIENT_GROUP_PREFIX),

@@ -22,7 +22,7 @@ export interface Deployment {
 
 export const deployment = async (stack: TestStack, name: string, overrides: Partial<Config> = {}): Promise<Deployment> => {
   const prefix = uniquePrefix(name);
-  const config = makeConfig({ kafkaBrokers: [stack.brokers], schemaRegistryUrl: stack.registryUrl, topicPrefix: prefix, groupId: `${prefix}-coordinator`, ...overrides });
+  const config = makeConfig({ kafkaBrokers: [stack.brokers], schemaRegistryUrl: stack.registryUrl, topicPrefix: prefix, groupId: `${prefix}-coordinator`, ...stack.connection, ...overrides });
   const log = testLog();
   const parts = createParts(config, `test-${name}`, log);
   await provision({ config, codec: parts.codec, log });

@@ -11,12 +11,20 @@ import { startLocalStack } from '../../src/infra/stack';
 import { createLogger } from '../../src/log';
 import { createRegistryClient } from '../../src/messaging/registry';
 import { projectRoot } from '../../src/messaging/schemas';
+import type { Config } from '../../src/config';
+import type { SecureBroker } from '../../src/infra/secure';
+import { connectionEnv, EXTRA_PRINCIPALS, grantRunPrincipal, RUN_PRINCIPAL, secureEnabled } from './secure';
 
 export interface TestStack {
   readonly brokers: string;
   readonly registryUrl: string;
   /** Scratch space for this run, removed at the end. */
   readonly dir: string;
+  /** With TEST_SECURE=1: the secured broker (CA, principals); the run connects as its coordinator principal. */
+  readonly secure?: SecureBroker;
+  /** How the run's clients connect (empty on a plain stack), and the same as environment variables for the processes it starts. */
+  readonly connection: Partial<Config>;
+  readonly env: Readonly<Record<string, string>>;
   /** Stops the broker and starts it again on the same data and port (local stack only). */
   restartKafka(opts?: { hard?: boolean; downMs?: number }): Promise<void>;
   stop(): Promise<void>;
@@ -103,14 +111,20 @@ const startWithTestcontainers = async (): Promise<{ brokers: string; registryUrl
 export const startTestStack = async (): Promise<TestStack> => {
   const dir = mkdtempSync(join(tmpdir(), 'coord-test-'));
   const log = createLogger(process.env.TEST_LOG === '1' ? 'info' : 'warn', { component: 'test-stack' });
-  let inner: { brokers: string; registryUrl: string; restartKafka?: TestStack['restartKafka']; stop(): Promise<void> };
+  let inner: { brokers: string; registryUrl: string; secure?: SecureBroker; restartKafka?: TestStack['restartKafka']; stop(): Promise<void> };
+  const secureDir = secureEnabled() ? join(dir, 'secure') : undefined;
   if (process.env.TEST_INFRA === 'testcontainers') inner = await startWithTestcontainers();
   else
     inner = await startLocalStack(
-      { root: projectRoot(), dir: join(dir, 'infra'), kafkaPort: await freePort(), controllerPort: await freePort(), registryPort: await freePort() },
+      { root: projectRoot(), dir: join(dir, 'infra'), secureDir, extraPrincipals: EXTRA_PRINCIPALS, kafkaPort: await freePort(), controllerPort: await freePort(), registryPort: await freePort() },
       log,
     );
+  if (inner.secure !== undefined) await grantRunPrincipal(inner.brokers, inner.secure);
+  const connection = inner.secure?.connection(RUN_PRINCIPAL) ?? {};
   current = {
+    secure: inner.secure,
+    connection,
+    env: connectionEnv(connection),
     brokers: inner.brokers,
     registryUrl: inner.registryUrl,
     dir,

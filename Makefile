@@ -8,7 +8,7 @@ PYENV := .cache/py/.install-stamp
 CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build run infra coordinator stop test test-unit test-integration lint bench replay soak clean check-tools
+.PHONY: all build run infra coordinator stop test test-unit test-integration test-secure lint bench replay soak clean check-tools
 
 all: build
 
@@ -66,7 +66,12 @@ test-unit: build
 test-integration: build $(PYENV) $(CHROMIUM)
 	npx mocha --exit --timeout 180000 --slow 5000 --require test/support/stack-hooks.ts 'test/integration/**/*.spec.ts' 'test/e2e/**/*.spec.ts'
 
-test: build lint test-unit test-integration
+## The security tier: a secured stack of its own (SASL_SSL, SCRAM-SHA-512, ACLs; certificates made by openssl), the
+## refusals each role meets, then the whole end-to-end suite with the coordinator on that stack.
+test-secure: build $(CHROMIUM)
+	TEST_SECURE=1 npx mocha --exit --timeout 180000 --slow 5000 --require test/support/stack-hooks.ts 'test/security/**/*.spec.ts' 'test/e2e/**/*.spec.ts'
+
+test: build lint test-unit test-integration test-secure
 
 ## The crash test with many more kills (CRASH_KILLS, CRASH_REQUESTS, TEST_SEED to repeat a run).
 soak: build $(PYENV)

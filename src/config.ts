@@ -258,7 +258,7 @@ const securityProblems = (c: Config): string[] => {
   const m = c.kafkaSaslMechanism;
   const p = c.kafkaSecurityProtocol;
   if ((m === 'plain' || m === 'scram-sha-256' || m === 'scram-sha-512') && (c.kafkaSaslUsername === undefined || c.kafkaSaslPassword === undefined))
-    out.push(`kafkaSaslMechanism ${m} needs kafkaSaslUsername and kafkaSaslPassword (KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD)`);
+    out.push(`kafkaSaslMechanism needs kafkaSaslUsername and kafkaSaslPassword (KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD) for ${m}`);
   if (p !== undefined && p.startsWith('SASL_') && m === undefined) out.push(`kafkaSecurityProtocol ${p} needs kafkaSaslMechanism`);
   if ((p === 'PLAINTEXT' || p === 'SSL') && m !== undefined) out.push(`kafkaSecurityProtocol ${p} has no SASL, but kafkaSaslMechanism is ${m}: use SASL_${p === 'SSL' ? 'SSL' : 'PLAINTEXT'}`);
   if (p === 'PLAINTEXT' || p === 'SASL_PLAINTEXT')

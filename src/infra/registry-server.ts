@@ -55,7 +55,8 @@ export const startRegistryServer = async (o: RegistryServerOptions): Promise<Ser
     timeoutMs: 120_000,
     service,
   });
-  // Concurrent first registrations from several producers must agree on one rule.
-  await client.setCompatibility('BACKWARD');
+  // Concurrent first registrations from several producers must agree on one rule. The first write of a
+  // registry just up can take longer than the probe's 2 s on a busy machine: a bound, but a wider one.
+  await createRegistryClient({ url: registryUrl(o.port), timeoutMs: 30_000 }).setCompatibility('BACKWARD');
   return service;
 };

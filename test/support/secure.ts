@@ -41,8 +41,8 @@ const runAcls = (principal: string): PlannedAcl[] => {
   });
   return [
     ...(['READ', 'WRITE', 'DESCRIBE', 'DESCRIBE_CONFIGS', 'CREATE'] as const).map((op) => rule('TOPIC', 'PREFIXED', TEST_PREFIX_FAMILY, op)),
-    // analytics-: the changelog suite's outside reader.
-    ...[TEST_PREFIX_FAMILY, REPLAY_GROUP_PREFIX, CLIENT_GROUP_PREFIX, TAIL_GROUP_PREFIX, 'analytics-'].map((g) => rule('GROUP', 'PREFIXED', g, 'READ')),
+    // analytics- and reader-: the suites' outside readers of a topic (test/e2e/changelog.spec.ts, test/support/topics.ts).
+    ...[TEST_PREFIX_FAMILY, REPLAY_GROUP_PREFIX, CLIENT_GROUP_PREFIX, TAIL_GROUP_PREFIX, 'analytics-', 'reader-'].map((g) => rule('GROUP', 'PREFIXED', g, 'READ')),
     rule('TRANSACTIONAL_ID', 'PREFIXED', TEST_PREFIX_FAMILY, 'WRITE'),
     rule('TRANSACTIONAL_ID', 'PREFIXED', TEST_PREFIX_FAMILY, 'DESCRIBE'),
     rule('CLUSTER', 'LITERAL', 'kafka-cluster', 'IDEMPOTENT_WRITE'),

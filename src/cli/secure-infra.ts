@@ -13,6 +13,8 @@ const SECURE_KEYS = ['KAFKA_SECURITY_PROTOCOL', 'KAFKA_SASL_MECHANISM', 'KAFKA_S
 
 export const secureInfra = {
   enabled: (env: NodeJS.ProcessEnv): boolean => env.SECURE === '1' || env.SECURE === 'true',
+  /** SECURE_REGISTRY=1: the registry behind Keycloak as well. */
+  registryEnabled: (env: NodeJS.ProcessEnv): boolean => env.SECURE_REGISTRY === '1' || env.SECURE_REGISTRY === 'true',
   /** `.coord/tls` and `.coord/secrets`. */
   secureDir: (root: string): string => join(root, RUN_DIR),
   /** Its own data folder: a plain broker's storage has no SCRAM principals. */

@@ -19,6 +19,7 @@ import { createParts } from '../runtime';
 import { openStore } from '../store/rocks';
 import { createWorkerAgent } from '../worker/agent';
 import { readRunEnv, roleSecrets, RUN_DIR, runEnvPath, writeRunEnv } from './run-env';
+import { KEYCLOAK_PID } from '../infra/secure-registry';
 import { provisionAccess, secureInfra } from './secure-infra';
 
 /** A small whole number from the environment: a port, or a count when `min` is 0. */
@@ -68,6 +69,7 @@ export const infraUp = async (opts: { detached: boolean }, log: Logger): Promise
         root,
         dir: secureInfra.infraDir(root, secure),
         secureDir: secure ? secureInfra.secureDir(root) : undefined,
+        secureRegistry: secure && secureInfra.registryEnabled(process.env),
         kafkaPort: port(process.env, 'KAFKA_PORT', 9092),
         controllerPort: port(process.env, 'KAFKA_CONTROLLER_PORT', 9093),
         registryPort: port(process.env, 'REGISTRY_PORT', 8081),
@@ -92,6 +94,7 @@ export const infraDown = async (log: Logger): Promise<void> => {
   for (const dir of [infraDir(projectRoot()), secureInfra.infraDir(projectRoot(), true)]) {
     registry = (await stopByPidFile(join(dir, REGISTRY_PID))) || registry;
     kafka = (await stopByPidFile(join(dir, KAFKA_PID))) || kafka;
+    registry = (await stopByPidFile(join(dir, KEYCLOAK_PID))) || registry;
   }
   log.info(kafka || registry ? 'stopped the local infrastructure' : 'nothing was running', { kafka, registry });
 };

@@ -28,6 +28,11 @@ export interface KeycloakDist {
 }
 
 const BUILT_MARK = '.coord-built';
+/**
+ * Fixed when Keycloak is built: an in-memory database (the realm is imported at every start),
+ * and a local cache, since the default clustered one looks for peers and listens beyond 127.0.0.1.
+ */
+const BUILD_OPTIONS = ['--db=dev-mem', '--cache=local', '--health-enabled=true'] as const;
 
 const pomVersion = (root: string): string => {
   const pom = readFileSync(join(root, 'compose', 'local', 'keycloak', 'pom.xml'), 'utf8');
@@ -47,16 +52,17 @@ export const ensureKeycloakDist = (root: string, log: Logger): KeycloakDist => {
       throw new CoordError('INFRA_START_FAILED', `Maven could not fetch Keycloak ${version} (exit ${res.status}):\n${`${res.stdout}${res.stderr}`.slice(-4000)}`);
   }
   const mark = join(home, BUILT_MARK);
-  if (!existsSync(mark)) {
+  const built = `${version} ${BUILD_OPTIONS.join(' ')}`;
+  if (!existsSync(mark) || readFileSync(mark, 'utf8').trim() !== built) {
     log.info('building Keycloak for an in-memory database (once; a few minutes)', { version });
     const java = findJava(21, `Keycloak ${version}`);
-    const res = spawnSync(join(home, 'bin', 'kc.sh'), ['build', '--db=dev-mem', '--health-enabled=true'], {
+    const res = spawnSync(join(home, 'bin', 'kc.sh'), ['build', ...BUILD_OPTIONS], {
       encoding: 'utf8',
       env: { ...process.env, JAVA_HOME: join(java.path, '..', '..') },
       maxBuffer: 64 * 1024 * 1024,
     });
     if (res.status !== 0) throw new CoordError('INFRA_START_FAILED', `kc.sh build failed (exit ${res.status}):\n${`${res.stdout}${res.stderr}`.slice(-4000)}`);
-    writeFileSync(mark, `${version}\n`);
+    writeFileSync(mark, `${built}\n`);
   }
   return { version, home };
 };

@@ -19,13 +19,17 @@ export interface SecureBroker {
   readonly tls: TlsMaterial;
   /** Password of each SCRAM principal, by name. */
   readonly passwords: ReadonlyMap<string, string>;
+  /** The registry's clients (every principal but the broker's own) and their secrets, for Keycloak. */
+  readonly registryClients: ReadonlyMap<string, string>;
   readonly secretsDir: string;
   /** Lines appended to server.properties: later keys override the plain profile's listeners. */
   properties(port: number, controllerPort: number): string;
   /** StorageTool arguments that create the SCRAM principals when the storage is formatted. */
   readonly formatArgs: readonly string[];
   /** How `principal` connects: the settings every tool reads (KAFKA_SECURITY_PROTOCOL, …). */
-  connection(principal: string): Pick<Config, 'kafkaSecurityProtocol' | 'kafkaSaslMechanism' | 'kafkaSaslUsername' | 'kafkaSaslPassword' | 'kafkaSslCaLocation' | 'kafkaSsl'>;
+  connection(
+    principal: string,
+  ): Pick<Config, 'kafkaSecurityProtocol' | 'kafkaSaslMechanism' | 'kafkaSaslUsername' | 'kafkaSaslPassword' | 'kafkaSslCaLocation' | 'kafkaSsl' | 'schemaRegistryAuth'>;
 }
 
 const readSecret = (file: string, key: string): string | undefined => {
@@ -44,7 +48,8 @@ export const ensureSecrets = (dir: string, principals: readonly string[]): Map<s
     if (password === undefined) {
       // base64url: no character SCRAM's `[name=…,password=…]` syntax or a shell would read specially.
       password = randomBytes(24).toString('base64url');
-      writeFileSync(file, `KAFKA_SASL_USERNAME=${p}\nKAFKA_SASL_PASSWORD=${password}\n`, { mode: 0o600 });
+      // The same secret is the principal's registry client secret (Keycloak's client credentials, as basic auth).
+      writeFileSync(file, `KAFKA_SASL_USERNAME=${p}\nKAFKA_SASL_PASSWORD=${password}\nSCHEMA_REGISTRY_AUTH=${p}:${password}\n`, { mode: 0o600 });
       chmodSync(file, 0o600);
     }
     out.set(p, password);
@@ -66,6 +71,7 @@ export const secureBroker = (dir: string, extraPrincipals: readonly string[] = [
   return {
     tls,
     passwords,
+    registryClients: new Map([...passwords].filter(([p]) => p !== CONTROLLER_PRINCIPAL)),
     secretsDir,
     formatArgs: principals.filter((p) => p !== CONTROLLER_PRINCIPAL).flatMap((p) => ['--add-scram', `SCRAM-SHA-512=[name=${p},password=${pw(p)}]`]),
     properties: (port, controllerPort) =>
@@ -99,6 +105,7 @@ export const secureBroker = (dir: string, extraPrincipals: readonly string[] = [
       kafkaSaslUsername: principal,
       kafkaSaslPassword: pw(principal),
       kafkaSslCaLocation: tls.caFile,
+      schemaRegistryAuth: `${principal}:${pw(principal)}`,
     }),
   };
 };

@@ -16,7 +16,9 @@ export const EXTRA_PRINCIPALS = ['frontend-2', 'worker-2'] as const;
 /** The first letter of every test prefix. */
 const TEST_PREFIX_FAMILY = 't';
 
-export const secureEnabled = (env: NodeJS.ProcessEnv = process.env): boolean => env.TEST_SECURE === '1';
+export const secureEnabled = (env: NodeJS.ProcessEnv = process.env): boolean => env.TEST_SECURE === '1' || secureRegistryEnabled(env);
+/** TEST_SECURE_REGISTRY=1: the secured stack with its registry behind Keycloak as well. */
+export const secureRegistryEnabled = (env: NodeJS.ProcessEnv = process.env): boolean => env.TEST_SECURE_REGISTRY === '1';
 
 /** Configuration keys as environment variables, for the processes the tests start (coordinator, coordctl). */
 export const connectionEnv = (c: Partial<Config>): Record<string, string> => {
@@ -26,6 +28,7 @@ export const connectionEnv = (c: Partial<Config>): Record<string, string> => {
     kafkaSaslUsername: 'KAFKA_SASL_USERNAME',
     kafkaSaslPassword: 'KAFKA_SASL_PASSWORD',
     kafkaSslCaLocation: 'KAFKA_SSL_CA_LOCATION',
+    schemaRegistryAuth: 'SCHEMA_REGISTRY_AUTH',
   };
   return Object.fromEntries(Object.entries(names).flatMap(([k, env]) => (c[k as keyof Config] === undefined ? [] : [[env, String(c[k as keyof Config])]])));
 };

@@ -13,7 +13,7 @@ import { createRegistryClient } from '../../src/messaging/registry';
 import { projectRoot } from '../../src/messaging/schemas';
 import type { Config } from '../../src/config';
 import type { SecureBroker } from '../../src/infra/secure';
-import { connectionEnv, EXTRA_PRINCIPALS, grantRunPrincipal, RUN_PRINCIPAL, secureEnabled } from './secure';
+import { connectionEnv, EXTRA_PRINCIPALS, grantRunPrincipal, RUN_PRINCIPAL, secureEnabled, secureRegistryEnabled } from './secure';
 
 export interface TestStack {
   readonly brokers: string;
@@ -116,7 +116,7 @@ export const startTestStack = async (): Promise<TestStack> => {
   if (process.env.TEST_INFRA === 'testcontainers') inner = await startWithTestcontainers();
   else
     inner = await startLocalStack(
-      { root: projectRoot(), dir: join(dir, 'infra'), secureDir, extraPrincipals: EXTRA_PRINCIPALS, kafkaPort: await freePort(), controllerPort: await freePort(), registryPort: await freePort() },
+      { root: projectRoot(), dir: join(dir, 'infra'), secureDir, secureRegistry: secureRegistryEnabled(), extraPrincipals: EXTRA_PRINCIPALS, kafkaPort: await freePort(), controllerPort: await freePort(), registryPort: await freePort() },
       log,
     );
   if (inner.secure !== undefined) await grantRunPrincipal(inner.brokers, inner.secure);

@@ -132,6 +132,8 @@ export const startKeycloak = async (o: {
       '--http-host=127.0.0.1',
       `--http-port=${o.port}`,
       '--hostname-strict=false',
+      // Also at start: without it this build still began a JGroups cluster on every interface.
+      '--cache=local',
       '--import-realm',
       // Its management interface (health) would take 0.0.0.0:9000.
       `--http-management-port=${await freePort()}`,
@@ -146,7 +148,8 @@ export const startKeycloak = async (o: {
   await waitUntil(
     `Keycloak on 127.0.0.1:${o.port}`,
     async () => (await fetch(`${realmUrl}/.well-known/openid-configuration`, { signal: AbortSignal.timeout(2_000) })).ok,
-    { timeoutMs: 240_000, service },
+    // It creates its schema at every start (in-memory database): minutes on a loaded 2-core machine.
+    { timeoutMs: 480_000, service },
   );
   return { service, realmUrl };
 };

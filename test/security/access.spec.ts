@@ -76,7 +76,7 @@ describe('the secured stack refuses what a role may not do (SASL_SSL, SCRAM-SHA-
       roles: ['frontend', 'worker', 'reader'],
       principals: { frontend: ['frontend', 'frontend-2'], worker: ['worker', 'worker-2'] },
     });
-    coordinator = await coordinatorProcess(testStack(), { prefix: d.config.topicPrefix, name: 'secure' });
+    coordinator = await coordinatorProcess(testStack(), { prefix: d.config.topicPrefix, name: 'access' });
     await coordinator.start();
   });
 

@@ -13,6 +13,7 @@ import { createRegistryClient } from '../../src/messaging/registry';
 import { projectRoot } from '../../src/messaging/schemas';
 import type { Config } from '../../src/config';
 import type { SecureBroker } from '../../src/infra/secure';
+import { warmRegistry } from './warm';
 import { connectionEnv, EXTRA_PRINCIPALS, grantRunPrincipal, RUN_PRINCIPAL, secureEnabled, secureRegistryEnabled } from './secure';
 
 export interface TestStack {
@@ -121,6 +122,7 @@ export const startTestStack = async (): Promise<TestStack> => {
     );
   if (inner.secure !== undefined) await grantRunPrincipal(inner.brokers, inner.secure);
   const connection = inner.secure?.connection(RUN_PRINCIPAL) ?? {};
+  await warmRegistry(inner.registryUrl, connection.schemaRegistryAuth);
   current = {
     secure: inner.secure,
     connection,

@@ -121,7 +121,7 @@ export const startTestStack = async (): Promise<TestStack> => {
       log,
     );
   if (inner.secure !== undefined) await grantRunPrincipal(inner.brokers, inner.secure);
-  const connection = inner.secure?.connection(RUN_PRINCIPAL) ?? {};
+  const connection: Partial<Config> = inner.secure?.connection(RUN_PRINCIPAL) ?? {};
   await warmRegistry(inner.registryUrl, connection.schemaRegistryAuth);
   current = {
     secure: inner.secure,

@@ -8,7 +8,7 @@ PYENV := .cache/py/.install-stamp
 CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build run infra coordinator stop test test-unit test-integration test-secure test-secure-registry test-e2e-plain lint bench replay soak clean check-tools
+.PHONY: all build run infra coordinator stop test test-unit test-integration test-secure test-e2e-plain lint bench replay soak clean check-tools
 
 all: build
 
@@ -70,15 +70,10 @@ test-integration: build $(PYENV)
 test-e2e-plain: build $(CHROMIUM)
 	npx mocha --exit --timeout 180000 --slow 5000 --require test/support/stack-hooks.ts 'test/e2e/**/*.spec.ts'
 
-## The security tier: a secured stack of its own (SASL_SSL, SCRAM-SHA-512, ACLs; certificates made by openssl), the
-## refusals each role meets, then the whole end-to-end suite with the coordinator on it.
+## The security tier: a secured stack of its own (SASL_SSL, SCRAM-SHA-512, ACLs; certificates made by openssl; the
+## registry behind Keycloak), the refusals each role meets, then the whole end-to-end suite with the coordinator on it.
 test-secure: build $(CHROMIUM)
-	TEST_SECURE=1 npx mocha --exit --timeout 180000 --slow 5000 --require test/support/stack-hooks.ts 'test/security/**/*.spec.ts' 'test/e2e/**/*.spec.ts'
-
-## The registry behind Keycloak: refusals of the registry itself. Not in `make test`: Keycloak alone takes minutes to
-## start on a busy 2-core machine (see README, "Running securely").
-test-secure-registry: build
-	TEST_SECURE_REGISTRY=1 npx mocha --exit --timeout 180000 --slow 5000 --require test/support/stack-hooks.ts 'test/secure-registry/**/*.spec.ts'
+	TEST_SECURE_REGISTRY=1 npx mocha --exit --timeout 180000 --slow 5000 --require test/support/stack-hooks.ts 'test/security/**/*.spec.ts' 'test/secure-registry/**/*.spec.ts' 'test/e2e/**/*.spec.ts'
 
 test: build lint test-unit test-integration test-secure
 

@@ -4,6 +4,7 @@ NODE ?= node
 COORDCTL := $(NODE) dist/src/cli/main.js
 STAMP := node_modules/.install-stamp
 PYENV := .cache/py/.install-stamp
+KEYCLOAK := .cache/keycloak/.install-stamp
 ## The console's browser test drives Debian's Chromium (its own browser downloads cannot reach the network).
 CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -27,6 +28,11 @@ $(PYENV): test/interop/requirements.txt
 	@command -v python3 >/dev/null || { echo "make: python3 is required for the interop tests" >&2; exit 1; }
 	python3 -m venv .cache/py
 	.cache/py/bin/pip install --quiet --disable-pip-version-check -r test/interop/requirements.txt
+	@touch $@
+
+## Keycloak for the secured registry, from Maven Central, built once (minutes on a small machine): before the tier's clock starts.
+$(KEYCLOAK): compose/local/keycloak/pom.xml | build
+	node -e "require('./dist/src/infra/keycloak').ensureKeycloakDist(process.cwd(), require('./dist/src/log').createLogger('info', { component: 'make' }))"
 	@touch $@
 
 ## Chromium for the browser test, from Debian's packages; skipped when it is there already.
@@ -72,7 +78,7 @@ test-e2e-plain: build $(CHROMIUM)
 
 ## The security tier: a secured stack of its own (SASL_SSL, SCRAM-SHA-512, ACLs; certificates made by openssl; the
 ## registry behind Keycloak), the refusals each role meets, then the whole end-to-end suite with the coordinator on it.
-test-secure: build $(CHROMIUM)
+test-secure: build $(CHROMIUM) $(KEYCLOAK)
 	TEST_SECURE_REGISTRY=1 npx mocha --exit --timeout 180000 --slow 5000 --require test/support/stack-hooks.ts 'test/security/**/*.spec.ts' 'test/secure-registry/**/*.spec.ts' 'test/e2e/**/*.spec.ts'
 
 test: build lint test-unit test-integration test-secure

@@ -145,12 +145,17 @@ export const startKeycloak = async (o: {
     env: { ...process.env, JAVA_HOME: join(java.path, '..', '..'), JAVA_OPTS_KC_HEAP: '-Xms64m -Xmx384m' },
   });
   const realmUrl = `http://127.0.0.1:${o.port}/realms/${KEYCLOAK_REALM}`;
-  await waitUntil(
+  const answered = waitUntil(
     `Keycloak on 127.0.0.1:${o.port}`,
     async () => (await fetch(`${realmUrl}/.well-known/openid-configuration`, { signal: AbortSignal.timeout(2_000) })).ok,
     // It creates its schema at every start (in-memory database): minutes on a loaded 2-core machine.
     { timeoutMs: 480_000, service },
   );
+  // One that never answered must not outlive the failed start (a detached one would otherwise stay).
+  await answered.catch(async (err: unknown) => {
+    await service.stop();
+    throw err;
+  });
   return { service, realmUrl };
 };
 

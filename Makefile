@@ -5,11 +5,12 @@ COORDCTL := $(NODE) dist/src/cli/main.js
 STAMP := node_modules/.install-stamp
 PYENV := .cache/py/.install-stamp
 FLINKENV := .cache/flink/.install-stamp
+KEYCLOAK := .cache/keycloak/.install-stamp
 ## The console's browser test drives Debian's Chromium (its own browser downloads cannot reach the network).
 CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build run infra coordinator stop test test-unit test-integration test-faults lint bench replay soak clean check-tools check-test-infra flink
+.PHONY: all build run infra coordinator stop test test-unit test-integration test-faults test-secure test-e2e-plain lint bench replay soak clean check-tools check-test-infra flink
 
 all: build
 
@@ -41,6 +42,11 @@ $(FLINKENV): test/flink/requirements.txt test/flink/pom.xml
 	@touch $@
 
 flink: $(FLINKENV)
+
+## Keycloak for the secured registry, from Maven Central, built once (minutes on a small machine): before the tier's clock starts.
+$(KEYCLOAK): compose/local/keycloak/pom.xml | build
+	node -e "require('./dist/src/infra/keycloak').ensureKeycloakDist(process.cwd(), require('./dist/src/log').createLogger('info', { component: 'make' }))"
+	@touch $@
 
 ## Chromium for the browser test, from Debian's packages; skipped when it is there already.
 $(CHROMIUM):
@@ -85,6 +91,16 @@ test-unit: build
 test-integration: build $(PYENV) $(FLINKENV) $(CHROMIUM)
 	npx mocha --exit --timeout 180000 --slow 5000 --require test/support/stack-hooks.ts 'test/integration/**/*.spec.ts' 'test/e2e/**/*.spec.ts'
 
+## The end-to-end suite alone, on the plain stack.
+test-e2e-plain: build $(PYENV) $(FLINKENV) $(CHROMIUM)
+	npx mocha --exit --timeout 180000 --slow 5000 --require test/support/stack-hooks.ts 'test/e2e/**/*.spec.ts'
+
+## The security tier: a secured stack of its own (SASL_SSL, SCRAM-SHA-512, ACLs; certificates made by openssl; the
+## registry behind Keycloak), the refusals each role meets, then the end-to-end suite with the coordinator on it
+## (all but the Flink SQL reader of the changelog, which runs on the plain stack: see README, "Running securely").
+test-secure: build $(CHROMIUM) $(KEYCLOAK)
+	TEST_SECURE_REGISTRY=1 npx mocha --exit --timeout 180000 --slow 5000 --require test/support/stack-hooks.ts --ignore 'test/e2e/changelog-tables.spec.ts' 'test/security/**/*.spec.ts' 'test/secure-registry/**/*.spec.ts' 'test/e2e/**/*.spec.ts'
+
 ## TEST_INFRA=testcontainers: stop at once, before the build, when no container engine answers.
 check-test-infra: $(STAMP)
 	@[ "$$TEST_INFRA" != testcontainers ] || npx tsx test/support/container-runtime.ts
@@ -94,7 +110,7 @@ FAULT_MOCHA := npx mocha --exit --timeout 180000 --slow 5000 --require test/faul
 test-faults: build $(TOXIPROXY)
 	$(FAULT_MOCHA)
 
-test: check-test-infra build lint test-unit test-integration test-faults
+test: check-test-infra build lint test-unit test-integration test-faults test-secure
 
 ## The crash test with many more kills (CRASH_KILLS, CRASH_REQUESTS, TEST_SEED to repeat a run).
 ## Then the fault tier in its long form: every scenario repeated, 100 000 fuzz records; unavailability figures in .coord/soak-faults.jsonl.

@@ -3,7 +3,8 @@ import { readFileSync } from 'node:fs';
 import { settingsProblems } from '../projections/system/settings';
 import { CoordError } from './errors';
 
-export type SaslMechanism = 'plain' | 'scram-sha-256' | 'scram-sha-512';
+export type SaslMechanism = 'plain' | 'scram-sha-256' | 'scram-sha-512' | 'oauthbearer';
+export type SecurityProtocol = 'PLAINTEXT' | 'SSL' | 'SASL_PLAINTEXT' | 'SASL_SSL';
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
 export interface Config {
@@ -17,6 +18,17 @@ export interface Config {
   readonly kafkaSaslMechanism: SaslMechanism | undefined;
   readonly kafkaSaslUsername: string | undefined;
   readonly kafkaSaslPassword: string | undefined;
+  /** Kafka's own name for the listener's protocol; SSL and SASL_SSL turn TLS on, SASL_* need a mechanism. */
+  readonly kafkaSecurityProtocol: SecurityProtocol | undefined;
+  /** PEM file of the CA that signed the brokers' certificates (TLS on); unset trusts Node's default CAs. */
+  readonly kafkaSslCaLocation: string | undefined;
+  /** PEM client certificate and key for mutual TLS; both or neither. */
+  readonly kafkaSslCertLocation: string | undefined;
+  readonly kafkaSslKeyLocation: string | undefined;
+  /** OAUTHBEARER: a command whose output is the token (raw, or JSON with `value`/`access_token`); run again as the token ages. */
+  readonly kafkaOauthTokenCommand: string | undefined;
+  /** SASL PLAIN sends the password as it is: refused without TLS unless this is set (a lab network). */
+  readonly kafkaAllowPlainWithoutTls: boolean;
   /** Confluent-compatible Schema Registry base URL. */
   readonly schemaRegistryUrl: string;
   /** Basic-auth credentials for the registry, `user:password`. */
@@ -90,6 +102,12 @@ export const DEFAULTS: Config = Object.freeze({
   kafkaSaslMechanism: undefined,
   kafkaSaslUsername: undefined,
   kafkaSaslPassword: undefined,
+  kafkaSecurityProtocol: undefined,
+  kafkaSslCaLocation: undefined,
+  kafkaSslCertLocation: undefined,
+  kafkaSslKeyLocation: undefined,
+  kafkaOauthTokenCommand: undefined,
+  kafkaAllowPlainWithoutTls: false,
   schemaRegistryUrl: 'http://127.0.0.1:8081/apis/ccompat/v7',
   schemaRegistryAuth: undefined,
   groupId: 'coord-coordinator',
@@ -122,7 +140,7 @@ export const DEFAULTS: Config = Object.freeze({
 
 const INT32_MAX = 2 ** 31 - 1;
 
-type Kind = 'string' | 'list' | 'bool' | 'int' | 'sasl' | 'level';
+type Kind = 'string' | 'list' | 'bool' | 'int' | 'sasl' | 'level' | 'protocol';
 
 /** Each field's kind and environment variable; flags are the field name in kebab case. */
 const FIELDS: Readonly<Record<keyof Config, { kind: Kind; env: string }>> = {
@@ -132,6 +150,12 @@ const FIELDS: Readonly<Record<keyof Config, { kind: Kind; env: string }>> = {
   kafkaSaslMechanism: { kind: 'sasl', env: 'KAFKA_SASL_MECHANISM' },
   kafkaSaslUsername: { kind: 'string', env: 'KAFKA_SASL_USERNAME' },
   kafkaSaslPassword: { kind: 'string', env: 'KAFKA_SASL_PASSWORD' },
+  kafkaSecurityProtocol: { kind: 'protocol', env: 'KAFKA_SECURITY_PROTOCOL' },
+  kafkaSslCaLocation: { kind: 'string', env: 'KAFKA_SSL_CA_LOCATION' },
+  kafkaSslCertLocation: { kind: 'string', env: 'KAFKA_SSL_CERT_LOCATION' },
+  kafkaSslKeyLocation: { kind: 'string', env: 'KAFKA_SSL_KEY_LOCATION' },
+  kafkaOauthTokenCommand: { kind: 'string', env: 'KAFKA_OAUTH_TOKEN_COMMAND' },
+  kafkaAllowPlainWithoutTls: { kind: 'bool', env: 'KAFKA_ALLOW_PLAIN_WITHOUT_TLS' },
   schemaRegistryUrl: { kind: 'string', env: 'SCHEMA_REGISTRY_URL' },
   schemaRegistryAuth: { kind: 'string', env: 'SCHEMA_REGISTRY_AUTH' },
   groupId: { kind: 'string', env: 'COORD_GROUP_ID' },
@@ -186,8 +210,12 @@ const parseField = (key: keyof Config, raw: unknown): unknown => {
       const n = typeof raw === 'number' ? raw : typeof raw === 'string' && /^\d+$/.test(raw.trim()) ? Number(raw) : NaN;
       return Number.isSafeInteger(n) && n >= 0 ? n : bad('expected a non-negative integer');
     }
-    case 'sasl':
-      return raw === 'plain' || raw === 'scram-sha-256' || raw === 'scram-sha-512' ? raw : bad('expected plain, scram-sha-256 or scram-sha-512');
+    case 'sasl': {
+      const m = typeof raw === 'string' ? raw.toLowerCase() : raw;
+      return m === 'plain' || m === 'scram-sha-256' || m === 'scram-sha-512' || m === 'oauthbearer' ? m : bad('expected plain, scram-sha-256, scram-sha-512 or oauthbearer');
+    }
+    case 'protocol':
+      return raw === 'PLAINTEXT' || raw === 'SSL' || raw === 'SASL_PLAINTEXT' || raw === 'SASL_SSL' ? raw : bad('expected PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL');
     case 'level':
       return raw === 'debug' || raw === 'info' || raw === 'warn' || raw === 'error' ? raw : bad('expected debug, info, warn or error');
     default: {
@@ -231,10 +259,31 @@ const validate = (c: Config): Config => {
   if (c.maxRequestBytes < 16_384) bad(`maxRequestBytes must be at least 16384, got ${c.maxRequestBytes}`);
   if (c.httpPort > 65535) bad(`httpPort must be a port number, got ${c.httpPort}`);
   if (!/^[A-Za-z0-9._-]+$/.test(c.topicPrefix)) bad(`topicPrefix may hold letters, digits, '.', '_' and '-', got ${c.topicPrefix}`);
-  if (c.kafkaSaslMechanism !== undefined && (c.kafkaSaslUsername === undefined || c.kafkaSaslPassword === undefined))
-    bad('kafkaSaslMechanism needs kafkaSaslUsername and kafkaSaslPassword');
+  for (const problem of securityProblems(c)) bad(problem);
   if (!/^https?:\/\//.test(c.schemaRegistryUrl)) bad(`schemaRegistryUrl must be an http(s) URL, got ${c.schemaRegistryUrl}`);
   return Object.freeze(c);
+};
+
+/** Whether the Kafka connection uses TLS: asked for directly, by the protocol, or implied by a CA or client certificate. */
+export const kafkaTls = (c: Pick<Config, 'kafkaSsl' | 'kafkaSecurityProtocol' | 'kafkaSslCaLocation' | 'kafkaSslCertLocation'>): boolean =>
+  c.kafkaSsl || c.kafkaSecurityProtocol === 'SSL' || c.kafkaSecurityProtocol === 'SASL_SSL' || c.kafkaSslCaLocation !== undefined || c.kafkaSslCertLocation !== undefined;
+
+/** What is inconsistent or unsafe in the Kafka security settings, one sentence each. */
+const securityProblems = (c: Config): string[] => {
+  const out: string[] = [];
+  const m = c.kafkaSaslMechanism;
+  const p = c.kafkaSecurityProtocol;
+  if ((m === 'plain' || m === 'scram-sha-256' || m === 'scram-sha-512') && (c.kafkaSaslUsername === undefined || c.kafkaSaslPassword === undefined))
+    out.push(`kafkaSaslMechanism needs kafkaSaslUsername and kafkaSaslPassword (KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD) for ${m}`);
+  if (p !== undefined && p.startsWith('SASL_') && m === undefined) out.push(`kafkaSecurityProtocol ${p} needs kafkaSaslMechanism`);
+  if ((p === 'PLAINTEXT' || p === 'SSL') && m !== undefined) out.push(`kafkaSecurityProtocol ${p} has no SASL, but kafkaSaslMechanism is ${m}: use SASL_${p === 'SSL' ? 'SSL' : 'PLAINTEXT'}`);
+  if (p === 'PLAINTEXT' || p === 'SASL_PLAINTEXT')
+    if (c.kafkaSsl || c.kafkaSslCaLocation !== undefined || c.kafkaSslCertLocation !== undefined) out.push(`kafkaSecurityProtocol ${p} is without TLS, but TLS settings are given`);
+  if ((c.kafkaSslCertLocation === undefined) !== (c.kafkaSslKeyLocation === undefined))
+    out.push('kafkaSslCertLocation and kafkaSslKeyLocation go together (mutual TLS needs both the certificate and its key)');
+  if (m === 'plain' && !kafkaTls(c) && !c.kafkaAllowPlainWithoutTls)
+    out.push('SASL PLAIN without TLS would send the password in clear: set KAFKA_SECURITY_PROTOCOL=SASL_SSL (and KAFKA_SSL_CA_LOCATION), or KAFKA_ALLOW_PLAIN_WITHOUT_TLS=true on a trusted network');
+  return out;
 };
 
 /** Merges overrides onto the defaults without mutating either, and validates the result. */

@@ -2,6 +2,7 @@
 /** coordctl: the operator's command line. */
 import { errorMessage, isCoordError } from '../errors';
 import { createLogger } from '../log';
+import { aclCommand } from './acl';
 import { inspectCommand } from './inspect';
 import { replayCommand } from './replay';
 import { changelogCommand } from './changelog';
@@ -19,6 +20,7 @@ const USAGE = `coordctl — an event-sourced coordinator on Apache Kafka
   coordctl infra up | down                     start (in the background) or stop the local Kafka and registry
   coordctl coordinator                         the coordinator alone, against .coord/run.env or the environment
   coordctl provision                           create the topics and register the schemas on any cluster
+  coordctl acl plan | apply [--role R]         print or apply (idempotently) the least-privilege ACLs of each role
   coordctl replay --to DIR [--verify] [--until SNAPSHOT|TS|ISO-TIME]
                                                rebuild the state from the log; --verify checks every snapshot's digest;
                                                --until stops at the last snapshot at or before that point
@@ -63,6 +65,8 @@ const main = async (argv: string[]): Promise<number> => {
       log.info('topics and schemas are in place', { prefix: config.topicPrefix, brokers: config.kafkaBrokers.join(',') });
       return 0;
     }
+    case 'acl':
+      return aclCommand(argv.slice(1));
     case 'replay':
       return replayCommand(argv.slice(1));
     case 'inspect':

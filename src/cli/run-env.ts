@@ -20,3 +20,13 @@ export const writeRunEnv = (file: string, vars: Record<string, string>): void =>
   const merged = { ...readRunEnv(file), ...vars };
   writeFileSync(file, `${Object.entries(merged).map(([k, v]) => `${k}=${v}`).join('\n')}\n`);
 };
+
+/**
+ * A secured deployment's credentials for `role` (`<COORD_SECRETS_DIR>/<role>.env`, the folder
+ * named in run.env), or nothing on a plain one. COORD_ROLE picks another role's file.
+ */
+export const roleSecrets = (runEnv: Record<string, string>, role: string, env: NodeJS.ProcessEnv = process.env): Record<string, string> => {
+  const dir = env.COORD_SECRETS_DIR ?? runEnv.COORD_SECRETS_DIR;
+  if (dir === undefined || dir === '') return {};
+  return readRunEnv(join(dir, `${env.COORD_ROLE ?? role}.env`));
+};

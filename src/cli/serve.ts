@@ -19,8 +19,10 @@ import { createEngineMetrics, registerCoordinatorGauges } from '../metrics/coord
 import { createParts } from '../runtime';
 import { openStore } from '../store/rocks';
 import { createWorkerAgent } from '../worker/agent';
-import { readRunEnv, RUN_DIR, runEnvPath, writeRunEnv } from './run-env';
+import { readRunEnv, roleSecrets, RUN_DIR, runEnvPath, writeRunEnv } from './run-env';
 import { startupRegistration } from './startup';
+import { KEYCLOAK_PID } from '../infra/secure-registry';
+import { provisionAccess, secureInfra } from './secure-infra';
 
 /** A small whole number from the environment: a port, or a count when `min` is 0. */
 const port = (env: NodeJS.ProcessEnv, name: string, fallback: number, min = 1): number => {
@@ -30,7 +32,11 @@ const port = (env: NodeJS.ProcessEnv, name: string, fallback: number, min = 1): 
   return n;
 };
 
-export const envWithRunFile = (root: string): NodeJS.ProcessEnv => ({ ...readRunEnv(runEnvPath(root)), ...process.env });
+/** run.env, then the role's secrets on a secured deployment (operators' tools default to `admin`), then the environment. */
+export const envWithRunFile = (root: string, role = 'admin'): NodeJS.ProcessEnv => {
+  const runEnv = readRunEnv(runEnvPath(root));
+  return { ...runEnv, ...roleSecrets(runEnv, role), ...process.env };
+};
 
 export const untilSignal = (): Promise<NodeJS.Signals> =>
   new Promise((resolve) => {
@@ -40,9 +46,9 @@ export const untilSignal = (): Promise<NodeJS.Signals> =>
 
 const infraDir = (root: string): string => join(root, RUN_DIR, 'infra');
 
-const stackAnswers = async (env: Record<string, string>): Promise<boolean> => {
-  if (env.KAFKA_BROKERS === undefined || env.SCHEMA_REGISTRY_URL === undefined) return false;
-  const conn = plaintext(env.KAFKA_BROKERS.split(','));
+const stackAnswers = async (env: Record<string, string>, secure: boolean): Promise<boolean> => {
+  if (env.KAFKA_BROKERS === undefined || env.SCHEMA_REGISTRY_URL === undefined || !secureInfra.sameProfile(env, secure)) return false;
+  const conn = secure ? secureInfra.adminConfig({ ...env, ...roleSecrets(env, 'admin', {}) }) : plaintext(env.KAFKA_BROKERS.split(','));
   const registry = createRegistryClient({ url: env.SCHEMA_REGISTRY_URL, timeoutMs: 2_000 });
   const [k, r] = await Promise.all([brokerAnswers(conn), registry.subjects().then(() => true, () => false)]);
   return k && r;
@@ -55,14 +61,17 @@ export const infraUp = async (opts: { detached: boolean }, log: Logger): Promise
   const httpPort = port(process.env, 'COORD_HTTP_PORT', 8090);
   let stack: Stack | undefined;
   let vars: Record<string, string>;
-  if (opts.detached && (await stackAnswers(runEnv))) {
+  const secure = secureInfra.enabled(process.env);
+  if (opts.detached && (await stackAnswers(runEnv, secure))) {
     log.info('reusing the running Kafka and Schema Registry', { kafka: runEnv.KAFKA_BROKERS, registry: runEnv.SCHEMA_REGISTRY_URL });
-    vars = { KAFKA_BROKERS: runEnv.KAFKA_BROKERS, SCHEMA_REGISTRY_URL: runEnv.SCHEMA_REGISTRY_URL };
+    vars = { ...runEnv, KAFKA_BROKERS: runEnv.KAFKA_BROKERS, SCHEMA_REGISTRY_URL: runEnv.SCHEMA_REGISTRY_URL };
   } else {
     stack = await startLocalStack(
       {
         root,
-        dir: infraDir(root),
+        dir: secureInfra.infraDir(root, secure),
+        secureDir: secure ? secureInfra.secureDir(root) : undefined,
+        secureRegistry: secure && secureInfra.registryEnabled(process.env),
         kafkaPort: port(process.env, 'KAFKA_PORT', 9092),
         controllerPort: port(process.env, 'KAFKA_CONTROLLER_PORT', 9093),
         registryPort: port(process.env, 'REGISTRY_PORT', 8081),
@@ -71,20 +80,27 @@ export const infraUp = async (opts: { detached: boolean }, log: Logger): Promise
       },
       log,
     );
-    vars = { KAFKA_BROKERS: stack.brokers, SCHEMA_REGISTRY_URL: stack.registryUrl };
+    vars = { KAFKA_BROKERS: stack.brokers, SCHEMA_REGISTRY_URL: stack.registryUrl, ...secureInfra.runEnv(stack.secure) };
   }
   vars.COORD_HTTP = `http://127.0.0.1:${httpPort}`;
-  const { config } = loadConfig({ ...process.env, ...vars });
+  // On a secured stack the super user provisions: topics, schemas, every role's ACLs.
+  const { config } = loadConfig({ ...process.env, ...vars, ...roleSecrets(vars, 'admin', {}) });
   await provision({ config, codec: createParts(config, 'coord-provision', log).codec, log });
+  if (secure) await provisionAccess(config, log);
   writeRunEnv(runEnvPath(root), vars);
   return { stack, env: vars };
 };
 
 export const infraDown = async (log: Logger): Promise<void> => {
-  const dir = infraDir(projectRoot());
-  const registry = await stopByPidFile(join(dir, REGISTRY_PID));
-  let kafka = await stopByPidFile(join(dir, KAFKA_PID));
+  let registry = false;
+  let kafka = false;
+  for (const dir of [infraDir(projectRoot()), secureInfra.infraDir(projectRoot(), true)]) {
+    registry = (await stopByPidFile(join(dir, REGISTRY_PID))) || registry;
+    kafka = (await stopByPidFile(join(dir, KAFKA_PID))) || kafka;
+    registry = (await stopByPidFile(join(dir, KEYCLOAK_PID))) || registry;
+  }
   // The nodes of a BROKERS=N cluster (src/infra/cluster.ts), all at once.
+  const dir = infraDir(projectRoot());
   const nodes = await Promise.all(Array.from({ length: 9 }, (_, i) => stopByPidFile(join(dir, clusterPidFile(i + 1)))));
   kafka = kafka || nodes.some(Boolean);
   rmSync(join(dir, BROKERS_FILE), { force: true });
@@ -134,7 +150,7 @@ export const serveCoordinator = async (config: Config, log: Logger, stop: Promis
 };
 
 export const runCoordinatorCommand = async (argv: readonly string[]): Promise<void> => {
-  const { config } = loadConfig(envWithRunFile(projectRoot()), argv);
+  const { config } = loadConfig(envWithRunFile(projectRoot(), 'coordinator'), argv);
   const log = createLogger(config.logLevel, { component: 'coordinator' });
   const pidFile = process.env.COORD_PID_FILE ?? join(projectRoot(), RUN_DIR, 'coordinator.pid');
   mkdirSync(dirname(pidFile), { recursive: true });
@@ -162,7 +178,7 @@ export const runAllCommand = async (argv: readonly string[]): Promise<void> => {
   const { stack, env } = await infraUp({ detached: false }, log);
   let stopWorkers: () => Promise<void> = async () => undefined;
   try {
-    const { config } = loadConfig({ ...process.env, ...env }, argv);
+    const { config } = loadConfig({ ...process.env, ...env, ...roleSecrets(env, 'coordinator', {}) }, argv);
     const stop = untilSignal();
     const served = serveCoordinator(config, log.child({ component: 'coordinator' }), stop);
     served.catch(() => undefined); // awaited below; a failure must not surface as unhandled meanwhile

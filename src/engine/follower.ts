@@ -11,6 +11,7 @@
  * from the log, and the next activation's catch-up rebuilds it.
  */
 import { randomUUID } from 'node:crypto';
+import { followerGroupPrefix } from '../messaging/acl';
 import { createConsumer, type Consumer, type Kafka, type KafkaMessage } from '../messaging/clients';
 import { errorMessage } from '../errors';
 import type { Logger } from '../log';
@@ -119,7 +120,7 @@ export const createFollower = (deps: FollowerDeps): Follower => {
     const ready: Marker[] = [];
     let crashed: string | undefined;
 
-    const consumer = createConsumer(deps.kafka, { groupId: `${deps.groupId}.follower.${randomUUID()}` });
+    const consumer = createConsumer(deps.kafka, { groupId: `${followerGroupPrefix(deps.groupId)}${randomUUID()}` });
     const partitionOf = (k: string): { topic: string; partitions: number[] } => {
       const i = k.lastIndexOf(':');
       return { topic: k.slice(0, i), partitions: [Number(k.slice(i + 1))] };

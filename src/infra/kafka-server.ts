@@ -7,6 +7,7 @@ import { CoordError } from '../errors';
 import { brokerAnswers, plaintext } from '../messaging/kafka';
 import type { InfraDist } from './downloads';
 import { spawnService, waitUntil, type Service } from './process';
+import { SUPER_USER, type SecureBroker } from './secure';
 import type { JavaRuntime } from './tools';
 
 export interface KafkaServerOptions {
@@ -19,6 +20,8 @@ export interface KafkaServerOptions {
   readonly detached?: boolean;
   readonly pidFile?: string;
   readonly heapMb?: number;
+  /** The secured profile (SASL_SSL, ACLs): its lines override the plain listeners. */
+  readonly secure?: SecureBroker;
 }
 
 const serverProperties = (o: KafkaServerOptions, dataDir: string): string =>
@@ -61,7 +64,7 @@ export const startKafkaServer = async (o: KafkaServerOptions): Promise<Service> 
   mkdirSync(dataDir, { recursive: true });
   const props = join(o.dir, 'server.properties');
   const log4j = join(o.dir, 'log4j.properties');
-  writeFileSync(props, serverProperties(o, dataDir));
+  writeFileSync(props, serverProperties(o, dataDir) + (o.secure?.properties(o.port, o.controllerPort) ?? ''));
   writeFileSync(log4j, log4jProperties(join(o.dir, 'kafka.log')));
   const classpath = join(o.dist.kafkaLibs, '*');
   const jvm = [`-Xms256m`, `-Xmx${o.heapMb ?? 768}m`, '-XX:+UseG1GC', `-Dlog4j.configuration=file:${log4j}`, '-cp', classpath];
@@ -70,7 +73,7 @@ export const startKafkaServer = async (o: KafkaServerOptions): Promise<Service> 
     // KRaft storage must be formatted once with a cluster id; a restarted broker keeps its own.
     // A base64url id may start with '-'; the '=' form keeps the argument parser from taking it for a flag.
     const clusterId = randomBytes(16).toString('base64url');
-    const res = spawnSync(o.java.path, [...jvm, 'kafka.tools.StorageTool', 'format', `--cluster-id=${clusterId}`, `--config=${props}`], { encoding: 'utf8' });
+    const res = spawnSync(o.java.path, [...jvm, 'kafka.tools.StorageTool', 'format', `--cluster-id=${clusterId}`, `--config=${props}`, ...(o.secure?.formatArgs ?? [])], { encoding: 'utf8' });
     if (res.status !== 0) throw new CoordError('INFRA_START_FAILED', `formatting Kafka storage in ${dataDir} failed:\n${res.stdout}${res.stderr}`);
   }
 
@@ -83,7 +86,7 @@ export const startKafkaServer = async (o: KafkaServerOptions): Promise<Service> 
     detached: o.detached,
     pidFile: o.pidFile,
   });
-  const conn = plaintext([`127.0.0.1:${o.port}`]);
+  const conn = { ...plaintext([`127.0.0.1:${o.port}`]), ...o.secure?.connection(SUPER_USER) };
   await waitUntil(`Kafka on 127.0.0.1:${o.port}`, () => brokerAnswers(conn), { timeoutMs: 90_000, service });
   return service;
 };

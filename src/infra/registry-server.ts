@@ -14,6 +14,9 @@ export interface RegistryServerOptions {
   readonly detached?: boolean;
   readonly pidFile?: string;
   readonly heapMb?: number;
+  /** More JVM flags (the secured stack's OIDC settings) and the admin's `user:password` for the set-up write. */
+  readonly extraArgs?: readonly string[];
+  readonly adminAuth?: string;
 }
 
 export const CCOMPAT_PATH = '/apis/ccompat/v7';
@@ -42,6 +45,7 @@ export const startRegistryServer = async (o: RegistryServerOptions): Promise<Ser
       '-Dapicurio.datasource.jdbc.initial-size=2',
       '-Dapicurio.datasource.jdbc.min-size=2',
       '-Dapicurio.datasource.jdbc.max-size=20',
+      ...(o.extraArgs ?? []),
       '-jar',
       o.dist.registryJar,
     ],
@@ -57,7 +61,7 @@ export const startRegistryServer = async (o: RegistryServerOptions): Promise<Ser
   });
   // Concurrent first registrations from several producers must agree on one rule. The first write of a registry
   // just up (its database warming) can take seconds on a busy machine: a patient client, asked again within the start budget.
-  const patient = createRegistryClient({ url: registryUrl(o.port), timeoutMs: 30_000 });
+  const patient = createRegistryClient({ url: registryUrl(o.port), timeoutMs: 30_000, auth: o.adminAuth });
   await waitUntil(`Schema Registry on 127.0.0.1:${o.port} to take the BACKWARD rule`, async () => (await patient.setCompatibility('BACKWARD'), true), { timeoutMs: 90_000, service });
   return service;
 };

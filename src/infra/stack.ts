@@ -5,9 +5,11 @@ import type { Logger } from '../log';
 import { ensureInfraDist } from './downloads';
 import { clusterService, startKafkaCluster, type KafkaCluster } from './cluster';
 import { startKafkaServer } from './kafka-server';
-import { registryUrl, startRegistryServer } from './registry-server';
+import { registryUrl, startRegistryServer, type RegistryServerOptions } from './registry-server';
+import { startSecuredRegistry } from './secure-registry';
 import type { Service } from './process';
 import { findJava } from './tools';
+import { secureBroker, type SecureBroker } from './secure';
 
 export interface StackOptions {
   /** The project checkout, which holds compose/local/pom.xml and the .cache folder. */
@@ -21,9 +23,17 @@ export interface StackOptions {
   readonly detached?: boolean;
   /** Kafka nodes: 1 (the default) is the single-node stack; more start a replicated cluster (src/infra/cluster.ts). */
   readonly brokers?: number;
+  /** The secured profile (SECURE=1): its CA in `<secureDir>/tls`, its principals' passwords in `<secureDir>/secrets`. */
+  readonly secureDir?: string;
+  /** SCRAM principals beyond one per role. */
+  readonly extraPrincipals?: readonly string[];
+  /** With `secureDir`: the registry behind Keycloak too (minutes more to start on a small machine). */
+  readonly secureRegistry?: boolean;
 }
 
 export interface Stack {
+  /** Present on a secured stack: its CA, principals and connection settings. */
+  readonly secure?: SecureBroker;
   readonly brokers: string;
   readonly registryUrl: string;
   readonly services: readonly Service[];
@@ -46,10 +56,12 @@ export const startLocalStack = async (o: StackOptions, log: Logger): Promise<Sta
   mkdirSync(kafkaDir, { recursive: true });
   mkdirSync(registryDir, { recursive: true });
 
-  const kafkaOptions = { dist, java: kafkaJava, dir: kafkaDir, port: o.kafkaPort, controllerPort: o.controllerPort, detached: o.detached, pidFile: o.detached ? join(o.dir, KAFKA_PID) : undefined };
+  const secure = o.secureDir === undefined ? undefined : secureBroker(o.secureDir, o.extraPrincipals);
+  const kafkaOptions = { dist, java: kafkaJava, dir: kafkaDir, port: o.kafkaPort, controllerPort: o.controllerPort, detached: o.detached, pidFile: o.detached ? join(o.dir, KAFKA_PID) : undefined, secure };
   let cluster: KafkaCluster | undefined;
   const startKafka = async (): Promise<Service> => {
     if ((o.brokers ?? 1) <= 1) return startKafkaServer(kafkaOptions);
+    if (secure !== undefined) throw new Error('the secured profile runs one Kafka node; start it without BROKERS');
     // Brokers on KAFKA_PORT, +1, …; controllers on KAFKA_PORT+100, +101, …; free ports when KAFKA_PORT is 0.
     const firstPort = o.kafkaPort > 0 ? o.kafkaPort : undefined;
     cluster = await startKafkaCluster({ dist, java: kafkaJava, dir: kafkaDir, nodes: o.brokers ?? 1, firstPort, firstControllerPort: firstPort === undefined ? undefined : firstPort + 100, detached: o.detached, recordDir: o.dir });
@@ -58,7 +70,14 @@ export const startLocalStack = async (o: StackOptions, log: Logger): Promise<Sta
   // Both JVMs start at once; on two cores that roughly halves the cold start.
   const [kafka, registry] = await Promise.allSettled([
     startKafka(),
-    startRegistryServer({ dist, java: registryJava, dir: registryDir, port: o.registryPort, detached: o.detached, pidFile: o.detached ? join(o.dir, REGISTRY_PID) : undefined }),
+    (secure === undefined || o.secureRegistry !== true ? startRegistryServer : (r: RegistryServerOptions) => startSecuredRegistry({ ...r, root: o.root, secure, log }))({
+      dist,
+      java: registryJava,
+      dir: registryDir,
+      port: o.registryPort,
+      detached: o.detached,
+      pidFile: o.detached ? join(o.dir, REGISTRY_PID) : undefined,
+    }),
   ]);
   let started = [kafka, registry].flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
   const failed = [kafka, registry].find((r): r is PromiseRejectedResult => r.status === 'rejected');
@@ -80,6 +99,7 @@ export const startLocalStack = async (o: StackOptions, log: Logger): Promise<Sta
     started = [fresh, ...started.filter((x) => x.name !== 'kafka')];
   };
   return {
+    secure,
     brokers: cluster?.brokers ?? `127.0.0.1:${o.kafkaPort}`,
     get cluster() {
       return cluster;

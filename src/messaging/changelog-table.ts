@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import type { Kafka } from 'kafkajs';
 import { CoordError } from '../errors';
 import type { Codec } from './codec';
+import { TABLE_GROUP_PREFIX } from './acl';
 
 /** One decoded record of a table's topic: an envelope, or (value null) a tombstone. */
 export interface TableRecord {
@@ -117,7 +118,7 @@ export const readTableTopic = async (o: ReadOptions): Promise<TableRecord[]> => 
   const byPartition = new Map<number, { offset: bigint; record: TableRecord }[]>();
   const seen = new Map<number, bigint>();
   let lastArrival = Date.now();
-  const consumer = o.kafka.consumer({ groupId: `coord-table-${randomUUID()}`, allowAutoTopicCreation: false, maxWaitTimeInMs: 100 });
+  const consumer = o.kafka.consumer({ groupId: `${TABLE_GROUP_PREFIX}${randomUUID()}`, allowAutoTopicCreation: false, maxWaitTimeInMs: 100 });
   await consumer.connect();
   try {
     await consumer.subscribe({ topic: o.topic, fromBeginning: true });

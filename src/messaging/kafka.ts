@@ -1,15 +1,13 @@
 /** The kafkajs client built from the configuration, and the admin calls the rest of the code needs. */
-import { ConfigResourceTypes, Kafka, logLevel as KafkaLogLevel, Partitioners, type Admin, type KafkaConfig, type Producer, type SASLOptions } from 'kafkajs';
+import { ConfigResourceTypes, Kafka, logLevel as KafkaLogLevel, Partitioners, type Admin, type KafkaConfig, type Producer } from 'kafkajs';
 import type { Config } from '../config';
 import { CoordError } from '../errors';
 import { silentLogger, type Logger } from '../log';
 import { withAdmin } from './clients';
+import { kafkaSaslOptions, kafkaSslOptions, type KafkaSecurityHooks, type KafkaSecuritySettings } from './security';
 import type { TopicSpec } from './topics';
 
-export type KafkaConnection = Pick<
-  Config,
-  'kafkaBrokers' | 'kafkaSsl' | 'kafkaSaslMechanism' | 'kafkaSaslUsername' | 'kafkaSaslPassword'
->;
+export type KafkaConnection = Pick<Config, 'kafkaBrokers'> & KafkaSecuritySettings;
 
 const LEVELS: Record<number, keyof Logger> = {
   [KafkaLogLevel.ERROR]: 'error',
@@ -20,11 +18,12 @@ const LEVELS: Record<number, keyof Logger> = {
 
 const CONCURRENT = /another concurrent operation on the same transaction/;
 
-export const createKafka = (conn: KafkaConnection, clientId: string, log: Logger): Kafka => {
+export const createKafka = (conn: KafkaConnection, clientId: string, log: Logger, hooks: KafkaSecurityHooks = {}): Kafka => {
   const cfg: KafkaConfig = {
     clientId,
     brokers: [...conn.kafkaBrokers],
-    ssl: conn.kafkaSsl,
+    ssl: kafkaSslOptions(conn),
+    sasl: kafkaSaslOptions(conn, hooks),
     connectionTimeout: 3_000,
     requestTimeout: 30_000,
     retry: { initialRetryTime: 100, retries: 8 },
@@ -38,13 +37,6 @@ export const createKafka = (conn: KafkaConnection, clientId: string, log: Logger
       (log[method] as (m: string, f?: Record<string, unknown>) => void)(`kafkajs: ${message}`, { namespace: entry.namespace, ...rest });
     },
   };
-  if (conn.kafkaSaslMechanism !== undefined) {
-    cfg.sasl = {
-      mechanism: conn.kafkaSaslMechanism,
-      username: conn.kafkaSaslUsername ?? '',
-      password: conn.kafkaSaslPassword ?? '',
-    } as SASLOptions;
-  }
   return new Kafka(cfg);
 };
 

@@ -7,7 +7,7 @@
  */
 import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import { TimeoutMiddleware } from 'mappersmith/middleware/timeout';
-import { CoordError, errorMessage } from '../errors';
+import { CoordError, errorMessage, isCoordError } from '../errors';
 
 export interface RegistryClient {
   /** Registers (or finds) `schema` under `subject`; returns its global id. */
@@ -65,6 +65,8 @@ export const createRegistryClient = (opts: RegistryOptions): RegistryClient => {
     const errorCode = (json as { error_code?: number }).error_code;
     if (res.status === 404 && errorCode === 40403)
       throw new CoordError('SCHEMA_UNKNOWN', `schema registry has no such schema (${method} ${path}): ${detail}`);
+    if (res.status === 401 || res.status === 403)
+      throw new CoordError('SCHEMA_REGISTRY_FORBIDDEN', `schema registry refused ${method} ${path} with ${res.status} (${res.status === 401 ? 'no or wrong credentials' : 'this principal may not'}): ${detail}`);
     throw new CoordError('SCHEMA_REGISTRY', `schema registry refused ${method} ${path} with ${res.status}: ${detail}`, {
       retriable: res.status >= 500 || res.status === 429,
     });
@@ -94,7 +96,19 @@ export const createRegistryClient = (opts: RegistryOptions): RegistryClient => {
     // Not through the library: its register() compares the subject's own compatibility with one it expects and refuses
     // any difference, and Apicurio answers NONE for a subject with no setting of its own (the global BACKWARD applies).
     register: async (subject, schema) => {
-      const out = (await call('POST', `/subjects/${encodeURIComponent(subject)}/versions`, { schema, schemaType: 'AVRO' })) as { id?: unknown };
+      let out: { id?: unknown };
+      try {
+        out = (await call('POST', `/subjects/${encodeURIComponent(subject)}/versions`, { schema, schemaType: 'AVRO' })) as { id?: unknown };
+      } catch (err) {
+        if (!isCoordError(err, 'SCHEMA_REGISTRY_FORBIDDEN')) throw err;
+        // A read-only producer (a secured registry's frontend or worker) may not register, but may
+        // look up the schema the admin or the coordinator registered under the subject.
+        out = (await call('POST', `/subjects/${encodeURIComponent(subject)}`, { schema, schemaType: 'AVRO' }).catch((lookupErr: unknown) => {
+          throw isCoordError(lookupErr, 'SCHEMA_UNKNOWN') || (lookupErr as { message?: string }).message?.includes('404') === true
+            ? new CoordError('SCHEMA_REGISTRY_FORBIDDEN', `${(err as Error).message}; and ${subject} does not hold this schema yet: provision first (coordctl provision, as an admin)`)
+            : lookupErr;
+        })) as { id?: unknown };
+      }
       if (typeof out.id !== 'number') throw new CoordError('SCHEMA_REGISTRY', `schema registry answered registration of ${subject} without an id`);
       return out.id;
     },

@@ -2,6 +2,8 @@ import { strict as assert } from 'node:assert';
 import { randomUUID } from 'node:crypto';
 import * as avro from 'avsc';
 import { Kafka } from 'kafkajs';
+import { plaintext } from '../../src/messaging/kafka';
+import { kafkaSaslOptions, kafkaSslOptions } from '../../src/messaging/security';
 import type { Client, Reply } from '../../src/client/client';
 import { createWorkerAgent, type WorkerAgent } from '../../src/worker/agent';
 import { coordinatorProcess, type CoordinatorProcess } from '../support/coordinator-process';
@@ -50,7 +52,9 @@ const outsideReader = (brokers: string, registryUrl: string) => {
   return {
     /** Everything on `topic` up to its end as it was when asked. */
     read: async (topic: string): Promise<Change[]> => {
-      const kafka = new Kafka({ clientId: 'analytics', brokers: [brokers], logLevel: 0 });
+      // Plain kafkajs as any analytics tool would use it; on the secured stack with the run's credentials.
+      const conn = { ...plaintext([brokers]), ...testStack().connection };
+      const kafka = new Kafka({ clientId: 'analytics', brokers: [brokers], logLevel: 0, ssl: kafkaSslOptions(conn), sasl: kafkaSaslOptions(conn) });
       const admin = kafka.admin();
       await admin.connect();
       const ends = await admin.fetchTopicOffsets(topic).finally(() => admin.disconnect());

@@ -52,6 +52,7 @@ export const coordinatorProcess = async (
 
   const env = {
     ...process.env,
+    ...stack.env,
     KAFKA_BROKERS: stack.brokers,
     SCHEMA_REGISTRY_URL: stack.registryUrl,
     COORD_TOPIC_PREFIX: opts.prefix,

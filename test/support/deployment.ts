@@ -22,7 +22,7 @@ export interface Deployment {
 
 export const deployment = async (stack: TestStack, name: string, overrides: Partial<Config> = {}): Promise<Deployment> => {
   const prefix = uniquePrefix(name);
-  const config = makeConfig({ kafkaBrokers: stack.brokers.split(','), schemaRegistryUrl: stack.registryUrl, topicPrefix: prefix, groupId: `${prefix}-coordinator`, ...overrides });
+  const config = makeConfig({ kafkaBrokers: stack.brokers.split(','), schemaRegistryUrl: stack.registryUrl, topicPrefix: prefix, groupId: `${prefix}-coordinator`, ...stack.connection, ...overrides });
   const log = testLog();
   const parts = createParts(config, `test-${name}`, log);
   // A registry on a busy machine may miss one deadline while forty subjects are registered at once: a bounded retry.

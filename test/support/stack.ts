@@ -12,6 +12,10 @@ import { startLocalStack } from '../../src/infra/stack';
 import { createLogger } from '../../src/log';
 import { createRegistryClient } from '../../src/messaging/registry';
 import { projectRoot } from '../../src/messaging/schemas';
+import type { Config } from '../../src/config';
+import type { SecureBroker } from '../../src/infra/secure';
+import { warmRegistry } from './warm';
+import { connectionEnv, EXTRA_PRINCIPALS, grantRunPrincipal, RUN_PRINCIPAL, secureEnabled, secureRegistryEnabled } from './secure';
 
 export interface TestStack {
   readonly brokers: string;
@@ -20,6 +24,11 @@ export interface TestStack {
   readonly dir: string;
   /** The replicated cluster when TEST_BROKERS > 1 (the fault tier), so a test can kill one node. */
   readonly cluster?: KafkaCluster;
+  /** With TEST_SECURE=1: the secured broker (CA, principals); the run connects as its coordinator principal. */
+  readonly secure?: SecureBroker;
+  /** How the run's clients connect (empty on a plain stack), and the same as environment variables for the processes it starts. */
+  readonly connection: Partial<Config>;
+  readonly env: Readonly<Record<string, string>>;
   /** Stops the broker and starts it again on the same data and port (local stack only). */
   restartKafka(opts?: { hard?: boolean; downMs?: number }): Promise<void>;
   stop(): Promise<void>;
@@ -101,16 +110,33 @@ const startWithTestcontainers = async (): Promise<{ brokers: string; registryUrl
 export const startTestStack = async (): Promise<TestStack> => {
   const dir = mkdtempSync(join(tmpdir(), 'coord-test-'));
   const log = createLogger(process.env.TEST_LOG === '1' ? 'info' : 'warn', { component: 'test-stack' });
-  let inner: { brokers: string; registryUrl: string; cluster?: KafkaCluster; restartKafka?: TestStack['restartKafka']; stop(): Promise<void> };
+  let inner: { brokers: string; registryUrl: string; cluster?: KafkaCluster; secure?: SecureBroker; restartKafka?: TestStack['restartKafka']; stop(): Promise<void> };
   const brokers = Number(process.env.TEST_BROKERS ?? 1);
+  const secureDir = secureEnabled() ? join(dir, 'secure') : undefined;
   if (process.env.TEST_INFRA === 'testcontainers') inner = await startWithTestcontainers();
   else
     inner = await startLocalStack(
       // A cluster picks a free port for each of its nodes (kafkaPort 0).
-      { root: projectRoot(), dir: join(dir, 'infra'), kafkaPort: brokers > 1 ? 0 : await freePort(), controllerPort: await freePort(), registryPort: await freePort(), brokers },
+      {
+        root: projectRoot(),
+        dir: join(dir, 'infra'),
+        secureDir,
+        secureRegistry: secureRegistryEnabled(),
+        extraPrincipals: EXTRA_PRINCIPALS,
+        kafkaPort: brokers > 1 ? 0 : await freePort(),
+        controllerPort: await freePort(),
+        registryPort: await freePort(),
+        brokers,
+      },
       log,
     );
+  if (inner.secure !== undefined) await grantRunPrincipal(inner.brokers, inner.secure);
+  const connection: Partial<Config> = inner.secure?.connection(RUN_PRINCIPAL) ?? {};
+  await warmRegistry(inner.registryUrl, connection.schemaRegistryAuth);
   current = {
+    secure: inner.secure,
+    connection,
+    env: connectionEnv(connection),
     brokers: inner.brokers,
     registryUrl: inner.registryUrl,
     cluster: inner.cluster,

@@ -1,0 +1,38 @@
+import { strict as assert } from 'node:assert';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { registryRealm } from '../../src/infra/keycloak';
+import { ensureSecrets } from '../../src/infra/secure';
+import { readRunEnv } from '../../src/cli/run-env';
+
+describe('the secured stack material', () => {
+  let dir: string;
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'coord-secrets-'));
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('writes one secrets file per principal, readable by its owner only, and keeps it on the next start', () => {
+    const first = ensureSecrets(dir, ['frontend', 'worker']);
+    const file = join(dir, 'frontend.env');
+    assert.equal(statSync(file).mode & 0o777, 0o600);
+    const env = readRunEnv(file);
+    assert.equal(env.KAFKA_SASL_USERNAME, 'frontend');
+    assert.equal(env.KAFKA_SASL_PASSWORD, first.get('frontend'));
+    assert.equal(env.SCHEMA_REGISTRY_AUTH, `frontend:${first.get('frontend')}`);
+    assert.notEqual(first.get('frontend'), first.get('worker'));
+    const again = ensureSecrets(dir, ['frontend', 'worker', 'reader']);
+    assert.equal(again.get('frontend'), first.get('frontend'));
+    assert.match(readFileSync(join(dir, 'reader.env'), 'utf8'), /^KAFKA_SASL_USERNAME=reader$/m);
+  });
+
+  it('gives the admin sr-admin, the coordinator sr-developer and everyone else sr-readonly in the registry realm', () => {
+    const realm = registryRealm(new Map([['admin', 'a'], ['coordinator', 'c'], ['frontend', 'f']])) as { users: { serviceAccountClientId: string; realmRoles: string[] }[]; clients: { clientId: string; secret?: string }[] };
+    const roleOf = (c: string) => realm.users.find((u) => u.serviceAccountClientId === c)?.realmRoles;
+    assert.deepEqual(roleOf('admin'), ['sr-admin']);
+    assert.deepEqual(roleOf('coordinator'), ['sr-developer']);
+    assert.deepEqual(roleOf('frontend'), ['sr-readonly']);
+    assert.equal(realm.clients.find((c) => c.clientId === 'frontend')?.secret, 'f');
+  });
+});

@@ -3,7 +3,7 @@
  * another projection's cleanup (a cascade, a dead worker), writes through a Draft and reads its
  * own writes before the pass applies them. Pure: it only collects.
  */
-import type { Answer, Change, Command, Decision, Image, ReplyDraft, StateView } from './types';
+import type { Answer, Change, Command, Decision, Entity, Image, ReplyDraft, StateView } from './types';
 
 const byKey = ([a]: readonly [string, Image], [b]: readonly [string, Image]): number => (a < b ? -1 : a > b ? 1 : 0);
 
@@ -16,27 +16,28 @@ export class Draft implements StateView {
 
   constructor(private readonly base: StateView) {}
 
-  get(entity: string, key: string): Image | undefined {
+  // What the draft wrote under an entity is an image of that entity's type: the reads hand it on as such.
+  get<I extends Image>(entity: Entity<I>, key: string): I | undefined {
     const mine = this.written.get(entity)?.get(key);
-    return mine === undefined ? this.base.get(entity, key) : mine ?? undefined;
+    return mine === undefined ? this.base.get(entity, key) : ((mine ?? undefined) as I | undefined);
   }
 
-  list(entity: string): Iterable<readonly [string, Image]> {
+  list<I extends Image>(entity: Entity<I>): Iterable<readonly [string, I]> {
     const mine = this.written.get(entity);
     if (mine === undefined) return this.base.list(entity);
-    const out = new Map<string, Image>(this.base.list(entity));
+    const out = new Map<string, I>(this.base.list(entity));
     for (const [k, v] of mine) {
       if (v === null) out.delete(k);
-      else out.set(k, v);
+      else out.set(k, v as I);
     }
     return [...out.entries()].sort(byKey);
   }
 
-  getAt(entity: string, key: string, ts: bigint): Image | undefined {
+  getAt<I extends Image>(entity: Entity<I>, key: string, ts: bigint): I | undefined {
     return this.base.getAt(entity, key, ts);
   }
 
-  listAt(entity: string, ts: bigint): Iterable<readonly [string, Image]> {
+  listAt<I extends Image>(entity: Entity<I>, ts: bigint): Iterable<readonly [string, I]> {
     return this.base.listAt(entity, ts);
   }
 

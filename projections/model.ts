@@ -3,18 +3,19 @@
  * other's entities (a query reads the catalog, a dead worker fails queries) through these
  * names and types, and never through each other's handlers.
  */
-import type { Image, StateView } from './types';
+import { entity, type Entity, type Image, type StateView } from './types';
 
-export const WORKER = 'worker';
-export const SESSION = 'session';
-export const LOGICAL_SOURCE = 'logical-source';
-export const PHYSICAL_SOURCE = 'physical-source';
-export const SINK = 'sink';
-export const QUERY = 'query';
-export const ALLOCATION = 'allocation';
-export const ORACLE = 'oracle';
-export const READ_HOLD = 'read-hold';
-export const SETTINGS = 'settings';
+// Each entity type's name carries the type of its images: `state.get(WORKER, id)` is a WorkerImage.
+export const WORKER: Entity<WorkerImage> = entity('worker');
+export const SESSION: Entity<SessionImage> = entity('session');
+export const LOGICAL_SOURCE: Entity<LogicalSourceImage> = entity('logical-source');
+export const PHYSICAL_SOURCE: Entity<PhysicalSourceImage> = entity('physical-source');
+export const SINK: Entity<SinkImage> = entity('sink');
+export const QUERY: Entity<QueryImage> = entity('query');
+export const ALLOCATION: Entity<AllocationImage> = entity('allocation');
+export const ORACLE: Entity = entity('oracle');
+export const READ_HOLD: Entity<ReadHoldImage> = entity('read-hold');
+export const SETTINGS: Entity = entity('settings');
 
 export type WorkerState = 'ACTIVE' | 'SUSPECT' | 'DEAD' | 'DRAINING' | 'DEREGISTERED';
 
@@ -198,11 +199,11 @@ export const DEFAULT_SETTINGS: Settings = Object.freeze({
 
 export const settingsOf = (state: StateView): Settings => (state.get(SETTINGS, 'current') as Settings | undefined) ?? DEFAULT_SETTINGS;
 
-export const workerOf = (state: StateView, id: string): WorkerImage | undefined => state.get(WORKER, id) as WorkerImage | undefined;
-export const sessionOf = (state: StateView, id: string): SessionImage | undefined => state.get(SESSION, id) as SessionImage | undefined;
-export const queryOf = (state: StateView, name: string): QueryImage | undefined => state.get(QUERY, name) as QueryImage | undefined;
+export const workerOf = (state: StateView, id: string): WorkerImage | undefined => state.get(WORKER, id);
+export const sessionOf = (state: StateView, id: string): SessionImage | undefined => state.get(SESSION, id);
+export const queryOf = (state: StateView, name: string): QueryImage | undefined => state.get(QUERY, name);
 
-export const each = <T extends Image>(state: StateView, entity: string): T[] => [...state.list(entity)].map(([, image]) => image as T);
+export const each = <I extends Image>(state: StateView, of: Entity<I>): I[] => [...state.list(of)].map(([, image]) => image);
 
 /** A worker that can take new fragments. */
 export const placeable = (w: WorkerImage): boolean => w.state === 'ACTIVE';

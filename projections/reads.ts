@@ -3,7 +3,7 @@
  * snapshot from the history. History below the compaction frontier is gone, and a read there
  * is refused with the frontier in the message.
  */
-import { each, READ_HOLD, settingsOf, shown, type ReadHoldImage } from './model';
+import { each, READ_HOLD, settingsOf, shown } from './model';
 import { LOGICAL_BITS } from './system/hybrid';
 import { accept, reject, reply, unwrap, type Decision, type Handler, type Image, type PassContext, type Payload, type Stage, type StateView } from './types';
 
@@ -21,7 +21,7 @@ export interface ReadView {
 export const compactionFrontier = (state: StateView, nowMs: number): bigint => {
   const settings = settingsOf(state);
   const retention = BigInt(Math.max(0, nowMs - settings.historyRetentionMs)) << LOGICAL_BITS;
-  const held = each<ReadHoldImage>(state, READ_HOLD)
+  const held = each(state, READ_HOLD)
     .filter((h) => h.expiresAtMs > nowMs)
     .reduce((m, h) => (BigInt(h.ts) < m ? BigInt(h.ts) : m), retention);
   const floor = BigInt(settings.frontierFloorTs);

@@ -105,15 +105,28 @@ export interface Decision {
   readonly compactTo?: bigint;
 }
 
-/** Read access to the working snapshot, including the changes made earlier in the same pass. */
+/**
+ * An entity type's name, carrying the type of its images: `state.get(WORKER, id)` is a
+ * `WorkerImage`. At run time it is the name (a string, as the store keys it); the image type
+ * exists for the compiler only.
+ */
+export type Entity<I extends Image = Image> = string & { readonly __image?: I };
+
+/** Names an entity type whose images are `I` (see projections/model.ts). */
+export const entity = <I extends Image>(name: string): Entity<I> => name;
+
+/**
+ * Read access to the working snapshot, including the changes made earlier in the same pass.
+ * Read through an `Entity<I>`, an image is an `I`; through a bare name, an `Image`.
+ */
 export interface StateView {
-  get(entity: string, key: string): Image | undefined;
+  get<I extends Image>(entity: Entity<I>, key: string): I | undefined;
   /** In key order. */
-  list(entity: string): Iterable<readonly [string, Image]>;
+  list<I extends Image>(entity: Entity<I>): Iterable<readonly [string, I]>;
   /** A versioned entity's image as of the snapshot with hybrid timestamp `ts` (from the history). */
-  getAt(entity: string, key: string, ts: bigint): Image | undefined;
+  getAt<I extends Image>(entity: Entity<I>, key: string, ts: bigint): I | undefined;
   /** A versioned entity's images as of `ts`, in key order. */
-  listAt(entity: string, ts: bigint): Iterable<readonly [string, Image]>;
+  listAt<I extends Image>(entity: Entity<I>, ts: bigint): Iterable<readonly [string, I]>;
 }
 
 export interface Handler<V = Record<string, unknown>> {

@@ -10,8 +10,7 @@ import {
   shown,
   tooLong,
   type LogicalSourceImage,
-  type PhysicalSourceImage,
-  type QueryImage,
+  
 } from '../model';
 import { removeQuery } from '../queries/lifecycle';
 import { getHandler, listHandler } from '../reads';
@@ -59,7 +58,7 @@ export const logicalSourcePayload = (image: LogicalSourceImage): Payload => ({
 });
 
 const lookup = (state: StateView, name: string): LogicalSourceImage | undefined =>
-  state.get(LOGICAL_SOURCE, name) as LogicalSourceImage | undefined;
+  state.get(LOGICAL_SOURCE, name);
 
 export const createLogicalSource: Handler<CreateLogicalSource> = {
   stage: 'catalog',
@@ -90,8 +89,8 @@ export const dropLogicalSource: Handler<DropLogicalSource> = {
   decide: (msg, state, ctx): Decision => {
     const { name, cascade } = msg.value;
     if (lookup(state, name) === undefined) return reject('NOT_FOUND', `logical source ${shown(name)} does not exist`);
-    const queries = each<QueryImage>(state, QUERY).filter((q) => q.sources.includes(name));
-    const physical = each<PhysicalSourceImage>(state, PHYSICAL_SOURCE).filter((p) => p.logicalSource === name);
+    const queries = each(state, QUERY).filter((q) => q.sources.includes(name));
+    const physical = each(state, PHYSICAL_SOURCE).filter((p) => p.logicalSource === name);
     if (!cascade && queries.length + physical.length > 0) {
       const users = [...queries.map((q) => `query ${q.name}`), ...physical.map((p) => `physical source ${p.name}`)];
       return reject('FAILED_PRECONDITION', `logical source ${name} is used by ${users.join(', ')}; drop those first or drop with cascade`);

@@ -13,7 +13,6 @@ import {
   tooLong,
   workerOf,
   type PhysicalSourceImage,
-  type QueryImage,
 } from '../model';
 import { live, removeQuery } from '../queries/lifecycle';
 import { getHandler, listHandler } from '../reads';
@@ -80,7 +79,7 @@ export const dropPhysicalSource: Handler<{ readonly name: string; readonly casca
   decide: (msg, state, ctx): Decision => {
     const { name, cascade } = msg.value;
     if (state.get(PHYSICAL_SOURCE, name) === undefined) return reject('NOT_FOUND', `physical source ${shown(name)} does not exist`);
-    const readers = each<QueryImage>(state, QUERY).filter((q) => live(q.state) && q.fragments.some((f) => f.physicalSource === name));
+    const readers = each(state, QUERY).filter((q) => live(q.state) && q.fragments.some((f) => f.physicalSource === name));
     if (!cascade && readers.length > 0)
       return reject('FAILED_PRECONDITION', `physical source ${name} is read by query ${readers.map((q) => q.name).join(', ')}; stop it first or drop with cascade`);
     const draft = new Draft(state);

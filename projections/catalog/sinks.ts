@@ -1,6 +1,6 @@
 /** Sinks: where a query's results go. */
 import { Draft } from '../draft';
-import { each, nameProblem, optionsProblem, QUERY, shown, SINK, sortedOptions, tooLong, type QueryImage, type SinkImage } from '../model';
+import { each, nameProblem, optionsProblem, QUERY, shown, SINK, sortedOptions, tooLong, type SinkImage } from '../model';
 import { removeQuery } from '../queries/lifecycle';
 import { getHandler, listHandler } from '../reads';
 import { accept, reject, reply, type Decision, type Handler, type Payload } from '../types';
@@ -38,7 +38,7 @@ export const dropSink: Handler<{ readonly name: string; readonly cascade: boolea
   decide: (msg, state, ctx): Decision => {
     const { name, cascade } = msg.value;
     if (state.get(SINK, name) === undefined) return reject('NOT_FOUND', `sink ${shown(name)} does not exist`);
-    const writers = each<QueryImage>(state, QUERY).filter((q) => q.sink === name);
+    const writers = each(state, QUERY).filter((q) => q.sink === name);
     if (!cascade && writers.length > 0) return reject('FAILED_PRECONDITION', `sink ${name} is used by query ${writers.map((q) => q.name).join(', ')}; drop those first or drop with cascade`);
     const draft = new Draft(state);
     for (const q of writers) removeQuery(draft, q, `sink ${name} was dropped with cascade`, ctx.logTimeMs);

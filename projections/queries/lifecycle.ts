@@ -15,7 +15,6 @@ import {
   shown,
   type AllocationImage,
   type FragmentImage,
-  type PhysicalSourceImage,
   type QueryImage,
   type QueryState,
 } from '../model';
@@ -43,7 +42,7 @@ export const live = (s: QueryState): boolean => s === 'DEPLOYING' || s === 'RUNN
 const settled = (f: FragmentImage): boolean => f.status === 'STOPPED' || f.status === 'FAILED';
 
 export const deployCommand = (draft: Draft, q: QueryImage, f: FragmentImage): void => {
-  const p = f.physicalSource === null ? undefined : (draft.get(PHYSICAL_SOURCE, f.physicalSource) as PhysicalSourceImage | undefined);
+  const p = f.physicalSource === null ? undefined : (draft.get(PHYSICAL_SOURCE, f.physicalSource));
   draft.command(f.workerId, 'coord.v1.DeployFragment', {
     queryName: q.name,
     fragmentId: f.fragmentId,
@@ -72,7 +71,7 @@ const answerPending = (draft: Draft, q: QueryImage, answer: ReplyDraft): void =>
 const settleSlot = (draft: Draft, a: AllocationImage, cache: boolean, nowMs: number): void => {
   const settings = settingsOf(draft);
   const open = a.session !== null && sessionOf(draft, a.session)?.state === 'OPEN';
-  const cachedNow = open ? each<AllocationImage>(draft, ALLOCATION).filter((x) => x.session === a.session && x.cachedUntilMs !== null).length : 0;
+  const cachedNow = open ? each(draft, ALLOCATION).filter((x) => x.session === a.session && x.cachedUntilMs !== null).length : 0;
   if (cache && open && cachedNow < settings.maxCachedAllocations)
     draft.put(ALLOCATION, a.allocationId, { ...a, fragmentId: null, cachedUntilMs: nowMs + settings.allocationIdleMs, releaseTo: null });
   else draft.delete(ALLOCATION, a.allocationId);
@@ -80,7 +79,7 @@ const settleSlot = (draft: Draft, a: AllocationImage, cache: boolean, nowMs: num
 
 /** The slot of a fragment that has now stopped on its worker, if it was waiting for that. */
 export const fragmentSettled = (draft: Draft, workerId: string, fragmentId: string, nowMs: number): void => {
-  for (const a of each<AllocationImage>(draft, ALLOCATION))
+  for (const a of each(draft, ALLOCATION))
     if (a.fragmentId === fragmentId && a.workerId === workerId && a.releaseTo !== null) settleSlot(draft, a, a.releaseTo === 'CACHE', nowMs);
 };
 
@@ -91,7 +90,7 @@ export const fragmentSettled = (draft: Draft, workerId: string, fragmentId: stri
  */
 const releaseSlots = (draft: Draft, q: QueryImage, cache: boolean, nowMs: number): void => {
   const byAllocation = new Map(q.fragments.map((f) => [f.allocation, f]));
-  for (const a of each<AllocationImage>(draft, ALLOCATION)) {
+  for (const a of each(draft, ALLOCATION)) {
     const f = byAllocation.get(a.allocationId);
     if (f === undefined || a.cachedUntilMs !== null || a.fragmentId !== f.fragmentId) continue;
     if (settled(f)) settleSlot(draft, a, cache, nowMs);
@@ -149,7 +148,8 @@ export const removeQuery = (draft: Draft, q: QueryImage, why: string, nowMs: num
 
 /** A fragment's status as its worker reports it. */
 export const fragmentReported = (draft: Draft, q: QueryImage, fragmentId: string, status: 'RUNNING' | 'FAILED' | 'STOPPED', reason: string, nowMs: number): void => {
-  const f = q.fragments.find((x) => x.fragmentId === fragmentId) as FragmentImage;
+  const f = q.fragments.find((x) => x.fragmentId === fragmentId);
+  if (f === undefined) return; // the caller found it; a report of a fragment the query does not have changes nothing
   const updated: QueryImage = { ...q, fragments: q.fragments.map((x) => (x === f ? { ...x, status: status === 'RUNNING' && x.status === 'STOPPING' ? 'STOPPING' : status } : x)) };
   switch (status) {
     case 'RUNNING':
@@ -186,28 +186,28 @@ export const fragmentReported = (draft: Draft, q: QueryImage, fragmentId: string
  * to fail the query and let its owner start it again once the sources are back).
  */
 export const workerGone = (draft: Draft, workerId: string, why: string, nowMs: number): void => {
-  for (const p of each<PhysicalSourceImage>(draft, PHYSICAL_SOURCE))
+  for (const p of each(draft, PHYSICAL_SOURCE))
     if (p.workerId === workerId && p.available) draft.put(PHYSICAL_SOURCE, p.name, { ...p, available: false });
-  for (const q of each<QueryImage>(draft, QUERY)) {
+  for (const q of each(draft, QUERY)) {
     const lost = q.fragments.filter((f) => f.workerId === workerId && !settled(f));
     if (lost.length === 0) continue;
     const without: QueryImage = { ...q, fragments: q.fragments.map((f) => (lost.includes(f) ? { ...f, status: 'FAILED' } : f)) };
     if (live(q.state)) failQuery(draft, without, `worker ${workerId} is ${why}`, nowMs);
     else draft.put(QUERY, q.name, q.state === 'STOPPING' && without.fragments.every(settled) ? { ...without, state: 'STOPPED' } : without);
   }
-  for (const a of each<AllocationImage>(draft, ALLOCATION)) if (a.workerId === workerId) draft.delete(ALLOCATION, a.allocationId);
+  for (const a of each(draft, ALLOCATION)) if (a.workerId === workerId) draft.delete(ALLOCATION, a.allocationId);
 };
 
 /** A worker's new incarnation is ACTIVE: its physical sources can be read again. */
 export const workerBack = (draft: Draft, workerId: string): void => {
-  for (const p of each<PhysicalSourceImage>(draft, PHYSICAL_SOURCE))
+  for (const p of each(draft, PHYSICAL_SOURCE))
     if (p.workerId === workerId && !p.available) draft.put(PHYSICAL_SOURCE, p.name, { ...p, available: true });
 };
 
 /** Cleanup when a session closes or expires: its cached slots are released, its temporary queries stopped and dropped. */
 export const sessionGone = (draft: Draft, sessionId: string, nowMs: number): void => {
-  for (const q of each<QueryImage>(draft, QUERY)) if (q.session === sessionId && q.temporary) removeQuery(draft, q, `its session ${sessionId} is gone`, nowMs);
-  for (const a of each<AllocationImage>(draft, ALLOCATION)) if (a.session === sessionId && a.cachedUntilMs !== null) draft.delete(ALLOCATION, a.allocationId);
+  for (const q of each(draft, QUERY)) if (q.session === sessionId && q.temporary) removeQuery(draft, q, `its session ${sessionId} is gone`, nowMs);
+  for (const a of each(draft, ALLOCATION)) if (a.session === sessionId && a.cachedUntilMs !== null) draft.delete(ALLOCATION, a.allocationId);
 };
 
 /** What ran out for a deployment past its `deployBy`, for the reason a failed start gives. */
@@ -219,8 +219,8 @@ const overdue = (q: QueryImage): string => {
 
 /** The queries' part of the check loop: idle cached slots are released, overdue deployments aborted. */
 export const checkQueries = (draft: Draft, nowMs: number): void => {
-  for (const a of each<AllocationImage>(draft, ALLOCATION)) if (a.cachedUntilMs !== null && a.cachedUntilMs <= nowMs) draft.delete(ALLOCATION, a.allocationId);
-  for (const q of each<QueryImage>(draft, QUERY))
+  for (const a of each(draft, ALLOCATION)) if (a.cachedUntilMs !== null && a.cachedUntilMs <= nowMs) draft.delete(ALLOCATION, a.allocationId);
+  for (const q of each(draft, QUERY))
     if (q.state === 'DEPLOYING' && q.deployBy !== null && q.deployBy < nowMs)
       failQuery(
         draft,

@@ -15,7 +15,6 @@ import {
   WORKER,
   type AllocationImage,
   type FragmentImage,
-  type PhysicalSourceImage,
   type QueryImage,
   type WorkerImage,
 } from '../model';
@@ -48,20 +47,23 @@ const oldestCached = (allocations: readonly AllocationImage[], where: (a: Alloca
  */
 export const place = (draft: Draft, q: QueryImage): Placed | Refused => {
   const settings = settingsOf(draft);
-  const workers = new Map(each<WorkerImage>(draft, WORKER).map((w) => [w.workerId, w]));
-  const physical = each<PhysicalSourceImage>(draft, PHYSICAL_SOURCE);
+  const workers = new Map(each(draft, WORKER).map((w) => [w.workerId, w]));
+  const physical = each(draft, PHYSICAL_SOURCE);
 
   // Where each fragment must run: sources pinned to their physical source's worker.
   const wanted: { kind: 'SOURCE' | 'SINK'; workerId: string | null; physicalSource: string | null }[] = [];
   for (const source of q.sources) {
-    const usable = physical.filter((p) => p.logicalSource === source && p.available && workers.get(p.workerId) !== undefined && placeable(workers.get(p.workerId) as WorkerImage));
+    const usable = physical.filter((p) => {
+      const on = workers.get(p.workerId);
+      return p.logicalSource === source && p.available && on !== undefined && placeable(on);
+    });
     if (usable.length === 0)
       return { ok: false, status: 'FAILED_PRECONDITION', message: `logical source ${source} has no physical source on an ACTIVE worker; create one with 'coordctl physical-source create'` };
     for (const p of usable) wanted.push({ kind: 'SOURCE', workerId: p.workerId, physicalSource: p.name });
   }
   wanted.push({ kind: 'SINK', workerId: null, physicalSource: null });
 
-  let allocations = each<AllocationImage>(draft, ALLOCATION);
+  let allocations = each(draft, ALLOCATION);
   // Slots taken per worker, kept as the placement goes: counting them afresh for every comparison would scan every allocation.
   const used = new Map<string, number>();
   for (const a of allocations) used.set(a.workerId, (used.get(a.workerId) ?? 0) + 1);
@@ -85,7 +87,9 @@ export const place = (draft: Draft, q: QueryImage): Placed | Refused => {
       if (chosen === undefined) return { ok: false, status: 'RESOURCE_EXHAUSTED', message: `no ACTIVE worker to run the sink of query ${q.name}` };
       workerId = chosen.workerId;
     }
-    const worker = workers.get(workerId) as WorkerImage;
+    const worker = workers.get(workerId);
+    // Every wanted worker was found among the registered ones above; a refusal, not a throw, should that ever change.
+    if (worker === undefined) return { ok: false, status: 'FAILED_PRECONDITION', message: `worker ${workerId} is not registered` };
     const fragmentId = `${q.name}#${deployment}-${i}`;
     let allocationId: string;
     const mine = mineOn(workerId);
@@ -118,7 +122,7 @@ export const place = (draft: Draft, q: QueryImage): Placed | Refused => {
   // Only now that every fragment has its slot: the deployment id is taken, the reclaimed go, the taken are written.
   takeIds(draft, 1);
   const kept = new Set(allocations.map((a) => a.allocationId));
-  for (const a of each<AllocationImage>(draft, ALLOCATION)) if (!kept.has(a.allocationId)) draft.delete(ALLOCATION, a.allocationId);
+  for (const a of each(draft, ALLOCATION)) if (!kept.has(a.allocationId)) draft.delete(ALLOCATION, a.allocationId);
   for (const a of allocations) if (a.fragmentId !== null && fragments.some((f) => f.allocation === a.allocationId)) draft.put(ALLOCATION, a.allocationId, a);
   return { ok: true, fragments, reused };
 };

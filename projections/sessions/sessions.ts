@@ -9,7 +9,7 @@ export { SESSION, type SessionImage, type SessionState } from '../model';
 const NOTHING: Decision = accept([]);
 
 const open = (state: StateView, id: string): SessionImage | undefined => {
-  const s = state.get(SESSION, id) as SessionImage | undefined;
+  const s = state.get(SESSION, id);
   return s?.state === 'OPEN' ? s : undefined;
 };
 
@@ -47,8 +47,7 @@ export const sessionClosed: Handler<{ readonly sessionId: string }> = {
 /** The sessions' part of the check loop: silence of `timeoutMs` of log time expires a session. */
 export const expireSessions = (state: StateView, nowMs: number, timeoutMs: number): Change[] => {
   const changes: Change[] = [];
-  for (const [, image] of state.list(SESSION)) {
-    const s = image as SessionImage;
+  for (const [, s] of state.list(SESSION)) {
     if (s.state === 'OPEN' && nowMs - s.lastHeartbeatMs >= timeoutMs) changes.push({ entity: SESSION, key: s.sessionId, image: { ...s, state: 'EXPIRED', goneAtMs: nowMs } });
   }
   return changes;
@@ -60,8 +59,7 @@ export const expireSessions = (state: StateView, nowMs: number, timeoutMs: numbe
  */
 export const goneSessions = (state: StateView, nowMs: number, retentionMs: number): Change[] => {
   const changes: Change[] = [];
-  for (const [, image] of state.list(SESSION)) {
-    const s = image as SessionImage;
+  for (const [, s] of state.list(SESSION)) {
     if (s.state !== 'OPEN' && nowMs - goneSinceMs(s) >= retentionMs) changes.push({ entity: SESSION, key: s.sessionId, image: null });
   }
   return changes;

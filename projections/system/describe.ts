@@ -1,5 +1,5 @@
 /** DescribeCoordinator: where the coordinator stands, and the settings it decides with. */
-import { ALLOCATION, each, QUERY, SESSION, settingsOf, WORKER, type AllocationImage, type SessionImage, type WorkerImage } from '../model';
+import { ALLOCATION, each, QUERY, SESSION, settingsOf, WORKER } from '../model';
 import { compactionFrontier } from '../reads';
 import { accept, reply, type Handler } from '../types';
 import { oracleHighWater } from './allocators';
@@ -8,15 +8,15 @@ export const describeCoordinator: Handler<Record<string, never>> = {
   stage: 'system',
   decide: (_msg, state, ctx) => {
     const s = settingsOf(state);
-    const allocations = each<AllocationImage>(state, ALLOCATION);
+    const allocations = each(state, ALLOCATION);
     const value = {
       snapshotId: ctx.snapshotId,
       snapshotTs: ctx.snapshotTs,
       logTimeMs: BigInt(ctx.logTimeMs),
       oracleTs: oracleHighWater(state),
       frontierTs: compactionFrontier(state, ctx.logTimeMs),
-      workers: each<WorkerImage>(state, WORKER).filter((w) => w.state !== 'DEAD' && w.state !== 'DEREGISTERED').length,
-      openSessions: each<SessionImage>(state, SESSION).filter((x) => x.state === 'OPEN').length,
+      workers: each(state, WORKER).filter((w) => w.state !== 'DEAD' && w.state !== 'DEREGISTERED').length,
+      openSessions: each(state, SESSION).filter((x) => x.state === 'OPEN').length,
       queries: [...state.list(QUERY)].length,
       allocationsInUse: allocations.filter((a) => a.cachedUntilMs === null).length,
       allocationsCached: allocations.filter((a) => a.cachedUntilMs !== null).length,

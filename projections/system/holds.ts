@@ -25,7 +25,7 @@ export const acquireReadHold: Handler<AcquireReadHold> = {
     if (long !== undefined) return reject('INVALID_ARGUMENT', long);
     const lease = Number(v.leaseMs);
     if (!(lease > 0 && lease <= 86_400_000)) return reject('INVALID_ARGUMENT', `leaseMs must be between 1 and 86400000, got ${v.leaseMs}`);
-    const existing = state.get(READ_HOLD, v.name) as ReadHoldImage | undefined;
+    const existing = state.get(READ_HOLD, v.name);
     const ts = unwrap(v.asOfTs) ?? (existing === undefined ? ctx.snapshotTs : BigInt(existing.ts));
     if (ts > ctx.snapshotTs) return reject('INVALID_ARGUMENT', `asOf ${ts} is after the current snapshot ${ctx.snapshotTs}`);
     const frontier = compactionFrontier(state, ctx.logTimeMs);
@@ -46,13 +46,13 @@ export const releaseReadHold: Handler<{ readonly name: string }> = {
 export const listReadHolds: Handler<Record<string, never>> = {
   stage: 'system',
   decide: (_msg, state, ctx): Decision => {
-    const holds = each<ReadHoldImage>(state, READ_HOLD).map((h) => holdPayload(h).value);
+    const holds = each(state, READ_HOLD).map((h) => holdPayload(h).value);
     return accept([], reply('OK', `${holds.length} read holds`, { type: 'coord.v1.ReadHoldList', value: { holds, frontierTs: compactionFrontier(state, ctx.logTimeMs) } }));
   },
 };
 
 /** The holds' part of the check loop: lapsed holds go, and the history below the frontier is compacted. */
 export const checkHolds = (draft: Draft, nowMs: number): void => {
-  for (const h of each<ReadHoldImage>(draft, READ_HOLD)) if (h.expiresAtMs <= nowMs) draft.delete(READ_HOLD, h.name);
+  for (const h of each(draft, READ_HOLD)) if (h.expiresAtMs <= nowMs) draft.delete(READ_HOLD, h.name);
   draft.compact(compactionFrontier(draft, nowMs));
 };

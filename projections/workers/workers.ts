@@ -27,7 +27,7 @@ export interface WorkerStatistics extends Report {
 
 const NOTHING: Decision = accept([]);
 
-const lookup = (state: StateView, id: string): WorkerImage | undefined => state.get(WORKER, id) as WorkerImage | undefined;
+const lookup = (state: StateView, id: string): WorkerImage | undefined => state.get(WORKER, id);
 
 const put = (image: WorkerImage): Decision => accept([{ entity: WORKER, key: image.workerId, image }]);
 
@@ -126,8 +126,7 @@ export const workerDeregistered: Handler<Report> = {
 /** The workers' part of the check loop: silence of `suspectMs` makes a worker SUSPECT, of `timeoutMs` DEAD. */
 export const checkWorkers = (state: StateView, nowMs: number, suspectMs: number, timeoutMs: number): Change[] => {
   const changes: Change[] = [];
-  for (const [, image] of state.list(WORKER)) {
-    const w = image as WorkerImage;
+  for (const [, w] of state.list(WORKER)) {
     if (w.state === 'DEAD' || w.state === 'DEREGISTERED') continue;
     const silentMs = nowMs - w.lastHeartbeatMs;
     const next: WorkerState = silentMs >= timeoutMs ? 'DEAD' : silentMs >= suspectMs && w.state === 'ACTIVE' ? 'SUSPECT' : w.state;
@@ -143,8 +142,7 @@ export const checkWorkers = (state: StateView, nowMs: number, suspectMs: number,
  */
 export const goneWorkers = (state: StateView, nowMs: number, retentionMs: number): Change[] => {
   const changes: Change[] = [];
-  for (const [, image] of state.list(WORKER)) {
-    const w = image as WorkerImage;
+  for (const [, w] of state.list(WORKER)) {
     if (gone(w) && nowMs - goneSinceMs(w) >= retentionMs) changes.push({ entity: WORKER, key: w.workerId, image: null });
   }
   return changes;
@@ -154,8 +152,7 @@ export const listWorkers: Handler<{ readonly includeGone: boolean }> = {
   stage: 'system',
   decide: (msg, state) => {
     const workers = [];
-    for (const [, image] of state.list(WORKER)) {
-      const w = image as WorkerImage;
+    for (const [, w] of state.list(WORKER)) {
       if (!msg.value.includeGone && (w.state === 'DEAD' || w.state === 'DEREGISTERED')) continue;
       workers.push({
         workerId: w.workerId,

@@ -4,7 +4,7 @@
  */
 import { cpSync } from 'node:fs';
 import { createConsumer, withAdmin as withKafkaAdmin, type Admin, type Consumer, type Kafka } from '../messaging/clients';
-import type { Image, Projection } from '../../projections';
+import type { Entity, Image, Projection } from '../../projections';
 import type { Config } from '../config';
 import { CoordError, errorMessage, isCoordError } from '../errors';
 import type { Logger } from '../log';
@@ -66,8 +66,8 @@ export interface EngineObserver {
 export interface CoordinatorView {
   readonly snapshot: { readonly id: string; readonly ts: string; readonly logTimeMs: number };
   /** The entities of one kind (the names in projections/model.ts), in key order. */
-  list(entity: string): readonly (readonly [string, Image])[];
-  get(entity: string, key: string): Image | undefined;
+  list<I extends Image>(entity: Entity<I>): readonly (readonly [string, I])[];
+  get<I extends Image>(entity: Entity<I>, key: string): I | undefined;
   /** Each input partition this instance folds: the next offset to fold, and the log end its last fetch saw. */
   readonly inputs: readonly { readonly topic: string; readonly partition: number; readonly next: bigint; readonly end: bigint | undefined }[];
 }

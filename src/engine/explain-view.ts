@@ -1,5 +1,5 @@
 /** How the pass shows its explain records to the ExplainRequest decider: a read-only overlay of the working state. */
-import type { Image, StateView } from '../../projections';
+import type { Entity, Image, StateView } from '../../projections';
 import { EXPLANATION, type LogPosition } from '../../projections/system/explain';
 import type { Envelope, RawRecord } from './decode';
 import type { ExplainBook } from './explain';
@@ -21,7 +21,8 @@ export const explainOverlay = async (state: StateView, envelopes: readonly Envel
   if (asked.length === 0) return state;
   const found: ReadonlyMap<string, Image> = book === undefined ? new Map() : await book.lookup([...new Set(asked)]);
   return {
-    get: (entity, key) => (entity === EXPLANATION ? found.get(key) : state.get(entity, key)),
+    // Under EXPLANATION the images are explain records (projections/system/explain.ts reads them as such).
+    get: <I extends Image>(entity: Entity<I>, key: string): I | undefined => (entity === EXPLANATION ? (found.get(key) as I | undefined) : state.get(entity, key)),
     list: (entity) => (entity === EXPLANATION ? [] : state.list(entity)),
     getAt: (entity, key, at) => state.getAt(entity, key, at),
     listAt: (entity, at) => state.listAt(entity, at),

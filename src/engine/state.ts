@@ -1,5 +1,5 @@
 /** The projections' state in memory, loaded from RocksDB at start and kept equal to it by every commit. */
-import { type Change, type Image, type StateView } from '../../projections';
+import { type Change, type Entity, type Image, type StateView } from '../../projections';
 import { LOGICAL_BITS, nextHybrid } from '../../projections/system/hybrid';
 import { DigestSum, digestHex, EMPTY_DIGEST, parseDigest } from '../store/digest';
 import { HISTORY, historyKey, OFFSETS, parseHistoryKey, parseOffsetKey, parseStateKey, SNAPSHOT_META, STATE } from '../store/keys';
@@ -64,17 +64,18 @@ export class WorkingState implements StateView {
     if (this.nextRemovableAt === undefined || ts < this.nextRemovableAt) this.nextRemovableAt = ts;
   }
 
-  getAt(entity: string, key: string, ts: bigint): Image | undefined {
+  // The store keeps images untyped; read through an entity's name, they are that entity's images (projections/model.ts).
+  getAt<I extends Image>(entity: Entity<I>, key: string, ts: bigint): I | undefined {
     const versions = this.history.get(entity)?.get(key);
     if (versions === undefined) return undefined;
-    for (let i = versions.length - 1; i >= 0; i--) if (versions[i].ts <= ts) return versions[i].image ?? undefined;
+    for (let i = versions.length - 1; i >= 0; i--) if (versions[i].ts <= ts) return (versions[i].image ?? undefined) as I | undefined;
     return undefined;
   }
 
-  listAt(entity: string, ts: bigint): Iterable<readonly [string, Image]> {
+  listAt<I extends Image>(entity: Entity<I>, ts: bigint): Iterable<readonly [string, I]> {
     const keys = this.history.get(entity);
     if (keys === undefined) return [];
-    const out: [string, Image][] = [];
+    const out: [string, I][] = [];
     for (const key of keys.keys()) {
       const image = this.getAt(entity, key, ts);
       if (image !== undefined) out.push([key, image]);
@@ -124,15 +125,15 @@ export class WorkingState implements StateView {
     return removed.sort(byKey);
   }
 
-  get(entity: string, key: string): Image | undefined {
-    return this.entities.get(entity)?.get(key);
+  get<I extends Image>(entity: Entity<I>, key: string): I | undefined {
+    return this.entities.get(entity)?.get(key) as I | undefined;
   }
 
   /** In key order, so a decider that walks a list decides the same after a restart as in a replay. */
-  list(entity: string): Iterable<readonly [string, Image]> {
+  list<I extends Image>(entity: Entity<I>): Iterable<readonly [string, I]> {
     const m = this.entities.get(entity);
     if (m === undefined) return [];
-    return [...m.entries()].sort(byKey);
+    return ([...m.entries()] as [string, I][]).sort(byKey);
   }
 
   apply(change: Change): void {

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { CoordError } from '../errors';
 import { brokerAnswers, plaintext } from '../messaging/kafka';
 import type { InfraDist } from './downloads';
+import { log4jProperties } from './kafka-server';
 import { freePort, spawnService, waitUntil, type Service } from './process';
 import type { JavaRuntime } from './tools';
 
@@ -98,18 +99,6 @@ const nodeProperties = (id: number, p: NodePorts, voters: string, dataDir: strin
     'log.retention.hours=-1',
     // A node that comes back is leader again soon, so a test sees the cluster whole before the next fault.
     'leader.imbalance.check.interval.seconds=10',
-    '',
-  ].join('\n');
-
-const log4jProperties = (logFile: string): string =>
-  [
-    'log4j.rootLogger=INFO, file',
-    'log4j.appender.file=org.apache.log4j.FileAppender',
-    `log4j.appender.file.File=${logFile}`,
-    'log4j.appender.file.layout=org.apache.log4j.PatternLayout',
-    'log4j.appender.file.layout.ConversionPattern=[%d] %p %m (%c)%n',
-    'log4j.logger.kafka.request.logger=WARN',
-    'log4j.logger.state.change.logger=WARN',
     '',
   ].join('\n');
 

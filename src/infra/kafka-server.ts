@@ -47,7 +47,8 @@ const serverProperties = (o: KafkaServerOptions, dataDir: string): string =>
     '',
   ].join('\n');
 
-const log4jProperties = (logFile: string): string =>
+/** A Kafka node's log4j settings: one file, the chattiest loggers at WARN (the cluster's nodes use them too). */
+export const log4jProperties = (logFile: string): string =>
   [
     'log4j.rootLogger=INFO, file',
     'log4j.appender.file=org.apache.log4j.FileAppender',

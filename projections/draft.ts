@@ -41,7 +41,7 @@ export class Draft implements StateView {
     return this.base.listAt(entity, ts);
   }
 
-  put(entity: string, key: string, image: Image): this {
+  put<I extends Image>(entity: Entity<I>, key: string, image: NoInfer<I>): this {
     return this.record({ entity, key, image });
   }
 

@@ -99,7 +99,8 @@ export interface PendingReply extends Image {
   readonly deadlineMs: number | null;
 }
 
-export interface QueryImage extends Image {
+/** What every query has, whatever its state. */
+interface QueryFields extends Image {
   readonly name: string;
   /** The session that created it, or null. */
   readonly session: string | null;
@@ -109,17 +110,32 @@ export interface QueryImage extends Image {
   readonly plan: string;
   readonly sources: readonly string[];
   readonly sink: string;
-  readonly state: QueryState;
   readonly fragments: readonly FragmentImage[];
-  readonly pending: PendingReply | null;
-  /** Log time (ms) by which a DEPLOYING query must be RUNNING: the start's deadline, at most maxDeadlineMs away, or DEPLOY_TIMEOUT_MS. */
-  readonly deployBy: number | null;
   /** Why it FAILED or was aborted, else ''. */
   readonly reason: string;
   /** Slots the last start took from the session's cache. */
   readonly reused: number;
   readonly createdAtTs: string;
 }
+
+/** A query being deployed: it must be RUNNING by `deployBy`, and the start's reply waits on its fragments. */
+export interface DeployingQuery extends QueryFields {
+  readonly state: 'DEPLOYING';
+  /** Log time (ms) by which it must be RUNNING: the start's deadline, at most maxDeadlineMs away, or DEPLOY_TIMEOUT_MS. */
+  readonly deployBy: number;
+  /** Where the start's reply goes once the fragments say how it went (null: the start asked for none). */
+  readonly pending: PendingReply | null;
+}
+
+/** A query in any other state: no deadline runs and no reply waits. */
+export interface SettledQuery extends QueryFields {
+  readonly state: Exclude<QueryState, 'DEPLOYING'>;
+  readonly deployBy: null;
+  readonly pending: null;
+}
+
+/** A query's image: a union keyed by its state, so what only a deploying query has is typed as such. */
+export type QueryImage = DeployingQuery | SettledQuery;
 
 export interface AllocationImage extends Image {
   readonly allocationId: string;

@@ -37,7 +37,23 @@ export const queryPayload = (q: QueryImage): Payload => ({
 });
 
 /** States in which a query holds slots and fragments on workers. */
-export const live = (s: QueryState): boolean => s === 'DEPLOYING' || s === 'RUNNING';
+export const live = (s: QueryState): boolean => {
+  switch (s) {
+    case 'DEPLOYING':
+    case 'RUNNING':
+      return true;
+    case 'CREATED':
+    case 'STOPPING':
+    case 'STOPPED':
+    case 'FAILED':
+      return false;
+    default: {
+      // A new state must say here whether it runs: the compiler stops at this line until it does.
+      const unknown: never = s;
+      throw new Error(`unknown query state ${String(unknown)}`);
+    }
+  }
+};
 
 const settled = (f: FragmentImage): boolean => f.status === 'STOPPED' || f.status === 'FAILED';
 
@@ -146,6 +162,10 @@ export const removeQuery = (draft: Draft, q: QueryImage, why: string, nowMs: num
   draft.delete(QUERY, q.name);
 };
 
+/** A STOPPING query whose every fragment has settled is STOPPED; any other is as it was. */
+const stoppedOnceSettled = (q: QueryImage): QueryImage =>
+  q.state === 'STOPPING' && q.fragments.every(settled) ? { ...q, state: 'STOPPED' } : q;
+
 /** A fragment's status as its worker reports it. */
 export const fragmentReported = (draft: Draft, q: QueryImage, fragmentId: string, status: 'RUNNING' | 'FAILED' | 'STOPPED', reason: string, nowMs: number): void => {
   const f = q.fragments.find((x) => x.fragmentId === fragmentId);
@@ -159,7 +179,7 @@ export const fragmentReported = (draft: Draft, q: QueryImage, fragmentId: string
     case 'FAILED':
       fragmentSettled(draft, f.workerId, fragmentId, nowMs);
       if (live(q.state)) failQuery(draft, updated, `fragment ${fragmentId} failed on worker ${f.workerId}: ${reason === '' ? 'no reason given' : shown(reason)}`, nowMs);
-      else draft.put(QUERY, q.name, q.state === 'STOPPING' && updated.fragments.every(settled) ? { ...updated, state: 'STOPPED' } : updated);
+      else draft.put(QUERY, q.name, stoppedOnceSettled(updated));
       return;
     case 'STOPPED': {
       fragmentSettled(draft, f.workerId, fragmentId, nowMs);
@@ -168,8 +188,7 @@ export const fragmentReported = (draft: Draft, q: QueryImage, fragmentId: string
         failQuery(draft, updated, `fragment ${fragmentId} stopped on worker ${f.workerId} without being told to`, nowMs);
         return;
       }
-      const done = q.state === 'STOPPING' && updated.fragments.every(settled);
-      draft.put(QUERY, q.name, done ? { ...updated, state: 'STOPPED' } : updated);
+      draft.put(QUERY, q.name, stoppedOnceSettled(updated));
       return;
     }
     default: {
@@ -193,7 +212,7 @@ export const workerGone = (draft: Draft, workerId: string, why: string, nowMs: n
     if (lost.length === 0) continue;
     const without: QueryImage = { ...q, fragments: q.fragments.map((f) => (lost.includes(f) ? { ...f, status: 'FAILED' } : f)) };
     if (live(q.state)) failQuery(draft, without, `worker ${workerId} is ${why}`, nowMs);
-    else draft.put(QUERY, q.name, q.state === 'STOPPING' && without.fragments.every(settled) ? { ...without, state: 'STOPPED' } : without);
+    else draft.put(QUERY, q.name, stoppedOnceSettled(without));
   }
   for (const a of each(draft, ALLOCATION)) if (a.workerId === workerId) draft.delete(ALLOCATION, a.allocationId);
 };

@@ -1,22 +1,20 @@
 /** Physical sources: where a logical source's data enters, on one worker, through a connector. */
-import { Draft } from '../draft';
 import {
-  each,
   gone,
   LOGICAL_SOURCE,
   nameProblem,
   optionsProblem,
   PHYSICAL_SOURCE,
-  QUERY,
   shown,
   sortedOptions,
   tooLong,
   workerOf,
   type PhysicalSourceImage,
 } from '../model';
-import { live, removeQuery } from '../queries/lifecycle';
+import { live } from '../queries/lifecycle';
 import { getHandler, listHandler } from '../reads';
 import { accept, reject, reply, unwrap, type Decision, type Handler, type Payload } from '../types';
+import { dropDependedOn } from './drop';
 
 export interface CreatePhysicalSource {
   readonly name: string;
@@ -74,17 +72,8 @@ export const listPhysicalSources = listHandler(
 );
 
 /** Refused while a running query reads it, unless `cascade`, which stops and drops those queries. */
-export const dropPhysicalSource: Handler<{ readonly name: string; readonly cascade: boolean }> = {
-  stage: 'catalog',
-  decide: (msg, state, ctx): Decision => {
-    const { name, cascade } = msg.value;
-    if (state.get(PHYSICAL_SOURCE, name) === undefined) return reject('NOT_FOUND', `physical source ${shown(name)} does not exist`);
-    const readers = each(state, QUERY).filter((q) => live(q.state) && q.fragments.some((f) => f.physicalSource === name));
-    if (!cascade && readers.length > 0)
-      return reject('FAILED_PRECONDITION', `physical source ${name} is read by query ${readers.map((q) => q.name).join(', ')}; stop it first or drop with cascade`);
-    const draft = new Draft(state);
-    for (const q of readers) removeQuery(draft, q, `physical source ${name} was dropped with cascade`, ctx.logTimeMs);
-    draft.delete(PHYSICAL_SOURCE, name);
-    return draft.decide(reply('OK', `dropped physical source ${name}${readers.length > 0 ? ` and ${readers.length} queries` : ''}`));
-  },
-};
+export const dropPhysicalSource = dropDependedOn(PHYSICAL_SOURCE, 'physical source', {
+  depends: (q, name) => live(q.state) && q.fragments.some((f) => f.physicalSource === name),
+  relation: 'is read by',
+  advice: 'stop it',
+});

@@ -1,9 +1,8 @@
 /** Sinks: where a query's results go. */
-import { Draft } from '../draft';
-import { each, nameProblem, optionsProblem, QUERY, shown, SINK, sortedOptions, tooLong, type SinkImage } from '../model';
-import { removeQuery } from '../queries/lifecycle';
+import { nameProblem, optionsProblem, SINK, sortedOptions, tooLong, type SinkImage } from '../model';
 import { getHandler, listHandler } from '../reads';
 import { accept, reject, reply, type Decision, type Handler, type Payload } from '../types';
+import { dropDependedOn } from './drop';
 
 export interface CreateSink {
   readonly name: string;
@@ -33,16 +32,4 @@ export const getSink = getHandler('catalog', SINK, 'sink', sinkPayload);
 export const listSinks = listHandler('catalog', SINK, 'sinks', 'coord.v1.SinkList', 'sinks', sinkPayload);
 
 /** Refused while a query writes to it, unless `cascade`, which stops and drops those queries. */
-export const dropSink: Handler<{ readonly name: string; readonly cascade: boolean }> = {
-  stage: 'catalog',
-  decide: (msg, state, ctx): Decision => {
-    const { name, cascade } = msg.value;
-    if (state.get(SINK, name) === undefined) return reject('NOT_FOUND', `sink ${shown(name)} does not exist`);
-    const writers = each(state, QUERY).filter((q) => q.sink === name);
-    if (!cascade && writers.length > 0) return reject('FAILED_PRECONDITION', `sink ${name} is used by query ${writers.map((q) => q.name).join(', ')}; drop those first or drop with cascade`);
-    const draft = new Draft(state);
-    for (const q of writers) removeQuery(draft, q, `sink ${name} was dropped with cascade`, ctx.logTimeMs);
-    draft.delete(SINK, name);
-    return draft.decide(reply('OK', `dropped sink ${name}${writers.length > 0 ? ` and ${writers.length} queries` : ''}`));
-  },
-};
+export const dropSink = dropDependedOn(SINK, 'sink', { depends: (q, name) => q.sink === name, relation: 'is used by', advice: 'drop those' });

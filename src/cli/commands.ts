@@ -144,6 +144,15 @@ const count = (type: string) => (a: Args): Request => {
   return { type, value: { count: wholeNumber('N', n, 1, MAX_INT) } };
 };
 
+/** `NOUN get NAME [--as-of TS]`: one entity, now or as it stood at a hybrid timestamp. */
+const getRow = (noun: string, type: string, summary = 'read one'): Command => ({ noun, verb: 'get', args: 'NAME [--as-of TS]', summary, flags: AS_OF, build: byName(type, (a) => ({ asOfTs: asOf(a) })) });
+
+/** `NOUN list [--as-of TS]`: every entity of a kind, now or as they stood at a hybrid timestamp. */
+const listRow = (noun: string, type: string, summary: string): Command => ({ noun, verb: 'list', args: '[--as-of TS]', summary, flags: AS_OF, build: none(type, (a) => ({ asOfTs: asOf(a) })) });
+
+/** `NOUN drop NAME [--cascade]`: a catalog entity, and with --cascade `cascades`, what depends on it. */
+const dropRow = (noun: string, type: string, cascades: string): Command => ({ noun, verb: 'drop', args: 'NAME [--cascade]', summary: `drop one (--cascade: ${cascades})`, flags: CASCADE, build: byName(type, (a) => ({ cascade: a.switch('cascade') })) });
+
 /**
  * `key=value` pairs as an UpdateSettings value: each key a setting, each value a whole number
  * that fits the Avro type it travels in (int or long); the coordinator checks the rest.
@@ -177,16 +186,9 @@ export const COMMANDS: readonly Command[] = [
       return { type: 'coord.v1.CreateLogicalSource', value: { name, fields: parseFields(fields) } };
     },
   },
-  { noun: 'logical-source', verb: 'get', args: 'NAME [--as-of TS]', summary: 'read one', flags: AS_OF, build: byName('coord.v1.GetLogicalSource', (a) => ({ asOfTs: asOf(a) })) },
-  { noun: 'logical-source', verb: 'list', args: '[--as-of TS]', summary: 'every logical source', flags: AS_OF, build: none('coord.v1.ListLogicalSources', (a) => ({ asOfTs: asOf(a) })) },
-  {
-    noun: 'logical-source',
-    verb: 'drop',
-    args: 'NAME [--cascade]',
-    summary: 'drop one (--cascade: its queries and physical sources too)',
-    flags: CASCADE,
-    build: byName('coord.v1.DropLogicalSource', (a) => ({ cascade: a.switch('cascade') })),
-  },
+  getRow('logical-source', 'coord.v1.GetLogicalSource'),
+  listRow('logical-source', 'coord.v1.ListLogicalSources', 'every logical source'),
+  dropRow('logical-source', 'coord.v1.DropLogicalSource', 'its queries and physical sources too'),
   {
     noun: 'physical-source',
     verb: 'create',
@@ -200,7 +202,7 @@ export const COMMANDS: readonly Command[] = [
       options: parseOptions(a.values('option')),
     })),
   },
-  { noun: 'physical-source', verb: 'get', args: 'NAME [--as-of TS]', summary: 'read one', flags: AS_OF, build: byName('coord.v1.GetPhysicalSource', (a) => ({ asOfTs: asOf(a) })) },
+  getRow('physical-source', 'coord.v1.GetPhysicalSource'),
   {
     noun: 'physical-source',
     verb: 'list',
@@ -209,14 +211,7 @@ export const COMMANDS: readonly Command[] = [
     flags: { ...AS_OF, 'logical-source': 'value' },
     build: none('coord.v1.ListPhysicalSources', (a) => ({ logicalSource: optionalString(a.value('logical-source')), asOfTs: asOf(a) })),
   },
-  {
-    noun: 'physical-source',
-    verb: 'drop',
-    args: 'NAME [--cascade]',
-    summary: 'drop one (--cascade: the queries that read it too)',
-    flags: CASCADE,
-    build: byName('coord.v1.DropPhysicalSource', (a) => ({ cascade: a.switch('cascade') })),
-  },
+  dropRow('physical-source', 'coord.v1.DropPhysicalSource', 'the queries that read it too'),
   {
     noun: 'sink',
     verb: 'create',
@@ -225,16 +220,9 @@ export const COMMANDS: readonly Command[] = [
     flags: { type: 'value', option: 'values' },
     build: byName('coord.v1.CreateSink', (a) => ({ type: a.required('type'), options: parseOptions(a.values('option')) })),
   },
-  { noun: 'sink', verb: 'get', args: 'NAME [--as-of TS]', summary: 'read one', flags: AS_OF, build: byName('coord.v1.GetSink', (a) => ({ asOfTs: asOf(a) })) },
-  { noun: 'sink', verb: 'list', args: '[--as-of TS]', summary: 'every sink', flags: AS_OF, build: none('coord.v1.ListSinks', (a) => ({ asOfTs: asOf(a) })) },
-  {
-    noun: 'sink',
-    verb: 'drop',
-    args: 'NAME [--cascade]',
-    summary: 'drop one (--cascade: the queries that write to it too)',
-    flags: CASCADE,
-    build: byName('coord.v1.DropSink', (a) => ({ cascade: a.switch('cascade') })),
-  },
+  getRow('sink', 'coord.v1.GetSink'),
+  listRow('sink', 'coord.v1.ListSinks', 'every sink'),
+  dropRow('sink', 'coord.v1.DropSink', 'the queries that write to it too'),
   {
     noun: 'query',
     verb: 'create',
@@ -263,7 +251,7 @@ export const COMMANDS: readonly Command[] = [
   },
   { noun: 'query', verb: 'stop', args: 'NAME', summary: 'stop its fragments', flags: {}, build: byName('coord.v1.StopQuery') },
   { noun: 'query', verb: 'drop', args: 'NAME', summary: 'drop a query that does not run', flags: {}, build: byName('coord.v1.DropQuery') },
-  { noun: 'query', verb: 'get', args: 'NAME [--as-of TS]', summary: 'read one, with its fragments', flags: AS_OF, build: byName('coord.v1.GetQuery', (a) => ({ asOfTs: asOf(a) })) },
+  getRow('query', 'coord.v1.GetQuery', 'read one, with its fragments'),
   {
     noun: 'query',
     verb: 'list',

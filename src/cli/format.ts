@@ -1,6 +1,7 @@
 /** Replies for people (a status line, then tables or key/value blocks) and for scripts (one clean JSON line). */
 import type * as avro from 'avsc';
 import type { QueryImage } from '../../projections/model';
+import type { ExplainRecord, LogPosition as StoredPosition } from '../../projections/system/explain';
 import { LOGICAL_BITS } from '../../projections/system/hybrid';
 import type { Reply } from '../client/client';
 
@@ -150,34 +151,20 @@ export interface SettingsChange {
   readonly after: Readonly<Record<string, bigint>>;
   readonly changed: readonly string[];
 }
-interface LogPosition {
-  readonly topic: string;
-  readonly partition: number;
-  readonly offset: bigint;
-  readonly logTimeMs: bigint;
-  readonly snapshotId: bigint;
-}
-/** ExplainRequest's payload, unwrapped. */
-export interface Explanation {
-  readonly correlationId: string;
-  readonly requestType: string;
-  readonly key: string | null;
-  readonly position: LogPosition;
-  readonly snapshotTs: bigint;
-  readonly stage: string | null;
-  readonly orderInStage: number;
-  readonly retries: readonly LogPosition[];
-  readonly replyStatus: string | null;
-  readonly replyMessage: string | null;
-  readonly deferred: boolean;
-  readonly answeredBy: { readonly position: LogPosition; readonly recordType: string } | null;
-  readonly changes: readonly { readonly entity: string; readonly key: string; readonly before: string | null; readonly after: string | null; readonly net: boolean }[];
-  readonly changesOmitted: number;
-  readonly commands: readonly { readonly workerId: string; readonly recordType: string; readonly fragmentId: string }[];
-  readonly dlqCode: string | null;
-  readonly dlqReason: string | null;
-  readonly keptUntilLogTimeMs: bigint;
-}
+/**
+ * A stored record as the Reply decodes it: the fields the store keeps as decimal strings or
+ * numbers because JSON holds no bigint (offsets, ids, log times, timestamps) are Avro longs,
+ * so they arrive as bigint. The store's types declare the fields; this says only what changes.
+ */
+type WireLong = 'offset' | 'logTimeMs' | 'snapshotId' | 'snapshotTs';
+type Decoded<T> = T extends readonly (infer E)[]
+  ? readonly Decoded<E>[]
+  : T extends object
+    ? { readonly [K in keyof T as string extends K ? never : K]: K extends WireLong ? bigint : Decoded<T[K]> }
+    : T;
+type LogPosition = Decoded<StoredPosition>;
+/** ExplainRequest's payload, unwrapped: the explain record, and when it expires. */
+export type Explanation = Decoded<ExplainRecord> & { readonly keptUntilLogTimeMs: bigint };
 
 /** Columns padded to their widest cell, two spaces apart. */
 export const table = (rows: readonly (readonly string[])[], indent = ''): string => {

@@ -21,14 +21,8 @@ const imageText = (image: Image | null | undefined): string | null => (image ===
 export type Loader = (correlationIds: readonly string[]) => Promise<ReadonlyMap<string, ExplainRecord>>;
 
 /** What one request came to, as the pass knows it when it is done with the request. */
-export interface Outcome {
-  readonly correlationId: string;
-  readonly requestType: string;
-  readonly key: string | null;
-  readonly position: LogPosition;
+export interface Outcome extends Pick<ExplainRecord, 'correlationId' | 'requestType' | 'key' | 'position' | 'stage' | 'orderInStage'> {
   readonly snapshotTs: bigint;
-  readonly stage: string | null;
-  readonly orderInStage: number;
   readonly reply: { readonly status: string; readonly message: string } | null;
   readonly changes?: readonly { readonly change: Change; readonly before: Image | undefined }[];
   readonly commands?: readonly Command[];

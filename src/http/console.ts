@@ -98,25 +98,21 @@ const all = <T>(view: CoordinatorView, entity: string): T[] => view.list(entity)
 /** The part of the model the state gives, read between passes (see Coordinator.read). */
 export const stateModel = (view: CoordinatorView): Omit<ConsoleModel, 'coordinator' | 'series'> & { readonly logTimeMs: number } => {
   const allocations = all<AllocationImage>(view, ALLOCATION);
-  const held = (pick: (a: AllocationImage) => boolean, key: (a: AllocationImage) => string | null): Map<string, number> => {
-    const m = new Map<string, number>();
+  /** Each holder's allocations (a worker's, a session's): how many are in use, and those kept cached for reuse. */
+  const heldBy = (holder: (a: AllocationImage) => string | null): Map<string, { inUse: number; cached: AllocationImage[] }> => {
+    const m = new Map<string, { inUse: number; cached: AllocationImage[] }>();
     for (const a of allocations) {
-      const k = key(a);
-      if (k !== null && pick(a)) m.set(k, (m.get(k) ?? 0) + 1);
+      const k = holder(a);
+      if (k === null) continue;
+      const held = m.get(k) ?? { inUse: 0, cached: [] };
+      if (a.cachedUntilMs === null) held.inUse += 1;
+      else held.cached.push(a);
+      m.set(k, held);
     }
     return m;
   };
-  const inUse = (a: AllocationImage): boolean => a.cachedUntilMs === null;
-  const workerInUse = held(inUse, (a) => a.workerId);
-  const workerCached = held((a) => !inUse(a), (a) => a.workerId);
-  const sessionInUse = held(inUse, (a) => a.session);
-  const sessionCached = new Map<string, { allocationId: string; workerId: string; untilMs: number | null }[]>();
-  for (const a of allocations) {
-    if (a.session === null || inUse(a)) continue;
-    const list = sessionCached.get(a.session) ?? [];
-    list.push({ allocationId: a.allocationId, workerId: a.workerId, untilMs: a.cachedUntilMs });
-    sessionCached.set(a.session, list);
-  }
+  const byWorker = heldBy((a) => a.workerId);
+  const bySession = heldBy((a) => a.session);
   const state: StateView = { get: view.get, list: view.list, getAt: () => undefined, listAt: () => [] };
   const workers = all<WorkerImage>(view, WORKER);
   const queries = all<QueryImage>(view, QUERY);
@@ -142,8 +138,8 @@ export const stateModel = (view: CoordinatorView): Omit<ConsoleModel, 'coordinat
       state: w.state,
       host: w.host,
       slots: w.slots,
-      inUse: workerInUse.get(w.workerId) ?? 0,
-      cached: workerCached.get(w.workerId) ?? 0,
+      inUse: byWorker.get(w.workerId)?.inUse ?? 0,
+      cached: byWorker.get(w.workerId)?.cached.length ?? 0,
       capabilities: w.capabilities,
       lastHeartbeatMs: w.lastHeartbeatMs,
     })),
@@ -162,8 +158,8 @@ export const stateModel = (view: CoordinatorView): Omit<ConsoleModel, 'coordinat
       client: s.client,
       state: s.state,
       lastHeartbeatMs: s.lastHeartbeatMs,
-      inUse: sessionInUse.get(s.sessionId) ?? 0,
-      cached: (sessionCached.get(s.sessionId) ?? []).slice(0, 64),
+      inUse: bySession.get(s.sessionId)?.inUse ?? 0,
+      cached: (bySession.get(s.sessionId)?.cached ?? []).slice(0, 64).map((a) => ({ allocationId: a.allocationId, workerId: a.workerId, untilMs: a.cachedUntilMs })),
     })),
     catalog: {
       logicalSources: rows(logicalSources).map((l) => ({ name: l.name, fields: l.fields.map((f) => `${f.name}:${f.type}`) })),

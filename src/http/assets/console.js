@@ -36,11 +36,22 @@
   /** `n`, or `shown of n` when the table shows only the first ones. */
   const count = (shown, total) => (shown < total ? `${shown} of ${total}` : `${total}`);
 
-  const fill = (selector, rows, empty, columns) => {
+  /** A table's rows, or one row that says it is empty, across every column of the table's header. */
+  const fill = (selector, rows, empty) => {
     const body = $(`${selector} tbody`);
     body.replaceChildren(...(rows.length > 0 ? rows : [el('tr', 'empty', [el('td', '', empty)])]));
-    if (rows.length === 0) body.firstChild.firstChild.colSpan = columns;
+    if (rows.length === 0) body.firstChild.firstChild.colSpan = $(`${selector} thead tr`).cells.length;
   };
+
+  /** A table under a heading that counts its entities: the model carries the first ones, and the total. */
+  const section = (name, items, total, row, empty) => {
+    $(`#${name}-count`).textContent = count(items.length, total);
+    fill(`#${name}`, items.map(row), empty);
+  };
+
+  const muted = (text) => el('span', 'muted', text);
+  /** A heartbeat's time, and how long before the snapshot's log time it came. */
+  const heartbeat = (ms, now) => [time(ms), ' ', muted(ago(ms, now))];
 
   const slots = (total, used, cached) => {
     const bar = el('span', 'slots');
@@ -64,31 +75,30 @@
     problems.querySelector('ul').replaceChildren(...c.problems.map((p) => el('li', '', `${p.kind}: ${p.error} (since ${time(p.sinceMs)})`)));
   };
 
-  const renderWorkers = (m, now) => {
-    $('#workers-count').textContent = count(m.workers.length, m.totals.workers);
-    fill(
-      '#workers',
-      m.workers.map((w) =>
+  const renderWorkers = (m, now) =>
+    section(
+      'workers',
+      m.workers,
+      m.totals.workers,
+      (w) =>
         el('tr', '', [
           td(w.id),
           td(state(w.state), 'state-cell'),
           td([slots(w.slots, w.inUse, w.cached), `${w.inUse} / ${w.slots}`], 'num'),
           td(w.cached, 'num'),
           td(w.host),
-          td(w.capabilities.length > 0 ? w.capabilities.join(', ') : el('span', 'muted', '–')),
-          td([time(w.lastHeartbeatMs), ' ', el('span', 'muted', ago(w.lastHeartbeatMs, now))]),
+          td(w.capabilities.length > 0 ? w.capabilities.join(', ') : muted('–')),
+          td(heartbeat(w.lastHeartbeatMs, now)),
         ], { worker: w.id, state: w.state }),
-      ),
       'No worker has registered.',
-      7,
     );
-  };
 
-  const renderQueries = (m) => {
-    $('#queries-count').textContent = count(m.queries.length, m.totals.queries);
-    fill(
-      '#queries',
-      m.queries.map((q) => {
+  const renderQueries = (m) =>
+    section(
+      'queries',
+      m.queries,
+      m.totals.queries,
+      (q) => {
         const fragments = el(
           'ul',
           'fragments',
@@ -97,50 +107,45 @@
         return el('tr', '', [
           td(q.name),
           td([state(q.state), q.reason ? el('div', 'reason', q.reason) : ''], 'state-cell'),
-          td(q.session === null ? el('span', 'muted', '–') : `${q.session}${q.temporary ? ' (temporary)' : ''}`),
+          td(q.session === null ? muted('–') : `${q.session}${q.temporary ? ' (temporary)' : ''}`),
           td(`${q.sources.join(', ')} → ${q.sink}`),
-          td(q.fragments.length > 0 ? fragments : el('span', 'muted', 'not placed')),
+          td(q.fragments.length > 0 ? fragments : muted('not placed')),
         ], { query: q.name, state: q.state });
-      }),
+      },
       'No query.',
-      5,
     );
-  };
 
-  const renderSessions = (m, now) => {
-    $('#sessions-count').textContent = count(m.sessions.length, m.totals.sessions);
-    fill(
-      '#sessions',
-      m.sessions.map((s) =>
+  const renderSessions = (m, now) =>
+    section(
+      'sessions',
+      m.sessions,
+      m.totals.sessions,
+      (s) =>
         el('tr', '', [
           td(s.id),
           td(s.client),
           td(state(s.state)),
           td(s.inUse, 'num'),
-          td(s.cached.length === 0 ? el('span', 'muted', '–') : s.cached.map((a) => `${a.allocationId} on ${a.workerId}`).join(', ')),
-          td([time(s.lastHeartbeatMs), ' ', el('span', 'muted', ago(s.lastHeartbeatMs, now))]),
+          td(s.cached.length === 0 ? muted('–') : s.cached.map((a) => `${a.allocationId} on ${a.workerId}`).join(', ')),
+          td(heartbeat(s.lastHeartbeatMs, now)),
         ], { session: s.id }),
-      ),
       'No client session.',
-      6,
     );
-  };
 
   const renderCatalog = (m) => {
     const c = m.catalog;
-    fill('#logical-sources', c.logicalSources.map((l) => el('tr', '', [td(l.name), td(el('code', '', l.fields.join(' ')))], { source: l.name })), 'None.', 2);
+    fill('#logical-sources', c.logicalSources.map((l) => el('tr', '', [td(l.name), td(el('code', '', l.fields.join(' ')))], { source: l.name })), 'None.');
     fill(
       '#physical-sources',
       c.physicalSources.map((p) => el('tr', '', [td([p.name, p.available ? '' : el('span', 'reason', ' unavailable')]), td(p.logicalSource), td(p.workerId), td(p.connector)], { source: p.name })),
       'None.',
-      4,
     );
-    fill('#sinks', c.sinks.map((s) => el('tr', '', [td(s.name), td(s.type)], { sink: s.name })), 'None.', 2);
+    fill('#sinks', c.sinks.map((s) => el('tr', '', [td(s.name), td(s.type)], { sink: s.name })), 'None.');
   };
 
   const renderHolds = (m) => {
     $('#frontier').textContent = m.frontierTs === '0' ? 'none yet' : `${m.frontierTs} (${hybrid(m.frontierTs)})`;
-    fill('#holds', m.holds.map((h) => el('tr', '', [td(h.name), td(hybrid(h.ts)), td(time(h.expiresAtMs))], { hold: h.name })), 'No read hold.', 3);
+    fill('#holds', m.holds.map((h) => el('tr', '', [td(h.name), td(hybrid(h.ts)), td(time(h.expiresAtMs))], { hold: h.name })), 'No read hold.');
   };
 
   const SVG = 'http://www.w3.org/2000/svg';

@@ -18,6 +18,7 @@ import type { Logger } from '../log';
 import type { Codec } from '../messaging/codec';
 import { MARKER_POSITION } from '../store/keys';
 import type { RawRecord } from './decode';
+import { failPoint } from './failpoints';
 import type { Fold } from './fold';
 import { ProofChain, type Lineage } from './logic-version';
 import { isRegistryDown, trustMarkers, type ChainStart, type Marker, type MarkerRecord } from './markers';
@@ -253,6 +254,8 @@ export const createFollower = (deps: FollowerDeps): Follower => {
       meta = result.meta;
       proofs.folded(result.check ?? 'diverged');
       deps.followed(meta, marker);
+      // A standby keeping up with the log is catching up, one snapshot at a time.
+      failPoint('catch-up.mid');
     };
 
     const loop = (async () => {

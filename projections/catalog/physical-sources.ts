@@ -2,18 +2,16 @@
 import {
   gone,
   LOGICAL_SOURCE,
-  nameProblem,
-  optionsProblem,
   PHYSICAL_SOURCE,
   shown,
   sortedOptions,
-  tooLong,
   workerOf,
   type PhysicalSourceImage,
 } from '../model';
 import { live } from '../queries/lifecycle';
 import { getHandler, listHandler } from '../reads';
 import { accept, reject, reply, unwrap, type Decision, type Handler, type Payload } from '../types';
+import { creationRefused } from './create';
 import { dropDependedOn } from './drop';
 
 export interface CreatePhysicalSource {
@@ -33,12 +31,12 @@ export const createPhysicalSource: Handler<CreatePhysicalSource> = {
   stage: 'catalog',
   decide: (msg, state, ctx): Decision => {
     const v = msg.value;
-    const bad =
-      nameProblem('physical source', v.name) ??
-      (v.connectorType.trim() === '' ? 'a physical source needs a connector type' : tooLong(`the connector type of physical source ${v.name}`, v.connectorType)) ??
-      optionsProblem(`physical source ${v.name}`, v.options);
-    if (bad !== undefined) return reject('INVALID_ARGUMENT', bad);
-    if (state.get(PHYSICAL_SOURCE, v.name) !== undefined) return reject('ALREADY_EXISTS', `physical source ${v.name} already exists`);
+    const refused = creationRefused(state, PHYSICAL_SOURCE, 'physical source', v, {
+      label: 'connector type',
+      value: v.connectorType,
+      missing: 'a physical source needs a connector type',
+    });
+    if (refused !== undefined) return refused;
     if (state.get(LOGICAL_SOURCE, v.logicalSource) === undefined) return reject('NOT_FOUND', `logical source ${shown(v.logicalSource)} does not exist`);
     const w = workerOf(state, v.workerId);
     if (w === undefined || gone(w))

@@ -1,7 +1,8 @@
 /** Sinks: where a query's results go. */
-import { nameProblem, optionsProblem, SINK, sortedOptions, tooLong, type SinkImage } from '../model';
+import { SINK, sortedOptions, type SinkImage } from '../model';
 import { getHandler, listHandler } from '../reads';
-import { accept, reject, reply, type Decision, type Handler, type Payload } from '../types';
+import { accept, reply, type Decision, type Handler, type Payload } from '../types';
+import { creationRefused } from './create';
 import { dropDependedOn } from './drop';
 
 export interface CreateSink {
@@ -16,12 +17,8 @@ export const createSink: Handler<CreateSink> = {
   stage: 'catalog',
   decide: (msg, state, ctx): Decision => {
     const v = msg.value;
-    const bad =
-      nameProblem('sink', v.name) ??
-      (v.type.trim() === '' ? 'a sink needs a type, e.g. kafka or print' : tooLong(`the type of sink ${v.name}`, v.type)) ??
-      optionsProblem(`sink ${v.name}`, v.options);
-    if (bad !== undefined) return reject('INVALID_ARGUMENT', bad);
-    if (state.get(SINK, v.name) !== undefined) return reject('ALREADY_EXISTS', `sink ${v.name} already exists`);
+    const refused = creationRefused(state, SINK, 'sink', v, { label: 'type', value: v.type, missing: 'a sink needs a type, e.g. kafka or print' });
+    if (refused !== undefined) return refused;
     const image: SinkImage = { name: v.name, type: v.type, options: sortedOptions(v.options), createdAtTs: ctx.snapshotTs.toString() };
     return accept([{ entity: SINK, key: v.name, image }], reply('OK', `created sink ${v.name}`, sinkPayload(image)));
   },

@@ -150,8 +150,25 @@ const getRow = (noun: string, type: string, summary = 'read one'): Command => ({
 /** `NOUN list [--as-of TS]`: every entity of a kind, now or as they stood at a hybrid timestamp. */
 const listRow = (noun: string, type: string, summary: string): Command => ({ noun, verb: 'list', args: '[--as-of TS]', summary, flags: AS_OF, build: none(type, (a) => ({ asOfTs: asOf(a) })) });
 
+/** `NOUN list [--FLAG V] [--as-of TS]`: those of a kind whose `field` is V (all without the flag), now or at TS. */
+const filteredListRow = (noun: string, type: string, filter: { readonly flag: string; readonly field: string; readonly arg: string }, summary: string): Command => ({
+  noun,
+  verb: 'list',
+  args: `[--${filter.flag} ${filter.arg}] [--as-of TS]`,
+  summary,
+  flags: { ...AS_OF, [filter.flag]: 'value' },
+  build: none(type, (a) => ({ [filter.field]: optionalString(a.value(filter.flag)), asOfTs: asOf(a) })),
+});
+
 /** `NOUN drop NAME [--cascade]`: a catalog entity, and with --cascade `cascades`, what depends on it. */
 const dropRow = (noun: string, type: string, cascades: string): Command => ({ noun, verb: 'drop', args: 'NAME [--cascade]', summary: `drop one (--cascade: ${cascades})`, flags: CASCADE, build: byName(type, (a) => ({ cascade: a.switch('cascade') })) });
+
+/** The get, list and drop rows of a catalog entity whose list takes no filter. */
+const readAndDropRows = (noun: string, types: { readonly get: string; readonly list: string; readonly drop: string }, listSummary: string, cascades: string): Command[] => [
+  getRow(noun, types.get),
+  listRow(noun, types.list, listSummary),
+  dropRow(noun, types.drop, cascades),
+];
 
 /**
  * `key=value` pairs as an UpdateSettings value: each key a setting, each value a whole number
@@ -176,8 +193,7 @@ export const settingsValue = (pairs: readonly string[]): Record<string, unknown>
 /** Every request command, in the order the help lists them. */
 export const COMMANDS: readonly Command[] = [
   {
-    noun: 'logical-source',
-    verb: 'create',
+    noun: 'logical-source', verb: 'create',
     args: 'NAME F:T...',
     summary: 'create a logical source, e.g. cars id:INT64 speed:FLOAT64',
     flags: {},
@@ -186,12 +202,14 @@ export const COMMANDS: readonly Command[] = [
       return { type: 'coord.v1.CreateLogicalSource', value: { name, fields: parseFields(fields) } };
     },
   },
-  getRow('logical-source', 'coord.v1.GetLogicalSource'),
-  listRow('logical-source', 'coord.v1.ListLogicalSources', 'every logical source'),
-  dropRow('logical-source', 'coord.v1.DropLogicalSource', 'its queries and physical sources too'),
+  ...readAndDropRows(
+    'logical-source',
+    { get: 'coord.v1.GetLogicalSource', list: 'coord.v1.ListLogicalSources', drop: 'coord.v1.DropLogicalSource' },
+    'every logical source',
+    'its queries and physical sources too',
+  ),
   {
-    noun: 'physical-source',
-    verb: 'create',
+    noun: 'physical-source', verb: 'create',
     args: 'NAME --logical-source LS --worker W --connector TYPE [--option K=V]...',
     summary: "where a logical source's data enters, on one worker",
     flags: { 'logical-source': 'value', worker: 'value', connector: 'value', option: 'values' },
@@ -203,29 +221,18 @@ export const COMMANDS: readonly Command[] = [
     })),
   },
   getRow('physical-source', 'coord.v1.GetPhysicalSource'),
-  {
-    noun: 'physical-source',
-    verb: 'list',
-    args: '[--logical-source LS] [--as-of TS]',
-    summary: 'physical sources (only those feeding LS)',
-    flags: { ...AS_OF, 'logical-source': 'value' },
-    build: none('coord.v1.ListPhysicalSources', (a) => ({ logicalSource: optionalString(a.value('logical-source')), asOfTs: asOf(a) })),
-  },
+  filteredListRow('physical-source', 'coord.v1.ListPhysicalSources', { flag: 'logical-source', field: 'logicalSource', arg: 'LS' }, 'physical sources (only those feeding LS)'),
   dropRow('physical-source', 'coord.v1.DropPhysicalSource', 'the queries that read it too'),
   {
-    noun: 'sink',
-    verb: 'create',
+    noun: 'sink', verb: 'create',
     args: 'NAME --type T [--option K=V]...',
     summary: "where a query's results go, e.g. --type kafka --option topic=out",
     flags: { type: 'value', option: 'values' },
     build: byName('coord.v1.CreateSink', (a) => ({ type: a.required('type'), options: parseOptions(a.values('option')) })),
   },
-  getRow('sink', 'coord.v1.GetSink'),
-  listRow('sink', 'coord.v1.ListSinks', 'every sink'),
-  dropRow('sink', 'coord.v1.DropSink', 'the queries that write to it too'),
+  ...readAndDropRows('sink', { get: 'coord.v1.GetSink', list: 'coord.v1.ListSinks', drop: 'coord.v1.DropSink' }, 'every sink', 'the queries that write to it too'),
   {
-    noun: 'query',
-    verb: 'create',
+    noun: 'query', verb: 'create',
     args: 'NAME (--plan JSON | --sources A,B --sink S) [--session S] [--temporary]',
     summary: 'create a query (CREATED); --temporary ends with its session',
     flags: { plan: 'value', sources: 'value', sink: 'value', session: 'value', temporary: 'switch' },
@@ -237,8 +244,7 @@ export const COMMANDS: readonly Command[] = [
     }),
   },
   {
-    noun: 'query',
-    verb: 'start',
+    noun: 'query', verb: 'start',
     args: 'NAME [--deadline-ms N]',
     summary: 'deploy it; waits until every fragment runs (ABORTED past the deadline)',
     flags: { 'deadline-ms': 'value' },
@@ -252,19 +258,11 @@ export const COMMANDS: readonly Command[] = [
   { noun: 'query', verb: 'stop', args: 'NAME', summary: 'stop its fragments', flags: {}, build: byName('coord.v1.StopQuery') },
   { noun: 'query', verb: 'drop', args: 'NAME', summary: 'drop a query that does not run', flags: {}, build: byName('coord.v1.DropQuery') },
   getRow('query', 'coord.v1.GetQuery', 'read one, with its fragments'),
-  {
-    noun: 'query',
-    verb: 'list',
-    args: '[--session S] [--as-of TS]',
-    summary: 'queries (only those of session S)',
-    flags: { ...AS_OF, session: 'value' },
-    build: none('coord.v1.ListQueries', (a) => ({ session: optionalString(a.value('session')), asOfTs: asOf(a) })),
-  },
+  filteredListRow('query', 'coord.v1.ListQueries', { flag: 'session', field: 'session', arg: 'S' }, 'queries (only those of session S)'),
   { noun: 'alloc', verb: 'ids', args: 'N', summary: 'N ids never handed out again', flags: {}, build: count('coord.v1.AllocIds') },
   { noun: 'alloc', verb: 'timestamps', args: 'N', summary: 'N consecutive hybrid timestamps, later than any before', flags: {}, build: count('coord.v1.AllocTimestamps') },
   {
-    noun: 'hold',
-    verb: 'acquire',
+    noun: 'hold', verb: 'acquire',
     args: 'NAME [--as-of TS] [--lease-ms N]',
     summary: 'keep the history at TS (default now) readable for N ms (default 60000); renews',
     flags: { ...AS_OF, 'lease-ms': 'value' },
@@ -279,8 +277,7 @@ export const COMMANDS: readonly Command[] = [
   { noun: 'describe', verb: '', args: '', summary: 'where the coordinator stands: snapshot, oracle, frontier, counts, settings', flags: {}, build: none('coord.v1.DescribeCoordinator') },
   { noun: 'settings', verb: 'get', args: '', summary: 'the settings in force, from the log', flags: {}, build: none('coord.v1.GetSettings') },
   {
-    noun: 'settings',
-    verb: 'set',
+    noun: 'settings', verb: 'set',
     args: 'KEY=VALUE...',
     summary: 'change settings (admin); answered with the values before and after',
     flags: {},

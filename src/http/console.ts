@@ -93,13 +93,32 @@ export interface ConsoleModel {
 /** Rows a table shows at most, so a large deployment costs a page (and each push) a bounded size. */
 export const MAX_ROWS = 500;
 
+/** The named fields of an image, as a row shows them. */
+const pick = <T, K extends keyof T>(image: T, ...keys: K[]): Pick<T, K> => Object.fromEntries(keys.map((k) => [k, image[k]])) as Pick<T, K>;
+
+/** What one worker or session holds: its allocations in use, and those kept cached for reuse. */
+interface Held {
+  readonly inUse: number;
+  readonly cached: readonly AllocationImage[];
+}
+const NOTHING_HELD: Held = { inUse: 0, cached: [] };
+
+/** A worker's row counts its cached allocations. */
+const heldCounts = (held: Held): Pick<ConsoleModel['workers'][number], 'inUse' | 'cached'> => ({ inUse: held.inUse, cached: held.cached.length });
+
+/** A session's row lists its first 64 cached allocations, where each is kept and until when. */
+const heldListed = (held: Held): Pick<ConsoleModel['sessions'][number], 'inUse' | 'cached'> => ({
+  inUse: held.inUse,
+  cached: held.cached.slice(0, 64).map((a) => ({ allocationId: a.allocationId, workerId: a.workerId, untilMs: a.cachedUntilMs })),
+});
+
 const all = <T>(view: CoordinatorView, entity: string): T[] => view.list(entity).map(([, image]) => image as unknown as T);
 
 /** The part of the model the state gives, read between passes (see Coordinator.read). */
 export const stateModel = (view: CoordinatorView): Omit<ConsoleModel, 'coordinator' | 'series'> & { readonly logTimeMs: number } => {
   const allocations = all<AllocationImage>(view, ALLOCATION);
   /** Each holder's allocations (a worker's, a session's): how many are in use, and those kept cached for reuse. */
-  const heldBy = (holder: (a: AllocationImage) => string | null): Map<string, { inUse: number; cached: AllocationImage[] }> => {
+  const heldBy = (holder: (a: AllocationImage) => string | null): ((key: string) => Held) => {
     const m = new Map<string, { inUse: number; cached: AllocationImage[] }>();
     for (const a of allocations) {
       const k = holder(a);
@@ -109,7 +128,7 @@ export const stateModel = (view: CoordinatorView): Omit<ConsoleModel, 'coordinat
       else held.cached.push(a);
       m.set(k, held);
     }
-    return m;
+    return (key) => m.get(key) ?? NOTHING_HELD;
   };
   const byWorker = heldBy((a) => a.workerId);
   const bySession = heldBy((a) => a.session);
@@ -133,16 +152,7 @@ export const stateModel = (view: CoordinatorView): Omit<ConsoleModel, 'coordinat
       sinks: sinks.length,
       holds: holds.length,
     },
-    workers: rows(workers).map((w) => ({
-      id: w.workerId,
-      state: w.state,
-      host: w.host,
-      slots: w.slots,
-      inUse: byWorker.get(w.workerId)?.inUse ?? 0,
-      cached: byWorker.get(w.workerId)?.cached.length ?? 0,
-      capabilities: w.capabilities,
-      lastHeartbeatMs: w.lastHeartbeatMs,
-    })),
+    workers: rows(workers).map((w) => ({ id: w.workerId, ...pick(w, 'state', 'host', 'slots', 'capabilities', 'lastHeartbeatMs'), ...heldCounts(byWorker(w.workerId)) })),
     queries: rows(queries).map((q) => ({
       name: q.name,
       state: q.state,
@@ -153,14 +163,7 @@ export const stateModel = (view: CoordinatorView): Omit<ConsoleModel, 'coordinat
       reason: q.reason,
       fragments: q.fragments.map((f) => ({ id: f.fragmentId, kind: f.kind, workerId: f.workerId, status: f.status })),
     })),
-    sessions: rows(sessions).map((s) => ({
-      id: s.sessionId,
-      client: s.client,
-      state: s.state,
-      lastHeartbeatMs: s.lastHeartbeatMs,
-      inUse: bySession.get(s.sessionId)?.inUse ?? 0,
-      cached: (bySession.get(s.sessionId)?.cached ?? []).slice(0, 64).map((a) => ({ allocationId: a.allocationId, workerId: a.workerId, untilMs: a.cachedUntilMs })),
-    })),
+    sessions: rows(sessions).map((s) => ({ id: s.sessionId, ...pick(s, 'client', 'state', 'lastHeartbeatMs'), ...heldListed(bySession(s.sessionId)) })),
     catalog: {
       logicalSources: rows(logicalSources).map((l) => ({ name: l.name, fields: l.fields.map((f) => `${f.name}:${f.type}`) })),
       physicalSources: rows(physicalSources).map((p) => ({

@@ -189,6 +189,12 @@ export const createFollower = (deps: FollowerDeps): Follower => {
       for (const m of unread) records.push(await markerRecordOf(deps.codec, m)); // a registry away throws, and the same records are judged again
       unread = [];
       const chain = trustMarkers(lastTrusted === undefined ? records : [lastTrusted, ...records], chainFrom);
+      if (chain.markers.length === 0 && chain.opensPastStart !== undefined && chain.opensPastStart.offset > 0n)
+        // Every later marker would be skipped the same way: following cannot begin, and says so once.
+        throw new Error(
+          `the snapshots topic now opens at snapshot ${chain.opensPastStart.snapshotId} (offset ${chain.opensPastStart.offset}): its first snapshots were deleted, ` +
+            'so an empty folder cannot be rebuilt by following the log; start this instance from a copy of a standby\'s folder (README, "Standbys follow the log")',
+        );
       for (const s of chain.skipped) {
         log.warn('skipped a record on the snapshots topic that is not part of the snapshot chain', { offset: s.offset.toString(), reason: s.reason });
         deps.skipped();

@@ -76,6 +76,11 @@ export interface MarkerChain {
   readonly markers: readonly Marker[];
   /** Records that are not part of the chain, in offset order; duplicates of trusted markers are not among them. */
   readonly skipped: readonly SkippedRecord[];
+  /**
+   * Read from the topic's beginning, the first marker that would open the chain but is not
+   * snapshot 1: the topic's start was deleted (retention), so no chain can begin here.
+   */
+  readonly opensPastStart?: { readonly offset: bigint; readonly snapshotId: bigint };
 }
 
 /**
@@ -87,9 +92,12 @@ export const isRegistryDown = (err: unknown): boolean => isCoordError(err, 'SCHE
 /** Reasons quote what the record carried; a forged record must not make a log line unbounded. */
 const clip = (s: string, max = 120): string => (s.length <= max ? s : `${s.slice(0, max)}…`);
 
-type Verdict = { readonly kind: 'trust'; readonly marker: Marker } | { readonly kind: 'duplicate' } | { readonly kind: 'skip'; readonly reason: string };
+type Verdict =
+  | { readonly kind: 'trust'; readonly marker: Marker }
+  | { readonly kind: 'duplicate' }
+  | { readonly kind: 'skip'; readonly reason: string; readonly opens?: bigint };
 
-const skip = (reason: string): Verdict => ({ kind: 'skip', reason });
+const skip = (reason: string, opens?: bigint): Verdict => ({ kind: 'skip', reason, ...(opens === undefined ? {} : { opens }) });
 
 const positiveSafeInteger = (raw: string): number | undefined => {
   if (!/^[1-9][0-9]{0,15}$/.test(raw)) return undefined;
@@ -161,7 +169,7 @@ const judge = (r: MarkerRecord, chain: Trusted, start: ChainStart): Verdict => {
       // The known marker itself heads the chain: the next one is checked against its ranges and generation.
       return m.snapshotId === known || m.snapshotId === known + 1n ? { kind: 'trust', marker: m } : skip(`snapshot ${m.snapshotId} does not follow the known snapshot ${known}`);
     }
-    if (start.fromBeginning && m.snapshotId !== 1n) return skip(`snapshot ${m.snapshotId} opens the topic, where snapshot 1 must`);
+    if (start.fromBeginning && m.snapshotId !== 1n) return skip(`snapshot ${m.snapshotId} opens the topic, where snapshot 1 must`, m.snapshotId);
     return { kind: 'trust', marker: m };
   }
   if (m.snapshotId <= last.snapshotId) {
@@ -190,6 +198,7 @@ const judge = (r: MarkerRecord, chain: Trusted, start: ChainStart): Verdict => {
 export const trustMarkers = (records: readonly MarkerRecord[], start: ChainStart): MarkerChain => {
   const chain: Trusted = { markers: [], lastTo: new Map() };
   const skipped: SkippedRecord[] = [];
+  let opensPastStart: MarkerChain['opensPastStart'];
   for (const r of records) {
     const verdict = judge(r, chain, start);
     switch (verdict.kind) {
@@ -202,6 +211,7 @@ export const trustMarkers = (records: readonly MarkerRecord[], start: ChainStart
         break;
       case 'skip':
         skipped.push({ offset: r.offset, reason: verdict.reason });
+        if (verdict.opens !== undefined) opensPastStart ??= { offset: r.offset, snapshotId: verdict.opens };
         break;
       default: {
         const _: never = verdict;
@@ -209,5 +219,5 @@ export const trustMarkers = (records: readonly MarkerRecord[], start: ChainStart
       }
     }
   }
-  return { markers: chain.markers, skipped };
+  return { markers: chain.markers, skipped, ...(opensPastStart === undefined ? {} : { opensPastStart }) };
 };

@@ -82,4 +82,28 @@ describe('a standby takes over when the active coordinator dies', function () {
     assert.equal(report.lastSnapshotId.toString(), live.snapshotId);
     assert.equal(report.digest, live.digest);
   });
+
+  it('says on /readyz why a new instance with an empty folder cannot follow a snapshots topic whose start was deleted', async () => {
+    const snapshots = `${d.config.topicPrefix}.snapshots`;
+    const admin = d.parts.kafka.admin();
+    await admin.connect();
+    try {
+      const [p] = await admin.fetchTopicOffsets(snapshots);
+      // As retention would: the first half of the markers is gone, snapshot 1 with it.
+      await admin.deleteTopicRecords({ topic: snapshots, partitions: [{ partition: p.partition, offset: String(Math.floor(Number(p.high) / 2)) }] });
+    } finally {
+      await admin.disconnect();
+    }
+    const c = await coordinatorProcess(testStack(), { prefix: d.config.topicPrefix, name: 'takeover-c', env });
+    try {
+      void c.start().catch(() => undefined); // it stands by, and is never ready
+      await waitFor('the newcomer to say why it does not follow', async () => (await c.status())?.following.state === 'failed', 60_000);
+      const s = await c.status();
+      assert.equal(s?.role, 'standby');
+      assert.match(s?.following.error ?? '', /opens at snapshot \d+ .*first snapshots were deleted/);
+      assert.equal((await create('after-truncation')).status, 'OK', 'the active instance serves on');
+    } finally {
+      await c.stop();
+    }
+  });
 });

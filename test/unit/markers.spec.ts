@@ -134,6 +134,15 @@ describe('markers: trustMarkers', () => {
     assert.match(onlySkip(chain([2]), 0n), /snapshot 2 opens the topic, where snapshot 1 must/);
   });
 
+  it('names the marker that opens a topic whose first snapshots were deleted, and nothing when snapshot 1 opens it', () => {
+    const truncated = chain([2, 3]);
+    const { markers, opensPastStart } = trustMarkers(truncated, FROM_START);
+    assert.deepEqual(markers, []);
+    assert.deepEqual(opensPastStart, { offset: truncated[0].offset, snapshotId: 2n });
+    assert.equal(trustMarkers(chain([1, 2]), FROM_START).opensPastStart, undefined);
+    assert.equal(trustMarkers(chain([7, 8]), { fromBeginning: false }).opensPastStart, undefined);
+  });
+
   it('trusts the first marker as the start when reading from an offset with nothing known', () => {
     assert.deepEqual(ids(chain([7, 8, 9]), { fromBeginning: false }), ['7', '8', '9']);
   });

@@ -90,6 +90,12 @@ export interface Config {
   readonly schemaWaitMs: number;
   /** How long a stop (SIGINT, SIGTERM) may take to finish the pass and publish before the process exits anyway. */
   readonly closeTimeoutMs: number;
+  /**
+   * How often the active instance writes a checkpoint of its state to `<prefix>.checkpoints`, from
+   * which a new instance with an empty folder starts (0: never). Inputs must be kept at least this
+   * long, and the snapshots topic a little longer, for a new instance to start from a checkpoint.
+   */
+  readonly checkpointIntervalMs: number;
   /** Client: default ask timeout. */
   readonly askTimeoutMs: number;
   readonly logLevel: LogLevel;
@@ -134,6 +140,7 @@ export const DEFAULTS: Config = Object.freeze({
   stallThresholdMs: 10_000,
   schemaWaitMs: 5_000,
   closeTimeoutMs: 15_000,
+  checkpointIntervalMs: 600_000,
   askTimeoutMs: 10_000,
   logLevel: 'info',
 });
@@ -182,6 +189,7 @@ const FIELDS: Readonly<Record<keyof Config, { kind: Kind; env: string }>> = {
   stallThresholdMs: { kind: 'int', env: 'COORD_STALL_THRESHOLD_MS' },
   schemaWaitMs: { kind: 'int', env: 'COORD_SCHEMA_WAIT_MS' },
   closeTimeoutMs: { kind: 'int', env: 'COORD_CLOSE_TIMEOUT_MS' },
+  checkpointIntervalMs: { kind: 'int', env: 'COORD_CHECKPOINT_INTERVAL_MS' },
   askTimeoutMs: { kind: 'int', env: 'COORD_ASK_TIMEOUT_MS' },
   logLevel: { kind: 'level', env: 'COORD_LOG_LEVEL' },
 };
@@ -230,6 +238,7 @@ const validate = (c: Config): Config => {
     throw new CoordError('CONFIG_INVALID', msg);
   };
   if (c.batchSize < 1) bad(`batchSize must be at least 1, got ${c.batchSize}`);
+  if (c.checkpointIntervalMs !== 0 && c.checkpointIntervalMs < 1_000) bad(`checkpointIntervalMs must be 0 (never) or at least 1000, got ${c.checkpointIntervalMs}`);
   if (c.tickIntervalMs < 10) bad(`tickIntervalMs must be at least 10, got ${c.tickIntervalMs}`);
   if (c.workerTimeoutMs <= c.workerSuspectMs) bad(`workerTimeoutMs (${c.workerTimeoutMs}) must be longer than workerSuspectMs (${c.workerSuspectMs})`);
   if (c.sessionTimeoutMs < 6_000) bad(`sessionTimeoutMs must be at least 6000 (the broker's group.min.session.timeout.ms), got ${c.sessionTimeoutMs}`);

@@ -1,16 +1,18 @@
 /** Long-running commands: the local infrastructure, the coordinator, and both at once (`make run`). */
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { collectDefaultMetrics, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import { createClient } from '../client/client';
 import { loadConfig, type Config } from '../config';
+import { restoreCheckpoint, startCheckpointer, type Checkpointer } from '../engine/checkpoint';
 import { createCoordinator } from '../engine/coordinator';
 import { startAdminServer } from '../http/server';
 import { startLocalStack, KAFKA_PID, REGISTRY_PID, type Stack } from '../infra/stack';
 import { BROKERS_FILE, clusterPidFile } from '../infra/cluster';
 import { stopByPidFile } from '../infra/process';
 import { createLogger, type Logger } from '../log';
-import { brokerAnswers, plaintext } from '../messaging/kafka';
+import { errorMessage } from '../errors';
+import { brokerAnswers, checkpointProducer, plaintext } from '../messaging/kafka';
 import { provision, recordTopics } from '../messaging/provision';
 import { createRegistryClient } from '../messaging/registry';
 import { loadContracts, projectRoot } from '../messaging/schemas';
@@ -123,11 +125,15 @@ export const serveCoordinator = async (config: Config, log: Logger, stop: Promis
   const http = await startAdminServer({ host: config.httpHost, port: config.httpPort, coordinator: startup.shown, registry });
   log.info('coordinator admin HTTP listening; the console is at /', { url: http.url });
   if (pidFile !== undefined) writeFileSync(pidFile, `${process.pid}\n`);
+  let checkpoints: { stop: () => Promise<void> } | undefined;
   try {
     let stopped = false;
     void stop.then(() => (stopped = true));
     await startup.register(() => parts.codec.registerAll(recordTopics(config.topicPrefix)), () => stopped);
     if (stopped) return;
+    await Promise.race([restoreFromCheckpoint(config, parts, store, log), stop]);
+    if (stopped) return;
+    checkpoints = await checkpointsOf(config, parts, store, log, registry, () => coordinator.status().role === 'active');
     await coordinator.start();
     log.info('coordinator joined its group', { groupId: config.groupId, dataDir: config.dataDir });
     await Promise.race([stop, coordinator.closed]);
@@ -141,12 +147,63 @@ export const serveCoordinator = async (config: Config, log: Logger, stop: Promis
       process.exit(1);
     }, config.closeTimeoutMs);
     watchdog.unref();
+    await checkpoints?.stop();
     await coordinator.close();
     await http.close();
     await store.close();
     clearTimeout(watchdog);
     if (pidFile !== undefined) rmSync(pidFile, { force: true });
   }
+};
+
+/** An empty folder starts from the newest checkpoint the log proves; anything else (none, a broker away) rebuilds by following the log. */
+const restoreFromCheckpoint = async (config: Config, parts: ReturnType<typeof createParts>, store: Awaited<ReturnType<typeof openStore>>, log: Logger): Promise<void> => {
+  try {
+    const r = await restoreCheckpoint({
+      store,
+      kafka: parts.kafka,
+      codec: parts.codec,
+      topic: topicName(config.topicPrefix, 'checkpoints'),
+      snapshotsTopic: topicName(config.topicPrefix, 'snapshots'),
+      log,
+    });
+    if (r.kind === 'none') log.info('no checkpoint to start from; this folder is rebuilt by following the log from its first snapshot', { why: r.why });
+  } catch (err) {
+    log.warn('could not read the checkpoints; this folder is rebuilt by following the log from its first snapshot', { error: errorMessage(err) });
+  }
+};
+
+/** The active instance's checkpoints every checkpointIntervalMs, with their gauges; nothing when the interval is 0. */
+const checkpointsOf = async (
+  config: Config,
+  parts: ReturnType<typeof createParts>,
+  store: Awaited<ReturnType<typeof openStore>>,
+  log: Logger,
+  registry: Registry,
+  active: () => boolean,
+): Promise<{ stop: () => Promise<void> } | undefined> => {
+  if (config.checkpointIntervalMs === 0) return undefined;
+  const written = new Gauge({ name: 'coord_checkpoint_snapshot_id', help: 'The snapshot of the last checkpoint this instance wrote', registers: [registry] });
+  const failures = new Counter({ name: 'coord_checkpoint_failures_total', help: 'Checkpoints this instance failed to write (each tried again at the next interval)', registers: [registry] });
+  const producer = checkpointProducer(parts.kafka);
+  await producer.connect();
+  const checkpointer: Checkpointer = startCheckpointer({
+    store,
+    codec: parts.codec,
+    producer,
+    topic: topicName(config.topicPrefix, 'checkpoints'),
+    log,
+    intervalMs: config.checkpointIntervalMs,
+    active,
+    onWritten: (w) => written.set(Number(w.snapshotId)),
+    onFailure: () => failures.inc(),
+  });
+  return {
+    stop: async () => {
+      await checkpointer.stop();
+      await producer.disconnect().catch(() => undefined);
+    },
+  };
 };
 
 export const runCoordinatorCommand = async (argv: readonly string[]): Promise<void> => {

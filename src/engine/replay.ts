@@ -4,7 +4,8 @@
  * digest of every snapshot with the one the marker recorded.
  */
 import { randomUUID } from 'node:crypto';
-import { createConsumer, topicOffsets, type Kafka, type KafkaMessage } from '../messaging/clients';
+import { createConsumer, type Kafka, type KafkaMessage } from '../messaging/clients';
+import { readToEnd } from '../messaging/read-to-end';
 import type { Projection } from '../../projections';
 import { errorMessage } from '../errors';
 import { createLogger, type Logger } from '../log';
@@ -124,58 +125,23 @@ export const markerRecordOf = async (codec: Codec, m: KafkaMessage): Promise<Mar
 export const readMarkerChain = async (kafka: Kafka, codec: Codec, topic: string, fromOffset?: bigint, options: ReadMarkersOptions = {}): Promise<MarkerChain> => {
   const { timeoutMs = 300_000 } = options;
   const log = options.log ?? createLogger('warn', { component: 'markers' });
-  const ends = await topicOffsets(kafka, [topic]);
-  const start = (low: string): bigint => (fromOffset !== undefined && fromOffset > BigInt(low) ? fromOffset : BigInt(low));
-  // Snapshot 1 is only required where the topic really begins, not where a truncated one now starts.
-  const fromBeginning = ends.every((e) => start(e.low) === 0n);
-  const remaining = new Map(ends.filter((e) => BigInt(e.high) > start(e.low)).map((e) => [e.partition, BigInt(e.high)]));
-  if (remaining.size === 0) return { markers: [], skipped: [] };
   const read: { partition: number; record: MarkerRecord }[] = [];
-  const consumer = createConsumer(kafka, { groupId: `coord-replay-markers-${randomUUID()}`, maxWaitTimeInMs: 50, sessionTimeout: 30_000 });
-  consumer.on(consumer.events.GROUP_JOIN, () => {
-    for (const e of ends) consumer.seek({ topic, partition: e.partition, offset: start(e.low).toString() });
-  });
-  await consumer.connect();
-  try {
-    await consumer.subscribe({ topic, fromBeginning: true });
-    let failure: unknown;
-    let timer: NodeJS.Timeout | undefined;
-    const done = new Promise<void>((resolve) => {
-      timer = setTimeout(() => {
-        failure = new Error(`reading the snapshot markers of ${topic} did not finish within ${timeoutMs} ms`);
-        resolve();
-      }, timeoutMs);
-      consumer.on(consumer.events.CRASH, ({ payload }) => {
-        if (payload.restart) return;
-        failure = payload.error;
-        resolve();
-      });
-      // End of batch, including batches of transaction markers only, which never reach eachBatch.
-      consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
-        const end = remaining.get(payload.partition);
-        if (end !== undefined && BigInt(payload.lastOffset) + 1n >= end) remaining.delete(payload.partition);
-        if (remaining.size === 0) resolve();
-      });
-      void consumer.run({
-        eachBatch: async ({ batch }) => {
-          for (const m of batch.messages) {
-            try {
-              read.push({ partition: batch.partition, record: await markerRecordOf(codec, m) });
-            } catch (err) {
-              failure = err;
-              resolve();
-              return;
-            }
-          }
-        },
-      });
-    });
-    await done;
-    clearTimeout(timer);
-    if (failure !== undefined) throw failure;
-  } finally {
-    await consumer.disconnect();
-  }
+  // Snapshot 1 is only required where the topic really begins, not where a truncated one now starts.
+  let fromBeginning = true;
+  await readToEnd(
+    kafka,
+    topic,
+    async (partition, m) => {
+      read.push({ partition, record: await markerRecordOf(codec, m) });
+    },
+    {
+      timeoutMs,
+      groupPrefix: 'coord-replay-markers-',
+      from: fromOffset === undefined ? undefined : new Map([[0, fromOffset]]),
+      onStart: (b) => (fromBeginning = b),
+    },
+  );
+  if (read.length === 0) return { markers: [], skipped: [] };
   // The topic has one partition; were there more, each is its own sequence of offsets.
   read.sort((a, b) => a.partition - b.partition || (a.record.offset < b.record.offset ? -1 : a.record.offset > b.record.offset ? 1 : 0));
   const chain = trustMarkers(

@@ -40,7 +40,7 @@ export const readLineage = (raw: Buffer | null): Lineage => {
   return { logicVersion: typeof o.logicVersion === 'number' ? o.logicVersion : 1, proven: o.proven !== false };
 };
 
-const decodeMeta = (b: Buffer): SnapshotMeta => {
+export const decodeMeta = (b: Buffer): SnapshotMeta => {
   const o = JSON.parse(b.toString()) as { id: string; ts: string; logTimeMs: number; digest: string };
   return { id: BigInt(o.id), ts: BigInt(o.ts), logTimeMs: o.logTimeMs, digest: parseDigest(o.digest) };
 };

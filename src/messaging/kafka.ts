@@ -194,3 +194,11 @@ export const classifyProduceError = (err: unknown): ProduceFailure => {
 /** A client's producer: bounded retries, since a retried request keeps its correlation id and has no second effect. */
 export const requestProducer = (kafka: Kafka): Producer =>
   kafka.producer({ allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner, retry: { retries: 5 } });
+
+/**
+ * The checkpoint writer's producer: idempotent, so a retried chunk is not written twice and the
+ * chunks stay in order with several in flight; bounded retries, since a failed checkpoint is
+ * simply written again at the next interval.
+ */
+export const checkpointProducer = (kafka: Kafka): Producer =>
+  kafka.producer({ idempotent: true, maxInFlightRequests: 5, allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner, retry: { retries: 5 } });

@@ -45,6 +45,8 @@ export const RECORD_TOPICS: Readonly<Record<string, TopicKind>> = Object.freeze(
   'coord.v1.ChangelogRecord': 'changelog',
   'coord.v1.Reply': 'replies',
   'coord.v1.SnapshotMarker': 'snapshots',
+  'coord.v1.CheckpointChunk': 'checkpoints',
+  'coord.v1.CheckpointManifest': 'checkpoints',
 });
 
 /**

@@ -10,6 +10,7 @@ export const TOPIC_KINDS = [
   'replies',
   'changelog',
   'snapshots',
+  'checkpoints',
   'worker-commands',
   'dlq',
 ] as const;
@@ -38,11 +39,13 @@ export interface TopicSpec {
 export const topicSpecs = (prefix: string, partitions = 1): TopicSpec[] =>
   TOPIC_KINDS.map((kind) => ({
     topic: topicName(prefix, kind),
-    numPartitions: kind === 'internal.ticks' || kind === 'snapshots' ? 1 : partitions,
+    numPartitions: kind === 'internal.ticks' || kind === 'snapshots' || kind === 'checkpoints' ? 1 : partitions,
     // The inputs and the markers are the history that replay and takeover rebuild from: kept forever.
     configEntries: [
       ...(INPUT_KINDS.includes(kind) || kind === 'snapshots' ? [{ name: 'retention.ms', value: '-1' }] : []),
       // The log is the clock: the broker stamps every input, so no producer's clock skews liveness or deadlines.
       ...(INPUT_KINDS.includes(kind) ? [{ name: 'message.timestamp.type', value: 'LogAppendTime' }] : []),
+      // A checkpoint's chunks and manifest are keyed by slot: compaction keeps the last two checkpoints, so the topic grows with the state, not the history.
+      ...(kind === 'checkpoints' ? [{ name: 'cleanup.policy', value: 'compact' }, { name: 'max.message.bytes', value: String(2 * 1024 * 1024) }] : []),
     ],
   }));

@@ -14,6 +14,14 @@ export interface WriteOps {
   readonly deleteRanges?: ReadonlyArray<readonly [string, string]>;
 }
 
+/** A read-only view of the store as it stood at one instant, whatever is written after: RocksDB's snapshot. */
+export interface StoreSnapshot {
+  get(key: string): Promise<Buffer | null>;
+  scan(prefix: string): AsyncIterable<readonly [string, Buffer]>;
+  /** Releases the snapshot, so RocksDB may drop what only it still kept. */
+  close(): Promise<void>;
+}
+
 export interface Store {
   readonly dir: string;
   get(key: string): Promise<Buffer | null>;
@@ -23,6 +31,8 @@ export interface Store {
   scan(prefix: string, opts?: { limit?: number }): AsyncIterable<readonly [string, Buffer]>;
   /** Applies all of `ops` atomically, or none of them. */
   write(ops: WriteOps): Promise<void>;
+  /** Reads of one consistent instant, however long they take while writes go on. */
+  snapshot(): Promise<StoreSnapshot>;
   /** Waits for pending writes, then closes. */
   close(): Promise<void>;
 }
@@ -121,6 +131,20 @@ export const openStore = async (dir: string, options: OpenOptions = {}): Promise
           const it = d.iterator({ gte: prefix, lt: prefixEnd(prefix), limit: opts.limit }, { capacity: 256 });
           for await (const e of it) yield [e.key.toString(), e.value] as const;
         },
+      };
+    },
+    snapshot: async () => {
+      open();
+      const session = (await usable()).snapshot();
+      return {
+        get: (key) => track(session.get(key)),
+        scan: (prefix) => ({
+          async *[Symbol.asyncIterator]() {
+            const it = session.iterator({ gte: prefix, lt: prefixEnd(prefix) }, { capacity: 256 });
+            for await (const e of it) yield [e.key.toString(), e.value] as const;
+          },
+        }),
+        close: () => session.close(),
       };
     },
     write: async (ops) => {

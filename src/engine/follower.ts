@@ -193,7 +193,8 @@ export const createFollower = (deps: FollowerDeps): Follower => {
         // Every later marker would be skipped the same way: following cannot begin, and says so once.
         throw new Error(
           `the snapshots topic now opens at snapshot ${chain.opensPastStart.snapshotId} (offset ${chain.opensPastStart.offset}): its first snapshots were deleted, ` +
-            'so an empty folder cannot be rebuilt by following the log; start this instance from a copy of a standby\'s folder (README, "Standbys follow the log")',
+            'and no checkpoint was there to start from, so an empty folder cannot be rebuilt by following the log; let the active instance write a checkpoint ' +
+            '(checkpointIntervalMs) and restart this one with an empty folder, or start it from a copy of a standby\'s folder (README, "Checkpoints")',
         );
       for (const s of chain.skipped) {
         log.warn('skipped a record on the snapshots topic that is not part of the snapshot chain', { offset: s.offset.toString(), reason: s.reason });

@@ -1,10 +1,8 @@
 import { strict as assert } from 'node:assert';
-import type { Client } from '../../src/client/client';
 import { readMarkers } from '../../src/engine/replay';
 import { INPUT_KINDS, topicName } from '../../src/messaging/topics';
-import { coordinatorProcess, type CoordinatorProcess } from '../support/coordinator-process';
-import { deployment, type Deployment } from '../support/deployment';
-import { testStack } from '../support/stack';
+import type { CoordinatorProcess } from '../support/coordinator-process';
+import { instancePair, UNSTARTED } from '../support/instance-pair';
 import { waitFor } from '../support/wait';
 
 /** A gauge's value on an instance's /metrics, or undefined while it has none. */
@@ -16,26 +14,12 @@ const gauge = async (c: CoordinatorProcess, name: string): Promise<number | unde
 
 describe('a new instance with an empty folder starts from a checkpoint, not from the first snapshot', function () {
   this.timeout(300_000);
-  let d: Deployment;
-  let a: CoordinatorProcess;
-  let b: CoordinatorProcess;
-  let client: Client;
   // Snapshots only on requests, so the state stands still between them; a checkpoint every 1.5 s.
   const env = { COORD_SESSION_TIMEOUT_MS: '6000', COORD_TICK_INTERVAL_MS: '600000', COORD_CHECKPOINT_INTERVAL_MS: '1500' };
+  let { d, a, b, client, close } = UNSTARTED;
 
-  before(async () => {
-    d = await deployment(testStack(), 'ckpt');
-    a = await coordinatorProcess(testStack(), { prefix: d.config.topicPrefix, name: 'ckpt-a', env });
-    b = await coordinatorProcess(testStack(), { prefix: d.config.topicPrefix, name: 'ckpt-b', env });
-    await a.start();
-    client = await d.client();
-  });
-
-  after(async () => {
-    await d?.close();
-    await a?.stop();
-    await b?.stop();
-  });
+  before(async () => ({ d, a, b, client, close } = await instancePair('ckpt', env)));
+  after(() => close());
 
   const create = async (name: string) => client.ask('coord.v1.CreateLogicalSource', { name, fields: [{ name: 'v', type: 'INT64' }] }, { correlationId: `ck-${name}`, timeoutMs: 30_000 });
 

@@ -1,7 +1,6 @@
 import { strict as assert } from 'node:assert';
-import type { Client } from '../../src/client/client';
 import { coordinatorProcess, type CoordinatorProcess } from '../support/coordinator-process';
-import { deployment, type Deployment } from '../support/deployment';
+import { instancePair, UNSTARTED } from '../support/instance-pair';
 import { replayToLive } from '../support/replay';
 import { testStack } from '../support/stack';
 import { waitFor } from '../support/wait';
@@ -10,25 +9,11 @@ const role = async (c: CoordinatorProcess): Promise<string | undefined> => (awai
 
 describe('a standby takes over when the active coordinator dies', function () {
   this.timeout(300_000);
-  let d: Deployment;
-  let a: CoordinatorProcess;
-  let b: CoordinatorProcess;
-  let client: Client;
   const env = { COORD_SESSION_TIMEOUT_MS: '6000' };
+  let { d, a, b, client, close } = UNSTARTED;
 
-  before(async () => {
-    d = await deployment(testStack(), 'takeover');
-    a = await coordinatorProcess(testStack(), { prefix: d.config.topicPrefix, name: 'takeover-a', env });
-    b = await coordinatorProcess(testStack(), { prefix: d.config.topicPrefix, name: 'takeover-b', env });
-    await a.start();
-    client = await d.client();
-  });
-
-  after(async () => {
-    await d?.close();
-    await a?.stop();
-    await b?.stop();
-  });
+  before(async () => ({ d, a, b, client, close } = await instancePair('takeover', env)));
+  after(() => close());
 
   const create = async (name: string) => client.ask('coord.v1.CreateLogicalSource', { name, fields: [{ name: 'v', type: 'INT64' }] }, { correlationId: `tk-${name}`, timeoutMs: 30_000 });
 

@@ -1,34 +1,21 @@
 import { strict as assert } from 'node:assert';
-import type { Client } from '../../src/client/client';
-import { coordinatorProcess, type CoordinatorProcess } from '../support/coordinator-process';
-import { deployment, type Deployment } from '../support/deployment';
+import { instancePair, UNSTARTED } from '../support/instance-pair';
 import { replayToLive } from '../support/replay';
-import { testStack } from '../support/stack';
 import { header, readTopic } from '../support/topics';
 import { waitFor } from '../support/wait';
 
 describe('a paused former active (zombie) after a takeover', function () {
   this.timeout(300_000);
-  let d: Deployment;
-  let a: CoordinatorProcess;
-  let b: CoordinatorProcess;
-  let client: Client;
   const env = { COORD_SESSION_TIMEOUT_MS: '6000' };
+  let { d, a, b, client, close } = UNSTARTED;
 
   before(async () => {
-    d = await deployment(testStack(), 'zombie');
-    a = await coordinatorProcess(testStack(), { prefix: d.config.topicPrefix, name: 'zombie-a', env });
-    b = await coordinatorProcess(testStack(), { prefix: d.config.topicPrefix, name: 'zombie-b', env });
-    await a.start();
-    client = await d.client();
+    ({ d, a, b, client, close } = await instancePair('zombie', env));
     void b.start().catch(() => undefined); // stands by, never ready until it takes over
   });
-
   after(async () => {
     a?.signal('SIGCONT');
-    await d?.close();
-    await a?.stop();
-    await b?.stop();
+    await close();
   });
 
   it('publishes no effect once resumed: its sends are fenced and the log keeps one history', async () => {

@@ -20,6 +20,7 @@ import { decodeOutbox, type OutRecord } from '../store/outbox';
 import type { Store, WriteOps } from '../store/rocks';
 import { backoffMs, Health, pause, type Trouble } from './health';
 import { failPoint } from './failpoints';
+import { createRoleMachine, shownRole, type ShownRole } from './role';
 import { createPublisher } from './publisher';
 import { initialSettingsMessage, needsInitialSettings, PROPOSE_AGAIN_MS } from './initial-settings';
 import { changelogTables, changelogTopic } from '../messaging/changelog';
@@ -75,7 +76,7 @@ export interface CoordinatorView {
 export interface CoordinatorStatus {
   /** Active and consuming. */
   readonly ready: boolean;
-  readonly role: 'joining' | 'standby' | 'activating' | 'active';
+  readonly role: ShownRole;
   /** The generation this instance publishes under while active. */
   readonly generation: number;
   readonly snapshotId: string;
@@ -151,8 +152,8 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
   let consumer: Consumer | undefined;
   /** The activation this instance publishes under, one past the newest the log shows (see catchUp). */
   let generation = 0;
-  /** joining → standby (nothing assigned) or activating → active. */
-  let role: 'joining' | 'standby' | 'activating' | 'active' = 'joining';
+  /** joining → standby (nothing assigned) or activating → active; the moves allowed are in src/engine/role.ts. */
+  const role = createRoleMachine('joining', (from, to) => log.debug('role', { from, to }));
   let activation = 0;
   let low = new Map<string, string>();
   let running = false;
@@ -210,7 +211,7 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
   const publishUntilDone = async (outboxes: readonly Outbox[]): Promise<void> => {
     if (outboxes.length === 0) return;
     // After an earlier outbox was given up, a later one must not go out before it: both wait for the next activation.
-    if (stoodDown) throw new CoordError('PUBLISH_FAILED', 'an earlier outbox is still unpublished; this one waits for it');
+    if (role.is('stoodDown')) throw new CoordError('PUBLISH_FAILED', 'an earlier outbox is still unpublished; this one waits for it');
     const records = outboxes.length === 1 ? outboxes[0].records : outboxes.flatMap((o) => o.records);
     // Every output says which activation published it; a late one from a fenced instance carries an older generation.
     const publishFrom = performance.now();
@@ -345,7 +346,7 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
     const connected = tickProducer.connect();
     let busy = false;
     ticker = setInterval(() => {
-      if (busy || role !== 'active') return;
+      if (busy || !role.is('active')) return;
       busy = true;
       void (async () => {
         await connected;
@@ -410,7 +411,7 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
         const lineage = meta.id === 0n ? undefined : readLineage(await store.get(SNAPSHOT_META));
         return { state, meta, offsets, marker: known === undefined ? undefined : { id: BigInt(known.id), offset: BigInt(known.offset) }, lineage };
       }),
-    still: (s, m) => role === 'standby' && running && s === state && m === meta,
+    still: (s, m) => role.is('standby') && running && s === state && m === meta,
     followed: (m, marker) => {
       meta = m;
       for (const r of marker.inputs) offsets.set(tpKey(r.topic, r.partition), r.toOffset + 1n);
@@ -425,10 +426,9 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
    * heartbeat or a rebalance says where it stands.
    */
   let lastHeartbeatMs = 0;
-  let stoodDown = false;
   let lastOwned: readonly { topic: string; partition: number }[] = [];
   const mayPublish = (): boolean =>
-    running && (role === 'active' || role === 'activating') && !stoodDown && Date.now() - lastHeartbeatMs < config.sessionTimeoutMs * 0.8;
+    running && role.is('active', 'activating') && Date.now() - lastHeartbeatMs < config.sessionTimeoutMs * 0.8;
 
   /**
    * A publication given up because this instance may no longer be the active one: it stops
@@ -436,15 +436,15 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
    * activates again from RocksDB, as after a restart, publishing the outbox first.
    */
   const standDown = (err: unknown): void => {
-    if (stoodDown) return;
-    stoodDown = true;
+    if (role.is('stoodDown', 'stopped')) return;
     // What waits to be published stays in the store: the next activation publishes it first, in order.
     queue = [];
     queuedRecords = 0;
     expected.clear();
     gatherer.drop();
     consumer?.pause(inputTopics.map((topic) => ({ topic })));
-    if (role === 'active') role = 'activating';
+    // Only an instance that publishes stands down; a standby or a joining one has nothing to publish before its next activation.
+    if (role.is('active', 'activating')) role.to('stoodDown');
     log.warn('standing down until the group confirms this instance is active; what it committed waits in the store', { error: errorMessage(err) });
   };
 
@@ -461,7 +461,7 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
           if (tries > 1) ({ state, meta, offsets } = await loadState(store)); // where the interrupted catch-up left the store
           await published(); // what this instance committed goes out before it fences its own producer
           if (attempt !== activation) return undefined; // a newer rebalance made this one moot
-          stoodDown = false;
+          if (role.is('stoodDown')) role.to('activating');
           return catchUp();
         });
         if (tries > 1) health.ok('registry');
@@ -501,7 +501,7 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
       c.seek({ topic, partition, offset: from.toString() });
     }
     c.resume(inputTopics.map((topic) => ({ topic })));
-    role = 'active';
+    role.to('active');
     deps.observer?.activated(generation);
     startTicking();
     log.info('active: consuming every input partition', { partitions: owned.length, snapshotId: meta.id.toString() });
@@ -667,17 +667,18 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
       // Synchronously, before the first fetch: nothing is consumed until the store agrees with the log.
       expected.clear();
       gatherer.drop();
+      if (role.is('stopped')) return;
       lastHeartbeatMs = Date.now();
       const attempt = ++activation;
       const owned = Object.entries(payload.memberAssignment).flatMap(([topic, partitions]) => partitions.map((partition) => ({ topic, partition })));
       lastOwned = owned;
       if (owned.length === 0) {
-        role = 'standby';
+        role.to('standby');
         log.info('standing by: another instance is active', { memberId: payload.memberId });
         follower.start();
         return;
       }
-      role = 'activating';
+      role.to('activating');
       c.pause(inputTopics.map((topic) => ({ topic })));
       activate(owned, attempt).catch(fail);
     });
@@ -685,7 +686,7 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
     c.on(c.events.HEARTBEAT, () => {
       lastHeartbeatMs = Date.now();
       // Still a member of the same generation after standing down: the partitions are still ours.
-      if (!stoodDown || resuming || role !== 'activating' || lastOwned.length === 0) return;
+      if (!role.is('stoodDown') || resuming || lastOwned.length === 0) return;
       resuming = true;
       log.info('the group confirms this instance is still active; activating again from RocksDB');
       activate(lastOwned, ++activation)
@@ -693,7 +694,8 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
         .finally(() => (resuming = false));
     });
     c.on(c.events.CRASH, ({ payload }) => {
-      role = 'joining';
+      if (role.is('stopped')) return;
+      role.to('joining');
       log.error('consumer crashed', { error: errorMessage(payload.error), restart: payload.restart });
       // kafkajs gives up for good on some errors of a broker that restarts (no group coordinator yet):
       // the state is safe in RocksDB, so a new consumer joins the group again, as a restart would.
@@ -764,7 +766,7 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
   const close = (): Promise<void> => {
     closing ??= (async () => {
       running = false;
-      role = 'joining';
+      role.to('stopped');
       await follower.stop();
       await stopTicking();
       gatherer.close();
@@ -793,8 +795,8 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
     closed,
     read: (fn) => exclusive(async () => fn(view())),
     status: () => ({
-      ready: running && role === 'active' && health.stalled(config.stallThresholdMs).length === 0,
-      role,
+      ready: running && role.is('active') && health.stalled(config.stallThresholdMs).length === 0,
+      role: shownRole(role.current),
       generation,
       snapshotId: meta?.id.toString() ?? '0',
       snapshotTs: meta?.ts.toString() ?? '0',

@@ -11,17 +11,17 @@ import { withAdmin, type Consumer, type Kafka } from '../messaging/clients';
 import type { Codec } from '../messaging/codec';
 import { highWatermarks as logEnds } from '../messaging/kafka';
 import { digestHex } from '../store/digest';
-import { MARKER_POSITION, SNAPSHOT_META } from '../store/keys';
 import type { Store } from '../store/rocks';
 import { failPoint } from './failpoints';
 import type { Follower } from './follower';
 import { backoffMs, pause, type Health } from './health';
 import { LOGIC_VERSION } from './logic-version';
+import { storedLineage, storedMarkerPosition, WIPE } from './layout';
 import { isRegistryDown } from './markers';
 import type { Publication, Publisher } from './publisher';
 import { readMarkers, replayOnto, type Marker } from './replay';
 import type { RoleMachine } from './role';
-import { loadState, readLineage, tpKey, type SnapshotMeta, type WorkingState } from './state';
+import { loadState, tpKey, type SnapshotMeta, type WorkingState } from './state';
 
 /** The snapshot the coordinator holds in memory: replaced whole by a load, advanced by every pass. */
 export interface Current {
@@ -49,7 +49,7 @@ export const loadChecked = async (store: Store, log: Logger): Promise<Current> =
   const aside = `${store.dir}.corrupt-${new Date().toISOString().replace(/[:.]/g, '-')}`;
   cpSync(store.dir, aside, { recursive: true });
   log.error('the store is corrupt; it was copied aside and is rebuilt from the log', { dir: store.dir, copiedTo: aside, problem });
-  await store.write({ puts: [], deleteRanges: [['', '\uffff']] });
+  await store.write(WIPE);
   const { state, meta, offsets } = await loadState(store);
   return { state, meta, offsets };
 };
@@ -114,12 +114,11 @@ export const createActivation = (deps: ActivationDeps): Activation => {
     // Fence first: once a new transactional producer is initialised, no earlier active (nor an earlier self) can publish.
     await deps.publisher.fence();
     failPoint('activation.after-fence');
-    const raw = await store.get(MARKER_POSITION);
-    const known = raw === null ? undefined : (JSON.parse(raw.toString()) as { id: string; offset: string; generation?: number });
+    const known = await storedMarkerPosition(store);
     // Only the chain of markers is trusted: garbage, forged ids and markers without a generation are skipped and counted.
     const onSkip = deps.markerSkipped;
-    let markers = await readMarkers(kafka, codec, snapshotsTopic, known === undefined ? undefined : BigInt(known.offset), {
-      knownSnapshotId: known === undefined ? undefined : BigInt(known.id),
+    let markers = await readMarkers(kafka, codec, snapshotsTopic, known?.offset, {
+      knownSnapshotId: known?.id,
       log,
       onSkip,
     });
@@ -130,7 +129,7 @@ export const createActivation = (deps: ActivationDeps): Activation => {
     const beyond = markers.some((m) => m.snapshotId > meta.id);
     // Same id is not enough: the same digest, timestamp and input offsets make it the same snapshot. Digests compare
     // only when one version folded both and the store's state is proven to be the log's; else timestamp and inputs must agree.
-    const lineage = readLineage(await store.get(SNAPSHOT_META));
+    const lineage = await storedLineage(store);
     const same = (m: Marker): boolean =>
       (!lineage.proven || lineage.logicVersion !== m.logicVersion || m.digest === digestHex(meta.digest)) &&
       m.snapshotTs === meta.ts &&
@@ -138,7 +137,7 @@ export const createActivation = (deps: ActivationDeps): Activation => {
     const diverged = meta.id > 0n && (mine === undefined ? beyond : !same(mine));
     if (diverged) {
       log.warn('local state differs from the snapshots on the log; rebuilding it by replay', { localSnapshotId: meta.id.toString(), dir: store.dir });
-      await store.write({ puts: [], deleteRanges: [['', '\uffff']] });
+      await store.write(WIPE);
       await reload();
       markers = await readMarkers(kafka, codec, snapshotsTopic, undefined, { log, onSkip });
     }
@@ -159,7 +158,7 @@ export const createActivation = (deps: ActivationDeps): Activation => {
     }
     // A state not proven to be the log's (another version decided its snapshots differently) must not serve: the log would
     // go on from a state it never recorded. Its snapshots stay in the store for a look; nothing was published from them.
-    if (current.meta.id > 0n && !readLineage(await store.get(SNAPSHOT_META)).proven)
+    if (current.meta.id > 0n && !(await storedLineage(store)).proven)
       return `this build (logic version ${deps.logicVersion ?? LOGIC_VERSION}) decides the log's snapshots differently from the build that wrote them: its state at snapshot ${current.meta.id} is not the log's, so it cannot take over from a folder it folded itself; upgrade a folder the older build kept up to date instead (README, Upgrades)`;
     await deps.publication.publishLeftovers();
     return undefined;

@@ -14,7 +14,6 @@ import { inputTopicProblems, lowWatermarks } from '../messaging/kafka';
 import { loadContracts } from '../messaging/schemas';
 import { INPUT_KINDS, topicName, type TopicKind } from '../messaging/topics';
 import { digestHex } from '../store/digest';
-import { MARKER_POSITION, OUTBOX, SNAPSHOT_META } from '../store/keys';
 import type { Store, WriteOps } from '../store/rocks';
 import { createActivation, loadChecked, type Current } from './activation';
 import type { RawRecord } from './decode';
@@ -26,7 +25,8 @@ import { backoffMs, Health, pause, type Trouble } from './health';
 import type { PassResult } from './pass';
 import { createPublication, createPublisher, type Commits } from './publisher';
 import { createRoleMachine, shownRole, type ShownRole } from './role';
-import { GENESIS, readLineage, tpKey, WorkingState } from './state';
+import { hasPendingOutbox, storedLineage, storedMarkerPosition } from './layout';
+import { GENESIS, tpKey, WorkingState } from './state';
 import { createTicker } from './ticker';
 
 export interface CoordinatorDeps {
@@ -227,14 +227,13 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
     from: () =>
       exclusive(async () => {
         await publication.published();
-        for await (const _ of store.scan(OUTBOX, { limit: 1 })) throw new Error('the store holds snapshots this instance committed and has not published; its activation publishes or rebuilds them');
+        if (await hasPendingOutbox(store)) throw new Error('the store holds snapshots this instance committed and has not published; its activation publishes or rebuilds them');
         const { state, meta, offsets } = current;
-        const raw = await store.get(MARKER_POSITION);
-        const known = raw === null ? undefined : (JSON.parse(raw.toString()) as { id: string; offset: string });
-        if ((known === undefined && meta.id !== 0n) || (known !== undefined && BigInt(known.id) !== meta.id))
+        const known = await storedMarkerPosition(store);
+        if ((known === undefined && meta.id !== 0n) || (known !== undefined && known.id !== meta.id))
           throw new Error(`the store stands at snapshot ${meta.id} but knows the marker of snapshot ${known?.id ?? 'none'}; its activation catches up`);
-        const lineage = meta.id === 0n ? undefined : readLineage(await store.get(SNAPSHOT_META));
-        return { state, meta, offsets, marker: known === undefined ? undefined : { id: BigInt(known.id), offset: BigInt(known.offset) }, lineage };
+        const lineage = meta.id === 0n ? undefined : await storedLineage(store);
+        return { state, meta, offsets, marker: known === undefined ? undefined : { id: known.id, offset: known.offset }, lineage };
       }),
     still: (s, m) => role.is('standby') && running && s === current.state && m === current.meta,
     followed: (m, marker) => {

@@ -11,9 +11,8 @@ import type { Logger } from '../log';
 import { withAdmin, type Kafka, type Producer, type RecordMetadata } from '../messaging/clients';
 import { H } from '../messaging/headers';
 import { classifyProduceError, outboxProducer, type ProduceFailure } from '../messaging/kafka';
-import { MARKER_POSITION, OUTBOX } from '../store/keys';
-import { decodeOutbox, type OutRecord } from '../store/outbox';
 import type { Store, WriteOps } from '../store/rocks';
+import { pendingOutboxes, publishedOps, type OutRecord, type Outbox } from './layout';
 import { failPoint } from './failpoints';
 import { backoffMs, pause, type Health } from './health';
 
@@ -278,12 +277,6 @@ export const createPublisher = (deps: PublisherDeps): Publisher => {
   };
 };
 
-/** A committed snapshot's outputs, and the store key they wait under until published. */
-export interface Outbox {
-  readonly key: string;
-  readonly records: readonly OutRecord[];
-}
-
 /** Input offsets to commit to Kafka, for monitoring only (the truth is in RocksDB). */
 export type Commits = readonly { readonly topic: string; readonly partition: number; readonly offset: string }[];
 
@@ -362,11 +355,10 @@ export const createPublication = (deps: PublicationDeps): Publication => {
     // Where the last marker landed, so a takeover reads the markers from there, not from the beginning.
     let marker: OutRecord | undefined;
     for (let i = records.length - 1; i >= 0 && marker === undefined; i--) if (records[i].topic === snapshotsTopic) marker = records[i];
-    const position: [string, Buffer][] =
-      last === undefined || marker === undefined ? [] : [[MARKER_POSITION, Buffer.from(JSON.stringify({ id: marker.key, offset: last.toString(), generation }))]];
+    const position = last === undefined || marker === undefined || marker.key === null ? undefined : { snapshotId: BigInt(marker.key), offset: last, generation };
     // Published: the outboxes can go. A crash before this delete publishes them again, with the same (snapshot-id, seq);
     // a failing write is retried alone, never by publishing again.
-    await deps.write({ puts: position, deletes: outboxes.map((o) => o.key) });
+    await deps.write(publishedOps(outboxes.map((o) => o.key), position));
   };
 
   let queue: Outbox[] = [];
@@ -404,8 +396,7 @@ export const createPublication = (deps: PublicationDeps): Publication => {
     },
     published,
     publishLeftovers: async () => {
-      const left: Outbox[] = [];
-      for await (const [key, v] of deps.store.scan(OUTBOX)) left.push({ key, records: decodeOutbox(v) });
+      const left = await pendingOutboxes(deps.store);
       if (left.length === 0) return;
       deps.log.info('publishing outbox left by an earlier run', { snapshots: left.length, records: left.reduce((n, o) => n + o.records.length, 0) });
       while (left.length > 0) await publishUntilDone(takeGroup(left));

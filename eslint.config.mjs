@@ -6,6 +6,7 @@ const RULE = '@typescript-eslint/no-restricted-imports';
 const IO = ['kafkajs', 'rocksdb-native', 'rocksdb', 'node:fs', 'node:net', 'node:http', 'node:child_process', 'node:crypto'];
 const rocks = { group: ['rocksdb-native', 'rocksdb'], message: 'only src/store/ touches RocksDB' };
 const kafka = { group: ['kafkajs'], message: 'only src/messaging/ imports kafkajs: use its helpers and the types src/messaging/clients.ts re-exports' };
+const keys = { group: ['**/store/keys'], message: "the snapshot's RocksDB layout is src/engine/layout.ts's: use its verbs, not the keys" };
 const domain = { group: ['**/projections', '**/projections/**'], message: 'messaging knows nothing of the domain' };
 
 export default tseslint.config(
@@ -24,7 +25,9 @@ export default tseslint.config(
     ignores: ['projections/**/*.spec.ts'],
     rules: { [RULE]: ['error', { paths: IO, patterns: [{ group: ['**/src/**'], message: 'projections import nothing from src/' }] }] },
   },
-  { files: ['src/**/*.ts'], rules: { [RULE]: ['error', { patterns: [rocks, kafka] }] } },
+  { files: ['src/**/*.ts'], rules: { [RULE]: ['error', { patterns: [rocks, kafka, keys] }] } },
+  // The snapshot's RocksDB layout has one owner: it alone spells the keys.
+  { files: ['src/engine/layout.ts'], rules: { [RULE]: ['error', { patterns: [rocks, kafka] }] } },
   { files: ['src/messaging/**/*.ts'], rules: { [RULE]: ['error', { patterns: [rocks, domain] }] } },
   { files: ['src/store/**/*.ts'], rules: { [RULE]: ['error', { patterns: [kafka, domain] }] } },
 );

@@ -34,7 +34,8 @@ export type ErrorCode =
   | 'DECIDER_FAILED'
   | 'STORE_CLOSED'
   | 'STORE_IO'
-  | 'CHANGELOG_READ_TIMEOUT';
+  | 'CHANGELOG_READ_TIMEOUT'
+  | 'ROLE_TRANSITION_INVALID';
 
 export class CoordError extends Error {
   readonly code: ErrorCode;

@@ -25,21 +25,14 @@ import type { Codec } from '../messaging/codec';
 import { readToEnd } from '../messaging/read-to-end';
 import { REPLAY_GROUP_PREFIX } from '../messaging/acl';
 import { DigestSum, digestHex } from '../store/digest';
-import { DEDUPE, DEDUPE_BY_TIME, EXPLAIN, HISTORY, MARKER_POSITION, OFFSETS, SNAPSHOT_META, STATE } from '../store/keys';
 import type { Store } from '../store/rocks';
-import { markerPosition, readMarkerChain } from './replay';
-import { decodeMeta, readLineage } from './state';
+import { checkpointEntries, checkpointEntryKind, decodeMeta, markerPositionOf, readLineage, restoredOps, storedMeta, WIPE } from './layout';
+import { readMarkerChain } from './replay';
 
 export const CHUNK_RECORD = 'coord.v1.CheckpointChunk';
 export const MANIFEST_RECORD = 'coord.v1.CheckpointManifest';
 /** The header that names a chunk's snapshot, so a restore finds a checkpoint's chunks without decoding the others. */
 export const SNAPSHOT_HEADER = 'snapshot-id';
-
-/** What a checkpoint holds: the snapshot's meta and marker position, then every kind the passes read. Not the outbox (a checkpoint is of published snapshots) nor a replay's stop. */
-const SINGLE_KEYS = [SNAPSHOT_META, MARKER_POSITION] as const;
-const PREFIXES = [STATE, HISTORY, OFFSETS, DEDUPE, DEDUPE_BY_TIME, EXPLAIN] as const;
-/** The entries the state digest sums (src/store/digest.ts). */
-const DIGESTED = [STATE, HISTORY] as const;
 
 /** A chunk stays well under the broker's 1 MB record limit, and under the decoder's 10 000 items a collection. */
 const CHUNK_BYTES = 256 * 1024;
@@ -84,8 +77,6 @@ export class ContentHash {
   }
 }
 
-const digested = (key: string): boolean => DIGESTED.some((p) => key.startsWith(p));
-
 export interface CheckpointWriterDeps {
   readonly store: Store;
   readonly codec: Codec;
@@ -112,17 +103,16 @@ export const writeCheckpoint = async (deps: CheckpointWriterDeps, slot: Slot, pr
   const startedMs = (deps.now ?? Date.now)();
   const snap = await store.snapshot();
   try {
-    const rawMeta = await snap.get(SNAPSHOT_META);
-    if (rawMeta === null) return undefined;
-    const meta = decodeMeta(rawMeta);
+    let rawMeta: Buffer | undefined;
     const content = new ContentHash();
     const inFlight = new Set<Promise<unknown>>();
     let chunk: { key: string; value: Buffer }[] = [];
     let bytes = 0;
     let index = 0;
-    const flush = async (): Promise<void> => {
-      const value = await codec.encode(topic, CHUNK_RECORD, { snapshotId: meta.id, slot, index, entries: chunk });
-      const sent = producer.send({ topic, messages: [{ key: chunkKey(slot, index), value, headers: { [SNAPSHOT_HEADER]: meta.id.toString() } }] });
+    let meta: ReturnType<typeof decodeMeta> | undefined;
+    const flush = async (snapshotId: bigint): Promise<void> => {
+      const value = await codec.encode(topic, CHUNK_RECORD, { snapshotId, slot, index, entries: chunk });
+      const sent = producer.send({ topic, messages: [{ key: chunkKey(slot, index), value, headers: { [SNAPSHOT_HEADER]: snapshotId.toString() } }] });
       inFlight.add(sent);
       void sent.finally(() => inFlight.delete(sent)).catch(() => undefined);
       if (inFlight.size >= IN_FLIGHT) await Promise.race(inFlight);
@@ -130,18 +120,20 @@ export const writeCheckpoint = async (deps: CheckpointWriterDeps, slot: Slot, pr
       chunk = [];
       bytes = 0;
     };
-    const add = async (key: string, value: Buffer): Promise<void> => {
+    for await (const [key, value] of checkpointEntries(snap)) {
+      // The meta comes first: a store with none has no snapshot to checkpoint.
+      if (meta === undefined) {
+        if (checkpointEntryKind(key) !== 'meta') return undefined;
+        rawMeta = value;
+        meta = decodeMeta(value);
+      }
       content.add(key, value);
       chunk.push({ key, value });
       bytes += key.length + value.length + 8;
-      if (bytes >= CHUNK_BYTES || chunk.length >= CHUNK_ENTRIES) await flush();
-    };
-    for (const key of SINGLE_KEYS) {
-      const value = await snap.get(key);
-      if (value !== null) await add(key, value);
+      if (bytes >= CHUNK_BYTES || chunk.length >= CHUNK_ENTRIES) await flush(meta.id);
     }
-    for (const prefix of PREFIXES) for await (const [key, value] of snap.scan(prefix)) await add(key, value);
-    if (chunk.length > 0) await flush();
+    if (meta === undefined || rawMeta === undefined) return undefined;
+    if (chunk.length > 0) await flush(meta.id);
     await Promise.all(inFlight);
     if (previousChunks > index)
       await producer.send({ topic, messages: Array.from({ length: previousChunks - index }, (_, i) => ({ key: chunkKey(slot, index + i), value: null })) });
@@ -189,9 +181,6 @@ const asManifest = (v: Record<string, unknown>): Manifest => ({
   writtenAtMs: v.writtenAtMs as bigint,
 });
 
-/** Every key a store holds starts with a lower-case prefix (src/store/keys.ts): all sort below DEL. */
-const EVERYTHING: readonly [string, string] = ['', '\u007f'];
-
 /**
  * Restores the newest checkpoint the log proves into an empty store. A store with a snapshot is
  * left as it is (`not-empty`); with no checkpoint that checks out, the store is left empty and
@@ -200,7 +189,7 @@ const EVERYTHING: readonly [string, string] = ['', '\u007f'];
 export const restoreCheckpoint = async (deps: RestoreDeps): Promise<Restored> => {
   const { store, kafka, codec, topic, log } = deps;
   const timeoutMs = deps.timeoutMs ?? 300_000;
-  if ((await store.get(SNAPSHOT_META)) !== null) return { kind: 'not-empty' };
+  if ((await storedMeta(store)) !== undefined) return { kind: 'not-empty' };
   const started = Date.now();
   // The newest manifest of each slot; a chunk's key is compacted, so only the last one of a key counts.
   const manifests = new Map<Slot, { manifest: Manifest; offset: bigint }>();
@@ -245,7 +234,7 @@ export const restoreCheckpoint = async (deps: RestoreDeps): Promise<Restored> =>
     }
     why.push(problem);
     log.warn('a checkpoint did not check out; trying an older one', { snapshotId: manifest.snapshotId.toString(), problem });
-    await store.write({ puts: [], deleteRanges: [EVERYTHING] });
+    await store.write(WIPE);
   }
   return { kind: 'none', why: why.join('; ') };
 };
@@ -253,7 +242,7 @@ export const restoreCheckpoint = async (deps: RestoreDeps): Promise<Restored> =>
 /** Loads one checkpoint's chunks (from `fromOffset`) into the empty store and checks it; the problem, or undefined when it is the log's. */
 const load = async (deps: RestoreDeps, manifest: Manifest, fromOffset: bigint, timeoutMs: number): Promise<string | undefined> => {
   const { store, kafka, codec, topic } = deps;
-  await store.write({ puts: [], deleteRanges: [EVERYTHING] }); // what a restore cut short left
+  await store.write(WIPE); // what a restore cut short left
   const content = new ContentHash();
   const digest = new DigestSum();
   let next = 0;
@@ -270,10 +259,11 @@ const load = async (deps: RestoreDeps, manifest: Manifest, fromOffset: bigint, t
       const puts: [string, Buffer][] = [];
       for (const e of d.value.entries as { key: string; value: Buffer }[]) {
         content.add(e.key, e.value);
-        if (digested(e.key)) digest.add(e.key, e.value);
+        const kind = checkpointEntryKind(e.key);
+        if (kind === 'digested') digest.add(e.key, e.value);
         // The snapshot's meta goes in last: until then the folder holds no snapshot.
-        if (e.key === SNAPSHOT_META) meta = e.value;
-        else if (e.key === MARKER_POSITION) marker = e.value;
+        if (kind === 'meta') meta = e.value;
+        else if (kind === 'marker') marker = e.value;
         else puts.push([e.key, e.value]);
       }
       await store.write({ puts });
@@ -288,16 +278,16 @@ const load = async (deps: RestoreDeps, manifest: Manifest, fromOffset: bigint, t
   if (m.id !== manifest.snapshotId || digestHex(m.digest) !== manifest.digest || digest.value !== m.digest)
     return `the checkpoint of snapshot ${manifest.snapshotId} holds a state whose digest is ${digestHex(digest.value)}, not ${manifest.digest}`;
   // The log's word: the snapshot's own marker, through the chain from the last marker the writer knew published.
-  const known = marker === undefined ? undefined : (JSON.parse(marker.toString()) as { id: string; offset: string });
-  const chain = await readMarkerChain(kafka, codec, deps.snapshotsTopic, known === undefined ? undefined : BigInt(known.offset), {
-    knownSnapshotId: known === undefined ? undefined : BigInt(known.id),
+  const known = marker === undefined ? undefined : markerPositionOf(marker);
+  const chain = await readMarkerChain(kafka, codec, deps.snapshotsTopic, known?.offset, {
+    knownSnapshotId: known?.id,
     log: deps.log,
     timeoutMs,
   });
   const own = chain.markers.find((x) => x.snapshotId === m.id);
   if (own === undefined) return `the snapshots topic holds no trusted marker of snapshot ${m.id} (not published, or deleted by retention)`;
   if (own.digest !== manifest.digest) return `the marker of snapshot ${m.id} has the digest ${own.digest}, the checkpoint ${manifest.digest}`;
-  await store.write({ puts: [[MARKER_POSITION, markerPosition(own)], [SNAPSHOT_META, meta]] });
+  await store.write(restoredOps(own, meta));
   return undefined;
 };
 
@@ -322,8 +312,8 @@ export const startCheckpointer = (
   const tick = async (): Promise<Written | undefined> => {
     if (running !== undefined) return running;
     running = (async () => {
-      const raw = await deps.store.get(SNAPSHOT_META);
-      if (raw === null || (lastSnapshot !== undefined && decodeMeta(raw).id === lastSnapshot)) return undefined;
+      const now = await storedMeta(deps.store);
+      if (now === undefined || now.id === lastSnapshot) return undefined;
       const written = await writeCheckpoint(deps, slot, previous[slot]);
       if (written === undefined) return undefined;
       previous[slot] = written.chunks;

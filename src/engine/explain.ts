@@ -7,7 +7,7 @@
  */
 import type { Change, Command, Image } from '../../projections';
 import type { ExplainedChange, ExplainRecord, LogPosition } from '../../projections/system/explain';
-import { dedupeTimeKey, explainKey, stateKey } from '../store/keys';
+import { dedupeTimeKey, explainKey, stateKey } from './layout';
 
 /** Bounds of one record: a cascade or a large plan must not make it unbounded. */
 export const EXPLAIN_LIMITS = Object.freeze({ changes: 32, imageChars: 2_048, retries: 16, commands: 64, messageChars: 1_024 });

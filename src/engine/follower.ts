@@ -16,14 +16,14 @@ import { createConsumer, type Consumer, type Kafka, type KafkaMessage } from '..
 import { errorMessage } from '../errors';
 import type { Logger } from '../log';
 import type { Codec } from '../messaging/codec';
-import { MARKER_POSITION } from '../store/keys';
 import type { RawRecord } from './decode';
 import { failPoint } from './failpoints';
 import type { Fold } from './fold';
 import { ProofChain, type Lineage } from './logic-version';
 import { isRegistryDown, trustMarkers, type ChainStart, type Marker, type MarkerRecord } from './markers';
 import { recordId } from './pass';
-import { markerPosition, markerRecordOf } from './replay';
+import { markerPositionEntry } from './layout';
+import { markerRecordOf } from './replay';
 import { tpKey, type SnapshotMeta, type WorkingState } from './state';
 
 /** Where the store stands: what the follower goes on from. */
@@ -256,7 +256,7 @@ export const createFollower = (deps: FollowerDeps): Follower => {
       // Checked before it is written: a diverged snapshot throws and leaves the store where it stood.
       const result = await deps.fold(batch, state, meta, {
         recorded,
-        published: { alsoPut: [[MARKER_POSITION, markerPosition(marker)]], marker, baseProven: proofs.baseProven(), refuseDiverged: true },
+        published: { alsoPut: [markerPositionEntry(marker)], marker, baseProven: proofs.baseProven(), refuseDiverged: true },
       });
       meta = result.meta;
       proofs.folded(result.check ?? 'diverged');

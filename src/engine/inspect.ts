@@ -10,9 +10,9 @@ import { CoordError } from '../errors';
 import { plain } from '../messaging/codec';
 import { loadContracts, type Contracts } from '../messaging/schemas';
 import { digestHex } from '../store/digest';
-import { OFFSETS, parseOffsetKey, parseStateKey, REPLAY_STOP, SNAPSHOT_META, STATE } from '../store/keys';
 import { openStore } from '../store/rocks';
 import { decodeStop, type ReplayStop } from './replay-stop';
+import { imageKeyOf, recordedLogicVersion, storedImageEntries, storedOffsets, storedReplayStop } from './layout';
 import { loadState, type SnapshotMeta, type WorkingState } from './state';
 
 /** The requests that only read: the ones inspection answers. Any other would change a state nobody will ever commit. */
@@ -121,9 +121,8 @@ const answer = (state: WorkingState, meta: SnapshotMeta, contracts: Contracts, p
 };
 
 /** The logic version the folder records: with its last snapshot (a coordinator that writes one), else from the replay that wrote it. */
-const logicVersionOf = (rawMeta: Buffer | null, stop: ReplayStop | undefined): LogicVersion | undefined => {
-  const recorded = rawMeta === null ? undefined : (JSON.parse(rawMeta.toString()) as { logicVersion?: unknown }).logicVersion;
-  if (typeof recorded === 'number') return { version: recorded, source: 'snapshot' };
+const logicVersionOf = (recorded: number | undefined, stop: ReplayStop | undefined): LogicVersion | undefined => {
+  if (recorded !== undefined) return { version: recorded, source: 'snapshot' };
   return stop === undefined ? undefined : { version: stop.logicVersion, source: 'replay' };
 };
 
@@ -135,9 +134,8 @@ export const openInspection = async (dir: string, opts: { projections?: readonly
   const store = await openStore(dir, { readOnly: true });
   try {
     const loaded = await loadState(store);
-    const inputs: InputPosition[] = [];
-    for await (const [k, v] of store.scan(OFFSETS)) inputs.push({ ...parseOffsetKey(k), nextOffset: BigInt(v.toString()) });
-    const rawStop = await store.get(REPLAY_STOP);
+    const inputs: InputPosition[] = (await storedOffsets(store)).map(({ topic, partition, next }) => ({ topic, partition, nextOffset: next }));
+    const rawStop = await storedReplayStop(store);
     const stop = rawStop === null ? undefined : decodeStop(rawStop);
     return {
       dir,
@@ -145,9 +143,9 @@ export const openInspection = async (dir: string, opts: { projections?: readonly
       computedDigest: digestHex(loaded.digest),
       inputs,
       stop,
-      logicVersion: logicVersionOf(await store.get(SNAPSHOT_META), stop),
+      logicVersion: logicVersionOf(await recordedLogicVersion(store), stop),
       ask: answer(loaded.state, loaded.meta, opts.contracts ?? loadContracts(), opts.projections ?? PROJECTIONS),
-      entities: () => store.scan(STATE),
+      entities: () => storedImageEntries(store),
       close: () => store.close(),
     };
   } catch (err) {
@@ -186,7 +184,7 @@ export const diffEntities = async (from: AsyncIterable<readonly [string, Buffer]
   let x = await a.next();
   let y = await b.next();
   const push = (k: string, change: Change, before: Buffer | null, after: Buffer | null): void => {
-    const { entity, key } = parseStateKey(k);
+    const { entity, key } = imageKeyOf(k);
     const was = before === null ? null : parse(before);
     const now = after === null ? null : parse(after);
     out.push({ entity, key, change, before: was, after: now, fields: was !== null && now !== null ? changedFields(was, now) : [] });

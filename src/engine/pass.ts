@@ -11,12 +11,12 @@ import { requestFingerprint } from '../messaging/fingerprint';
 import { changelogTopic, envelopeValue, type ChangelogTable } from '../messaging/changelog';
 import { H } from '../messaging/headers';
 import { digestHex, updateDigest } from '../store/digest';
-import { dedupeKey, dedupeTimeKey, historyKey, offsetKey, outboxKey, SNAPSHOT_META, stateKey } from '../store/keys';
-import { encodeOutbox, encodeRemembered, type OutRecord, type RememberedRequest } from '../store/outbox';
+import { dedupeKey, dedupeTimeKey, encodeOutbox, encodeRemembered, historyKey, offsetKey, outboxKey, SNAPSHOT_META, type OutRecord, type RememberedRequest } from './layout';
 import type { WriteOps } from '../store/rocks';
 import { shown } from '../messaging/reply-to';
 import type { ErrorCode } from '../errors';
 import { decodeRecord, MAX_TIMESTAMP_MS, type DecodeContext, type Envelope, type RawRecord, type Rejection } from './decode';
+import { applyDecision, compactionFrontier, recordVersion, type Touched } from './apply';
 import { ExplainBook, type Loader } from './explain';
 import { explainOverlay, positionOf } from './explain-view';
 import { encodeMeta, nextHybrid, tpKey, type SnapshotMeta, type WorkingState } from './state';
@@ -298,7 +298,7 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
     let orderInStage = 0;
 
     // Images before the pass of every entity it touches: net changes and the digest come from them.
-    const before = new Map<string, { entity: string; key: string; image: Image | undefined }>();
+    const before = new Map<string, Touched>();
     let compactTo: bigint | undefined;
 
     for (const e of orderEnvelopes(deps.handlers, good)) {
@@ -371,13 +371,7 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
         continue;
       }
       const changed: { change: Change; before: Image | undefined }[] = [];
-      for (const c of decision.changes) {
-        const k = stateKey(c.entity, c.key);
-        const was = state.get(c.entity, c.key);
-        if (!before.has(k)) before.set(k, { entity: c.entity, key: c.key, image: was });
-        if (book !== undefined && fingerprint !== undefined) changed.push({ change: c, before: was });
-        state.apply(c);
-      }
+      applyDecision(state, decision.changes, before, book !== undefined && fingerprint !== undefined ? (change, was) => changed.push({ change, before: was }) : undefined);
       explain(decision.reply, { changes: changed, commands: decision.commands });
       applied++;
       if (decision.reply !== null) await sendReply(e, decision.reply, true, fingerprint);
@@ -410,10 +404,9 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
       netChanged.add(k);
       if (now === undefined) stateDeletes.push(k);
       else statePuts.push([k, now]);
-      if (deps.versioned.has(b.entity)) {
+      if (recordVersion(state, deps.versioned, b, ts)) {
         const hk = historyKey(b.entity, b.key, ts);
         const version = now ?? Buffer.from('null');
-        state.addVersion(b.entity, b.key, ts, image ?? null);
         digest = updateDigest(digest, hk, undefined, version);
         statePuts.push([hk, version]);
       }
@@ -438,7 +431,7 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
     }
     // Never at or above this snapshot: its own new versions are written in this very batch.
     if (compactTo !== undefined)
-      for (const [hk, version] of state.compact(compactTo < ts ? compactTo : ts - 1n)) {
+      for (const [hk, version] of state.compact(compactionFrontier(compactTo, ts))) {
         digest = updateDigest(digest, hk, version, undefined);
         stateDeletes.push(hk);
       }

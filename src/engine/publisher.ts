@@ -4,13 +4,16 @@
  * on a record that can never go out. Such a record (a reply topic deleted or internal, an
  * output over the broker's limit, a topic we may not write) is set aside: a short notice
  * goes to the DLQ in its place, so the rest of the snapshot, and every later one, goes out.
+ * Above it, the publication of committed snapshots in order, a group of them per transaction.
  */
 import { CoordError, errorMessage } from '../errors';
 import type { Logger } from '../log';
 import { withAdmin, type Kafka, type Producer, type RecordMetadata } from '../messaging/clients';
 import { H } from '../messaging/headers';
 import { classifyProduceError, outboxProducer, type ProduceFailure } from '../messaging/kafka';
-import type { OutRecord } from '../store/outbox';
+import type { Store, WriteOps } from '../store/rocks';
+import { pendingOutboxes, publishedOps, type OutRecord, type Outbox } from './layout';
+import { failPoint } from './failpoints';
 import { backoffMs, pause, type Health } from './health';
 
 export interface PublisherDeps {
@@ -271,5 +274,136 @@ export const createPublisher = (deps: PublisherDeps): Publisher => {
       producer = undefined;
     },
     setAside,
+  };
+};
+
+/** Input offsets to commit to Kafka, for monitoring only (the truth is in RocksDB). */
+export type Commits = readonly { readonly topic: string; readonly partition: number; readonly offset: string }[];
+
+export interface PublicationDeps {
+  readonly publisher: Publisher;
+  readonly store: Store;
+  readonly log: Logger;
+  readonly snapshotsTopic: string;
+  /** The store write, retried while it fails (src/engine/coordinator.ts). */
+  readonly write: (ops: WriteOps) => Promise<void>;
+  /** The activation the outputs are published under: a late one from a fenced instance carries an older generation. */
+  readonly generation: () => number;
+  /** Input records on the log not folded yet, stamped on the markers for clients to throttle on. */
+  readonly lag: () => bigint;
+  /** Whether an earlier outbox was given up: a later one must not go out before it. */
+  readonly stoodDown: () => boolean;
+  /** A publication that took `seconds`, of the outboxes under `keys`, for /metrics. */
+  readonly observed?: (keys: readonly string[], seconds: number) => void;
+  /** A publication failed: the instance stops or stands down (src/engine/coordinator.ts). */
+  readonly failed: (err: unknown) => void;
+  /** The newest queued snapshot went out: its input offsets, to commit for monitoring. */
+  readonly caughtUp: (commits: Commits) => void;
+}
+
+/**
+ * Group commit: committed snapshots queue here, and one publication at a time drains the
+ * queue, every snapshot waiting when it starts in one transaction. A quiet system publishes
+ * each snapshot at once; a busy one needs fewer transactions than snapshots.
+ */
+export interface Publication {
+  /** Queues a committed snapshot's outbox; resolves at once, unless so many records wait that the fold must wait for them. */
+  enqueue(outbox: Outbox, commits: Commits): Promise<void>;
+  /** Resolves once every queued outbox is published (or its publication failed, which stops or stands down). */
+  published(): Promise<void>;
+  /** Publishes, in order, the outboxes an earlier run or activation left in the store. */
+  publishLeftovers(): Promise<void>;
+  /** Forgets the queue: what waits stays in the store, and the next activation publishes it first, in order. */
+  drop(): void;
+}
+
+/** Most records one transaction publishes: a backlog goes out in several, in order. */
+const MAX_RECORDS_PER_TRANSACTION = 20_000;
+/** Most records committed and waiting for publication before a pass waits for it (the fold may outrun it only so far). */
+const MAX_QUEUED_RECORDS = 50_000;
+
+/** Takes outboxes from the front of `from`, whole, up to the records one transaction carries (at least one). */
+const takeGroup = (from: Outbox[]): Outbox[] => {
+  let n = 0;
+  let records = 0;
+  while (n < from.length && (n === 0 || records + from[n].records.length <= MAX_RECORDS_PER_TRANSACTION)) records += from[n++].records.length;
+  return from.splice(0, n);
+};
+
+export const createPublication = (deps: PublicationDeps): Publication => {
+  const { publisher, snapshotsTopic } = deps;
+
+  /**
+   * Committed snapshots' outboxes go out in order, however long the broker is away. Only
+   * fencing (another instance owns the outputs now), standing down or a stop ends the attempts;
+   * what can never be published is set aside by the publisher, so nothing loops.
+   */
+  const publishUntilDone = async (outboxes: readonly Outbox[]): Promise<void> => {
+    if (outboxes.length === 0) return;
+    // After an earlier outbox was given up, a later one must not go out before it: both wait for the next activation.
+    if (deps.stoodDown()) throw new CoordError('PUBLISH_FAILED', 'an earlier outbox is still unpublished; this one waits for it');
+    const records = outboxes.length === 1 ? outboxes[0].records : outboxes.flatMap((o) => o.records);
+    const generation = deps.generation();
+    // Every output says which activation published it; a late one from a fenced instance carries an older generation.
+    const publishFrom = performance.now();
+    const last = await publisher.publish(records, snapshotsTopic, { [H.generation]: String(generation) }, { [H.lag]: deps.lag().toString() });
+    failPoint('publish.before-outbox-clear');
+    deps.observed?.(
+      outboxes.map((o) => o.key),
+      (performance.now() - publishFrom) / 1_000,
+    );
+    // Where the last marker landed, so a takeover reads the markers from there, not from the beginning.
+    let marker: OutRecord | undefined;
+    for (let i = records.length - 1; i >= 0 && marker === undefined; i--) if (records[i].topic === snapshotsTopic) marker = records[i];
+    const position = last === undefined || marker === undefined || marker.key === null ? undefined : { snapshotId: BigInt(marker.key), offset: last, generation };
+    // Published: the outboxes can go. A crash before this delete publishes them again, with the same (snapshot-id, seq);
+    // a failing write is retried alone, never by publishing again.
+    await deps.write(publishedOps(outboxes.map((o) => o.key), position));
+  };
+
+  let queue: Outbox[] = [];
+  let queuedRecords = 0;
+  let queuedCommits: Commits | undefined;
+  let draining: Promise<void> | undefined;
+  const drain = (): void => {
+    if (draining !== undefined) return;
+    draining = (async () => {
+      while (queue.length > 0) {
+        const group = takeGroup(queue);
+        queuedRecords -= group.reduce((n, o) => n + o.records.length, 0);
+        const commits = queue.length === 0 ? queuedCommits : undefined;
+        await publishUntilDone(group);
+        if (commits !== undefined) deps.caughtUp(commits);
+      }
+    })()
+      .catch((err: unknown) => deps.failed(err))
+      .finally(() => (draining = undefined));
+  };
+
+  const published = async (): Promise<void> => {
+    while (draining !== undefined) await draining;
+  };
+
+  return {
+    enqueue: async (outbox, commits) => {
+      // The snapshot is committed; its outputs go out while the next batch is folded, in snapshot order.
+      queue.push(outbox);
+      queuedRecords += outbox.records.length;
+      queuedCommits = commits;
+      drain();
+      // The fold may run ahead of publication, but only so far.
+      if (queuedRecords > MAX_QUEUED_RECORDS) await published();
+    },
+    published,
+    publishLeftovers: async () => {
+      const left = await pendingOutboxes(deps.store);
+      if (left.length === 0) return;
+      deps.log.info('publishing outbox left by an earlier run', { snapshots: left.length, records: left.reduce((n, o) => n + o.records.length, 0) });
+      while (left.length > 0) await publishUntilDone(takeGroup(left));
+    },
+    drop: () => {
+      queue = [];
+      queuedRecords = 0;
+    },
   };
 };

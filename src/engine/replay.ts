@@ -13,7 +13,7 @@ import type { Codec } from '../messaging/codec';
 import { readHeaders } from '../messaging/headers';
 import { INPUT_KINDS, topicName, type TopicKind } from '../messaging/topics';
 import { digestHex } from '../store/digest';
-import { MARKER_POSITION, REPLAY_STOP, SNAPSHOT_META } from '../store/keys';
+import { markerPositionEntry, replayStopOps, storedLineage } from './layout';
 import type { Store } from '../store/rocks';
 import type { RawRecord } from './decode';
 import { createFold } from './fold';
@@ -22,7 +22,7 @@ import { recordId } from './pass';
 import { isRegistryDown, trustMarkers, type Marker, type MarkerChain, type MarkerRecord, type SkippedRecord } from './markers';
 import { failPoint } from './failpoints';
 import { encodeStop, markersUntil, targetText, type ReplayStop, type ReplayTarget } from './replay-stop';
-import { loadState, readLineage, tpKey, type SnapshotMeta, type WorkingState } from './state';
+import { loadState, tpKey, type SnapshotMeta, type WorkingState } from './state';
 
 export type { Marker, MarkerChain, SkippedRecord } from './markers';
 export type { ReplayStop, ReplayTarget, StopReason } from './replay-stop';
@@ -94,10 +94,6 @@ export interface ReadMarkersOptions {
   /** How long reading to the end of the topic may take. */
   readonly timeoutMs?: number;
 }
-
-/** What the store keeps of where a snapshot's marker stands on the log (the key MARKER_POSITION). */
-export const markerPosition = (m: Pick<Marker, 'snapshotId' | 'offset' | 'generation'>): Buffer =>
-  Buffer.from(JSON.stringify({ id: m.snapshotId.toString(), offset: m.offset.toString(), generation: m.generation }));
 
 /**
  * One record of the snapshots topic, decoded, or with the error decoding it gave; a registry
@@ -301,14 +297,14 @@ export const replayOnto = async (
       },
     });
     // Whether the state folded on is the log's: a store's meta says (an empty store is).
-    const proofs = new ProofChain(from.id === 0n ? undefined : readLineage(await store.get(SNAPSHOT_META)));
+    const proofs = new ProofChain(from.id === 0n ? undefined : await storedLineage(store));
     for (const marker of markers) {
       const batch: RawRecord[] = [];
       for (const r of marker.inputs) batch.push(...(await buffer.take(r.topic, r.partition, r.fromOffset, r.toOffset, 60_000)));
       // The verdicts the live pass reached on inputs it refused before deciding, whatever the registry says today.
       const recorded = marker.rejected === undefined ? undefined : new Map(marker.rejected.map((r) => [recordId(r), r.code]));
       // Replay publishes nothing: no outbox is kept, and the store knows where the marker stands, as after a publication.
-      const result = await fold(batch, state, meta, { recorded, published: { alsoPut: [[MARKER_POSITION, markerPosition(marker)]], marker, baseProven: proofs.baseProven() } });
+      const result = await fold(batch, state, meta, { recorded, published: { alsoPut: [markerPositionEntry(marker)], marker, baseProven: proofs.baseProven() } });
       meta = result.meta;
       records += batch.length;
       snapshots++;
@@ -381,6 +377,6 @@ export const replay = async (deps: ReplayDeps): Promise<ReplayReport> => {
     logicVersion: deps.logicVersion ?? LOGIC_VERSION,
     replayedAtMs: Date.now(),
   };
-  await deps.store.write({ puts: [[REPLAY_STOP, encodeStop(stop)]] });
+  await deps.store.write(replayStopOps(encodeStop(stop)));
   return { ...report, stop };
 };

@@ -1,10 +1,9 @@
 /** The projections' state in memory, loaded from RocksDB at start and kept equal to it by every commit. */
 import { type Change, type Entity, type Image, type StateView } from '../../projections';
 import { LOGICAL_BITS, nextHybrid } from '../../projections/system/hybrid';
-import { DigestSum, digestHex, EMPTY_DIGEST, parseDigest } from '../store/digest';
-import { HISTORY, historyKey, OFFSETS, parseHistoryKey, parseOffsetKey, parseStateKey, SNAPSHOT_META, STATE } from '../store/keys';
+import { DigestSum, EMPTY_DIGEST } from '../store/digest';
 import type { Store } from '../store/rocks';
-import { LOGIC_VERSION, type Lineage } from './logic-version';
+import { historyKey, readImages, readVersions, storedMeta, storedOffsets } from './layout';
 
 export interface SnapshotMeta {
   readonly id: bigint;
@@ -19,31 +18,8 @@ export interface SnapshotMeta {
 export const GENESIS: SnapshotMeta = Object.freeze({ id: 0n, ts: 0n, logTimeMs: 0, digest: EMPTY_DIGEST });
 
 export { LOGICAL_BITS, nextHybrid };
-
-/** `lineage`: the version of the deciding logic that folded the snapshot, and whether its state is proven to be the log's. */
-export const encodeMeta = (m: SnapshotMeta, lineage: Lineage = { logicVersion: LOGIC_VERSION, proven: true }): Buffer =>
-  Buffer.from(
-    JSON.stringify({
-      id: m.id.toString(),
-      ts: m.ts.toString(),
-      logTimeMs: m.logTimeMs,
-      digest: digestHex(m.digest),
-      logicVersion: lineage.logicVersion,
-      ...(lineage.proven ? {} : { proven: false }),
-    }),
-  );
-
-/** The lineage a store's meta records: a store written before it was recorded was folded by version 1, and proven. */
-export const readLineage = (raw: Buffer | null): Lineage => {
-  if (raw === null) return { logicVersion: LOGIC_VERSION, proven: true };
-  const o = JSON.parse(raw.toString()) as { logicVersion?: unknown; proven?: unknown };
-  return { logicVersion: typeof o.logicVersion === 'number' ? o.logicVersion : 1, proven: o.proven !== false };
-};
-
-export const decodeMeta = (b: Buffer): SnapshotMeta => {
-  const o = JSON.parse(b.toString()) as { id: string; ts: string; logTimeMs: number; digest: string };
-  return { id: BigInt(o.id), ts: BigInt(o.ts), logTimeMs: o.logTimeMs, digest: parseDigest(o.digest) };
-};
+// The meta's encoding is the layout's (src/engine/layout.ts); named here too, where the pass and the fold import it from.
+export { encodeMeta, readLineage } from './layout';
 
 /** One version of a versioned entity: its image from snapshot `ts` on (null: deleted then). */
 interface Version {
@@ -160,22 +136,16 @@ export const tpKey = (topic: string, partition: number): string => `${topic}:${p
 export const loadState = async (store: Store): Promise<Loaded> => {
   const state = new WorkingState();
   const digest = new DigestSum();
-  for await (const [k, v] of store.scan(STATE)) {
-    const { entity, key } = parseStateKey(k);
+  await readImages(store, (k, v, entity, key) => {
     state.apply({ entity, key, image: JSON.parse(v.toString()) as Image });
     digest.add(k, v);
-  }
-  // Keys sort by entity, key, then zero-padded ts: versions arrive oldest first.
-  for await (const [k, v] of store.scan(HISTORY)) {
-    const { entity, key, ts } = parseHistoryKey(k);
+  });
+  // Versions arrive oldest first.
+  await readVersions(store, (k, v, entity, key, ts) => {
     state.addVersion(entity, key, ts, JSON.parse(v.toString()) as Image | null);
     digest.add(k, v);
-  }
+  });
   const offsets = new Map<string, bigint>();
-  for await (const [k, v] of store.scan(OFFSETS)) {
-    const { topic, partition } = parseOffsetKey(k);
-    offsets.set(tpKey(topic, partition), BigInt(v.toString()));
-  }
-  const raw = await store.get(SNAPSHOT_META);
-  return { state, offsets, meta: raw === null ? GENESIS : decodeMeta(raw), digest: digest.value };
+  for (const { topic, partition, next } of await storedOffsets(store)) offsets.set(tpKey(topic, partition), next);
+  return { state, offsets, meta: (await storedMeta(store)) ?? GENESIS, digest: digest.value };
 };

@@ -41,6 +41,7 @@ import type { RawRecord } from '../../src/engine/decode';
 import { runPass, type PassDeps, type PassResult } from '../../src/engine/pass';
 import { explainKey } from '../../src/store/keys';
 import type { ExplainRecord } from '../../projections/system/explain';
+import { applyDecision, closeSnapshot, type Touched } from '../../src/engine/apply';
 import { nextHybrid, WorkingState } from '../../src/engine/state';
 
 /** Log time of every built message unless a test names another: a fixed instant, so runs repeat. */
@@ -575,18 +576,10 @@ export const given = (history: readonly Step[] = [], handlers: ReadonlyMap<strin
     const high = oracleHighWater(state);
     const ctx: PassContext = { snapshotId: prev.snapshotId + 1n, snapshotTs: nextHybrid(high > prev.snapshotTs ? high : prev.snapshotTs, logTimeMs), logTimeMs };
     const decision = handler.decide(msg as Message<never>, state, ctx);
-    const before = new Map<string, { entity: string; key: string; image: Image | undefined }>();
-    for (const c of decision.changes) {
-      const k = `${c.entity}/${c.key}`;
-      if (!before.has(k)) before.set(k, { entity: c.entity, key: c.key, image: state.get(c.entity, c.key) });
-      state.apply(c);
-    }
-    // The history keeps each versioned entity's net image of the snapshot, as the pass records it.
-    for (const b of before.values()) {
-      const now = state.get(b.entity, b.key);
-      if (versioned.has(b.entity) && JSON.stringify(now) !== JSON.stringify(b.image)) state.addVersion(b.entity, b.key, ctx.snapshotTs, now ?? null);
-    }
-    if (decision.compactTo !== undefined) state.compact(decision.compactTo);
+    // The pass's own steps: apply the decision, then close the snapshot (history versions, compaction).
+    const before = new Map<string, Touched>();
+    applyDecision(state, decision.changes, before);
+    closeSnapshot(state, before, versioned, ctx.snapshotTs, decision.compactTo);
     contexts.push(ctx);
     prev = ctx;
     return { decision, msg };

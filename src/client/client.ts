@@ -10,7 +10,7 @@ import type { Logger } from '../log';
 import type { Codec } from '../messaging/codec';
 import { requestFingerprint } from '../messaging/fingerprint';
 import { H, readHeaders } from '../messaging/headers';
-import { createConsumer, seekOnJoin, topicOffsets, type Consumer, type Kafka, type Producer } from '../messaging/clients';
+import { createConsumer, seekOnJoin, topicOffsets, type Consumer, type Kafka, type Position, type Producer } from '../messaging/clients';
 import { requestProducer } from '../messaging/kafka';
 import { RECORD_TOPICS } from '../messaging/protocol';
 import { topicName } from '../messaging/topics';
@@ -134,18 +134,24 @@ export const createClient = (o: ClientOptions): Client => {
   const start = async (): Promise<void> => {
     producer = requestProducer(o.kafka);
     await producer.connect();
+    // A group of its own, which commits nothing: kafkajs cannot read partitions without a group.
     const c = createConsumer(o.kafka, { groupId: `coord-client-${randomUUID()}`, maxWaitTimeInMs: 20 });
     consumer = c;
     await c.connect();
     const snapshots = topicName(o.topicPrefix, 'snapshots');
     const topics = o.maxLag === undefined ? [o.replyTopic] : [o.replyTopic, snapshots];
     await c.subscribe({ topics, fromBeginning: false });
-    // Start at the log end as it was before any ask, so no reply to us can be skipped.
-    const ends = (await topicOffsets(o.kafka, topics)).map((p) => ({ topic: p.topic, partition: p.partition, offset: p.high }));
-    const joined = seekOnJoin(c, ends);
+    // Start at the log end as it was before any ask, so no reply to us can be skipped; after that, each
+    // join (a rejoin when the group coordinator moved or the consumer restarted) goes on from the next
+    // record not read yet: nothing committed means kafkajs would otherwise start at the log end and skip
+    // the replies published meanwhile, or (seeking to the start again) read every reply since start twice.
+    const next = new Map<string, Position>();
+    for (const p of await topicOffsets(o.kafka, topics)) next.set(`${p.topic}:${p.partition}`, { topic: p.topic, partition: p.partition, offset: p.high });
+    const joined = seekOnJoin(c, () => [...next.values()]);
     await c.run({
       autoCommit: false,
-      eachMessage: async ({ topic, message }) => {
+      eachMessage: async ({ topic, partition, message }) => {
+        next.set(`${topic}:${partition}`, { topic, partition, offset: (BigInt(message.offset) + 1n).toString() });
         if (topic !== snapshots) return onReply(message.value, message.headers);
         // Only a marker the coordinator wrote (in a transaction, as every one of its markers) says the lag:
         // a record anyone appended there must not hold this client back.

@@ -3,7 +3,7 @@
  * as one RocksDB write, publishes the outbox, and resumes from the offsets in RocksDB.
  */
 import { cpSync } from 'node:fs';
-import { createConsumer, withAdmin as withKafkaAdmin, type Admin, type Consumer, type Kafka } from '../messaging/clients';
+import { CONSUMER_RETRY, createConsumer, withAdmin as withKafkaAdmin, type Admin, type Consumer, type Kafka } from '../messaging/clients';
 import type { Entity, Image, Projection } from '../../projections';
 import type { Config } from '../config';
 import { CoordError, errorMessage, isCoordError } from '../errors';
@@ -658,9 +658,10 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
       heartbeatInterval: Math.max(500, Math.floor(config.sessionTimeoutMs / 10)),
       rebalanceTimeout: 30_000,
       partitionAssigners: [singleActiveAssigner(startedAt)],
-      // A broker that restarts makes kafkajs give up on errors it deems final (no group coordinator yet);
-      // the state is safe in RocksDB, so the consumer always starts again and rejoins.
-      retry: { retries: 10, initialRetryTime: 200, maxRetryTime: 10_000, restartOnFailure: async () => true },
+      // Retried at most 1 s apart, so heartbeats go on through a leader move (CONSUMER_RETRY). A broker that
+      // restarts makes kafkajs give up on errors it deems final (no group coordinator yet); the state is safe
+      // in RocksDB, so the consumer always starts again and rejoins.
+      retry: { ...CONSUMER_RETRY, restartOnFailure: async () => true },
     });
     const c = consumer;
     c.on(c.events.GROUP_JOIN, ({ payload }) => {

@@ -97,6 +97,14 @@ const byTopic = (records: readonly OutRecord[], stamps: Stamps): { topic: string
   return [...groups].map(([topic, messages]) => ({ topic, messages }));
 };
 
+/**
+ * Most time between two publication attempts. A leader or a transaction coordinator that moves
+ * is back within seconds, and every pass waits behind the publication: a backoff grown to 5 s
+ * would add up to 5 s after the trouble passed. Each attempt costs a new producer (one
+ * InitProducerId), cheap at one a second; the trouble shows on /readyz past stallThresholdMs.
+ */
+const PUBLISH_BACKOFF_MAX_MS = 1_000;
+
 /** The smallest produce budget the publisher falls back to when a topic takes less than it thought. */
 const MIN_BUDGET = 16 * 1024;
 /** A set-aside record's value is kept in its DLQ notice up to this size. */
@@ -246,10 +254,12 @@ export const createPublisher = (deps: PublisherDeps): Publisher => {
         if (kind === 'fenced') throw new CoordError('FENCED', `another coordinator instance became active and fenced this one: ${errorMessage(err)}`, { cause: err });
         const t = health.failing('publish', errorMessage(err));
         log.warn('publishing the outbox failed', { attempt, kind, error: errorMessage(err), failingForMs: Date.now() - t.sinceMs });
+        const refencing = Date.now();
         await refence().catch((e: unknown) => {
           producer = undefined;
-          log.warn('could not start a new producer yet', { error: errorMessage(e) });
+          log.warn('could not start a new producer yet', { error: errorMessage(e), tookMs: Date.now() - refencing });
         });
+        if (producer !== undefined && Date.now() - refencing > 1_000) log.info('a new producer took long to start', { attempt, tookMs: Date.now() - refencing });
         if (kind !== 'retriable') {
           const isolated = await isolate(records, kind).catch((e: unknown) => {
             if ((e as CoordError).code === 'FENCED') throw e;
@@ -258,7 +268,7 @@ export const createPublisher = (deps: PublisherDeps): Publisher => {
           records = isolated.records;
           if (isolated.changed) continue;
         }
-        await pause(backoffMs(attempt), () => !deps.mayPublish());
+        await pause(backoffMs(attempt, PUBLISH_BACKOFF_MAX_MS), () => !deps.mayPublish());
       }
     }
   };

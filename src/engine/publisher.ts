@@ -121,14 +121,26 @@ export const createPublisher = (deps: PublisherDeps): Publisher => {
     known = new Set(await withAdmin(kafka, (admin) => admin.listTopics(), { retry: { retries: 2 } }));
   };
 
+  /** Old producers still disconnecting: close() waits for them. */
+  const retiring = new Set<Promise<void>>();
+
   const fence = async (): Promise<void> => {
     const old = producer;
     producer = undefined;
-    await old?.disconnect().catch(() => undefined);
+    // The old producer is not waited for: kafkajs's disconnect waits for its requests in flight, and one to a
+    // broker that restarts waits out requestTimeout. The new producer's InitProducerId fences it anyway.
+    if (old !== undefined) {
+      const gone = old.disconnect().catch(() => undefined);
+      retiring.add(gone);
+      void gone.then(() => retiring.delete(gone));
+    }
+    const from = Date.now();
     const p = outboxProducer(kafka, deps.transactionalId);
     await p.connect();
+    const connectedMs = Date.now() - from;
     await (await p.transaction()).abort();
     producer = p;
+    if (Date.now() - from > 1_000) log.info('a new producer took long to start', { connectMs: connectedMs, initMs: Date.now() - from - connectedMs });
   };
 
   /** The DLQ notice that takes a record's place: where it was going and why it could not. */
@@ -259,7 +271,6 @@ export const createPublisher = (deps: PublisherDeps): Publisher => {
           producer = undefined;
           log.warn('could not start a new producer yet', { error: errorMessage(e), tookMs: Date.now() - refencing });
         });
-        if (producer !== undefined && Date.now() - refencing > 1_000) log.info('a new producer took long to start', { attempt, tookMs: Date.now() - refencing });
         if (kind !== 'retriable') {
           const isolated = await isolate(records, kind).catch((e: unknown) => {
             if ((e as CoordError).code === 'FENCED') throw e;
@@ -279,6 +290,7 @@ export const createPublisher = (deps: PublisherDeps): Publisher => {
     close: async () => {
       await producer?.disconnect().catch(() => undefined);
       producer = undefined;
+      await Promise.all(retiring);
     },
     setAside,
   };

@@ -155,6 +155,7 @@ export const createClient = (o: ClientOptions): Client => {
    * only through a group), positioned by `next` at every join. Only the current reader's records count.
    */
   const startReader = async (): Promise<void> => {
+    if (closed) return;
     const c = createConsumer(o.kafka, { groupId: `coord-client-${randomUUID()}`, maxWaitTimeInMs: 20 });
     consumer = c;
     c.on(c.events.FETCH, () => {

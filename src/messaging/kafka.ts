@@ -36,7 +36,12 @@ export const createKafka = (conn: KafkaConnection, clientId: string, log: Logger
     // that may wait longer by design keep their own bounds (a fetch its maxWaitTime, a JoinGroup the
     // rebalance timeout); every other request to a live broker, even on a loaded machine, answers well inside it.
     requestTimeout: REQUEST_TIMEOUT_MS,
-    retry: { initialRetryTime: 100, retries: 8 },
+    // Retries at most 1 s apart: kafkajs's default ceiling (30 s) let one lookup of a transaction or group
+    // coordinator that is moving (COORDINATOR_NOT_AVAILABLE, a node just killed) back off to 12.8 s a try,
+    // 35 s for a new producer's InitProducerId in the fault tier, long after the new coordinator answered.
+    // Ten tries take about 7.5 s; a caller that still fails retries on its own terms (the publisher, with
+    // its outage on /readyz; a client's ask, with the same correlation id).
+    retry: { initialRetryTime: 100, maxRetryTime: 1_000, retries: 10 },
     // kafkajs logs its own rebalances and retries at WARN/ERROR; they go through our JSON log.
     logLevel: KafkaLogLevel.WARN,
     logCreator: () => (entry) => {

@@ -117,7 +117,7 @@ export const createFold = (deps: { store: Store; codec: Codec; options: FoldOpti
   return async (records, state, prev, extra) => {
     // The retention in force before the pass, from the log, as the pass's own settings.
     const { dedupeRetentionMs } = settingsOf(state);
-    const result = await runPass(records, state, prev, { ...passDeps, recorded: extra?.recorded, holdUnknownSchemas: extra?.holdUnknownSchemas, generation: extra?.generation });
+    const result = await runPass(records, state, prev, { ...passDeps, recorded: extra?.recorded, holdUnknownSchemas: extra?.holdUnknownSchemas, generation: extra?.generation, published: extra?.published !== undefined });
     const expired = await expiredReplies(prev.logTimeMs - dedupeRetentionMs);
     if (result.remembers && oldestMs !== undefined && result.meta.logTimeMs < oldestMs) oldestMs = result.meta.logTimeMs;
     const writeFrom = performance.now();

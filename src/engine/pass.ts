@@ -49,6 +49,12 @@ export interface PassDeps extends Omit<DecodeContext, 'maxValueBytes'> {
   readonly changelog?: { readonly prefix: string; readonly tables: ReadonlyMap<string, ChangelogTable> };
   /** The activation deciding the pass, for the changelog's `source.generation` (0 in a replay, which publishes nothing). */
   readonly generation?: number;
+  /**
+   * The snapshot was published by another run (a replay, a standby following the log): the pass
+   * builds no output that is not also state. Replies kept for retries are still encoded, with the
+   * `seq` they had in the published outbox, so the store is byte for byte the live one's.
+   */
+  readonly published?: boolean;
 }
 
 /** A request decided earlier under a correlation id: its fingerprint, and its reply once given. */
@@ -176,7 +182,14 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
   const book = deps.explained === undefined ? undefined : new ExplainBook(deps.explained);
 
   const out: OutRecord[] = [];
-  const outputHeaders = (): Record<string, string> => ({ [H.snapshotId]: id.toString(), [H.seq]: String(out.length) });
+  /** Outputs built only when this run publishes them; each still takes its `seq`, so remembered replies keep theirs. */
+  const publishes = deps.published !== true;
+  let seq = 0;
+  const emit = (record: OutRecord): void => {
+    if (publishes) out.push(record);
+    seq++;
+  };
+  const outputHeaders = (): Record<string, string> => ({ [H.snapshotId]: id.toString(), [H.seq]: String(seq) });
   /** What this pass decided per correlation id, for retries inside the same pass. */
   const given = new Map<string, Remembered>();
   const dedupePuts: [string, Buffer][] = [];
@@ -207,6 +220,10 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
     fingerprint?: string,
   ): Promise<void> => {
     if (to.correlationId === undefined || to.replyTo === undefined) return;
+    if (!remember && !publishes) {
+      seq++;
+      return;
+    }
     let value = await encodeReply(to.correlationId, draft);
     // What can never be published becomes a short error, decided here so a replay decides the same.
     if (value.length > settings.maxValueBytes) {
@@ -220,7 +237,7 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
     const headers: Record<string, string> = { ...outputHeaders(), [H.correlationId]: to.correlationId };
     if (fingerprint !== undefined) headers[H.fingerprint] = fingerprint;
     const record: OutRecord = { topic: to.replyTo, key: to.correlationId, value, headers };
-    out.push(record);
+    emit(record);
     if (remember) {
       given.set(to.correlationId, { fingerprint, reply: record });
       dedupePuts.push([dedupeKey(to.correlationId), encodeRemembered({ fingerprint, reply: record })], [dedupeTimeKey(logTimeMs, to.correlationId), EMPTY]);
@@ -234,7 +251,7 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
     const dropped = Object.keys(r.headers).length - kept.length;
     const reason = bounded(r.reason);
     dlqCounts[r.code] = (dlqCounts[r.code] ?? 0) + 1;
-    out.push({
+    emit({
       topic: deps.topics.dlq,
       key: raw.key === null ? null : raw.key.subarray(0, DLQ_HEADERS.valueChars).toString(),
       value: raw.value === null ? Buffer.alloc(0) : raw.value.subarray(0, settings.maxValueBytes),
@@ -336,7 +353,7 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
         if (earlier?.reply !== undefined) {
           // A retry: the same reply, byte for byte, and no second effect, to wherever the retry asks
           // (a client that restarted may listen elsewhere now).
-          out.push({ ...earlier.reply, topic: e.replyTo ?? earlier.reply.topic });
+          emit({ ...earlier.reply, topic: e.replyTo ?? earlier.reply.topic });
           retried++;
           await book?.retried(e.correlationId, position);
           continue;
@@ -389,8 +406,8 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
         await book?.answered(a.correlationId, a.reply, { position, recordType: e.type });
       }
       for (const c of decision.commands ?? []) {
-        const value = await deps.codec.encode(deps.topics.commands, c.type, c.value);
-        out.push({ topic: deps.topics.commands, key: c.workerId, value, headers: outputHeaders() });
+        if (!publishes) seq++;
+        else emit({ topic: deps.topics.commands, key: c.workerId, value: await deps.codec.encode(deps.topics.commands, c.type, c.value), headers: outputHeaders() });
       }
       if (decision.compactTo !== undefined && (compactTo === undefined || decision.compactTo > compactTo)) compactTo = decision.compactTo;
     }
@@ -418,6 +435,11 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
         statePuts.push([hk, version]);
       }
       // The changelog: one record per entity changed in the snapshot, its last image.
+      const table = deps.changelog?.tables.get(b.entity);
+      if (!publishes) {
+        // Published already: nothing after the replies reads `seq`, so the records are not even counted.
+        continue;
+      }
       const value = await deps.codec.encode(deps.topics.changelog, 'coord.v1.ChangelogRecord', {
         entityType: b.entity,
         key: b.key,
@@ -426,14 +448,13 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
         op: image === undefined ? 'DELETE' : 'UPSERT',
         image: image === undefined ? null : { string: now?.toString() },
       });
-      out.push({ topic: deps.topics.changelog, key: `${b.entity}/${b.key}`, value, headers: outputHeaders() });
-      const table = deps.changelog?.tables.get(b.entity);
+      emit({ topic: deps.topics.changelog, key: `${b.entity}/${b.key}`, value, headers: outputHeaders() });
       if (deps.changelog !== undefined && table !== undefined) {
         // The table's record, typed, in Debezium's envelope; after a delete a tombstone, so compaction forgets the key.
         const topic = changelogTopic(deps.changelog.prefix, b.entity);
-        const source = { version: 'coord.v1', connector: 'coord', name: deps.changelog.prefix, ts_ms: BigInt(logTimeMs), snapshot_id: id, snapshot_ts: ts, generation: deps.generation ?? 0, seq: out.length };
-        out.push({ topic, key: b.key, value: await deps.codec.encode(topic, table.envelopeName, envelopeValue(table, b.image, image, source)), headers: outputHeaders() });
-        if (image === undefined) out.push({ topic, key: b.key, value: null, headers: outputHeaders() });
+        const source = { version: 'coord.v1', connector: 'coord', name: deps.changelog.prefix, ts_ms: BigInt(logTimeMs), snapshot_id: id, snapshot_ts: ts, generation: deps.generation ?? 0, seq };
+        emit({ topic, key: b.key, value: await deps.codec.encode(topic, table.envelopeName, envelopeValue(table, b.image, image, source)), headers: outputHeaders() });
+        if (image === undefined) emit({ topic, key: b.key, value: null, headers: outputHeaders() });
       }
     }
     // Never at or above this snapshot: its own new versions are written in this very batch.
@@ -446,20 +467,22 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
     book?.settle(netChanged);
     const inputs = inputRanges(records);
     const meta: SnapshotMeta = { id, ts, logTimeMs, digest };
-    const marker = await deps.codec.encode(deps.topics.snapshots, 'coord.v1.SnapshotMarker', {
-      snapshotId: id,
-      snapshotTs: ts,
-      logTimeMs: BigInt(logTimeMs),
-      digest: digestHex(digest),
-      inputs,
-      records: records.length,
-      changes: statePuts.length + stateDeletes.length,
-      rejected: { array: refused },
-      logicVersion: deps.logicVersion ?? LOGIC_VERSION,
-    });
-    out.push({ topic: deps.topics.snapshots, key: id.toString(), value: marker, headers: outputHeaders() });
-
     const outbox = { key: outboxKey(id), records: out };
+    if (publishes) {
+      const marker = await deps.codec.encode(deps.topics.snapshots, 'coord.v1.SnapshotMarker', {
+        snapshotId: id,
+        snapshotTs: ts,
+        logTimeMs: BigInt(logTimeMs),
+        digest: digestHex(digest),
+        inputs,
+        records: records.length,
+        changes: statePuts.length + stateDeletes.length,
+        rejected: { array: refused },
+        logicVersion: deps.logicVersion ?? LOGIC_VERSION,
+      });
+      emit({ topic: deps.topics.snapshots, key: id.toString(), value: marker, headers: outputHeaders() });
+    }
+
     const ops: WriteOps = {
       puts: [
         ...statePuts,
@@ -467,7 +490,8 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
         [SNAPSHOT_META, encodeMeta(meta, { logicVersion: deps.logicVersion ?? LOGIC_VERSION, proven: true })],
         ...dedupePuts,
         ...(book?.puts(logTimeMs) ?? []),
-        [outbox.key, encodeOutbox(out)],
+        // Published already: no outbox to keep.
+        ...(publishes ? [[outbox.key, encodeOutbox(out)] as const] : []),
       ],
       deletes: stateDeletes,
     };

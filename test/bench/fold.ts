@@ -33,6 +33,8 @@ import { request } from './workload';
 const kind = (process.argv[2] ?? 'events') as 'events' | 'requests';
 const batchSize = Number(process.argv[3] ?? 500);
 const total = Number(process.argv[4] ?? 50_000);
+/** Events: how many workers heartbeat (10: most heartbeats fold into a worker already changed in the pass; 10 000: the scale run's fleet, one change a heartbeat). */
+const workers = Number(process.env.WORKERS ?? 10);
 
 const main = async (): Promise<void> => {
   const { config } = loadConfig(envWithRunFile(projectRoot()));
@@ -44,10 +46,10 @@ const main = async (): Promise<void> => {
   const records: RawRecord[] = [];
   const t0 = 1_800_000_000_000;
   if (kind === 'events') {
-    for (let w = 0; w < 10; w++)
+    for (let w = 0; w < workers; w++)
       records.push({ topic: infra, partition: 0, offset: String(w), key: Buffer.from(`w${w}`), value: await codec.encode(infra, 'coord.v1.WorkerRegistered', { workerId: `w${w}`, incarnation: 'i1', host: 'h', slots: 4, capabilities: [] }), headers: {}, timestamp: String(t0) });
     for (let i = records.length; i < total; i++) {
-      const w = i % 10;
+      const w = i % workers;
       records.push({ topic: infra, partition: 0, offset: String(i), key: Buffer.from(`w${w}`), value: await codec.encode(infra, 'coord.v1.WorkerHeartbeat', { workerId: `w${w}`, incarnation: 'i1' }), headers: {}, timestamp: String(t0 + i) });
     }
   } else {
@@ -92,8 +94,10 @@ const main = async (): Promise<void> => {
   const fold = createFold({ store, codec, options });
   const state = new WorkingState();
   let meta = GENESIS;
+  let cpuFrom = process.cpuUsage();
   const run = async (): Promise<number> => {
     const started = performance.now();
+    cpuFrom = process.cpuUsage();
     for (let i = 0, n = 0; i < records.length; i += batchSize, n++) {
       if (replaying) {
         const marker = { digest: digests[n], logicVersion: LOGIC_VERSION };
@@ -110,7 +114,10 @@ const main = async (): Promise<void> => {
   const timed = async (): Promise<number> => run();
   const ms = process.env.PROFILE === '1' ? (await profiled(timed)) : { result: await timed(), profile: undefined };
   const elapsed = typeof ms === 'number' ? ms : ms.result;
-  console.log(JSON.stringify({ kind, replay: replaying, batchSize, records: records.length, ms: Math.round(elapsed), usPerRecord: Math.round((elapsed * 1000) / records.length * 100) / 100, perSecond: Math.round(records.length / (elapsed / 1000)) }));
+  // CPU time of this process (the fold's thread and RocksDB's): steadier than elapsed time on a shared machine.
+  const cpu = process.cpuUsage(cpuFrom);
+  const cpuUsPerRecord = Math.round(((cpu.user + cpu.system) / records.length) * 100) / 100;
+  console.log(JSON.stringify({ kind, replay: replaying, ...(kind === 'events' ? { workers } : {}), batchSize, records: records.length, ms: Math.round(elapsed), usPerRecord: Math.round((elapsed * 1000) / records.length * 100) / 100, cpuUsPerRecord, perSecond: Math.round(records.length / (elapsed / 1000)) }));
   if (typeof ms !== 'number' && ms.profile !== undefined) console.log(JSON.stringify(ms.profile, null, 1));
   if (live !== undefined) {
     const differ = await storeDiff(live, store);

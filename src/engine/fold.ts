@@ -2,7 +2,7 @@
  * Folding one batch into the store: the pass, the expiry of remembered replies, and the
  * single atomic write. The live coordinator and replay share it, so both reach the same bytes.
  */
-import { handlerTable, PROJECTIONS, versionedEntities, type Projection } from '../../projections';
+import { handlerTable, livenessFields, PROJECTIONS, versionedEntities, type Projection } from '../../projections';
 import type { ChangelogTable } from '../messaging/changelog';
 import type { Codec } from '../messaging/codec';
 import { replyToProblem } from '../messaging/reply-to';
@@ -95,6 +95,7 @@ export const createFold = (deps: { store: Store; codec: Codec; options: FoldOpti
       commands: topicName(options.topicPrefix, 'worker-commands'),
     },
     versioned: versionedEntities(options.projections ?? PROJECTIONS),
+    liveness: livenessFields(options.projections ?? PROJECTIONS),
     logicVersion: options.logicVersion,
     changelog: options.changelogTables === undefined ? undefined : { prefix: options.topicPrefix, tables: options.changelogTables },
     remembered: async (correlationIds) => {

@@ -28,6 +28,8 @@ export interface PassDeps extends Omit<DecodeContext, 'maxValueBytes'> {
   readonly topics: { readonly replies: string; readonly dlq: string; readonly snapshots: string; readonly changelog: string; readonly commands: string };
   /** Entities whose versions go to the history, for reads `asOf`. */
   readonly versioned: ReadonlySet<string>;
+  /** Per entity, the fields that only say it is alive: a change of only these goes to the tables, not to the legacy changelog. */
+  readonly liveness?: ReadonlyMap<string, ReadonlySet<string>>;
   /** What is remembered of the requests decided under these correlation ids (those not expired). */
   readonly remembered: (correlationIds: readonly string[]) => Promise<ReadonlyMap<string, Remembered>>;
   /**
@@ -144,6 +146,13 @@ export const inputRanges = (records: readonly RawRecord[]): OffsetRange[] => {
   }
   for (const [k, f] of found) ranges.set(k, { topic: f.topic, partition: f.partition, fromOffset: BigInt(f.from), toOffset: BigInt(f.to) });
   return [...ranges.values()].sort((a, b) => (a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : a.partition - b.partition));
+};
+
+/** Whether two images differ in `fields` alone (compared shallowly: a nested value rebuilt counts as a change). */
+export const differsOnlyIn = (a: Image, b: Image, fields: ReadonlySet<string>): boolean => {
+  for (const k in a) if (a[k] !== b[k] && !fields.has(k)) return false;
+  for (const k in b) if (!(k in a) && !fields.has(k)) return false;
+  return true;
 };
 
 const serialize = (image: Image | undefined): Buffer | undefined => (image === undefined ? undefined : Buffer.from(JSON.stringify(image)));
@@ -440,15 +449,19 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
         // Published already: nothing after the replies reads `seq`, so the records are not even counted.
         continue;
       }
-      const value = await deps.codec.encode(deps.topics.changelog, 'coord.v1.ChangelogRecord', {
-        entityType: b.entity,
-        key: b.key,
-        snapshotId: id,
-        snapshotTs: ts,
-        op: image === undefined ? 'DELETE' : 'UPSERT',
-        image: image === undefined ? null : { string: now?.toString() },
-      });
-      emit({ topic: deps.topics.changelog, key: `${b.entity}/${b.key}`, value, headers: outputHeaders() });
+      // A heartbeat alone (a worker or session only more recently alive) goes to its table, not to the deprecated JSON changelog.
+      const lively = deps.liveness?.get(b.entity);
+      if (lively === undefined || b.image === undefined || image === undefined || !differsOnlyIn(b.image, image, lively)) {
+        const value = await deps.codec.encode(deps.topics.changelog, 'coord.v1.ChangelogRecord', {
+          entityType: b.entity,
+          key: b.key,
+          snapshotId: id,
+          snapshotTs: ts,
+          op: image === undefined ? 'DELETE' : 'UPSERT',
+          image: image === undefined ? null : { string: now?.toString() },
+        });
+        emit({ topic: deps.topics.changelog, key: `${b.entity}/${b.key}`, value, headers: outputHeaders() });
+      }
       if (deps.changelog !== undefined && table !== undefined) {
         // The table's record, typed, in Debezium's envelope; after a delete a tombstone, so compaction forgets the key.
         const topic = changelogTopic(deps.changelog.prefix, b.entity);

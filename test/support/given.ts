@@ -10,6 +10,7 @@ import { createHash } from 'node:crypto';
 import { replyToProblem } from '../../src/messaging/reply-to';
 import {
   handlerTable,
+  livenessFields,
   oracleHighWater,
   versionedEntities,
   type Answer,
@@ -631,6 +632,7 @@ export const given = (history: readonly Step[] = [], handlers: ReadonlyMap<strin
       remembered: async () => new Map(),
       // Nothing kept before the pass: the records are the pass's own (PassThen.explained).
       explained: async () => new Map(),
+      liveness: livenessFields(),
       changelog: { prefix: PREFIX, tables: CHANGELOG_TABLES },
       generation: 1,
       published: opts.published,

@@ -12,6 +12,7 @@ import { digestHex } from '../store/digest';
 import { dedupeKey, DEDUPE_BY_TIME, explainKey, parseDedupeTimeKey, SNAPSHOT_META } from '../store/keys';
 import { checkDigest, LOGIC_VERSION, type DigestCheck } from './logic-version';
 import type { ExplainRecord } from '../../projections/system/explain';
+import { decodeExplainRecord } from './explain';
 import { decodeRemembered } from '../store/outbox';
 import type { Store, WriteOps } from '../store/rocks';
 import type { RawRecord } from './decode';
@@ -110,7 +111,7 @@ export const createFold = (deps: { store: Store; codec: Codec; options: FoldOpti
       const raws = await store.getMany(correlationIds.map(explainKey));
       const found = new Map<string, ExplainRecord>();
       raws.forEach((raw, i) => {
-        if (raw !== null) found.set(correlationIds[i], JSON.parse(raw.toString()) as ExplainRecord);
+        if (raw !== null) found.set(correlationIds[i], decodeExplainRecord(raw));
       });
       return found;
     },

@@ -41,6 +41,7 @@ import { loadContracts } from '../../src/messaging/schemas';
 import { TOPIC_KINDS, topicName, type TopicKind } from '../../src/messaging/topics';
 import type { RawRecord } from '../../src/engine/decode';
 import { runPass, type PassDeps, type PassResult } from '../../src/engine/pass';
+import { decodeExplainRecord } from '../../src/engine/explain';
 import { explainKey } from '../../src/store/keys';
 import type { ExplainRecord } from '../../projections/system/explain';
 import { nextHybrid, WorkingState } from '../../src/engine/state';
@@ -505,7 +506,7 @@ export class PassThen extends StateThen {
   explained(correlationId: string): ExplainRecord {
     const put = this.result.ops.puts.find(([k]) => k === explainKey(correlationId));
     assert.ok(put !== undefined, `expected an explain record for ${correlationId}`);
-    return JSON.parse(put[1].toString()) as ExplainRecord;
+    return decodeExplainRecord(put[1]);
   }
 
   /** The pass sent this many worker commands. */

@@ -97,6 +97,7 @@ export const createFold = (deps: { store: Store; codec: Codec; options: FoldOpti
     },
     versioned: versionedEntities(options.projections ?? PROJECTIONS),
     liveness: livenessFields(options.projections ?? PROJECTIONS),
+    terms: new WeakMap(),
     logicVersion: options.logicVersion,
     changelog: options.changelogTables === undefined ? undefined : { prefix: options.topicPrefix, tables: options.changelogTables },
     remembered: async (correlationIds) => {

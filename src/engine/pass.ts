@@ -10,7 +10,7 @@ import { settingsOf } from '../../projections/model';
 import { requestFingerprint } from '../messaging/fingerprint';
 import { changelogTopic, envelopeValue, type ChangelogTable } from '../messaging/changelog';
 import { H } from '../messaging/headers';
-import { digestHex, updateDigest } from '../store/digest';
+import { digestHex, entryHash, updateDigest, updateDigestTerms } from '../store/digest';
 import { dedupeKey, dedupeTimeKey, historyKey, offsetKey, outboxKey, SNAPSHOT_META, stateKey } from '../store/keys';
 import { encodeOutbox, encodeRemembered, type OutRecord, type RememberedRequest } from '../store/outbox';
 import type { WriteOps } from '../store/rocks';
@@ -28,6 +28,12 @@ export interface PassDeps extends Omit<DecodeContext, 'maxValueBytes'> {
   readonly topics: { readonly replies: string; readonly dlq: string; readonly snapshots: string; readonly changelog: string; readonly commands: string };
   /** Entities whose versions go to the history, for reads `asOf`. */
   readonly versioned: ReadonlySet<string>;
+  /**
+   * Each image's digest term, remembered by the image object (images are never changed in place)
+   * from the pass that wrote it: the next pass that changes the entity needs neither its JSON nor
+   * its hash again. One bigint an image; none: every pass computes them.
+   */
+  readonly terms?: WeakMap<Image, { readonly key: string; readonly term: bigint }>;
   /** Per entity, the fields that only say it is alive: a change of only these goes to the tables, not to the legacy changelog. */
   readonly liveness?: ReadonlyMap<string, ReadonlySet<string>>;
   /** What is remembered of the requests decided under these correlation ids (those not expired). */
@@ -427,12 +433,21 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
     const netChanged = new Set<string>();
     const statePuts: [string, Buffer][] = [];
     const stateDeletes: string[] = [];
+    const termOf = (k: string, image: Image | undefined, bytes?: Buffer): bigint | undefined => {
+      if (image === undefined) return undefined;
+      const known = deps.terms?.get(image);
+      if (known !== undefined && known.key === k) return known.term;
+      const term = entryHash(k, bytes ?? Buffer.from(JSON.stringify(image)));
+      deps.terms?.set(image, { key: k, term });
+      return term;
+    };
     for (const [k, b] of before) {
-      const was = serialize(b.image);
       const image = state.get(b.entity, b.key);
       const now = serialize(image);
-      if (was === undefined ? now === undefined : now !== undefined && was.equals(now)) continue;
-      digest = updateDigest(digest, k, was, now);
+      const [termWas, termNow] = [termOf(k, b.image), termOf(k, image, now)];
+      // Equal terms, equal images (the key is the same): nothing changed.
+      if (termWas === termNow) continue;
+      digest = updateDigestTerms(digest, termWas, termNow);
       netChanged.add(k);
       if (now === undefined) stateDeletes.push(k);
       else statePuts.push([k, now]);

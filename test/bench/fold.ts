@@ -117,7 +117,7 @@ const main = async (): Promise<void> => {
   // CPU time of this process (the fold's thread and RocksDB's): steadier than elapsed time on a shared machine.
   const cpu = process.cpuUsage(cpuFrom);
   const cpuUsPerRecord = Math.round(((cpu.user + cpu.system) / records.length) * 100) / 100;
-  console.log(JSON.stringify({ kind, replay: replaying, ...(kind === 'events' ? { workers } : {}), batchSize, records: records.length, ms: Math.round(elapsed), usPerRecord: Math.round((elapsed * 1000) / records.length * 100) / 100, cpuUsPerRecord, perSecond: Math.round(records.length / (elapsed / 1000)) }));
+  console.log(JSON.stringify({ kind, replay: replaying, ...(kind === 'events' ? { workers } : {}), batchSize, records: records.length, ms: Math.round(elapsed), usPerRecord: Math.round((elapsed * 1000) / records.length * 100) / 100, cpuUsPerRecord, perSecond: Math.round(records.length / (elapsed / 1000)), digest: digestHex(meta.digest).slice(0, 16) }));
   if (typeof ms !== 'number' && ms.profile !== undefined) console.log(JSON.stringify(ms.profile, null, 1));
   if (live !== undefined) {
     const differ = await storeDiff(live, store);

@@ -13,6 +13,10 @@ export { LOGICAL_BITS, nextHybrid } from './system/hybrid';
 /** Every entity whose versions the history keeps. */
 export const versionedEntities = (projections: readonly Projection[] = PROJECTIONS): ReadonlySet<string> => new Set(projections.flatMap((p) => p.versioned ?? []));
 
+/** Per entity, the fields of its image that only say it is alive (see Projection.liveness). */
+export const livenessFields = (projections: readonly Projection[] = PROJECTIONS): ReadonlyMap<string, ReadonlySet<string>> =>
+  new Map(projections.flatMap((p) => Object.entries(p.liveness ?? {}).map(([entity, fields]) => [entity, new Set(fields)] as const)));
+
 export const PROJECTIONS: readonly Projection[] = [liveness, workers, sessions, catalog, queries, system];
 
 /** Every record type a projection decides, with its handler; a record type belongs to one projection. */

@@ -142,6 +142,12 @@ export interface Projection {
   readonly entities: readonly string[];
   /** The entities whose every version is kept in the history, for reads `asOf` an earlier snapshot. */
   readonly versioned?: readonly string[];
+  /**
+   * Per entity, the fields of its image that only say it is alive (the time of its last
+   * heartbeat). A change of only these is state like any other (the check loop reads it) and goes
+   * to the entity's changelog table, but not to the deprecated JSON changelog.
+   */
+  readonly liveness?: Readonly<Record<string, readonly string[]>>;
   readonly handlers: Readonly<Record<string, Handler<never>>>;
 }
 

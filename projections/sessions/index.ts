@@ -5,6 +5,7 @@ import { SESSION, sessionClosed, sessionHeartbeat, sessionOpened } from './sessi
 export const sessions: Projection = {
   name: 'sessions',
   entities: [SESSION],
+  liveness: { [SESSION]: ['lastHeartbeatMs'] },
   handlers: {
     'coord.v1.SessionOpened': sessionOpened,
     'coord.v1.SessionHeartbeat': sessionHeartbeat,

@@ -5,6 +5,7 @@ import { listWorkers, WORKER, workerDeregistered, workerDraining, workerHeartbea
 export const workers: Projection = {
   name: 'workers',
   entities: [WORKER],
+  liveness: { [WORKER]: ['lastHeartbeatMs'] },
   handlers: {
     'coord.v1.WorkerRegistered': workerRegistered,
     'coord.v1.WorkerHeartbeat': workerHeartbeat,

@@ -5,6 +5,7 @@
  * dedupeRetentionMs. Everything in a record comes from the log (positions, log times, the
  * snapshot, the decision), never from the wall clock, so a replay writes the same records.
  */
+import * as avro from 'avsc';
 import type { Change, Command, Image } from '../../projections';
 import type { ExplainedChange, ExplainRecord, LogPosition } from '../../projections/system/explain';
 import { dedupeTimeKey, explainKey, stateKey } from './layout';
@@ -17,6 +18,79 @@ const EMPTY = Buffer.alloc(0);
 const clip = (s: string, max: number): string => (s.length <= max ? s : `${s.slice(0, max)}… (${s.length} characters)`);
 
 const imageText = (image: Image | null | undefined): string | null => (image === null || image === undefined ? null : clip(JSON.stringify(image), EXPLAIN_LIMITS.imageChars));
+
+/**
+ * The stored form of a record: one version byte, then Avro binary (no JSON text to escape the
+ * images into, and one encoder compiled once). The schema is the engine's own, not a protocol
+ * contract: nothing outside the store reads it. Records written as JSON text by earlier releases
+ * (they begin with `{`) are still read.
+ */
+const STORED_VERSION = 1;
+const nullable = (type: unknown): unknown[] => ['null', type];
+const POSITION = { type: 'record', name: 'Position', fields: [
+  { name: 'topic', type: 'string' },
+  { name: 'partition', type: 'int' },
+  { name: 'offset', type: 'string' },
+  { name: 'logTimeMs', type: 'double' },
+  { name: 'snapshotId', type: 'string' },
+] };
+const STORED = avro.Type.forSchema({
+  type: 'record',
+  name: 'StoredExplainRecord',
+  fields: [
+    { name: 'correlationId', type: 'string' },
+    { name: 'requestType', type: 'string' },
+    { name: 'key', type: nullable('string') },
+    { name: 'position', type: POSITION },
+    { name: 'snapshotTs', type: 'string' },
+    { name: 'stage', type: nullable('string') },
+    { name: 'orderInStage', type: 'int' },
+    { name: 'retries', type: { type: 'array', items: 'Position' } },
+    { name: 'replyStatus', type: nullable('string') },
+    { name: 'replyMessage', type: nullable('string') },
+    { name: 'deferred', type: 'boolean' },
+    { name: 'answeredBy', type: nullable({ type: 'record', name: 'AnsweredBy', fields: [{ name: 'position', type: 'Position' }, { name: 'recordType', type: 'string' }] }) },
+    {
+      name: 'changes',
+      type: { type: 'array', items: { type: 'record', name: 'Change', fields: [
+        { name: 'entity', type: 'string' },
+        { name: 'key', type: 'string' },
+        { name: 'before', type: nullable('string') },
+        { name: 'after', type: nullable('string') },
+        { name: 'net', type: 'boolean' },
+      ] } },
+    },
+    { name: 'changesOmitted', type: 'int' },
+    { name: 'commands', type: { type: 'array', items: { type: 'record', name: 'Command', fields: [{ name: 'workerId', type: 'string' }, { name: 'recordType', type: 'string' }, { name: 'fragmentId', type: 'string' }] } } },
+    { name: 'dlqCode', type: nullable('string') },
+    { name: 'dlqReason', type: nullable('string') },
+  ],
+} as avro.Schema, { omitRecordMethods: true });
+
+/** A record as the store keeps it. */
+export const encodeExplainRecord = (r: ExplainRecord): Buffer => {
+  const body = STORED.toBuffer(r);
+  const out = Buffer.allocUnsafe(body.length + 1);
+  out[0] = STORED_VERSION;
+  body.copy(out, 1);
+  return out;
+};
+
+/** Plain objects and arrays, as JSON would give them: what reads a record compares and spreads it. */
+const plainOf = (v: unknown): unknown => {
+  if (Array.isArray(v)) return v.map(plainOf);
+  if (v === null || typeof v !== 'object') return v;
+  const out: Record<string, unknown> = {};
+  for (const k of Object.keys(v)) out[k] = plainOf((v as Record<string, unknown>)[k]);
+  return out;
+};
+
+/** A stored record, in either form. */
+export const decodeExplainRecord = (raw: Buffer): ExplainRecord => {
+  if (raw[0] === 0x7b) return JSON.parse(raw.toString()) as ExplainRecord;
+  if (raw[0] !== STORED_VERSION) throw new Error(`an explain record in an unknown form (version byte ${raw[0]})`);
+  return plainOf(STORED.fromBuffer(raw.subarray(1))) as ExplainRecord;
+};
 
 export type Loader = (correlationIds: readonly string[]) => Promise<ReadonlyMap<string, ExplainRecord>>;
 
@@ -103,7 +177,7 @@ export class ExplainBook {
   puts(logTimeMs: number): [string, Buffer][] {
     const out: [string, Buffer][] = [];
     for (const [id, r] of this.touched) {
-      out.push([explainKey(id), Buffer.from(JSON.stringify(r))]);
+      out.push([explainKey(id), encodeExplainRecord(r)]);
       if (this.fresh.has(id)) out.push([dedupeTimeKey(logTimeMs, id), EMPTY]);
     }
     return out;

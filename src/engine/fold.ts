@@ -2,7 +2,7 @@
  * Folding one batch into the store: the pass, the expiry of remembered replies, and the
  * single atomic write. The live coordinator and replay share it, so both reach the same bytes.
  */
-import { handlerTable, PROJECTIONS, versionedEntities, type Projection } from '../../projections';
+import { handlerTable, livenessFields, PROJECTIONS, versionedEntities, type Projection } from '../../projections';
 import type { ChangelogTable } from '../messaging/changelog';
 import type { Codec } from '../messaging/codec';
 import { replyToProblem } from '../messaging/reply-to';
@@ -12,6 +12,7 @@ import { digestHex } from '../store/digest';
 import { decodeRemembered, dedupeKey, DEDUPE_BY_TIME, explainKey, parseDedupeTimeKey, SNAPSHOT_META } from './layout';
 import { checkDigest, LOGIC_VERSION, type DigestCheck } from './logic-version';
 import type { ExplainRecord } from '../../projections/system/explain';
+import { decodeExplainRecord } from './explain';
 import type { Store, WriteOps } from '../store/rocks';
 import type { RawRecord } from './decode';
 import { runPass, type PassDeps, type PassResult, type Remembered } from './pass';
@@ -94,6 +95,8 @@ export const createFold = (deps: { store: Store; codec: Codec; options: FoldOpti
       commands: topicName(options.topicPrefix, 'worker-commands'),
     },
     versioned: versionedEntities(options.projections ?? PROJECTIONS),
+    liveness: livenessFields(options.projections ?? PROJECTIONS),
+    terms: new WeakMap(),
     logicVersion: options.logicVersion,
     changelog: options.changelogTables === undefined ? undefined : { prefix: options.topicPrefix, tables: options.changelogTables },
     remembered: async (correlationIds) => {
@@ -108,7 +111,7 @@ export const createFold = (deps: { store: Store; codec: Codec; options: FoldOpti
       const raws = await store.getMany(correlationIds.map(explainKey));
       const found = new Map<string, ExplainRecord>();
       raws.forEach((raw, i) => {
-        if (raw !== null) found.set(correlationIds[i], JSON.parse(raw.toString()) as ExplainRecord);
+        if (raw !== null) found.set(correlationIds[i], decodeExplainRecord(raw));
       });
       return found;
     },
@@ -116,7 +119,7 @@ export const createFold = (deps: { store: Store; codec: Codec; options: FoldOpti
   return async (records, state, prev, extra) => {
     // The retention in force before the pass, from the log, as the pass's own settings.
     const { dedupeRetentionMs } = settingsOf(state);
-    const result = await runPass(records, state, prev, { ...passDeps, recorded: extra?.recorded, holdUnknownSchemas: extra?.holdUnknownSchemas, generation: extra?.generation });
+    const result = await runPass(records, state, prev, { ...passDeps, recorded: extra?.recorded, holdUnknownSchemas: extra?.holdUnknownSchemas, generation: extra?.generation, published: extra?.published !== undefined });
     const expired = await expiredReplies(prev.logTimeMs - dedupeRetentionMs);
     if (result.remembers && oldestMs !== undefined && result.meta.logTimeMs < oldestMs) oldestMs = result.meta.logTimeMs;
     const writeFrom = performance.now();

@@ -10,7 +10,7 @@ import { settingsOf } from '../../projections/model';
 import { requestFingerprint } from '../messaging/fingerprint';
 import { changelogTopic, envelopeValue, type ChangelogTable } from '../messaging/changelog';
 import { H } from '../messaging/headers';
-import { digestHex, updateDigest } from '../store/digest';
+import { digestHex, entryHash, updateDigest, updateDigestTerms } from '../store/digest';
 import { dedupeKey, dedupeTimeKey, encodeOutbox, encodeRemembered, historyKey, offsetKey, outboxKey, SNAPSHOT_META, type OutRecord, type RememberedRequest } from './layout';
 import type { WriteOps } from '../store/rocks';
 import { shown } from '../messaging/reply-to';
@@ -28,6 +28,14 @@ export interface PassDeps extends Omit<DecodeContext, 'maxValueBytes'> {
   readonly topics: { readonly replies: string; readonly dlq: string; readonly snapshots: string; readonly changelog: string; readonly commands: string };
   /** Entities whose versions go to the history, for reads `asOf`. */
   readonly versioned: ReadonlySet<string>;
+  /**
+   * Each image's digest term, remembered by the image object (images are never changed in place)
+   * from the pass that wrote it: the next pass that changes the entity needs neither its JSON nor
+   * its hash again. One bigint an image; none: every pass computes them.
+   */
+  readonly terms?: WeakMap<Image, { readonly key: string; readonly term: bigint }>;
+  /** Per entity, the fields that only say it is alive: a change of only these goes to the tables, not to the legacy changelog. */
+  readonly liveness?: ReadonlyMap<string, ReadonlySet<string>>;
   /** What is remembered of the requests decided under these correlation ids (those not expired). */
   readonly remembered: (correlationIds: readonly string[]) => Promise<ReadonlyMap<string, Remembered>>;
   /**
@@ -49,6 +57,12 @@ export interface PassDeps extends Omit<DecodeContext, 'maxValueBytes'> {
   readonly changelog?: { readonly prefix: string; readonly tables: ReadonlyMap<string, ChangelogTable> };
   /** The activation deciding the pass, for the changelog's `source.generation` (0 in a replay, which publishes nothing). */
   readonly generation?: number;
+  /**
+   * The snapshot was published by another run (a replay, a standby following the log): the pass
+   * builds no output that is not also state. Replies kept for retries are still encoded, with the
+   * `seq` they had in the published outbox, so the store is byte for byte the live one's.
+   */
+  readonly published?: boolean;
 }
 
 /** A request decided earlier under a correlation id: its fingerprint, and its reply once given. */
@@ -140,6 +154,13 @@ export const inputRanges = (records: readonly RawRecord[]): OffsetRange[] => {
   return [...ranges.values()].sort((a, b) => (a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : a.partition - b.partition));
 };
 
+/** Whether two images differ in `fields` alone (compared shallowly: a nested value rebuilt counts as a change). */
+export const differsOnlyIn = (a: Image, b: Image, fields: ReadonlySet<string>): boolean => {
+  for (const k in a) if (a[k] !== b[k] && !fields.has(k)) return false;
+  for (const k in b) if (!(k in a) && !fields.has(k)) return false;
+  return true;
+};
+
 const serialize = (image: Image | undefined): Buffer | undefined => (image === undefined ? undefined : Buffer.from(JSON.stringify(image)));
 
 export const runPass = async (records: readonly RawRecord[], state: WorkingState, prev: SnapshotMeta, deps: PassDeps): Promise<PassResult> => {
@@ -176,7 +197,14 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
   const book = deps.explained === undefined ? undefined : new ExplainBook(deps.explained);
 
   const out: OutRecord[] = [];
-  const outputHeaders = (): Record<string, string> => ({ [H.snapshotId]: id.toString(), [H.seq]: String(out.length) });
+  /** Outputs built only when this run publishes them; each still takes its `seq`, so remembered replies keep theirs. */
+  const publishes = deps.published !== true;
+  let seq = 0;
+  const emit = (record: OutRecord): void => {
+    if (publishes) out.push(record);
+    seq++;
+  };
+  const outputHeaders = (): Record<string, string> => ({ [H.snapshotId]: id.toString(), [H.seq]: String(seq) });
   /** What this pass decided per correlation id, for retries inside the same pass. */
   const given = new Map<string, Remembered>();
   const dedupePuts: [string, Buffer][] = [];
@@ -207,6 +235,10 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
     fingerprint?: string,
   ): Promise<void> => {
     if (to.correlationId === undefined || to.replyTo === undefined) return;
+    if (!remember && !publishes) {
+      seq++;
+      return;
+    }
     let value = await encodeReply(to.correlationId, draft);
     // What can never be published becomes a short error, decided here so a replay decides the same.
     if (value.length > settings.maxValueBytes) {
@@ -220,7 +252,7 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
     const headers: Record<string, string> = { ...outputHeaders(), [H.correlationId]: to.correlationId };
     if (fingerprint !== undefined) headers[H.fingerprint] = fingerprint;
     const record: OutRecord = { topic: to.replyTo, key: to.correlationId, value, headers };
-    out.push(record);
+    emit(record);
     if (remember) {
       given.set(to.correlationId, { fingerprint, reply: record });
       dedupePuts.push([dedupeKey(to.correlationId), encodeRemembered({ fingerprint, reply: record })], [dedupeTimeKey(logTimeMs, to.correlationId), EMPTY]);
@@ -234,7 +266,7 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
     const dropped = Object.keys(r.headers).length - kept.length;
     const reason = bounded(r.reason);
     dlqCounts[r.code] = (dlqCounts[r.code] ?? 0) + 1;
-    out.push({
+    emit({
       topic: deps.topics.dlq,
       key: raw.key === null ? null : raw.key.subarray(0, DLQ_HEADERS.valueChars).toString(),
       value: raw.value === null ? Buffer.alloc(0) : raw.value.subarray(0, settings.maxValueBytes),
@@ -336,7 +368,7 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
         if (earlier?.reply !== undefined) {
           // A retry: the same reply, byte for byte, and no second effect, to wherever the retry asks
           // (a client that restarted may listen elsewhere now).
-          out.push({ ...earlier.reply, topic: e.replyTo ?? earlier.reply.topic });
+          emit({ ...earlier.reply, topic: e.replyTo ?? earlier.reply.topic });
           retried++;
           await book?.retried(e.correlationId, position);
           continue;
@@ -383,8 +415,8 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
         await book?.answered(a.correlationId, a.reply, { position, recordType: e.type });
       }
       for (const c of decision.commands ?? []) {
-        const value = await deps.codec.encode(deps.topics.commands, c.type, c.value);
-        out.push({ topic: deps.topics.commands, key: c.workerId, value, headers: outputHeaders() });
+        if (!publishes) seq++;
+        else emit({ topic: deps.topics.commands, key: c.workerId, value: await deps.codec.encode(deps.topics.commands, c.type, c.value), headers: outputHeaders() });
       }
       if (decision.compactTo !== undefined && (compactTo === undefined || decision.compactTo > compactTo)) compactTo = decision.compactTo;
     }
@@ -395,12 +427,21 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
     const netChanged = new Set<string>();
     const statePuts: [string, Buffer][] = [];
     const stateDeletes: string[] = [];
+    const termOf = (k: string, image: Image | undefined, bytes?: Buffer): bigint | undefined => {
+      if (image === undefined) return undefined;
+      const known = deps.terms?.get(image);
+      if (known !== undefined && known.key === k) return known.term;
+      const term = entryHash(k, bytes ?? Buffer.from(JSON.stringify(image)));
+      deps.terms?.set(image, { key: k, term });
+      return term;
+    };
     for (const [k, b] of before) {
-      const was = serialize(b.image);
       const image = state.get(b.entity, b.key);
       const now = serialize(image);
-      if (was === undefined ? now === undefined : now !== undefined && was.equals(now)) continue;
-      digest = updateDigest(digest, k, was, now);
+      const [termWas, termNow] = [termOf(k, b.image), termOf(k, image, now)];
+      // Equal terms, equal images (the key is the same): nothing changed.
+      if (termWas === termNow) continue;
+      digest = updateDigestTerms(digest, termWas, termNow);
       netChanged.add(k);
       if (now === undefined) stateDeletes.push(k);
       else statePuts.push([k, now]);
@@ -411,22 +452,30 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
         statePuts.push([hk, version]);
       }
       // The changelog: one record per entity changed in the snapshot, its last image.
-      const value = await deps.codec.encode(deps.topics.changelog, 'coord.v1.ChangelogRecord', {
-        entityType: b.entity,
-        key: b.key,
-        snapshotId: id,
-        snapshotTs: ts,
-        op: image === undefined ? 'DELETE' : 'UPSERT',
-        image: image === undefined ? null : { string: now?.toString() },
-      });
-      out.push({ topic: deps.topics.changelog, key: `${b.entity}/${b.key}`, value, headers: outputHeaders() });
       const table = deps.changelog?.tables.get(b.entity);
+      if (!publishes) {
+        // Published already: nothing after the replies reads `seq`, so the records are not even counted.
+        continue;
+      }
+      // A heartbeat alone (a worker or session only more recently alive) goes to its table, not to the deprecated JSON changelog.
+      const lively = deps.liveness?.get(b.entity);
+      if (lively === undefined || b.image === undefined || image === undefined || !differsOnlyIn(b.image, image, lively)) {
+        const value = await deps.codec.encode(deps.topics.changelog, 'coord.v1.ChangelogRecord', {
+          entityType: b.entity,
+          key: b.key,
+          snapshotId: id,
+          snapshotTs: ts,
+          op: image === undefined ? 'DELETE' : 'UPSERT',
+          image: image === undefined ? null : { string: now?.toString() },
+        });
+        emit({ topic: deps.topics.changelog, key: `${b.entity}/${b.key}`, value, headers: outputHeaders() });
+      }
       if (deps.changelog !== undefined && table !== undefined) {
         // The table's record, typed, in Debezium's envelope; after a delete a tombstone, so compaction forgets the key.
         const topic = changelogTopic(deps.changelog.prefix, b.entity);
-        const source = { version: 'coord.v1', connector: 'coord', name: deps.changelog.prefix, ts_ms: BigInt(logTimeMs), snapshot_id: id, snapshot_ts: ts, generation: deps.generation ?? 0, seq: out.length };
-        out.push({ topic, key: b.key, value: await deps.codec.encode(topic, table.envelopeName, envelopeValue(table, b.image, image, source)), headers: outputHeaders() });
-        if (image === undefined) out.push({ topic, key: b.key, value: null, headers: outputHeaders() });
+        const source = { version: 'coord.v1', connector: 'coord', name: deps.changelog.prefix, ts_ms: BigInt(logTimeMs), snapshot_id: id, snapshot_ts: ts, generation: deps.generation ?? 0, seq };
+        emit({ topic, key: b.key, value: await deps.codec.encode(topic, table.envelopeName, envelopeValue(table, b.image, image, source)), headers: outputHeaders() });
+        if (image === undefined) emit({ topic, key: b.key, value: null, headers: outputHeaders() });
       }
     }
     // Never at or above this snapshot: its own new versions are written in this very batch.
@@ -439,20 +488,22 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
     book?.settle(netChanged);
     const inputs = inputRanges(records);
     const meta: SnapshotMeta = { id, ts, logTimeMs, digest };
-    const marker = await deps.codec.encode(deps.topics.snapshots, 'coord.v1.SnapshotMarker', {
-      snapshotId: id,
-      snapshotTs: ts,
-      logTimeMs: BigInt(logTimeMs),
-      digest: digestHex(digest),
-      inputs,
-      records: records.length,
-      changes: statePuts.length + stateDeletes.length,
-      rejected: { array: refused },
-      logicVersion: deps.logicVersion ?? LOGIC_VERSION,
-    });
-    out.push({ topic: deps.topics.snapshots, key: id.toString(), value: marker, headers: outputHeaders() });
-
     const outbox = { key: outboxKey(id), records: out };
+    if (publishes) {
+      const marker = await deps.codec.encode(deps.topics.snapshots, 'coord.v1.SnapshotMarker', {
+        snapshotId: id,
+        snapshotTs: ts,
+        logTimeMs: BigInt(logTimeMs),
+        digest: digestHex(digest),
+        inputs,
+        records: records.length,
+        changes: statePuts.length + stateDeletes.length,
+        rejected: { array: refused },
+        logicVersion: deps.logicVersion ?? LOGIC_VERSION,
+      });
+      emit({ topic: deps.topics.snapshots, key: id.toString(), value: marker, headers: outputHeaders() });
+    }
+
     const ops: WriteOps = {
       puts: [
         ...statePuts,
@@ -460,7 +511,8 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
         [SNAPSHOT_META, encodeMeta(meta, { logicVersion: deps.logicVersion ?? LOGIC_VERSION, proven: true })],
         ...dedupePuts,
         ...(book?.puts(logTimeMs) ?? []),
-        [outbox.key, encodeOutbox(out)],
+        // Published already: no outbox to keep.
+        ...(publishes ? [[outbox.key, encodeOutbox(out)] as const] : []),
       ],
       deletes: stateDeletes,
     };

@@ -31,6 +31,11 @@ const byKey = ([a]: readonly [string, unknown], [b]: readonly [string, unknown])
 
 export class WorkingState implements StateView {
   private readonly entities = new Map<string, Map<string, Image>>();
+  /**
+   * Each entity's keys in order, once a list has asked, until a key comes or goes: a heartbeat
+   * changes an image, not the keys, so a Tick's walk over 10 000 workers sorts nothing.
+   */
+  private readonly sortedKeys = new Map<string, string[]>();
   /** Versions per entity and key, oldest first. */
   private readonly history = new Map<string, Map<string, Version[]>>();
   /** The lowest frontier at which compaction would remove anything, so a tick with nothing to do costs nothing. */
@@ -109,7 +114,12 @@ export class WorkingState implements StateView {
   list<I extends Image>(entity: Entity<I>): Iterable<readonly [string, I]> {
     const m = this.entities.get(entity);
     if (m === undefined) return [];
-    return ([...m.entries()] as [string, I][]).sort(byKey);
+    let keys = this.sortedKeys.get(entity);
+    if (keys === undefined) {
+      keys = [...m.keys()].sort();
+      this.sortedKeys.set(entity, keys);
+    }
+    return keys.map((k) => [k, m.get(k) as I] as const);
   }
 
   apply(change: Change): void {
@@ -118,8 +128,12 @@ export class WorkingState implements StateView {
       m = new Map();
       this.entities.set(change.entity, m);
     }
-    if (change.image === null) m.delete(change.key);
-    else m.set(change.key, change.image);
+    if (change.image === null) {
+      if (m.delete(change.key)) this.sortedKeys.delete(change.entity);
+    } else {
+      if (!m.has(change.key)) this.sortedKeys.delete(change.entity);
+      m.set(change.key, change.image);
+    }
   }
 }
 

@@ -9,7 +9,8 @@ const MOD = 1n << 256n;
 
 const ZERO = Buffer.from([0]);
 
-const entryHash = (key: string, value: Buffer): bigint => {
+/** One entry's term of the sum. */
+export const entryHash = (key: string, value: Buffer): bigint => {
   const h = createHash('sha256');
   h.update(key);
   h.update(ZERO);
@@ -24,6 +25,14 @@ export const updateDigest = (digest: bigint, key: string, before: Buffer | undef
   let d = digest;
   if (before !== undefined) d = (d - entryHash(key, before) + MOD) % MOD;
   if (after !== undefined) d = (d + entryHash(key, after)) % MOD;
+  return d;
+};
+
+/** `digest` after an entry whose term was `before` now has term `after` (either may be absent). */
+export const updateDigestTerms = (digest: bigint, before: bigint | undefined, after: bigint | undefined): bigint => {
+  let d = digest;
+  if (before !== undefined) d = (d - before + MOD) % MOD;
+  if (after !== undefined) d = (d + after) % MOD;
   return d;
 };
 

@@ -6,9 +6,11 @@
  * pass with an in-memory codec: no Kafka, no registry, no RocksDB.
  */
 import { strict as assert } from 'node:assert';
+import { createHash } from 'node:crypto';
 import { replyToProblem } from '../../src/messaging/reply-to';
 import {
   handlerTable,
+  livenessFields,
   oracleHighWater,
   versionedEntities,
   type Answer,
@@ -39,6 +41,7 @@ import { loadContracts } from '../../src/messaging/schemas';
 import { TOPIC_KINDS, topicName, type TopicKind } from '../../src/messaging/topics';
 import type { RawRecord } from '../../src/engine/decode';
 import { runPass, type PassDeps, type PassResult } from '../../src/engine/pass';
+import { decodeExplainRecord } from '../../src/engine/explain';
 import { explainKey } from '../../src/store/keys';
 import type { ExplainRecord } from '../../projections/system/explain';
 import { applyDecision, closeSnapshot, type Touched } from '../../src/engine/apply';
@@ -504,7 +507,7 @@ export class PassThen extends StateThen {
   explained(correlationId: string): ExplainRecord {
     const put = this.result.ops.puts.find(([k]) => k === explainKey(correlationId));
     assert.ok(put !== undefined, `expected an explain record for ${correlationId}`);
-    return JSON.parse(put[1].toString()) as ExplainRecord;
+    return decodeExplainRecord(put[1]);
   }
 
   /** The pass sent this many worker commands. */
@@ -516,8 +519,8 @@ export class PassThen extends StateThen {
 
 export interface When {
   when(msg: Step): Then;
-  /** Runs `batch` as one pass of the real engine (ordered by stage, then by position in `batch`). */
-  whenInOnePass(batch: readonly AnyMessage[]): Promise<PassThen>;
+  /** Runs `batch` as one pass of the real engine (ordered by stage, then by position in `batch`); `published`: as a replay folds it. */
+  whenInOnePass(batch: readonly AnyMessage[], opts?: { readonly published?: boolean }): Promise<PassThen>;
 }
 
 const PREFIX = 'test-coord';
@@ -526,27 +529,23 @@ const CHANGELOG_TABLES = changelogTables(CONTRACTS);
 
 /** A codec that keeps every value in memory and frames it as its index: the pass's wire, minus Avro and the registry. */
 const memoryCodec = (): { codec: PassDeps['codec']; read: (b: Buffer) => Decoded } => {
-  const values: Decoded[] = [];
-  const indexByKey = new Map<string, number>();
+  const values = new Map<string, Decoded>();
   const read = (b: Buffer): Decoded => {
-    const d = values[Number(b.toString())];
+    const d = values.get(b.toString());
     if (d === undefined) throw new Error(`no value ${b.toString()} in the memory codec`);
     return d;
   };
   return {
     codec: {
       registerAll: async () => undefined,
-      // Deterministic as Avro is: the same record encodes to the same bytes, so a retry's fingerprint matches.
+      // Deterministic as Avro is: the same record encodes to the same bytes whatever was encoded before, so a retry's fingerprint matches.
       encode: async (_topic, fullName, value) => {
         // The changelog's typed envelopes are checked against their Avro schema: a mapping that drifts fails here.
         if (fullName.startsWith('coord.v1.changelog.')) CONTRACTS.get(fullName)?.type.toBuffer(value);
         const key = `${fullName}/${JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v))}`;
-        let index = indexByKey.get(key);
-        if (index === undefined) {
-          index = values.push({ schemaId: 0, fullName, value: value as Record<string, unknown> }) - 1;
-          indexByKey.set(key, index);
-        }
-        return Buffer.from(String(index));
+        const id = createHash('sha1').update(key).digest('hex');
+        if (!values.has(id)) values.set(id, { schemaId: 0, fullName, value: value as Record<string, unknown> });
+        return Buffer.from(id);
       },
       decode: async (b) => {
         if (b === null) throw new Error('a null value reached the memory codec');
@@ -591,7 +590,7 @@ export const given = (history: readonly Step[] = [], handlers: ReadonlyMap<strin
       throw new Error(`given step ${i + 1} (${msg.type}) was refused with ${decision.reply.status}: ${decision.reply.message}`);
   });
 
-  const inOnePass = async (batch: readonly AnyMessage[]): Promise<PassThen> => {
+  const inOnePass = async (batch: readonly AnyMessage[], opts: { readonly published?: boolean } = {}): Promise<PassThen> => {
     const { codec, read } = memoryCodec();
     const records: RawRecord[] = [];
     for (const [i, msg] of batch.entries()) {
@@ -627,8 +626,10 @@ export const given = (history: readonly Step[] = [], handlers: ReadonlyMap<strin
       remembered: async () => new Map(),
       // Nothing kept before the pass: the records are the pass's own (PassThen.explained).
       explained: async () => new Map(),
+      liveness: livenessFields(),
       changelog: { prefix: PREFIX, tables: CHANGELOG_TABLES },
       generation: 1,
+      published: opts.published,
     };
     const result = await runPass(records, state, { id: prev.snapshotId, ts: prev.snapshotTs, logTimeMs: prev.logTimeMs, digest: 0n }, deps);
     const outputs = result.outbox.records.map((r) => {

@@ -18,6 +18,7 @@ import {
   startQuery,
   tick,
   T0,
+  workerHeartbeat,
   workerRegistered,
   workerStatistics,
 } from '../support/given';
@@ -165,6 +166,23 @@ describe('the changelog as tables: typed images in Debezium’s envelope', () =>
       assert.equal(worker?.value.op, 'u');
       const image = (v: unknown): Record<string, unknown> => (v as Record<string, Record<string, unknown>>)['coord.v1.changelog.WorkerImage'];
       assert.deepStrictEqual([image(worker?.value.before).slots, image(worker?.value.after).slots], [2, 4]);
+    });
+
+    it('writes a heartbeat alone to the worker table, not to the legacy changelog', async () => {
+      const t = await given([workerRegistered('w1', { timestampMs: T0 })]).whenInOnePass([workerHeartbeat('w1', { timestampMs: T0 + 1_000 }), workerHeartbeat('w1', { timestampMs: T0 + 2_000 })]);
+      assert.deepStrictEqual(t.changelog, []);
+      assert.deepStrictEqual(
+        t.tables.map((r) => [r.topic, r.key, r.value.op]),
+        [['test-coord.changelog.worker', 'w1', 'u']],
+      );
+      const after = (t.tables[0].value.after as Record<string, Record<string, unknown>>)['coord.v1.changelog.WorkerImage'];
+      assert.equal(after.lastHeartbeatMs, BigInt(T0 + 2_000));
+    });
+
+    it('writes a heartbeat that brings a SUSPECT worker back to both changelogs', async () => {
+      const t = await given([tick(T0), workerRegistered('w1', { timestampMs: T0 }), tick(T0 + 6_000)]).whenInOnePass([workerHeartbeat('w1', { timestampMs: T0 + 7_000 })]);
+      assert.deepStrictEqual(t.changelog.map((r) => r.key), ['worker/w1']);
+      assert.equal(t.tables.length, 1);
     });
 
     it('writes nothing to the tables for a sink created and dropped in one pass', async () =>

@@ -77,3 +77,27 @@ describe('one pass: cancel-outs and conflicts', () => {
     );
   });
 });
+
+// A replay or a standby folds a snapshot another run published: the pass builds no outputs, and the store must be the same.
+describe('one pass: a published snapshot', () => {
+  const history = [workerRegistered('w1'), workerRegistered('w2'), createLogicalSource('cars'), createPhysicalSource('cars-w1', 'cars', 'w1'), createSink('out'), createQuery('q1')];
+  // A conflict (no reply kept) before replies that are kept, a retry, a deferred start with worker commands, net changes.
+  const batch = [
+    createSink('s2', { correlationId: 'a' }),
+    createSink('s3', { correlationId: 'a' }),
+    createSink('s2', { correlationId: 'a' }),
+    createSink('s4', { correlationId: 'b' }),
+    startQuery('q1', { correlationId: 'start' }),
+  ];
+
+  it('writes the same state, remembered replies and explain records as the live pass, and no outbox', async () => {
+    const live = await given(history).whenInOnePass(batch);
+    const replayed = await given(history).whenInOnePass(batch, { published: true });
+    assert.ok(live.commands.length > 0 && live.replies.length === 4, 'the batch exercises commands and every kind of reply');
+    assert.deepStrictEqual(replayed.result.outbox.records, []);
+    assert.equal(replayed.result.meta.digest, live.result.meta.digest);
+    const withoutOutbox = (puts: readonly (readonly [string, Buffer])[]) => puts.filter(([k]) => k !== live.result.outbox.key);
+    assert.deepStrictEqual(withoutOutbox(replayed.result.ops.puts), withoutOutbox(live.result.ops.puts));
+    assert.deepStrictEqual(replayed.result.ops.deletes, live.result.ops.deletes);
+  });
+});

@@ -34,7 +34,9 @@ export type ErrorCode =
   | 'DECIDER_FAILED'
   | 'STORE_CLOSED'
   | 'STORE_IO'
-  | 'CHANGELOG_READ_TIMEOUT';
+  | 'CHANGELOG_READ_TIMEOUT'
+  | 'SIGNATURE_REFUSED'
+  | 'PERMISSION_DENIED';
 
 export class CoordError extends Error {
   readonly code: ErrorCode;

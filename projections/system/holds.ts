@@ -5,6 +5,7 @@
  */
 import type { Draft } from '../draft';
 import { each, READ_HOLD, shown, tooLong, type ReadHoldImage } from '../model';
+import { ownedBy } from '../owners';
 import { compactionFrontier } from '../reads';
 import { accept, reject, reply, unwrap, type Decision, type Handler, type Payload } from '../types';
 
@@ -30,7 +31,8 @@ export const acquireReadHold: Handler<AcquireReadHold> = {
     if (ts > ctx.snapshotTs) return reject('INVALID_ARGUMENT', `asOf ${ts} is after the current snapshot ${ctx.snapshotTs}`);
     const frontier = compactionFrontier(state, ctx.logTimeMs);
     if (ts < frontier) return reject('FAILED_PRECONDITION', `asOf ${ts} is below the compaction frontier ${frontier}; that history is gone`);
-    const image: ReadHoldImage = { name: v.name, ts: ts.toString(), expiresAtMs: ctx.logTimeMs + lease };
+    // A renewal keeps the hold's owner; a new hold takes its sender's.
+    const image: ReadHoldImage = { name: v.name, ts: ts.toString(), expiresAtMs: ctx.logTimeMs + lease, ...(existing === undefined ? ownedBy(msg) : existing.owner === undefined ? {} : { owner: existing.owner }) };
     return accept([{ entity: READ_HOLD, key: v.name, image }], reply('OK', `history at ${ts} is held until log time ${image.expiresAtMs}`, holdPayload(image)));
   },
 };

@@ -30,6 +30,7 @@ export const initialSettingsValue = (config: Config): Record<string, unknown> =>
   dedupeRetentionMs: { long: BigInt(config.dedupeRetentionMs) },
   goneRetentionMs: { long: BigInt(config.goneRetentionMs) },
   maxDeadlineMs: { long: BigInt(config.maxDeadlineMs) },
+  signaturesRequired: { int: config.requireSignatures ? 1 : 0 },
   initial: true,
 });
 

@@ -21,6 +21,8 @@ import { ExplainBook, type Loader } from './explain';
 import { explainOverlay, positionOf } from './explain-view';
 import { encodeMeta, nextHybrid, tpKey, type SnapshotMeta, type WorkingState } from './state';
 import { LOGIC_VERSION } from './logic-version';
+import { createVerifier, type Verifier } from '../messaging/signing';
+import { verifySender } from './signatures';
 
 export interface PassDeps extends Omit<DecodeContext, 'maxValueBytes'> {
   readonly codec: Codec;
@@ -49,6 +51,8 @@ export interface PassDeps extends Omit<DecodeContext, 'maxValueBytes'> {
   readonly changelog?: { readonly prefix: string; readonly tables: ReadonlyMap<string, ChangelogTable> };
   /** The activation deciding the pass, for the changelog's `source.generation` (0 in a replay, which publishes nothing). */
   readonly generation?: number;
+  /** Checks signatures while the settings require them (src/engine/signatures.ts); one per fold keeps its keys across passes. */
+  readonly verifier?: Verifier;
 }
 
 /** A request decided earlier under a correlation id: its fingerprint, and its reply once given. */
@@ -174,6 +178,7 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
   const ts = nextHybrid(high > prev.ts ? high : prev.ts, logTimeMs);
   const ctx: PassContext = { snapshotId: id, snapshotTs: ts, logTimeMs };
   const book = deps.explained === undefined ? undefined : new ExplainBook(deps.explained);
+  const verifier = deps.verifier ?? createVerifier();
 
   const out: OutRecord[] = [];
   const outputHeaders = (): Record<string, string> => ({ [H.snapshotId]: id.toString(), [H.seq]: String(out.length) });
@@ -253,6 +258,12 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
     if (answer) await sendReply(r, { status: 'INVALID_ARGUMENT', message: reason, payload: null }, false, requestFingerprint('', raw.key, raw.value));
   };
 
+  /** A sender refused: its record to the DLQ with `code`, and where a signature failed, a PERMISSION_DENIED reply not remembered (a correctly signed retry is decided). */
+  const refuseSender = async (e: Envelope, code: 'SIGNATURE_REFUSED' | 'PERMISSION_DENIED', reason: string, fingerprint?: string): Promise<void> => {
+    await toDlq({ ...e, ok: false, code, reason }, false);
+    if (code === 'SIGNATURE_REFUSED') await sendReply(e, { status: 'PERMISSION_DENIED', message: bounded(reason), payload: null }, false, fingerprint);
+  };
+
   let rejected = 0;
   let applied = 0;
   let retried = 0;
@@ -320,6 +331,14 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
         explain(e.replyTo === undefined ? null : { status: 'INVALID_ARGUMENT', message: reason, payload: null }, { dlq: { code: 'WRONG_TOPIC', reason } });
         continue;
       }
+      // Who sent it, before anything answers it (a retry's reply included): a forged sender gets nothing but the refusal.
+      const sender = verifySender(e, deps.kindOf(e.raw.topic), view, verifier);
+      if (!sender.ok) {
+        rejected++;
+        await refuseSender(e, 'SIGNATURE_REFUSED', sender.reason, fingerprint);
+        explain(e.replyTo === undefined ? null : { status: 'PERMISSION_DENIED', message: sender.reason, payload: null }, { dlq: { code: 'SIGNATURE_REFUSED', reason: sender.reason } });
+        continue;
+      }
       if (e.correlationId !== undefined && fingerprint !== undefined) {
         const earlier = given.get(e.correlationId) ?? earlierReplies.get(e.correlationId);
         if (earlier?.fingerprint !== undefined && earlier.fingerprint !== fingerprint) {
@@ -350,6 +369,7 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
         replyTo: e.replyTo,
         deadlineMs: e.deadlineMs,
         timestampMs: e.timestampMs,
+        ...(sender.principal === undefined ? {} : { principal: sender.principal }),
       };
       if (e.deadlineMs !== undefined && e.deadlineMs < logTimeMs && handler.waiting?.(msg, state) !== true) {
         const late: ReplyDraft = { status: 'DEADLINE_EXCEEDED', message: `deadline ${e.deadlineMs} passed before the request was applied at log time ${logTimeMs}`, payload: null };
@@ -378,6 +398,8 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
         if (book !== undefined && fingerprint !== undefined) changed.push({ change: c, before: was });
         state.apply(c);
       }
+      // A refused owner or role check is also a DLQ record, events' included (they have no reply).
+      if (decision.reply?.status === 'PERMISSION_DENIED') await refuseSender(e, 'PERMISSION_DENIED', decision.reply.message);
       explain(decision.reply, { changes: changed, commands: decision.commands });
       applied++;
       if (decision.reply !== null) await sendReply(e, decision.reply, true, fingerprint);

@@ -39,6 +39,7 @@ import { loadContracts } from '../../src/messaging/schemas';
 import { TOPIC_KINDS, topicName, type TopicKind } from '../../src/messaging/topics';
 import type { RawRecord } from '../../src/engine/decode';
 import { runPass, type PassDeps, type PassResult } from '../../src/engine/pass';
+import type { Signer } from '../../src/messaging/signing';
 import { explainKey } from '../../src/store/keys';
 import type { ExplainRecord } from '../../projections/system/explain';
 import { nextHybrid, WorkingState } from '../../src/engine/state';
@@ -260,6 +261,14 @@ export const updateSettings = (values: Partial<Record<SettingName, number>>, opt
     'settings',
     opts,
   );
+
+/** A base64 Ed25519 public key for specs (any 32 bytes: the deciders never verify with it). */
+export const PUBLIC_KEY_A = Buffer.alloc(32, 1).toString('base64');
+export const registerPrincipalKey = (keyId: string, principal: string, roles: readonly string[] = [], opts: MessageOptions & { publicKey?: string } = {}): Message<unknown> =>
+  message('coord.v1.RegisterPrincipalKey', { keyId, principal, roles, publicKey: opts.publicKey ?? PUBLIC_KEY_A }, keyId, opts);
+export const revokePrincipalKey = (keyId: string, opts: MessageOptions = {}): Message<unknown> => message('coord.v1.RevokePrincipalKey', { keyId }, keyId, opts);
+/** A verified sender, as the pass puts it on a message under signaturesRequired. */
+export const as = (name: string, ...roles: string[]): { principal: Principal } => ({ principal: { name, roles } });
 
 export const getSettings = (opts: MessageOptions = {}): Message<unknown> => message('coord.v1.GetSettings', {}, null, opts);
 export const explainRequest = (correlationId: string, opts: MessageOptions = {}): Message<unknown> => message('coord.v1.ExplainRequest', { correlationId }, null, opts);
@@ -515,8 +524,8 @@ export class PassThen extends StateThen {
 
 export interface When {
   when(msg: Step): Then;
-  /** Runs `batch` as one pass of the real engine (ordered by stage, then by position in `batch`). */
-  whenInOnePass(batch: readonly AnyMessage[]): Promise<PassThen>;
+  /** Runs `batch` as one pass of the real engine (ordered by stage, then by position in `batch`); `sign` signs a record as a sender would. */
+  whenInOnePass(batch: readonly AnyMessage[], sign?: (msg: AnyMessage) => Signer | undefined): Promise<PassThen>;
 }
 
 const PREFIX = 'test-coord';
@@ -598,23 +607,27 @@ export const given = (history: readonly Step[] = [], handlers: ReadonlyMap<strin
       throw new Error(`given step ${i + 1} (${msg.type}) was refused with ${decision.reply.status}: ${decision.reply.message}`);
   });
 
-  const inOnePass = async (batch: readonly AnyMessage[]): Promise<PassThen> => {
+  const inOnePass = async (batch: readonly AnyMessage[], sign?: (msg: AnyMessage) => Signer | undefined): Promise<PassThen> => {
     const { codec, read } = memoryCodec();
     const records: RawRecord[] = [];
     for (const [i, msg] of batch.entries()) {
       const kind = kindOfRecord(msg.type);
       if (kind === undefined) throw new Error(`${msg.type} is not part of the protocol`);
+      const key = msg.key === null ? null : Buffer.from(msg.key);
+      const value = await codec.encode(topicName(PREFIX, kind), msg.type, msg.value);
+      const headers: Record<string, string> = {
+        ...(msg.correlationId === undefined ? {} : { 'correlation-id': msg.correlationId }),
+        ...(msg.replyTo === undefined ? {} : { 'reply-to': msg.replyTo }),
+        ...(msg.deadlineMs === undefined ? {} : { 'deadline-ms': String(msg.deadlineMs) }),
+      };
+      const signer = sign?.(msg);
       records.push({
         topic: topicName(PREFIX, kind),
         partition: 0,
         offset: String(i),
-        key: msg.key === null ? null : Buffer.from(msg.key),
-        value: await codec.encode(topicName(PREFIX, kind), msg.type, msg.value),
-        headers: {
-          ...(msg.correlationId === undefined ? {} : { 'correlation-id': msg.correlationId }),
-          ...(msg.replyTo === undefined ? {} : { 'reply-to': msg.replyTo }),
-          ...(msg.deadlineMs === undefined ? {} : { 'deadline-ms': String(msg.deadlineMs) }),
-        },
+        key,
+        value,
+        headers: signer === undefined ? headers : signer.sign(kind, key, value, headers),
         timestamp: String(msg.timestampMs),
       });
     }

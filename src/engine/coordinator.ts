@@ -15,6 +15,7 @@ import { highWatermarks as logEnds, inputTopicProblems, lowWatermarks, requestPr
 import { INPUT_KINDS, topicName, type TopicKind } from '../messaging/topics';
 import { digestHex } from '../store/digest';
 import { LOGIC_VERSION } from './logic-version';
+import { signed, signerFromConfig } from '../messaging/signing';
 import { MARKER_POSITION, OUTBOX, SNAPSHOT_META } from '../store/keys';
 import { decodeOutbox, type OutRecord } from '../store/outbox';
 import type { Store, WriteOps } from '../store/rocks';
@@ -339,6 +340,8 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
   /** The active instance appends the log's clock; a standby never does. */
   let ticker: NodeJS.Timeout | undefined;
   const ticksTopic = topicName(config.topicPrefix, 'internal.ticks');
+  // Ticks and proposals are signed as any sender's records are, for a log that requires signatures.
+  const signer = signerFromConfig(config);
   const startTicking = (): void => {
     if (ticker !== undefined) return;
     const tickProducer = requestProducer(kafka);
@@ -351,14 +354,14 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
         await connected;
         // The clock only: the settings are state (src/engine/initial-settings.ts).
         const value = await codec.encode(ticksTopic, 'coord.v1.Tick', { tickMs: BigInt(Date.now()) });
-        await tickProducer.send({ topic: ticksTopic, acks: -1, messages: [{ key: null, value }] });
+        await tickProducer.send({ topic: ticksTopic, acks: -1, messages: [signed(signer, 'internal.ticks', { key: null, value })] });
         if (!needsInitialSettings(state)) health.ok('settings');
         else if (Date.now() - proposedAtMs >= PROPOSE_AGAIN_MS) {
           // Not folded since the last proposal (refused, say, to a principal without the admin role): shown on /readyz once it lasts.
           if (proposedAtMs > 0) health.failing('settings', `the initial settings proposed ${Date.now() - proposedAtMs} ms ago are not on the log yet; see the reply on ${topicName(config.topicPrefix, 'replies')}`);
           proposedAtMs = Date.now();
           const topics = { system: topicName(config.topicPrefix, 'requests.system'), replies: topicName(config.topicPrefix, 'replies') };
-          const message = await initialSettingsMessage(codec, topics, config, `initial-settings-${generation}-${proposedAtMs}`);
+          const message = await initialSettingsMessage(codec, topics, config, `initial-settings-${generation}-${proposedAtMs}`, signer);
           await tickProducer.send({ topic: topics.system, acks: -1, messages: [message] });
           log.info('proposed the local configuration as the initial settings of this log', { generation });
         }

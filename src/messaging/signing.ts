@@ -130,3 +130,14 @@ export const createVerifier = (max = 1_024): Verifier => {
     },
   };
 };
+
+/** The signer a configuration names (COORD_SIGNING_KEY and COORD_SIGNING_KEY_ID), or undefined: records go unsigned. */
+export const signerFromConfig = (c: { readonly signingKey: string | undefined; readonly signingKeyId: string | undefined }): Signer | undefined =>
+  c.signingKey === undefined || c.signingKeyId === undefined ? undefined : signerFromFile(c.signingKeyId, c.signingKey);
+
+/** A record to produce, signed when there is a signer. */
+export const signed = <M extends { readonly key: string | Buffer | null; readonly value: Buffer; readonly headers?: Record<string, string> }>(
+  signer: Signer | undefined,
+  kind: string,
+  m: M,
+): M => (signer === undefined ? m : { ...m, headers: signer.sign(kind, m.key, m.value, m.headers ?? {}) });

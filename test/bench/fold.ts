@@ -1,18 +1,25 @@
 /**
  * The pass alone: the real fold (decode with the real codec and registry, deciders, one
  * RocksDB write a pass) over records built in memory, so no fetch or publication is timed.
- * `npx tsx test/bench/fold.ts [events|requests] [batchSize] [records]` against a running
- * `make infra`; prints µs per record and, with PROFILE=1, where the time goes.
+ * `npx tsx test/bench/fold.ts [events|requests] [batchSize] [records] [plain|signed|both]`
+ * against a running `make infra`; prints µs per record and, with PROFILE=1, where the time
+ * goes. `signed` folds the same records each signed by a registered key with signatures
+ * required (an Ed25519 verify a record); `both` (the default) prints the two and their ratio,
+ * the cost of owners as the bench reports it (securedEventsRatio, securedRequestsRatio).
  */
+import { createPrivateKey } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadConfig } from '../../src/config';
+import { loadConfig, type Config } from '../../src/config';
 import type { RawRecord } from '../../src/engine/decode';
 import { createFold } from '../../src/engine/fold';
 import { GENESIS, WorkingState } from '../../src/engine/state';
 import { createLogger } from '../../src/log';
+import type { Codec } from '../../src/messaging/codec';
+import { H } from '../../src/messaging/headers';
 import { recordTopics } from '../../src/messaging/provision';
+import { createSigner, generateSigningKey, type Signer } from '../../src/messaging/signing';
 import { INPUT_KINDS, topicName, type TopicKind } from '../../src/messaging/topics';
 import { createParts } from '../../src/runtime';
 import { openStore } from '../../src/store/rocks';
@@ -21,68 +28,151 @@ import { projectRoot } from '../../src/messaging/schemas';
 import { profiled } from './profile';
 import { request } from './workload';
 
-const kind = (process.argv[2] ?? 'events') as 'events' | 'requests';
-const batchSize = Number(process.argv[3] ?? 500);
-const total = Number(process.argv[4] ?? 50_000);
+export type FoldKind = 'events' | 'requests';
 
-const main = async (): Promise<void> => {
-  const { config } = loadConfig(envWithRunFile(projectRoot()));
-  const log = createLogger('warn');
-  const { codec } = createParts(config, 'bench-fold', log);
-  await codec.registerAll(recordTopics(config.topicPrefix));
+export interface FoldRun {
+  readonly kind: FoldKind;
+  readonly signed: boolean;
+  readonly batchSize: number;
+  readonly records: number;
+  readonly ms: number;
+  readonly usPerRecord: number;
+  readonly perSecond: number;
+}
+
+const T0 = 1_800_000_000_000;
+
+/** Records that register `signer`'s key (admin, so it may do anything) and then require signatures: folded before the timed run. */
+const securing = async (codec: Codec, prefix: string, publicKey: string, keyId: string): Promise<RawRecord[]> => {
+  const system = topicName(prefix, 'requests.system');
+  const header = (id: string): Record<string, Buffer> => ({ [H.correlationId]: Buffer.from(id), [H.replyTo]: Buffer.from(topicName(prefix, 'replies')) });
+  return [
+    { topic: system, partition: 0, offset: '0', key: Buffer.from(keyId), value: await codec.encode(system, 'coord.v1.RegisterPrincipalKey', { keyId, principal: 'bench', roles: ['admin', 'coordinator'], publicKey }), headers: header('bench-key'), timestamp: String(T0 - 1) },
+    { topic: system, partition: 0, offset: '1', key: Buffer.from('settings'), value: await codec.encode(system, 'coord.v1.UpdateSettings', { signaturesRequired: { int: 1 }, initial: false }), headers: header('bench-settings'), timestamp: String(T0 - 1) },
+  ];
+};
+
+const sign = (signer: Signer | undefined, kind: TopicKind, r: RawRecord): RawRecord => {
+  if (signer === undefined) return r;
+  const headers = Object.fromEntries(Object.entries(r.headers ?? {}).map(([k, v]) => [k, String(v)]));
+  return { ...r, headers: signer.sign(kind, r.key, r.value, headers) };
+};
+
+/** Folds `total` records of `kind` in passes of `batchSize` on a fresh store; signed: each record signed, signatures required. */
+export const foldRun = async (o: { config: Config; codec: Codec; kind: FoldKind; batchSize: number; total: number; signed: boolean; profile?: boolean }): Promise<FoldRun & { profile?: unknown }> => {
+  const { config, codec, kind, batchSize, total } = o;
   const infra = topicName(config.topicPrefix, 'events.infra');
   const catalog = topicName(config.topicPrefix, 'requests.catalog');
+  const key = o.signed ? generateSigningKey() : undefined;
+  const signer = key === undefined ? undefined : createSigner('bench-1', createPrivateKey(key.privateKeyPem));
+  const setup = key === undefined ? [] : await securing(codec, config.topicPrefix, key.publicKey, 'bench-1');
   const records: RawRecord[] = [];
-  const t0 = 1_800_000_000_000;
+  // Signing is the senders' work: done before the clock starts, as the records would arrive signed.
   if (kind === 'events') {
     for (let w = 0; w < 10; w++)
-      records.push({ topic: infra, partition: 0, offset: String(w), key: Buffer.from(`w${w}`), value: await codec.encode(infra, 'coord.v1.WorkerRegistered', { workerId: `w${w}`, incarnation: 'i1', host: 'h', slots: 4, capabilities: [] }), headers: {}, timestamp: String(t0) });
+      records.push(sign(signer, 'events.infra', { topic: infra, partition: 0, offset: String(w), key: Buffer.from(`w${w}`), value: await codec.encode(infra, 'coord.v1.WorkerRegistered', { workerId: `w${w}`, incarnation: 'i1', host: 'h', slots: 4, capabilities: [] }), headers: {}, timestamp: String(T0) }));
     for (let i = records.length; i < total; i++) {
       const w = i % 10;
-      records.push({ topic: infra, partition: 0, offset: String(i), key: Buffer.from(`w${w}`), value: await codec.encode(infra, 'coord.v1.WorkerHeartbeat', { workerId: `w${w}`, incarnation: 'i1' }), headers: {}, timestamp: String(t0 + i) });
+      records.push(sign(signer, 'events.infra', { topic: infra, partition: 0, offset: String(i), key: Buffer.from(`w${w}`), value: await codec.encode(infra, 'coord.v1.WorkerHeartbeat', { workerId: `w${w}`, incarnation: 'i1' }), headers: {}, timestamp: String(T0 + i) }));
     }
   } else {
     for (let i = 0; i < total; i++) {
       const r = request(i);
-      records.push({
-        topic: catalog,
-        partition: 0,
-        offset: String(i),
-        key: Buffer.from(r.name),
-        value: await codec.encode(catalog, r.type, r.value),
-        headers: { 'correlation-id': Buffer.from(`bench-${i}`), 'reply-to': Buffer.from(config.replyTopic) },
-        timestamp: String(t0 + i),
-      });
+      records.push(
+        sign(signer, 'requests.catalog', {
+          topic: catalog,
+          partition: 0,
+          offset: String(i),
+          key: Buffer.from(r.name),
+          value: await codec.encode(catalog, r.type, r.value),
+          headers: { 'correlation-id': Buffer.from(`bench-${i}`), 'reply-to': Buffer.from(config.replyTopic) },
+          timestamp: String(T0 + i),
+        }),
+      );
     }
   }
   const dir = mkdtempSync(join(tmpdir(), 'fold-bench-'));
   const store = await openStore(dir);
-  const kinds = new Map<string, TopicKind>(INPUT_KINDS.map((k) => [topicName(config.topicPrefix, k), k]));
-  const fold = createFold({ store, codec, options: { topicPrefix: config.topicPrefix, kindOf: (t) => kinds.get(t) } });
-  const state = new WorkingState();
-  let meta = GENESIS;
-  const run = async (): Promise<number> => {
-    const started = performance.now();
-    for (let i = 0; i < records.length; i += batchSize) {
-      const result = await fold(records.slice(i, i + batchSize), state, meta);
+  try {
+    const kinds = new Map<string, TopicKind>(INPUT_KINDS.map((k) => [topicName(config.topicPrefix, k), k]));
+    const fold = createFold({ store, codec, options: { topicPrefix: config.topicPrefix, kindOf: (t) => kinds.get(t) } });
+    const state = new WorkingState();
+    let meta = GENESIS;
+    const pass = async (batch: RawRecord[]): Promise<void> => {
+      const result = await fold(batch, state, meta);
       meta = result.meta;
       await store.write({ puts: [], deletes: [result.outbox.key] });
-    }
-    return performance.now() - started;
-  };
-  const timed = async (): Promise<number> => run();
-  const ms = process.env.PROFILE === '1' ? (await profiled(timed)) : { result: await timed(), profile: undefined };
-  const elapsed = typeof ms === 'number' ? ms : ms.result;
-  console.log(JSON.stringify({ kind, batchSize, records: records.length, ms: Math.round(elapsed), usPerRecord: Math.round((elapsed * 1000) / records.length * 100) / 100, perSecond: Math.round(records.length / (elapsed / 1000)) }));
-  if (typeof ms !== 'number' && ms.profile !== undefined) console.log(JSON.stringify(ms.profile, null, 1));
-  await store.close();
-  rmSync(dir, { recursive: true, force: true });
+    };
+    if (setup.length > 0) await pass(setup);
+    const run = async (): Promise<number> => {
+      const started = performance.now();
+      for (let i = 0; i < records.length; i += batchSize) await pass(records.slice(i, i + batchSize));
+      return performance.now() - started;
+    };
+    const measured = o.profile === true ? await profiled(run) : { result: await run(), profile: undefined };
+    const elapsed = measured.result;
+    return {
+      kind,
+      signed: o.signed,
+      batchSize,
+      records: records.length,
+      ms: Math.round(elapsed),
+      usPerRecord: Math.round(((elapsed * 1000) / records.length) * 100) / 100,
+      perSecond: Math.round(records.length / (elapsed / 1000)),
+      ...(measured.profile === undefined ? {} : { profile: measured.profile }),
+    };
+  } finally {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
 };
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    console.error(err);
-    process.exit(1);
-  },
-);
+/**
+ * The cost of owners: the fold's rate with every record signed and verified ÷ its rate unsigned,
+ * for events and for requests, each the median of `rounds` alternating runs.
+ */
+export const securedRatios = async (config: Config, codec: Codec, o: { batchSize?: number; total?: number; rounds?: number } = {}): Promise<{ securedEventsRatio: number; securedRequestsRatio: number; runs: FoldRun[] }> => {
+  const runs: FoldRun[] = [];
+  const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  const ratio = async (kind: FoldKind): Promise<number> => {
+    const plain: number[] = [];
+    const signed: number[] = [];
+    for (let r = 0; r < (o.rounds ?? 3); r++)
+      for (const s of [false, true]) {
+        const run = await foldRun({ config, codec, kind, batchSize: o.batchSize ?? 500, total: o.total ?? 20_000, signed: s });
+        runs.push(run);
+        (s ? signed : plain).push(run.perSecond);
+      }
+    return Math.round((median(signed) / median(plain)) * 1000) / 1000;
+  };
+  const securedEventsRatio = await ratio('events');
+  const securedRequestsRatio = await ratio('requests');
+  return { securedEventsRatio, securedRequestsRatio, runs };
+};
+
+const main = async (): Promise<void> => {
+  const kind = (process.argv[2] ?? 'events') as FoldKind;
+  const batchSize = Number(process.argv[3] ?? 500);
+  const total = Number(process.argv[4] ?? 50_000);
+  const mode = process.argv[5] ?? 'both';
+  const { config } = loadConfig(envWithRunFile(projectRoot()));
+  const { codec } = createParts(config, 'bench-fold', createLogger('warn'));
+  await codec.registerAll(recordTopics(config.topicPrefix));
+  const rates: Record<string, number> = {};
+  for (const signed of mode === 'both' ? [false, true] : [mode === 'signed']) {
+    const { profile, ...run } = await foldRun({ config, codec, kind, batchSize, total, signed, profile: process.env.PROFILE === '1' });
+    console.log(JSON.stringify(run));
+    if (profile !== undefined) console.log(JSON.stringify(profile, null, 1));
+    rates[String(signed)] = run.perSecond;
+  }
+  if (mode === 'both') console.log(JSON.stringify({ kind, securedRatio: Math.round((rates.true / rates.false) * 1000) / 1000 }));
+};
+
+if (require.main === module)
+  main().then(
+    () => process.exit(0),
+    (err: unknown) => {
+      console.error(err);
+      process.exit(1);
+    },
+  );

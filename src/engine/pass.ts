@@ -22,7 +22,7 @@ import { explainOverlay, positionOf } from './explain-view';
 import { encodeMeta, nextHybrid, tpKey, type SnapshotMeta, type WorkingState } from './state';
 import { LOGIC_VERSION } from './logic-version';
 import { createVerifier, type Verifier } from '../messaging/signing';
-import { verifySender } from './signatures';
+import { preverify, verifySender } from './signatures';
 
 export interface PassDeps extends Omit<DecodeContext, 'maxValueBytes'> {
   readonly codec: Codec;
@@ -301,10 +301,13 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
 
   async function decideAndCommit(): Promise<PassResult> {
     const decidedFrom = performance.now();
+    // Signatures are checked on the thread pool while the store is read (src/engine/signatures.ts).
+    const verifying = preverify(good, deps.kindOf, state, verifier);
     // One read for every request's earlier reply, rather than one a request.
     const earlierReplies = await deps.remembered([...new Set(good.flatMap((e) => (e.correlationId === undefined ? [] : [e.correlationId])))]);
     // ExplainRequests read the records kept before this snapshot.
     const view = await explainOverlay(state, good, book);
+    const ahead = await verifying;
     let stage: string | undefined;
     let orderInStage = 0;
 
@@ -332,7 +335,7 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
         continue;
       }
       // Who sent it, before anything answers it (a retry's reply included): a forged sender gets nothing but the refusal.
-      const sender = verifySender(e, deps.kindOf(e.raw.topic), view, verifier);
+      const sender = verifySender(e, deps.kindOf(e.raw.topic), view, verifier, ahead);
       if (!sender.ok) {
         rejected++;
         await refuseSender(e, 'SIGNATURE_REFUSED', sender.reason, fingerprint);
@@ -399,8 +402,9 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
         state.apply(c);
       }
       // A refused owner or role check is also a DLQ record, events' included (they have no reply).
-      if (decision.reply?.status === 'PERMISSION_DENIED') await refuseSender(e, 'PERMISSION_DENIED', decision.reply.message);
-      explain(decision.reply, { changes: changed, commands: decision.commands });
+      const denied = decision.reply?.status === 'PERMISSION_DENIED' ? { code: 'PERMISSION_DENIED', reason: decision.reply.message } : undefined;
+      if (denied !== undefined) await refuseSender(e, 'PERMISSION_DENIED', denied.reason);
+      explain(decision.reply, { changes: changed, commands: decision.commands, ...(denied === undefined ? {} : { dlq: denied }) });
       applied++;
       if (decision.reply !== null) await sendReply(e, decision.reply, true, fingerprint);
       else if (e.correlationId !== undefined && fingerprint !== undefined) rememberRequest(e.correlationId, fingerprint);

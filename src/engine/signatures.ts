@@ -22,7 +22,29 @@ const refuse = (reason: string): SenderVerdict => ({ ok: false, reason });
 /** Whether the state requires every input record to be signed. */
 export const signaturesRequired = (state: StateView): boolean => settingsOf(state).signaturesRequired === 1;
 
-export const verifySender = (e: Envelope, kind: string | undefined, state: StateView, verifier: Verifier): SenderVerdict => {
+/** Verdicts of signatures computed ahead, by record, with the public key each was checked against. */
+export type Preverified = ReadonlyMap<Envelope, { readonly publicKey: string; readonly wrong: string | undefined }>;
+
+/**
+ * Checks the pass's signatures ahead, in parallel, against the keys registered before the pass:
+ * a signature's verdict depends only on the key and the bytes, so `verifySender` takes it when the
+ * key is still the same one when the record's turn comes (a key registered or revoked inside the
+ * pass is checked again then, in order). Nothing when signatures are not required.
+ */
+export const preverify = async (envelopes: readonly Envelope[], kindOf: (topic: string) => string | undefined, state: StateView, verifier: Verifier): Promise<Preverified> => {
+  const out = new Map<Envelope, { publicKey: string; wrong: string | undefined }>();
+  if (!signaturesRequired(state)) return out;
+  await Promise.all(
+    envelopes.map(async (e) => {
+      const keyId = e.headers[SIGNATURE_HEADERS.keyId];
+      const key = keyId === undefined || keyId.length > MAX_KEY_ID_CHARS ? undefined : state.get(PRINCIPAL_KEY, keyId);
+      if (key !== undefined) out.set(e, { publicKey: key.publicKey, wrong: await verifier.checkAsync(key.publicKey, kindOf(e.raw.topic) ?? '', e.raw.key, e.raw.value, e.headers) });
+    }),
+  );
+  return out;
+};
+
+export const verifySender = (e: Envelope, kind: string | undefined, state: StateView, verifier: Verifier, ahead?: Preverified): SenderVerdict => {
   if (!signaturesRequired(state)) return UNCHECKED;
   const keyId = e.headers[SIGNATURE_HEADERS.keyId];
   if (keyId === undefined)
@@ -30,7 +52,8 @@ export const verifySender = (e: Envelope, kind: string | undefined, state: State
   if (keyId.length > MAX_KEY_ID_CHARS) return refuse(`the ${SIGNATURE_HEADERS.keyId} header has ${keyId.length} characters, more than ${MAX_KEY_ID_CHARS}`);
   const key = state.get(PRINCIPAL_KEY, keyId);
   if (key === undefined) return refuse(`signing key ${shown(keyId)} is not registered (or was revoked); an admin registers keys with RegisterPrincipalKey`);
-  const wrong = verifier.check(key.publicKey, kind ?? '', e.raw.key, e.raw.value, e.headers);
+  const known = ahead?.get(e);
+  const wrong = known !== undefined && known.publicKey === key.publicKey ? known.wrong : verifier.check(key.publicKey, kind ?? '', e.raw.key, e.raw.value, e.headers);
   if (wrong !== undefined) return refuse(`signed as principal ${key.principal} with key ${keyId}, but ${wrong}`);
   const needs = kind === undefined ? undefined : KIND_ROLES[kind];
   if (needs !== undefined && !needs.some((r) => key.roles.includes(r))) return refuse(`principal ${key.principal} may not write ${kind} records: that needs the ${needs.join(' or ')} role`);

@@ -107,6 +107,8 @@ export const publicKeyOfFile = (file: string): string => publicKeyOf(createPriva
 export interface Verifier {
   /** Undefined when the record is signed by `publicKey`, else what is wrong. */
   check(publicKey: string, kind: string, key: Buffer | null, value: Buffer | null, headers: Readonly<Record<string, string>>): string | undefined;
+  /** The same verdict, computed on libuv's thread pool: a pass verifies its records in parallel with its own work. */
+  checkAsync(publicKey: string, kind: string, key: Buffer | null, value: Buffer | null, headers: Readonly<Record<string, string>>): Promise<string | undefined>;
 }
 
 export const createVerifier = (max = 1_024): Verifier => {
@@ -120,13 +122,28 @@ export const createVerifier = (max = 1_024): Verifier => {
     }
     return k;
   };
+  const malformed = (sig: string | undefined): string | undefined =>
+    sig === undefined
+      ? 'the record has no signature header'
+      : sig.length !== SIGNATURE_B64_CHARS
+        ? `the signature header has ${sig.length} characters, not the ${SIGNATURE_B64_CHARS} of a base64 Ed25519 signature`
+        : undefined;
+  const MISMATCH = 'the signature does not match the record (wrong key, or a record changed after it was signed)';
   return {
     check: (publicKey, kind, key, value, headers) => {
       const sig = headers[SIGNATURE_HEADERS.signature];
-      if (sig === undefined) return 'the record has no signature header';
-      if (sig.length !== SIGNATURE_B64_CHARS) return `the signature header has ${sig.length} characters, not the ${SIGNATURE_B64_CHARS} of a base64 Ed25519 signature`;
-      const ok = verify(null, signedBytes(kind, key, value, headers), keyObject(publicKey), Buffer.from(sig, 'base64'));
-      return ok ? undefined : 'the signature does not match the record (wrong key, or a record changed after it was signed)';
+      const bad = malformed(sig);
+      if (bad !== undefined) return bad;
+      const ok = verify(null, signedBytes(kind, key, value, headers), keyObject(publicKey), Buffer.from(sig as string, 'base64'));
+      return ok ? undefined : MISMATCH;
+    },
+    checkAsync: (publicKey, kind, key, value, headers) => {
+      const sig = headers[SIGNATURE_HEADERS.signature];
+      const bad = malformed(sig);
+      if (bad !== undefined) return Promise.resolve(bad);
+      return new Promise((resolve) =>
+        verify(null, signedBytes(kind, key, value, headers), keyObject(publicKey), Buffer.from(sig as string, 'base64'), (err, ok) => resolve(err === null && ok ? undefined : MISMATCH)),
+      );
     },
   };
 };

@@ -7,7 +7,7 @@ import type { Draft } from '../draft';
 import { each, READ_HOLD, shown, tooLong, type ReadHoldImage } from '../model';
 import { ownedBy } from '../owners';
 import { compactionFrontier } from '../reads';
-import { accept, reject, reply, unwrap, type Decision, type Handler, type Payload } from '../types';
+import { accept, reject, reply, unwrap, wrap, type Decision, type Handler, type Payload } from '../types';
 
 export interface AcquireReadHold {
   readonly name: string;
@@ -15,7 +15,7 @@ export interface AcquireReadHold {
   readonly leaseMs: bigint;
 }
 
-const holdPayload = (h: ReadHoldImage): Payload => ({ type: 'coord.v1.ReadHold', value: { name: h.name, ts: BigInt(h.ts), expiresAtMs: BigInt(h.expiresAtMs) } });
+const holdPayload = (h: ReadHoldImage): Payload => ({ type: 'coord.v1.ReadHold', value: { name: h.name, ts: BigInt(h.ts), expiresAtMs: BigInt(h.expiresAtMs), owner: wrap('string', h.owner) } });
 
 export const acquireReadHold: Handler<AcquireReadHold> = {
   stage: 'system',

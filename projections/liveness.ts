@@ -32,6 +32,8 @@ export interface Tick {
   readonly dedupeRetentionMs?: Carried<bigint>;
   readonly goneRetentionMs?: Carried<bigint>;
   readonly maxDeadlineMs?: Carried<bigint>;
+  /** Never on a Tick: it came after settings became state. */
+  readonly signaturesRequired?: undefined;
 }
 
 type LegacyTick = { readonly [N in SettingName]?: bigint | number };

@@ -16,6 +16,7 @@ export const ALLOCATION: Entity<AllocationImage> = entity('allocation');
 export const ORACLE: Entity = entity('oracle');
 export const READ_HOLD: Entity<ReadHoldImage> = entity('read-hold');
 export const SETTINGS: Entity = entity('settings');
+export const PRINCIPAL_KEY: Entity<PrincipalKeyImage> = entity('principal-key');
 
 export type WorkerState = 'ACTIVE' | 'SUSPECT' | 'DEAD' | 'DRAINING' | 'DEREGISTERED';
 
@@ -32,6 +33,8 @@ export interface WorkerImage extends Image {
   readonly statistics: { readonly [name: string]: number } | null;
   /** Log time it became DEAD or DEREGISTERED, else null; missing in images written before it was kept (see goneSinceMs). */
   readonly goneAtMs: number | null;
+  /** The verified principal that registered it, whose key its events must carry; absent when registered unsigned. */
+  readonly owner?: string;
 }
 
 export type SessionState = 'OPEN' | 'CLOSED' | 'EXPIRED';
@@ -45,6 +48,8 @@ export interface SessionImage extends Image {
   readonly lastHeartbeatMs: number;
   /** Log time it was CLOSED or EXPIRED, else null; missing in images written before it was kept (see goneSinceMs). */
   readonly goneAtMs: number | null;
+  /** The verified principal that opened it; absent when opened unsigned. */
+  readonly owner?: string;
 }
 
 export interface FieldImage extends Image {
@@ -116,6 +121,8 @@ interface QueryFields extends Image {
   /** Slots the last start took from the session's cache. */
   readonly reused: number;
   readonly createdAtTs: string;
+  /** The verified principal that created it; absent when created unsigned. */
+  readonly owner?: string;
 }
 
 /** A query being deployed: it must be RUNNING by `deployBy`, and the start's reply waits on its fragments. */
@@ -159,6 +166,18 @@ export interface ReadHoldImage extends Image {
   readonly ts: string;
   /** Log time (ms) at which the hold lapses unless renewed. */
   readonly expiresAtMs: number;
+  /** The verified principal that acquired it; absent when acquired unsigned. */
+  readonly owner?: string;
+}
+
+/** A public key registered for a principal: records signed with it speak for that principal, with these roles. */
+export interface PrincipalKeyImage extends Image {
+  readonly keyId: string;
+  readonly principal: string;
+  readonly roles: readonly string[];
+  /** Ed25519, the base64 of its 32 bytes. */
+  readonly publicKey: string;
+  readonly registeredAtTs: string;
 }
 
 /**
@@ -187,6 +206,8 @@ export interface Settings extends Image {
    * bring back, as readable, history that was already compacted away.
    */
   readonly frontierFloorTs: string;
+  /** 1: every input record must be signed by a registered key (the fold verifies it); absent or 0: not. */
+  readonly signaturesRequired?: number;
 }
 
 /**

@@ -62,7 +62,7 @@ export interface Change {
   readonly image: Image | null;
 }
 
-export type Image = { readonly [field: string]: Json };
+export type Image = { readonly [field: string]: Json | undefined };
 export type Json = string | number | boolean | null | readonly Json[] | Image;
 
 /** A typed reply payload: the Avro record name of the Reply's payload branch and its value. */

@@ -98,6 +98,14 @@ export interface Config {
   readonly checkpointIntervalMs: number;
   /** Client: default ask timeout. */
   readonly askTimeoutMs: number;
+  /**
+   * PEM (PKCS#8) Ed25519 private key file this process signs its records with, under the key id
+   * `signingKeyId` an admin registered (RegisterPrincipalKey); both or neither. Unset: unsigned.
+   */
+  readonly signingKey: string | undefined;
+  readonly signingKeyId: string | undefined;
+  /** The initial settings this instance proposes require signed records (`signaturesRequired=1`): on under SECURE=1. */
+  readonly requireSignatures: boolean;
   readonly logLevel: LogLevel;
 }
 
@@ -142,6 +150,9 @@ export const DEFAULTS: Config = Object.freeze({
   closeTimeoutMs: 15_000,
   checkpointIntervalMs: 600_000,
   askTimeoutMs: 10_000,
+  signingKey: undefined,
+  signingKeyId: undefined,
+  requireSignatures: false,
   logLevel: 'info',
 });
 
@@ -191,6 +202,9 @@ const FIELDS: Readonly<Record<keyof Config, { kind: Kind; env: string }>> = {
   closeTimeoutMs: { kind: 'int', env: 'COORD_CLOSE_TIMEOUT_MS' },
   checkpointIntervalMs: { kind: 'int', env: 'COORD_CHECKPOINT_INTERVAL_MS' },
   askTimeoutMs: { kind: 'int', env: 'COORD_ASK_TIMEOUT_MS' },
+  signingKey: { kind: 'string', env: 'COORD_SIGNING_KEY' },
+  signingKeyId: { kind: 'string', env: 'COORD_SIGNING_KEY_ID' },
+  requireSignatures: { kind: 'bool', env: 'COORD_REQUIRE_SIGNATURES' },
   logLevel: { kind: 'level', env: 'COORD_LOG_LEVEL' },
 };
 
@@ -247,6 +261,7 @@ const validate = (c: Config): Config => {
     if (c[key] > INT32_MAX) bad(`${key} must be at most ${INT32_MAX} (an Avro int on the Tick), got ${c[key]}`);
   if (c.maxValueBytes < 1024) bad(`maxValueBytes must be at least 1024, got ${c.maxValueBytes}`);
   if (c.dedupeRetentionMs < c.maxDeadlineMs) bad(`dedupeRetentionMs (${c.dedupeRetentionMs}) must be at least maxDeadlineMs (${c.maxDeadlineMs}): a deferred reply must still be remembered when it comes`);
+  if ((c.signingKey === undefined) !== (c.signingKeyId === undefined)) bad('signingKey and signingKeyId go together: give both (COORD_SIGNING_KEY, COORD_SIGNING_KEY_ID) or neither');
   if (c.maxDeadlineMs < 1_000) bad(`maxDeadlineMs must be at least 1000, got ${c.maxDeadlineMs}`);
   // The initial settings this instance may propose must be ones the log accepts, or it would propose them in vain.
   const refused = settingsProblems({
@@ -261,6 +276,7 @@ const validate = (c: Config): Config => {
     dedupeRetentionMs: c.dedupeRetentionMs,
     goneRetentionMs: c.goneRetentionMs,
     maxDeadlineMs: c.maxDeadlineMs,
+    signaturesRequired: c.requireSignatures ? 1 : 0,
   });
   if (refused.length > 0) bad(`initial settings out of bounds: ${refused.join('; ')}`);
   // A snapshot marker records every input its pass refused before deciding: it must stay far below the broker's limit.

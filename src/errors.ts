@@ -35,7 +35,9 @@ export type ErrorCode =
   | 'STORE_CLOSED'
   | 'STORE_IO'
   | 'CHANGELOG_READ_TIMEOUT'
-  | 'ROLE_TRANSITION_INVALID';
+  | 'ROLE_TRANSITION_INVALID'
+  | 'SIGNATURE_REFUSED'
+  | 'PERMISSION_DENIED';
 
 export class CoordError extends Error {
   readonly code: ErrorCode;

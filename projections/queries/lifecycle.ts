@@ -33,6 +33,7 @@ export const queryPayload = (q: QueryImage): Payload => ({
     reason: q.reason,
     reused: q.reused,
     fragments: q.fragments.map((f) => ({ fragmentId: f.fragmentId, kind: f.kind, workerId: f.workerId, physicalSource: wrap('string', f.physicalSource), status: f.status })),
+    owner: wrap('string', q.owner),
   },
 });
 

@@ -17,6 +17,7 @@ import {
 } from '../model';
 import { getHandler, listHandler } from '../reads';
 import { accept, reject, reply, unwrap, type Decision, type Handler } from '../types';
+import { ownedBy } from '../owners';
 import { deployCommand, fragmentReported, fragmentSettled, live, queryPayload, stopQuery } from './lifecycle';
 import { place } from './placement';
 
@@ -97,6 +98,7 @@ export const createQuery: Handler<CreateQuery> = {
       reason: '',
       reused: 0,
       createdAtTs: ctx.snapshotTs.toString(),
+      ...ownedBy(msg),
     };
     return accept([{ entity: QUERY, key: name, image }], reply('OK', `created query ${name}`, queryPayload(image)));
   },

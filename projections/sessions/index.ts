@@ -1,4 +1,5 @@
 /** The sessions projection (its expiry runs in the check loop, projections/liveness.ts). */
+import { ownerOnly } from '../owners';
 import type { Projection } from '../types';
 import { SESSION, sessionClosed, sessionHeartbeat, sessionOpened } from './sessions';
 
@@ -8,7 +9,7 @@ export const sessions: Projection = {
   liveness: { [SESSION]: ['lastHeartbeatMs'] },
   handlers: {
     'coord.v1.SessionOpened': sessionOpened,
-    'coord.v1.SessionHeartbeat': sessionHeartbeat,
-    'coord.v1.SessionClosed': sessionClosed,
+    'coord.v1.SessionHeartbeat': ownerOnly(sessionHeartbeat, SESSION, (v) => v.sessionId, (s) => `keep session ${s} alive`),
+    'coord.v1.SessionClosed': ownerOnly(sessionClosed, SESSION, (v) => v.sessionId, (s) => `close session ${s}`),
   },
 };

@@ -1,6 +1,7 @@
 /** Frontend sessions: opened, kept alive by heartbeats, closed, or EXPIRED by the log's clock. */
 import { Draft } from '../draft';
 import { goneSinceMs, LIMITS, SESSION, type SessionImage } from '../model';
+import { ownedBy } from '../owners';
 import { sessionGone } from '../queries/lifecycle';
 import { accept, type Change, type Decision, type Handler, type StateView } from '../types';
 
@@ -20,7 +21,7 @@ export const sessionOpened: Handler<{ readonly sessionId: string; readonly clien
     if (sessionId === '' || state.get(SESSION, sessionId) !== undefined) return NOTHING; // ids are never reused while remembered
     // An event cannot be answered: one over the limits is ignored rather than kept.
     if (sessionId.length > LIMITS.nameChars || client.length > LIMITS.nameChars) return NOTHING;
-    const image: SessionImage = { sessionId, client, state: 'OPEN', openedAtTs: ctx.snapshotTs.toString(), lastHeartbeatMs: msg.timestampMs, goneAtMs: null };
+    const image: SessionImage = { sessionId, client, state: 'OPEN', openedAtTs: ctx.snapshotTs.toString(), lastHeartbeatMs: msg.timestampMs, goneAtMs: null, ...ownedBy(msg) };
     return accept([{ entity: SESSION, key: sessionId, image }]);
   },
 };

@@ -5,8 +5,9 @@
  */
 import type { Draft } from '../draft';
 import { each, READ_HOLD, shown, tooLong, type ReadHoldImage } from '../model';
+import { ownedBy } from '../owners';
 import { compactionFrontier } from '../reads';
-import { accept, reject, reply, unwrap, type Decision, type Handler, type Payload } from '../types';
+import { accept, reject, reply, unwrap, wrap, type Decision, type Handler, type Payload } from '../types';
 
 export interface AcquireReadHold {
   readonly name: string;
@@ -14,7 +15,7 @@ export interface AcquireReadHold {
   readonly leaseMs: bigint;
 }
 
-const holdPayload = (h: ReadHoldImage): Payload => ({ type: 'coord.v1.ReadHold', value: { name: h.name, ts: BigInt(h.ts), expiresAtMs: BigInt(h.expiresAtMs) } });
+const holdPayload = (h: ReadHoldImage): Payload => ({ type: 'coord.v1.ReadHold', value: { name: h.name, ts: BigInt(h.ts), expiresAtMs: BigInt(h.expiresAtMs), owner: wrap('string', h.owner) } });
 
 export const acquireReadHold: Handler<AcquireReadHold> = {
   stage: 'system',
@@ -30,7 +31,8 @@ export const acquireReadHold: Handler<AcquireReadHold> = {
     if (ts > ctx.snapshotTs) return reject('INVALID_ARGUMENT', `asOf ${ts} is after the current snapshot ${ctx.snapshotTs}`);
     const frontier = compactionFrontier(state, ctx.logTimeMs);
     if (ts < frontier) return reject('FAILED_PRECONDITION', `asOf ${ts} is below the compaction frontier ${frontier}; that history is gone`);
-    const image: ReadHoldImage = { name: v.name, ts: ts.toString(), expiresAtMs: ctx.logTimeMs + lease };
+    // A renewal keeps the hold's owner; a new hold takes its sender's.
+    const image: ReadHoldImage = { name: v.name, ts: ts.toString(), expiresAtMs: ctx.logTimeMs + lease, ...(existing === undefined ? ownedBy(msg) : existing.owner === undefined ? {} : { owner: existing.owner }) };
     return accept([{ entity: READ_HOLD, key: v.name, image }], reply('OK', `history at ${ts} is held until log time ${image.expiresAtMs}`, holdPayload(image)));
   },
 };

@@ -6,7 +6,8 @@
 import { adminOnly } from '../admin';
 import { SETTINGS, settingsOf, settingsRevision, type Settings } from '../model';
 import { compactionFrontier } from '../reads';
-import { accept, reject, reply, unwrap, type Handler, type Payload } from '../types';
+import { adminKeys } from './keys';
+import { accept, reject, reply, unwrap, type Handler, type Payload, type StateView } from '../types';
 
 /** Longest setting in ms: about 30 years, so log time plus it never overflows a safe integer. */
 export const MAX_MS = 1_000_000_000_000;
@@ -24,6 +25,7 @@ export const SETTING_NAMES = [
   'dedupeRetentionMs',
   'goneRetentionMs',
   'maxDeadlineMs',
+  'signaturesRequired',
 ] as const;
 export type SettingName = (typeof SETTING_NAMES)[number];
 export type SettingValues = { readonly [N in SettingName]: number };
@@ -45,11 +47,13 @@ export const SETTING_BOUNDS: { readonly [N in SettingName]: { readonly min: numb
   dedupeRetentionMs: { min: 1, max: MAX_MS, avro: 'long' },
   goneRetentionMs: { min: 0, max: MAX_MS, avro: 'long' },
   maxDeadlineMs: { min: 1_000, max: MAX_MS, avro: 'long' },
+  signaturesRequired: { min: 0, max: 1, avro: 'int' },
 };
 
 export const isSettingName = (name: string): name is SettingName => (SETTING_NAMES as readonly string[]).includes(name);
 
-export const valuesOf = (s: Settings): SettingValues => Object.fromEntries(SETTING_NAMES.map((n) => [n, s[n]])) as SettingValues;
+/** Images written before `signaturesRequired` existed lack it: signatures were not required. */
+export const valuesOf = (s: Settings): SettingValues => Object.fromEntries(SETTING_NAMES.map((n) => [n, s[n] ?? 0])) as SettingValues;
 
 /** What is wrong with a whole set of values, each problem naming the value and its bound; [] when none. */
 export const settingsProblems = (v: Readonly<Record<SettingName, number | bigint>>): string[] => {
@@ -77,6 +81,15 @@ export const settingsChange = (before: SettingValues, after: SettingValues): Pay
   value: { before: asLongs(before), after: asLongs(after), changed: SETTING_NAMES.filter((n) => before[n] !== after[n]) },
 });
 
+/**
+ * Requiring signatures with no admin key registered would lock everyone out for good: no request
+ * could be signed to register a key or change the settings back.
+ */
+const requiringLocksOut = (state: StateView, before: SettingValues, given: Partial<Record<SettingName, number | bigint>>): string | undefined =>
+  Number(given.signaturesRequired ?? before.signaturesRequired) === 1 && before.signaturesRequired !== 1 && adminKeys(state).length === 0
+    ? 'signaturesRequired=1 needs a key with the admin role registered first (RegisterPrincipalKey), or no request could ever be signed to change it back'
+    : undefined;
+
 export const updateSettings: Handler<UpdateSettings> = {
   // First of the stages, so every decision after it in the snapshot (sessions, catalog, queries, system) sees the new values.
   stage: 'infrastructure',
@@ -94,6 +107,8 @@ export const updateSettings: Handler<UpdateSettings> = {
     }
     const problems = settingsProblems({ ...before, ...given });
     if (problems.length > 0) return reject('INVALID_ARGUMENT', `settings unchanged: ${problems.join('; ')}`);
+    const lockout = requiringLocksOut(state, before, given);
+    if (lockout !== undefined) return reject('FAILED_PRECONDITION', `settings unchanged: ${lockout}`);
     const after = Object.fromEntries(SETTING_NAMES.map((n) => [n, Number(given[n] ?? before[n])])) as SettingValues;
     const changed = SETTING_NAMES.filter((n) => before[n] !== after[n]);
     // An initial proposal always takes the log's settings over, so a later instance's file cannot.
@@ -101,6 +116,8 @@ export const updateSettings: Handler<UpdateSettings> = {
     const revision = (settingsRevision(was) ?? 0) + 1;
     // A longer retention must not bring back, as readable, history already compacted away.
     const image: Settings = { ...after, frontierFloorTs: compactionFrontier(state, ctx.logTimeMs).toString(), revision };
+    // Images of logs that never required signatures stay as they were before the setting existed (the same digests on replay).
+    if (after.signaturesRequired === 0 && was.signaturesRequired === undefined) delete (image as { signaturesRequired?: number }).signaturesRequired;
     const what = changed.length === 0 ? 'no value changed' : `changed ${changed.map((n) => `${n} ${before[n]} → ${after[n]}`).join(', ')}`;
     return accept([{ entity: SETTINGS, key: 'current', image }], reply('OK', `settings revision ${revision}${msg.value.initial === true ? ' (initial, from local configuration)' : ''}: ${what}`, settingsChange(before, after)));
   },

@@ -5,6 +5,7 @@
  */
 import { Draft } from '../draft';
 import { gone, goneSinceMs, LIMITS, WORKER, type WorkerImage, type WorkerState } from '../model';
+import { ownedBy } from '../owners';
 import { workerBack, workerGone } from '../queries/lifecycle';
 import { accept, reply, type Change, type Decision, type Handler, type StateView } from '../types';
 
@@ -72,6 +73,7 @@ export const workerRegistered: Handler<WorkerRegistered> = {
       registeredAtTs: same ? before.registeredAtTs : ctx.snapshotTs.toString(),
       statistics: same ? before.statistics : null,
       goneAtMs: null,
+      ...ownedBy(msg),
     } satisfies WorkerImage);
     workerBack(draft, v.workerId);
     return draft.decide(null);

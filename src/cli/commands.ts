@@ -283,6 +283,18 @@ export const COMMANDS: readonly Command[] = [
     flags: {},
     build: (a) => ({ type: 'coord.v1.UpdateSettings', value: settingsValue(a.positional(['KEY=VALUE'], true)) }),
   },
+  {
+    noun: 'key',
+    verb: 'register',
+    args: 'KEY_ID PRINCIPAL PUBLIC_KEY [--role R]...',
+    summary: "register a principal's Ed25519 public key (admin); `coordctl keygen FILE` makes a key and prints PUBLIC_KEY",
+    flags: { role: 'values' },
+    build: (a) => {
+      const [keyId, principal, publicKey] = a.positional(['KEY_ID', 'PRINCIPAL', 'PUBLIC_KEY']);
+      return { type: 'coord.v1.RegisterPrincipalKey', value: { keyId, principal, publicKey, roles: a.values('role') } };
+    },
+  },
+  { noun: 'key', verb: 'revoke', args: 'KEY_ID', summary: 'revoke a key (admin): records signed with it are refused from then on', flags: {}, build: (a) => ({ type: 'coord.v1.RevokePrincipalKey', value: { keyId: a.positional(['KEY_ID'])[0] } }) },
   { noun: 'explain', verb: '', args: 'CORRELATION-ID', summary: "what became of a request: log position, snapshot, order, reply, changes, commands, DLQ", flags: {}, build: (a) => ({ type: 'coord.v1.ExplainRequest', value: { correlationId: a.positional(['CORRELATION-ID'])[0] } }) },
 ];
 

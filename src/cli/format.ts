@@ -100,6 +100,7 @@ interface Query extends Pick<QueryImage, 'name' | 'session' | 'temporary' | 'pla
   readonly reason: string;
   readonly reused: number;
   readonly fragments: readonly Fragment[];
+  readonly owner: string | null;
 }
 interface Range {
   readonly first: bigint;
@@ -203,6 +204,7 @@ const query = (q: Query): string => {
     ['name', q.name],
     ['state', q.state],
     ['session', q.session ?? '-'],
+    ['owner', q.owner ?? '-'],
     ['temporary', yesNo(q.temporary)],
     ['sources', q.sources.join(', ')],
     ['sink', q.sink],

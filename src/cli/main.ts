@@ -9,7 +9,9 @@ import { changelogCommand } from './changelog';
 import { isRequestNoun, usageLines, UsageError } from './commands';
 import { requestCommand } from './requests';
 import { loadConfig } from '../config';
+import { writeFileSync } from 'node:fs';
 import { provision } from '../messaging/provision';
+import { generateSigningKey } from '../messaging/signing';
 import { projectRoot } from '../messaging/schemas';
 import { createParts } from '../runtime';
 import { envWithRunFile, infraDown, infraUp, runAllCommand, runCoordinatorCommand } from './serve';
@@ -21,6 +23,7 @@ const USAGE = `coordctl — an event-sourced coordinator on Apache Kafka
   coordctl coordinator                         the coordinator alone, against .coord/run.env or the environment
   coordctl provision                           create the topics and register the schemas on any cluster
   coordctl acl plan | apply [--role R]         print or apply (idempotently) the least-privilege ACLs of each role
+  coordctl keygen FILE                         a new Ed25519 signing key in FILE (PEM, mode 0600); prints its public key
   coordctl replay --to DIR [--verify] [--until SNAPSHOT|TS|ISO-TIME]
                                                rebuild the state from the log; --verify checks every snapshot's digest;
                                                --until stops at the last snapshot at or before that point
@@ -67,6 +70,13 @@ const main = async (argv: string[]): Promise<number> => {
     }
     case 'acl':
       return aclCommand(argv.slice(1));
+    case 'keygen': {
+      if (sub === undefined) throw new UsageError('coordctl keygen FILE');
+      const { privateKeyPem, publicKey } = generateSigningKey();
+      writeFileSync(sub, privateKeyPem, { mode: 0o600, flag: 'wx' });
+      process.stdout.write(`${publicKey}\n`);
+      return 0;
+    }
     case 'replay':
       return replayCommand(argv.slice(1));
     case 'inspect':

@@ -1,5 +1,6 @@
 /** Request commands: send one request through the public protocol and print its reply. */
 import { createClient } from '../client/client';
+import { signerFromConfig } from '../messaging/signing';
 import { loadConfig } from '../config';
 import { CoordError } from '../errors';
 import { createLogger } from '../log';
@@ -26,7 +27,7 @@ export const requestCommand = async (noun: string, argv: readonly string[]): Pro
   const types = payloadTypes(reply.type);
   const log = createLogger('warn', { component: 'coordctl' });
   const { kafka, codec } = createParts(config, 'coordctl', log);
-  const client = createClient({ kafka, codec, log, topicPrefix: config.topicPrefix, replyTopic: config.replyTopic, askTimeoutMs: config.askTimeoutMs });
+  const client = createClient({ kafka, codec, log, topicPrefix: config.topicPrefix, replyTopic: config.replyTopic, askTimeoutMs: config.askTimeoutMs, signer: signerFromConfig(config) });
   await client.start();
   try {
     // A deadline is the coordinator's to enforce (it answers ABORTED or DEADLINE_EXCEEDED); wait long enough to hear it.

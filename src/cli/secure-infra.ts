@@ -9,7 +9,7 @@ import { createKafka, ensureTopics } from '../messaging/kafka';
 import { RUN_DIR } from './run-env';
 
 /** run.env keys a secured stack sets; a plain one blanks them, so an earlier secured run's values do not linger. */
-const SECURE_KEYS = ['KAFKA_SECURITY_PROTOCOL', 'KAFKA_SASL_MECHANISM', 'KAFKA_SSL_CA_LOCATION', 'COORD_SECRETS_DIR'] as const;
+const SECURE_KEYS = ['KAFKA_SECURITY_PROTOCOL', 'KAFKA_SASL_MECHANISM', 'KAFKA_SSL_CA_LOCATION', 'COORD_SECRETS_DIR', 'COORD_REQUIRE_SIGNATURES'] as const;
 
 export const secureInfra = {
   enabled: (env: NodeJS.ProcessEnv): boolean => env.SECURE === '1' || env.SECURE === 'true',

@@ -3,6 +3,7 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import { createClient } from '../client/client';
+import { signerFromConfig } from '../messaging/signing';
 import { loadConfig, type Config } from '../config';
 import { restoreCheckpoint, startCheckpointer, type Checkpointer } from '../engine/checkpoint';
 import { createCoordinator } from '../engine/coordinator';
@@ -25,6 +26,8 @@ import { readRunEnv, roleSecrets, RUN_DIR, runEnvPath, writeRunEnv } from './run
 import { startupRegistration } from './startup';
 import { KEYCLOAK_PID } from '../infra/secure-registry';
 import { provisionAccess, secureInfra } from './secure-infra';
+import { signingRoles } from '../infra/secure';
+import { registerSigningKeys } from '../messaging/keys';
 
 /** A small whole number from the environment: a port, or a count when `min` is 0. */
 const port = (env: NodeJS.ProcessEnv, name: string, fallback: number, min = 1): number => {
@@ -87,8 +90,15 @@ export const infraUp = async (opts: { detached: boolean }, log: Logger): Promise
   vars.COORD_HTTP = `http://127.0.0.1:${httpPort}`;
   // On a secured stack the super user provisions: topics, schemas, every role's ACLs.
   const { config } = loadConfig({ ...process.env, ...vars, ...roleSecrets(vars, 'admin', {}) });
-  await provision({ config, codec: createParts(config, 'coord-provision', log).codec, log });
+  const parts = createParts(config, 'coord-provision', log);
+  await provision({ config, codec: parts.codec, log });
   if (secure) await provisionAccess(config, log);
+  // Every role's public key, on the log before the coordinator proposes to require signatures; signed by the admin's key.
+  if (stack?.secure !== undefined) {
+    const keys = [...stack.secure.signingKeys].map(([principal, k]) => ({ keyId: k.keyId, principal, roles: signingRoles(principal), publicKey: k.publicKey }));
+    await registerSigningKeys({ kafka: parts.kafka, codec: parts.codec, topicPrefix: config.topicPrefix, signer: parts.signer }, keys);
+    log.info('signing keys registered', { keys: keys.map((k) => k.keyId) });
+  }
   writeRunEnv(runEnvPath(root), vars);
   return { stack, env: vars };
 };
@@ -218,7 +228,7 @@ export const runCoordinatorCommand = async (argv: readonly string[]): Promise<vo
 const startDemoWorkers = async (config: Config, count: number, log: Logger): Promise<() => Promise<void>> => {
   if (count === 0) return async () => undefined;
   const { kafka, codec } = createParts(config, 'coord-demo-workers', log);
-  const client = createClient({ kafka, codec, log, topicPrefix: config.topicPrefix, replyTopic: config.replyTopic, askTimeoutMs: config.askTimeoutMs });
+  const client = createClient({ kafka, codec, log, topicPrefix: config.topicPrefix, replyTopic: config.replyTopic, askTimeoutMs: config.askTimeoutMs, signer: signerFromConfig(config) });
   await client.start();
   const agents = Array.from({ length: count }, (_, i) => createWorkerAgent({ client, commands: { kafka, codec, topicPrefix: config.topicPrefix }, log, workerId: `demo-worker-${i + 1}`, slots: 4, capabilities: i === 0 ? ['gpu'] : [] }));
   for (const a of agents) await a.start();

@@ -13,6 +13,7 @@ import { H, readHeaders } from '../messaging/headers';
 import { createConsumer, seekOnJoin, topicOffsets, type Consumer, type Kafka, type Position, type Producer } from '../messaging/clients';
 import { requestProducer } from '../messaging/kafka';
 import { RECORD_TOPICS } from '../messaging/protocol';
+import { signed, type Signer } from '../messaging/signing';
 import { topicName } from '../messaging/topics';
 import { createClientMetrics } from '../metrics/client';
 import { createPendingTable } from './pending';
@@ -59,6 +60,8 @@ export interface ClientOptions {
    * in a shared registry (label `client`, default `default`).
    */
   readonly metrics?: { readonly registry: Registry; readonly name?: string };
+  /** Signs every record sent (src/messaging/signing.ts), for a deployment that requires signatures; none: unsigned. */
+  readonly signer?: Signer;
 }
 
 export interface SendOptions {
@@ -232,7 +235,7 @@ export const createClient = (o: ClientOptions): Client => {
     }
     if (opts.deadlineMs !== undefined) headers[H.deadlineMs] = String(opts.deadlineMs);
     const key = opts.key ?? (typeof value.name === 'string' ? value.name : null);
-    return { topic, message: { key, value: await o.codec.encode(topic, type, value), headers } };
+    return { topic, message: signed(o.signer, RECORD_TOPICS[type] as string, { key, value: await o.codec.encode(topic, type, value), headers }) };
   };
 
   const isRequest = (type: string): boolean => RECORD_TOPICS[type]?.startsWith('requests.') === true;

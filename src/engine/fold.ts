@@ -17,6 +17,7 @@ import type { Store, WriteOps } from '../store/rocks';
 import type { RawRecord } from './decode';
 import { runPass, type PassDeps, type PassResult, type Remembered } from './pass';
 import { encodeMeta, type SnapshotMeta, type WorkingState } from './state';
+import { createVerifier } from '../messaging/signing';
 
 export interface FoldOptions {
   readonly topicPrefix: string;
@@ -97,6 +98,7 @@ export const createFold = (deps: { store: Store; codec: Codec; options: FoldOpti
     versioned: versionedEntities(options.projections ?? PROJECTIONS),
     liveness: livenessFields(options.projections ?? PROJECTIONS),
     terms: new WeakMap(),
+    verifier: createVerifier(),
     logicVersion: options.logicVersion,
     changelog: options.changelogTables === undefined ? undefined : { prefix: options.topicPrefix, tables: options.changelogTables },
     remembered: async (correlationIds) => {

@@ -8,6 +8,7 @@
 import type { Config } from '../config';
 import type { Codec } from '../messaging/codec';
 import { H } from '../messaging/headers';
+import { signed, type Signer } from '../messaging/signing';
 import { settingsOf, settingsRevision } from '../../projections/model';
 import type { StateView } from '../../projections';
 
@@ -30,6 +31,7 @@ export const initialSettingsValue = (config: Config): Record<string, unknown> =>
   dedupeRetentionMs: { long: BigInt(config.dedupeRetentionMs) },
   goneRetentionMs: { long: BigInt(config.goneRetentionMs) },
   maxDeadlineMs: { long: BigInt(config.maxDeadlineMs) },
+  signaturesRequired: { int: config.requireSignatures ? 1 : 0 },
   initial: true,
 });
 
@@ -39,8 +41,10 @@ export const initialSettingsMessage = async (
   topics: { readonly system: string; readonly replies: string },
   config: Config,
   correlationId: string,
-): Promise<{ key: string; value: Buffer; headers: Record<string, string> }> => ({
-  key: 'settings',
-  value: await codec.encode(topics.system, 'coord.v1.UpdateSettings', initialSettingsValue(config)),
-  headers: { [H.correlationId]: correlationId, [H.replyTo]: topics.replies },
-});
+  signer?: Signer,
+): Promise<{ key: string; value: Buffer; headers: Record<string, string> }> =>
+  signed(signer, 'requests.system', {
+    key: 'settings',
+    value: await codec.encode(topics.system, 'coord.v1.UpdateSettings', initialSettingsValue(config)),
+    headers: { [H.correlationId]: correlationId, [H.replyTo]: topics.replies },
+  });

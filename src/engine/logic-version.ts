@@ -7,8 +7,10 @@
  * A digest proves a snapshot only to a fold of the same version: a replay or a catch-up by
  * another version re-decides the snapshot under its own logic and does not compare digests,
  * so a standby running newer deciders can take over from an older active (README, "Upgrades").
+ *
+ * 2: keys, signatures and owners (version 1 refused RegisterPrincipalKey and RevokePrincipalKey as WRONG_TOPIC).
  */
-export const LOGIC_VERSION = 1;
+export const LOGIC_VERSION = 2;
 
 /** What a fold's digest says about a recorded snapshot. */
 export type DigestCheck =

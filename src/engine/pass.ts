@@ -21,6 +21,8 @@ import { ExplainBook, type Loader } from './explain';
 import { explainOverlay, positionOf } from './explain-view';
 import { encodeMeta, nextHybrid, tpKey, type SnapshotMeta, type WorkingState } from './state';
 import { LOGIC_VERSION } from './logic-version';
+import { createVerifier, type Verifier } from '../messaging/signing';
+import { preverify, verifySender } from './signatures';
 
 export interface PassDeps extends Omit<DecodeContext, 'maxValueBytes'> {
   readonly codec: Codec;
@@ -63,6 +65,8 @@ export interface PassDeps extends Omit<DecodeContext, 'maxValueBytes'> {
    * `seq` they had in the published outbox, so the store is byte for byte the live one's.
    */
   readonly published?: boolean;
+  /** Checks signatures while the settings require them (src/engine/signatures.ts); one per fold keeps its keys across passes. */
+  readonly verifier?: Verifier;
 }
 
 /** A request decided earlier under a correlation id: its fingerprint, and its reply once given. */
@@ -195,6 +199,7 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
   const ts = nextHybrid(high > prev.ts ? high : prev.ts, logTimeMs);
   const ctx: PassContext = { snapshotId: id, snapshotTs: ts, logTimeMs };
   const book = deps.explained === undefined ? undefined : new ExplainBook(deps.explained);
+  const verifier = deps.verifier ?? createVerifier();
 
   const out: OutRecord[] = [];
   /** Outputs built only when this run publishes them; each still takes its `seq`, so remembered replies keep theirs. */
@@ -285,6 +290,12 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
     if (answer) await sendReply(r, { status: 'INVALID_ARGUMENT', message: reason, payload: null }, false, requestFingerprint('', raw.key, raw.value));
   };
 
+  /** A sender refused: its record to the DLQ with `code`, and where a signature failed, a PERMISSION_DENIED reply not remembered (a correctly signed retry is decided). */
+  const refuseSender = async (e: Envelope, code: 'SIGNATURE_REFUSED' | 'PERMISSION_DENIED', reason: string, fingerprint?: string): Promise<void> => {
+    await toDlq({ ...e, ok: false, code, reason }, false);
+    if (code === 'SIGNATURE_REFUSED') await sendReply(e, { status: 'PERMISSION_DENIED', message: bounded(reason), payload: null }, false, fingerprint);
+  };
+
   let rejected = 0;
   let applied = 0;
   let retried = 0;
@@ -322,10 +333,13 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
 
   async function decideAndCommit(): Promise<PassResult> {
     const decidedFrom = performance.now();
+    // Signatures are checked on the thread pool while the store is read (src/engine/signatures.ts).
+    const verifying = preverify(good, deps.kindOf, state, verifier);
     // One read for every request's earlier reply, rather than one a request.
     const earlierReplies = await deps.remembered([...new Set(good.flatMap((e) => (e.correlationId === undefined ? [] : [e.correlationId])))]);
     // ExplainRequests read the records kept before this snapshot.
     const view = await explainOverlay(state, good, book);
+    const ahead = await verifying;
     let stage: string | undefined;
     let orderInStage = 0;
 
@@ -350,6 +364,14 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
         const reason = `no projection decides ${e.type}`;
         await toDlq({ ...e, ok: false, code: 'WRONG_TOPIC', reason });
         explain(e.replyTo === undefined ? null : { status: 'INVALID_ARGUMENT', message: reason, payload: null }, { dlq: { code: 'WRONG_TOPIC', reason } });
+        continue;
+      }
+      // Who sent it, before anything answers it (a retry's reply included): a forged sender gets nothing but the refusal.
+      const sender = verifySender(e, deps.kindOf(e.raw.topic), view, verifier, ahead);
+      if (!sender.ok) {
+        rejected++;
+        await refuseSender(e, 'SIGNATURE_REFUSED', sender.reason, fingerprint);
+        explain(e.replyTo === undefined ? null : { status: 'PERMISSION_DENIED', message: sender.reason, payload: null }, { dlq: { code: 'SIGNATURE_REFUSED', reason: sender.reason } });
         continue;
       }
       if (e.correlationId !== undefined && fingerprint !== undefined) {
@@ -382,6 +404,7 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
         replyTo: e.replyTo,
         deadlineMs: e.deadlineMs,
         timestampMs: e.timestampMs,
+        ...(sender.principal === undefined ? {} : { principal: sender.principal }),
       };
       if (e.deadlineMs !== undefined && e.deadlineMs < logTimeMs && handler.waiting?.(msg, state) !== true) {
         const late: ReplyDraft = { status: 'DEADLINE_EXCEEDED', message: `deadline ${e.deadlineMs} passed before the request was applied at log time ${logTimeMs}`, payload: null };
@@ -404,7 +427,10 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
       }
       const changed: { change: Change; before: Image | undefined }[] = [];
       applyDecision(state, decision.changes, before, book !== undefined && fingerprint !== undefined ? (change, was) => changed.push({ change, before: was }) : undefined);
-      explain(decision.reply, { changes: changed, commands: decision.commands });
+      // A refused owner or role check is also a DLQ record, events' included (they have no reply).
+      const denied = decision.reply?.status === 'PERMISSION_DENIED' ? { code: 'PERMISSION_DENIED', reason: decision.reply.message } : undefined;
+      if (denied !== undefined) await refuseSender(e, 'PERMISSION_DENIED', denied.reason);
+      explain(decision.reply, { changes: changed, commands: decision.commands, ...(denied === undefined ? {} : { dlq: denied }) });
       applied++;
       if (decision.reply !== null) await sendReply(e, decision.reply, true, fingerprint);
       else if (e.correlationId !== undefined && fingerprint !== undefined) rememberRequest(e.correlationId, fingerprint);

@@ -10,6 +10,7 @@ import type { Logger } from '../log';
 import type { Kafka } from '../messaging/clients';
 import type { Codec } from '../messaging/codec';
 import { requestProducer } from '../messaging/kafka';
+import { signed, signerFromConfig } from '../messaging/signing';
 import { topicName } from '../messaging/topics';
 import type { Health } from './health';
 import { initialSettingsMessage, needsInitialSettings, PROPOSE_AGAIN_MS } from './initial-settings';
@@ -41,6 +42,8 @@ export const createTicker = (deps: TickerDeps): Ticker => {
   let ticker: NodeJS.Timeout | undefined;
   let stop: () => Promise<void> = async () => undefined;
   let proposedAtMs = Number.NEGATIVE_INFINITY;
+  // Ticks and proposals are signed as any sender's records are, for a log that requires signatures.
+  const signer = signerFromConfig(config);
 
   const start = (): void => {
     if (ticker !== undefined) return;
@@ -54,7 +57,7 @@ export const createTicker = (deps: TickerDeps): Ticker => {
         await connected;
         // The clock only: the settings are state (src/engine/initial-settings.ts).
         const value = await codec.encode(ticksTopic, 'coord.v1.Tick', { tickMs: BigInt(Date.now()) });
-        await tickProducer.send({ topic: ticksTopic, acks: -1, messages: [{ key: null, value }] });
+        await tickProducer.send({ topic: ticksTopic, acks: -1, messages: [signed(signer, 'internal.ticks', { key: null, value })] });
         if (!needsInitialSettings(deps.state())) health.ok('settings');
         else if (Date.now() - proposedAtMs >= PROPOSE_AGAIN_MS) {
           // Not folded since the last proposal (refused, say, to a principal without the admin role): shown on /readyz once it lasts.
@@ -62,7 +65,7 @@ export const createTicker = (deps: TickerDeps): Ticker => {
           proposedAtMs = Date.now();
           const generation = deps.generation();
           const topics = { system: topicName(config.topicPrefix, 'requests.system'), replies: topicName(config.topicPrefix, 'replies') };
-          const message = await initialSettingsMessage(codec, topics, config, `initial-settings-${generation}-${proposedAtMs}`);
+          const message = await initialSettingsMessage(codec, topics, config, `initial-settings-${generation}-${proposedAtMs}`, signer);
           await tickProducer.send({ topic: topics.system, acks: -1, messages: [message] });
           log.info('proposed the local configuration as the initial settings of this log', { generation });
         }

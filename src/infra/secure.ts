@@ -9,6 +9,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'n
 import { join } from 'node:path';
 import type { Config } from '../config';
 import { ROLES } from '../messaging/acl';
+import { generateSigningKey, publicKeyOfFile } from '../messaging/signing';
 import { ensureTlsMaterial, type TlsMaterial } from './tls';
 
 /** The broker's own principal on the controller listener (SASL PLAIN over TLS, never seen by clients). */
@@ -22,6 +23,8 @@ export interface SecureBroker {
   /** The registry's clients (every principal but the broker's own) and their secrets, for Keycloak. */
   readonly registryClients: ReadonlyMap<string, string>;
   readonly secretsDir: string;
+  /** Each principal's signing key, registered on a deployment's log by `registerSigningKeys` (src/messaging/keys.ts). */
+  readonly signingKeys: ReadonlyMap<string, SigningKey>;
   /** Lines appended to server.properties: later keys override the plain profile's listeners. */
   properties(port: number, controllerPort: number): string;
   /** StorageTool arguments that create the SCRAM principals when the storage is formatted. */
@@ -29,7 +32,10 @@ export interface SecureBroker {
   /** How `principal` connects: the settings every tool reads (KAFKA_SECURITY_PROTOCOL, …). */
   connection(
     principal: string,
-  ): Pick<Config, 'kafkaSecurityProtocol' | 'kafkaSaslMechanism' | 'kafkaSaslUsername' | 'kafkaSaslPassword' | 'kafkaSslCaLocation' | 'kafkaSsl' | 'schemaRegistryAuth'>;
+  ): Pick<
+    Config,
+    'kafkaSecurityProtocol' | 'kafkaSaslMechanism' | 'kafkaSaslUsername' | 'kafkaSaslPassword' | 'kafkaSslCaLocation' | 'kafkaSsl' | 'schemaRegistryAuth' | 'signingKey' | 'signingKeyId'
+  >;
 }
 
 const readSecret = (file: string, key: string): string | undefined => {
@@ -38,10 +44,25 @@ const readSecret = (file: string, key: string): string | undefined => {
   return m?.[1];
 };
 
-/** `<dir>/<principal>.env` with the principal's SCRAM credentials (0600), made once and kept. */
-export const ensureSecrets = (dir: string, principals: readonly string[]): Map<string, string> => {
+/** A principal's signing key: its id, its PEM private key file, and its public key as RegisterPrincipalKey takes it. */
+export interface SigningKey {
+  readonly keyId: string;
+  readonly file: string;
+  readonly publicKey: string;
+}
+
+/**
+ * `<dir>/<principal>.env` with the principal's SCRAM credentials and its signing key's file and
+ * id (0600), and `<dir>/<principal>.key`, its Ed25519 signing key (0600): made once and kept.
+ */
+export const ensureSecrets = (
+  dir: string,
+  principals: readonly string[],
+  signing: (principal: string) => boolean = () => true,
+): { passwords: Map<string, string>; signingKeys: Map<string, SigningKey> } => {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const out = new Map<string, string>();
+  const passwords = new Map<string, string>();
+  const signingKeys = new Map<string, SigningKey>();
   for (const p of principals) {
     const file = join(dir, `${p}.env`);
     let password = readSecret(file, 'KAFKA_SASL_PASSWORD');
@@ -52,10 +73,26 @@ export const ensureSecrets = (dir: string, principals: readonly string[]): Map<s
       writeFileSync(file, `KAFKA_SASL_USERNAME=${p}\nKAFKA_SASL_PASSWORD=${password}\nSCHEMA_REGISTRY_AUTH=${p}:${password}\n`, { mode: 0o600 });
       chmodSync(file, 0o600);
     }
-    out.set(p, password);
+    passwords.set(p, password);
+    if (!signing(p)) continue;
+    // Secrets folders made before records were signed get a key on their next start.
+    const keyFile = join(dir, `${p}.key`);
+    let keyId = readSecret(file, 'COORD_SIGNING_KEY_ID');
+    if (keyId === undefined || !existsSync(keyFile)) {
+      keyId = `${p}-1`;
+      writeFileSync(keyFile, generateSigningKey().privateKeyPem, { mode: 0o600 });
+      chmodSync(keyFile, 0o600);
+      const kept = readFileSync(file, 'utf8').replace(/^COORD_SIGNING_KEY(_ID)?=.*\n/gm, '');
+      writeFileSync(file, `${kept}COORD_SIGNING_KEY=${keyFile}\nCOORD_SIGNING_KEY_ID=${keyId}\n`, { mode: 0o600 });
+    }
+    signingKeys.set(p, { keyId, file: keyFile, publicKey: publicKeyOfFile(keyFile) });
   }
-  return out;
+  return { passwords, signingKeys };
 };
+
+/** The roles a principal's signing key is registered with, by the name the secured stack gives it. */
+export const signingRoles = (principal: string): string[] =>
+  principal === SUPER_USER ? ['admin'] : (['coordinator', 'worker', 'frontend', 'reader'] as const).filter((r) => principal === r || principal.startsWith(`${r}-`));
 
 /**
  * The secured broker's material in `dir` (`tls/`, `secrets/`): every role's principal and the
@@ -65,7 +102,8 @@ export const secureBroker = (dir: string, extraPrincipals: readonly string[] = [
   const tls = ensureTlsMaterial(join(dir, 'tls'));
   const secretsDir = join(dir, 'secrets');
   const principals = [...new Set([...ROLES, CONTROLLER_PRINCIPAL, ...extraPrincipals])];
-  const passwords = ensureSecrets(secretsDir, principals);
+  // The broker's own principal never sends a record of the protocol: it signs nothing.
+  const { passwords, signingKeys } = ensureSecrets(secretsDir, principals, (p) => p !== CONTROLLER_PRINCIPAL);
   const pw = (p: string): string => passwords.get(p) ?? '';
   const scram = (p: string): string => `org.apache.kafka.common.security.scram.ScramLoginModule required username="${p}" password="${pw(p)}";`;
   return {
@@ -73,6 +111,7 @@ export const secureBroker = (dir: string, extraPrincipals: readonly string[] = [
     passwords,
     registryClients: new Map([...passwords].filter(([p]) => p !== CONTROLLER_PRINCIPAL)),
     secretsDir,
+    signingKeys,
     formatArgs: principals.filter((p) => p !== CONTROLLER_PRINCIPAL).flatMap((p) => ['--add-scram', `SCRAM-SHA-512=[name=${p},password=${pw(p)}]`]),
     properties: (port, controllerPort) =>
       [
@@ -106,6 +145,8 @@ export const secureBroker = (dir: string, extraPrincipals: readonly string[] = [
       kafkaSaslPassword: pw(principal),
       kafkaSslCaLocation: tls.caFile,
       schemaRegistryAuth: `${principal}:${pw(principal)}`,
+      signingKey: signingKeys.get(principal)?.file,
+      signingKeyId: signingKeys.get(principal)?.keyId,
     }),
   };
 };
@@ -116,4 +157,6 @@ export const secureRunEnv = (s: SecureBroker): Record<string, string> => ({
   KAFKA_SASL_MECHANISM: 'SCRAM-SHA-512',
   KAFKA_SSL_CA_LOCATION: s.tls.caFile,
   COORD_SECRETS_DIR: s.secretsDir,
+  // The coordinator's initial settings require signed records (src/engine/initial-settings.ts).
+  COORD_REQUIRE_SIGNATURES: 'true',
 });

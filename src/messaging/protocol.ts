@@ -40,6 +40,8 @@ export const RECORD_TOPICS: Readonly<Record<string, TopicKind>> = Object.freeze(
   'coord.v1.UpdateSettings': 'requests.system',
   'coord.v1.GetSettings': 'requests.system',
   'coord.v1.ExplainRequest': 'requests.system',
+  'coord.v1.RegisterPrincipalKey': 'requests.system',
+  'coord.v1.RevokePrincipalKey': 'requests.system',
   'coord.v1.DeployFragment': 'worker-commands',
   'coord.v1.StopFragment': 'worker-commands',
   'coord.v1.ChangelogRecord': 'changelog',

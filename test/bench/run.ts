@@ -15,6 +15,7 @@ import { bareConsume, dataDir, ingest, restartBreakdown, restartOnce, type BareR
 import { askRound, echoRound, summarize, type LatencyRound } from './latency';
 import { replayRun } from './replay';
 import { scaleRun } from './scale';
+import { securedRatios } from './fold';
 import { SESSION_TIMEOUT_MS, takeoverRun } from './takeover';
 import { profiled, type ProfileSummary } from './profile';
 import { CREATE_EVERY, createsIn, EVENT_WORKERS, infraTopic, LOG_FILE, loggedCounts, mean, median, percentile, produceEvents, produceRequests, round, rssMb } from './workload';
@@ -316,6 +317,10 @@ const main = async (): Promise<void> => {
       [1, 2].map((round) => ({ d: tput.inputs.get(`b${DEFAULT_BATCH}r${round}`) as Deployment, live: tput.runs.find((r) => r.batchSize === DEFAULT_BATCH && r.round === round) as IngestRun })),
     );
     const takeover = await takeoverPhase(stack, dep, tput.byBatchSize.find((b) => b.batchSize === 1)?.eventsPerSecond ?? 1_000);
+    // The cost of owners: the fold alone, every record signed and verified ÷ unsigned (test/bench/fold.ts).
+    const fd = await dep('fold');
+    const secured = await securedRatios(fd.config, fd.parts.codec, { total: QUICK ? 5_000 : 20_000, rounds: QUICK ? 1 : 3 });
+    phase('secured fold');
     const scale = await scaleRun(stack, await dep('scale'), { workers: S.scaleWorkers, seconds: S.scaleSeconds, askRate: 100, dataDir: dataDir(stack.dir, 'scale') }, say);
     phase('scale');
     phase('end');
@@ -365,6 +370,9 @@ const main = async (): Promise<void> => {
         peakRssMb: goal(rssMb(), '<=', 300),
         scaleLagSeconds: goal(scale.maxLagSeconds, '<=', 1),
         scaleAskP99Ratio: goal(scale.p99Ratio, '<=', 3),
+        // Reported, not a goal (issue 11): the fold's rate with signatures required ÷ without.
+        securedEventsRatio: { value: secured.securedEventsRatio, goal: null, met: null },
+        securedRequestsRatio: { value: secured.securedRequestsRatio, goal: null, met: null },
       },
       scaleNote: `${scale.workers} workers heartbeating once a second from a load generator process, ${scale.askRate} asks/s for ${scale.seconds} s; lag = heartbeats fetched-or-on-the-log but not folded, sampled every 250 ms, in seconds at the fleet's rate; ask p99 loaded ÷ unloaded (same client, same instance)`,
       takeoverNote: `serving = kill -9 of the active process → the first ask answered by the standby; takeoverRatio = median serving with ${takeover.large.snapshots} snapshots on the log ÷ with ${takeover.small.snapshots}; takeoverMs = that median minus the group session timeout (${SESSION_TIMEOUT_MS} ms)${takeover.large.snapshots < 1_000_000 ? `; 10^6 snapshots at batch size 1 did not fit ${S.takeoverBudgetMs / 1000} s of folding on this machine` : ''}`,
@@ -388,6 +396,7 @@ const main = async (): Promise<void> => {
         restart: `${RESTARTS} restarts each of a ${S.restartSmall}-event and a large folder, alternating; time from creating the client parts and opening RocksDB to status().ready; median`,
       },
       raw: {
+        securedFold: secured.runs,
         events,
         throughput: {
           produced: tput.produced,

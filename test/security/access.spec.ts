@@ -118,7 +118,7 @@ describe('the secured stack refuses what a role may not do (SASL_SSL, SCRAM-SHA-
     before(async () => {
       const config = as('frontend', { replyTopic: privateReplyTopic(d.config.topicPrefix, 'frontend') });
       const parts = createParts(config, 'test-frontend', testLog());
-      client = createClient({ kafka: parts.kafka, codec: parts.codec, log: testLog(), topicPrefix: config.topicPrefix, replyTopic: config.replyTopic, askTimeoutMs: 30_000 });
+      client = createClient({ kafka: parts.kafka, codec: parts.codec, log: testLog(), topicPrefix: config.topicPrefix, replyTopic: config.replyTopic, askTimeoutMs: 30_000, signer: parts.signer });
       await client.start();
       kafkas.push({ disconnect: () => client.close() });
     });

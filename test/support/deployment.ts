@@ -4,6 +4,7 @@ import { createClient, type Client } from '../../src/client/client';
 import { createLogger } from '../../src/log';
 import { provision } from '../../src/messaging/provision';
 import { createParts, type Parts } from '../../src/runtime';
+import { registerTestKeys } from './secure';
 import type { TestStack } from './stack';
 
 let counter = 0;
@@ -35,12 +36,13 @@ export const deployment = async (stack: TestStack, name: string, overrides: Part
       await new Promise((r) => setTimeout(r, 2_000 * attempt));
     }
   }
+  if (stack.secure !== undefined) await registerTestKeys(stack.secure, parts, prefix);
   const clients: Client[] = [];
   return {
     config,
     parts,
     client: async () => {
-      const c = createClient({ kafka: parts.kafka, codec: parts.codec, log, topicPrefix: prefix, replyTopic: config.replyTopic, askTimeoutMs: 20_000 });
+      const c = createClient({ kafka: parts.kafka, codec: parts.codec, log, topicPrefix: prefix, replyTopic: config.replyTopic, askTimeoutMs: 20_000, signer: parts.signer });
       await c.start();
       clients.push(c);
       return c;

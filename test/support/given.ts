@@ -42,6 +42,7 @@ import { TOPIC_KINDS, topicName, type TopicKind } from '../../src/messaging/topi
 import type { RawRecord } from '../../src/engine/decode';
 import { runPass, type PassDeps, type PassResult } from '../../src/engine/pass';
 import { decodeExplainRecord } from '../../src/engine/explain';
+import type { Signer } from '../../src/messaging/signing';
 import { explainKey } from '../../src/store/keys';
 import type { ExplainRecord } from '../../projections/system/explain';
 import { applyDecision, closeSnapshot, type Touched } from '../../src/engine/apply';
@@ -52,6 +53,12 @@ export const T0 = 1_700_000_000_000;
 
 /** Where every built request asks its reply to go, so a deferred reply can be addressed. */
 export const REPLY_TO = 'test.replies';
+
+/** How a pass of the harness runs: as a replay folds it (`published`), and with records signed as their senders would (`sign`). */
+export interface PassOptions {
+  readonly published?: boolean;
+  readonly sign?: (msg: AnyMessage) => Signer | undefined;
+}
 
 export interface MessageOptions {
   readonly correlationId?: string;
@@ -264,6 +271,14 @@ export const updateSettings = (values: Partial<Record<SettingName, number>>, opt
     'settings',
     opts,
   );
+
+/** A base64 Ed25519 public key for specs (any 32 bytes: the deciders never verify with it). */
+export const PUBLIC_KEY_A = Buffer.alloc(32, 1).toString('base64');
+export const registerPrincipalKey = (keyId: string, principal: string, roles: readonly string[] = [], opts: MessageOptions & { publicKey?: string } = {}): Message<unknown> =>
+  message('coord.v1.RegisterPrincipalKey', { keyId, principal, roles, publicKey: opts.publicKey ?? PUBLIC_KEY_A }, keyId, opts);
+export const revokePrincipalKey = (keyId: string, opts: MessageOptions = {}): Message<unknown> => message('coord.v1.RevokePrincipalKey', { keyId }, keyId, opts);
+/** A verified sender, as the pass puts it on a message under signaturesRequired. */
+export const as = (name: string, ...roles: string[]): { principal: Principal } => ({ principal: { name, roles } });
 
 export const getSettings = (opts: MessageOptions = {}): Message<unknown> => message('coord.v1.GetSettings', {}, null, opts);
 export const explainRequest = (correlationId: string, opts: MessageOptions = {}): Message<unknown> => message('coord.v1.ExplainRequest', { correlationId }, null, opts);
@@ -519,8 +534,11 @@ export class PassThen extends StateThen {
 
 export interface When {
   when(msg: Step): Then;
-  /** Runs `batch` as one pass of the real engine (ordered by stage, then by position in `batch`); `published`: as a replay folds it. */
-  whenInOnePass(batch: readonly AnyMessage[], opts?: { readonly published?: boolean }): Promise<PassThen>;
+  /**
+   * Runs `batch` as one pass of the real engine (ordered by stage, then by position in `batch`);
+   * `published`: as a replay folds it; `sign` signs a record as a sender would.
+   */
+  whenInOnePass(batch: readonly AnyMessage[], opts?: PassOptions): Promise<PassThen>;
 }
 
 const PREFIX = 'test-coord';
@@ -590,23 +608,28 @@ export const given = (history: readonly Step[] = [], handlers: ReadonlyMap<strin
       throw new Error(`given step ${i + 1} (${msg.type}) was refused with ${decision.reply.status}: ${decision.reply.message}`);
   });
 
-  const inOnePass = async (batch: readonly AnyMessage[], opts: { readonly published?: boolean } = {}): Promise<PassThen> => {
+  const inOnePass = async (batch: readonly AnyMessage[], opts: PassOptions = {}): Promise<PassThen> => {
+    const { sign } = opts;
     const { codec, read } = memoryCodec();
     const records: RawRecord[] = [];
     for (const [i, msg] of batch.entries()) {
       const kind = kindOfRecord(msg.type);
       if (kind === undefined) throw new Error(`${msg.type} is not part of the protocol`);
+      const key = msg.key === null ? null : Buffer.from(msg.key);
+      const value = await codec.encode(topicName(PREFIX, kind), msg.type, msg.value);
+      const headers: Record<string, string> = {
+        ...(msg.correlationId === undefined ? {} : { 'correlation-id': msg.correlationId }),
+        ...(msg.replyTo === undefined ? {} : { 'reply-to': msg.replyTo }),
+        ...(msg.deadlineMs === undefined ? {} : { 'deadline-ms': String(msg.deadlineMs) }),
+      };
+      const signer = sign?.(msg);
       records.push({
         topic: topicName(PREFIX, kind),
         partition: 0,
         offset: String(i),
-        key: msg.key === null ? null : Buffer.from(msg.key),
-        value: await codec.encode(topicName(PREFIX, kind), msg.type, msg.value),
-        headers: {
-          ...(msg.correlationId === undefined ? {} : { 'correlation-id': msg.correlationId }),
-          ...(msg.replyTo === undefined ? {} : { 'reply-to': msg.replyTo }),
-          ...(msg.deadlineMs === undefined ? {} : { 'deadline-ms': String(msg.deadlineMs) }),
-        },
+        key,
+        value,
+        headers: signer === undefined ? headers : signer.sign(kind, key, value, headers),
         timestamp: String(msg.timestampMs),
       });
     }

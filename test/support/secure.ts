@@ -5,7 +5,9 @@
  * whole family of prefixes, and nothing beyond it.
  */
 import type { Config } from '../../src/config';
-import { SUPER_USER, type SecureBroker } from '../../src/infra/secure';
+import { signingRoles, SUPER_USER, type SecureBroker } from '../../src/infra/secure';
+import { registerSigningKeys } from '../../src/messaging/keys';
+import type { Parts } from '../../src/runtime';
 import { applyAcls, REPLAY_GROUP_PREFIX, CLIENT_GROUP_PREFIX, TAIL_GROUP_PREFIX, type PlannedAcl } from '../../src/messaging/acl';
 import { createKafka } from '../../src/messaging/kafka';
 import { silentLogger } from '../../src/log';
@@ -29,6 +31,9 @@ export const connectionEnv = (c: Partial<Config>): Record<string, string> => {
     kafkaSaslPassword: 'KAFKA_SASL_PASSWORD',
     kafkaSslCaLocation: 'KAFKA_SSL_CA_LOCATION',
     schemaRegistryAuth: 'SCHEMA_REGISTRY_AUTH',
+    signingKey: 'COORD_SIGNING_KEY',
+    signingKeyId: 'COORD_SIGNING_KEY_ID',
+    requireSignatures: 'COORD_REQUIRE_SIGNATURES',
   };
   return Object.fromEntries(Object.entries(names).flatMap(([k, env]) => (c[k as keyof Config] === undefined ? [] : [[env, String(c[k as keyof Config])]])));
 };
@@ -51,6 +56,19 @@ const runAcls = (principal: string): PlannedAcl[] => {
     rule('CLUSTER', 'LITERAL', 'kafka-cluster', 'IDEMPOTENT_WRITE'),
   ];
 };
+
+/** The roles each principal's key is registered with on a test deployment: the run's principal does everything, as an admin. */
+export const testSigningRoles = (principal: string): string[] => (principal === RUN_PRINCIPAL ? ['admin', 'coordinator'] : signingRoles(principal));
+
+/**
+ * Registers every principal's signing key on a new deployment's log, signed by the run's key,
+ * before its coordinator proposes to require signatures (TEST_SECURE's initial settings).
+ */
+export const registerTestKeys = async (secure: SecureBroker, parts: Parts, topicPrefix: string): Promise<void> =>
+  registerSigningKeys(
+    { kafka: parts.kafka, codec: parts.codec, topicPrefix, signer: parts.signer },
+    [...secure.signingKeys].map(([principal, k]) => ({ keyId: k.keyId, principal, roles: testSigningRoles(principal), publicKey: k.publicKey })),
+  );
 
 /** Grants the run's principal its rights, as the super user. */
 export const grantRunPrincipal = async (brokers: string, secure: SecureBroker): Promise<void> => {

@@ -131,7 +131,8 @@ export const startTestStack = async (): Promise<TestStack> => {
       log,
     );
   if (inner.secure !== undefined) await grantRunPrincipal(inner.brokers, inner.secure);
-  const connection: Partial<Config> = inner.secure?.connection(RUN_PRINCIPAL) ?? {};
+  // Secured: the run signs as its principal, and every deployment's coordinator proposes to require signatures.
+  const connection: Partial<Config> = inner.secure === undefined ? {} : { ...inner.secure.connection(RUN_PRINCIPAL), requireSignatures: true };
   await warmRegistry(inner.registryUrl, connection.schemaRegistryAuth);
   current = {
     secure: inner.secure,

@@ -19,6 +19,8 @@ import {
   tick,
   T0,
   workerHeartbeat,
+  as,
+  registerPrincipalKey,
   workerRegistered,
   workerStatistics,
 } from '../support/given';
@@ -32,7 +34,7 @@ describe('the changelog as tables: typed images in Debezium’s envelope', () =>
     it('has a typed image for every entity type analytics reads, and none for the oracle', () =>
       assert.deepStrictEqual(
         [...TABLES.keys()].sort(),
-        ['allocation', 'logical-source', 'physical-source', 'query', 'read-hold', 'session', 'settings', 'sink', 'worker'],
+        ['allocation', 'logical-source', 'physical-source', 'principal-key', 'query', 'read-hold', 'session', 'settings', 'sink', 'worker'],
         `and not ${ORACLE}`,
       ));
 
@@ -208,7 +210,8 @@ describe('the changelog as tables: typed images in Debezium’s envelope', () =>
         createPhysicalSource('cars-w1', 'cars', 'w1'),
         createSink('out'),
         createQuery('q1', { session: 's1' }),
-        acquireReadHold('audit'),
+        acquireReadHold('audit', as('alice')),
+        registerPrincipalKey('alice-1', 'alice', ['frontend']),
       ]).whenInOnePass([startQuery('q1'), tick(T0 + 1_000, { maxAllocations: 500 })]);
       const seen = new Set<string>();
       for (const [entity, table] of TABLES) {

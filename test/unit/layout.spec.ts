@@ -17,7 +17,7 @@ describe("the snapshot's RocksDB layout", () => {
   it('encodes the meta as before, and reads a lineage an older store did not record as version 1, proven', () => {
     const meta = { id: 5n, ts: 9n, logTimeMs: 11, digest: 0n };
     const Z = '0'.repeat(64);
-    assert.equal(encodeMeta(meta).toString(), `{"id":"5","ts":"9","logTimeMs":11,"digest":"${Z}","logicVersion":1}`);
+    assert.equal(encodeMeta(meta, { logicVersion: 1, proven: true }).toString(), `{"id":"5","ts":"9","logTimeMs":11,"digest":"${Z}","logicVersion":1}`);
     assert.equal(encodeMeta(meta, { logicVersion: 2, proven: false }).toString(), `{"id":"5","ts":"9","logTimeMs":11,"digest":"${Z}","logicVersion":2,"proven":false}`);
     assert.deepEqual(readLineage(Buffer.from('{"id":"5","ts":"9","logTimeMs":11,"digest":"00"}')), { logicVersion: 1, proven: true });
   });

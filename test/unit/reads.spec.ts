@@ -151,7 +151,7 @@ describe('read holds', () => {
     given(versions)
       .when(acquireReadHold('h', { asOfTs: ts(0), leaseMs: 60_000n, ...at(300) }))
       .thenReplies('OK')
-      .thenPayload({ type: 'coord.v1.ReadHold', value: { name: 'h', ts: ts(0), expiresAtMs: BigInt(T0 + 60_300) } }));
+      .thenPayload({ type: 'coord.v1.ReadHold', value: { name: 'h', ts: ts(0), expiresAtMs: BigInt(T0 + 60_300), owner: null } }));
 
   it('holds the snapshot being applied when no asOf is given', () => {
     const t = given(versions).when(acquireReadHold('h', at(300)));

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { registryRealm } from '../../src/infra/keycloak';
-import { ensureSecrets } from '../../src/infra/secure';
+import { ensureSecrets, signingRoles } from '../../src/infra/secure';
 import { readRunEnv } from '../../src/cli/run-env';
 
 describe('the secured stack material', () => {
@@ -14,7 +14,7 @@ describe('the secured stack material', () => {
   after(() => rmSync(dir, { recursive: true, force: true }));
 
   it('writes one secrets file per principal, readable by its owner only, and keeps it on the next start', () => {
-    const first = ensureSecrets(dir, ['frontend', 'worker']);
+    const first = ensureSecrets(dir, ['frontend', 'worker']).passwords;
     const file = join(dir, 'frontend.env');
     assert.equal(statSync(file).mode & 0o777, 0o600);
     const env = readRunEnv(file);
@@ -22,9 +22,21 @@ describe('the secured stack material', () => {
     assert.equal(env.KAFKA_SASL_PASSWORD, first.get('frontend'));
     assert.equal(env.SCHEMA_REGISTRY_AUTH, `frontend:${first.get('frontend')}`);
     assert.notEqual(first.get('frontend'), first.get('worker'));
-    const again = ensureSecrets(dir, ['frontend', 'worker', 'reader']);
+    const again = ensureSecrets(dir, ['frontend', 'worker', 'reader']).passwords;
     assert.equal(again.get('frontend'), first.get('frontend'));
     assert.match(readFileSync(join(dir, 'reader.env'), 'utf8'), /^KAFKA_SASL_USERNAME=reader$/m);
+  });
+
+  it('gives each principal an Ed25519 signing key (0600) named in its secrets file, kept on the next start', () => {
+    const first = ensureSecrets(dir, ['frontend']).signingKeys.get('frontend');
+    assert.ok(first !== undefined);
+    assert.equal(statSync(first.file).mode & 0o777, 0o600);
+    const env = readRunEnv(join(dir, 'frontend.env'));
+    assert.equal(env.COORD_SIGNING_KEY, first.file);
+    assert.equal(env.COORD_SIGNING_KEY_ID, 'frontend-1');
+    assert.equal(Buffer.from(first.publicKey, 'base64').length, 32);
+    assert.deepEqual(ensureSecrets(dir, ['frontend']).signingKeys.get('frontend'), first);
+    assert.deepEqual([signingRoles('admin'), signingRoles('coordinator'), signingRoles('worker-2'), signingRoles('frontendx')], [['admin'], ['coordinator'], ['worker'], []]);
   });
 
   it('gives the admin sr-admin, the coordinator sr-developer and everyone else sr-readonly in the registry realm', () => {

@@ -9,11 +9,21 @@ import { DEDUPE, DEDUPE_BY_TIME, EXPLAIN, HISTORY, MARKER_POSITION, OFFSETS, OUT
 import { decodeOutbox, type OutRecord } from '../store/outbox';
 import type { Store, StoreSnapshot, WriteOps } from '../store/rocks';
 import { LOGIC_VERSION, type Lineage } from './logic-version';
-import type { SnapshotMeta } from './state';
 
 // What a pass and a fold write, key by key: re-exported as they are, so a pass builds its write batch itself.
 export { dedupeKey, dedupeTimeKey, DEDUPE_BY_TIME, explainKey, historyKey, offsetKey, outboxKey, parseDedupeTimeKey, SNAPSHOT_META, stateKey } from '../store/keys';
 export { decodeRemembered, encodeOutbox, encodeRemembered, type OutRecord, type RememberedRequest } from '../store/outbox';
+
+/** What the store records of its last committed snapshot (m/snapshot), with the lineage beside it. */
+export interface SnapshotMeta {
+  readonly id: bigint;
+  /** Hybrid timestamp: physical ms << 18 | logical. */
+  readonly ts: bigint;
+  /** The newest log time folded so far (ms). */
+  readonly logTimeMs: number;
+  /** Digest of the projections' state after this snapshot (src/store/digest.ts). */
+  readonly digest: bigint;
+}
 
 /** A committed snapshot's outputs, and the store key they wait under until published. */
 export interface Outbox {

@@ -3,23 +3,13 @@ import { type Change, type Entity, type Image, type StateView } from '../../proj
 import { LOGICAL_BITS, nextHybrid } from '../../projections/system/hybrid';
 import { DigestSum, EMPTY_DIGEST } from '../store/digest';
 import type { Store } from '../store/rocks';
-import { historyKey, readImages, readVersions, storedMeta, storedOffsets } from './layout';
-
-export interface SnapshotMeta {
-  readonly id: bigint;
-  /** Hybrid timestamp: physical ms << 18 | logical. */
-  readonly ts: bigint;
-  /** The newest log time folded so far (ms). */
-  readonly logTimeMs: number;
-  /** Digest of the projections' state after this snapshot (src/store/digest.ts). */
-  readonly digest: bigint;
-}
+import { historyKey, readImages, readVersions, storedMeta, storedOffsets, type SnapshotMeta } from './layout';
 
 export const GENESIS: SnapshotMeta = Object.freeze({ id: 0n, ts: 0n, logTimeMs: 0, digest: EMPTY_DIGEST });
 
 export { LOGICAL_BITS, nextHybrid };
-// The meta's encoding is the layout's (src/engine/layout.ts); named here too, where the pass and the fold import it from.
-export { encodeMeta, readLineage } from './layout';
+// The meta and its encoding are the layout's (src/engine/layout.ts); named here too, where the engine imports them from.
+export { encodeMeta, readLineage, type SnapshotMeta } from './layout';
 
 /** One version of a versioned entity: its image from snapshot `ts` on (null: deleted then). */
 interface Version {

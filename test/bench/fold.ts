@@ -95,6 +95,8 @@ const main = async (): Promise<void> => {
   const state = new WorkingState();
   let meta = GENESIS;
   let cpuFrom = process.cpuUsage();
+  /** Records the live fold put in its outboxes: what publication then encodes and sends. */
+  let outputs = 0;
   const run = async (): Promise<number> => {
     const started = performance.now();
     cpuFrom = process.cpuUsage();
@@ -106,6 +108,7 @@ const main = async (): Promise<void> => {
       } else {
         const result = await fold(records.slice(i, i + batchSize), state, meta);
         meta = result.meta;
+        outputs += result.outbox.records.length;
         await store.write({ puts: [], deletes: [result.outbox.key] });
       }
     }
@@ -117,7 +120,7 @@ const main = async (): Promise<void> => {
   // CPU time of this process (the fold's thread and RocksDB's): steadier than elapsed time on a shared machine.
   const cpu = process.cpuUsage(cpuFrom);
   const cpuUsPerRecord = Math.round(((cpu.user + cpu.system) / records.length) * 100) / 100;
-  console.log(JSON.stringify({ kind, replay: replaying, ...(kind === 'events' ? { workers } : {}), batchSize, records: records.length, ms: Math.round(elapsed), usPerRecord: Math.round((elapsed * 1000) / records.length * 100) / 100, cpuUsPerRecord, perSecond: Math.round(records.length / (elapsed / 1000)), digest: digestHex(meta.digest).slice(0, 16) }));
+  console.log(JSON.stringify({ kind, replay: replaying, ...(kind === 'events' ? { workers } : {}), batchSize, records: records.length, ms: Math.round(elapsed), usPerRecord: Math.round((elapsed * 1000) / records.length * 100) / 100, cpuUsPerRecord, perSecond: Math.round(records.length / (elapsed / 1000)), digest: digestHex(meta.digest).slice(0, 16), ...(replaying ? {} : { outputsPerRecord: Math.round((outputs / records.length) * 1000) / 1000 }) }));
   if (typeof ms !== 'number' && ms.profile !== undefined) console.log(JSON.stringify(ms.profile, null, 1));
   if (live !== undefined) {
     const differ = await storeDiff(live, store);

@@ -54,6 +54,8 @@ export interface FoldRun {
   /** Timed as a replay or a standby folds (REPLAY=1). */
   readonly replay: boolean;
   readonly digest: string;
+  /** Records the live fold put in its outboxes a record folded: what publication then encodes and sends (0 when replaying). */
+  readonly outputsPerRecord: number;
 }
 
 const T0 = 1_800_000_000_000;
@@ -131,6 +133,8 @@ export const foldRun = async (o: {
   };
   try {
     /** A live fold, as the active instance folds: each pass's outbox written, then cleared as once published. */
+    /** Records the timed live fold put in its outboxes. */
+    let outputs = 0;
     const liveFold = async (store: Store, each?: (digest: string) => void): Promise<{ pass: (batch: RawRecord[]) => Promise<void>; digest: () => string }> => {
       const fold = createFold({ store, codec, options });
       const state = new WorkingState();
@@ -140,6 +144,7 @@ export const foldRun = async (o: {
           const result = await fold(batch, state, meta);
           meta = result.meta;
           each?.(digestHex(meta.digest));
+          outputs += result.outbox.records.length;
           await store.write({ puts: [], deletes: [result.outbox.key] });
         },
         digest: () => digestHex(meta.digest),
@@ -171,6 +176,7 @@ export const foldRun = async (o: {
       digest = () => digestHex(meta.digest);
     }
     if (setup.length > 0) await pass(setup);
+    outputs = 0;
     let cpuFrom = process.cpuUsage();
     const run = async (): Promise<number> => {
       const started = performance.now();
@@ -196,6 +202,7 @@ export const foldRun = async (o: {
       cpuUsPerRecord: Math.round(((cpu.user + cpu.system) / records.length) * 100) / 100,
       perSecond: Math.round(records.length / (elapsed / 1000)),
       digest: digest().slice(0, 16),
+      outputsPerRecord: replaying ? 0 : Math.round((outputs / records.length) * 1000) / 1000,
       ...(measured.profile === undefined ? {} : { profile: measured.profile }),
     };
   } finally {

@@ -10,7 +10,7 @@ import type { Logger } from '../log';
 import type { Codec } from '../messaging/codec';
 import { requestFingerprint } from '../messaging/fingerprint';
 import { H, readHeaders } from '../messaging/headers';
-import { createConsumer, seekOnJoin, topicOffsets, type Consumer, type Kafka, type Position, type Producer } from '../messaging/clients';
+import { createConsumer, seekOnJoin, topicOffsets, type Consumer, type Kafka, type Producer } from '../messaging/clients';
 import { requestProducer } from '../messaging/kafka';
 import { RECORD_TOPICS } from '../messaging/protocol';
 import { signed, type Signer } from '../messaging/signing';
@@ -91,9 +91,6 @@ export interface Client {
   close(): Promise<void>;
 }
 
-/** A reply reader that completed no fetch for this long is replaced by a new one (see replaceStalledReader); an idle fetch ends every 20 ms. */
-export const READER_STALL_MS = 5_000;
-
 /** How an ask that got no reply ended, for the latency histogram. */
 const OUTCOMES: Partial<Record<string, string>> = { ASK_TIMEOUT: 'TIMEOUT', CLIENT_CLOSED: 'CLOSED', BACKPRESSURE: 'BACKPRESSURE', ASK_ABORTED: 'ABORTED' };
 const outcomeOf = (err: unknown): string => (isCoordError(err) ? (OUTCOMES[err.code] ?? 'ERROR') : 'ERROR');
@@ -137,41 +134,21 @@ export const createClient = (o: ClientOptions): Client => {
     pending.settle(reply, headers[H.fingerprint]);
   };
 
-  const snapshots = topicName(o.topicPrefix, 'snapshots');
-  const topics = o.maxLag === undefined ? [o.replyTopic] : [o.replyTopic, snapshots];
-  /**
-   * Where the reply reader goes on from: the next record not read yet, per partition. It starts at
-   * the log end as it was before any ask, so no reply to us can be skipped; after that every join
-   * (a rejoin, a consumer kafkajs restarted, a reader replaced) seeks here, since nothing is
-   * committed: kafkajs would otherwise start at the log end and skip the replies published meanwhile.
-   */
-  const next = new Map<string, Position>();
-  /** When the current reader last completed a fetch (kafkajs's FETCH event), ms. */
-  let lastFetchMs = Date.now();
-  let watchdog: NodeJS.Timeout | undefined;
-  let replacing = false;
-  /** Readers replaced by newer ones, still disconnecting (a hung request ends within kafkajs's requestTimeout). */
-  const retiring = new Set<Promise<void>>();
-
-  /**
-   * A reply reader: a consumer in a group of its own that commits nothing (kafkajs reads partitions
-   * only through a group), positioned by `next` at every join. Only the current reader's records count.
-   */
-  const startReader = async (): Promise<void> => {
-    if (closed) return;
+  const start = async (): Promise<void> => {
+    producer = requestProducer(o.kafka);
+    await producer.connect();
     const c = createConsumer(o.kafka, { groupId: `coord-client-${randomUUID()}`, maxWaitTimeInMs: 20 });
     consumer = c;
-    c.on(c.events.FETCH, () => {
-      if (consumer === c) lastFetchMs = Date.now();
-    });
     await c.connect();
+    const snapshots = topicName(o.topicPrefix, 'snapshots');
+    const topics = o.maxLag === undefined ? [o.replyTopic] : [o.replyTopic, snapshots];
     await c.subscribe({ topics, fromBeginning: false });
-    const joined = seekOnJoin(c, () => [...next.values()]);
+    // Start at the log end as it was before any ask, so no reply to us can be skipped.
+    const ends = (await topicOffsets(o.kafka, topics)).map((p) => ({ topic: p.topic, partition: p.partition, offset: p.high }));
+    const joined = seekOnJoin(c, ends);
     await c.run({
       autoCommit: false,
-      eachMessage: async ({ topic, partition, message }) => {
-        if (consumer !== c) return; // a replaced reader: the current one reads this again from `next`
-        next.set(`${topic}:${partition}`, { topic, partition, offset: (BigInt(message.offset) + 1n).toString() });
+      eachMessage: async ({ topic, message }) => {
         if (topic !== snapshots) return onReply(message.value, message.headers);
         // Only a marker the coordinator wrote (in a transaction, as every one of its markers) says the lag:
         // a record anyone appended there must not hold this client back.
@@ -182,41 +159,6 @@ export const createClient = (o: ClientOptions): Client => {
       },
     });
     await joined;
-    lastFetchMs = Date.now();
-  };
-
-  /**
-   * A reader that completed no fetch for READER_STALL_MS is replaced. kafkajs sends a consumer's
-   * heartbeats from its fetch loop and keeps its group coordinator until it rejoins: when that
-   * broker dies or restarts, each heartbeat is refused or waits out requestTimeout, and the loop
-   * (every reply with it) waits until the old coordinator answers again, 20 s and more after a
-   * kill -9. A new reader, in a new group, asks where its coordinator is and starts where the old
-   * one stopped, so no reply is lost and none is read twice by the client.
-   */
-  const replaceStalledReader = (): void => {
-    if (closed || replacing || Date.now() - lastFetchMs < READER_STALL_MS) return;
-    replacing = true;
-    const old = consumer;
-    o.log.warn('the reply reader fetched nothing for a while; starting a new one where it stopped', { stalledMs: Date.now() - lastFetchMs });
-    metrics?.readerReplaced();
-    const gone = (old?.disconnect() ?? Promise.resolve()).catch(() => undefined);
-    retiring.add(gone);
-    void gone.then(() => retiring.delete(gone));
-    startReader()
-      .catch((err: unknown) => o.log.warn('could not start a new reply reader yet', { error: errorMessage(err) }))
-      .finally(() => {
-        replacing = false;
-        lastFetchMs = Date.now(); // the next one is judged from now
-      });
-  };
-
-  const start = async (): Promise<void> => {
-    producer = requestProducer(o.kafka);
-    await producer.connect();
-    for (const p of await topicOffsets(o.kafka, topics)) next.set(`${p.topic}:${p.partition}`, { topic: p.topic, partition: p.partition, offset: p.high });
-    await startReader();
-    watchdog = setInterval(replaceStalledReader, 1_000);
-    watchdog.unref();
   };
 
   const topicOf = (type: string): string => {
@@ -322,9 +264,7 @@ export const createClient = (o: ClientOptions): Client => {
       if (closed) return;
       closed = true;
       pending.close();
-      if (watchdog !== undefined) clearInterval(watchdog);
       await consumer?.disconnect().catch(() => undefined);
-      await Promise.all(retiring);
       await producer?.disconnect().catch(() => undefined);
     },
   };

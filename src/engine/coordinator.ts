@@ -8,7 +8,7 @@ import { CoordError, errorMessage, isCoordError } from '../errors';
 import type { Logger } from '../log';
 import { singleActiveAssigner } from '../messaging/assignor';
 import { changelogTables, changelogTopic } from '../messaging/changelog';
-import { CONSUMER_RETRY, createConsumer, withAdmin, type Consumer, type Kafka } from '../messaging/clients';
+import { createConsumer, withAdmin, type Consumer, type Kafka } from '../messaging/clients';
 import type { Codec } from '../messaging/codec';
 import { inputTopicProblems, lowWatermarks } from '../messaging/kafka';
 import { loadContracts } from '../messaging/schemas';
@@ -419,10 +419,9 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
       heartbeatInterval: Math.max(500, Math.floor(config.sessionTimeoutMs / 10)),
       rebalanceTimeout: 30_000,
       partitionAssigners: [singleActiveAssigner(startedAt)],
-      // Retried at most 1 s apart, so heartbeats go on through a leader move (CONSUMER_RETRY). A broker that
-      // restarts makes kafkajs give up on errors it deems final (no group coordinator yet); the state is safe
-      // in RocksDB, so the consumer always starts again and rejoins.
-      retry: { ...CONSUMER_RETRY, restartOnFailure: async () => true },
+      // A broker that restarts makes kafkajs give up on errors it deems final (no group coordinator yet);
+      // the state is safe in RocksDB, so the consumer always starts again and rejoins.
+      retry: { retries: 10, initialRetryTime: 200, maxRetryTime: 10_000, restartOnFailure: async () => true },
     });
     const c = consumer;
     c.on(c.events.GROUP_JOIN, ({ payload }) => {

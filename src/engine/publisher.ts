@@ -100,14 +100,6 @@ const byTopic = (records: readonly OutRecord[], stamps: Stamps): { topic: string
   return [...groups].map(([topic, messages]) => ({ topic, messages }));
 };
 
-/**
- * Most time between two publication attempts. A leader or a transaction coordinator that moves
- * is back within seconds, and every pass waits behind the publication: a backoff grown to 5 s
- * would add up to 5 s after the trouble passed. Each attempt costs a new producer (one
- * InitProducerId), cheap at one a second; the trouble shows on /readyz past stallThresholdMs.
- */
-const PUBLISH_BACKOFF_MAX_MS = 1_000;
-
 /** The smallest produce budget the publisher falls back to when a topic takes less than it thought. */
 const MIN_BUDGET = 16 * 1024;
 /** A set-aside record's value is kept in its DLQ notice up to this size. */
@@ -124,26 +116,14 @@ export const createPublisher = (deps: PublisherDeps): Publisher => {
     known = new Set(await withAdmin(kafka, (admin) => admin.listTopics(), { retry: { retries: 2 } }));
   };
 
-  /** Old producers still disconnecting: close() waits for them. */
-  const retiring = new Set<Promise<void>>();
-
   const fence = async (): Promise<void> => {
     const old = producer;
     producer = undefined;
-    // The old producer is not waited for: kafkajs's disconnect waits for its requests in flight, and one to a
-    // broker that restarts waits out requestTimeout. The new producer's InitProducerId fences it anyway.
-    if (old !== undefined) {
-      const gone = old.disconnect().catch(() => undefined);
-      retiring.add(gone);
-      void gone.then(() => retiring.delete(gone));
-    }
-    const from = Date.now();
+    await old?.disconnect().catch(() => undefined);
     const p = outboxProducer(kafka, deps.transactionalId);
     await p.connect();
-    const connectedMs = Date.now() - from;
     await (await p.transaction()).abort();
     producer = p;
-    if (Date.now() - from > 1_000) log.info('a new producer took long to start', { connectMs: connectedMs, initMs: Date.now() - from - connectedMs });
   };
 
   /** The DLQ notice that takes a record's place: where it was going and why it could not. */
@@ -269,10 +249,9 @@ export const createPublisher = (deps: PublisherDeps): Publisher => {
         if (kind === 'fenced') throw new CoordError('FENCED', `another coordinator instance became active and fenced this one: ${errorMessage(err)}`, { cause: err });
         const t = health.failing('publish', errorMessage(err));
         log.warn('publishing the outbox failed', { attempt, kind, error: errorMessage(err), failingForMs: Date.now() - t.sinceMs });
-        const refencing = Date.now();
         await refence().catch((e: unknown) => {
           producer = undefined;
-          log.warn('could not start a new producer yet', { error: errorMessage(e), tookMs: Date.now() - refencing });
+          log.warn('could not start a new producer yet', { error: errorMessage(e) });
         });
         if (kind !== 'retriable') {
           const isolated = await isolate(records, kind).catch((e: unknown) => {
@@ -282,7 +261,7 @@ export const createPublisher = (deps: PublisherDeps): Publisher => {
           records = isolated.records;
           if (isolated.changed) continue;
         }
-        await pause(backoffMs(attempt, PUBLISH_BACKOFF_MAX_MS), () => !deps.mayPublish());
+        await pause(backoffMs(attempt), () => !deps.mayPublish());
       }
     }
   };
@@ -293,7 +272,6 @@ export const createPublisher = (deps: PublisherDeps): Publisher => {
     close: async () => {
       await producer?.disconnect().catch(() => undefined);
       producer = undefined;
-      await Promise.all(retiring);
     },
     setAside,
   };

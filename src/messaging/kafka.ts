@@ -16,9 +16,6 @@ const LEVELS: Record<number, keyof Logger> = {
   [KafkaLogLevel.DEBUG]: 'debug',
 };
 
-/** How long a request waits for its answer (see createKafka). */
-export const REQUEST_TIMEOUT_MS = 10_000;
-
 const CONCURRENT = /another concurrent operation on the same transaction/;
 
 export const createKafka = (conn: KafkaConnection, clientId: string, log: Logger, hooks: KafkaSecurityHooks = {}): Kafka => {
@@ -28,20 +25,8 @@ export const createKafka = (conn: KafkaConnection, clientId: string, log: Logger
     ssl: kafkaSslOptions(conn),
     sasl: kafkaSaslOptions(conn, hooks),
     connectionTimeout: 3_000,
-    // A broker that restarts listens before it serves: a connection to it succeeds and its requests wait
-    // unanswered until it is ready (20 s and more, measured in the fault tier), and a node that left the
-    // cluster stays in a client's metadata (leader, group or transaction coordinator) until then. kafkajs's
-    // 30 s default let one such request hold a heartbeat, a publication or a reply fetch for 30 s; at 10 s
-    // the request fails, kafkajs reads the metadata again and goes to the node that took over. Requests
-    // that may wait longer by design keep their own bounds (a fetch its maxWaitTime, a JoinGroup the
-    // rebalance timeout); every other request to a live broker, even on a loaded machine, answers well inside it.
-    requestTimeout: REQUEST_TIMEOUT_MS,
-    // Retries at most 1 s apart: kafkajs's default ceiling (30 s) let one lookup of a transaction or group
-    // coordinator that is moving (COORDINATOR_NOT_AVAILABLE, a node just killed) back off to 12.8 s a try,
-    // 35 s for a new producer's InitProducerId in the fault tier, long after the new coordinator answered.
-    // Ten tries take about 7.5 s; a caller that still fails retries on its own terms (the publisher, with
-    // its outage on /readyz; a client's ask, with the same correlation id).
-    retry: { initialRetryTime: 100, maxRetryTime: 1_000, retries: 10 },
+    requestTimeout: 30_000,
+    retry: { initialRetryTime: 100, retries: 8 },
     // kafkajs logs its own rebalances and retries at WARN/ERROR; they go through our JSON log.
     logLevel: KafkaLogLevel.WARN,
     logCreator: () => (entry) => {

@@ -13,8 +13,6 @@ export interface ClientMetrics {
   dropped(): void;
   /** A send or ask waited for a place (`in_flight`) or for the coordinator's lag (`lag`). */
   waited(reason: 'in_flight' | 'lag', seconds: number): void;
-  /** The reply reader fetched nothing for a while (its broker or group coordinator away) and a new one took its place. */
-  readerReplaced(): void;
 }
 
 /** Seconds an ask may take, from a few milliseconds to the longest timeouts. */
@@ -35,17 +33,11 @@ export const createClientMetrics = (registry: Registry, client: string): ClientM
   const dropped = family(registry, 'coord_client_replies_dropped_total', () => new Counter({ name: 'coord_client_replies_dropped_total', help: 'Replies nobody waited for (late, duplicate, another client’s, undecodable), dropped.', labelNames: ['client'], registers }));
   const waits = family(registry, 'coord_client_backpressure_waits_total', () => new Counter({ name: 'coord_client_backpressure_waits_total', help: 'Sends and asks that waited for a place (in_flight) or for the coordinator’s lag to fall under maxLag (lag).', labelNames: ['client', 'reason'], registers }));
   const waitSeconds = family(registry, 'coord_client_backpressure_wait_seconds_total', () => new Counter({ name: 'coord_client_backpressure_wait_seconds_total', help: 'Time sends and asks spent waiting under backpressure.', labelNames: ['client', 'reason'], registers }));
-  const replaced = family(
-    registry,
-    'coord_client_reply_readers_replaced_total',
-    () => new Counter({ name: 'coord_client_reply_readers_replaced_total', help: 'Reply readers replaced after fetching nothing for a while (a broker or group coordinator away); the new one goes on where the old one stopped.', labelNames: ['client'], registers }),
-  );
 
   const labels = { client };
   asks.set(labels, 0);
   places.set(labels, 0);
   dropped.inc(labels, 0);
-  replaced.inc(labels, 0);
   for (const reason of ['in_flight', 'lag']) {
     waits.inc({ client, reason }, 0);
     waitSeconds.inc({ client, reason }, 0);
@@ -67,7 +59,6 @@ export const createClientMetrics = (registry: Registry, client: string): ClientM
     },
     places: (n) => places.set(labels, n),
     dropped: () => dropped.inc(labels),
-    readerReplaced: () => replaced.inc(labels),
     waited: (reason, seconds) => {
       waits.inc({ client, reason });
       waitSeconds.inc({ client, reason }, seconds);

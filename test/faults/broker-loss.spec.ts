@@ -102,19 +102,13 @@ describe('broker loss on a three-node cluster, under load', function () {
         const victim = await fault.victim();
         const killedAt = Date.now();
         await cluster.stopNode(victim, { hard: true });
-        const goneAt = Date.now();
         // Down long enough for leaders to move and clients to notice; then the node comes back.
         await new Promise((r) => setTimeout(r, 3_000));
-        const restartAt = Date.now();
         await cluster.startNode(victim);
-        const backAt = Date.now();
         const got = await load.done;
         const gapMs = probe.longestGapSince(killedAt);
         recordUnavailability(fault.name, gapMs);
         console.log(`      node ${victim}: longest time a client went unanswered ${gapMs} ms; send errors the client retried: ${JSON.stringify(Object.fromEntries(sendErrors))}`);
-        // The timeline, ms from the kill (wall clock at the kill, to match the coordinator's and kafkajs's logs).
-        console.log(`      timeline from the kill at ${new Date(killedAt).toISOString()}: gone +${goneAt - killedAt}, restart +${restartAt - killedAt}, back +${backAt - killedAt}; ` +
-          `probe gaps over 1 s: ${JSON.stringify(probe.gapsSince(killedAt))}; load done +${Date.now() - killedAt}`);
         assert.deepEqual(notOk(got), [], 'every create took effect exactly once');
         assert.equal(got.length, REQUESTS, 'every request got a reply');
         assert.equal(c.exited, false, 'the coordinator process was never restarted');

@@ -6,8 +6,6 @@ export interface Probe {
   stop(): Promise<void>;
   /** The longest time without an answer since `fromMs` (wall clock), ms: the unavailability a client saw. */
   longestGapSince(fromMs: number): number;
-  /** Every gap over `overMs` since `fromMs`, as [start, end] ms relative to `fromMs`: where the unavailability lies in a timeline. */
-  gapsSince(fromMs: number, overMs?: number): [number, number][];
   readonly answered: number;
 }
 
@@ -40,15 +38,6 @@ export const startProbe = (client: Client, everyMs = 100): Probe => {
       }
       // Still unanswered now counts too.
       return Math.max(gap, running ? Date.now() - prev : 0, 0);
-    },
-    gapsSince: (fromMs, overMs = 1_000) => {
-      const out: [number, number][] = [];
-      let prev = answeredAt.filter((t) => t <= fromMs).pop() ?? fromMs;
-      for (const t of answeredAt.filter((x) => x > fromMs)) {
-        if (t - prev > overMs) out.push([prev - fromMs, t - fromMs]);
-        prev = t;
-      }
-      return out;
     },
     get answered() {
       return answeredAt.length - 1;

@@ -1,3 +1,4 @@
+import { LOGIC_VERSION } from '../../src/engine/logic-version';
 import { strict as assert } from 'node:assert';
 import { createHash, randomUUID } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
@@ -182,7 +183,7 @@ describe('replay --until and inspect: a point in time, read offline', function (
     assert.equal(described.snapshotTs, T.toString());
     assert.equal(described.digest, marker.digest, 'the digest the log recorded for that snapshot');
     assert.equal(described.digestMatches, true);
-    assert.deepEqual(described.logicVersion, { version: 1, source: 'snapshot' }, 'the version that folded the last snapshot, as the folder records it');
+    assert.deepEqual(described.logicVersion, { version: LOGIC_VERSION, source: 'snapshot' }, 'the version that folded the last snapshot, as the folder records it');
     const replay = described.replay as { reason: string; target: unknown; snapshotId: string; next: { snapshotId: string }; verified: boolean };
     assert.equal(replay.reason, 'until');
     assert.deepEqual(replay.target, { kind: 'ts', ts: T.toString() });

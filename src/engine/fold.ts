@@ -11,11 +11,10 @@ import { settingsOf } from '../../projections/model';
 import { digestHex } from '../store/digest';
 import { decodeRemembered, dedupeKey, DEDUPE_BY_TIME, explainKey, parseDedupeTimeKey, SNAPSHOT_META } from './layout';
 import { checkDigest, LOGIC_VERSION, type DigestCheck } from './logic-version';
-import type { ExplainRecord } from '../../projections/system/explain';
 import { decodeExplainRecord } from './explain';
 import type { Store, WriteOps } from '../store/rocks';
 import type { RawRecord } from './decode';
-import { runPass, type PassDeps, type PassResult, type Remembered } from './pass';
+import { runPass, type PassDeps, type PassResult } from './pass';
 import { encodeMeta, type SnapshotMeta, type WorkingState } from './state';
 import { createVerifier } from '../messaging/signing';
 
@@ -54,6 +53,16 @@ export interface FoldResult extends PassResult {
 export type Fold = (records: readonly RawRecord[], state: WorkingState, prev: SnapshotMeta, extra?: FoldExtra) => Promise<FoldResult>;
 
 /** `write`: how the pass's one batch is written; the live loop retries it through a full disk. */
+/** What the store keeps under each of `correlationIds` (a remembered reply, an explain record), read in one multi-get, decoded; absent ids are left out. */
+const readKept = async <T>(store: Store, correlationIds: readonly string[], keyOf: (id: string) => string, decode: (raw: Buffer) => T): Promise<Map<string, T>> => {
+  const raws = await store.getMany(correlationIds.map(keyOf));
+  const found = new Map<string, T>();
+  raws.forEach((raw, i) => {
+    if (raw !== null) found.set(correlationIds[i], decode(raw));
+  });
+  return found;
+};
+
 export const createFold = (deps: { store: Store; codec: Codec; options: FoldOptions; write?: (ops: WriteOps) => Promise<void> }): Fold => {
   const { store, codec, options } = deps;
   const write = deps.write ?? ((ops: WriteOps) => store.write(ops));
@@ -101,22 +110,8 @@ export const createFold = (deps: { store: Store; codec: Codec; options: FoldOpti
     verifier: createVerifier(),
     logicVersion: options.logicVersion,
     changelog: options.changelogTables === undefined ? undefined : { prefix: options.topicPrefix, tables: options.changelogTables },
-    remembered: async (correlationIds) => {
-      const raws = await store.getMany(correlationIds.map(dedupeKey));
-      const found = new Map<string, Remembered>();
-      raws.forEach((raw, i) => {
-        if (raw !== null) found.set(correlationIds[i], decodeRemembered(raw));
-      });
-      return found;
-    },
-    explained: async (correlationIds) => {
-      const raws = await store.getMany(correlationIds.map(explainKey));
-      const found = new Map<string, ExplainRecord>();
-      raws.forEach((raw, i) => {
-        if (raw !== null) found.set(correlationIds[i], decodeExplainRecord(raw));
-      });
-      return found;
-    },
+    remembered: (correlationIds) => readKept(store, correlationIds, dedupeKey, decodeRemembered),
+    explained: (correlationIds) => readKept(store, correlationIds, explainKey, decodeExplainRecord),
   };
   return async (records, state, prev, extra) => {
     // The retention in force before the pass, from the log, as the pass's own settings.

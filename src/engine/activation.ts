@@ -9,12 +9,12 @@ import { errorMessage, isCoordError } from '../errors';
 import type { Logger } from '../log';
 import { withAdmin, type Consumer, type Kafka } from '../messaging/clients';
 import type { Codec } from '../messaging/codec';
-import { highWatermarks as logEnds } from '../messaging/kafka';
+import { highWatermarks as logEnds, isPassingKafkaTrouble } from '../messaging/kafka';
 import { digestHex } from '../store/digest';
 import type { Store } from '../store/rocks';
 import { failPoint } from './failpoints';
 import type { Follower } from './follower';
-import { backoffMs, pause, type Health } from './health';
+import { backoffMs, pause, type Health, type TroubleKind } from './health';
 import { LOGIC_VERSION } from './logic-version';
 import { storedLineage, storedMarkerPosition, WIPE } from './layout';
 import { isRegistryDown } from './markers';
@@ -95,6 +95,11 @@ export interface Activation {
   readonly generation: number;
 }
 
+/** What `retrying` returns once the attempt it serves is moot. */
+const MOOT = Symbol('moot');
+/** The /readyz entry each retried step of an activation fails under. */
+const HEALTH_OF: Readonly<Record<string, TroubleKind>> = { 'catch-up': 'activation', 'log ends': 'activation' };
+
 export const createActivation = (deps: ActivationDeps): Activation => {
   const { kafka, codec, store, log, current, role, health, snapshotsTopic, inputTopics } = deps;
   let generation = 0;
@@ -164,30 +169,49 @@ export const createActivation = (deps: ActivationDeps): Activation => {
     return undefined;
   };
 
-  const activate = async (c: Consumer, owned: readonly { topic: string; partition: number }[], attempt: number): Promise<void> => {
-    await deps.follower.stop(); // it folds inside the turns a catch-up takes
-    let refusal: string | undefined;
-    // A registry away during the catch-up (markers, or inputs of schema ids this process has not seen) holds the
-    // activation, shown on /readyz, and it goes on once the registry answers; the snapshots folded so far stay.
+  /**
+   * Runs one step of an activation again while the trouble is passing: a registry that does not
+   * answer, or Kafka's (a broker away, a leader or a coordinator moving, a request timing out).
+   * Each wait is shown on /readyz and bounded (5 s at most between tries); it ends once the
+   * attempt is moot or the instance stops, with `moot` then. Anything else is thrown.
+   */
+  const retrying = async <T>(attempt: number, step: string, fn: (tries: number) => Promise<T>): Promise<T | typeof MOOT> => {
     for (let tries = 1; ; tries++) {
       try {
-        refusal = await deps.exclusive(async () => {
-          if (tries > 1) await reload(); // where the interrupted catch-up left the store
-          await deps.publication.published(); // what this instance committed goes out before it fences its own producer
-          if (attempt !== activation) return undefined; // a newer rebalance made this one moot
-          if (role.is('stoodDown')) role.to('activating');
-          return catchUp();
-        });
-        if (tries > 1) health.ok('registry');
-        break;
+        const out = await fn(tries);
+        if (tries > 1) health.ok(HEALTH_OF[step]);
+        return out;
       } catch (err) {
-        if (!isRegistryDown(err) || !deps.running() || attempt !== activation) throw err;
-        const t = health.failing('registry', errorMessage(err));
-        log.warn('the schema registry does not answer during the catch-up; activating again once it does', { tries, error: errorMessage(err), failingForMs: Date.now() - t.sinceMs });
+        const registry = isRegistryDown(err);
+        if ((!registry && !isPassingKafkaTrouble(err)) || !deps.running() || attempt !== activation) throw err;
+        const key = registry ? 'registry' : HEALTH_OF[step];
+        const t = health.failing(key, `${step}: ${errorMessage(err)}`);
+        log.warn(registry ? 'the schema registry does not answer during the activation; trying again once it does' : 'Kafka failed a step of the activation; trying it again', {
+          step,
+          tries,
+          error: errorMessage(err),
+          failingForMs: Date.now() - t.sinceMs,
+        });
         await pause(Math.min(5_000, backoffMs(tries)), () => !deps.running() || attempt !== activation);
+        if (!deps.running() || attempt !== activation) return MOOT;
       }
     }
-    if (attempt !== activation) return;
+  };
+
+  const activate = async (c: Consumer, owned: readonly { topic: string; partition: number }[], attempt: number): Promise<void> => {
+    await deps.follower.stop(); // it folds inside the turns a catch-up takes
+    // A registry away during the catch-up (markers, or inputs of schema ids this process has not seen), or a broker
+    // away, holds the activation, shown on /readyz, and it goes on once they answer; the snapshots folded so far stay.
+    const refusal = await retrying(attempt, 'catch-up', (tries) =>
+      deps.exclusive(async () => {
+        if (tries > 1) await reload(); // where the interrupted catch-up left the store
+        await deps.publication.published(); // what this instance committed goes out before it fences its own producer
+        if (attempt !== activation) return undefined; // a newer rebalance made this one moot
+        if (role.is('stoodDown')) role.to('activating');
+        return catchUp();
+      }),
+    );
+    if (refusal === MOOT || attempt !== activation) return;
     if (refusal !== undefined) {
       health.failing('environment', refusal);
       log.error('refusing to serve', { reason: refusal });
@@ -195,7 +219,8 @@ export const createActivation = (deps: ActivationDeps): Activation => {
     }
     // A stored offset past the log end means the topic was deleted and created again (or truncated):
     // resuming would skip or refold input silently, so this instance refuses to serve and says why.
-    const ends = await withAdmin(kafka, (admin) => logEnds(admin, inputTopics));
+    const ends = await retrying(attempt, 'log ends', () => withAdmin(kafka, (admin) => logEnds(admin, inputTopics)));
+    if (ends === MOOT || attempt !== activation) return;
     const behind = owned.flatMap(({ topic, partition }) => {
       const k = tpKey(topic, partition);
       const stored = current.offsets.get(k);

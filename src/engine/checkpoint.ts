@@ -27,6 +27,7 @@ import { REPLAY_GROUP_PREFIX } from '../messaging/acl';
 import { DigestSum, digestHex } from '../store/digest';
 import type { Store } from '../store/rocks';
 import { checkpointEntries, checkpointEntryKind, decodeMeta, markerPositionOf, readLineage, restoredOps, storedMeta, WIPE } from './layout';
+import { isRegistryDown } from './markers';
 import { readMarkerChain } from './replay';
 
 export const CHUNK_RECORD = 'coord.v1.CheckpointChunk';
@@ -209,6 +210,8 @@ export const restoreCheckpoint = async (deps: RestoreDeps): Promise<Restored> =>
             manifests.set(manifest.slot, { manifest, offset });
           }
         } catch (err) {
+          // A registry that does not answer says nothing about the record: the restore fails and says why.
+          if (isRegistryDown(err)) throw err;
           log.warn('skipped a record on the checkpoints topic that is not a manifest', { offset: m.offset, error: errorMessage(err) });
         }
       } else if (m.value === null) chunkAt.delete(key);
@@ -254,7 +257,15 @@ const load = async (deps: RestoreDeps, manifest: Manifest, fromOffset: bigint, t
     async (_partition, m) => {
       if (next >= manifest.chunks || m.value === null || m.key?.toString() !== chunkKey(manifest.slot, next)) return;
       if (m.headers?.[SNAPSHOT_HEADER]?.toString() !== manifest.snapshotId.toString()) return;
-      const d = await codec.decode(m.value, topic);
+      let d: Awaited<ReturnType<Codec['decode']>>;
+      try {
+        d = await codec.decode(m.value, topic);
+      } catch (err) {
+        // A record under a chunk's key that does not decode is not the chunk: the checkpoint then lacks it and is not used.
+        if (isRegistryDown(err)) throw err;
+        deps.log.warn('skipped a record on the checkpoints topic that does not decode', { offset: m.offset, error: errorMessage(err) });
+        return;
+      }
       if (d.fullName !== CHUNK_RECORD) return;
       const puts: [string, Buffer][] = [];
       for (const e of d.value.entries as { key: string; value: Buffer }[]) {

@@ -4,7 +4,7 @@
  * with the reason. Engine time (the wall clock), never the fold's.
  */
 
-export type TroubleKind = 'publish' | 'store' | 'registry' | 'consumer' | 'environment' | 'settings';
+export type TroubleKind = 'publish' | 'store' | 'registry' | 'consumer' | 'environment' | 'settings' | 'activation';
 
 export interface Trouble {
   readonly kind: TroubleKind;
@@ -17,7 +17,7 @@ export interface Trouble {
 export class Health {
   private readonly current = new Map<TroubleKind, Trouble>();
   /** Failed attempts per kind since start, for /metrics. */
-  readonly retries: Record<TroubleKind, number> = { publish: 0, store: 0, registry: 0, consumer: 0, environment: 0, settings: 0 };
+  readonly retries: Record<TroubleKind, number> = { publish: 0, store: 0, registry: 0, consumer: 0, environment: 0, settings: 0, activation: 0 };
 
   constructor(private readonly now: () => number = Date.now) {}
 

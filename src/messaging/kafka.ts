@@ -191,6 +191,23 @@ export const classifyProduceError = (err: unknown): ProduceFailure => {
   return 'retriable';
 };
 
+/** kafkajs errors that say the cluster could not answer this time, not that it refuses. */
+const PASSING = new Set(['KafkaJSConnectionError', 'KafkaJSConnectionClosedError', 'KafkaJSRequestTimeoutError', 'KafkaJSBrokerNotFound', 'KafkaJSMetadataNotLoaded', 'KafkaJSLockTimeout', 'KafkaJSNumberOfRetriesExceeded']);
+
+/**
+ * Whether `err` is a passing trouble of the cluster (a broker away, a leader or a coordinator
+ * moving, a request timing out, kafkajs's retries running out on such), worth the same step
+ * again later; never when it or an error it wraps is a fencing.
+ */
+export const isPassingKafkaTrouble = (err: unknown): boolean => {
+  if (errorTypes(err).some((t) => FENCING.has(t))) return false;
+  for (let e = err, depth = 0; typeof e === 'object' && e !== null && depth < 8; e = (e as { cause?: unknown }).cause, depth++) {
+    const { name, retriable } = e as { name?: unknown; retriable?: unknown };
+    if (typeof name === 'string' && name.startsWith('KafkaJS') && (retriable === true || PASSING.has(name))) return true;
+  }
+  return false;
+};
+
 /** A client's producer: bounded retries, since a retried request keeps its correlation id and has no second effect. */
 export const requestProducer = (kafka: Kafka): Producer =>
   kafka.producer({ allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner, retry: { retries: 5 } });

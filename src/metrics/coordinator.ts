@@ -190,7 +190,7 @@ export const registerCoordinatorGauges = (deps: { readonly registry: Registry; r
   counter('coord_correlation_conflicts_total', 'Requests that reused a correlation id for another request (answered CONFLICT).', undefined, (s) => s.refusals.conflicts);
   counter('coord_replies_too_large_total', 'Replies over maxValueBytes, answered RESOURCE_EXHAUSTED instead.', undefined, (s) => s.refusals.repliesTooLarge);
   counter('coord_snapshot_markers_skipped_total', 'Records on the snapshots topic skipped at a takeover: undecodable, without a generation, or not continuing the chain.', undefined, (s) => s.refusals.markersSkipped);
-  counter('coord_retries_total', 'Failed attempts retried, by what failed (publish, store, registry, consumer, environment, settings).', 'what', (s) => s.retries);
+  counter('coord_retries_total', 'Failed attempts retried, by what failed (publish, store, registry, consumer, environment, settings, activation).', 'what', (s) => s.retries);
   new Gauge({
     name: 'coord_stalled',
     help: '1 while a trouble has been retried for longer than stallThresholdMs (then /readyz is 503), by what.',

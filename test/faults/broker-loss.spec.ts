@@ -14,7 +14,8 @@ import { coordinatorProcess, type CoordinatorProcess } from '../support/coordina
 import { deployment, type Deployment } from '../support/deployment';
 import { notOk, steadyLoad } from '../support/load';
 import { testStack } from '../support/stack';
-import { waitFor } from '../support/wait';
+import { readFileSync } from 'node:fs';
+import { waitFor, within } from '../support/wait';
 import { startProbe, type Probe } from './probe';
 import { recordUnavailability } from './report';
 import { assertVerdict } from './verdict';
@@ -105,7 +106,13 @@ describe('broker loss on a three-node cluster, under load', function () {
         // Down long enough for leaders to move and clients to notice; then the node comes back.
         await new Promise((r) => setTimeout(r, 3_000));
         await cluster.startNode(victim);
-        const got = await load.done;
+        // Bounded: a coordinator that never serves again must fail here, saying what it was doing, not hold the run.
+        const exited = c.ended().then(() => Promise.reject(new Error('the coordinator exited before every request was answered')));
+        exited.catch(() => undefined); // a stop after the test is no failure of it
+        const got = await within('every request of the load to be answered', Promise.race([load.done, exited]), 300_000).catch(async (err: Error) => {
+          const tail = readFileSync(c.logFile, 'utf8').split('\n').slice(-60).join('\n');
+          throw new Error(`${err.message}; the coordinator's /readyz: ${JSON.stringify(await c.status())}; its log's last lines:\n${tail}`);
+        });
         const gapMs = probe.longestGapSince(killedAt);
         recordUnavailability(fault.name, gapMs);
         console.log(`      node ${victim}: longest time a client went unanswered ${gapMs} ms; send errors the client retried: ${JSON.stringify(Object.fromEntries(sendErrors))}`);

@@ -2,7 +2,7 @@ import { strict as assert } from 'node:assert';
 import { KafkaJSConnectionError, KafkaJSNonRetriableError, KafkaJSNumberOfRetriesExceeded, KafkaJSProtocolError } from 'kafkajs';
 import { backoffMs, Health } from '../../src/engine/health';
 import { chunksOf } from '../../src/engine/publisher';
-import { classifyProduceError } from '../../src/messaging/kafka';
+import { classifyProduceError, isPassingKafkaTrouble } from '../../src/messaging/kafka';
 import type { OutRecord } from '../../src/store/outbox';
 
 const protocol = (type: string, retriable = false): Error => Object.assign(new KafkaJSProtocolError(type), { type, retriable });
@@ -43,6 +43,20 @@ describe('publication: what a failed produce means', () => {
   });
 
   it('does not call an error fenced for mentioning a word near it', () => assert.equal(classifyProduceError(new Error('epochs of history')), 'retriable'));
+});
+
+describe('activation: which failures of a step are tried again', () => {
+  it('tries again when a broker is away, a leader moved or a request timed out, even after kafkajs gave up', () => {
+    assert.ok(isPassingKafkaTrouble(new KafkaJSConnectionError('Connection error: connect ECONNREFUSED 127.0.0.1:9092')));
+    assert.ok(isPassingKafkaTrouble(protocol('NOT_LEADER_FOR_PARTITION', true)), 'the ListOffsets a restarted controller answered');
+    assert.ok(isPassingKafkaTrouble(new KafkaJSNumberOfRetriesExceeded(protocol('COORDINATOR_NOT_AVAILABLE', true), { retryCount: 5, retryTime: 100 })));
+  });
+
+  it("does not for a fencing, a refusal for good, or an error that is not the cluster's", () => {
+    assert.equal(isPassingKafkaTrouble(new KafkaJSNumberOfRetriesExceeded(protocol('INVALID_PRODUCER_EPOCH'), { retryCount: 5, retryTime: 100 })), false);
+    assert.equal(isPassingKafkaTrouble(protocol('TOPIC_AUTHORIZATION_FAILED')), false);
+    assert.equal(isPassingKafkaTrouble(new Error('catching up diverged at snapshot 7')), false);
+  });
 });
 
 describe('publication: produce requests sized to the broker', () => {

@@ -418,7 +418,7 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
       sessionTimeout: config.sessionTimeoutMs,
       heartbeatInterval: Math.max(500, Math.floor(config.sessionTimeoutMs / 10)),
       rebalanceTimeout: 30_000,
-      partitionAssigners: [singleActiveAssigner(startedAt)],
+      partitionAssigners: [singleActiveAssigner(startedAt, () => activation.generation)],
       // A broker that restarts makes kafkajs give up on errors it deems final (no group coordinator yet);
       // the state is safe in RocksDB, so the consumer always starts again and rejoins.
       retry: { retries: 10, initialRetryTime: 200, maxRetryTime: 10_000, restartOnFailure: async () => true },

@@ -80,6 +80,8 @@ export interface ActivationDeps {
   /** Each input partition's first offset at start: where one this store never folded begins. */
   readonly lowWatermarks: () => ReadonlyMap<string, string>;
   readonly running: () => boolean;
+  /** Whether the group confirmed this member lately (a heartbeat within most of the session timeout): only then may a retry fence. */
+  readonly mayFence: () => boolean;
   /** A record on the snapshots topic that is not part of the chain of markers. */
   readonly markerSkipped: () => void;
   /** The instance is active under `generation`: it ticks, and the metrics are told. */
@@ -97,8 +99,6 @@ export interface Activation {
 
 /** What `retrying` returns once the attempt it serves is moot. */
 const MOOT = Symbol('moot');
-/** The /readyz entry each retried step of an activation fails under. */
-const HEALTH_OF: Readonly<Record<string, TroubleKind>> = { 'catch-up': 'activation', 'log ends': 'activation' };
 
 export const createActivation = (deps: ActivationDeps): Activation => {
   const { kafka, codec, store, log, current, role, health, snapshotsTopic, inputTopics } = deps;
@@ -172,19 +172,31 @@ export const createActivation = (deps: ActivationDeps): Activation => {
   /**
    * Runs one step of an activation again while the trouble is passing: a registry that does not
    * answer, or Kafka's (a broker away, a leader or a coordinator moving, a request timing out).
-   * Each wait is shown on /readyz and bounded (5 s at most between tries); it ends once the
-   * attempt is moot or the instance stops, with `moot` then. Anything else is thrown.
+   * Each wait is shown on /readyz and bounded (5 s at most between tries); a try after the first
+   * waits while the group has not confirmed this member lately (`mayFence`), so that it never
+   * fences an instance that took over meanwhile. Once the attempt is moot or the instance stops,
+   * it ends with MOOT, whatever the error; anything else that is not passing is thrown.
    */
   const retrying = async <T>(attempt: number, step: string, fn: (tries: number) => Promise<T>): Promise<T | typeof MOOT> => {
+    const moot = (): boolean => !deps.running() || attempt !== activation;
+    const shown = new Set<TroubleKind>();
+    const clear = (): void => {
+      for (const k of shown) health.ok(k);
+    };
     for (let tries = 1; ; tries++) {
       try {
         const out = await fn(tries);
-        if (tries > 1) health.ok(HEALTH_OF[step]);
+        clear();
         return out;
       } catch (err) {
+        if (moot()) {
+          clear();
+          return MOOT;
+        }
         const registry = isRegistryDown(err);
-        if ((!registry && !isPassingKafkaTrouble(err)) || !deps.running() || attempt !== activation) throw err;
-        const key = registry ? 'registry' : HEALTH_OF[step];
+        if (!registry && !isPassingKafkaTrouble(err)) throw err;
+        const key: TroubleKind = registry ? 'registry' : 'activation';
+        shown.add(key);
         const t = health.failing(key, `${step}: ${errorMessage(err)}`);
         log.warn(registry ? 'the schema registry does not answer during the activation; trying again once it does' : 'Kafka failed a step of the activation; trying it again', {
           step,
@@ -192,8 +204,13 @@ export const createActivation = (deps: ActivationDeps): Activation => {
           error: errorMessage(err),
           failingForMs: Date.now() - t.sinceMs,
         });
-        await pause(Math.min(5_000, backoffMs(tries)), () => !deps.running() || attempt !== activation);
-        if (!deps.running() || attempt !== activation) return MOOT;
+        await pause(Math.min(5_000, backoffMs(tries)), moot);
+        // A member the group has not confirmed lately may have lost the partitions without knowing yet: wait for the group's word.
+        while (!moot() && !deps.mayFence()) await pause(500, moot);
+        if (moot()) {
+          clear();
+          return MOOT;
+        }
       }
     }
   };
@@ -202,13 +219,18 @@ export const createActivation = (deps: ActivationDeps): Activation => {
     await deps.follower.stop(); // it folds inside the turns a catch-up takes
     // A registry away during the catch-up (markers, or inputs of schema ids this process has not seen), or a broker
     // away, holds the activation, shown on /readyz, and it goes on once they answer; the snapshots folded so far stay.
-    const refusal = await retrying(attempt, 'catch-up', (tries) =>
+    const refusal = await retrying(attempt, 'catch-up', () =>
       deps.exclusive(async () => {
-        if (tries > 1) await reload(); // where the interrupted catch-up left the store
         await deps.publication.published(); // what this instance committed goes out before it fences its own producer
         if (attempt !== activation) return undefined; // a newer rebalance made this one moot
         if (role.is('stoodDown')) role.to('activating');
-        return catchUp();
+        try {
+          return await catchUp();
+        } catch (err) {
+          // What an interrupted catch-up folded is in the store; memory holds where it stood: the next try or activation starts from the store.
+          await reload().catch(() => undefined);
+          throw err;
+        }
       }),
     );
     if (refusal === MOOT || attempt !== activation) return;

@@ -245,6 +245,8 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
 
   const ticker = createTicker({ kafka, codec, log, health, config, active: () => role.is('active'), state: () => current.state, generation: () => activation.generation });
 
+  /** This instance's latest activation that went as far as serving: the group's assignor keeps the partitions with the newest. */
+  let served = { generation: 0, atMs: 0 };
   const activation = createActivation({
     kafka,
     codec,
@@ -265,8 +267,10 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
     expected,
     lowWatermarks: () => low,
     running: () => running,
+    mayFence: () => running && Date.now() - lastHeartbeatMs < config.sessionTimeoutMs * 0.8,
     markerSkipped: () => void counters.markersSkipped++,
     activated: (generation) => {
+      served = { generation, atMs: Date.now() };
       deps.observer?.activated(generation);
       ticker.start();
     },
@@ -418,7 +422,7 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
       sessionTimeout: config.sessionTimeoutMs,
       heartbeatInterval: Math.max(500, Math.floor(config.sessionTimeoutMs / 10)),
       rebalanceTimeout: 30_000,
-      partitionAssigners: [singleActiveAssigner(startedAt, () => activation.generation)],
+      partitionAssigners: [singleActiveAssigner(startedAt, () => served)],
       // A broker that restarts makes kafkajs give up on errors it deems final (no group coordinator yet);
       // the state is safe in RocksDB, so the consumer always starts again and rejoins.
       retry: { retries: 10, initialRetryTime: 200, maxRetryTime: 10_000, restartOnFailure: async () => true },

@@ -1,8 +1,8 @@
 /**
  * The single-active assignor: every partition of every input topic goes to one member, the
- * one whose latest activation is the newest (the generation it publishes under travels in its
- * member metadata, with its start time); among members that never activated, or tied, the one
- * that has been up longest. So a newcomer never takes over from a healthy active one, and a
+ * one whose latest activation that went as far as serving is the newest (its generation and
+ * when it began serving travel in the member metadata, with the start time); among members
+ * that never served, the one that has been up longest. So a newcomer never takes over from a healthy active one, and a
  * former active that comes back after a standby took over (a network cut healed) rejoins as a
  * standby rather than taking the partitions back; the others stand by with nothing.
  */
@@ -13,8 +13,16 @@ export const SINGLE_ACTIVE = 'coord-single-active';
 export interface Candidate {
   readonly memberId: string;
   readonly startedAt: bigint;
-  /** The generation of the member's latest activation, 0 if it never activated. */
+  /** The generation of the member's latest activation that went as far as serving, 0 if none did. */
   readonly generation: bigint;
+  /** When that activation began serving, wall-clock ms (0 if none): of two that served the same generation, the later one wins. */
+  readonly activatedAt: bigint;
+}
+
+/** What a member says of itself at each join. */
+export interface Served {
+  readonly generation: number;
+  readonly atMs: number;
 }
 
 const UNKNOWN_START = BigInt(Number.MAX_SAFE_INTEGER);
@@ -23,22 +31,29 @@ const UNKNOWN_START = BigInt(Number.MAX_SAFE_INTEGER);
 export const candidateOf = (memberId: string, metadata: Buffer): Candidate => {
   try {
     const userData = AssignerProtocol.MemberMetadata.decode(metadata)?.userData;
-    if (userData !== undefined && (userData.length === 8 || userData.length === 16))
-      return { memberId, startedAt: userData.readBigUInt64BE(0), generation: userData.length === 16 ? userData.readBigUInt64BE(8) : 0n };
+    if (userData !== undefined && (userData.length === 8 || userData.length === 24))
+      return {
+        memberId,
+        startedAt: userData.readBigUInt64BE(0),
+        generation: userData.length === 24 ? userData.readBigUInt64BE(8) : 0n,
+        activatedAt: userData.length === 24 ? userData.readBigUInt64BE(16) : 0n,
+      };
   } catch {
     /* not ours: ranked last */
   }
-  return { memberId, startedAt: UNKNOWN_START, generation: 0n };
+  return { memberId, startedAt: UNKNOWN_START, generation: 0n, activatedAt: 0n };
 };
 
-/** The member that gets everything: newest activation, then earliest start, then lowest member id. */
+const newest = (a: bigint, b: bigint): number => (a === b ? 0 : a > b ? -1 : 1);
+
+/** The member that gets everything: newest served generation, then the later activation of it, then earliest start, then lowest member id. */
 export const chooseActive = (candidates: readonly Candidate[]): string | undefined =>
-  [...candidates].sort((a, b) =>
-    a.generation !== b.generation ? (a.generation > b.generation ? -1 : 1) : a.startedAt !== b.startedAt ? (a.startedAt < b.startedAt ? -1 : 1) : a.memberId < b.memberId ? -1 : 1,
+  [...candidates].sort(
+    (a, b) => newest(a.generation, b.generation) || newest(a.activatedAt, b.activatedAt) || -newest(a.startedAt, b.startedAt) || (a.memberId < b.memberId ? -1 : 1),
   )[0]?.memberId;
 
 export const singleActiveAssigner =
-  (startedAtMs: number, generation: () => number = () => 0): PartitionAssigner =>
+  (startedAtMs: number, served: () => Served = () => ({ generation: 0, atMs: 0 })): PartitionAssigner =>
   ({ cluster }) => ({
     name: SINGLE_ACTIVE,
     version: 1,
@@ -52,10 +67,12 @@ export const singleActiveAssigner =
       }));
     },
     protocol({ topics }) {
-      // Asked at every join, so it carries the generation of this member's latest activation as of then.
-      const userData = Buffer.alloc(16);
+      // Asked at every join, so it carries this member's latest activation that served, as of then.
+      const { generation, atMs } = served();
+      const userData = Buffer.alloc(24);
       userData.writeBigUInt64BE(BigInt(startedAtMs), 0);
-      userData.writeBigUInt64BE(BigInt(generation()), 8);
+      userData.writeBigUInt64BE(BigInt(generation), 8);
+      userData.writeBigUInt64BE(BigInt(atMs), 16);
       return { name: SINGLE_ACTIVE, metadata: AssignerProtocol.MemberMetadata.encode({ version: 1, topics, userData }) };
     },
   });

@@ -1,8 +1,14 @@
 import { strict as assert } from 'node:assert';
+import { join } from 'node:path';
+import { chunkKey, MANIFEST_RECORD, restoreCheckpoint, SNAPSHOT_HEADER, type Slot } from '../../src/engine/checkpoint';
 import { readMarkers } from '../../src/engine/replay';
+import { readToEnd } from '../../src/messaging/read-to-end';
 import { INPUT_KINDS, topicName } from '../../src/messaging/topics';
+import { openStore } from '../../src/store/rocks';
 import type { CoordinatorProcess } from '../support/coordinator-process';
+import { testLog } from '../support/deployment';
 import { instancePair, UNSTARTED } from '../support/instance-pair';
+import { testStack } from '../support/stack';
 import { waitFor } from '../support/wait';
 
 /** A gauge's value on an instance's /metrics, or undefined while it has none. */
@@ -70,5 +76,54 @@ describe('a new instance with an empty folder starts from a checkpoint, not from
       assert.equal((await client.ask('coord.v1.GetLogicalSource', { name })).status, 'OK', `${name} is in the restored state`);
     assert.equal((await create('early-7')).status, 'OK', 'a retry of a request folded before the checkpoint gets its remembered reply');
     assert.equal((await create('after-takeover')).status, 'OK');
+  });
+});
+
+describe('a checkpoint whose chunk does not decode', function () {
+  this.timeout(300_000);
+  const env = { COORD_SESSION_TIMEOUT_MS: '6000', COORD_TICK_INTERVAL_MS: '600000', COORD_CHECKPOINT_INTERVAL_MS: '1000' };
+  let { d, a, client, close } = UNSTARTED;
+
+  before(async () => ({ d, a, client, close } = await instancePair('ckpoison', env)));
+  after(() => close());
+
+  const create = async (name: string) => client.ask('coord.v1.CreateLogicalSource', { name, fields: [{ name: 'v', type: 'INT64' }] }, { correlationId: `cp-${name}`, timeoutMs: 30_000 });
+  /** Creates, then waits for a checkpoint of the snapshot the instance then stands at; that snapshot's id. */
+  const checkpointAfter = async (names: string[]): Promise<number> => {
+    for (const n of names) assert.equal((await create(n)).status, 'OK');
+    const id = Number((await a.status())?.snapshotId);
+    await waitFor(`a checkpoint of snapshot ${id}`, async () => (await gauge(a, 'coord_checkpoint_snapshot_id')) === id, 60_000);
+    return id;
+  };
+
+  it('is set aside: the restore takes the older checkpoint instead of failing', async () => {
+    const older = await checkpointAfter(['p0', 'p1', 'p2']);
+    const newer = await checkpointAfter(['p3', 'p4']);
+    assert.ok(newer > older);
+    const { kafka, codec } = d.parts;
+    const topic = topicName(d.config.topicPrefix, 'checkpoints');
+    const slots = new Map<bigint, Slot>();
+    await readToEnd(kafka, topic, async (_p, m) => {
+      if (m.value === null || !m.key?.toString().endsWith('/manifest')) return;
+      const v = await codec.decode(m.value, topic);
+      if (v.fullName === MANIFEST_RECORD) slots.set(v.value.snapshotId as bigint, v.value.slot as Slot);
+    }, { timeoutMs: 60_000, groupPrefix: 'coord-replay-test-' });
+    const slot = slots.get(BigInt(newer));
+    assert.ok(slot !== undefined && slots.has(BigInt(older)), 'both checkpoints have their manifests');
+
+    // A record under the newer checkpoint's first chunk key, claiming its snapshot, that is no chunk at all.
+    const producer = kafka.producer();
+    await producer.connect();
+    await producer.send({ topic, messages: [{ key: chunkKey(slot, 0), value: Buffer.from('not a chunk'), headers: { [SNAPSHOT_HEADER]: String(newer) } }] });
+    await producer.disconnect();
+
+    const store = await openStore(join(testStack().dir, 'ckpoison-restore'));
+    try {
+      const r = await restoreCheckpoint({ store, kafka, codec, topic, snapshotsTopic: topicName(d.config.topicPrefix, 'snapshots'), log: testLog(), timeoutMs: 60_000 });
+      assert.equal(r.kind, 'restored');
+      assert.equal(r.kind === 'restored' ? Number(r.snapshotId) : undefined, older, 'the older checkpoint, which checks out');
+    } finally {
+      await store.close();
+    }
   });
 });

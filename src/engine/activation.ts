@@ -9,15 +9,15 @@ import { errorMessage, isCoordError } from '../errors';
 import type { Logger } from '../log';
 import { withAdmin, type Consumer, type Kafka } from '../messaging/clients';
 import type { Codec } from '../messaging/codec';
-import { highWatermarks as logEnds, isPassingKafkaTrouble } from '../messaging/kafka';
+import { highWatermarks as logEnds } from '../messaging/kafka';
 import { digestHex } from '../store/digest';
 import type { Store } from '../store/rocks';
 import { failPoint } from './failpoints';
 import type { Follower } from './follower';
-import { backoffMs, pause, type Health, type TroubleKind } from './health';
+import type { Health } from './health';
+import { MOOT, retryWhilePassing } from './retry-step';
 import { LOGIC_VERSION } from './logic-version';
 import { storedLineage, storedMarkerPosition, WIPE } from './layout';
-import { isRegistryDown } from './markers';
 import type { Publication, Publisher } from './publisher';
 import { readMarkers, replayOnto, type Marker } from './replay';
 import type { RoleMachine } from './role';
@@ -97,8 +97,6 @@ export interface Activation {
   readonly generation: number;
 }
 
-/** What `retrying` returns once the attempt it serves is moot. */
-const MOOT = Symbol('moot');
 
 export const createActivation = (deps: ActivationDeps): Activation => {
   const { kafka, codec, store, log, current, role, health, snapshotsTopic, inputTopics } = deps;
@@ -169,51 +167,8 @@ export const createActivation = (deps: ActivationDeps): Activation => {
     return undefined;
   };
 
-  /**
-   * Runs one step of an activation again while the trouble is passing: a registry that does not
-   * answer, or Kafka's (a broker away, a leader or a coordinator moving, a request timing out).
-   * Each wait is shown on /readyz and bounded (5 s at most between tries); a try after the first
-   * waits while the group has not confirmed this member lately (`mayFence`), so that it never
-   * fences an instance that took over meanwhile. Once the attempt is moot or the instance stops,
-   * it ends with MOOT, whatever the error; anything else that is not passing is thrown.
-   */
-  const retrying = async <T>(attempt: number, step: string, fn: (tries: number) => Promise<T>): Promise<T | typeof MOOT> => {
-    const moot = (): boolean => !deps.running() || attempt !== activation;
-    const shown = new Set<TroubleKind>();
-    const clear = (): void => {
-      for (const k of shown) health.ok(k);
-    };
-    for (let tries = 1; ; tries++) {
-      try {
-        const out = await fn(tries);
-        clear();
-        return out;
-      } catch (err) {
-        if (moot()) {
-          clear();
-          return MOOT;
-        }
-        const registry = isRegistryDown(err);
-        if (!registry && !isPassingKafkaTrouble(err)) throw err;
-        const key: TroubleKind = registry ? 'registry' : 'activation';
-        shown.add(key);
-        const t = health.failing(key, `${step}: ${errorMessage(err)}`);
-        log.warn(registry ? 'the schema registry does not answer during the activation; trying again once it does' : 'Kafka failed a step of the activation; trying it again', {
-          step,
-          tries,
-          error: errorMessage(err),
-          failingForMs: Date.now() - t.sinceMs,
-        });
-        await pause(Math.min(5_000, backoffMs(tries)), moot);
-        // A member the group has not confirmed lately may have lost the partitions without knowing yet: wait for the group's word.
-        while (!moot() && !deps.mayFence()) await pause(500, moot);
-        if (moot()) {
-          clear();
-          return MOOT;
-        }
-      }
-    }
-  };
+  const retrying = <T>(attempt: number, step: string, fn: (tries: number) => Promise<T>): Promise<T | typeof MOOT> =>
+    retryWhilePassing({ health, log, moot: () => !deps.running() || attempt !== activation, mayFence: deps.mayFence }, step, fn);
 
   const activate = async (c: Consumer, owned: readonly { topic: string; partition: number }[], attempt: number): Promise<void> => {
     await deps.follower.stop(); // it folds inside the turns a catch-up takes

@@ -97,7 +97,6 @@ export interface Activation {
   readonly generation: number;
 }
 
-
 export const createActivation = (deps: ActivationDeps): Activation => {
   const { kafka, codec, store, log, current, role, health, snapshotsTopic, inputTopics } = deps;
   let generation = 0;

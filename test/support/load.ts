@@ -11,16 +11,23 @@ export interface Load {
   readonly names: readonly string[];
 }
 
+/** How long a request of a load is asked again before the load fails, naming it: a coordinator that never answers again fails the test, not the run. */
+export const GIVE_UP_MS = 300_000;
+
 /**
- * Asks until answered. A timeout is always retried; with `sendErrors`, so is a failed send (a
- * broker away), at most 200 times, each counted there by its message.
+ * Asks until answered, for at most GIVE_UP_MS. A timeout is retried; with `sendErrors`, so is a
+ * failed send (a broker away), at most 200 times, each counted there by its message.
  */
 export const askUntilAnswered = async (client: Client, name: string, tag: string, timeoutMs = 3_000, sendErrors?: Map<string, number>): Promise<Reply> => {
+  const until = Date.now() + GIVE_UP_MS;
   for (let failed = 0; ; ) {
     try {
       return await client.ask('coord.v1.CreateLogicalSource', { name, fields: [{ name: 'n', type: 'INT64' }] }, { correlationId: `${tag}-${name}`, timeoutMs });
     } catch (err) {
-      if (isCoordError(err, 'ASK_TIMEOUT')) continue;
+      if (isCoordError(err, 'ASK_TIMEOUT')) {
+        if (Date.now() > until) throw new Error(`no reply to ${tag}-${name} in ${GIVE_UP_MS} ms of asking again`, { cause: err });
+        continue;
+      }
       if (sendErrors === undefined || ++failed > 200) throw err;
       const what = String((err as Error).message).slice(0, 80);
       sendErrors.set(what, (sendErrors.get(what) ?? 0) + 1);

@@ -11,6 +11,10 @@ export { oracleHighWater } from './system';
 export { LOGICAL_BITS, nextHybrid } from './system/hybrid';
 
 /** Every entity whose versions the history keeps. */
+export const onDemandEntities = (projections: readonly Projection[] = PROJECTIONS): ReadonlySet<string> => new Set(projections.flatMap((p) => p.onDemand ?? []));
+
+export const allEntities = (projections: readonly Projection[] = PROJECTIONS): readonly string[] => projections.flatMap((p) => p.entities);
+
 export const versionedEntities = (projections: readonly Projection[] = PROJECTIONS): ReadonlySet<string> => new Set(projections.flatMap((p) => p.versioned ?? []));
 
 /** Per entity, the fields of its image that only say it is alive (see Projection.liveness). */

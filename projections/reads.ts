@@ -49,6 +49,7 @@ type AsOf = { readonly long: bigint } | null | undefined;
 /** A Get of one entity by name, now or `asOf`: its payload, or NOT_FOUND naming `what`. */
 export const getHandler = <I extends Image>(stage: Stage, entity: string, what: string, payload: (image: I) => Payload): Handler<{ readonly name: string; readonly asOfTs?: AsOf }> => ({
   stage,
+  reads: (v) => [[entity, v.name]],
   decide: (msg, state, ctx) => {
     const at = readAt(state, ctx, unwrap(msg.value.asOfTs));
     if ('refused' in at) return at.refused;

@@ -133,6 +133,12 @@ export interface Handler<V = Record<string, unknown>> {
   readonly stage: Stage;
   /** True for a retry of a request whose deferred reply is still to come: its deadline is not checked again in the pass. */
   readonly waiting?: (msg: Message<V>, state: StateView) => boolean;
+  /**
+   * The entities and keys a message will read by key, so the pass reads them from the store in
+   * one multi-get before deciding (an entity read through the store, see `onDemand`). Only a
+   * hint: a read it does not name costs one more trip to the store, never a different answer.
+   */
+  readonly reads?: (value: V) => ReadonlyArray<readonly [entity: string, key: string]>;
   decide(msg: Message<V>, state: StateView, ctx: PassContext): Decision;
 }
 
@@ -142,6 +148,12 @@ export interface Projection {
   readonly entities: readonly string[];
   /** The entities whose every version is kept in the history, for reads `asOf` an earlier snapshot. */
   readonly versioned?: readonly string[];
+  /**
+   * The entities no decider lists whole, only reads by key (and a List request, which reads
+   * them from the store): the coordinator keeps a bounded cache of their images and their
+   * history in RocksDB only, so its memory and start-up do not grow with them.
+   */
+  readonly onDemand?: readonly string[];
   /**
    * Per entity, the fields of its image that only say it is alive (the time of its last
    * heartbeat). A change of only these is state like any other (the check loop reads it) and goes

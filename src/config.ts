@@ -96,6 +96,11 @@ export interface Config {
    * long, and the snapshots topic a little longer, for a new instance to start from a checkpoint.
    */
   readonly checkpointIntervalMs: number;
+  /**
+   * Most images of the entities read through RocksDB (logical sources, sinks) kept in memory
+   * between passes; the rest are read from the store when a message needs them.
+   */
+  readonly stateCacheEntries: number;
   /** Client: default ask timeout. */
   readonly askTimeoutMs: number;
   /**
@@ -149,6 +154,7 @@ export const DEFAULTS: Config = Object.freeze({
   schemaWaitMs: 5_000,
   closeTimeoutMs: 15_000,
   checkpointIntervalMs: 600_000,
+  stateCacheEntries: 50_000,
   askTimeoutMs: 10_000,
   signingKey: undefined,
   signingKeyId: undefined,
@@ -201,6 +207,7 @@ const FIELDS: Readonly<Record<keyof Config, { kind: Kind; env: string }>> = {
   schemaWaitMs: { kind: 'int', env: 'COORD_SCHEMA_WAIT_MS' },
   closeTimeoutMs: { kind: 'int', env: 'COORD_CLOSE_TIMEOUT_MS' },
   checkpointIntervalMs: { kind: 'int', env: 'COORD_CHECKPOINT_INTERVAL_MS' },
+  stateCacheEntries: { kind: 'int', env: 'COORD_STATE_CACHE_ENTRIES' },
   askTimeoutMs: { kind: 'int', env: 'COORD_ASK_TIMEOUT_MS' },
   signingKey: { kind: 'string', env: 'COORD_SIGNING_KEY' },
   signingKeyId: { kind: 'string', env: 'COORD_SIGNING_KEY_ID' },
@@ -253,6 +260,7 @@ const validate = (c: Config): Config => {
   };
   if (c.batchSize < 1) bad(`batchSize must be at least 1, got ${c.batchSize}`);
   if (c.checkpointIntervalMs !== 0 && c.checkpointIntervalMs < 1_000) bad(`checkpointIntervalMs must be 0 (never) or at least 1000, got ${c.checkpointIntervalMs}`);
+  if (c.stateCacheEntries < 0) bad(`stateCacheEntries must be 0 or more, got ${c.stateCacheEntries}`);
   if (c.tickIntervalMs < 10) bad(`tickIntervalMs must be at least 10, got ${c.tickIntervalMs}`);
   if (c.workerTimeoutMs <= c.workerSuspectMs) bad(`workerTimeoutMs (${c.workerTimeoutMs}) must be longer than workerSuspectMs (${c.workerSuspectMs})`);
   if (c.sessionTimeoutMs < 6_000) bad(`sessionTimeoutMs must be at least 6000 (the broker's group.min.session.timeout.ms), got ${c.sessionTimeoutMs}`);

@@ -19,6 +19,7 @@ export interface Dependents {
 /** Refused while a query depends on the entity, unless `cascade`, which stops and drops those queries with it. */
 export const dropDependedOn = (entity: Entity, noun: string, dependents: Dependents): Handler<DropRequest> => ({
   stage: 'catalog',
+  reads: (v) => [[entity, v.name]],
   decide: (msg, state, ctx): Decision => {
     const { name, cascade } = msg.value;
     if (state.get(entity, name) === undefined) return reject('NOT_FOUND', `${noun} ${shown(name)} does not exist`);

@@ -9,6 +9,8 @@ export const catalog: Projection = {
   name: 'catalog',
   entities: [LOGICAL_SOURCE, PHYSICAL_SOURCE, SINK],
   versioned: [LOGICAL_SOURCE, PHYSICAL_SOURCE, SINK],
+  // Physical sources are walked by placement and by a worker's death; logical sources and sinks only read by name.
+  onDemand: [LOGICAL_SOURCE, SINK],
   handlers: {
     'coord.v1.CreateLogicalSource': createLogicalSource,
     'coord.v1.GetLogicalSource': getLogicalSource,

@@ -62,6 +62,7 @@ const lookup = (state: StateView, name: string): LogicalSourceImage | undefined 
 
 export const createLogicalSource: Handler<CreateLogicalSource> = {
   stage: 'catalog',
+  reads: (v) => [[LOGICAL_SOURCE, v.name]],
   decide: (msg, state, ctx): Decision => {
     const { name, fields } = msg.value;
     const problem = nameProblem('logical source', name) ?? fieldsProblem(fields);
@@ -86,6 +87,7 @@ export const listLogicalSources = listHandler('catalog', LOGICAL_SOURCE, 'logica
  */
 export const dropLogicalSource: Handler<DropLogicalSource> = {
   stage: 'catalog',
+  reads: (v) => [[LOGICAL_SOURCE, v.name]],
   decide: (msg, state, ctx): Decision => {
     const { name, cascade } = msg.value;
     if (lookup(state, name) === undefined) return reject('NOT_FOUND', `logical source ${shown(name)} does not exist`);

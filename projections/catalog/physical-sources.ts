@@ -29,6 +29,7 @@ export const physicalSourcePayload = (p: PhysicalSourceImage): Payload => ({
 
 export const createPhysicalSource: Handler<CreatePhysicalSource> = {
   stage: 'catalog',
+  reads: (v) => [[LOGICAL_SOURCE, v.logicalSource]],
   decide: (msg, state, ctx): Decision => {
     const v = msg.value;
     const refused = creationRefused(state, PHYSICAL_SOURCE, 'physical source', v, {

@@ -15,6 +15,7 @@ export const sinkPayload = (s: SinkImage): Payload => ({ type: 'coord.v1.Sink', 
 
 export const createSink: Handler<CreateSink> = {
   stage: 'catalog',
+  reads: (v) => [[SINK, v.name]],
   decide: (msg, state, ctx): Decision => {
     const v = msg.value;
     const refused = creationRefused(state, SINK, 'sink', v, { label: 'type', value: v.type, missing: 'a sink needs a type, e.g. kafka or print' });

@@ -70,6 +70,10 @@ const parsePlan = (plan: string): { sources: string[]; sink: string } | string =
 
 export const createQuery: Handler<CreateQuery> = {
   stage: 'queries',
+  reads: (v) => {
+    const refs = parsePlan(v.plan);
+    return typeof refs === 'string' ? [] : [...refs.sources.map((s) => [LOGICAL_SOURCE, s] as const), [SINK, refs.sink] as const];
+  },
   decide: (msg, state, ctx): Decision => {
     const { name, plan, temporary } = msg.value;
     const session = unwrap(msg.value.session);

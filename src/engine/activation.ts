@@ -17,11 +17,11 @@ import type { Follower } from './follower';
 import type { Health } from './health';
 import { MOOT, retryWhilePassing } from './retry-step';
 import { LOGIC_VERSION } from './logic-version';
-import { storedLineage, storedMarkerPosition, WIPE } from './layout';
+import { clearSuspicionOps, storedLineage, storedMarkerPosition, storedSuspicion, suspectOps, WIPE } from './layout';
 import type { Publication, Publisher } from './publisher';
 import { readMarkers, replayOnto, type Marker } from './replay';
 import type { RoleMachine } from './role';
-import { loadState, tpKey, type SnapshotMeta, type WorkingState } from './state';
+import { loadState, storeDigest, tpKey, type ReadThrough, type SnapshotMeta, type WorkingState } from './state';
 
 /** The snapshot the coordinator holds in memory: replaced whole by a load, advanced by every pass. */
 export interface Current {
@@ -32,16 +32,27 @@ export interface Current {
 }
 
 /**
- * The store as the last snapshot left it, checked against that snapshot's digest. A store
- * that does not match (a damaged file, a hand edit) is copied aside for a look and emptied,
- * and the catch-up rebuilds it from the log.
+ * The store as the last snapshot left it. A store that does not match its snapshot's digest (a
+ * damaged file, a hand edit) is copied aside for a look and emptied, and the catch-up rebuilds
+ * it from the log. With `through`, only what the state holds whole is read, and the whole store
+ * is checked only when an earlier check (`scrubStore`, in the background) found it damaged.
  */
-export const loadChecked = async (store: Store, log: Logger): Promise<Current> => {
+export const loadChecked = async (store: Store, log: Logger, through?: ReadThrough): Promise<Current> => {
   let problem: string | undefined;
   try {
+    const suspicion = through === undefined ? undefined : await storedSuspicion(store);
+    if (through !== undefined && suspicion === undefined) {
+      const { state, meta, offsets } = await loadState(store, through);
+      return { state, meta, offsets };
+    }
     const { state, meta, offsets, digest } = await loadState(store);
-    if (digest === meta.digest) return { state, meta, offsets };
-    problem = `its entities sum to digest ${digestHex(digest)}, not ${digestHex(meta.digest)} as snapshot ${meta.id} recorded`;
+    if (digest === meta.digest) {
+      if (through === undefined) return { state, meta, offsets };
+      log.warn('the store was suspected damaged, and checks out whole', { dir: store.dir, suspicion });
+      await store.write(clearSuspicionOps);
+      return loadChecked(store, log, through);
+    }
+    problem = `its entities sum to digest ${digest === undefined ? 'none' : digestHex(digest)}, not ${digestHex(meta.digest)} as snapshot ${meta.id} recorded`;
   } catch (err) {
     if (isCoordError(err, 'STORE_IO') || isCoordError(err, 'STORE_CLOSED')) throw err;
     problem = `it does not read back: ${errorMessage(err)}`;
@@ -50,8 +61,22 @@ export const loadChecked = async (store: Store, log: Logger): Promise<Current> =
   cpSync(store.dir, aside, { recursive: true });
   log.error('the store is corrupt; it was copied aside and is rebuilt from the log', { dir: store.dir, copiedTo: aside, problem });
   await store.write(WIPE);
-  const { state, meta, offsets } = await loadState(store);
+  const { state, meta, offsets } = await loadState(store, through);
   return { state, meta, offsets };
+};
+
+/**
+ * Checks the whole store against its snapshot's digest, at one instant, while passes go on.
+ * Resolves to what is wrong, recorded in the store so that the next start rebuilds it; undefined
+ * when it checks out.
+ */
+export const scrubStore = async (store: Store, stopped?: () => boolean): Promise<string | undefined> => {
+  const whole = await storeDigest(store, stopped);
+  if (whole === undefined || whole.digest === whole.meta.digest) return undefined;
+  const { digest, meta } = whole;
+  const problem = `its entities sum to digest ${digestHex(digest)}, not ${digestHex(meta.digest)} as snapshot ${meta.id} recorded`;
+  await store.write(suspectOps(problem));
+  return problem;
 };
 
 export interface ActivationDeps {
@@ -63,6 +88,8 @@ export interface ActivationDeps {
   readonly snapshotsTopic: string;
   readonly inputTopics: readonly string[];
   readonly projections?: readonly Projection[];
+  /** What the state reads through the store, and its cache. */
+  readonly readThrough: ReadThrough;
   /** The logic version of `projections`, as the coordinator was given it (none: the registry's own). */
   readonly logicVersion?: number;
   /** The snapshot in memory: a catch-up replaces it with what the store holds after it. */
@@ -103,7 +130,7 @@ export const createActivation = (deps: ActivationDeps): Activation => {
   let activation = 0;
 
   const reload = async (): Promise<void> => {
-    ({ state: current.state, meta: current.meta, offsets: current.offsets } = await loadState(store));
+    ({ state: current.state, meta: current.meta, offsets: current.offsets } = await loadState(store, deps.readThrough));
   };
 
   /**

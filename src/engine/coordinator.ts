@@ -15,7 +15,7 @@ import { loadContracts } from '../messaging/schemas';
 import { INPUT_KINDS, topicName, type TopicKind } from '../messaging/topics';
 import { digestHex } from '../store/digest';
 import type { Store, WriteOps } from '../store/rocks';
-import { createActivation, loadChecked, type Current } from './activation';
+import { createActivation, loadChecked, scrubStore, type Current } from './activation';
 import type { RawRecord } from './decode';
 import { failPoint } from './failpoints';
 import { createFold } from './fold';
@@ -26,7 +26,7 @@ import type { PassResult } from './pass';
 import { createPublication, createPublisher, type Commits } from './publisher';
 import { createRoleMachine, shownRole, type ShownRole } from './role';
 import { hasPendingOutbox, storedLineage, storedMarkerPosition } from './layout';
-import { GENESIS, tpKey, WorkingState } from './state';
+import { GENESIS, readThrough, readThroughOf, tpKey, WorkingState } from './state';
 import { createTicker } from './ticker';
 
 export interface CoordinatorDeps {
@@ -134,6 +134,9 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
 
   /** The last committed snapshot, in memory (loaded at start, replaced by a catch-up, advanced by passes and by following). */
   const current: Current = { state: new WorkingState(), meta: GENESIS, offsets: new Map() };
+  const through = readThroughOf(deps.projections, config.stateCacheEntries);
+  /** The background check of the whole store (see scrubStore), awaited by close. */
+  let scrubbing: Promise<void> = Promise.resolve();
   /** Next offset the pass accepts per owned partition; records below it were folded already. */
   const expected = new Map<string, bigint>();
   let consumer: Consumer | undefined;
@@ -252,6 +255,7 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
     codec,
     store,
     log,
+    readThrough: through,
     topicPrefix: config.topicPrefix,
     snapshotsTopic,
     inputTopics,
@@ -513,8 +517,18 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
   };
 
   const start = async (): Promise<void> => {
-    ({ state: current.state, meta: current.meta, offsets: current.offsets } = await loadChecked(store, log));
+    ({ state: current.state, meta: current.meta, offsets: current.offsets } = await loadChecked(store, log, through));
     log.info('loaded state from RocksDB', { dir: store.dir, snapshotId: current.meta.id.toString(), partitions: current.offsets.size });
+    // The whole store is checked against its digest in the background: a damaged one stops the instance, and its next start rebuilds it.
+    scrubbing = scrubStore(store, () => !running).then(
+      (problem) => {
+        if (problem !== undefined && running) fail(new CoordError('STORE_IO', `the store is damaged: ${problem}; the next start copies it aside and rebuilds it from the log`));
+        else log.info('the store checks out against its snapshot digest', { dir: store.dir });
+      },
+      (err: unknown) => {
+        if (running) log.warn('the background check of the store did not finish', { error: errorMessage(err) });
+      },
+    );
 
     const problems = await withAdmin(kafka, (admin) => inputTopicProblems(admin, inputTopics));
     if (problems.length > 0) throw new CoordError('ENV_INVALID', problems.join('; '));
@@ -539,6 +553,7 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
       await loop;
       await publication.published();
       await publisher.close();
+      await scrubbing;
       markClosed();
     })();
     return closing;
@@ -558,7 +573,8 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
     start,
     close,
     closed,
-    read: (fn) => exclusive(async () => fn(view())),
+    // A read of an entity held in part (the console's lists) reads it from the store first.
+    read: (fn) => exclusive(() => readThrough(current.state, () => fn(view()))),
     status: () => ({
       ready: running && role.is('active') && health.stalled(config.stallThresholdMs).length === 0,
       role: shownRole(role.current),

@@ -132,6 +132,8 @@ export const createFold = (deps: { store: Store; codec: Codec; options: FoldOpti
       puts = [...puts.filter(([k]) => k !== result.outbox.key && k !== SNAPSHOT_META), [SNAPSHOT_META, lineage], ...published.alsoPut];
     }
     await write({ ...result.ops, puts, deletes: [...(result.ops.deletes ?? []), ...expired] });
+    // Memory equals the store again: what is read through it may be forgotten.
+    state.evict();
     return { ...result, check, stages: { ...result.stages, commitMs: performance.now() - writeFrom } };
   };
 };

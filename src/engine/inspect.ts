@@ -140,7 +140,7 @@ export const openInspection = async (dir: string, opts: { projections?: readonly
     return {
       dir,
       meta: loaded.meta,
-      computedDigest: digestHex(loaded.digest),
+      computedDigest: digestHex(loaded.digest ?? 0n),
       inputs,
       stop,
       logicVersion: logicVersionOf(await recordedLogicVersion(store), stop),

@@ -5,13 +5,35 @@
  * are the layout's contract: existing folders and replay digests depend on every one of them.
  */
 import { parseDigest, digestHex } from '../store/digest';
-import { DEDUPE, DEDUPE_BY_TIME, EXPLAIN, HISTORY, MARKER_POSITION, OFFSETS, OUTBOX, parseHistoryKey, parseOffsetKey, parseStateKey, REPLAY_STOP, SNAPSHOT_META, STATE } from '../store/keys';
+import {
+  DEDUPE,
+  DEDUPE_BY_TIME,
+  EXPLAIN,
+  HISTORY,
+  HISTORY_INDEXED,
+  historyPrefix,
+  MARKER_POSITION,
+  OFFSETS,
+  OUTBOX,
+  parseHistoryKey,
+  parseOffsetKey,
+  parseRemovableKey,
+  parseStateKey,
+  REMOVABLE,
+  removableKey,
+  REPLAY_STOP,
+  SNAPSHOT_META,
+  STATE,
+  stateKey,
+  statePrefix,
+  STORE_SUSPECT,
+} from '../store/keys';
 import { decodeOutbox, type OutRecord } from '../store/outbox';
 import type { Store, StoreSnapshot, WriteOps } from '../store/rocks';
 import { LOGIC_VERSION, type Lineage } from './logic-version';
 
 // What a pass and a fold write, key by key: re-exported as they are, so a pass builds its write batch itself.
-export { dedupeKey, dedupeTimeKey, DEDUPE_BY_TIME, explainKey, historyKey, offsetKey, outboxKey, parseDedupeTimeKey, SNAPSHOT_META, stateKey } from '../store/keys';
+export { dedupeKey, dedupeTimeKey, DEDUPE_BY_TIME, explainKey, historyKey, offsetKey, outboxKey, parseDedupeTimeKey, removableKey, SNAPSHOT_META, stateKey } from '../store/keys';
 export { decodeRemembered, encodeOutbox, encodeRemembered, type OutRecord, type RememberedRequest } from '../store/outbox';
 
 /** What the store records of its last committed snapshot (m/snapshot), with the lineage beside it. */
@@ -67,7 +89,7 @@ export const decodeMeta = (b: Buffer): SnapshotMeta => {
 };
 
 /** The last committed snapshot's meta; undefined for an empty store. */
-export const storedMeta = async (store: Store): Promise<SnapshotMeta | undefined> => {
+export const storedMeta = async (store: Pick<Store, 'get'>): Promise<SnapshotMeta | undefined> => {
   const raw = await store.get(SNAPSHOT_META);
   return raw === null ? undefined : decodeMeta(raw);
 };
@@ -85,7 +107,7 @@ export const recordedLogicVersion = async (store: Store): Promise<number | undef
 // ---- the state, its history and the input offsets (s/, h/, o/) ----
 
 /** Reads each entity's current image as stored, in key order; `k` and `v` are the raw pair, for a digest. */
-export const readImages = async (store: Store, each: (k: string, v: Buffer, entity: string, key: string) => void): Promise<void> => {
+export const readImages = async (store: Pick<Store, 'scan'> | StoreSnapshot, each: (k: string, v: Buffer, entity: string, key: string) => void): Promise<void> => {
   for await (const [k, v] of store.scan(STATE)) {
     const { entity, key } = parseStateKey(k);
     each(k, v, entity, key);
@@ -99,12 +121,72 @@ export const storedImageEntries = (store: Store): AsyncIterable<readonly [string
 export const imageKeyOf = (k: string): { entity: string; key: string } => parseStateKey(k);
 
 /** Reads each versioned entity's stored versions, by entity and key, oldest first (keys sort by entity, key, then zero-padded ts). */
-export const readVersions = async (store: Store, each: (k: string, v: Buffer, entity: string, key: string, ts: bigint) => void): Promise<void> => {
+export const readVersions = async (store: Pick<Store, 'scan'> | StoreSnapshot, each: (k: string, v: Buffer, entity: string, key: string, ts: bigint) => void): Promise<void> => {
   for await (const [k, v] of store.scan(HISTORY)) {
     const { entity, key, ts } = parseHistoryKey(k);
     each(k, v, entity, key, ts);
   }
 };
+
+// ---- an entity read through the store (src/engine/state.ts): its images, versions and what compaction looks at (s/, h/, r/) ----
+
+/** Every current image of one entity, in key order. */
+export const readEntity = async (store: Pick<Store, 'scan'>, entity: string, each: (key: string, v: Buffer) => void): Promise<void> => {
+  const prefix = statePrefix(entity);
+  for await (const [k, v] of store.scan(prefix)) each(k.slice(prefix.length), v);
+};
+
+/** The stored images of `keys` of one entity, in one multi-get (null: absent). */
+export const readImagesOf = (store: Pick<Store, 'getMany'>, entity: string, keys: readonly string[]): Promise<(Buffer | null)[]> =>
+  store.getMany(keys.map((k) => stateKey(entity, k)));
+
+/** The stored versions of one entity (or of one of its keys), by key, oldest first. */
+export const readEntityVersions = async (
+  store: Pick<Store, 'scan'>,
+  entity: string,
+  key: string | undefined,
+  each: (k: string, v: Buffer, key: string, ts: bigint) => void,
+): Promise<void> => {
+  for await (const [k, v] of store.scan(historyPrefix(entity, key))) {
+    const parsed = parseHistoryKey(k);
+    // A key with a slash in it shares the prefix of a shorter one: only the key asked for counts.
+    if (parsed.entity === entity && (key === undefined || parsed.key === key)) each(k, v, parsed.key, parsed.ts);
+  }
+};
+
+/**
+ * The `r/` entries at or below `frontier`, oldest first: the keys whose history compaction at
+ * that frontier must look at. `next` is the ts of the first entry above it (null: none left).
+ */
+export const removableUpTo = async (store: Pick<Store, 'scan'>, frontier: bigint): Promise<{ entries: { k: string; entity: string; key: string }[]; next: bigint | null }> => {
+  const entries: { k: string; entity: string; key: string }[] = [];
+  for await (const [k] of store.scan(REMOVABLE)) {
+    const { ts, entity, key } = parseRemovableKey(k);
+    if (ts > frontier) return { entries, next: ts };
+    entries.push({ k, entity, key });
+  }
+  return { entries, next: null };
+};
+
+/** The ts of the oldest `r/` entry (null: none). */
+export const firstRemovable = async (store: Pick<Store, 'scan'>): Promise<bigint | null> => {
+  for await (const [k] of store.scan(REMOVABLE, { limit: 1 })) return parseRemovableKey(k).ts;
+  return null;
+};
+
+/**
+ * The `r/` entries of `entities`' stored versions, for a store written before they were kept,
+ * once: undefined when the store has them already.
+ */
+export const missingHistoryIndex = async (store: Store, entities: ReadonlySet<string>): Promise<WriteOps | undefined> => {
+  if ((await store.get(HISTORY_INDEXED)) !== null) return undefined;
+  const puts: [string, Buffer][] = [];
+  for (const entity of entities) await readEntityVersions(store, entity, undefined, (_k, _v, key, ts) => puts.push([removableKey(ts, entity, key), EMPTY_VALUE]));
+  puts.push([HISTORY_INDEXED, EMPTY_VALUE]);
+  return { puts };
+};
+
+const EMPTY_VALUE = Buffer.alloc(0);
 
 /** The next input offset to fold, per partition, as the last snapshot left it. */
 export const storedOffsets = async (store: Store): Promise<{ topic: string; partition: number; next: bigint }[]> => {
@@ -153,13 +235,22 @@ export const replayStopOps = (encoded: Buffer): WriteOps => ({ puts: [[REPLAY_ST
 
 export const storedReplayStop = (store: Store): Promise<Buffer | null> => store.get(REPLAY_STOP);
 
+/** Why a check found the store damaged, if one did and no start has checked it since. */
+export const storedSuspicion = async (store: Pick<Store, 'get'>): Promise<string | undefined> => (await store.get(STORE_SUSPECT))?.toString();
+
+/** Records that the store is damaged, so the next start checks it whole (and rebuilds it). */
+export const suspectOps = (problem: string): WriteOps => ({ puts: [[STORE_SUSPECT, Buffer.from(problem)]] });
+
+/** The write after a whole check found the store sound. */
+export const clearSuspicionOps: WriteOps = { puts: [], deletes: [STORE_SUSPECT] };
+
 /** The write that empties the store: a corrupt or diverged one is rebuilt from the log. */
 export const WIPE: WriteOps = { puts: [], deleteRanges: [['', '\uffff']] };
 
 // ---- a checkpoint's content (src/engine/checkpoint.ts) ----
 
 /** The kinds a checkpoint holds besides the two meta keys: every one the passes read; not the outbox (a checkpoint is of published snapshots) nor a replay's stop. */
-const CHECKPOINTED = [STATE, HISTORY, OFFSETS, DEDUPE, DEDUPE_BY_TIME, EXPLAIN] as const;
+const CHECKPOINTED = [STATE, HISTORY, REMOVABLE, OFFSETS, DEDUPE, DEDUPE_BY_TIME, EXPLAIN] as const;
 
 /** A store's entries as a checkpoint holds them, in the order it writes them: the snapshot's meta and its marker's position, then the kinds in key order. */
 export async function* checkpointEntries(snap: StoreSnapshot): AsyncIterable<readonly [string, Buffer]> {

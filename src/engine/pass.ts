@@ -11,7 +11,7 @@ import { requestFingerprint } from '../messaging/fingerprint';
 import { changelogTopic, envelopeValue, type ChangelogTable } from '../messaging/changelog';
 import { H } from '../messaging/headers';
 import { digestHex, entryHash, updateDigest, updateDigestTerms } from '../store/digest';
-import { dedupeKey, dedupeTimeKey, encodeOutbox, encodeRemembered, historyKey, offsetKey, outboxKey, SNAPSHOT_META, type OutRecord, type RememberedRequest } from './layout';
+import { dedupeKey, dedupeTimeKey, encodeOutbox, encodeRemembered, historyKey, offsetKey, outboxKey, removableKey, SNAPSHOT_META, type OutRecord, type RememberedRequest } from './layout';
 import type { WriteOps } from '../store/rocks';
 import { shown } from '../messaging/reply-to';
 import type { ErrorCode } from '../errors';
@@ -19,7 +19,7 @@ import { decodeRecord, MAX_TIMESTAMP_MS, type DecodeContext, type Envelope, type
 import { applyDecision, compactionFrontier, recordVersion, type Touched } from './apply';
 import { ExplainBook, type Loader } from './explain';
 import { explainOverlay, positionOf } from './explain-view';
-import { encodeMeta, nextHybrid, tpKey, type SnapshotMeta, type WorkingState } from './state';
+import { encodeMeta, nextHybrid, readThrough, tpKey, type SnapshotMeta, type WorkingState } from './state';
 import { LOGIC_VERSION } from './logic-version';
 import { createVerifier, type Verifier } from '../messaging/signing';
 import { preverify, verifySender } from './signatures';
@@ -340,6 +340,10 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
     // ExplainRequests read the records kept before this snapshot.
     const view = await explainOverlay(state, good, book);
     const ahead = await verifying;
+    // What the messages say they will read of the entities read through the store, in one multi-get.
+    const wanted: (readonly [string, string])[] = [];
+    for (const e of good) for (const r of deps.handlers.get(e.type)?.reads?.(e.value as never) ?? []) wanted.push(r);
+    if (wanted.length > 0) await state.prefetch(wanted);
     let stage: string | undefined;
     let orderInStage = 0;
 
@@ -406,7 +410,8 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
         timestampMs: e.timestampMs,
         ...(sender.principal === undefined ? {} : { principal: sender.principal }),
       };
-      if (e.deadlineMs !== undefined && e.deadlineMs < logTimeMs && handler.waiting?.(msg, state) !== true) {
+      const waiting = handler.waiting;
+      if (e.deadlineMs !== undefined && e.deadlineMs < logTimeMs && (waiting === undefined || !(await readThrough(state, () => waiting(msg, state))))) {
         const late: ReplyDraft = { status: 'DEADLINE_EXCEEDED', message: `deadline ${e.deadlineMs} passed before the request was applied at log time ${logTimeMs}`, payload: null };
         await sendReply(e, late, true, fingerprint);
         explain(late);
@@ -414,7 +419,7 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
       }
       let decision: Decision;
       try {
-        decision = handler.decide(msg, view, ctx);
+        decision = await readThrough(state, () => handler.decide(msg, view, ctx));
       } catch (err) {
         // A decider that throws fails its own message only; the rest of the batch commits.
         rejected++;
@@ -426,6 +431,8 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
         continue;
       }
       const changed: { change: Change; before: Image | undefined }[] = [];
+      // The images the changes replace, where the decider wrote without reading.
+      if (decision.changes.some((c) => state.unread(c.entity, c.key))) await state.prefetch(decision.changes.map((c) => [c.entity, c.key] as const));
       applyDecision(state, decision.changes, before, book !== undefined && fingerprint !== undefined ? (change, was) => changed.push({ change, before: was }) : undefined);
       // A refused owner or role check is also a DLQ record, events' included (they have no reply).
       const denied = decision.reply?.status === 'PERMISSION_DENIED' ? { code: 'PERMISSION_DENIED', reason: decision.reply.message } : undefined;
@@ -453,6 +460,9 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
     const netChanged = new Set<string>();
     const statePuts: [string, Buffer][] = [];
     const stateDeletes: string[] = [];
+    /** The `r/` entries of versions read through the store: written and used up beside the state, never in its digest or its count. */
+    const indexPuts: [string, Buffer][] = [];
+    const indexDeletes: string[] = [];
     const termOf = (k: string, image: Image | undefined, bytes?: Buffer): bigint | undefined => {
       if (image === undefined) return undefined;
       const known = deps.terms?.get(image);
@@ -476,6 +486,7 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
         const version = now ?? Buffer.from('null');
         digest = updateDigest(digest, hk, undefined, version);
         statePuts.push([hk, version]);
+        if (state.onDemand(b.entity)) indexPuts.push([removableKey(ts, b.entity, b.key), EMPTY]);
       }
       // The changelog: one record per entity changed in the snapshot, its last image.
       const table = deps.changelog?.tables.get(b.entity);
@@ -505,11 +516,15 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
       }
     }
     // Never at or above this snapshot: its own new versions are written in this very batch.
-    if (compactTo !== undefined)
-      for (const [hk, version] of state.compact(compactionFrontier(compactTo, ts))) {
+    if (compactTo !== undefined) {
+      const frontier = compactionFrontier(compactTo, ts);
+      const stored = await state.compactStored(frontier);
+      for (const [hk, version] of [...state.compact(frontier), ...stored.removed]) {
         digest = updateDigest(digest, hk, version, undefined);
         stateDeletes.push(hk);
       }
+      indexDeletes.push(...stored.used);
+    }
 
     book?.settle(netChanged);
     const inputs = inputRanges(records);
@@ -533,6 +548,7 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
     const ops: WriteOps = {
       puts: [
         ...statePuts,
+        ...indexPuts,
         ...inputs.map((r) => [offsetKey(r.topic, r.partition), Buffer.from((r.toOffset + 1n).toString())] as const),
         [SNAPSHOT_META, encodeMeta(meta, { logicVersion: deps.logicVersion ?? LOGIC_VERSION, proven: true })],
         ...dedupePuts,
@@ -540,7 +556,7 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
         // Published already: no outbox to keep.
         ...(publishes ? [[outbox.key, encodeOutbox(out)] as const] : []),
       ],
-      deletes: stateDeletes,
+      deletes: indexDeletes.length === 0 ? stateDeletes : [...stateDeletes, ...indexDeletes],
     };
     const stages = { decodeMs: decidedFrom - startedAt, decideMs: netFrom - decidedFrom, changesMs: performance.now() - netFrom };
     return { meta, ops, outbox, inputs, changed: statePuts.length + stateDeletes.length, applied, rejected, retried, dlq: dlqCounts, conflicts, tooLarge, remembers: dedupePuts.length > 0 || book?.wrote === true, stages };

@@ -1,9 +1,32 @@
-/** The projections' state in memory, loaded from RocksDB at start and kept equal to it by every commit. */
-import { type Change, type Entity, type Image, type StateView } from '../../projections';
+/**
+ * The projections' state in memory, kept equal to RocksDB by every commit. The entities a
+ * decider lists (workers, sessions, queries, ...) are held whole, loaded at start; the
+ * entities only read by key (named in a projection's `onDemand`: logical sources, sinks) are
+ * read through the store: a bounded cache of their images, and their history in RocksDB alone,
+ * compacted through an index (`r/`), so start-up and memory do not grow with them.
+ *
+ * A read the cache cannot answer throws a `StateMiss`; the pass fetches what it names and
+ * decides the message again. Deciders are pure, so the answer is the same whatever the cache
+ * held: a replay, a restart and a standby decide byte for byte alike.
+ */
+import { allEntities, onDemandEntities, PROJECTIONS, versionedEntities, type Change, type Entity, type Image, type Projection, type StateView } from '../../projections';
 import { LOGICAL_BITS, nextHybrid } from '../../projections/system/hybrid';
 import { DigestSum, EMPTY_DIGEST } from '../store/digest';
 import type { Store } from '../store/rocks';
-import { historyKey, readImages, readVersions, storedMeta, storedOffsets, type SnapshotMeta } from './layout';
+import {
+  firstRemovable,
+  historyKey,
+  missingHistoryIndex,
+  readEntity,
+  readEntityVersions,
+  readImages,
+  readImagesOf,
+  readVersions,
+  removableUpTo,
+  storedMeta,
+  storedOffsets,
+  type SnapshotMeta,
+} from './layout';
 
 export const GENESIS: SnapshotMeta = Object.freeze({ id: 0n, ts: 0n, logTimeMs: 0, digest: EMPTY_DIGEST });
 
@@ -19,6 +42,27 @@ interface Version {
 
 const byKey = ([a]: readonly [string, unknown], [b]: readonly [string, unknown]): number => (a < b ? -1 : a > b ? 1 : 0);
 
+/** A read the state could not answer from memory: the image of `key` (all of the entity's without one), or with `history` its versions. */
+export class StateMiss extends Error {
+  constructor(
+    readonly entity: string,
+    readonly key: string | undefined,
+    readonly history: boolean,
+  ) {
+    super(`${history ? 'the history of ' : ''}${entity}${key === undefined ? '' : `/${key}`} is not in memory`);
+    this.name = 'StateMiss';
+  }
+}
+
+/** Where a state reads the entities it holds only in part. */
+export interface Backing {
+  readonly store: Pick<Store, 'get' | 'getMany' | 'scan'>;
+  /** The entities read through the store. */
+  readonly onDemand: ReadonlySet<string>;
+  /** Most images of those entities kept in memory between passes. */
+  readonly cacheEntries: number;
+}
+
 export class WorkingState implements StateView {
   private readonly entities = new Map<string, Map<string, Image>>();
   /**
@@ -30,6 +74,36 @@ export class WorkingState implements StateView {
   private readonly history = new Map<string, Map<string, Version[]>>();
   /** The lowest frontier at which compaction would remove anything, so a tick with nothing to do costs nothing. */
   private nextRemovableAt: bigint | undefined;
+  /** Read-through entities every key of which is in memory (one was listed), until an eviction. */
+  private readonly complete = new Set<string>();
+  /** Read-through keys known to have no image. */
+  private readonly absent = new Map<string, Set<string>>();
+  /** Read-through keys (and whole entities) whose versions are in memory, until the pass ends. */
+  private readonly versionsHeld = new Map<string, Set<string>>();
+  private readonly versionsComplete = new Set<string>();
+  /** The ts of the oldest `r/` entry: null none, undefined not known yet. */
+  private storedRemovableAt: bigint | null | undefined;
+
+  constructor(private readonly backing?: Backing) {}
+
+  /** Whether `entity` is read through the store. */
+  onDemand(entity: string): boolean {
+    return this.backing?.onDemand.has(entity) === true;
+  }
+
+  /** Whether a read of this key would go to the store. */
+  unread(entity: string, key: string): boolean {
+    return this.onDemand(entity) && this.entities.get(entity)?.has(key) !== true && this.missing(entity, key);
+  }
+
+  private missing(entity: string, key: string): boolean {
+    return this.onDemand(entity) && !this.complete.has(entity) && this.absent.get(entity)?.has(key) !== true;
+  }
+
+  private versionsMissing(entity: string, key: string | undefined): boolean {
+    if (!this.onDemand(entity) || this.versionsComplete.has(entity)) return false;
+    return key === undefined || this.versionsHeld.get(entity)?.has(key) !== true;
+  }
 
   private removableAt(ts: bigint): void {
     if (this.nextRemovableAt === undefined || ts < this.nextRemovableAt) this.nextRemovableAt = ts;
@@ -37,6 +111,7 @@ export class WorkingState implements StateView {
 
   // The store keeps images untyped; read through an entity's name, they are that entity's images (projections/model.ts).
   getAt<I extends Image>(entity: Entity<I>, key: string, ts: bigint): I | undefined {
+    if (this.versionsMissing(entity, key)) throw new StateMiss(entity, key, true);
     const versions = this.history.get(entity)?.get(key);
     if (versions === undefined) return undefined;
     for (let i = versions.length - 1; i >= 0; i--) if (versions[i].ts <= ts) return (versions[i].image ?? undefined) as I | undefined;
@@ -44,6 +119,7 @@ export class WorkingState implements StateView {
   }
 
   listAt<I extends Image>(entity: Entity<I>, ts: bigint): Iterable<readonly [string, I]> {
+    if (this.versionsMissing(entity, undefined)) throw new StateMiss(entity, undefined, true);
     const keys = this.history.get(entity);
     if (keys === undefined) return [];
     const out: [string, I][] = [];
@@ -56,6 +132,21 @@ export class WorkingState implements StateView {
 
   /** Records the image an entity has from snapshot `ts` on; versions arrive in ts order. */
   addVersion(entity: string, key: string, ts: bigint, image: Image | null): void {
+    if (this.onDemand(entity)) {
+      // In RocksDB only (the pass writes it, with its r/ entry); in memory only where the versions are.
+      if (this.storedRemovableAt === null || (this.storedRemovableAt !== undefined && ts < this.storedRemovableAt)) this.storedRemovableAt = ts;
+      if (!this.versionsComplete.has(entity) && this.versionsHeld.get(entity)?.has(key) !== true) return;
+      this.versionsHeld.get(entity)?.add(key);
+      this.pushVersion(entity, key, ts, image);
+      return;
+    }
+    const versions = this.pushVersion(entity, key, ts, image);
+    // The version this one supersedes can go once the frontier reaches it; so can a deletion.
+    if (versions !== undefined || image === null) this.removableAt(ts);
+  }
+
+  /** Appends a version; returns the versions the key had before, if any. */
+  private pushVersion(entity: string, key: string, ts: bigint, image: Image | null): Version[] | undefined {
     let keys = this.history.get(entity);
     if (keys === undefined) {
       keys = new Map();
@@ -64,8 +155,7 @@ export class WorkingState implements StateView {
     const versions = keys.get(key);
     if (versions === undefined) keys.set(key, [{ ts, image }]);
     else versions.push({ ts, image });
-    // The version this one supersedes can go once the frontier reaches it; so can a deletion.
-    if (versions !== undefined || image === null) this.removableAt(ts);
+    return versions;
   }
 
   /**
@@ -77,6 +167,8 @@ export class WorkingState implements StateView {
     if (this.nextRemovableAt === undefined || this.nextRemovableAt > frontier) return removed;
     this.nextRemovableAt = undefined;
     for (const [entity, keys] of this.history) {
+      // A read-through entity's versions are compacted in RocksDB (compactStored).
+      if (this.onDemand(entity)) continue;
       for (const [key, versions] of keys) {
         let keep = 0;
         while (keep + 1 < versions.length && versions[keep + 1].ts <= frontier) keep++;
@@ -96,12 +188,48 @@ export class WorkingState implements StateView {
     return removed.sort(byKey);
   }
 
+  /**
+   * Compacts the read-through entities' history in RocksDB as `compact` does the rest in
+   * memory: every key with an `r/` entry at or below `frontier` keeps its newest version at or
+   * below it (none, when that is a deletion) and loses the older ones. Returns the versions
+   * removed, with their stored bytes (the digest subtracts them), and the `r/` entries used.
+   */
+  async compactStored(frontier: bigint): Promise<{ removed: [string, Buffer][]; used: string[] }> {
+    const none = { removed: [], used: [] };
+    if (this.backing === undefined || this.backing.onDemand.size === 0) return none;
+    if (this.storedRemovableAt === undefined) this.storedRemovableAt = await firstRemovable(this.backing.store);
+    if (this.storedRemovableAt === null || this.storedRemovableAt > frontier) return none;
+    const { entries, next } = await removableUpTo(this.backing.store, frontier);
+    const removed: [string, Buffer][] = [];
+    const looked = new Set<string>();
+    for (const { entity, key } of entries) {
+      const id = `${entity}/${key}`;
+      if (looked.has(id)) continue;
+      looked.add(id);
+      const versions: { k: string; v: Buffer; ts: bigint }[] = [];
+      await readEntityVersions(this.backing.store, entity, key, (k, v, _key, ts) => versions.push({ k, v, ts }));
+      let keep = -1;
+      while (keep + 1 < versions.length && versions[keep + 1].ts <= frontier) keep++;
+      if (keep < 0) continue;
+      const drop = versions[keep].v.toString() === 'null' ? keep + 1 : keep;
+      for (const v of versions.slice(0, drop)) removed.push([v.k, v.v]);
+    }
+    // Entries written in this pass sit above the frontier (never at or above the snapshot's ts): the next is the lower.
+    if (next !== null && (this.storedRemovableAt === null || this.storedRemovableAt <= frontier || next < this.storedRemovableAt)) this.storedRemovableAt = next;
+    else if (next === null && this.storedRemovableAt !== null && this.storedRemovableAt <= frontier) this.storedRemovableAt = null;
+    this.dropVersions();
+    return { removed: removed.sort(byKey), used: entries.map((e) => e.k) };
+  }
+
   get<I extends Image>(entity: Entity<I>, key: string): I | undefined {
-    return this.entities.get(entity)?.get(key) as I | undefined;
+    const image = this.entities.get(entity)?.get(key) as I | undefined;
+    if (image === undefined && this.missing(entity, key)) throw new StateMiss(entity, key, false);
+    return image;
   }
 
   /** In key order, so a decider that walks a list decides the same after a restart as in a replay. */
   list<I extends Image>(entity: Entity<I>): Iterable<readonly [string, I]> {
+    if (this.onDemand(entity) && !this.complete.has(entity)) throw new StateMiss(entity, undefined, false);
     const m = this.entities.get(entity);
     if (m === undefined) return [];
     let keys = this.sortedKeys.get(entity);
@@ -124,32 +252,222 @@ export class WorkingState implements StateView {
       if (!m.has(change.key)) this.sortedKeys.delete(change.entity);
       m.set(change.key, change.image);
     }
+    if (this.onDemand(change.entity)) this.knowAbsent(change.entity, change.key, change.image === null);
+  }
+
+  private knowAbsent(entity: string, key: string, absent: boolean): void {
+    let keys = this.absent.get(entity);
+    if (absent) {
+      if (keys === undefined) this.absent.set(entity, (keys = new Set()));
+      keys.add(key);
+    } else keys?.delete(key);
+  }
+
+  /** Reads from the store what `miss` names. */
+  async fetch(miss: StateMiss): Promise<void> {
+    const backing = this.backing;
+    if (backing === undefined) throw miss;
+    if (miss.history) {
+      await readEntityVersions(backing.store, miss.entity, miss.key, (_k, v, key, ts) => {
+        // Versions arrive oldest first; a key already held is not read twice.
+        if (miss.key === undefined && this.versionsHeld.get(miss.entity)?.has(key) === true) return;
+        this.pushVersion(miss.entity, key, ts, JSON.parse(v.toString()) as Image | null);
+      });
+      if (miss.key === undefined) this.versionsComplete.add(miss.entity);
+      else {
+        let held = this.versionsHeld.get(miss.entity);
+        if (held === undefined) this.versionsHeld.set(miss.entity, (held = new Set()));
+        held.add(miss.key);
+      }
+      return;
+    }
+    if (miss.key !== undefined) return this.prefetch([[miss.entity, miss.key]]);
+    const m = this.entityMap(miss.entity);
+    const gone = this.absent.get(miss.entity);
+    await readEntity(backing.store, miss.entity, (key, v) => {
+      // The store is at the last commit: an image this pass wrote, or a key it deleted, is newer than what it holds.
+      if (!m.has(key) && gone?.has(key) !== true) m.set(key, JSON.parse(v.toString()) as Image);
+    });
+    this.sortedKeys.delete(miss.entity);
+    this.complete.add(miss.entity);
+    this.absent.delete(miss.entity);
+  }
+
+  /** Reads the images of these keys of read-through entities not in memory yet, one multi-get per entity. */
+  async prefetch(wanted: Iterable<readonly [string, string]>): Promise<void> {
+    const backing = this.backing;
+    if (backing === undefined) return;
+    const byEntity = new Map<string, Set<string>>();
+    for (const [entity, key] of wanted) {
+      if (!this.onDemand(entity) || this.entities.get(entity)?.has(key) === true || !this.missing(entity, key)) continue;
+      let keys = byEntity.get(entity);
+      if (keys === undefined) byEntity.set(entity, (keys = new Set()));
+      keys.add(key);
+    }
+    for (const [entity, keySet] of byEntity) {
+      const keys = [...keySet];
+      const raws = await readImagesOf(backing.store, entity, keys);
+      const m = this.entityMap(entity);
+      raws.forEach((raw, i) => {
+        if (raw === null) this.knowAbsent(entity, keys[i], true);
+        else {
+          if (!m.has(keys[i])) this.sortedKeys.delete(entity);
+          m.set(keys[i], JSON.parse(raw.toString()) as Image);
+        }
+      });
+    }
+  }
+
+  /**
+   * Forgets read-through images past the cache's bound (the oldest read first), every
+   * read-through version, and what it knew absent. Only once memory equals the store: after
+   * the pass's write.
+   */
+  evict(): void {
+    const backing = this.backing;
+    if (backing === undefined) return;
+    this.dropVersions();
+    let held = 0;
+    for (const entity of backing.onDemand) held += this.entities.get(entity)?.size ?? 0;
+    for (const entity of backing.onDemand) {
+      const m = this.entities.get(entity);
+      if (m === undefined) continue;
+      if ((this.absent.get(entity)?.size ?? 0) > backing.cacheEntries) this.absent.delete(entity);
+      if (held <= backing.cacheEntries) continue;
+      this.complete.delete(entity);
+      for (const key of m.keys()) {
+        if (held <= backing.cacheEntries) break;
+        m.delete(key);
+        held--;
+      }
+      this.sortedKeys.delete(entity);
+    }
+  }
+
+  /** How many read-through images are in memory. */
+  get cached(): number {
+    let n = 0;
+    for (const entity of this.backing?.onDemand ?? []) n += this.entities.get(entity)?.size ?? 0;
+    return n;
+  }
+
+  private dropVersions(): void {
+    if (this.backing === undefined) return;
+    for (const entity of this.backing.onDemand) this.history.delete(entity);
+    this.versionsHeld.clear();
+    this.versionsComplete.clear();
+  }
+
+  private entityMap(entity: string): Map<string, Image> {
+    let m = this.entities.get(entity);
+    if (m === undefined) this.entities.set(entity, (m = new Map()));
+    return m;
   }
 }
+
+/**
+ * Runs a read of the state (a decider, say) until the state holds what it reads: each
+ * `StateMiss` is read from the store, and the read runs again from the start. Pure reads see
+ * the same state either way, so they answer the same.
+ */
+export const readThrough = async <T>(state: WorkingState, read: () => T): Promise<T> => {
+  for (;;) {
+    try {
+      return read();
+    } catch (err) {
+      if (!(err instanceof StateMiss)) throw err;
+      await state.fetch(err);
+    }
+  }
+};
 
 export interface Loaded {
   readonly state: WorkingState;
   readonly offsets: Map<string, bigint>;
   readonly meta: SnapshotMeta;
-  /** The digest of what was read, to hold against the one the last snapshot recorded: a corrupt store shows here. */
-  readonly digest: bigint;
+  /**
+   * The digest of what was read, to hold against the one the last snapshot recorded: a corrupt
+   * store shows here. Undefined when only part was read (`storeDigest` reads the rest).
+   */
+  readonly digest: bigint | undefined;
 }
+
+/** Which entities a state reads through the store (the rest it holds whole), and how many of their images it keeps. */
+export interface ReadThrough {
+  /** Every entity the projections own. */
+  readonly entities: readonly string[];
+  readonly versioned: ReadonlySet<string>;
+  readonly onDemand: ReadonlySet<string>;
+  readonly cacheEntries: number;
+}
+
+/** What `projections` read through the store, with a cache of `cacheEntries` images. */
+export const readThroughOf = (projections: readonly Projection[] = PROJECTIONS, cacheEntries: number): ReadThrough => ({
+  entities: allEntities(projections),
+  versioned: versionedEntities(projections),
+  onDemand: onDemandEntities(projections),
+  cacheEntries,
+});
 
 export const tpKey = (topic: string, partition: number): string => `${topic}:${partition}`;
 
-export const loadState = async (store: Store): Promise<Loaded> => {
-  const state = new WorkingState();
-  const digest = new DigestSum();
-  await readImages(store, (k, v, entity, key) => {
-    state.apply({ entity, key, image: JSON.parse(v.toString()) as Image });
-    digest.add(k, v);
-  });
-  // Versions arrive oldest first.
-  await readVersions(store, (k, v, entity, key, ts) => {
-    state.addVersion(entity, key, ts, JSON.parse(v.toString()) as Image | null);
-    digest.add(k, v);
-  });
+/**
+ * The state as the store holds it. Without `through`, everything, with the digest of what was
+ * read (a replay's target, an inspection). With it, only the entities held whole and their
+ * versions, so the time it takes grows with those alone; a store written before `r/` existed
+ * gets its entries first (once).
+ */
+export const loadState = async (store: Store, through?: ReadThrough): Promise<Loaded> => {
   const offsets = new Map<string, bigint>();
   for (const { topic, partition, next } of await storedOffsets(store)) offsets.set(tpKey(topic, partition), next);
-  return { state, offsets, meta: (await storedMeta(store)) ?? GENESIS, digest: digest.value };
+  const meta = (await storedMeta(store)) ?? GENESIS;
+  if (through === undefined || through.onDemand.size === 0) {
+    const state = new WorkingState();
+    const digest = new DigestSum();
+    await readImages(store, (k, v, entity, key) => {
+      state.apply({ entity, key, image: JSON.parse(v.toString()) as Image });
+      digest.add(k, v);
+    });
+    // Versions arrive oldest first.
+    await readVersions(store, (k, v, entity, key, ts) => {
+      state.addVersion(entity, key, ts, JSON.parse(v.toString()) as Image | null);
+      digest.add(k, v);
+    });
+    return { state, offsets, meta, digest: digest.value };
+  }
+  const index = await missingHistoryIndex(store, new Set([...through.onDemand].filter((e) => through.versioned.has(e))));
+  if (index !== undefined) await store.write(index);
+  const state = new WorkingState({ store, onDemand: through.onDemand, cacheEntries: through.cacheEntries });
+  for (const entity of through.entities) {
+    if (through.onDemand.has(entity)) continue;
+    await readEntity(store, entity, (key, v) => state.apply({ entity, key, image: JSON.parse(v.toString()) as Image }));
+    if (through.versioned.has(entity)) await readEntityVersions(store, entity, undefined, (_k, v, key, ts) => state.addVersion(entity, key, ts, JSON.parse(v.toString()) as Image | null));
+  }
+  return { state, offsets, meta, digest: undefined };
 };
+
+/**
+ * The digest of every image and version the store holds, read at one instant, with the meta of
+ * that instant; undefined when `stopped` says so before the end.
+ */
+export const storeDigest = async (store: Store, stopped: () => boolean = () => false): Promise<{ digest: bigint; meta: SnapshotMeta } | undefined> => {
+  const snap = await store.snapshot();
+  try {
+    const digest = new DigestSum();
+    let n = 0;
+    const add = (k: string, v: Buffer): void => {
+      if ((++n & 1023) === 0 && stopped()) throw STOPPED;
+      digest.add(k, v);
+    };
+    await readImages(snap, add);
+    await readVersions(snap, add);
+    return { digest: digest.value, meta: (await storedMeta(snap)) ?? GENESIS };
+  } catch (err) {
+    if (err === STOPPED) return undefined;
+    throw err;
+  } finally {
+    await snap.close();
+  }
+};
+
+const STOPPED = new Error('stopped');

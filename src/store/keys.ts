@@ -11,6 +11,9 @@
  *   d/<correlationId>            the request decided under that id: its fingerprint and its reply once given (src/store/outbox.ts)
  *   t/<logTimeMs>/<correlationId> the same, indexed by log time, for expiry
  *   e/<correlationId>            what became of the request under that id, for explain (JSON; src/engine/explain.ts), expired with d/
+ *   r/<ts>/<entity>/<key>        a version of an entity read through the store was written at ts: from a frontier at ts on, compaction looks at that key (empty)
+ *   m/suspect                    why a check of the whole store found it damaged (text): the next start checks it and rebuilds it
+ *   m/history-index              present once every r/ entry the history needs is there (a store written before r/ gets them at its next load)
  */
 
 export const STATE = 's/';
@@ -25,6 +28,10 @@ export const REPLAY_STOP = 'm/replay';
 export const DEDUPE = 'd/';
 export const DEDUPE_BY_TIME = 't/';
 export const EXPLAIN = 'e/';
+export const REMOVABLE = 'r/';
+export const HISTORY_INDEXED = 'm/history-index';
+/** Written when a check found the store's entries not summing to its snapshot's digest: the next start checks it whole. */
+export const STORE_SUSPECT = 'm/suspect';
 
 export const stateKey = (entity: string, key: string): string => `${STATE}${entity}/${key}`;
 
@@ -66,4 +73,20 @@ export const parseHistoryKey = (k: string): { entity: string; key: string; ts: b
   const first = rest.indexOf('/');
   const last = rest.lastIndexOf('/');
   return { entity: rest.slice(0, first), key: rest.slice(first + 1, last), ts: BigInt(rest.slice(last + 1)) };
+};
+
+/** The prefix of every version of one entity's key, oldest first. */
+export const historyPrefix = (entity: string, key?: string): string => (key === undefined ? `${HISTORY}${entity}/` : `${HISTORY}${entity}/${key}/`);
+
+/** The prefix of one entity's current images. */
+export const statePrefix = (entity: string): string => `${STATE}${entity}/`;
+
+export const removableKey = (ts: bigint, entity: string, key: string): string => `${REMOVABLE}${pad(ts, 20)}/${entity}/${key}`;
+
+/** The ts, entity and key of an `r/` key. */
+export const parseRemovableKey = (k: string): { ts: bigint; entity: string; key: string } => {
+  const rest = k.slice(REMOVABLE.length);
+  const first = rest.indexOf('/');
+  const second = rest.indexOf('/', first + 1);
+  return { ts: BigInt(rest.slice(0, first)), entity: rest.slice(first + 1, second), key: rest.slice(second + 1) };
 };

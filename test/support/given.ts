@@ -287,7 +287,7 @@ export const sessionOpened = (sessionId: string, opts: MessageOptions = {}): Mes
 export const sessionHeartbeat = (sessionId: string, opts: MessageOptions = {}): Message<unknown> => message('coord.v1.SessionHeartbeat', { sessionId }, sessionId, opts);
 export const sessionClosed = (sessionId: string, opts: MessageOptions = {}): Message<unknown> => message('coord.v1.SessionClosed', { sessionId }, sessionId, opts);
 
-type AnyMessage = Message<unknown>;
+export type AnyMessage = Message<unknown>;
 
 /** A message, or one built from the state it will meet (a report on a fragment placed by an earlier step). */
 export type Step = AnyMessage | ((state: StateView) => AnyMessage);
@@ -541,12 +541,12 @@ export interface When {
   whenInOnePass(batch: readonly AnyMessage[], opts?: PassOptions): Promise<PassThen>;
 }
 
-const PREFIX = 'test-coord';
+export const PREFIX = 'test-coord';
 const CONTRACTS = withChangelogEnvelopes(loadContracts());
 const CHANGELOG_TABLES = changelogTables(CONTRACTS);
 
 /** A codec that keeps every value in memory and frames it as its index: the pass's wire, minus Avro and the registry. */
-const memoryCodec = (): { codec: PassDeps['codec']; read: (b: Buffer) => Decoded } => {
+export const memoryCodec = (): { codec: PassDeps['codec']; read: (b: Buffer) => Decoded } => {
   const values = new Map<string, Decoded>();
   const read = (b: Buffer): Decoded => {
     const d = values.get(b.toString());
@@ -572,6 +572,33 @@ const memoryCodec = (): { codec: PassDeps['codec']; read: (b: Buffer) => Decoded
     },
     read,
   };
+};
+
+/** The records a batch of messages is on the log, encoded with `codec`, at offsets from `firstOffset` on (signed as `sign` says). */
+export const toRecords = async (batch: readonly AnyMessage[], codec: PassDeps['codec'], firstOffset: number, sign?: PassOptions['sign']): Promise<RawRecord[]> => {
+  const records: RawRecord[] = [];
+  for (const [i, msg] of batch.entries()) {
+    const kind = kindOfRecord(msg.type);
+    if (kind === undefined) throw new Error(`${msg.type} is not part of the protocol`);
+    const key = msg.key === null ? null : Buffer.from(msg.key);
+    const value = await codec.encode(topicName(PREFIX, kind), msg.type, msg.value);
+    const headers: Record<string, string> = {
+      ...(msg.correlationId === undefined ? {} : { 'correlation-id': msg.correlationId }),
+      ...(msg.replyTo === undefined ? {} : { 'reply-to': msg.replyTo }),
+      ...(msg.deadlineMs === undefined ? {} : { 'deadline-ms': String(msg.deadlineMs) }),
+    };
+    const signer = sign?.(msg);
+    records.push({
+      topic: topicName(PREFIX, kind),
+      partition: 0,
+      offset: String(firstOffset + i),
+      key,
+      value,
+      headers: signer === undefined ? headers : signer.sign(kind, key, value, headers),
+      timestamp: String(msg.timestampMs),
+    });
+  }
+  return records;
 };
 
 /**
@@ -611,28 +638,7 @@ export const given = (history: readonly Step[] = [], handlers: ReadonlyMap<strin
   const inOnePass = async (batch: readonly AnyMessage[], opts: PassOptions = {}): Promise<PassThen> => {
     const { sign } = opts;
     const { codec, read } = memoryCodec();
-    const records: RawRecord[] = [];
-    for (const [i, msg] of batch.entries()) {
-      const kind = kindOfRecord(msg.type);
-      if (kind === undefined) throw new Error(`${msg.type} is not part of the protocol`);
-      const key = msg.key === null ? null : Buffer.from(msg.key);
-      const value = await codec.encode(topicName(PREFIX, kind), msg.type, msg.value);
-      const headers: Record<string, string> = {
-        ...(msg.correlationId === undefined ? {} : { 'correlation-id': msg.correlationId }),
-        ...(msg.replyTo === undefined ? {} : { 'reply-to': msg.replyTo }),
-        ...(msg.deadlineMs === undefined ? {} : { 'deadline-ms': String(msg.deadlineMs) }),
-      };
-      const signer = sign?.(msg);
-      records.push({
-        topic: topicName(PREFIX, kind),
-        partition: 0,
-        offset: String(i),
-        key,
-        value,
-        headers: signer === undefined ? headers : signer.sign(kind, key, value, headers),
-        timestamp: String(msg.timestampMs),
-      });
-    }
+    const records = await toRecords(batch, codec, 0, sign);
     const deps: PassDeps = {
       codec,
       handlers,

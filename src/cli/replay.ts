@@ -142,6 +142,7 @@ export const replayCommand = async (argv: readonly string[]): Promise<number> =>
       topicPrefix: config.topicPrefix,
       verify,
       onProgress: progress.update,
+      stateCacheEntries: config.stateCacheEntries,
     });
     progress.stop();
     const summary = {

@@ -22,7 +22,8 @@ import { recordId } from './pass';
 import { isRegistryDown, trustMarkers, type Marker, type MarkerChain, type MarkerRecord, type SkippedRecord } from './markers';
 import { failPoint } from './failpoints';
 import { encodeStop, markersUntil, targetText, type ReplayStop, type ReplayTarget } from './replay-stop';
-import { loadState, tpKey, type SnapshotMeta, type WorkingState } from './state';
+import { DEFAULTS } from '../config';
+import { loadState, readThroughOf, tpKey, type SnapshotMeta, type WorkingState } from './state';
 
 export type { Marker, MarkerChain, SkippedRecord } from './markers';
 export type { ReplayStop, ReplayTarget, StopReason } from './replay-stop';
@@ -76,6 +77,8 @@ export interface ReplayDeps {
   readonly until?: ReplayTarget;
   /** Called after each snapshot is folded, with its marker and the input records it folded, in offset order per partition. */
   readonly onSnapshot?: (s: ReplayedSnapshot) => void | Promise<void>;
+  /** Most images of the entities read through the store kept in memory (as the coordinator's stateCacheEntries). */
+  readonly stateCacheEntries?: number;
 }
 
 export interface ReplayedSnapshot {
@@ -353,7 +356,8 @@ export const recordTypeCounts = async (codec: Codec, s: Pick<ReplayedSnapshot, '
  * snapshot at or before `until`, and records in the store where it stopped (m/replay).
  */
 export const replay = async (deps: ReplayDeps): Promise<ReplayReport> => {
-  const loaded = await loadState(deps.store);
+  // Folded as the coordinator folds: what it reads through the store, the replay does too, so its memory stays bounded.
+  const loaded = await loadState(deps.store, readThroughOf(deps.projections, deps.stateCacheEntries ?? DEFAULTS.stateCacheEntries));
   if (loaded.meta.id !== 0n) throw new Error(`the replay target ${deps.store.dir} already holds snapshot ${loaded.meta.id}; replay into an empty folder`);
   const all = await readMarkers(deps.kafka, deps.codec, topicName(deps.topicPrefix, 'snapshots'), undefined, { log: deps.log });
   const target: ReplayTarget | undefined = deps.until ?? (deps.untilSnapshotId === undefined ? undefined : { kind: 'snapshot', snapshotId: deps.untilSnapshotId });

@@ -17,10 +17,10 @@ import { createPrivateKey } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadConfig, type Config } from '../../src/config';
+import { DEFAULTS, loadConfig, type Config } from '../../src/config';
 import type { RawRecord } from '../../src/engine/decode';
 import { createFold } from '../../src/engine/fold';
-import { GENESIS, WorkingState } from '../../src/engine/state';
+import { GENESIS, loadState, readThroughOf } from '../../src/engine/state';
 import { LOGIC_VERSION } from '../../src/engine/logic-version';
 import { createLogger } from '../../src/log';
 import type { Codec } from '../../src/messaging/codec';
@@ -137,7 +137,8 @@ export const foldRun = async (o: {
     let outputs = 0;
     const liveFold = async (store: Store, each?: (digest: string) => void): Promise<{ pass: (batch: RawRecord[]) => Promise<void>; digest: () => string }> => {
       const fold = createFold({ store, codec, options });
-      const state = new WorkingState();
+      // As the coordinator holds it: logical sources and sinks read through the store.
+      const { state } = await loadState(store, readThroughOf(undefined, DEFAULTS.stateCacheEntries));
       let meta = GENESIS;
       return {
         pass: async (batch) => {
@@ -166,7 +167,7 @@ export const foldRun = async (o: {
     let digest = timedFold.digest;
     if (replaying) {
       const fold = createFold({ store, codec, options });
-      const state = new WorkingState();
+      const { state } = await loadState(store, readThroughOf(undefined, DEFAULTS.stateCacheEntries));
       let meta = GENESIS;
       let n = 0;
       pass = async (batch) => {

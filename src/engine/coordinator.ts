@@ -76,6 +76,8 @@ export interface CoordinatorStatus {
   readonly rejected: number;
   readonly passes: number;
   readonly buffered: number;
+  /** Images of the entities read through RocksDB held in memory now (at most stateCacheEntries between passes). */
+  readonly cachedImages: number;
   /** Troubles retried for longer than stallThresholdMs: while there is one, the instance is not ready. */
   readonly problems: readonly Trouble[];
   /** Everything refused and set aside since start, for /metrics. */
@@ -586,6 +588,7 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
       rejected: counters.rejected,
       passes: counters.passes,
       buffered: gatherer.size,
+      cachedImages: current.state.cached,
       problems: health.stalled(config.stallThresholdMs),
       refusals: { dlq: { ...dlqCounts }, setAside: { ...publisher.setAside }, conflicts: counters.conflicts, repliesTooLarge: counters.tooLarge, markersSkipped: counters.markersSkipped },
       retries: { ...health.retries },

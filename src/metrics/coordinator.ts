@@ -180,6 +180,7 @@ export const registerCoordinatorGauges = (deps: { readonly registry: Registry; r
   gauge('coord_snapshot_id', 'Id of the last committed snapshot.', (s) => Number(s.snapshotId));
   gauge('coord_generation', 'The generation this instance publishes under while active (0 before its first activation).', (s) => s.generation);
   gauge('coord_buffered_records', 'Records fetched and waiting for a pass.', (s) => s.buffered);
+  gauge('coord_state_cached_images', 'Images of the entities read through RocksDB (logical sources, sinks) held in memory; at most stateCacheEntries between passes.', (s) => s.cachedImages);
   gauge('coord_standby_following', '1 while this instance, a standby, folds the snapshots the active one publishes; 0 when it does not (active, or its following failed: see /status).', (s) => (s.following.state === 'following' ? 1 : 0));
   gauge('coord_standby_behind_snapshots', 'Snapshots the active one published that this standby has read but not folded yet.', (s) => s.following.behind);
   counter('coord_messages_applied_total', 'Input messages decided by a projection.', undefined, (s) => s.applied);

@@ -19,6 +19,7 @@ const status = (snapshotId = '7'): CoordinatorStatus => ({
   rejected: 0,
   passes: 0,
   buffered: 0,
+  cachedImages: 0,
   problems: [],
   refusals: { dlq: {}, setAside: {}, conflicts: 0, repliesTooLarge: 0, markersSkipped: 0 },
   retries: {},

@@ -28,6 +28,7 @@ const status = (over: Partial<CoordinatorStatus> = {}): CoordinatorStatus => ({
   rejected: 2,
   passes: 5,
   buffered: 1,
+  cachedImages: 7,
   problems: [],
   refusals: { dlq: { WIRE_MALFORMED: 2 }, setAside: { REPLY_TOPIC_MISSING: 1 }, conflicts: 1, repliesTooLarge: 0, markersSkipped: 0 },
   retries: { publish: 1, store: 0, registry: 0, consumer: 0, environment: 0 },
@@ -69,6 +70,7 @@ describe('metrics: the coordinator on /metrics', () => {
     assert.equal(sample(text, 'coord_messages_rejected_total'), 2);
     assert.equal(sample(text, 'coord_passes_total'), 5);
     assert.equal(sample(text, 'coord_buffered_records'), 1);
+    assert.equal(sample(text, 'coord_state_cached_images'), 7);
     assert.equal(sample(text, 'coord_dlq_records_total{code="WIRE_MALFORMED"}'), 2);
     assert.equal(sample(text, 'coord_outputs_set_aside_total{code="REPLY_TOPIC_MISSING"}'), 1);
     assert.equal(sample(text, 'coord_correlation_conflicts_total'), 1);

@@ -138,7 +138,23 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
   const current: Current = { state: new WorkingState(), meta: GENESIS, offsets: new Map() };
   const through = readThroughOf(deps.projections, config.stateCacheEntries);
   /** The background check of the whole store (see scrubStore), awaited by close. */
-  let scrubbing: Promise<void> = Promise.resolve();
+  let scrubbing: Promise<void> | undefined;
+  /**
+   * Once this instance serves (its first activation), the whole store is checked against its
+   * digest in the background, so that a start's readiness does not wait for it: a damaged store
+   * stops the instance, and its next start rebuilds it from the log.
+   */
+  const scrubOnce = (): void => {
+    scrubbing ??= scrubStore(store, () => !running).then(
+      (problem) => {
+        if (problem !== undefined && running) fail(new CoordError('STORE_IO', `the store is damaged: ${problem}; the next start copies it aside and rebuilds it from the log`));
+        else if (problem === undefined && running) log.info('the store checks out against its snapshot digest', { dir: store.dir });
+      },
+      (err: unknown) => {
+        if (running) log.warn('the background check of the store did not finish', { error: errorMessage(err) });
+      },
+    );
+  };
   /** Next offset the pass accepts per owned partition; records below it were folded already. */
   const expected = new Map<string, bigint>();
   let consumer: Consumer | undefined;
@@ -279,6 +295,7 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
       served = { generation, atMs: Date.now() };
       deps.observer?.activated(generation);
       ticker.start();
+      scrubOnce();
     },
   });
 
@@ -521,16 +538,6 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
   const start = async (): Promise<void> => {
     ({ state: current.state, meta: current.meta, offsets: current.offsets } = await loadChecked(store, log, through));
     log.info('loaded state from RocksDB', { dir: store.dir, snapshotId: current.meta.id.toString(), partitions: current.offsets.size });
-    // The whole store is checked against its digest in the background: a damaged one stops the instance, and its next start rebuilds it.
-    scrubbing = scrubStore(store, () => !running).then(
-      (problem) => {
-        if (problem !== undefined && running) fail(new CoordError('STORE_IO', `the store is damaged: ${problem}; the next start copies it aside and rebuilds it from the log`));
-        else log.info('the store checks out against its snapshot digest', { dir: store.dir });
-      },
-      (err: unknown) => {
-        if (running) log.warn('the background check of the store did not finish', { error: errorMessage(err) });
-      },
-    );
 
     const problems = await withAdmin(kafka, (admin) => inputTopicProblems(admin, inputTopics));
     if (problems.length > 0) throw new CoordError('ENV_INVALID', problems.join('; '));

@@ -17,7 +17,7 @@ import { deployment, testLog, uniquePrefix, type Deployment } from '../support/d
 import { replayToLive } from '../support/replay';
 import { testStack } from '../support/stack';
 import { readTopic } from '../support/topics';
-import { waitFor } from '../support/wait';
+import { waitFor, within } from '../support/wait';
 
 const logOf = (c: CoordinatorProcess): string => readFileSync(join(c.dataDir, '..', 'coordinator.log'), 'utf8');
 
@@ -61,11 +61,15 @@ describe('the environment is checked, not assumed', function () {
       await c?.stop();
     });
 
-    it('moves a corrupt store aside and rebuilds it from the log, with one log line', async () => {
+    it('finds a corrupt store in the background and stops; the next start moves it aside and rebuilds it from the log, with one log line', async () => {
       await c.stop();
       const store = await openStore(c.dataDir);
       await store.write({ puts: [[stateKey('logical-source', 'two'), Buffer.from('{"name":"two","fields":[],"createdAtTs":"1"}')]] });
       await store.close();
+      // Nothing at start reads the whole store: the check runs once the instance serves, finds the damage and stops it.
+      await c.start().catch((err: unknown) => assert.match(String(err), /exited during start/));
+      await within('the coordinator to stop on its damaged store', c.ended(), 60_000);
+      assert.equal(logOf(c).split('\n').filter((l) => l.includes('the store is damaged')).length, 1, 'one line says why it stopped');
       await c.start();
       assert.equal((await c.readyz()), 200);
       const lines = logOf(c).split('\n').filter((l) => l.includes('the store is corrupt'));

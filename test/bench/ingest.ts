@@ -3,13 +3,14 @@
  * consumer it is compared with. Every wait has a deadline; a deadline that passes ends the
  * run with the figures so far (marked `timedOut`), since a slow machine is not an error.
  */
+import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { LOGICAL_SOURCE } from '../../projections/catalog/logical-sources';
-import { makeConfig, type Config } from '../../src/config';
+import { DEFAULTS, makeConfig, type Config } from '../../src/config';
 import { createCoordinator, type Coordinator } from '../../src/engine/coordinator';
-import { loadState } from '../../src/engine/state';
+import { loadState, readThroughOf } from '../../src/engine/state';
 import { createParts } from '../../src/runtime';
-import { OUTBOX } from '../../src/store/keys';
+import { OUTBOX, statePrefix } from '../../src/store/keys';
 import { openStore, type Store } from '../../src/store/rocks';
 import type { Deployment } from '../support/deployment';
 import { benchLog, bounded, catalogTopic, now, round, sleep } from './workload';
@@ -218,6 +219,27 @@ export const restartOnce = async (d: Deployment, opts: { dataDir: string; groupI
   }
 };
 
+/**
+ * The resident set size of a coordinator in a process of its own, ready on `dataDir` (a folder
+ * a bench run folded), after a garbage collection: what the state costs in memory.
+ */
+export const rssAfterRestart = (d: Deployment, opts: { dataDir: string; groupId: string }): Promise<{ rssMb: number; heapUsedMb: number; cachedImages: number }> => {
+  const config = { ...d.config, dataDir: opts.dataDir, groupId: opts.groupId, tickIntervalMs: NO_TICKS_MS };
+  const replacer = (_k: string, v: unknown): unknown => (typeof v === 'bigint' ? Number(v) : v);
+  const child = execFile(process.execPath, ['--expose-gc', '--require', 'tsx/cjs', join(__dirname, 'rss-child.ts'), JSON.stringify(config, replacer)], { timeout: 240_000, maxBuffer: 1 << 20 });
+  return new Promise((resolve, reject) => {
+    let out = '';
+    let err = '';
+    child.stdout?.on('data', (b: Buffer) => (out += b.toString()));
+    child.stderr?.on('data', (b: Buffer) => (err += b.toString()));
+    child.on('exit', (code) => {
+      const line = out.split('\n').find((l) => l.startsWith('{"rssMb"'));
+      if (code === 0 && line !== undefined) resolve(JSON.parse(line) as { rssMb: number; heapUsedMb: number; cachedImages: number });
+      else reject(new Error(`the RSS probe on ${opts.dataDir} exited with ${code}: ${err.slice(-2_000)}`));
+    });
+  });
+};
+
 export interface RestartBreakdown {
   readonly entities: number;
   readonly openMs: number;
@@ -233,10 +255,11 @@ export const restartBreakdown = async (dir: string): Promise<RestartBreakdown> =
   const openMs = now() - t0;
   try {
     const t1 = now();
-    const loaded = await loadState(store);
+    // As the coordinator loads it: what is read through the store is not loaded.
+    await loadState(store, readThroughOf(undefined, DEFAULTS.stateCacheEntries));
     const loadStateMs = now() - t1;
     let entities = 0;
-    for (const _ of loaded.state.list(LOGICAL_SOURCE)) entities++;
+    for await (const _ of store.scan(statePrefix(LOGICAL_SOURCE))) entities++;
     const t2 = now();
     let outboxEntries = 0;
     for await (const _ of store.scan(OUTBOX)) outboxEntries++;

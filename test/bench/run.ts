@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { deployment, type Deployment } from '../support/deployment';
 import { startTestStack, type TestStack } from '../support/stack';
 import { renderChart } from './chart';
-import { bareConsume, dataDir, ingest, restartBreakdown, restartOnce, type BareRun, type IngestRun } from './ingest';
+import { bareConsume, dataDir, ingest, restartBreakdown, restartOnce, rssAfterRestart, type BareRun, type IngestRun } from './ingest';
 import { askRound, echoRound, summarize, type LatencyRound } from './latency';
 import { replayRun } from './replay';
 import { scaleRun } from './scale';
@@ -220,10 +220,14 @@ const restartPhase = async (stack: TestStack, small: Deployment, large: Deployme
   for (const which of (['small', 'large', 'large', 'small', 'small', 'large'] as const).slice(0, RESTARTS * 2)) await once(which);
   const breakdownSmall = await restartBreakdown(dirSmall);
   const breakdownLarge = await restartBreakdown(dirLarge);
+  // The memory a state costs: a coordinator in a process of its own, ready on each folder.
+  const rssSmall = await rssAfterRestart(small, { dataDir: dirSmall, groupId: groupSmall });
+  const rssLarge = await rssAfterRestart(large, { dataDir: dirLarge, groupId: groupLarge });
+  say(`RSS of a coordinator ready on ${breakdownSmall.entities} logical sources: ${rssSmall.rssMb} MB; on ${breakdownLarge.entities}: ${rssLarge.rssMb} MB`);
   phase('restart');
   return {
-    small: { events: ingestSmall.events, ingest: ingestSmall, readyMs: readySmall, medianReadyMs: round(median(readySmall), 1), breakdown: breakdownSmall },
-    large: { events: ingestLarge.events, ingest: ingestLarge, readyMs: readyLarge, medianReadyMs: round(median(readyLarge), 1), breakdown: breakdownLarge },
+    small: { events: ingestSmall.events, ingest: ingestSmall, readyMs: readySmall, medianReadyMs: round(median(readySmall), 1), breakdown: breakdownSmall, rss: rssSmall },
+    large: { events: ingestLarge.events, ingest: ingestLarge, readyMs: readyLarge, medianReadyMs: round(median(readyLarge), 1), breakdown: breakdownLarge, rss: rssLarge },
     largeTarget,
     largeLimitedByTime: ingestLarge.events < 1_000_000,
   };
@@ -365,8 +369,7 @@ const main = async (): Promise<void> => {
         replayRatio: goal(replayRatio, '>=', 0.6),
         takeoverRatio: goal(takeoverRatio, '<=', 1.2),
         takeoverMs: goal(takeoverMs, '<=', 2_000),
-        // Not measured yet: every entity is held in memory, so RSS grows with the state (see README, Performance).
-        rssRatio: { value: null, goal: '<= 1.3', met: null },
+        rssRatio: goal(round(restart.large.rss.rssMb / restart.small.rss.rssMb, 3), '<=', 1.3),
         peakRssMb: goal(rssMb(), '<=', 300),
         scaleLagSeconds: goal(scale.maxLagSeconds, '<=', 1),
         scaleAskP99Ratio: goal(scale.p99Ratio, '<=', 3),
@@ -380,6 +383,7 @@ const main = async (): Promise<void> => {
       restartEventsLargeNote: restart.largeLimitedByTime
         ? `1M events did not fit ${S.ingestBudgetMs / 1000} s of ingest on this machine; the large restart is after ${restart.large.events} events`
         : 'the large restart is after 1M events',
+      rssNote: `rssRatio = the RSS of a coordinator in a process of its own, ready (and past its background check of the store) on the large restart folder (${restart.large.breakdown.entities} logical sources created, with their history) ÷ on the small one (${restart.small.breakdown.entities}), after a GC: ${restart.large.rss.rssMb} MB ÷ ${restart.small.rss.rssMb} MB; peakRssMb is this bench process's own peak (clients, producers and the in-process coordinators together)`,
       replayOverLive: replay.replayRatio,
       replayNote: `${replay.replayNote}; replayRatio itself divides replay events/s by the bare consumer's`,
       peakRssMb: rssMb(),

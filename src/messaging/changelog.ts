@@ -110,12 +110,109 @@ export const changelogTopicSpecs = (prefix: string, tables: Iterable<ChangelogTa
     ],
   }));
 
+/** Converts a plain value to the Avro value of one type; throws (without saying where) on a value it cannot take. */
+type Convert = (value: unknown) => unknown;
+
+const compiledConverters = new WeakMap<avro.Type, Convert>();
+
+const unfit = (): never => {
+  throw new Error('unfit');
+};
+
+/** The converter of `type`, built once per type: a heartbeat's image is converted without walking its schema again. */
+const converter = (type: avro.Type): Convert => {
+  const known = compiledConverters.get(type);
+  if (known !== undefined) return known;
+  let real: Convert = unfit;
+  // Set before the children are built, so a type that names itself reaches this one.
+  const convert: Convert = (v) => real(v);
+  compiledConverters.set(type, convert);
+  real = compile(type);
+  return convert;
+};
+
+const compile = (type: avro.Type): Convert => {
+  const t = type as avro.Type & { fields?: { name: string; type: avro.Type; defaultValue(): unknown }[]; types?: avro.Type[]; itemsType?: avro.Type; valuesType?: avro.Type };
+  switch (t.typeName) {
+    case 'null':
+      return () => null;
+    case 'string':
+      return (v) => (typeof v === 'string' ? v : unfit());
+    case 'boolean':
+      return (v) => (typeof v === 'boolean' ? v : unfit());
+    case 'int':
+      return (v) => (typeof v === 'number' && Number.isInteger(v) ? v : unfit());
+    case 'float':
+    case 'double':
+      return (v) => (typeof v === 'number' ? v : unfit());
+    case 'long':
+    case 'abstract:long':
+      return (v) => {
+        if (typeof v === 'bigint') return v;
+        if (typeof v === 'number' && Number.isInteger(v)) return BigInt(v);
+        return typeof v === 'string' && /^-?\d+$/.test(v) ? BigInt(v) : unfit();
+      };
+    case 'array': {
+      const items = converter(t.itemsType as avro.Type);
+      return (v) => (Array.isArray(v) ? v.map((x) => items(x)) : unfit());
+    }
+    case 'map': {
+      const values = converter(t.valuesType as avro.Type);
+      return (v) => {
+        if (v === null || typeof v !== 'object') return unfit();
+        const out: Record<string, unknown> = {};
+        for (const [k, x] of Object.entries(v)) out[k] = values(x);
+        return out;
+      };
+    }
+    case 'record': {
+      const fields = (t.fields ?? []).map((f) => ({ name: f.name, convert: converter(f.type), field: f }));
+      return (v) => {
+        if (v === null || typeof v !== 'object') return unfit();
+        const from = v as Record<string, unknown>;
+        const out: Record<string, unknown> = {};
+        for (const f of fields) {
+          const raw = from[f.name];
+          if (raw !== undefined) out[f.name] = f.convert(raw);
+          else {
+            const d = f.field.defaultValue();
+            out[f.name] = d === undefined ? unfit() : d;
+          }
+        }
+        return out;
+      };
+    }
+    case 'union:wrapped': {
+      const types = t.types ?? [];
+      const nullable = types.some((b) => b.typeName === 'null');
+      const branch = types.find((b) => b.typeName !== 'null');
+      if (branch === undefined) return (v) => (v === null || v === undefined) && nullable ? null : unfit();
+      const name = branch.branchName as string;
+      const inner = converter(branch);
+      return (v) => (v === null || v === undefined ? (nullable ? null : unfit()) : { [name]: inner(v) });
+    }
+    default:
+      return unfit;
+  }
+};
+
 /**
  * A plain image (JSON-shaped, as projections keep it) as the Avro value of `type`: longs from
  * numbers or decimal strings, nullable fields wrapped in their branch, fields the schema does not
- * name left out, and a field the image lacks given its default.
+ * name left out, and a field the image lacks given its default. Converted by a converter built
+ * once per type; a value it cannot take is walked again by the checking converter, which says
+ * where and why.
  */
 export const typedValue = (type: avro.Type, value: unknown, path = ''): unknown => {
+  try {
+    return converter(type)(value);
+  } catch {
+    return checkedValue(type, value, path);
+  }
+};
+
+/** The same conversion, field by field with the path, for the error that says where an image does not fit. */
+const checkedValue = (type: avro.Type, value: unknown, path = ''): unknown => {
   const t = type as avro.Type & { fields?: { name: string; type: avro.Type; defaultValue(): unknown }[]; types?: avro.Type[]; itemsType?: avro.Type; valuesType?: avro.Type };
   const wrong = (): never => {
     throw new CoordError('SCHEMA_INVALID', `${path || 'the image'} is ${JSON.stringify(value)?.slice(0, 60)}, not a ${t.typeName}`);
@@ -138,10 +235,10 @@ export const typedValue = (type: avro.Type, value: unknown, path = ''): unknown 
       if (typeof value === 'number' && Number.isInteger(value)) return BigInt(value);
       return typeof value === 'string' && /^-?\d+$/.test(value) ? BigInt(value) : wrong();
     case 'array':
-      return Array.isArray(value) ? value.map((v, i) => typedValue(t.itemsType as avro.Type, v, `${path}[${i}]`)) : wrong();
+      return Array.isArray(value) ? value.map((v, i) => checkedValue(t.itemsType as avro.Type, v, `${path}[${i}]`)) : wrong();
     case 'map':
       return value !== null && typeof value === 'object'
-        ? Object.fromEntries(Object.entries(value).map(([k, v]) => [k, typedValue(t.valuesType as avro.Type, v, `${path}.${k}`)]))
+        ? Object.fromEntries(Object.entries(value).map(([k, v]) => [k, checkedValue(t.valuesType as avro.Type, v, `${path}.${k}`)]))
         : wrong();
     case 'record': {
       if (value === null || typeof value !== 'object') return wrong();
@@ -153,7 +250,7 @@ export const typedValue = (type: avro.Type, value: unknown, path = ''): unknown 
           const d = f.defaultValue();
           if (d === undefined) throw new CoordError('SCHEMA_INVALID', `${path || 'the image'} has no ${f.name}, which ${t.name} needs`);
           out[f.name] = d;
-        } else out[f.name] = typedValue(f.type, raw, `${path}.${f.name}`);
+        } else out[f.name] = checkedValue(f.type, raw, `${path}.${f.name}`);
       }
       return out;
     }
@@ -161,7 +258,7 @@ export const typedValue = (type: avro.Type, value: unknown, path = ''): unknown 
       const types = t.types ?? [];
       if (value === null || value === undefined) return types.some((b) => b.typeName === 'null') ? null : wrong();
       const branch = types.find((b) => b.typeName !== 'null');
-      return branch === undefined ? wrong() : { [branch.branchName as string]: typedValue(branch, value, path) };
+      return branch === undefined ? wrong() : { [branch.branchName as string]: checkedValue(branch, value, path) };
     }
     default:
       throw new CoordError('SCHEMA_INVALID', `${path || 'the image'}: changelog images do not use Avro ${t.typeName}`);

@@ -132,6 +132,8 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
     maxBuffered: config.batchSize * 4,
     maxBufferedBytes: 64 * 1024 * 1024,
     maxBatchBytes: 16 * 1024 * 1024,
+    // Requests first: an ask is never queued behind a backlog of heartbeats.
+    first: (topic) => kindByTopic.get(topic)?.startsWith('requests.') === true,
   });
 
   /** The last committed snapshot, in memory (loaded at start, replaced by a catch-up, advanced by passes and by following). */
@@ -498,6 +500,8 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
     }
     await c.run({
       autoCommit: false,
+      // Each partition's batches in turn, the partitions side by side: a fetch waiting for room in the events lane holds no request back.
+      partitionsConsumedConcurrently: inputTopics.length,
       eachBatchAutoResolve: true,
       eachBatch: async ({ batch, heartbeat, isStale }) => {
         if (isStale()) return;

@@ -2,26 +2,48 @@
  * Step 1 of the pass: the consumer's fetches flow into a bounded buffer, and the pass takes
  * up to `batchSize` records, lingering at most `batchTimeoutMs` for more once one has come.
  * A full buffer makes the fetch callback wait (heartbeating), which pauses fetching.
+ *
+ * The buffer has two lanes: requests (`first`) and the rest (events, ticks). A batch takes the
+ * requests first, so an ask is never queued behind a backlog of heartbeats, and each lane has
+ * its own bounds, so a full events lane never holds a request's fetch back. Each partition
+ * belongs to one lane and a batch takes a prefix of each, so every snapshot still folds each
+ * partition in offset order, and its marker's input ranges stay contiguous.
  */
 import type { RawRecord } from './decode';
 
 export interface GatherOptions {
   readonly batchSize: number;
   readonly batchTimeoutMs: number;
-  /** Most records held; a fetch waits while the buffer is past it. */
+  /** Most records held in each lane; a fetch waits while its lane is past it. */
   readonly maxBuffered: number;
-  /** Most key and value bytes held; a fetch waits while the buffer is past it. */
+  /** Most key and value bytes held in each lane; a fetch waits while its lane is past it. */
   readonly maxBufferedBytes: number;
   /** Most value bytes in one batch. */
   readonly maxBatchBytes: number;
+  /** The topics whose records a batch takes first (requests); none: one lane. */
+  readonly first?: (topic: string) => boolean;
 }
 
 /** What a record holds in memory, roughly: its key and value. */
 const weight = (r: RawRecord): number => (r.key?.length ?? 0) + (r.value?.length ?? 0);
 
+class Lane {
+  records: RawRecord[] = [];
+  bytes = 0;
+
+  full(opts: GatherOptions): boolean {
+    return this.records.length > opts.maxBuffered || this.bytes > opts.maxBufferedBytes;
+  }
+
+  clear(): void {
+    this.records = [];
+    this.bytes = 0;
+  }
+}
+
 export class Gatherer {
-  private buffer: RawRecord[] = [];
-  private bytes = 0;
+  /** [requests, the rest]; with no `first`, everything goes in the second. */
+  private readonly lanes: readonly [Lane, Lane] = [new Lane(), new Lane()];
   private wakeTaker: (() => void) | undefined;
   private wakePushers: (() => void)[] = [];
   private closed = false;
@@ -29,26 +51,29 @@ export class Gatherer {
   constructor(private readonly opts: GatherOptions) {}
 
   get size(): number {
-    return this.buffer.length;
+    return this.lanes[0].records.length + this.lanes[1].records.length;
   }
 
   /** Key and value bytes held. */
   get sizeBytes(): number {
-    return this.bytes;
+    return this.lanes[0].bytes + this.lanes[1].bytes;
   }
 
-  private full(): boolean {
-    return this.buffer.length > this.opts.maxBuffered || this.bytes > this.opts.maxBufferedBytes;
+  private laneOf(r: RawRecord): Lane {
+    return this.opts.first?.(r.topic) === true ? this.lanes[0] : this.lanes[1];
   }
 
-  /** Adds records; resolves once there is room again, calling `heartbeat` while it waits. */
+  /** Adds records (of one partition, as a fetch hands them); resolves once their lane has room again, calling `heartbeat` while it waits. */
   async push(records: readonly RawRecord[], heartbeat: () => Promise<void>): Promise<void> {
+    if (records.length === 0) return;
+    const lane = this.laneOf(records[0]);
     for (const r of records) {
-      this.buffer.push(r);
-      this.bytes += weight(r);
+      const into = this.laneOf(r);
+      into.records.push(r);
+      into.bytes += weight(r);
     }
     this.wakeTaker?.();
-    while (!this.closed && this.full()) {
+    while (!this.closed && lane.full(this.opts)) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, 1_000);
         this.wakePushers.push(() => {
@@ -62,35 +87,44 @@ export class Gatherer {
 
   /** Puts a batch back in front, to be taken again. */
   unshift(records: readonly RawRecord[]): void {
-    this.buffer.unshift(...records);
-    for (const r of records) this.bytes += weight(r);
+    for (const lane of this.lanes) {
+      const mine = records.filter((r) => this.laneOf(r) === lane);
+      if (mine.length === 0) continue;
+      lane.records.unshift(...mine);
+      for (const r of mine) lane.bytes += weight(r);
+    }
   }
 
   /** Forgets every buffered record (the member's partitions were taken away or given anew). */
   drop(): void {
-    this.buffer = [];
-    this.bytes = 0;
+    for (const lane of this.lanes) lane.clear();
     this.releasePushers();
   }
 
-  /** The next batch: waits for a first record (at most `idleMs`), then lingers for more. */
+  /** The next batch: waits for a first record (at most `idleMs`), then lingers for more; requests first. */
   async take(idleMs: number): Promise<RawRecord[]> {
-    if (this.buffer.length === 0) await this.wait(idleMs);
-    if (this.buffer.length === 0) return [];
-    if (this.buffer.length < this.opts.batchSize && this.opts.batchTimeoutMs > 0) {
+    if (this.size === 0) await this.wait(idleMs);
+    if (this.size === 0) return [];
+    if (this.size < this.opts.batchSize && this.opts.batchTimeoutMs > 0) {
       const until = Date.now() + this.opts.batchTimeoutMs;
-      while (!this.closed && this.buffer.length < this.opts.batchSize && Date.now() < until) await this.wait(until - Date.now());
+      while (!this.closed && this.size < this.opts.batchSize && Date.now() < until) await this.wait(until - Date.now());
     }
-    let n = 0;
+    const batch: RawRecord[] = [];
     let bytes = 0;
-    while (n < this.buffer.length && n < this.opts.batchSize) {
-      const size = this.buffer[n].value?.length ?? 0;
-      if (n > 0 && bytes + size > this.opts.maxBatchBytes) break;
-      bytes += size;
-      n++;
+    for (const lane of this.lanes) {
+      let n = 0;
+      while (n < lane.records.length && batch.length + n < this.opts.batchSize) {
+        const size = lane.records[n].value?.length ?? 0;
+        if (batch.length + n > 0 && bytes + size > this.opts.maxBatchBytes) break;
+        bytes += size;
+        n++;
+      }
+      const taken = lane.records.splice(0, n);
+      for (const r of taken) lane.bytes -= weight(r);
+      batch.push(...taken);
+      // A batch full by count or bytes before this lane was emptied takes nothing of the next one.
+      if (lane.records.length > 0) break;
     }
-    const batch = this.buffer.splice(0, n);
-    for (const r of batch) this.bytes -= weight(r);
     this.releasePushers();
     return batch;
   }
@@ -113,8 +147,9 @@ export class Gatherer {
     });
   }
 
+  /** Wakes the fetches waiting for room: each looks again at its own lane. */
   private releasePushers(): void {
-    if (this.full() && !this.closed) return;
+    if (!this.closed && this.lanes[0].full(this.opts) && this.lanes[1].full(this.opts)) return;
     const waiting = this.wakePushers;
     this.wakePushers = [];
     for (const wake of waiting) wake();

@@ -184,4 +184,44 @@ describe('gather: Gatherer', () => {
       assert.deepStrictEqual(await g.take(0), []);
     });
   });
+
+  describe('requests first', () => {
+    const on = (topic: string, offset: number): RawRecord => ({ ...record(offset), topic });
+    const lanes = (opts: Partial<GatherOptions> = {}): Gatherer => gatherer({ first: (t) => t.startsWith('requests'), ...opts });
+
+    it('takes the requests before the events fetched ahead of them, each partition in offset order', async () => {
+      const g = lanes({ batchSize: 4 });
+      await g.push([on('events', 0), on('events', 1), on('events', 2)], noHeartbeat);
+      await g.push([on('requests', 0), on('requests', 1)], noHeartbeat);
+      const batch = await g.take(0);
+      assert.deepStrictEqual(batch.map((r) => `${r.topic}:${r.offset}`), ['requests:0', 'requests:1', 'events:0', 'events:1']);
+      assert.deepStrictEqual((await g.take(0)).map((r) => `${r.topic}:${r.offset}`), ['events:2']);
+    });
+
+    it('takes nothing of the events when the requests fill the batch', async () => {
+      const g = lanes({ batchSize: 2 });
+      await g.push([on('events', 0)], noHeartbeat);
+      await g.push([on('requests', 0), on('requests', 1), on('requests', 2)], noHeartbeat);
+      assert.deepStrictEqual((await g.take(0)).map((r) => `${r.topic}:${r.offset}`), ['requests:0', 'requests:1']);
+      assert.deepStrictEqual((await g.take(0)).map((r) => `${r.topic}:${r.offset}`), ['requests:2', 'events:0']);
+    });
+
+    it('never holds a request fetch back behind a full events lane', async () => {
+      const g = lanes({ maxBuffered: 2 });
+      const events = watch(g.push([on('events', 0), on('events', 1), on('events', 2)], noHeartbeat));
+      await turn();
+      assert.equal(events.done, false, 'the events lane is past maxBuffered: its fetch waits');
+      await g.push([on('requests', 0)], noHeartbeat);
+      assert.equal(g.size, 4);
+    });
+
+    it('puts a batch back in front of each lane', async () => {
+      const g = lanes({ batchSize: 3 });
+      await g.push([on('events', 0), on('events', 1)], noHeartbeat);
+      await g.push([on('requests', 0), on('requests', 1)], noHeartbeat);
+      const batch = await g.take(0);
+      g.unshift(batch);
+      assert.deepStrictEqual((await g.take(0)).map((r) => `${r.topic}:${r.offset}`), ['requests:0', 'requests:1', 'events:0']);
+    });
+  });
 });

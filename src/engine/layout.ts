@@ -174,15 +174,20 @@ export const firstRemovable = async (store: Pick<Store, 'scan'>): Promise<bigint
   return null;
 };
 
+/** Written with every snapshot a state reading through the store folds: the index is whole up to that snapshot. */
+export const historyIndexedEntry = (snapshotId: bigint): [string, Buffer] => [HISTORY_INDEXED, Buffer.from(snapshotId.toString())];
+
 /**
- * The `r/` entries of `entities`' stored versions, for a store written before they were kept,
- * once: undefined when the store has them already.
+ * The `r/` entries of `entities`' stored versions, when the store's last snapshot was not
+ * folded with them (a store written before they were kept, a build without them that folded
+ * the folder since, a restored checkpoint): undefined when the index is whole. Entries already
+ * there are written again, which changes nothing.
  */
-export const missingHistoryIndex = async (store: Store, entities: ReadonlySet<string>): Promise<WriteOps | undefined> => {
-  if ((await store.get(HISTORY_INDEXED)) !== null) return undefined;
+export const missingHistoryIndex = async (store: Store, entities: ReadonlySet<string>, snapshotId: bigint): Promise<WriteOps | undefined> => {
+  if ((await store.get(HISTORY_INDEXED))?.toString() === snapshotId.toString()) return undefined;
   const puts: [string, Buffer][] = [];
   for (const entity of entities) await readEntityVersions(store, entity, undefined, (_k, _v, key, ts) => puts.push([removableKey(ts, entity, key), EMPTY_VALUE]));
-  puts.push([HISTORY_INDEXED, EMPTY_VALUE]);
+  puts.push(historyIndexedEntry(snapshotId));
   return { puts };
 };
 

@@ -11,7 +11,7 @@ import { requestFingerprint } from '../messaging/fingerprint';
 import { changelogTopic, envelopeValue, type ChangelogTable } from '../messaging/changelog';
 import { H } from '../messaging/headers';
 import { digestHex, entryHash, updateDigest, updateDigestTerms } from '../store/digest';
-import { dedupeKey, dedupeTimeKey, encodeOutbox, encodeRemembered, historyKey, offsetKey, outboxKey, removableKey, SNAPSHOT_META, type OutRecord, type RememberedRequest } from './layout';
+import { dedupeKey, dedupeTimeKey, encodeOutbox, encodeRemembered, historyIndexedEntry, historyKey, offsetKey, outboxKey, removableKey, SNAPSHOT_META, type OutRecord, type RememberedRequest } from './layout';
 import type { WriteOps } from '../store/rocks';
 import { shown } from '../messaging/reply-to';
 import type { ErrorCode } from '../errors';
@@ -19,7 +19,7 @@ import { decodeRecord, MAX_TIMESTAMP_MS, type DecodeContext, type Envelope, type
 import { applyDecision, compactionFrontier, recordVersion, type Touched } from './apply';
 import { ExplainBook, type Loader } from './explain';
 import { explainOverlay, positionOf } from './explain-view';
-import { encodeMeta, nextHybrid, readThrough, tpKey, type SnapshotMeta, type WorkingState } from './state';
+import { encodeMeta, nextHybrid, readThrough, StateMiss, tpKey, type SnapshotMeta, type WorkingState } from './state';
 import { LOGIC_VERSION } from './logic-version';
 import { createVerifier, type Verifier } from '../messaging/signing';
 import { preverify, verifySender } from './signatures';
@@ -417,10 +417,22 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
         explain(late);
         continue;
       }
-      let decision: Decision;
-      try {
-        decision = await readThrough(state, () => handler.decide(msg, view, ctx));
-      } catch (err) {
+      let decision: Decision | undefined;
+      let thrown: unknown;
+      for (;;) {
+        let miss: StateMiss | undefined;
+        try {
+          decision = handler.decide(msg, view, ctx);
+        } catch (err) {
+          if (err instanceof StateMiss) miss = err;
+          else thrown = err;
+        }
+        if (miss === undefined) break;
+        // Read from the store outside the decider's failure: a store that fails fails the pass, never the message.
+        await state.fetch(miss);
+      }
+      if (decision === undefined) {
+        const err = thrown;
         // A decider that throws fails its own message only; the rest of the batch commits.
         rejected++;
         const reason = `${e.type} made its decider throw: ${errorMessage(err)}`;
@@ -549,6 +561,7 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
       puts: [
         ...statePuts,
         ...indexPuts,
+        ...(state.readsThrough ? [historyIndexedEntry(id)] : []),
         ...inputs.map((r) => [offsetKey(r.topic, r.partition), Buffer.from((r.toOffset + 1n).toString())] as const),
         [SNAPSHOT_META, encodeMeta(meta, { logicVersion: deps.logicVersion ?? LOGIC_VERSION, proven: true })],
         ...dedupePuts,

@@ -81,10 +81,17 @@ export class WorkingState implements StateView {
   /** Read-through keys (and whole entities) whose versions are in memory, until the pass ends. */
   private readonly versionsHeld = new Map<string, Set<string>>();
   private readonly versionsComplete = new Set<string>();
-  /** The ts of the oldest `r/` entry: null none, undefined not known yet. */
+  /** The ts of the oldest `r/` entry in the store: null none, undefined not known yet. */
   private storedRemovableAt: bigint | null | undefined;
+  /** The ts of the oldest `r/` entry this pass writes (in the store once its write is done: see `evict`). */
+  private addedRemovableAt: bigint | undefined;
 
   constructor(private readonly backing?: Backing) {}
+
+  /** Whether some entities are read through the store: the pass then keeps their history's index (r/). */
+  get readsThrough(): boolean {
+    return this.backing !== undefined && this.backing.onDemand.size > 0;
+  }
 
   /** Whether `entity` is read through the store. */
   onDemand(entity: string): boolean {
@@ -134,7 +141,7 @@ export class WorkingState implements StateView {
   addVersion(entity: string, key: string, ts: bigint, image: Image | null): void {
     if (this.onDemand(entity)) {
       // In RocksDB only (the pass writes it, with its r/ entry); in memory only where the versions are.
-      if (this.storedRemovableAt === null || (this.storedRemovableAt !== undefined && ts < this.storedRemovableAt)) this.storedRemovableAt = ts;
+      if (this.addedRemovableAt === undefined || ts < this.addedRemovableAt) this.addedRemovableAt = ts;
       if (!this.versionsComplete.has(entity) && this.versionsHeld.get(entity)?.has(key) !== true) return;
       this.versionsHeld.get(entity)?.add(key);
       this.pushVersion(entity, key, ts, image);
@@ -214,9 +221,8 @@ export class WorkingState implements StateView {
       const drop = versions[keep].v.toString() === 'null' ? keep + 1 : keep;
       for (const v of versions.slice(0, drop)) removed.push([v.k, v.v]);
     }
-    // Entries written in this pass sit above the frontier (never at or above the snapshot's ts): the next is the lower.
-    if (next !== null && (this.storedRemovableAt === null || this.storedRemovableAt <= frontier || next < this.storedRemovableAt)) this.storedRemovableAt = next;
-    else if (next === null && this.storedRemovableAt !== null && this.storedRemovableAt <= frontier) this.storedRemovableAt = null;
+    // The entries used are deleted by this pass's write; this pass's own (above the frontier) join at `evict`.
+    this.storedRemovableAt = next;
     this.dropVersions();
     return { removed: removed.sort(byKey), used: entries.map((e) => e.k) };
   }
@@ -326,6 +332,10 @@ export class WorkingState implements StateView {
   evict(): void {
     const backing = this.backing;
     if (backing === undefined) return;
+    // The pass's r/ entries are in the store now.
+    const added = this.addedRemovableAt;
+    if (added !== undefined && this.storedRemovableAt !== undefined && (this.storedRemovableAt === null || added < this.storedRemovableAt)) this.storedRemovableAt = added;
+    this.addedRemovableAt = undefined;
     this.dropVersions();
     let held = 0;
     for (const entity of backing.onDemand) held += this.entities.get(entity)?.size ?? 0;
@@ -435,7 +445,7 @@ export const loadState = async (store: Store, through?: ReadThrough): Promise<Lo
     });
     return { state, offsets, meta, digest: digest.value };
   }
-  const index = await missingHistoryIndex(store, new Set([...through.onDemand].filter((e) => through.versioned.has(e))));
+  const index = await missingHistoryIndex(store, new Set([...through.onDemand].filter((e) => through.versioned.has(e))), meta.id);
   if (index !== undefined) await store.write(index);
   const state = new WorkingState({ store, onDemand: through.onDemand, cacheEntries: through.cacheEntries });
   for (const entity of through.entities) {

@@ -13,6 +13,7 @@ import { silentLogger } from '../../src/log';
 import { openStore, type Store } from '../../src/store/rocks';
 import { stateKey } from '../../src/store/keys';
 import {
+  acquireReadHold,
   clockTick,
   createLogicalSource,
   createPhysicalSource,
@@ -40,10 +41,13 @@ import {
 const options = { topicPrefix: PREFIX, kindOf: (t: string) => TOPIC_KINDS.find((k) => topicName(PREFIX, k) === t), changelogTables: changelogTables(withChangelogEnvelopes(loadContracts())) };
 const CACHE = 1;
 
-/** Every entry of a store but the read-through index (r/, m/history-index), in key order. */
+/** The read-through index's keys: r/ entries and the snapshot they are whole to. */
+const isIndex = (k: string): boolean => k.startsWith('r/') || k === 'm/history-index';
+
+/** Every entry of a store but the read-through index, in key order. */
 const entries = async (store: Store): Promise<[string, string][]> => {
   const out: [string, string][] = [];
-  for await (const [k, v] of store.scan('')) if (!k.startsWith('r/') && k !== 'm/history-index') out.push([k, v.toString('hex')]);
+  for await (const [k, v] of store.scan('')) if (!isIndex(k)) out.push([k, v.toString('hex')]);
   return out;
 };
 
@@ -96,7 +100,7 @@ describe('state read through RocksDB', function () {
       part.meta = b.meta;
       metas.push(a.meta);
       assert.deepStrictEqual(
-        b.ops.puts.filter(([k]) => !k.startsWith('r/')).map(([k, v]) => [k, v.toString()]),
+        b.ops.puts.filter(([k]) => !isIndex(k)).map(([k, v]) => [k, v.toString()]),
         a.ops.puts.map(([k, v]) => [k, v.toString()]),
         `snapshot ${a.meta.id}: the writes differ`,
       );
@@ -190,4 +194,157 @@ describe('state read through RocksDB', function () {
     assert.equal(await scrubStore(store), undefined);
     assert.ok(existsSync(store.dir));
   });
+});
+
+/** One log folded into a state held whole and one read through the store, compared after every pass. */
+const pairOf = async (cache: number, open: () => Promise<Store>, wrap: (s: Store) => Store = (s) => s) => {
+  const { codec } = memoryCodec();
+  const through = readThroughOf(undefined, cache);
+  const ws = await open();
+  const ps = await open();
+  const whole: Side = { store: ws, state: new WorkingState(), meta: GENESIS, fold: createFold({ store: ws, codec, options }) };
+  const part: Side = { store: ps, ...(await loadState(wrap(ps), through)), fold: createFold({ store: ps, codec, options }) };
+  let offset = 0;
+  return {
+    whole,
+    part,
+    codec,
+    fold: async (batch: AnyMessage[], label = ''): Promise<void> => {
+      const records = await toRecords(batch, codec, offset);
+      offset += batch.length;
+      const a = await whole.fold(records, whole.state, whole.meta);
+      const b = await part.fold(records, part.state, part.meta);
+      whole.meta = a.meta;
+      part.meta = b.meta;
+      const at = `${label} snapshot ${a.meta.id}`;
+      assert.deepStrictEqual(b.ops.puts.filter(([k]) => !isIndex(k)).map(([k, v]) => [k, v.toString()]), a.ops.puts.map(([k, v]) => [k, v.toString()]), `${at}: the writes differ`);
+      assert.deepStrictEqual((b.ops.deletes ?? []).filter((k) => !isIndex(k)).sort(), [...(a.ops.deletes ?? [])].sort(), `${at}: the deletes differ`);
+      assert.deepStrictEqual(b.outbox.records, a.outbox.records, `${at}: the outputs differ`);
+      assert.equal(b.meta.digest, a.meta.digest, `${at}: the digests differ`);
+      assert.ok(part.state.cached <= cache, `${at}: ${part.state.cached} images cached, more than ${cache}`);
+    },
+    restart: async (): Promise<void> => {
+      part.state = (await loadState(wrap(part.store), through)).state;
+    },
+  };
+};
+
+/** A small seeded generator (mulberry32), so a failing case repeats. */
+const seeded = (seed: number): ((n: number) => number) => {
+  let s = seed;
+  return (n) => {
+    s = (s + 0x6d2b79f5) | 0;
+    let t = Math.imul(s ^ (s >>> 15), 1 | s);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return Math.floor((((t ^ (t >>> 14)) >>> 0) / 4294967296) * n);
+  };
+};
+
+describe('state read through RocksDB, against the state held whole', function () {
+  this.timeout(300_000);
+  const dirs: string[] = [];
+  const stores: Store[] = [];
+  const open = async (): Promise<Store> => {
+    const dir = mkdtempSync(join(tmpdir(), 'read-through-'));
+    dirs.push(dir);
+    const store = await openStore(join(dir, 'state'));
+    stores.push(store);
+    return store;
+  };
+  after(async () => {
+    for (const s of stores) await s.close().catch(() => undefined);
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  });
+  const id = (c: string, ms: number) => ({ correlationId: c, timestampMs: T0 + ms });
+
+  it('keeps compacting the versions a pass writes while it compacts', async () => {
+    const p = await pairOf(10, open);
+    await p.fold([updateSettings({ historyRetentionMs: 60_000 }, id('s', 0)), createLogicalSource('x', undefined, id('cx', 0))]);
+    // One pass compacts (its frontier past x's creation, every r/ entry used up) and drops x: x's deletion is a version of this pass.
+    await p.fold([clockTick(T0 + 120_000), dropLogicalSource('x', id('dx', 120_000))]);
+    await p.fold([clockTick(T0 + 400_000)]);
+    await p.fold([clockTick(T0 + 800_000)]);
+    assert.deepStrictEqual(await entries(p.part.store), await entries(p.whole.store));
+  });
+
+  it('fails the pass, not the message, when the store fails a read a decider needs', async () => {
+    let failNext = false;
+    const wrap = (s: Store): Store =>
+      new Proxy(s, {
+        get(target, prop, receiver) {
+          if (prop !== 'scan') return Reflect.get(target, prop, receiver) as unknown;
+          return (prefix: string, o?: { limit?: number }) => {
+            if (failNext && prefix.startsWith(`s/${LOGICAL_SOURCE}/`)) {
+              failNext = false;
+              throw new Error('EIO: a RocksDB read failed');
+            }
+            return target.scan(prefix, o);
+          };
+        },
+      });
+    const p = await pairOf(10, open, wrap);
+    await p.fold([createLogicalSource('a', undefined, id('ca', 0))]);
+    failNext = true;
+    const records = await toRecords([listLogicalSources(id('la', 1_000))], p.codec, 1);
+    await assert.rejects(p.part.fold(records, p.part.state, p.part.meta), /EIO/);
+  });
+
+  it('indexes again the versions a build without the index wrote in the folder meanwhile', async () => {
+    const p = await pairOf(1, open);
+    await p.fold([updateSettings({ historyRetentionMs: 5_000 }, id('s', 0)), createLogicalSource('a', undefined, id('ca', 0))]);
+    // A build that holds everything in memory (as one before the index did) folds the folder for a while.
+    p.part.state = (await loadState(p.part.store)).state;
+    await p.fold([dropLogicalSource('a', id('da', 1_000)), createSink('s1', id('cs', 1_000))]);
+    await p.fold([dropSink('s1', id('ds', 2_000))]);
+    await p.restart();
+    await p.fold([clockTick(T0 + 60_000)]);
+    await p.fold([clockTick(T0 + 120_000)]);
+    assert.deepStrictEqual(await entries(p.part.store), await entries(p.whole.store));
+  });
+
+  // Seeded random logs over a few names: creates, drops and re-creates, cascades, asOf reads, holds, lists, restarts.
+  for (const cache of [0, 1, 3, 50])
+    for (const seed of [1, 2, 3]) {
+      it(`folds a random log alike (cache ${cache}, seed ${seed})`, async () => {
+        const rnd = seeded(seed * 7919 + cache);
+        const p = await pairOf(cache, open);
+        const names = ['a', 'b', 'c', 'd', 'e', 'a.b', 'a-b', 'ab'];
+        const sinks = ['s1', 's2', 's3'];
+        const tss: bigint[] = [];
+        let t = 0;
+        let n = 0;
+        await p.fold([updateSettings({ historyRetentionMs: 5_000 }, id('settings', 0)), workerRegistered('w1', { timestampMs: T0 })], 'init');
+        for (let pass = 0; pass < 50; pass++) {
+          t += rnd(5) === 0 ? 10_000 + rnd(20_000) : 500 + rnd(2_500);
+          const batch: AnyMessage[] = [];
+          for (let i = 1 + rnd(6); i > 0; i--) {
+            const o = id(`c${n++}`, t);
+            const name = names[rnd(names.length)];
+            const sink = sinks[rnd(sinks.length)];
+            const past = tss.length === 0 ? undefined : tss[rnd(tss.length)];
+            const asOf = rnd(2) === 0 ? past : undefined;
+            const pick = rnd(16);
+            if (pick <= 1) batch.push(createLogicalSource(name, rnd(2) === 0 ? undefined : [{ name: 'x', type: 'long' }], o));
+            else if (pick === 2) batch.push(dropLogicalSource(name, { cascade: rnd(2) === 0, ...o }));
+            else if (pick === 3) batch.push(createSink(sink, o));
+            else if (pick === 4) batch.push(dropSink(sink, { cascade: rnd(2) === 0, ...o }));
+            else if (pick === 5) batch.push(getLogicalSource(name, { ...o, asOfTs: asOf }));
+            else if (pick === 6) batch.push(listLogicalSources({ ...o, asOfTs: asOf }));
+            else if (pick === 7) batch.push(getSink(sink, { ...o, asOfTs: asOf }));
+            else if (pick === 8) batch.push(listSinks({ ...o, asOfTs: asOf }));
+            else if (pick === 9) batch.push(createQuery(`q${rnd(3)}`, { sources: [name], sink, ...o }));
+            else if (pick === 10) batch.push(createPhysicalSource(`p${rnd(3)}`, name, 'w1', o));
+            else if (pick === 11) batch.push(acquireReadHold(`h${rnd(2)}`, { ...o, asOfTs: past, leaseMs: 4_000n }));
+            else if (pick === 12) batch.push(createLogicalSource(name, undefined, { ...o, deadlineMs: T0 + t - 1 }));
+            else batch.push(clockTick(T0 + t));
+          }
+          await p.fold(batch, `pass ${pass}`);
+          tss.push(p.whole.meta.ts);
+          if (rnd(8) === 0) await p.restart();
+        }
+        await p.fold([clockTick(T0 + t + 100_000)], 'final');
+        await p.fold([clockTick(T0 + t + 200_000)], 'final');
+        assert.deepStrictEqual(await entries(p.part.store), await entries(p.whole.store));
+      });
+    }
 });

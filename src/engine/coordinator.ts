@@ -25,8 +25,8 @@ import { backoffMs, Health, pause, type Trouble } from './health';
 import type { PassResult } from './pass';
 import { createPublication, createPublisher, type Commits } from './publisher';
 import { createRoleMachine, shownRole, type ShownRole } from './role';
-import { hasPendingOutbox, storedLineage, storedMarkerPosition } from './layout';
-import { GENESIS, readThrough, readThroughOf, tpKey, WorkingState } from './state';
+import { hasPendingOutbox, readFirstImages, storedLineage, storedMarkerPosition } from './layout';
+import { GENESIS, readThroughOf, StateMiss, tpKey, WorkingState } from './state';
 import { createTicker } from './ticker';
 
 export interface CoordinatorDeps {
@@ -53,9 +53,15 @@ export interface EngineObserver {
 }
 
 /** The coordinator's state as its last committed snapshot left it, for the console and the metrics. */
+/** How many of an entity read through the store a CoordinatorView lists (the console shows 500 rows). */
+export const VIEW_ROWS = 500;
+
 export interface CoordinatorView {
   readonly snapshot: { readonly id: string; readonly ts: string; readonly logTimeMs: number };
-  /** The entities of one kind (the names in projections/model.ts), in key order. */
+  /**
+   * The entities of one kind (the names in projections/model.ts), in key order; of an entity
+   * read through the store (logical sources, sinks), only the first VIEW_ROWS.
+   */
   list<I extends Image>(entity: Entity<I>): readonly (readonly [string, I])[];
   get<I extends Image>(entity: Entity<I>, key: string): I | undefined;
   /** Each input partition this instance folds: the next offset to fold, and the log end its last fetch saw. */
@@ -572,9 +578,10 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
     return closing;
   };
 
-  const view = (): CoordinatorView => ({
+  const view = (firsts: ReadonlyMap<string, readonly (readonly [string, Image])[]>): CoordinatorView => ({
     snapshot: { id: current.meta.id.toString(), ts: current.meta.ts.toString(), logTimeMs: current.meta.logTimeMs },
-    list: (entity) => [...current.state.list(entity)],
+    // Images are never changed in place: what the state holds is what a reader sees.
+    list: <I extends Image>(entity: Entity<I>) => (firsts.get(entity) as readonly (readonly [string, I])[] | undefined) ?? [...current.state.list(entity)],
     get: (entity, key) => current.state.get(entity, key),
     inputs: [...expected].map(([k, next]) => {
       const at = k.lastIndexOf(':');
@@ -586,8 +593,23 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
     start,
     close,
     closed,
-    // A read of an entity held in part (the console's lists) reads it from the store first.
-    read: (fn) => exclusive(() => readThrough(current.state, () => fn(view()))),
+    // Between passes, memory equals the store: a list of an entity read through it reads its first rows from
+    // RocksDB (never the whole entity into the cache), a get the one image.
+    read: (fn) =>
+      exclusive(async () => {
+        const firsts = new Map<string, readonly (readonly [string, Image])[]>();
+        for (;;) {
+          let miss: StateMiss | undefined;
+          try {
+            return fn(view(firsts));
+          } catch (err) {
+            if (!(err instanceof StateMiss)) throw err;
+            miss = err;
+          }
+          if (miss.key === undefined && !miss.history) firsts.set(miss.entity, await readFirstImages(store, miss.entity, VIEW_ROWS));
+          else await current.state.fetch(miss);
+        }
+      }),
     status: () => ({
       ready: running && role.is('active') && health.stalled(config.stallThresholdMs).length === 0,
       role: shownRole(role.current),

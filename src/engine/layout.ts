@@ -31,6 +31,7 @@ import {
 import { decodeOutbox, type OutRecord } from '../store/outbox';
 import type { Store, StoreSnapshot, WriteOps } from '../store/rocks';
 import { LOGIC_VERSION, type Lineage } from './logic-version';
+import type { Image } from '../../projections';
 
 // What a pass and a fold write, key by key: re-exported as they are, so a pass builds its write batch itself.
 export { dedupeKey, dedupeTimeKey, DEDUPE_BY_TIME, explainKey, historyKey, offsetKey, outboxKey, parseDedupeTimeKey, removableKey, SNAPSHOT_META, stateKey } from '../store/keys';
@@ -134,6 +135,14 @@ export const readVersions = async (store: Pick<Store, 'scan'> | StoreSnapshot, e
 export const readEntity = async (store: Pick<Store, 'scan'>, entity: string, each: (key: string, v: Buffer) => void): Promise<void> => {
   const prefix = statePrefix(entity);
   for await (const [k, v] of store.scan(prefix)) each(k.slice(prefix.length), v);
+};
+
+/** The first `limit` current images of one entity, in key order. */
+export const readFirstImages = async (store: Pick<Store, 'scan'>, entity: string, limit: number): Promise<[string, Image][]> => {
+  const prefix = statePrefix(entity);
+  const out: [string, Image][] = [];
+  for await (const [k, v] of store.scan(prefix, { limit })) out.push([k.slice(prefix.length), JSON.parse(v.toString()) as Image]);
+  return out;
 };
 
 /** The stored images of `keys` of one entity, in one multi-get (null: absent). */

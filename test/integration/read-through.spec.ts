@@ -57,6 +57,20 @@ const count = async (store: Store, prefix: string): Promise<number> => {
   return n;
 };
 
+/** Stores the specs opened, closed and removed after each describe. */
+const opened: { dirs: string[]; stores: Store[] } = { dirs: [], stores: [] };
+const open = async (): Promise<Store> => {
+  const dir = mkdtempSync(join(tmpdir(), 'read-through-'));
+  opened.dirs.push(dir);
+  const store = await openStore(join(dir, 'state'));
+  opened.stores.push(store);
+  return store;
+};
+const closeAll = async (): Promise<void> => {
+  for (const s of opened.stores.splice(0)) await s.close().catch(() => undefined);
+  for (const d of opened.dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+};
+
 interface Side {
   store: Store;
   state: WorkingState;
@@ -64,49 +78,62 @@ interface Side {
   fold: ReturnType<typeof createFold>;
 }
 
-describe('state read through RocksDB', function () {
-  this.timeout(60_000);
-  const dirs: string[] = [];
-  const stores: Store[] = [];
-  const open = async (): Promise<Store> => {
-    const dir = mkdtempSync(join(tmpdir(), 'read-through-'));
-    dirs.push(dir);
-    const store = await openStore(join(dir, 'state'));
-    stores.push(store);
-    return store;
-  };
-  after(async () => {
-    for (const s of stores) await s.close().catch(() => undefined);
-    for (const d of dirs) rmSync(d, { recursive: true, force: true });
-  });
-
-  it('folds a log to the same replies, digests and store as a state held whole, with a cache of one image, across a restart', async () => {
-    const { codec } = memoryCodec();
-    const through = readThroughOf(undefined, CACHE);
-    const whole: Side = { store: await open(), state: new WorkingState(), meta: GENESIS, fold: undefined as never };
-    whole.fold = createFold({ store: whole.store, codec, options });
-    const partStore = await open();
-    const part: Side = { store: partStore, ...(await loadState(partStore, through)), fold: createFold({ store: partStore, codec, options }) };
-    assert.equal(part.state.cached, 0);
-
-    let offset = 0;
-    const metas: SnapshotMeta[] = [];
-    const fold = async (batch: AnyMessage[]): Promise<void> => {
+/** One log folded into a state held whole and one read through the store, compared after every pass. */
+const pairOf = async (cache: number, open: () => Promise<Store>, wrap: (s: Store) => Store = (s) => s) => {
+  const { codec } = memoryCodec();
+  const through = readThroughOf(undefined, cache);
+  const ws = await open();
+  const ps = await open();
+  const whole: Side = { store: ws, state: new WorkingState(), meta: GENESIS, fold: createFold({ store: ws, codec, options }) };
+  const part: Side = { store: ps, ...(await loadState(wrap(ps), through)), fold: createFold({ store: ps, codec, options }) };
+  let offset = 0;
+  return {
+    whole,
+    part,
+    codec,
+    fold: async (batch: AnyMessage[], label = ''): Promise<void> => {
       const records = await toRecords(batch, codec, offset);
       offset += batch.length;
       const a = await whole.fold(records, whole.state, whole.meta);
       const b = await part.fold(records, part.state, part.meta);
       whole.meta = a.meta;
       part.meta = b.meta;
-      metas.push(a.meta);
-      assert.deepStrictEqual(
-        b.ops.puts.filter(([k]) => !isIndex(k)).map(([k, v]) => [k, v.toString()]),
-        a.ops.puts.map(([k, v]) => [k, v.toString()]),
-        `snapshot ${a.meta.id}: the writes differ`,
-      );
-      assert.deepStrictEqual(b.outbox.records, a.outbox.records, `snapshot ${a.meta.id}: the outputs differ`);
-      assert.equal(b.meta.digest, a.meta.digest, `snapshot ${a.meta.id}: the digests differ`);
-      assert.ok(part.state.cached <= CACHE, `snapshot ${a.meta.id}: ${part.state.cached} images cached, more than ${CACHE}`);
+      const at = `${label} snapshot ${a.meta.id}`;
+      assert.deepStrictEqual(b.ops.puts.filter(([k]) => !isIndex(k)).map(([k, v]) => [k, v.toString()]), a.ops.puts.map(([k, v]) => [k, v.toString()]), `${at}: the writes differ`);
+      assert.deepStrictEqual((b.ops.deletes ?? []).filter((k) => !isIndex(k)).sort(), [...(a.ops.deletes ?? [])].sort(), `${at}: the deletes differ`);
+      assert.deepStrictEqual(b.outbox.records, a.outbox.records, `${at}: the outputs differ`);
+      assert.equal(b.meta.digest, a.meta.digest, `${at}: the digests differ`);
+      assert.ok(part.state.cached <= cache, `${at}: ${part.state.cached} images cached, more than ${cache}`);
+    },
+    restart: async (): Promise<void> => {
+      part.state = (await loadState(wrap(part.store), through)).state;
+    },
+  };
+};
+
+/** A small seeded generator (mulberry32), so a failing case repeats. */
+const seeded = (seed: number): ((n: number) => number) => {
+  let s = seed;
+  return (n) => {
+    s = (s + 0x6d2b79f5) | 0;
+    let t = Math.imul(s ^ (s >>> 15), 1 | s);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return Math.floor((((t ^ (t >>> 14)) >>> 0) / 4294967296) * n);
+  };
+};
+
+describe('state read through RocksDB', function () {
+  this.timeout(60_000);
+  after(closeAll);
+
+  it('folds a log to the same replies, digests and store as a state held whole, with a cache of one image, across a restart', async () => {
+    const p = await pairOf(CACHE, open);
+    const { whole, part } = p;
+    assert.equal(part.state.cached, 0);
+    const metas: SnapshotMeta[] = [];
+    const fold = async (batch: AnyMessage[]): Promise<void> => {
+      await p.fold(batch);
+      metas.push(whole.meta);
     };
     const at = (ms: number) => ({ timestampMs: T0 + ms });
     const id = (c: string, ms: number) => ({ correlationId: c, ...at(ms) });
@@ -149,7 +176,7 @@ describe('state read through RocksDB', function () {
     await fold([getLogicalSource('b', { asOfTs: first, ...id('gb-gone', 121_000) }), listLogicalSources({ asOfTs: metas[4].ts, ...id('la-gone', 121_000) })]);
 
     // A restart reads back only what is held whole.
-    part.state = (await loadState(part.store, through)).state;
+    await p.restart();
     assert.equal(part.state.cached, 0);
     assert.throws(() => part.state.get(LOGICAL_SOURCE, 'a'), StateMiss);
     const mid = whole.meta.ts;
@@ -196,65 +223,9 @@ describe('state read through RocksDB', function () {
   });
 });
 
-/** One log folded into a state held whole and one read through the store, compared after every pass. */
-const pairOf = async (cache: number, open: () => Promise<Store>, wrap: (s: Store) => Store = (s) => s) => {
-  const { codec } = memoryCodec();
-  const through = readThroughOf(undefined, cache);
-  const ws = await open();
-  const ps = await open();
-  const whole: Side = { store: ws, state: new WorkingState(), meta: GENESIS, fold: createFold({ store: ws, codec, options }) };
-  const part: Side = { store: ps, ...(await loadState(wrap(ps), through)), fold: createFold({ store: ps, codec, options }) };
-  let offset = 0;
-  return {
-    whole,
-    part,
-    codec,
-    fold: async (batch: AnyMessage[], label = ''): Promise<void> => {
-      const records = await toRecords(batch, codec, offset);
-      offset += batch.length;
-      const a = await whole.fold(records, whole.state, whole.meta);
-      const b = await part.fold(records, part.state, part.meta);
-      whole.meta = a.meta;
-      part.meta = b.meta;
-      const at = `${label} snapshot ${a.meta.id}`;
-      assert.deepStrictEqual(b.ops.puts.filter(([k]) => !isIndex(k)).map(([k, v]) => [k, v.toString()]), a.ops.puts.map(([k, v]) => [k, v.toString()]), `${at}: the writes differ`);
-      assert.deepStrictEqual((b.ops.deletes ?? []).filter((k) => !isIndex(k)).sort(), [...(a.ops.deletes ?? [])].sort(), `${at}: the deletes differ`);
-      assert.deepStrictEqual(b.outbox.records, a.outbox.records, `${at}: the outputs differ`);
-      assert.equal(b.meta.digest, a.meta.digest, `${at}: the digests differ`);
-      assert.ok(part.state.cached <= cache, `${at}: ${part.state.cached} images cached, more than ${cache}`);
-    },
-    restart: async (): Promise<void> => {
-      part.state = (await loadState(wrap(part.store), through)).state;
-    },
-  };
-};
-
-/** A small seeded generator (mulberry32), so a failing case repeats. */
-const seeded = (seed: number): ((n: number) => number) => {
-  let s = seed;
-  return (n) => {
-    s = (s + 0x6d2b79f5) | 0;
-    let t = Math.imul(s ^ (s >>> 15), 1 | s);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return Math.floor((((t ^ (t >>> 14)) >>> 0) / 4294967296) * n);
-  };
-};
-
 describe('state read through RocksDB, against the state held whole', function () {
   this.timeout(300_000);
-  const dirs: string[] = [];
-  const stores: Store[] = [];
-  const open = async (): Promise<Store> => {
-    const dir = mkdtempSync(join(tmpdir(), 'read-through-'));
-    dirs.push(dir);
-    const store = await openStore(join(dir, 'state'));
-    stores.push(store);
-    return store;
-  };
-  after(async () => {
-    for (const s of stores) await s.close().catch(() => undefined);
-    for (const d of dirs) rmSync(d, { recursive: true, force: true });
-  });
+  after(closeAll);
   const id = (c: string, ms: number) => ({ correlationId: c, timestampMs: T0 + ms });
 
   it('keeps compacting the versions a pass writes while it compacts', async () => {

@@ -53,8 +53,8 @@ export interface EngineObserver {
 }
 
 /** The coordinator's state as its last committed snapshot left it, for the console and the metrics. */
-/** How many of an entity read through the store a CoordinatorView lists (the console shows 500 rows). */
-export const VIEW_ROWS = 500;
+/** How many of an entity read through the store a CoordinatorView lists: the console's 500 rows, and one to tell there are more. */
+export const VIEW_ROWS = 501;
 
 export interface CoordinatorView {
   readonly snapshot: { readonly id: string; readonly ts: string; readonly logTimeMs: number };
@@ -509,21 +509,31 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
       // Each partition's batches in turn, the partitions side by side: a fetch waiting for room in the events lane holds no request back.
       partitionsConsumedConcurrently: inputTopics.length,
       eachBatchAutoResolve: true,
-      eachBatch: async ({ batch, heartbeat, isStale }) => {
-        if (isStale()) return;
-        highWatermarks.set(tpKey(batch.topic, batch.partition), BigInt(batch.highWatermark));
-        await gatherer.push(
-          batch.messages.map((m) => ({
-            topic: batch.topic,
-            partition: batch.partition,
-            offset: m.offset,
-            key: m.key,
-            value: m.value,
-            headers: m.headers,
-            timestamp: m.timestamp,
-          })),
-          heartbeat,
-        );
+      eachBatch: async ({ batch, heartbeat, isStale, pause }) => {
+        const k = tpKey(batch.topic, batch.partition);
+        // A batch fetched before a stand-down or a rebalance is not folded: the next activation seeks where the store stands.
+        if (isStale() || !expected.has(k)) return;
+        highWatermarks.set(k, BigInt(batch.highWatermark));
+        const records = batch.messages.map((m) => ({
+          topic: batch.topic,
+          partition: batch.partition,
+          offset: m.offset,
+          key: m.key,
+          value: m.value,
+          headers: m.headers,
+          timestamp: m.timestamp,
+        }));
+        if (gatherer.isFirst(batch.topic)) {
+          await gatherer.push(records, heartbeat);
+          return;
+        }
+        // The events lane full: this partition is fetched no further until a pass makes room, and the requests' fetches go on.
+        if (gatherer.offer(records)) {
+          const resume = pause();
+          gatherer.whenRoom(() => {
+            if (consumer === c && role.is('active')) resume();
+          });
+        }
       },
     });
   };

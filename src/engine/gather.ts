@@ -5,7 +5,10 @@
  *
  * The buffer has two lanes: requests (`first`) and the rest (events, ticks). A batch takes the
  * requests first, so an ask is never queued behind a backlog of heartbeats, and each lane has
- * its own bounds, so a full events lane never holds a request's fetch back. Each partition
+ * its own bounds. A full requests lane makes its fetch wait (`push`); a full events lane pauses
+ * the partition instead (`offer`, `whenRoom`), because kafkajs fetches again only once every
+ * batch of the last fetch was handled: a fetch of events that waited would hold the requests'
+ * next fetch back. Each partition
  * belongs to one lane and a batch takes a prefix of each, so every snapshot still folds each
  * partition in offset order, and its marker's input ranges stay contiguous.
  */
@@ -46,6 +49,8 @@ export class Gatherer {
   private readonly lanes: readonly [Lane, Lane] = [new Lane(), new Lane()];
   private wakeTaker: (() => void) | undefined;
   private wakePushers: (() => void)[] = [];
+  /** Told once the events lane is within its bounds again (a paused partition resumes). */
+  private roomWaiters: (() => void)[] = [];
   private closed = false;
 
   constructor(private readonly opts: GatherOptions) {}
@@ -60,7 +65,33 @@ export class Gatherer {
   }
 
   private laneOf(r: RawRecord): Lane {
-    return this.opts.first?.(r.topic) === true ? this.lanes[0] : this.lanes[1];
+    return this.isFirst(r.topic) ? this.lanes[0] : this.lanes[1];
+  }
+
+  /** Whether a topic's records go in the requests lane. */
+  isFirst(topic: string): boolean {
+    return this.opts.first?.(topic) === true;
+  }
+
+  /**
+   * Adds records of the events lane without waiting; true when the lane is now past its bounds,
+   * so the caller should fetch no more of it until `whenRoom` says (a fetch that waited here
+   * would hold back the next fetch of every partition, requests included).
+   */
+  offer(records: readonly RawRecord[]): boolean {
+    for (const r of records) {
+      const into = this.laneOf(r);
+      into.records.push(r);
+      into.bytes += weight(r);
+    }
+    this.wakeTaker?.();
+    return this.lanes[1].full(this.opts);
+  }
+
+  /** Calls `fn` once the events lane is within its bounds again; never after `drop` or `close`. */
+  whenRoom(fn: () => void): void {
+    if (!this.lanes[1].full(this.opts)) fn();
+    else this.roomWaiters.push(fn);
   }
 
   /** Adds records (of one partition, as a fetch hands them); resolves once their lane has room again, calling `heartbeat` while it waits. */
@@ -98,6 +129,8 @@ export class Gatherer {
   /** Forgets every buffered record (the member's partitions were taken away or given anew). */
   drop(): void {
     for (const lane of this.lanes) lane.clear();
+    // The partitions paused for room stay paused: whoever drops the buffer seeks and resumes them itself.
+    this.roomWaiters = [];
     this.releasePushers();
   }
 
@@ -131,6 +164,7 @@ export class Gatherer {
 
   close(): void {
     this.closed = true;
+    this.roomWaiters = [];
     this.wakeTaker?.();
     this.releasePushers();
   }
@@ -149,6 +183,11 @@ export class Gatherer {
 
   /** Wakes the fetches waiting for room: each looks again at its own lane. */
   private releasePushers(): void {
+    if (!this.lanes[1].full(this.opts) && this.roomWaiters.length > 0) {
+      const waiting = this.roomWaiters;
+      this.roomWaiters = [];
+      for (const resume of waiting) resume();
+    }
     if (!this.closed && this.lanes[0].full(this.opts) && this.lanes[1].full(this.opts)) return;
     const waiting = this.wakePushers;
     this.wakePushers = [];

@@ -4,7 +4,7 @@
  * Server-Sent Events stream that pushes both to every open page once a second.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Coordinator, CoordinatorStatus, CoordinatorView } from '../engine/coordinator';
+import { VIEW_ROWS, type Coordinator, type CoordinatorStatus, type CoordinatorView } from '../engine/coordinator';
 import { compactionFrontier } from '../../projections/reads';
 import { LOGICAL_BITS } from '../../projections/system/hybrid';
 import type { StateView } from '../../projections/types';
@@ -83,8 +83,13 @@ export interface ConsoleModel {
     readonly sinks: readonly { readonly name: string; readonly type: string }[];
   };
   readonly holds: readonly { readonly name: string; readonly ts: string; readonly expiresAtMs: number }[];
-  /** How many of each there are: a table shows at most MAX_ROWS of them. */
+  /**
+   * How many of each there are: a table shows at most MAX_ROWS of them. Logical sources and sinks
+   * are read through RocksDB, and counted no further than MAX_ROWS + 1: `more` says when there are more.
+   */
   readonly totals: Readonly<Record<'workers' | 'queries' | 'sessions' | 'logicalSources' | 'physicalSources' | 'sinks' | 'holds', number>>;
+  /** Whether there are more logical sources, or sinks, than `totals` counted. */
+  readonly more: { readonly logicalSources: boolean; readonly sinks: boolean };
   /** The oldest hybrid timestamp still readable `asOf`. */
   readonly frontierTs: string;
   readonly series: readonly ConsoleSample[];
@@ -143,6 +148,8 @@ export const stateModel = (view: CoordinatorView): Omit<ConsoleModel, 'coordinat
   const rows = <T>(xs: readonly T[]): readonly T[] => (xs.length > MAX_ROWS ? xs.slice(0, MAX_ROWS) : xs);
   return {
     logTimeMs: view.snapshot.logTimeMs,
+    // The view lists at most VIEW_ROWS (MAX_ROWS + 1) of an entity read through the store.
+    more: { logicalSources: logicalSources.length >= VIEW_ROWS, sinks: sinks.length >= VIEW_ROWS },
     totals: {
       workers: workers.length,
       queries: queries.length,
@@ -243,6 +250,7 @@ export const createConsoleFeed = (o: ConsoleFeedOptions): ConsoleFeed => {
     queries: [],
     sessions: [],
     catalog: { logicalSources: [], physicalSources: [], sinks: [] },
+    more: { logicalSources: false, sinks: false },
     holds: [],
     totals: { workers: 0, queries: 0, sessions: 0, logicalSources: 0, physicalSources: 0, sinks: 0, holds: 0 },
     frontierTs: '0',

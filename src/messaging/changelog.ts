@@ -158,12 +158,8 @@ const compile = (type: avro.Type): Convert => {
     }
     case 'map': {
       const values = converter(t.valuesType as avro.Type);
-      return (v) => {
-        if (v === null || typeof v !== 'object') return unfit();
-        const out: Record<string, unknown> = {};
-        for (const [k, x] of Object.entries(v)) out[k] = values(x);
-        return out;
-      };
+      // fromEntries, not assignment: a key named __proto__ stays a key.
+      return (v) => (v === null || typeof v !== 'object' ? unfit() : Object.fromEntries(Object.entries(v).map(([k, x]) => [k, values(x)])));
     }
     case 'record': {
       const fields = (t.fields ?? []).map((f) => ({ name: f.name, convert: converter(f.type), field: f }));

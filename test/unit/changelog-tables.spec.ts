@@ -98,6 +98,14 @@ describe('the changelog as tables: typed images in Debezium’s envelope', () =>
       assert.equal(v.goneAtMs, null);
     });
 
+    it('keeps every key of a map, one named __proto__ included', () => {
+      const statistics = JSON.parse('{"__proto__": 1, "cpu": 2}') as Record<string, number>;
+      const v = typedValue(worker.image, { workerId: 'w', incarnation: 'i', host: 'h', slots: 2, capabilities: [], state: 'ACTIVE', lastHeartbeatMs: 7, registeredAtTs: '1', statistics, goneAtMs: null }) as {
+        statistics: { map: Record<string, unknown> };
+      };
+      assert.deepStrictEqual(Object.keys(v.statistics.map), ['__proto__', 'cpu']);
+    });
+
     it('refuses an image that lacks a field without a default, naming it', () =>
       assert.throws(() => typedValue(worker.image, { workerId: 'w' }), /has no incarnation/));
 

@@ -215,6 +215,31 @@ describe('gather: Gatherer', () => {
       assert.equal(g.size, 4);
     });
 
+    it('takes events offered without waiting, and says when their lane is past its bounds', () => {
+      const g = lanes({ maxBuffered: 2 });
+      assert.equal(g.offer([on('events', 0), on('events', 1)]), false);
+      assert.equal(g.offer([on('events', 2)]), true);
+      assert.equal(g.size, 3);
+    });
+
+    it('tells once, when a take makes room in the events lane, and never after a drop', async () => {
+      const g = lanes({ maxBuffered: 2, batchSize: 2 });
+      g.offer([on('events', 0), on('events', 1), on('events', 2)]);
+      let resumed = 0;
+      g.whenRoom(() => resumed++);
+      assert.equal(resumed, 0, 'the lane is still full');
+      await g.take(0);
+      assert.equal(resumed, 1);
+      await g.take(0);
+      assert.equal(resumed, 1, 'told once');
+      g.offer([on('events', 3), on('events', 4), on('events', 5)]);
+      g.whenRoom(() => resumed++);
+      g.drop();
+      assert.equal(resumed, 1, 'a drop forgets who waited: the activation that follows resumes every partition itself');
+      g.whenRoom(() => resumed++);
+      assert.equal(resumed, 2, 'an empty lane has room at once');
+    });
+
     it('puts a batch back in front of each lane', async () => {
       const g = lanes({ batchSize: 3 });
       await g.push([on('events', 0), on('events', 1)], noHeartbeat);

@@ -21,7 +21,8 @@ import { clearSuspicionOps, storedLineage, storedMarkerPosition, storedSuspicion
 import type { Publication, Publisher } from './publisher';
 import { readMarkers, replayOnto, type Marker } from './replay';
 import type { RoleMachine } from './role';
-import { loadState, storeDigest, tpKey, type ReadThrough, type SnapshotMeta, type WorkingState } from './state';
+import { loadState, storeDigest, type ReadThrough } from './load';
+import { tpKey, type SnapshotMeta, type WorkingState } from './state';
 
 /** The snapshot the coordinator holds in memory: replaced whole by a load, advanced by every pass. */
 export interface Current {

@@ -26,7 +26,8 @@ import type { PassResult } from './pass';
 import { createPublication, createPublisher, type Commits } from './publisher';
 import { createRoleMachine, shownRole, type ShownRole } from './role';
 import { hasPendingOutbox, readFirstImages, storedLineage, storedMarkerPosition } from './layout';
-import { GENESIS, readThroughOf, StateMiss, tpKey, WorkingState } from './state';
+import { readThroughOf } from './load';
+import { GENESIS, StateMiss, tpKey, WorkingState } from './state';
 import { createTicker } from './ticker';
 
 export interface CoordinatorDeps {

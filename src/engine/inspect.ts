@@ -13,7 +13,8 @@ import { digestHex } from '../store/digest';
 import { openStore } from '../store/rocks';
 import { decodeStop, type ReplayStop } from './replay-stop';
 import { imageKeyOf, recordedLogicVersion, storedImageEntries, storedOffsets, storedReplayStop } from './layout';
-import { loadState, type SnapshotMeta, type WorkingState } from './state';
+import { loadState } from './load';
+import type { SnapshotMeta, WorkingState } from './state';
 
 /** The requests that only read: the ones inspection answers. Any other would change a state nobody will ever commit. */
 export const READ_REQUESTS: ReadonlySet<string> = new Set([

@@ -23,7 +23,8 @@ import { isRegistryDown, trustMarkers, type Marker, type MarkerChain, type Marke
 import { failPoint } from './failpoints';
 import { encodeStop, markersUntil, targetText, type ReplayStop, type ReplayTarget } from './replay-stop';
 import { DEFAULTS } from '../config';
-import { loadState, readThroughOf, tpKey, type SnapshotMeta, type WorkingState } from './state';
+import { loadState, readThroughOf } from './load';
+import { tpKey, type SnapshotMeta, type WorkingState } from './state';
 
 export type { Marker, MarkerChain, SkippedRecord } from './markers';
 export type { ReplayStop, ReplayTarget, StopReason } from './replay-stop';

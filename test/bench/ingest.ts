@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { LOGICAL_SOURCE } from '../../projections/catalog/logical-sources';
 import { DEFAULTS, makeConfig, type Config } from '../../src/config';
 import { createCoordinator, type Coordinator } from '../../src/engine/coordinator';
-import { loadState, readThroughOf } from '../../src/engine/state';
+import { loadState, readThroughOf } from '../../src/engine/load';
 import { createParts } from '../../src/runtime';
 import { OUTBOX, statePrefix } from '../../src/store/keys';
 import { openStore, type Store } from '../../src/store/rocks';

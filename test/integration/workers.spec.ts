@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { WorkerImage } from '../../projections/workers/workers';
 import type { Client } from '../../src/client/client';
 import { replay } from '../../src/engine/replay';
-import { loadState } from '../../src/engine/state';
+import { loadState } from '../../src/engine/load';
 import { openStore } from '../../src/store/rocks';
 import { coordinatorProcess, type CoordinatorProcess } from '../support/coordinator-process';
 import { deployment, testLog, type Deployment } from '../support/deployment';

@@ -53,10 +53,10 @@ export interface EngineObserver {
   activated(generation: number): void;
 }
 
-/** The coordinator's state as its last committed snapshot left it, for the console and the metrics. */
 /** How many of an entity read through the store a CoordinatorView lists: the console's 500 rows, and one to tell there are more. */
 export const VIEW_ROWS = 501;
 
+/** The coordinator's state as its last committed snapshot left it, for the console and the metrics. */
 export interface CoordinatorView {
   readonly snapshot: { readonly id: string; readonly ts: string; readonly logTimeMs: number };
   /**

@@ -187,18 +187,31 @@ export const firstRemovable = async (store: Pick<Store, 'scan'>): Promise<bigint
 export const historyIndexedEntry = (snapshotId: bigint): [string, Buffer] => [HISTORY_INDEXED, Buffer.from(snapshotId.toString())];
 
 /**
- * The `r/` entries of `entities`' stored versions, when the store's last snapshot was not
+ * Writes the `r/` entries of `entities`' stored versions when the store's last snapshot was not
  * folded with them (a store written before they were kept, a build without them that folded
- * the folder since, a restored checkpoint): undefined when the index is whole. Entries already
- * there are written again, which changes nothing.
+ * the folder since, a restored checkpoint); false when the index was whole. Entries already
+ * there are written again, which changes nothing. The entries go in writes of a bounded size
+ * and the flag that the index is whole goes last, so a stop midway leaves the flag unwritten
+ * and the next start writes them all again.
  */
-export const missingHistoryIndex = async (store: Store, entities: ReadonlySet<string>, snapshotId: bigint): Promise<WriteOps | undefined> => {
-  if ((await store.get(HISTORY_INDEXED))?.toString() === snapshotId.toString()) return undefined;
-  const puts: [string, Buffer][] = [];
-  for (const entity of entities) await readEntityVersions(store, entity, undefined, (_k, _v, key, ts) => puts.push([removableKey(ts, entity, key), EMPTY_VALUE]));
+export const indexHistory = async (store: Store, entities: ReadonlySet<string>, snapshotId: bigint): Promise<boolean> => {
+  if ((await store.get(HISTORY_INDEXED))?.toString() === snapshotId.toString()) return false;
+  let puts: [string, Buffer][] = [];
+  for (const entity of entities)
+    for await (const [k] of store.scan(historyPrefix(entity))) {
+      const { key, ts } = parseHistoryKey(k);
+      puts.push([removableKey(ts, entity, key), EMPTY_VALUE]);
+      if (puts.length < INDEX_WRITE_ENTRIES) continue;
+      await store.write({ puts });
+      puts = [];
+    }
   puts.push(historyIndexedEntry(snapshotId));
-  return { puts };
+  await store.write({ puts });
+  return true;
 };
+
+/** How many index entries one write of `indexHistory` carries: its memory, whatever the history's length. */
+const INDEX_WRITE_ENTRIES = 10_000;
 
 const EMPTY_VALUE = Buffer.alloc(0);
 

@@ -6,7 +6,7 @@
 import { allEntities, onDemandEntities, PROJECTIONS, versionedEntities, type Image, type Projection } from '../../projections';
 import { DigestSum } from '../store/digest';
 import type { Store } from '../store/rocks';
-import { missingHistoryIndex, readEntity, readEntityVersions, readImages, readVersions, storedMeta, storedOffsets, type SnapshotMeta } from './layout';
+import { indexHistory, readEntity, readEntityVersions, readImages, readVersions, storedMeta, storedOffsets, type SnapshotMeta } from './layout';
 import { GENESIS, tpKey, WorkingState } from './state';
 
 export interface Loaded {
@@ -62,8 +62,7 @@ export const loadState = async (store: Store, through?: ReadThrough): Promise<Lo
     });
     return { state, offsets, meta, digest: digest.value };
   }
-  const index = await missingHistoryIndex(store, new Set([...through.onDemand].filter((e) => through.versioned.has(e))), meta.id);
-  if (index !== undefined) await store.write(index);
+  await indexHistory(store, new Set([...through.onDemand].filter((e) => through.versioned.has(e))), meta.id);
   const state = new WorkingState({ store, onDemand: through.onDemand, cacheEntries: through.cacheEntries });
   for (const entity of through.entities) {
     if (through.onDemand.has(entity)) continue;

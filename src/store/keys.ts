@@ -1,36 +1,36 @@
 /**
  * The key layout of a coordinator's RocksDB. One prefix per kind, so a scan of one kind
- * never meets another:
- *   s/<entity>/<key>             current image of an entity (JSON)
- *   h/<entity>/<key>/<ts>        a versioned entity's image from snapshot ts on (JSON; null: deleted)
- *   o/<topic>/<partition>        next input offset to read (decimal string)
- *   m/snapshot                   the last committed snapshot: id, ts, log time, digest (JSON)
- *   m/marker                     the last marker known published: snapshot id and topic offset (JSON)
- *   m/replay                     where a replay stopped, and what it was asked to stop at (JSON; replayed folders only)
- *   x/<snapshotId>               a snapshot's outbox not yet published (src/store/outbox.ts; ids zero-padded to sort)
- *   d/<correlationId>            the request decided under that id: its fingerprint and its reply once given (src/store/outbox.ts)
- *   t/<logTimeMs>/<correlationId> the same, indexed by log time, for expiry
- *   e/<correlationId>            what became of the request under that id, for explain (JSON; src/engine/explain.ts), expired with d/
- *   r/<ts>/<entity>/<key>        a version of an entity read through the store was written at ts: from a frontier at ts on, compaction looks at that key (empty)
- *   m/suspect                    why a check of the whole store found it damaged (text): the next start checks it and rebuilds it
- *   m/history-index              present once every r/ entry the history needs is there (a store written before r/ gets them at its next load)
+ * never meets another; each prefix says below what its entries hold.
  */
 
+/** `s/<entity>/<key>`: the current image of an entity (JSON). */
 export const STATE = 's/';
+/** `h/<entity>/<key>/<ts>`: a versioned entity's image from snapshot ts on (JSON; null: deleted). */
 export const HISTORY = 'h/';
+/** `o/<topic>/<partition>`: the next input offset to read (decimal string). */
 export const OFFSETS = 'o/';
+/** `x/<snapshotId>`: a snapshot's outbox not yet published (src/store/outbox.ts; ids zero-padded to sort). */
 export const OUTBOX = 'x/';
+/** The last committed snapshot: id, ts, log time, digest (JSON). */
 export const SNAPSHOT_META = 'm/snapshot';
-/** The last snapshot marker this store saw published, and its offset on the snapshots topic. */
+/** The last snapshot marker this store saw published, and its offset on the snapshots topic (JSON). */
 export const MARKER_POSITION = 'm/marker';
 /** Written by a replay when it is done: the snapshot it stopped at and why (`coordctl inspect DIR describe` shows it). */
 export const REPLAY_STOP = 'm/replay';
+/** `d/<correlationId>`: the request decided under that id, its fingerprint and its reply once given (src/store/outbox.ts). */
 export const DEDUPE = 'd/';
+/** `t/<logTimeMs>/<correlationId>`: the same, indexed by log time, for expiry. */
 export const DEDUPE_BY_TIME = 't/';
+/** `e/<correlationId>`: what became of the request under that id, for explain (JSON; src/engine/explain.ts), expired with d/. */
 export const EXPLAIN = 'e/';
+/**
+ * `r/<ts>/<entity>/<key>` (empty): a version of an entity read through the store was written
+ * at ts, so from a frontier at ts on, compaction looks at that key.
+ */
 export const REMOVABLE = 'r/';
+/** Present once every r/ entry the history needs is there (a store written before r/ gets them at its next load). */
 export const HISTORY_INDEXED = 'm/history-index';
-/** Written when a check found the store's entries not summing to its snapshot's digest: the next start checks it whole. */
+/** Why a check found the store's entries not summing to its snapshot's digest (text): the next start checks it whole and rebuilds it. */
 export const STORE_SUSPECT = 'm/suspect';
 
 export const stateKey = (entity: string, key: string): string => `${STATE}${entity}/${key}`;

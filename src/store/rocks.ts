@@ -53,8 +53,25 @@ export interface OpenOptions {
   readonly readOnly?: boolean;
 }
 
+/**
+ * RocksDB's own memory, bounded whatever the store holds:
+ * - no block cache: a read the coordinator's image cache misses reads its 8 kB block through
+ *   the operating system's page cache, as Kafka's own log does, so a store's size never shows
+ *   in the process's resident set (RocksDB's default 32 MB cache filled as the background check
+ *   read the whole store, and held index and filter blocks pinned there on top);
+ * - index and filter blocks held by each open table, a few bytes a key;
+ * - memtables of 16 MB, at most two (RocksDB's default is 64 MB each): what a restart replays
+ *   from the write-ahead log, and what a burst of writes holds before a flush.
+ */
+const STORE_OPTIONS = {
+  blockCache: false,
+  tableCacheIndexAndFilterBlocks: false,
+  writeBufferSize: 16 * 1024 * 1024,
+  maxWriteBufferNumber: 2,
+};
+
 const openDb = async (dir: string, readOnly = false): Promise<RocksDB> => {
-  const db = new RocksDB(dir, readOnly ? { readOnly: true, createIfMissing: false } : undefined);
+  const db = new RocksDB(dir, { ...STORE_OPTIONS, ...(readOnly ? { readOnly: true, createIfMissing: false } : {}) });
   try {
     await db.ready();
     return db;
@@ -62,7 +79,7 @@ const openDb = async (dir: string, readOnly = false): Promise<RocksDB> => {
     const msg = (err as Error).message;
     throw new CoordError(
       'STORE_IO',
-      /lock/i.test(msg)
+      /\bLOCK\b|lock file/.test(msg)
         ? `RocksDB at ${dir} is in use by another process (another coordinator on the same dataDir?): ${msg}`
         : `cannot open RocksDB at ${dir}: ${msg}`,
       { cause: err },

@@ -10,12 +10,14 @@ import { cpus, loadavg, platform, release, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { deployment, type Deployment } from '../support/deployment';
 import { startTestStack, type TestStack } from '../support/stack';
+import { DEFAULTS } from '../../src/config';
 import { renderChart } from './chart';
 import { bareConsume, dataDir, ingest, restartBreakdown, restartOnce, rssAfterRestart, type BareRun, type IngestRun } from './ingest';
 import { askRound, echoRound, summarize, type LatencyRound } from './latency';
 import { replayRun } from './replay';
 import { scaleRun } from './scale';
 import { securedRatios } from './fold';
+import { stateMemory } from './store-rss';
 import { SESSION_TIMEOUT_MS, takeoverRun } from './takeover';
 import { profiled, type ProfileSummary } from './profile';
 import { CREATE_EVERY, createsIn, EVENT_WORKERS, infraTopic, LOG_FILE, loggedCounts, mean, median, percentile, produceEvents, produceRequests, round, rssMb } from './workload';
@@ -321,6 +323,9 @@ const main = async (): Promise<void> => {
       [1, 2].map((round) => ({ d: tput.inputs.get(`b${DEFAULT_BATCH}r${round}`) as Deployment, live: tput.runs.find((r) => r.batchSize === DEFAULT_BATCH && r.round === round) as IngestRun })),
     );
     const takeover = await takeoverPhase(stack, dep, tput.byBatchSize.find((b) => b.batchSize === 1)?.eventsPerSecond ?? 1_000);
+    // What the state's size costs in memory: stores of two sizes folded and opened, each in a process of its own.
+    const memory = await stateMemory((name) => dataDir(stack.dir, name), QUICK ? { small: 10_000, large: 100_000 } : { small: 100_000, large: 1_000_000 }, say);
+    phase('memory');
     // The cost of owners: the fold alone, every record signed and verified ÷ unsigned (test/bench/fold.ts).
     const fd = await dep('fold');
     const secured = await securedRatios(fd.config, fd.parts.codec, { total: QUICK ? 5_000 : 20_000, rounds: QUICK ? 1 : 3 });
@@ -369,8 +374,12 @@ const main = async (): Promise<void> => {
         replayRatio: goal(replayRatio, '>=', 0.6),
         takeoverRatio: goal(takeoverRatio, '<=', 1.2),
         takeoverMs: goal(takeoverMs, '<=', 2_000),
-        rssRatio: goal(round(restart.large.rss.rssMb / restart.small.rss.rssMb, 3), '<=', 1.3),
+        rssRatio: goal(round(memory.large.probed.afterGc / memory.small.probed.afterGc, 3), '<=', 1.3),
         peakRssMb: goal(rssMb(), '<=', 300),
+        // The same bound on the coordinator's own peak: the process that folded the large store.
+        foldPeakRssMb: goal(memory.large.made.peakRssMb, '<=', 300),
+        // Reported, not a goal: the restart folders' coordinators, each in a process of its own (see rssNote).
+        restartRssRatio: { value: round(restart.large.rss.rssMb / restart.small.rss.rssMb, 3), goal: null, met: null },
         scaleLagSeconds: goal(scale.maxLagSeconds, '<=', 1),
         scaleAskP99Ratio: goal(scale.p99Ratio, '<=', 3),
         // Reported, not a goal (issue 11): the fold's rate with signatures required ÷ without.
@@ -383,7 +392,8 @@ const main = async (): Promise<void> => {
       restartEventsLargeNote: restart.largeLimitedByTime
         ? `1M events did not fit ${S.ingestBudgetMs / 1000} s of ingest on this machine; the large restart is after ${restart.large.events} events`
         : 'the large restart is after 1M events',
-      rssNote: `rssRatio = the RSS of a coordinator in a process of its own, ready (and past its background check of the store) on the large restart folder (${restart.large.breakdown.entities} logical sources created, with their history) ÷ on the small one (${restart.small.breakdown.entities}), after a GC: ${restart.large.rss.rssMb} MB ÷ ${restart.small.rss.rssMb} MB; peakRssMb is this bench process's own peak (clients, producers and the in-process coordinators together)`,
+      rssNote: `rssRatio = the RSS of a process that opened a store as a coordinator starts on it (RocksDB, the state it loads, then the background check that reads the whole store), after a GC, with ${memory.large.entities} logical sources created ÷ with ${memory.small.entities}: ${memory.large.probed.afterGc} MB ÷ ${memory.small.probed.afterGc} MB (test/bench/store-rss.ts; each store folded by the real fold, reading through its cache of ${DEFAULTS.stateCacheEntries} images, in ${memory.large.made.seconds} s and ${memory.small.made.seconds} s); foldPeakRssMb = the peak RSS of the process that folded the large one (live heap after it ${memory.large.made.liveHeapMb} MB); restartRssRatio = a whole coordinator, ready on the restart folders (${restart.large.breakdown.entities} and ${restart.small.breakdown.entities} logical sources): ${restart.large.rss.rssMb} MB ÷ ${restart.small.rss.rssMb} MB; peakRssMb is this bench process's own peak (clients, producers and the in-process coordinators together)`,
+      memory,
       replayOverLive: replay.replayRatio,
       replayNote: `${replay.replayNote}; replayRatio itself divides replay events/s by the bare consumer's`,
       peakRssMb: rssMb(),

@@ -96,10 +96,10 @@ test-e2e-plain: build $(PYENV) $(FLINKENV) $(CHROMIUM)
 	npx mocha --exit --timeout 180000 --slow 5000 --require test/support/stack-hooks.ts 'test/e2e/**/*.spec.ts'
 
 ## The security tier: a secured stack of its own (SASL_SSL, SCRAM-SHA-512, ACLs; certificates made by openssl; the
-## registry behind Keycloak), the refusals each role meets, then the end-to-end suite with the coordinator on it
-## (all but the Flink SQL reader of the changelog, which runs on the plain stack: see README, "Running securely").
-test-secure: build $(CHROMIUM) $(KEYCLOAK)
-	TEST_SECURE_REGISTRY=1 npx mocha --exit --timeout 180000 --slow 5000 --require test/support/stack-hooks.ts --ignore 'test/e2e/changelog-tables.spec.ts' 'test/security/**/*.spec.ts' 'test/secure-registry/**/*.spec.ts' 'test/e2e/**/*.spec.ts'
+## registry behind Keycloak, also over https), the refusals each role meets, then the whole end-to-end suite with the
+## coordinator on it (the Flink SQL reader of the changelog as the reader role: see README, "Flink SQL as the reader").
+test-secure: build $(FLINKENV) $(CHROMIUM) $(KEYCLOAK)
+	TEST_SECURE_REGISTRY=1 npx mocha --exit --timeout 180000 --slow 5000 --require test/support/stack-hooks.ts 'test/security/**/*.spec.ts' 'test/secure-registry/**/*.spec.ts' 'test/e2e/**/*.spec.ts'
 
 ## TEST_INFRA=testcontainers: stop at once, before the build, when no container engine answers.
 check-test-infra: $(STAMP)

@@ -22,6 +22,8 @@ export interface RegistryServerOptions {
 export const CCOMPAT_PATH = '/apis/ccompat/v7';
 
 export const registryUrl = (port: number): string => `http://127.0.0.1:${port}${CCOMPAT_PATH}`;
+/** The same API on the secured registry's https listener (its certificate is the stack's, for 127.0.0.1). */
+export const registryTlsUrl = (port: number): string => `https://127.0.0.1:${port}${CCOMPAT_PATH}`;
 
 export const startRegistryServer = async (o: RegistryServerOptions): Promise<Service> => {
   mkdirSync(o.dir, { recursive: true });

@@ -5,7 +5,7 @@ import type { Logger } from '../log';
 import { ensureInfraDist } from './downloads';
 import { clusterService, startKafkaCluster, type KafkaCluster } from './cluster';
 import { startKafkaServer } from './kafka-server';
-import { registryUrl, startRegistryServer, type RegistryServerOptions } from './registry-server';
+import { registryTlsUrl, registryUrl, startRegistryServer, type RegistryServerOptions } from './registry-server';
 import { startSecuredRegistry } from './secure-registry';
 import type { Service } from './process';
 import { findJava } from './tools';
@@ -29,6 +29,8 @@ export interface StackOptions {
   readonly extraPrincipals?: readonly string[];
   /** With `secureDir`: the registry behind Keycloak too (minutes more to start on a small machine). */
   readonly secureRegistry?: boolean;
+  /** With `secureRegistry`: the registry also answers https on this port, with a certificate from the stack's CA. */
+  readonly registryTlsPort?: number;
 }
 
 export interface Stack {
@@ -36,6 +38,8 @@ export interface Stack {
   readonly secure?: SecureBroker;
   readonly brokers: string;
   readonly registryUrl: string;
+  /** The registry's https address, when `registryTlsPort` opened one (clients trust `secure.tls.caFile`). */
+  readonly registryTlsUrl?: string;
   readonly services: readonly Service[];
   /** The replicated cluster when `brokers` > 1, for tests that kill one node. */
   readonly cluster?: KafkaCluster;
@@ -70,7 +74,7 @@ export const startLocalStack = async (o: StackOptions, log: Logger): Promise<Sta
   // Both JVMs start at once; on two cores that roughly halves the cold start.
   const [kafka, registry] = await Promise.allSettled([
     startKafka(),
-    (secure === undefined || o.secureRegistry !== true ? startRegistryServer : (r: RegistryServerOptions) => startSecuredRegistry({ ...r, root: o.root, secure, log }))({
+    (secure === undefined || o.secureRegistry !== true ? startRegistryServer : (r: RegistryServerOptions) => startSecuredRegistry({ ...r, root: o.root, secure, log, tlsPort: o.registryTlsPort }))({
       dist,
       java: registryJava,
       dir: registryDir,
@@ -105,6 +109,7 @@ export const startLocalStack = async (o: StackOptions, log: Logger): Promise<Sta
       return cluster;
     },
     registryUrl: registryUrl(o.registryPort),
+    registryTlsUrl: secure !== undefined && o.secureRegistry === true && o.registryTlsPort !== undefined ? registryTlsUrl(o.registryTlsPort) : undefined,
     get services() {
       return started;
     },

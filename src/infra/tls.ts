@@ -15,6 +15,9 @@ export interface TlsMaterial {
   /** The broker's key and certificate as a PKCS#12 keystore, and its password. */
   readonly keystoreFile: string;
   readonly keystorePassword: string;
+  /** The same certificate (issued by the CA, for 127.0.0.1 and localhost) and its unencrypted key as PEM files, for servers that read PEM (the registry's https). */
+  readonly certFile: string;
+  readonly keyFile: string;
 }
 
 const openssl = (args: readonly string[], cwd: string): void => {
@@ -42,7 +45,7 @@ export const ensureTlsMaterial = (dir: string): TlsMaterial => {
     writeFileSync(f.pass, password, { mode: 0o600 });
     for (const k of [f.caKey, f.key, f.p12]) chmodSync(k, 0o600);
   }
-  return { caFile: f.ca, keystoreFile: f.p12, keystorePassword: readPass(f.pass) };
+  return { caFile: f.ca, keystoreFile: f.p12, keystorePassword: readPass(f.pass), certFile: f.cert, keyFile: f.key };
 };
 
 const readPass = (file: string): string => readFileSync(file, 'utf8').trim();

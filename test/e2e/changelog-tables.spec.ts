@@ -2,23 +2,34 @@ import { strict as assert } from 'node:assert';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { ConfigResourceTypes } from 'kafkajs';
+import type { Config } from '../../src/config';
 import { changelogTables, changelogTopic } from '../../src/messaging/changelog';
 import { envelopeOf, readTableTopic, rebuildTable, type TableRecord } from '../../src/messaging/changelog-table';
 import { loadContracts, projectRoot } from '../../src/messaging/schemas';
 import { tailTopic, type Tail } from '../../src/messaging/tail';
+import { createKafka } from '../../src/messaging/kafka';
+import { createParts, type Parts } from '../../src/runtime';
 import { assertHolds, listAnswers, runScenario, startDeployment, type ScenarioRun } from '../support/changelog-scenario';
 import { coordctl } from '../support/coordctl';
+import { testLog } from '../support/deployment';
 import { FLINK_SETUP, flinkReady, flinkTable, runFlink, TABLES } from '../support/flink';
+import { asAdmin, asRole, connectionEnv } from '../support/secure';
 import { testStack } from '../support/stack';
 import { waitFor } from '../support/wait';
 
 const ENTITIES = [...changelogTables(loadContracts()).keys()];
 
 // One deployment and one scenario for every test of the tables, Flink's included: Flink's JVM is the cost, started once.
+// Whoever reads the tables reads them as the reader role: on the secured stack, its principal with the ACLs of
+// `coordctl acl plan --role reader`, its registry credentials, and for Flink the README's options for a secured cluster.
 describe('the changelog’s tables: compacted topics that a late consumer, coordctl and Flink SQL read as the coordinator’s tables', function () {
   this.timeout(600_000);
   let run: ScenarioRun;
   let midTs: bigint;
+  /** The reader role's configuration for this deployment (the deployment's own on a plain stack), its clients, and the same for coordctl. */
+  let readerConfig: Config;
+  let reader: Parts;
+  let readerEnv: Record<string, string>;
   /** What a consumer that followed from the start saw, per entity, in order. */
   const live = new Map<string, { offset: bigint; record: TableRecord }[]>();
   const tails: Tail[] = [];
@@ -27,8 +38,13 @@ describe('the changelog’s tables: compacted topics that a late consumer, coord
   before(async () => {
     if (!flinkReady()) throw new Error(FLINK_SETUP);
     run = await startDeployment('tables');
+    const { secure } = testStack();
+    readerConfig = await asRole(secure, run.d.config, 'reader');
+    reader = createParts(readerConfig, 'test-reader', testLog());
+    readerEnv = secure === undefined ? {} : connectionEnv(readerConfig);
     // Segments that roll every half second and a cleaner that takes any dirt: compaction within the test, not within days.
-    const admin = run.d.parts.kafka.admin();
+    // Altering a topic's configuration is an operator's act: on the secured stack, the super user's.
+    const admin = createKafka(asAdmin(secure, run.d.config), 'test-tables-admin', testLog()).admin();
     await admin.connect();
     try {
       await admin.alterConfigs({
@@ -51,12 +67,13 @@ describe('the changelog’s tables: compacted topics that a late consumer, coord
       const seen: { offset: bigint; record: TableRecord }[] = [];
       live.set(entity, seen);
       const t = tailTopic({
-        kafka: run.d.parts.kafka,
+        kafka: reader.kafka,
         topic: topic(entity),
-        groupId: `${run.d.config.topicPrefix}-live-${entity}`,
+        // A group of the reader's own (`<prefix>.reader.` prefixed).
+        groupId: `${run.d.config.topicPrefix}.reader.live-${entity}`,
         from: 'beginning',
         onRecord: async (r) => {
-          const envelope = r.value === null ? null : envelopeOf((await run.d.parts.codec.decode(r.value)).value);
+          const envelope = r.value === null ? null : envelopeOf((await reader.codec.decode(r.value)).value);
           seen.push({ offset: BigInt(r.offset), record: { key: r.key?.toString() ?? '', envelope } });
         },
       });
@@ -73,7 +90,7 @@ describe('the changelog’s tables: compacted topics that a late consumer, coord
 
   /** Until the live consumer has everything up to the topic's end (a commit marker may close it). */
   const liveCaughtUp = async (): Promise<void> => {
-    const admin = run.d.parts.kafka.admin();
+    const admin = reader.kafka.admin();
     await admin.connect();
     try {
       for (const entity of ENTITIES) {
@@ -94,7 +111,7 @@ describe('the changelog’s tables: compacted topics that a late consumer, coord
     await waitFor(
       'compaction of the worker table',
       async () => {
-        late = await readTableTopic({ kafka: run.d.parts.kafka, codec: run.d.parts.codec, topic: topic('worker') });
+        late = await readTableTopic({ kafka: reader.kafka, codec: reader.codec, topic: topic('worker') });
         return late.length < liveWorkers;
       },
       90_000,
@@ -102,7 +119,7 @@ describe('the changelog’s tables: compacted topics that a late consumer, coord
     );
     assert.ok(late.length < liveWorkers, `compacted: ${late.length} records left of ${liveWorkers}`);
     for (const entity of ENTITIES) {
-      const records = entity === 'worker' ? late : await readTableTopic({ kafka: run.d.parts.kafka, codec: run.d.parts.codec, topic: topic(entity) });
+      const records = entity === 'worker' ? late : await readTableTopic({ kafka: reader.kafka, codec: reader.codec, topic: topic(entity) });
       const lateTable = rebuildTable(records);
       const liveTable = rebuildTable((live.get(entity) ?? []).map((x) => x.record));
       assert.deepStrictEqual(lateTable.rows, liveTable.rows, `the ${entity} table`);
@@ -129,7 +146,7 @@ describe('the changelog’s tables: compacted topics that a late consumer, coord
       assert.equal(all.at(-2)?.envelope?.before?.name, key, 'the delete carries the image before');
       assert.equal(all.at(-2)?.envelope?.after, null);
       // As a late reader finds it: whatever compaction left, the tombstone last.
-      const kept = (await readTableTopic({ kafka: run.d.parts.kafka, codec: run.d.parts.codec, topic: topic(entity) })).filter((r) => r.key === key);
+      const kept = (await readTableTopic({ kafka: reader.kafka, codec: reader.codec, topic: topic(entity) })).filter((r) => r.key === key);
       assert.equal(kept.at(-1)?.envelope, null, `${entity}/${key} ends with a tombstone on the topic`);
     }
   });
@@ -137,7 +154,7 @@ describe('the changelog’s tables: compacted topics that a late consumer, coord
   it('rebuilds, for sources, queries and workers, the tables the coordinator answers to List at the same snapshot', async () => {
     const answers = await listAnswers(run);
     const tableOf = async (entity: string): Promise<Map<string, Record<string, unknown>>> => {
-      const table = rebuildTable(await readTableTopic({ kafka: run.d.parts.kafka, codec: run.d.parts.codec, topic: topic(entity) }));
+      const table = rebuildTable(await readTableTopic({ kafka: reader.kafka, codec: reader.codec, topic: topic(entity) }));
       // No change after the snapshot the List answers were given at: they describe the state the tables reach.
       for (const [key, row] of table.rows) assert.ok(row.snapshotId <= answers.snapshotId, `${entity}/${key} changed at snapshot ${row.snapshotId}, after ${answers.snapshotId}`);
       return new Map([...table.rows].map(([key, row]) => [key, row.image]));
@@ -158,7 +175,7 @@ describe('the changelog’s tables: compacted topics that a late consumer, coord
   it('has coordctl changelog table --as-of print the table the coordinator answers asOf that time', async () => {
     const asOf = await run.ok('coord.v1.ListLogicalSources', { asOfTs: { long: midTs } });
     const want = (asOf.payload?.value as { logicalSources: Record<string, unknown>[] }).logicalSources;
-    const r = await coordctl(['changelog', 'table', 'logical-source', '--as-of', midTs.toString(), '--json'], run.d.config.topicPrefix);
+    const r = await coordctl(['changelog', 'table', 'logical-source', '--as-of', midTs.toString(), '--json'], run.d.config.topicPrefix, undefined, readerEnv);
     assert.equal(r.code, 0, r.stderr);
     const rows = new Map(
       r.stdout
@@ -174,7 +191,7 @@ describe('the changelog’s tables: compacted topics that a late consumer, coord
   it('has coordctl changelog tail show typed images', async () => {
     const child = spawn(process.execPath, ['--import', 'tsx', join(projectRoot(), 'src/cli/main.ts'), 'changelog', 'tail', '--from-beginning', '--entity', 'sink', '--json'], {
       cwd: projectRoot(),
-      env: { ...process.env, KAFKA_BROKERS: testStack().brokers, SCHEMA_REGISTRY_URL: testStack().registryUrl, COORD_TOPIC_PREFIX: run.d.config.topicPrefix },
+      env: { ...process.env, ...readerEnv, KAFKA_BROKERS: testStack().brokers, SCHEMA_REGISTRY_URL: testStack().registryUrl, COORD_TOPIC_PREFIX: run.d.config.topicPrefix },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
@@ -203,14 +220,14 @@ describe('the changelog’s tables: compacted topics that a late consumer, coord
     const answers = await listAnswers(run);
     // The List answers describe the tables' final state: no table changed after their snapshot.
     for (const entity of ['logical-source', 'query', 'worker']) {
-      const table = rebuildTable(await readTableTopic({ kafka: run.d.parts.kafka, codec: run.d.parts.codec, topic: changelogTopic(run.d.config.topicPrefix, entity) }));
+      const table = rebuildTable(await readTableTopic({ kafka: reader.kafka, codec: reader.codec, topic: changelogTopic(run.d.config.topicPrefix, entity) }));
       for (const [key, row] of table.rows) assert.ok(row.snapshotId <= answers.snapshotId, `${entity}/${key} changed at snapshot ${row.snapshotId}, after the List answers' ${answers.snapshotId}`);
     }
     const prefix = run.d.config.topicPrefix;
     const admin = run.d.parts.kafka.admin();
     await admin.connect();
     await admin.createTopics({ topics: TABLES.map((t) => ({ topic: `${prefix}.flink.${t}`, numPartitions: 1 })) }).finally(() => admin.disconnect());
-    await runFlink(prefix);
+    await runFlink(prefix, readerConfig);
     const flink = Object.fromEntries(await Promise.all(TABLES.map(async (t) => [t, { rows: await flinkTable(run.d.parts.kafka, `${prefix}.flink.${t}`) }] as const)));
     const cases = [
       ['logical_sources', answers.logicalSources, 'name'],

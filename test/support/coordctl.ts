@@ -10,10 +10,10 @@ export interface Run {
   readonly stderr: string;
 }
 
-/** `coordctl ARGS...` against the test stack and the deployment of `prefix`; killed after `timeoutMs`. */
-export const coordctl = (args: readonly string[], prefix?: string, timeoutMs = 120_000): Promise<Run> =>
+/** `coordctl ARGS...` against the test stack and the deployment of `prefix` (as the run's principal, or as `as` says); killed after `timeoutMs`. */
+export const coordctl = (args: readonly string[], prefix?: string, timeoutMs = 120_000, as: Readonly<Record<string, string>> = {}): Promise<Run> =>
   new Promise((resolve, reject) => {
-    const env: NodeJS.ProcessEnv = { ...process.env, ...testStack().env, KAFKA_BROKERS: testStack().brokers, SCHEMA_REGISTRY_URL: testStack().registryUrl };
+    const env: NodeJS.ProcessEnv = { ...process.env, ...testStack().env, ...as, KAFKA_BROKERS: testStack().brokers, SCHEMA_REGISTRY_URL: testStack().registryUrl };
     if (prefix !== undefined) env.COORD_TOPIC_PREFIX = prefix;
     const child = spawn(process.execPath, ['--import', 'tsx', join(projectRoot(), 'src/cli/main.ts'), ...args], { cwd: projectRoot(), env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';

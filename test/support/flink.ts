@@ -3,7 +3,10 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Kafka } from 'kafkajs';
+import type { Config } from '../../src/config';
+import { SUPER_USER, type SecureBroker } from '../../src/infra/secure';
 import { projectRoot } from '../../src/messaging/schemas';
+import { secureRegistryEnabled } from './secure';
 import { testStack } from './stack';
 import { readTopic } from './topics';
 
@@ -16,11 +19,43 @@ const FLINK_TIMEOUT_MS = 300_000;
 
 export const TABLES = ['logical_sources', 'queries', 'workers'] as const;
 
-/** The README's Flink SQL, run by Flink itself in local mode to the end of each topic; Flink writes its tables to `<prefix>.flink.<table>`. */
-export const runFlink = (prefix: string): Promise<void> =>
+/**
+ * What read_tables.py --secure fills the README's `${…}` placeholders with ("Running securely", "Flink SQL as the
+ * reader"): `reader`'s credentials, as in its `.coord/secrets/<role>.env`, and the stack's CA for the broker and the
+ * registry; the result topics are written as the super user, since writing is no part of the reader's role.
+ */
+const secureEnv = (secure: SecureBroker, reader: Config): Record<string, string> => {
+  const sink = secure.connection(SUPER_USER);
+  const need = (what: string, v: string | undefined): string => {
+    if (v === undefined || v === '') throw new Error(`the reader's configuration has no ${what}`);
+    return v;
+  };
+  return {
+    KAFKA_SASL_USERNAME: need('SASL username', reader.kafkaSaslUsername),
+    KAFKA_SASL_PASSWORD: need('SASL password', reader.kafkaSaslPassword),
+    KAFKA_SSL_CA_LOCATION: need('CA', reader.kafkaSslCaLocation),
+    SCHEMA_REGISTRY_AUTH: need('registry credentials', reader.schemaRegistryAuth),
+    SCHEMA_REGISTRY_CA_LOCATION: secure.tls.caFile,
+    FLINK_SINK_SASL_USERNAME: need('SASL username', sink.kafkaSaslUsername),
+    FLINK_SINK_SASL_PASSWORD: need('SASL password', sink.kafkaSaslPassword),
+  };
+};
+
+/**
+ * The README's Flink SQL, run by Flink itself in local mode to the end of each topic; Flink writes its tables to
+ * `<prefix>.flink.<table>`. On a secured stack Flink connects as `reader`, the reader role's configuration (its ACLs for
+ * `prefix` in place: `asRole`), with the README's options for a secured cluster, and reads the
+ * registry over https when the stack serves it (TEST_SECURE_REGISTRY=1).
+ */
+export const runFlink = (prefix: string, reader: Config): Promise<void> =>
   new Promise((resolve, reject) => {
-    const child = spawn(PYTHON, [join(ROOT, 'test/flink/read_tables.py'), testStack().brokers, testStack().registryUrl, prefix, JARS, join(ROOT, 'README.md')], {
+    const { secure, brokers, registryUrl, registryTlsUrl } = testStack();
+    if (secureRegistryEnabled() && registryTlsUrl === undefined) throw new Error('the secured registry should answer https as well (registryTlsPort)');
+    const secured = secure === undefined ? undefined : secureEnv(secure, reader);
+    const args = [join(ROOT, 'test/flink/read_tables.py'), brokers, secured === undefined ? registryUrl : (registryTlsUrl ?? registryUrl), prefix, JARS, join(ROOT, 'README.md')];
+    const child = spawn(PYTHON, secured === undefined ? args : [...args, '--secure'], {
       cwd: ROOT,
+      env: { ...process.env, ...secured },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';

@@ -4,11 +4,12 @@
  * runs the coordinator and the suites' clients gets the coordinator role's rights over that
  * whole family of prefixes, and nothing beyond it.
  */
-import type { Config } from '../../src/config';
+import { provisionAccess } from '../../src/cli/secure-infra';
+import { makeConfig, type Config } from '../../src/config';
 import { signingRoles, SUPER_USER, type SecureBroker } from '../../src/infra/secure';
 import { registerSigningKeys } from '../../src/messaging/keys';
 import type { Parts } from '../../src/runtime';
-import { applyAcls, REPLAY_GROUP_PREFIX, CLIENT_GROUP_PREFIX, TAIL_GROUP_PREFIX, type PlannedAcl } from '../../src/messaging/acl';
+import { applyAcls, REPLAY_GROUP_PREFIX, CLIENT_GROUP_PREFIX, TAIL_GROUP_PREFIX, type PlannedAcl, type Role } from '../../src/messaging/acl';
 import { createKafka } from '../../src/messaging/kafka';
 import { silentLogger } from '../../src/log';
 
@@ -79,4 +80,17 @@ export const grantRunPrincipal = async (brokers: string, secure: SecureBroker): 
   } finally {
     await admin.disconnect();
   }
+};
+
+/** A deployment's configuration as the super user: on a plain stack, the deployment's own. */
+export const asAdmin = (secure: SecureBroker | undefined, config: Config): Config => (secure === undefined ? config : makeConfig({ ...config, ...secure.connection(SUPER_USER) }));
+
+/**
+ * A deployment's configuration as the principal of `role`, once that role's ACLs for the deployment's prefix are in
+ * place, as `coordctl acl apply --role ROLE` puts them (the plan of `coordctl acl plan`); on a plain stack, the deployment's own.
+ */
+export const asRole = async (secure: SecureBroker | undefined, config: Config, role: Role): Promise<Config> => {
+  if (secure === undefined) return config;
+  await provisionAccess(asAdmin(secure, config), silentLogger(), { roles: [role] });
+  return makeConfig({ ...config, ...secure.connection(role) });
 };

@@ -20,6 +20,8 @@ import { connectionEnv, EXTRA_PRINCIPALS, grantRunPrincipal, RUN_PRINCIPAL, secu
 export interface TestStack {
   readonly brokers: string;
   readonly registryUrl: string;
+  /** With TEST_SECURE_REGISTRY=1: the same registry over https, its certificate from the stack's CA (`secure.tls.caFile`). */
+  readonly registryTlsUrl?: string;
   /** Scratch space for this run, removed at the end. */
   readonly dir: string;
   /** The replicated cluster when TEST_BROKERS > 1 (the fault tier), so a test can kill one node. */
@@ -110,7 +112,7 @@ const startWithTestcontainers = async (): Promise<{ brokers: string; registryUrl
 export const startTestStack = async (): Promise<TestStack> => {
   const dir = mkdtempSync(join(tmpdir(), 'coord-test-'));
   const log = createLogger(process.env.TEST_LOG === '1' ? 'info' : 'warn', { component: 'test-stack' });
-  let inner: { brokers: string; registryUrl: string; cluster?: KafkaCluster; secure?: SecureBroker; restartKafka?: TestStack['restartKafka']; stop(): Promise<void> };
+  let inner: { brokers: string; registryUrl: string; registryTlsUrl?: string; cluster?: KafkaCluster; secure?: SecureBroker; restartKafka?: TestStack['restartKafka']; stop(): Promise<void> };
   const brokers = Number(process.env.TEST_BROKERS ?? 1);
   const secureDir = secureEnabled() ? join(dir, 'secure') : undefined;
   if (process.env.TEST_INFRA === 'testcontainers') inner = await startWithTestcontainers();
@@ -122,6 +124,8 @@ export const startTestStack = async (): Promise<TestStack> => {
         dir: join(dir, 'infra'),
         secureDir,
         secureRegistry: secureRegistryEnabled(),
+        // Flink's reader of the changelog reads it over https (test/e2e/changelog-tables.spec.ts); everything else over http.
+        registryTlsPort: secureRegistryEnabled() ? await freePort() : undefined,
         extraPrincipals: EXTRA_PRINCIPALS,
         kafkaPort: brokers > 1 ? 0 : await freePort(),
         controllerPort: await freePort(),
@@ -140,6 +144,7 @@ export const startTestStack = async (): Promise<TestStack> => {
     env: connectionEnv(connection),
     brokers: inner.brokers,
     registryUrl: inner.registryUrl,
+    registryTlsUrl: inner.registryTlsUrl,
     cluster: inner.cluster,
     dir,
     restartKafka: async (opts) => {

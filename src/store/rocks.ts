@@ -59,13 +59,17 @@ export interface OpenOptions {
  *   the operating system's page cache, as Kafka's own log does, so a store's size never shows
  *   in the process's resident set (RocksDB's default 32 MB cache filled as the background check
  *   read the whole store, and held index and filter blocks pinned there on top);
- * - index and filter blocks held by each open table, a few bytes a key;
+ * - index and filter blocks held by each open table, a few bytes a key, in at most 64 open
+ *   tables (about 4 GB of store at RocksDB's 64 MB a file): a table is opened when a read first
+ *   needs it, so opening a store reads nothing of its tables and takes no longer for a large one
+ *   (RocksDB's default, -1, opens every table and reads its index and filter at start-up);
  * - memtables of 16 MB, at most two (RocksDB's default is 64 MB each): what a restart replays
  *   from the write-ahead log, and what a burst of writes holds before a flush.
  */
 const STORE_OPTIONS = {
   blockCache: false,
   tableCacheIndexAndFilterBlocks: false,
+  maxOpenFiles: 64,
   writeBufferSize: 16 * 1024 * 1024,
   maxWriteBufferNumber: 2,
 };

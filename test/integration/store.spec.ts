@@ -10,7 +10,7 @@ describe('the store: RocksDB opened with bounded memory', () => {
   beforeEach(() => (dir = mkdtempSync(join(tmpdir(), 'store-'))));
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('opens with no block cache and two 16 MB memtables, so its memory does not grow with what it holds', async () => {
+  it('opens with no block cache, at most 64 tables open and two 16 MB memtables, so its memory does not grow with what it holds', async () => {
     const store = await openStore(join(dir, 's'));
     await store.write({ puts: [['s/x/1', Buffer.from('{}')]] });
     await store.close();
@@ -21,6 +21,7 @@ describe('the store: RocksDB opened with bounded memory', () => {
     assert.match(text, /^\s*cache_index_and_filter_blocks=false$/m);
     assert.match(text, /^\s*write_buffer_size=16777216$/m);
     assert.match(text, /^\s*max_write_buffer_number=2$/m);
+    assert.match(text, /^\s*max_open_files=64$/m);
   });
 
   it('says a folder is in use when another opener holds its lock, and that a folder holds no store when it has none', async () => {

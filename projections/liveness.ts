@@ -9,46 +9,45 @@
  */
 import { Draft } from './draft';
 import { SETTINGS, settingsOf, settingsRevision, type Settings } from './model';
+import type { Tick } from './protocol.gen';
 import { checkQueries, sessionGone, workerGone } from './queries/lifecycle';
 import { compactionFrontier } from './reads';
 import { expireSessions, goneSessions } from './sessions/sessions';
 import { checkHolds } from './system/holds';
 import { INT32_MAX, MAX_MS, SETTING_NAMES, type SettingName } from './system/settings';
-import { unwrap, type Handler, type Projection } from './types';
+import { unwrap, type Handler, type HandlerMap, type Projection } from './types';
 import { checkWorkers, goneWorkers } from './workers/workers';
-
-/** A Tick as decoded: the clock, and on Ticks written before settings became state, the settings (wrapped or bare). */
-type Carried<T> = T | { readonly [branch: string]: T } | null | undefined;
-export interface Tick {
-  readonly tickMs: bigint;
-  readonly workerSuspectMs?: Carried<bigint>;
-  readonly workerTimeoutMs?: Carried<bigint>;
-  readonly sessionTimeoutMs?: Carried<bigint>;
-  readonly maxAllocations?: Carried<number>;
-  readonly allocationIdleMs?: Carried<bigint>;
-  readonly maxCachedAllocations?: Carried<number>;
-  readonly historyRetentionMs?: Carried<bigint>;
-  readonly maxValueBytes?: Carried<number>;
-  readonly dedupeRetentionMs?: Carried<bigint>;
-  readonly goneRetentionMs?: Carried<bigint>;
-  readonly maxDeadlineMs?: Carried<bigint>;
-  /** Never on a Tick: it came after settings became state. */
-  readonly signaturesRequired?: undefined;
-}
 
 type LegacyTick = { readonly [N in SettingName]?: bigint | number };
 
-/** The settings an old Tick carries, unwrapped; {} for a Tick that carries only the clock. */
+/** The settings a Tick may carry: those there were before settings became state (signaturesRequired came after). */
+type TickSetting = Extract<SettingName, keyof Tick>;
+// Which settings the Tick schema has, one by one: a setting added to either is a compile error here until it is said.
+const ON_TICKS: { readonly [N in SettingName]: N extends TickSetting ? true : false } = {
+  workerSuspectMs: true,
+  workerTimeoutMs: true,
+  sessionTimeoutMs: true,
+  maxAllocations: true,
+  allocationIdleMs: true,
+  maxCachedAllocations: true,
+  historyRetentionMs: true,
+  maxValueBytes: true,
+  dedupeRetentionMs: true,
+  goneRetentionMs: true,
+  maxDeadlineMs: true,
+  signaturesRequired: false,
+};
+const TICK_SETTINGS = SETTING_NAMES.filter((n): n is TickSetting => ON_TICKS[n]);
+
+/** The settings an old Tick carries, unwrapped; {} for a Tick that carries only the clock (all null). */
 const carried = (t: Tick): LegacyTick => {
   const out: Record<string, bigint | number> = {};
-  for (const name of SETTING_NAMES) {
-    const v = t[name];
-    const bare = v !== null && typeof v === 'object' ? unwrap<bigint | number>(v as { readonly [branch: string]: bigint | number }) : v;
-    if (bare !== null && bare !== undefined) out[name] = bare;
+  for (const name of TICK_SETTINGS) {
+    const v = unwrap<bigint | number>(t[name]);
+    if (v !== null) out[name] = v;
   }
   return out;
 };
-
 
 /**
  * A value a Tick carries, if it is within its bounds; otherwise the one in force stays. Anyone
@@ -61,7 +60,7 @@ const within = (v: bigint | number | undefined, was: number, min: number, max: n
   return Number.isSafeInteger(n) && n >= min && n <= max ? n : was;
 };
 
-const settingsFrom = (t: LegacyTick, was: Settings): Omit<Settings, 'frontierFloorTs'> => {
+const settingsFrom = (t: LegacyTick, was: Settings): Pick<Settings, TickSetting> => {
   const workerSuspectMs = within(t.workerSuspectMs, was.workerSuspectMs, 1, MAX_MS);
   const workerTimeoutMs = within(t.workerTimeoutMs, was.workerTimeoutMs, 1, MAX_MS);
   const maxDeadlineMs = within(t.maxDeadlineMs, was.maxDeadlineMs, 1_000, MAX_MS);
@@ -94,7 +93,7 @@ export const tick: Handler<Tick> = {
     const next = Object.keys(legacy).length > 0 && settingsRevision(was) === undefined ? settingsFrom(legacy, was) : undefined;
     const { frontierFloorTs: _, ...current } = was;
     const settings: Settings =
-      next === undefined || JSON.stringify(next) === JSON.stringify(current) ? was : ({ ...next, frontierFloorTs: compactionFrontier(state, now).toString() } as Settings);
+      next === undefined || JSON.stringify(next) === JSON.stringify(current) ? was : { ...next, frontierFloorTs: compactionFrontier(state, now).toString() };
     if (settings !== was) draft.put(SETTINGS, 'current', settings);
     for (const c of checkWorkers(draft, now, settings.workerSuspectMs, settings.workerTimeoutMs)) {
       draft.put(c.entity, c.key, c.image as never);
@@ -112,4 +111,4 @@ export const tick: Handler<Tick> = {
   },
 };
 
-export const liveness: Projection = { name: 'liveness', entities: [], handlers: { 'coord.v1.Tick': tick } };
+export const liveness: Projection = { name: 'liveness', entities: [], handlers: { 'coord.v1.Tick': tick } satisfies HandlerMap };

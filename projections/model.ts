@@ -3,7 +3,12 @@
  * other's entities (a query reads the catalog, a dead worker fails queries) through these
  * names and types, and never through each other's handlers.
  */
+import type { FragmentKind, FragmentState, QueryState, WorkerState } from './protocol.gen';
 import { entity, type Entity, type Image, type StateView } from './types';
+
+// The states a reply shows are the Reply schema's enums: an image cannot hold one the protocol cannot carry.
+export type { FragmentKind, QueryState, WorkerState } from './protocol.gen';
+export type FragmentStatus = FragmentState;
 
 // Each entity type's name carries the type of its images: `state.get(WORKER, id)` is a WorkerImage.
 export const WORKER: Entity<WorkerImage> = entity('worker');
@@ -13,12 +18,10 @@ export const PHYSICAL_SOURCE: Entity<PhysicalSourceImage> = entity('physical-sou
 export const SINK: Entity<SinkImage> = entity('sink');
 export const QUERY: Entity<QueryImage> = entity('query');
 export const ALLOCATION: Entity<AllocationImage> = entity('allocation');
-export const ORACLE: Entity = entity('oracle');
+export const ORACLE: Entity<OracleImage> = entity('oracle');
 export const READ_HOLD: Entity<ReadHoldImage> = entity('read-hold');
-export const SETTINGS: Entity = entity('settings');
+export const SETTINGS: Entity<Settings> = entity('settings');
 export const PRINCIPAL_KEY: Entity<PrincipalKeyImage> = entity('principal-key');
-
-export type WorkerState = 'ACTIVE' | 'SUSPECT' | 'DEAD' | 'DRAINING' | 'DEREGISTERED';
 
 export interface WorkerImage extends Image {
   readonly workerId: string;
@@ -80,10 +83,6 @@ export interface SinkImage extends Image {
   readonly options: { readonly [key: string]: string };
   readonly createdAtTs: string;
 }
-
-export type QueryState = 'CREATED' | 'DEPLOYING' | 'RUNNING' | 'STOPPING' | 'STOPPED' | 'FAILED';
-export type FragmentKind = 'SOURCE' | 'SINK';
-export type FragmentStatus = 'DEPLOYING' | 'RUNNING' | 'FAILED' | 'STOPPING' | 'STOPPED';
 
 export interface FragmentImage extends Image {
   /** `<query>#<deployment>-<n>`, the deployment id from the id allocator: a late report of an earlier deployment cannot touch it. */
@@ -181,6 +180,15 @@ export interface PrincipalKeyImage extends Image {
 }
 
 /**
+ * The high-water marks of the id allocator (key `ids`: the next id to hand out) and of the
+ * timestamp oracle (key `timestamps`: the last hybrid timestamp handed out), as decimal strings.
+ */
+export interface OracleImage extends Image {
+  readonly next?: string;
+  readonly last?: string;
+}
+
+/**
  * The settings the fold decides with: state, changed only by UpdateSettings (or, on logs
  * written before that, by the settings old Ticks carried), so a replay decides with the values
  * in force at the time and a takeover changes nothing.
@@ -208,13 +216,15 @@ export interface Settings extends Image {
   readonly frontierFloorTs: string;
   /** 1: every input record must be signed by a registered key (the fold verifies it); absent or 0: not. */
   readonly signaturesRequired?: number;
+  /** How many UpdateSettings set them; absent while none has (see settingsRevision). */
+  readonly revision?: number;
 }
 
 /**
  * How many UpdateSettings set the settings (the image's `revision`); undefined while no request
  * has (defaults, or old Ticks' values), so images written before it existed stay byte for byte.
  */
-export const settingsRevision = (s: Settings): number | undefined => (typeof s.revision === 'number' ? s.revision : undefined);
+export const settingsRevision = (s: Settings): number | undefined => s.revision;
 
 /** How long a start without a `deadline-ms` may wait for its fragments before it is aborted. */
 export const DEPLOY_TIMEOUT_MS = 60_000;
@@ -234,7 +244,7 @@ export const DEFAULT_SETTINGS: Settings = Object.freeze({
   frontierFloorTs: '0',
 });
 
-export const settingsOf = (state: StateView): Settings => (state.get(SETTINGS, 'current') as Settings | undefined) ?? DEFAULT_SETTINGS;
+export const settingsOf = (state: StateView): Settings => state.get(SETTINGS, 'current') ?? DEFAULT_SETTINGS;
 
 export const workerOf = (state: StateView, id: string): WorkerImage | undefined => state.get(WORKER, id);
 export const sessionOf = (state: StateView, id: string): SessionImage | undefined => state.get(SESSION, id);

@@ -5,12 +5,10 @@
  */
 import { each, READ_HOLD, settingsOf, shown } from './model';
 import { LOGICAL_BITS } from './system/hybrid';
-import { accept, reject, reply, unwrap, type Decision, type Handler, type Image, type PassContext, type Payload, type Stage, type StateView } from './types';
+import { accept, reject, reply, unwrap, type Decision, type Entity, type Handler, type Image, type PassContext, type Payload, type Stage, type StateView } from './types';
 
-export interface ReadView {
-  get(entity: string, key: string): Image | undefined;
-  list(entity: string): Iterable<readonly [string, Image]>;
-}
+/** The state a read sees, now or as of an earlier snapshot; read through an `Entity<I>`, an image is an `I`. */
+export type ReadView = Pick<StateView, 'get' | 'list'>;
 
 /**
  * The oldest hybrid timestamp still readable `asOf` at log time `nowMs`: `historyRetentionMs`
@@ -44,16 +42,17 @@ export const readAt = (state: StateView, ctx: PassContext, asOfTs: bigint | null
   return { view: { get: (entity, key) => state.getAt(entity, key, asOfTs), list: (entity) => state.listAt(entity, asOfTs) } };
 };
 
-type AsOf = { readonly long: bigint } | null | undefined;
+/** A read's `asOfTs`, as every Get and List of schemas/ declares it. */
+type AsOf = { readonly long: bigint } | null;
 
 /** A Get of one entity by name, now or `asOf`: its payload, or NOT_FOUND naming `what`. */
-export const getHandler = <I extends Image>(stage: Stage, entity: string, what: string, payload: (image: I) => Payload): Handler<{ readonly name: string; readonly asOfTs?: AsOf }> => ({
+export const getHandler = <I extends Image>(stage: Stage, entity: Entity<I>, what: string, payload: (image: I) => Payload): Handler<{ readonly name: string; readonly asOfTs: AsOf }> => ({
   stage,
   reads: (v) => [[entity, v.name]],
   decide: (msg, state, ctx) => {
     const at = readAt(state, ctx, unwrap(msg.value.asOfTs));
     if ('refused' in at) return at.refused;
-    const found = at.view.get(entity, msg.value.name) as I | undefined;
+    const found = at.view.get(entity, msg.value.name);
     return found === undefined ? reject('NOT_FOUND', `${what} ${shown(msg.value.name)} does not exist`) : accept([], reply('OK', '', payload(found)));
   },
 });
@@ -61,7 +60,7 @@ export const getHandler = <I extends Image>(stage: Stage, entity: string, what: 
 /** A List, now or `asOf`: the images `keep` lets through, in key order, as one `listType` payload under `field`. */
 export const listHandler = <I extends Image, V extends { readonly asOfTs: AsOf }>(
   stage: Stage,
-  entity: string,
+  entity: Entity<I>,
   plural: string,
   listType: string,
   field: string,
@@ -72,7 +71,7 @@ export const listHandler = <I extends Image, V extends { readonly asOfTs: AsOf }
   decide: (msg, state, ctx) => {
     const at = readAt(state, ctx, unwrap(msg.value.asOfTs));
     if ('refused' in at) return at.refused;
-    const items = [...at.view.list(entity)].map(([, i]) => i as I).filter((i) => keep(i, msg.value));
+    const items = [...at.view.list(entity)].map(([, i]) => i).filter((i) => keep(i, msg.value));
     return accept([], reply('OK', `${items.length} ${plural}`, { type: listType, value: { [field]: items.map((i) => payload(i).value) } }));
   },
 });

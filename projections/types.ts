@@ -1,6 +1,10 @@
 /** The vocabulary every projection speaks: messages in, decisions out. Pure data, no I/O. */
+import type { ProtocolRecords, RecordName, ReplyStatus } from './protocol.gen';
 
-/** The statuses a reply carries, as the ReplyStatus enum of schemas/coord.v1.Reply.avsc lists them (a unit spec checks they agree). */
+/**
+ * The statuses a reply carries, as the ReplyStatus enum of schemas/coord.v1.Reply.avsc lists them:
+ * the compiler checks each is one of its symbols, a unit spec that none is missing.
+ */
 export const REPLY_STATUSES = [
   'OK',
   'INVALID_ARGUMENT',
@@ -13,7 +17,7 @@ export const REPLY_STATUSES = [
   'DEADLINE_EXCEEDED',
   'INTERNAL',
   'PERMISSION_DENIED',
-] as const;
+] as const satisfies readonly ReplyStatus[];
 export type Status = (typeof REPLY_STATUSES)[number];
 
 /** Stages in the order a pass decides them: infrastructure events and ticks, sessions, catalog, queries, system. */
@@ -139,8 +143,16 @@ export interface Handler<V = Record<string, unknown>> {
    * hint: a read it does not name costs one more trip to the store, never a different answer.
    */
   readonly reads?: (value: V) => ReadonlyArray<readonly [entity: string, key: string]>;
-  decide(msg: Message<V>, state: StateView, ctx: PassContext): Decision;
+  // A property, not a method: a handler of one record type cannot be taken for another's.
+  readonly decide: (msg: Message<V>, state: StateView, ctx: PassContext) => Decision;
 }
+
+/**
+ * A projection's handlers by record name, each deciding its record as schemas/ declare it
+ * (projections/protocol.gen.ts): a handler under the wrong name, or of a value the record is
+ * not, does not compile.
+ */
+export type HandlerMap = { readonly [R in RecordName]?: Handler<ProtocolRecords[R]> };
 
 /** One projection: the entities it owns and the record types it decides. */
 export interface Projection {
@@ -170,7 +182,9 @@ export const reply = (status: Status, message: string, payload: Payload | null =
 export const reject = (status: Exclude<Status, 'OK'>, message: string): Decision => ({ changes: [], reply: reply(status, message) });
 
 /** An optional Avro value as the codec wants it: null, or wrapped in its branch (`{ string: 'x' }`). */
-export const wrap = <T>(branch: string, v: T | null | undefined): { [branch: string]: T } | null => (v === null || v === undefined ? null : { [branch]: v });
+export const wrap = <B extends string, T>(branch: B, v: T | null | undefined): { readonly [K in B]: T } | null =>
+  // A computed key types as any string; it is `branch`, the one key the branch has.
+  v === null || v === undefined ? null : ({ [branch]: v } as { readonly [K in B]: T });
 
 /** An optional Avro value as the codec gives it: null, or the value inside its branch. */
 export const unwrap = <T>(v: { readonly [branch: string]: T } | null | undefined): T | null => (v === null || v === undefined ? null : (Object.values(v)[0] ?? null));

@@ -31,6 +31,7 @@ export type ErrorCode =
   | 'BACKPRESSURE'
   | 'CLIENT_CLOSED'
   | 'FENCED'
+  | 'TRANSACTIONAL_ID_FORBIDDEN'
   | 'DECIDER_FAILED'
   | 'STORE_CLOSED'
   | 'STORE_IO'

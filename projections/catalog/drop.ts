@@ -2,12 +2,8 @@
 import { Draft } from '../draft';
 import { each, QUERY, shown, type QueryImage } from '../model';
 import { removeQuery } from '../queries/lifecycle';
+import type { DropPhysicalSource, DropSink } from '../protocol.gen';
 import { reject, reply, type Decision, type Entity, type Handler } from '../types';
-
-export interface DropRequest {
-  readonly name: string;
-  readonly cascade: boolean;
-}
 
 /** How queries depend on the entity, and the words for it in a refusal: `sink x is used by query q; drop those first …`. */
 export interface Dependents {
@@ -17,7 +13,7 @@ export interface Dependents {
 }
 
 /** Refused while a query depends on the entity, unless `cascade`, which stops and drops those queries with it. */
-export const dropDependedOn = (entity: Entity, noun: string, dependents: Dependents): Handler<DropRequest> => ({
+export const dropDependedOn = (entity: Entity, noun: string, dependents: Dependents): Handler<DropPhysicalSource | DropSink> => ({
   stage: 'catalog',
   reads: (v) => [[entity, v.name]],
   decide: (msg, state, ctx): Decision => {

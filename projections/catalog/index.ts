@@ -1,6 +1,6 @@
 /** The catalog projection: logical sources, the physical sources that feed them, and sinks. */
 import { LOGICAL_SOURCE, PHYSICAL_SOURCE, SINK } from '../model';
-import type { Projection } from '../types';
+import type { HandlerMap, Projection } from '../types';
 import { createLogicalSource, dropLogicalSource, getLogicalSource, listLogicalSources } from './logical-sources';
 import { createPhysicalSource, dropPhysicalSource, getPhysicalSource, listPhysicalSources } from './physical-sources';
 import { createSink, dropSink, getSink, listSinks } from './sinks';
@@ -24,5 +24,5 @@ export const catalog: Projection = {
     'coord.v1.GetSink': getSink,
     'coord.v1.ListSinks': listSinks,
     'coord.v1.DropSink': dropSink,
-  },
+  } satisfies HandlerMap,
 };

@@ -10,35 +10,15 @@ import {
   shown,
   tooLong,
   type LogicalSourceImage,
-  
 } from '../model';
+import type { CreateLogicalSource, DropLogicalSource, Field, GetLogicalSource, ListLogicalSources, LogicalSource } from '../protocol.gen';
 import { removeQuery } from '../queries/lifecycle';
 import { getHandler, listHandler } from '../reads';
 import { accept, reject, reply, type Decision, type Handler, type Payload, type StateView } from '../types';
 
 export { LOGICAL_SOURCE, nameProblem, type LogicalSourceImage } from '../model';
 
-export interface FieldSpec {
-  readonly name: string;
-  readonly type: string;
-}
-
-export interface CreateLogicalSource {
-  readonly name: string;
-  readonly fields: readonly FieldSpec[];
-}
-
-export interface GetLogicalSource {
-  readonly name: string;
-  readonly asOfTs?: { readonly long: bigint } | null;
-}
-
-export interface DropLogicalSource {
-  readonly name: string;
-  readonly cascade: boolean;
-}
-
-const fieldsProblem = (fields: readonly FieldSpec[]): string | undefined => {
+const fieldsProblem = (fields: readonly Field[]): string | undefined => {
   if (fields.length === 0) return 'a logical source needs at least one field';
   if (fields.length > LIMITS.fields) return `a logical source has ${fields.length} fields, more than the limit of ${LIMITS.fields}`;
   const seen = new Set<string>();
@@ -54,7 +34,7 @@ const fieldsProblem = (fields: readonly FieldSpec[]): string | undefined => {
 
 export const logicalSourcePayload = (image: LogicalSourceImage): Payload => ({
   type: 'coord.v1.LogicalSource',
-  value: { name: image.name, fields: image.fields.map((f) => ({ name: f.name, type: f.type })) },
+  value: { name: image.name, fields: image.fields.map((f) => ({ name: f.name, type: f.type })) } satisfies LogicalSource,
 });
 
 const lookup = (state: StateView, name: string): LogicalSourceImage | undefined =>
@@ -79,7 +59,7 @@ export const createLogicalSource: Handler<CreateLogicalSource> = {
 
 export const getLogicalSource: Handler<GetLogicalSource> = getHandler('catalog', LOGICAL_SOURCE, 'logical source', logicalSourcePayload);
 
-export const listLogicalSources = listHandler('catalog', LOGICAL_SOURCE, 'logical sources', 'coord.v1.LogicalSourceList', 'logicalSources', logicalSourcePayload);
+export const listLogicalSources: Handler<ListLogicalSources> = listHandler('catalog', LOGICAL_SOURCE, 'logical sources', 'coord.v1.LogicalSourceList', 'logicalSources', logicalSourcePayload);
 
 /**
  * Refused while queries read it or physical sources feed it, naming them; with `cascade` the

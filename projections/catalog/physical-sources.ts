@@ -8,23 +8,16 @@ import {
   workerOf,
   type PhysicalSourceImage,
 } from '../model';
+import type { CreatePhysicalSource, DropPhysicalSource, GetPhysicalSource, ListPhysicalSources, PhysicalSource } from '../protocol.gen';
 import { live } from '../queries/lifecycle';
 import { getHandler, listHandler } from '../reads';
 import { accept, reject, reply, unwrap, type Decision, type Handler, type Payload } from '../types';
 import { creationRefused } from './create';
 import { dropDependedOn } from './drop';
 
-export interface CreatePhysicalSource {
-  readonly name: string;
-  readonly logicalSource: string;
-  readonly workerId: string;
-  readonly connectorType: string;
-  readonly options: Readonly<Record<string, string>>;
-}
-
 export const physicalSourcePayload = (p: PhysicalSourceImage): Payload => ({
   type: 'coord.v1.PhysicalSource',
-  value: { name: p.name, logicalSource: p.logicalSource, workerId: p.workerId, connectorType: p.connectorType, options: { ...p.options }, available: p.available },
+  value: { name: p.name, logicalSource: p.logicalSource, workerId: p.workerId, connectorType: p.connectorType, options: { ...p.options }, available: p.available } satisfies PhysicalSource,
 });
 
 export const createPhysicalSource: Handler<CreatePhysicalSource> = {
@@ -55,23 +48,23 @@ export const createPhysicalSource: Handler<CreatePhysicalSource> = {
   },
 };
 
-export const getPhysicalSource = getHandler('catalog', PHYSICAL_SOURCE, 'physical source', physicalSourcePayload);
+export const getPhysicalSource: Handler<GetPhysicalSource> = getHandler('catalog', PHYSICAL_SOURCE, 'physical source', physicalSourcePayload);
 
-export const listPhysicalSources = listHandler(
+export const listPhysicalSources: Handler<ListPhysicalSources> = listHandler(
   'catalog',
   PHYSICAL_SOURCE,
   'physical sources',
   'coord.v1.PhysicalSourceList',
   'physicalSources',
   physicalSourcePayload,
-  (p, request: { readonly logicalSource: { readonly string: string } | null; readonly asOfTs: { readonly long: bigint } | null }) => {
+  (p, request: ListPhysicalSources) => {
     const of = unwrap(request.logicalSource);
     return of === null || p.logicalSource === of;
   },
 );
 
 /** Refused while a running query reads it, unless `cascade`, which stops and drops those queries. */
-export const dropPhysicalSource = dropDependedOn(PHYSICAL_SOURCE, 'physical source', {
+export const dropPhysicalSource: Handler<DropPhysicalSource> = dropDependedOn(PHYSICAL_SOURCE, 'physical source', {
   depends: (q, name) => live(q.state) && q.fragments.some((f) => f.physicalSource === name),
   relation: 'is read by',
   advice: 'stop it',

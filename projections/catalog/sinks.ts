@@ -1,17 +1,12 @@
 /** Sinks: where a query's results go. */
 import { SINK, sortedOptions, type SinkImage } from '../model';
+import type { CreateSink, DropSink, GetSink, ListSinks, Sink } from '../protocol.gen';
 import { getHandler, listHandler } from '../reads';
 import { accept, reply, type Decision, type Handler, type Payload } from '../types';
 import { creationRefused } from './create';
 import { dropDependedOn } from './drop';
 
-export interface CreateSink {
-  readonly name: string;
-  readonly type: string;
-  readonly options: Readonly<Record<string, string>>;
-}
-
-export const sinkPayload = (s: SinkImage): Payload => ({ type: 'coord.v1.Sink', value: { name: s.name, type: s.type, options: { ...s.options } } });
+export const sinkPayload = (s: SinkImage): Payload => ({ type: 'coord.v1.Sink', value: { name: s.name, type: s.type, options: { ...s.options } } satisfies Sink });
 
 export const createSink: Handler<CreateSink> = {
   stage: 'catalog',
@@ -25,9 +20,9 @@ export const createSink: Handler<CreateSink> = {
   },
 };
 
-export const getSink = getHandler('catalog', SINK, 'sink', sinkPayload);
+export const getSink: Handler<GetSink> = getHandler('catalog', SINK, 'sink', sinkPayload);
 
-export const listSinks = listHandler('catalog', SINK, 'sinks', 'coord.v1.SinkList', 'sinks', sinkPayload);
+export const listSinks: Handler<ListSinks> = listHandler('catalog', SINK, 'sinks', 'coord.v1.SinkList', 'sinks', sinkPayload);
 
 /** Refused while a query writes to it, unless `cascade`, which stops and drops those queries. */
-export const dropSink = dropDependedOn(SINK, 'sink', { depends: (q, name) => q.sink === name, relation: 'is used by', advice: 'drop those' });
+export const dropSink: Handler<DropSink> = dropDependedOn(SINK, 'sink', { depends: (q, name) => q.sink === name, relation: 'is used by', advice: 'drop those' });

@@ -1,7 +1,7 @@
 /** The queries projection: queries, their fragments on workers, and the slots they hold. */
 import { ALLOCATION, QUERY } from '../model';
 import { ownerOnly, workerOnly } from '../owners';
-import type { Projection } from '../types';
+import type { HandlerMap, Projection } from '../types';
 import { createQuery, dropQuery, fragmentStatus, getQuery, listQueries, startQuery, stopQueryHandler } from './queries';
 
 export const queries: Projection = {
@@ -16,5 +16,5 @@ export const queries: Projection = {
     'coord.v1.GetQuery': getQuery,
     'coord.v1.ListQueries': listQueries,
     'coord.v1.FragmentStatus': workerOnly(fragmentStatus),
-  },
+  } satisfies HandlerMap,
 };

@@ -18,6 +18,7 @@ import {
   type QueryImage,
   type QueryState,
 } from '../model';
+import type { DeployFragment, FragmentReport, Query, StopFragment } from '../protocol.gen';
 import { reply, wrap, type Payload, type ReplyDraft } from '../types';
 
 export const queryPayload = (q: QueryImage): Payload => ({
@@ -34,7 +35,7 @@ export const queryPayload = (q: QueryImage): Payload => ({
     reused: q.reused,
     fragments: q.fragments.map((f) => ({ fragmentId: f.fragmentId, kind: f.kind, workerId: f.workerId, physicalSource: wrap('string', f.physicalSource), status: f.status })),
     owner: wrap('string', q.owner),
-  },
+  } satisfies Query,
 });
 
 /** States in which a query holds slots and fragments on workers. */
@@ -69,11 +70,11 @@ export const deployCommand = (draft: Draft, q: QueryImage, f: FragmentImage): vo
     connectorType: wrap('string', p?.connectorType),
     options: p === undefined ? {} : { ...p.options },
     sink: wrap('string', f.kind === 'SINK' ? q.sink : null),
-  });
+  } satisfies DeployFragment);
 };
 
 const stopCommands = (draft: Draft, q: QueryImage, fragments: readonly FragmentImage[]): void => {
-  for (const f of fragments) if (!settled(f)) draft.command(f.workerId, 'coord.v1.StopFragment', { queryName: q.name, fragmentId: f.fragmentId });
+  for (const f of fragments) if (!settled(f)) draft.command(f.workerId, 'coord.v1.StopFragment', { queryName: q.name, fragmentId: f.fragmentId } satisfies StopFragment);
 };
 
 /** Answers a start that waits on the workers, if one does. */
@@ -168,7 +169,7 @@ const stoppedOnceSettled = (q: QueryImage): QueryImage =>
   q.state === 'STOPPING' && q.fragments.every(settled) ? { ...q, state: 'STOPPED' } : q;
 
 /** A fragment's status as its worker reports it. */
-export const fragmentReported = (draft: Draft, q: QueryImage, fragmentId: string, status: 'RUNNING' | 'FAILED' | 'STOPPED', reason: string, nowMs: number): void => {
+export const fragmentReported = (draft: Draft, q: QueryImage, fragmentId: string, status: FragmentReport, reason: string, nowMs: number): void => {
   const f = q.fragments.find((x) => x.fragmentId === fragmentId);
   if (f === undefined) return; // the caller found it; a report of a fragment the query does not have changes nothing
   const updated: QueryImage = { ...q, fragments: q.fragments.map((x) => (x === f ? { ...x, status: status === 'RUNNING' && x.status === 'STOPPING' ? 'STOPPING' : status } : x)) };

@@ -15,40 +15,12 @@ import {
   workerOf,
   type QueryImage,
 } from '../model';
+import type { CreateQuery, DropQuery, FragmentStatus, GetQuery, ListQueries, StartQuery, StopQuery } from '../protocol.gen';
 import { getHandler, listHandler } from '../reads';
 import { accept, reject, reply, unwrap, type Decision, type Handler } from '../types';
 import { ownedBy } from '../owners';
 import { deployCommand, fragmentReported, fragmentSettled, live, queryPayload, stopQuery } from './lifecycle';
 import { place } from './placement';
-
-export interface CreateQuery {
-  readonly name: string;
-  readonly plan: string;
-  readonly session: { readonly string: string } | null;
-  readonly temporary: boolean;
-}
-
-export interface Named {
-  readonly name: string;
-}
-
-export interface GetQuery extends Named {
-  readonly asOfTs: { readonly long: bigint } | null;
-}
-
-export interface ListQueries {
-  readonly session: { readonly string: string } | null;
-  readonly asOfTs: { readonly long: bigint } | null;
-}
-
-export interface FragmentStatusReport {
-  readonly workerId: string;
-  readonly incarnation: string;
-  readonly queryName: string;
-  readonly fragmentId: string;
-  readonly status: 'RUNNING' | 'FAILED' | 'STOPPED';
-  readonly reason: string;
-}
 
 /** The plan's references, or what is wrong with it. */
 const parsePlan = (plan: string): { sources: string[]; sink: string } | string => {
@@ -112,7 +84,7 @@ export const createQuery: Handler<CreateQuery> = {
  * A start places the fragments, sends DeployFragment to their workers and defers its reply
  * until every fragment reports RUNNING (OK), one FAILS or the deadline passes (ABORTED).
  */
-export const startQuery: Handler<Named> = {
+export const startQuery: Handler<StartQuery> = {
   stage: 'queries',
   // A retry of a start still waiting is not refused for its deadline: the wait goes on, and the deadline is the check loop's.
   waiting: (msg, state) => {
@@ -150,7 +122,7 @@ export const startQuery: Handler<Named> = {
   },
 };
 
-export const stopQueryHandler: Handler<Named> = {
+export const stopQueryHandler: Handler<StopQuery> = {
   stage: 'queries',
   decide: (msg, state, ctx): Decision => {
     const q = queryOf(state, msg.value.name);
@@ -163,7 +135,7 @@ export const stopQueryHandler: Handler<Named> = {
   },
 };
 
-export const dropQuery: Handler<Named> = {
+export const dropQuery: Handler<DropQuery> = {
   stage: 'queries',
   decide: (msg, state): Decision => {
     const q = queryOf(state, msg.value.name);
@@ -175,13 +147,13 @@ export const dropQuery: Handler<Named> = {
 
 export const getQuery: Handler<GetQuery> = getHandler('queries', QUERY, 'query', queryPayload);
 
-export const listQueries = listHandler('queries', QUERY, 'queries', 'coord.v1.QueryList', 'queries', queryPayload, (q: QueryImage, request: ListQueries) => {
+export const listQueries: Handler<ListQueries> = listHandler('queries', QUERY, 'queries', 'coord.v1.QueryList', 'queries', queryPayload, (q: QueryImage, request: ListQueries) => {
   const session = unwrap(request.session);
   return session === null || q.session === session;
 });
 
 /** A worker's report on a fragment; reports from an older incarnation, or about fragments it does not run, change nothing. */
-export const fragmentStatus: Handler<FragmentStatusReport> = {
+export const fragmentStatus: Handler<FragmentStatus> = {
   stage: 'infrastructure',
   decide: (msg, state, ctx): Decision => {
     const r = msg.value;

@@ -2,6 +2,7 @@
 import { Draft } from '../draft';
 import { goneSinceMs, LIMITS, SESSION, type SessionImage } from '../model';
 import { ownedBy } from '../owners';
+import type { SessionClosed, SessionHeartbeat, SessionOpened } from '../protocol.gen';
 import { sessionGone } from '../queries/lifecycle';
 import { accept, type Change, type Decision, type Handler, type StateView } from '../types';
 
@@ -14,7 +15,7 @@ const open = (state: StateView, id: string): SessionImage | undefined => {
   return s?.state === 'OPEN' ? s : undefined;
 };
 
-export const sessionOpened: Handler<{ readonly sessionId: string; readonly client: string }> = {
+export const sessionOpened: Handler<SessionOpened> = {
   stage: 'sessions',
   decide: (msg, state, ctx) => {
     const { sessionId, client } = msg.value;
@@ -26,7 +27,7 @@ export const sessionOpened: Handler<{ readonly sessionId: string; readonly clien
   },
 };
 
-export const sessionHeartbeat: Handler<{ readonly sessionId: string }> = {
+export const sessionHeartbeat: Handler<SessionHeartbeat> = {
   stage: 'sessions',
   decide: (msg, state) => {
     const s = open(state, msg.value.sessionId);
@@ -34,7 +35,7 @@ export const sessionHeartbeat: Handler<{ readonly sessionId: string }> = {
   },
 };
 
-export const sessionClosed: Handler<{ readonly sessionId: string }> = {
+export const sessionClosed: Handler<SessionClosed> = {
   stage: 'sessions',
   decide: (msg, state, ctx) => {
     const s = open(state, msg.value.sessionId);

@@ -5,9 +5,11 @@
  * to this decider under the read-only pseudo-entity EXPLANATION for the ids a pass asks about.
  */
 import { settingsOf, shown } from '../model';
-import { accept, reject, reply, wrap, type Handler, type Image } from '../types';
+import type { ExplainRequest, Explanation, LogPosition as PositionPayload } from '../protocol.gen';
+import { accept, entity, reject, reply, wrap, type Entity, type Handler, type Image } from '../types';
 
-export const EXPLANATION = 'explanation';
+/** Read-only, and not state: the engine shows a pass the records it asks about under this name. */
+export const EXPLANATION: Entity<ExplainRecord> = entity('explanation');
 
 export interface LogPosition extends Image {
   readonly topic: string;
@@ -49,9 +51,9 @@ export interface ExplainRecord extends Image {
   readonly dlqReason: string | null;
 }
 
-const position = (p: LogPosition): Record<string, unknown> => ({ topic: p.topic, partition: p.partition, offset: BigInt(p.offset), logTimeMs: BigInt(p.logTimeMs), snapshotId: BigInt(p.snapshotId) });
+const position = (p: LogPosition): PositionPayload => ({ topic: p.topic, partition: p.partition, offset: BigInt(p.offset), logTimeMs: BigInt(p.logTimeMs), snapshotId: BigInt(p.snapshotId) });
 
-export const explanationPayload = (r: ExplainRecord, retentionMs: number): Record<string, unknown> => ({
+export const explanationPayload = (r: ExplainRecord, retentionMs: number): Explanation => ({
   correlationId: r.correlationId,
   requestType: r.requestType,
   key: wrap('string', r.key),
@@ -72,11 +74,11 @@ export const explanationPayload = (r: ExplainRecord, retentionMs: number): Recor
   keptUntilLogTimeMs: BigInt(r.position.logTimeMs + retentionMs),
 });
 
-export const explainRequest: Handler<{ readonly correlationId: string }> = {
+export const explainRequest: Handler<ExplainRequest> = {
   stage: 'system',
   decide: (msg, state, ctx) => {
     const { dedupeRetentionMs } = settingsOf(state);
-    const found = state.get(EXPLANATION, msg.value.correlationId) as ExplainRecord | undefined;
+    const found = state.get(EXPLANATION, msg.value.correlationId);
     if (found === undefined) {
       const since = ctx.logTimeMs - dedupeRetentionMs;
       return reject(

@@ -6,16 +6,12 @@
 import type { Draft } from '../draft';
 import { each, READ_HOLD, shown, tooLong, type ReadHoldImage } from '../model';
 import { ownedBy } from '../owners';
+import type { AcquireReadHold, ListReadHolds, ReadHold, ReadHoldList, ReleaseReadHold } from '../protocol.gen';
 import { compactionFrontier } from '../reads';
 import { accept, reject, reply, unwrap, wrap, type Decision, type Handler, type Payload } from '../types';
 
-export interface AcquireReadHold {
-  readonly name: string;
-  readonly asOfTs: { readonly long: bigint } | null;
-  readonly leaseMs: bigint;
-}
-
-const holdPayload = (h: ReadHoldImage): Payload => ({ type: 'coord.v1.ReadHold', value: { name: h.name, ts: BigInt(h.ts), expiresAtMs: BigInt(h.expiresAtMs), owner: wrap('string', h.owner) } });
+const holdValue = (h: ReadHoldImage): ReadHold => ({ name: h.name, ts: BigInt(h.ts), expiresAtMs: BigInt(h.expiresAtMs), owner: wrap('string', h.owner) });
+const holdPayload = (h: ReadHoldImage): Payload => ({ type: 'coord.v1.ReadHold', value: holdValue(h) });
 
 export const acquireReadHold: Handler<AcquireReadHold> = {
   stage: 'system',
@@ -37,7 +33,7 @@ export const acquireReadHold: Handler<AcquireReadHold> = {
   },
 };
 
-export const releaseReadHold: Handler<{ readonly name: string }> = {
+export const releaseReadHold: Handler<ReleaseReadHold> = {
   stage: 'system',
   decide: (msg, state): Decision =>
     state.get(READ_HOLD, msg.value.name) === undefined
@@ -45,11 +41,11 @@ export const releaseReadHold: Handler<{ readonly name: string }> = {
       : accept([{ entity: READ_HOLD, key: msg.value.name, image: null }], reply('OK', `released read hold ${msg.value.name}`)),
 };
 
-export const listReadHolds: Handler<Record<string, never>> = {
+export const listReadHolds: Handler<ListReadHolds> = {
   stage: 'system',
   decide: (_msg, state, ctx): Decision => {
-    const holds = each(state, READ_HOLD).map((h) => holdPayload(h).value);
-    return accept([], reply('OK', `${holds.length} read holds`, { type: 'coord.v1.ReadHoldList', value: { holds, frontierTs: compactionFrontier(state, ctx.logTimeMs) } }));
+    const holds = each(state, READ_HOLD).map(holdValue);
+    return accept([], reply('OK', `${holds.length} read holds`, { type: 'coord.v1.ReadHoldList', value: { holds, frontierTs: compactionFrontier(state, ctx.logTimeMs) } satisfies ReadHoldList }));
   },
 };
 

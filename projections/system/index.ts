@@ -1,7 +1,7 @@
 /** The system projection: the id allocator, the timestamp oracle, read holds, the coordinator's description. */
 import { ORACLE, PRINCIPAL_KEY, READ_HOLD, SETTINGS } from '../model';
 import { ownerOnly } from '../owners';
-import type { Projection } from '../types';
+import type { HandlerMap, Projection } from '../types';
 import { allocIds, allocTimestamps } from './allocators';
 import { describeCoordinator } from './describe';
 import { explainRequest } from './explain';
@@ -26,5 +26,5 @@ export const system: Projection = {
     'coord.v1.ExplainRequest': explainRequest,
     'coord.v1.RegisterPrincipalKey': registerPrincipalKey,
     'coord.v1.RevokePrincipalKey': revokePrincipalKey,
-  },
+  } satisfies HandlerMap,
 };

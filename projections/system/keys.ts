@@ -5,14 +5,8 @@
  */
 import { adminOnly, ADMIN_ROLE } from '../admin';
 import { each, nameProblem, PRINCIPAL_KEY, settingsOf, shown, type PrincipalKeyImage } from '../model';
+import type { RegisterPrincipalKey, RevokePrincipalKey } from '../protocol.gen';
 import { accept, reject, reply, type Decision, type Handler, type StateView } from '../types';
-
-export interface RegisterPrincipalKey {
-  readonly keyId: string;
-  readonly principal: string;
-  readonly roles: readonly string[];
-  readonly publicKey: string;
-}
 
 /** Roles one key may carry. */
 export const MAX_ROLES = 16;
@@ -51,7 +45,7 @@ export const registerPrincipalKey: Handler<RegisterPrincipalKey> = {
   },
 };
 
-export const revokePrincipalKey: Handler<{ readonly keyId: string }> = {
+export const revokePrincipalKey: Handler<RevokePrincipalKey> = {
   stage: 'infrastructure',
   decide: (msg, state): Decision => {
     const denied = adminOnly(msg, 'revoke keys');

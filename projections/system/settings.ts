@@ -5,6 +5,7 @@
  */
 import { adminOnly } from '../admin';
 import { SETTINGS, settingsOf, settingsRevision, type Settings } from '../model';
+import type { GetSettings, SettingsChange, UpdateSettings } from '../protocol.gen';
 import { compactionFrontier } from '../reads';
 import { adminKeys } from './keys';
 import { accept, reject, reply, unwrap, type Handler, type Payload, type StateView } from '../types';
@@ -26,7 +27,7 @@ export const SETTING_NAMES = [
   'goneRetentionMs',
   'maxDeadlineMs',
   'signaturesRequired',
-] as const;
+] as const satisfies readonly (keyof UpdateSettings)[];
 export type SettingName = (typeof SETTING_NAMES)[number];
 export type SettingValues = { readonly [N in SettingName]: number };
 
@@ -70,15 +71,11 @@ export const settingsProblems = (v: Readonly<Record<SettingName, number | bigint
   return problems;
 };
 
-type Optional<T> = { readonly [branch: string]: T } | null;
-
-export type UpdateSettings = { readonly [N in SettingName]?: Optional<number | bigint> } & { readonly initial?: boolean };
-
 const asLongs = (v: SettingValues): { [name: string]: bigint } => Object.fromEntries(SETTING_NAMES.map((n) => [n, BigInt(v[n])]));
 
 export const settingsChange = (before: SettingValues, after: SettingValues): Payload => ({
   type: 'coord.v1.SettingsChange',
-  value: { before: asLongs(before), after: asLongs(after), changed: SETTING_NAMES.filter((n) => before[n] !== after[n]) },
+  value: { before: asLongs(before), after: asLongs(after), changed: SETTING_NAMES.filter((n) => before[n] !== after[n]) } satisfies SettingsChange,
 });
 
 /**
@@ -102,7 +99,7 @@ export const updateSettings: Handler<UpdateSettings> = {
       return accept([], reply('OK', `settings are already on the log (revision ${settingsRevision(was)}); initial values from local configuration ignored`, settingsChange(before, before)));
     const given: Partial<Record<SettingName, number | bigint>> = {};
     for (const name of SETTING_NAMES) {
-      const v = unwrap(msg.value[name] ?? null);
+      const v = unwrap<number | bigint>(msg.value[name]);
       if (v !== null) given[name] = v;
     }
     const problems = settingsProblems({ ...before, ...given });
@@ -123,7 +120,7 @@ export const updateSettings: Handler<UpdateSettings> = {
   },
 };
 
-export const getSettings: Handler<Record<string, never>> = {
+export const getSettings: Handler<GetSettings> = {
   stage: 'system',
   decide: (_msg, state) => {
     const s = settingsOf(state);

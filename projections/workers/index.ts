@@ -1,6 +1,6 @@
 /** The workers projection (its SUSPECT/DEAD check runs in the check loop, projections/liveness.ts). */
 import { workerOnly } from '../owners';
-import type { Projection } from '../types';
+import type { HandlerMap, Projection } from '../types';
 import { listWorkers, WORKER, workerDeregistered, workerDraining, workerHeartbeat, workerRegistered, workerStatistics } from './workers';
 
 export const workers: Projection = {
@@ -14,5 +14,5 @@ export const workers: Projection = {
     'coord.v1.WorkerDraining': workerOnly(workerDraining),
     'coord.v1.WorkerDeregistered': workerOnly(workerDeregistered),
     'coord.v1.ListWorkers': listWorkers,
-  },
+  } satisfies HandlerMap,
 };

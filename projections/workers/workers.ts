@@ -6,25 +6,14 @@
 import { Draft } from '../draft';
 import { gone, goneSinceMs, LIMITS, WORKER, type WorkerImage, type WorkerState } from '../model';
 import { ownedBy } from '../owners';
+import type { ListWorkers, WorkerDeregistered, WorkerDraining, WorkerHeartbeat, WorkerInfo, WorkerList, WorkerRegistered, WorkerStatistics } from '../protocol.gen';
 import { workerBack, workerGone } from '../queries/lifecycle';
 import { accept, reply, type Change, type Decision, type Handler, type StateView } from '../types';
 
 export { WORKER, type WorkerImage, type WorkerState } from '../model';
 
-interface Report {
-  readonly workerId: string;
-  readonly incarnation: string;
-}
-
-export interface WorkerRegistered extends Report {
-  readonly host: string;
-  readonly slots: number;
-  readonly capabilities: readonly string[];
-}
-
-export interface WorkerStatistics extends Report {
-  readonly statistics: Readonly<Record<string, number>>;
-}
+/** What every report of a worker carries: which worker, in which incarnation. */
+type Report = WorkerHeartbeat | WorkerDraining | WorkerDeregistered | WorkerStatistics;
 
 const NOTHING: Decision = accept([]);
 
@@ -86,7 +75,7 @@ const alive = (w: WorkerImage, atMs: number): WorkerImage => ({
   state: w.state === 'SUSPECT' ? 'ACTIVE' : w.state,
 });
 
-export const workerHeartbeat: Handler<Report> = {
+export const workerHeartbeat: Handler<WorkerHeartbeat> = {
   stage: 'infrastructure',
   decide: (msg, state) => {
     const w = current(state, msg.value);
@@ -106,7 +95,7 @@ export const workerStatistics: Handler<WorkerStatistics> = {
   },
 };
 
-export const workerDraining: Handler<Report> = {
+export const workerDraining: Handler<WorkerDraining> = {
   stage: 'infrastructure',
   decide: (msg, state) => {
     const w = current(state, msg.value);
@@ -114,7 +103,7 @@ export const workerDraining: Handler<Report> = {
   },
 };
 
-export const workerDeregistered: Handler<Report> = {
+export const workerDeregistered: Handler<WorkerDeregistered> = {
   stage: 'infrastructure',
   decide: (msg, state, ctx) => {
     const w = current(state, msg.value);
@@ -150,10 +139,10 @@ export const goneWorkers = (state: StateView, nowMs: number, retentionMs: number
   return changes;
 };
 
-export const listWorkers: Handler<{ readonly includeGone: boolean }> = {
+export const listWorkers: Handler<ListWorkers> = {
   stage: 'system',
   decide: (msg, state) => {
-    const workers = [];
+    const workers: WorkerInfo[] = [];
     for (const [, w] of state.list(WORKER)) {
       if (!msg.value.includeGone && (w.state === 'DEAD' || w.state === 'DEREGISTERED')) continue;
       workers.push({
@@ -167,6 +156,6 @@ export const listWorkers: Handler<{ readonly includeGone: boolean }> = {
         statistics: w.statistics === null ? null : { map: { ...w.statistics } },
       });
     }
-    return accept([], reply('OK', `${workers.length} workers`, { type: 'coord.v1.WorkerList', value: { workers } }));
+    return accept([], reply('OK', `${workers.length} workers`, { type: 'coord.v1.WorkerList', value: { workers } satisfies WorkerList }));
   },
 };

@@ -392,6 +392,7 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
       return;
     }
     if (isCoordError(err, 'FENCED')) log.error('fenced: another instance is active; stopping without publishing', { error: errorMessage(err) });
+    else if (isCoordError(err, 'TRANSACTIONAL_ID_FORBIDDEN')) log.error('refused its transactional id (an ACL is missing, no other instance fenced it); stopping without publishing', { error: errorMessage(err) });
     else log.error('stopping so a restart resumes from the last snapshot', { error: errorMessage(err), stack: (err as Error).stack });
     running = false;
     process.exitCode = 1;

@@ -6,11 +6,11 @@
  * goes to the DLQ in its place, so the rest of the snapshot, and every later one, goes out.
  * Above it, the publication of committed snapshots in order, a group of them per transaction.
  */
-import { CoordError, errorMessage } from '../errors';
+import { CoordError, errorMessage, isCoordError } from '../errors';
 import type { Logger } from '../log';
 import { withAdmin, type Kafka, type Producer, type RecordMetadata } from '../messaging/clients';
 import { H } from '../messaging/headers';
-import { classifyProduceError, outboxProducer, type ProduceFailure } from '../messaging/kafka';
+import { classifyProduceError, endsPublication, outboxProducer, transactionalIdRefused, type ProduceFailure } from '../messaging/kafka';
 import type { Store, WriteOps } from '../store/rocks';
 import { pendingOutboxes, publishedOps, type OutRecord, type Outbox } from './layout';
 import { failPoint } from './failpoints';
@@ -40,12 +40,16 @@ export interface PublisherDeps {
 }
 
 export interface Publisher {
-  /** A new transactional producer: every earlier one under our id (another instance, or an earlier self) is fenced. */
+  /**
+   * A new transactional producer: every earlier one under our id (another instance, or an earlier
+   * self) is fenced. Throws TRANSACTIONAL_ID_FORBIDDEN when this principal may not use the id.
+   */
   fence(): Promise<void>;
   /**
    * Publishes `records` in one transaction, retrying while the trouble passes; resolves with
    * the offset of the last record that went to `tracked` (a one-partition topic), if any.
-   * Throws FENCED when another instance took over, or PUBLISH_FAILED when stopped.
+   * Throws FENCED when another instance took over, TRANSACTIONAL_ID_FORBIDDEN when the broker
+   * refuses this principal its transactional id (an ACL missing), or PUBLISH_FAILED when stopped.
    */
   publish(records: readonly OutRecord[], tracked: string, stamp: Readonly<Record<string, string>>, trackedStamp: Readonly<Record<string, string>>): Promise<bigint | undefined>;
   close(): Promise<void>;
@@ -116,13 +120,26 @@ export const createPublisher = (deps: PublisherDeps): Publisher => {
     known = new Set(await withAdmin(kafka, (admin) => admin.listTopics(), { retry: { retries: 2 } }));
   };
 
+  /** The error publication ends with after `kind`, a failure it cannot go on after; undefined for any other. */
+  const ending = (kind: ProduceFailure, err: unknown): CoordError | undefined => {
+    if (kind === 'transactional-id-refused') return transactionalIdRefused(deps.transactionalId, err);
+    if (kind === 'fenced') return new CoordError('FENCED', `another coordinator instance became active and fenced this one: ${errorMessage(err)}`, { cause: err });
+    return undefined;
+  };
+
   const fence = async (): Promise<void> => {
     const old = producer;
     producer = undefined;
     await old?.disconnect().catch(() => undefined);
     const p = outboxProducer(kafka, deps.transactionalId);
-    await p.connect();
-    await (await p.transaction()).abort();
+    try {
+      await p.connect();
+      await (await p.transaction()).abort();
+    } catch (err) {
+      await p.disconnect().catch(() => undefined);
+      // A principal without its transactional id's ACL is refused here first, before anything is published.
+      throw classifyProduceError(err) === 'transactional-id-refused' ? transactionalIdRefused(deps.transactionalId, err) : err;
+    }
     producer = p;
   };
 
@@ -177,15 +194,15 @@ export const createPublisher = (deps: PublisherDeps): Publisher => {
   };
 
   /** Sends `records` in a transaction that is then aborted (read_committed readers never see it): only to learn whether the broker takes them. */
-  const trial = async (records: readonly OutRecord[]): Promise<ProduceFailure | undefined> => {
+  const trial = async (records: readonly OutRecord[]): Promise<{ readonly kind: ProduceFailure; readonly err: unknown } | undefined> => {
     try {
       await sendAll(records, false);
       return undefined;
     } catch (err) {
       const kind = classifyProduceError(err);
       // kafkajs leaves a transaction that failed in a state no later call leaves.
-      if (kind !== 'fenced') await refence().catch(() => (producer = undefined));
-      return kind;
+      if (!endsPublication(kind)) await refence().catch(() => (producer = undefined));
+      return { kind, err };
     }
   };
 
@@ -212,12 +229,14 @@ export const createPublisher = (deps: PublisherDeps): Publisher => {
     for (const topic of topics) {
       if (!deps.mayPublish()) break;
       const group = routed.filter((r) => r.topic === topic);
-      const kind = await trial(group);
-      if (kind === 'fenced') throw new CoordError('FENCED', 'another coordinator instance became active and fenced this one');
+      const failed = await trial(group);
+      const ended = failed === undefined ? undefined : ending(failed.kind, failed.err);
+      if (ended !== undefined) throw ended;
+      const kind = failed?.kind;
       if (kind === 'topic-refused' && topic !== deps.dlqTopic) {
         for (const r of group) setAsideAs(r, 'PUBLISH_REFUSED', `the broker refuses writes to ${topic}`);
       } else if (kind === 'record-refused') {
-        for (const r of group) if ((await trial([r])) === 'record-refused') setAsideAs(r, 'OUTPUT_TOO_LARGE', `the broker refuses this ${r.value?.length ?? 0}-byte record on ${topic} (too large or invalid)`);
+        for (const r of group) if ((await trial([r]))?.kind === 'record-refused') setAsideAs(r, 'OUTPUT_TOO_LARGE', `the broker refuses this ${r.value?.length ?? 0}-byte record on ${topic} (too large or invalid)`);
       }
     }
     if (verdict.size > 0) changed = true;
@@ -246,7 +265,8 @@ export const createPublisher = (deps: PublisherDeps): Publisher => {
         return last;
       } catch (err) {
         const kind = classifyProduceError(err);
-        if (kind === 'fenced') throw new CoordError('FENCED', `another coordinator instance became active and fenced this one: ${errorMessage(err)}`, { cause: err });
+        const ended = ending(kind, err);
+        if (ended !== undefined) throw ended;
         const t = health.failing('publish', errorMessage(err));
         log.warn('publishing the outbox failed', { attempt, kind, error: errorMessage(err), failingForMs: Date.now() - t.sinceMs });
         await refence().catch((e: unknown) => {
@@ -255,7 +275,7 @@ export const createPublisher = (deps: PublisherDeps): Publisher => {
         });
         if (kind !== 'retriable') {
           const isolated = await isolate(records, kind).catch((e: unknown) => {
-            if ((e as CoordError).code === 'FENCED') throw e;
+            if (isCoordError(e, 'FENCED') || isCoordError(e, 'TRANSACTIONAL_ID_FORBIDDEN')) throw e;
             return { records, changed: false };
           });
           records = isolated.records;

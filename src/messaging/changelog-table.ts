@@ -9,6 +9,7 @@ import type { Kafka } from 'kafkajs';
 import { CoordError } from '../errors';
 import type { Codec } from './codec';
 import { TABLE_GROUP_PREFIX } from './acl';
+import { withAdmin } from './clients';
 
 /** One decoded record of a table's topic: an envelope, or (value null) a tombstone. */
 export interface TableRecord {
@@ -105,14 +106,7 @@ export interface ReadOptions {
  */
 export const readTableTopic = async (o: ReadOptions): Promise<TableRecord[]> => {
   const timeoutMs = o.timeoutMs ?? 30_000;
-  const admin = o.kafka.admin();
-  await admin.connect();
-  let ends: { partition: number; high: string; low: string }[];
-  try {
-    ends = await admin.fetchTopicOffsets(o.topic);
-  } finally {
-    await admin.disconnect().catch(() => undefined);
-  }
+  const ends = await withAdmin(o.kafka, (admin) => admin.fetchTopicOffsets(o.topic));
   const pending = ends.filter((e) => BigInt(e.high) > BigInt(e.low));
   if (pending.length === 0) return [];
   const byPartition = new Map<number, { offset: bigint; record: TableRecord }[]>();

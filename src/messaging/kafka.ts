@@ -170,26 +170,45 @@ const errorTypes = (err: unknown): string[] => {
 
 /** Broker error codes kafkajs 2.2 has no entry for: PRODUCER_FENCED, which brokers answer newer transactional clients in place of INVALID_PRODUCER_EPOCH. */
 const UNNAMED_CODES: Readonly<Record<number, string>> = { 90: 'PRODUCER_FENCED' };
-const FENCING = new Set(['INVALID_PRODUCER_EPOCH', 'PRODUCER_FENCED', 'TRANSACTIONAL_ID_AUTHORIZATION_FAILED']);
+const FENCING = new Set(['INVALID_PRODUCER_EPOCH', 'PRODUCER_FENCED']);
+/** The principal may not use the transactional id: a missing ACL, not another instance. */
+const TRANSACTIONAL_ID_REFUSED = new Set(['TRANSACTIONAL_ID_AUTHORIZATION_FAILED']);
 /** A record the broker will never take, however often it is sent. */
 const RECORD_REFUSED = new Set(['MESSAGE_TOO_LARGE', 'RECORD_LIST_TOO_LARGE', 'INVALID_RECORD', 'CORRUPT_MESSAGE']);
 /** A topic the coordinator cannot write: gone, never there, internal, or not ours to write. */
 const TOPIC_REFUSED = new Set(['UNKNOWN_TOPIC_OR_PARTITION', 'INVALID_TOPIC_EXCEPTION', 'TOPIC_AUTHORIZATION_FAILED', 'POLICY_VIOLATION']);
 
-export type ProduceFailure = 'fenced' | 'record-refused' | 'topic-refused' | 'retriable';
+export type ProduceFailure = 'fenced' | 'transactional-id-refused' | 'record-refused' | 'topic-refused' | 'retriable';
 
 /**
- * What a failed produce means: fenced (another instance took over), a record or a topic the
- * broker refuses for good, or a passing trouble (broker away, leader moving) worth another try.
+ * What a failed produce means: fenced (another instance took over), the transactional id
+ * refused to this principal (an ACL missing), a record or a topic the broker refuses for good,
+ * or a passing trouble (broker away, leader moving) worth another try.
  */
 export const classifyProduceError = (err: unknown): ProduceFailure => {
   const types = errorTypes(err);
   if (types.some((t) => FENCING.has(t))) return 'fenced';
+  if (types.some((t) => TRANSACTIONAL_ID_REFUSED.has(t))) return 'transactional-id-refused';
   if (types.some((t) => RECORD_REFUSED.has(t))) return 'record-refused';
   if (types.some((t) => TOPIC_REFUSED.has(t))) return 'topic-refused';
   // By type only: a message that mentions fencing or an epoch (TRANSACTION_COORDINATOR_FENCED, a leader's epoch) is not our producer fenced.
   return 'retriable';
 };
+
+/** After these a producer must publish nothing more: it was fenced, or it may not use its transactional id at all. */
+export const endsPublication = (kind: ProduceFailure): boolean => kind === 'fenced' || kind === 'transactional-id-refused';
+
+/**
+ * The error a producer refused its transactional id ends with: an authorization refusal, named
+ * with the ACL that would grant it, so a missing ACL is not taken for another instance's fencing.
+ */
+export const transactionalIdRefused = (transactionalId: string, err: unknown): CoordError =>
+  new CoordError(
+    'TRANSACTIONAL_ID_FORBIDDEN',
+    `the broker refuses this principal the transactional id ${transactionalId} (TRANSACTIONAL_ID_AUTHORIZATION_FAILED): a missing ACL, not a fencing; ` +
+      `it publishes nothing until the principal may WRITE and DESCRIBE transactional id ${transactionalId} ('coordctl acl apply --role coordinator' grants both on the group id's prefix)`,
+    { cause: err },
+  );
 
 /** kafkajs errors that say the cluster could not answer this time, not that it refuses. */
 const PASSING = new Set(['KafkaJSConnectionError', 'KafkaJSConnectionClosedError', 'KafkaJSRequestTimeoutError', 'KafkaJSBrokerNotFound', 'KafkaJSMetadataNotLoaded', 'KafkaJSLockTimeout', 'KafkaJSNumberOfRetriesExceeded']);
@@ -197,10 +216,10 @@ const PASSING = new Set(['KafkaJSConnectionError', 'KafkaJSConnectionClosedError
 /**
  * Whether `err` is a passing trouble of the cluster (a broker away, a leader or a coordinator
  * moving, a request timing out, kafkajs's retries running out on such), worth the same step
- * again later; never when it or an error it wraps is a fencing.
+ * again later; never when it or an error it wraps is a fencing or a refused transactional id.
  */
 export const isPassingKafkaTrouble = (err: unknown): boolean => {
-  if (errorTypes(err).some((t) => FENCING.has(t))) return false;
+  if (errorTypes(err).some((t) => FENCING.has(t) || TRANSACTIONAL_ID_REFUSED.has(t))) return false;
   for (let e = err, depth = 0; typeof e === 'object' && e !== null && depth < 8; e = (e as { cause?: unknown }).cause, depth++) {
     const { name, retriable } = e as { name?: unknown; retriable?: unknown };
     if (typeof name === 'string' && name.startsWith('KafkaJS') && (retriable === true || PASSING.has(name))) return true;

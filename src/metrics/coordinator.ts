@@ -8,7 +8,8 @@ import type { Coordinator, CoordinatorStatus, CoordinatorView, EngineObserver } 
 import type { PassResult } from '../engine/pass';
 import { H } from '../messaging/headers';
 import type { Contract } from '../messaging/schemas';
-import { ALLOCATION, QUERY, SESSION, WORKER, type AllocationImage, type QueryState, type SessionState, type WorkerState } from '../../projections/model';
+import { ALLOCATION, QUERY, SESSION, WORKER, type QueryState, type SessionState, type WorkerState } from '../../projections/model';
+import type { Entity, Image } from '../../projections/types';
 import { replyStatuses, replyStatusReader } from './reply-status';
 
 const WORKER_STATES: readonly WorkerState[] = ['ACTIVE', 'SUSPECT', 'DRAINING', 'DEAD', 'DEREGISTERED'];
@@ -127,10 +128,10 @@ const countBy = (states: readonly string[], values: readonly string[]): Record<s
   return counts;
 };
 
-const statesOf = (view: CoordinatorView, entity: string): string[] => view.list(entity).map(([, image]) => String(image.state));
+const statesOf = <I extends Image & { readonly state: string }>(view: CoordinatorView, entity: Entity<I>): string[] => view.list(entity).map(([, image]) => image.state);
 
 export const domainCounts = (view: CoordinatorView): DomainCounts => {
-  const allocations = view.list(ALLOCATION).map(([, image]) => image as unknown as AllocationImage);
+  const allocations = view.list(ALLOCATION).map(([, image]) => image);
   const cached = allocations.filter((a) => a.cachedUntilMs !== null).length;
   return {
     workers: countBy(WORKER_STATES, statesOf(view, WORKER)),

@@ -27,13 +27,27 @@ import {
   type Status,
 } from '../../projections';
 import { ALLOCATION, DEFAULT_SETTINGS, each, queryOf, type AllocationImage, type FragmentImage } from '../../projections/model';
-import type { CreateLogicalSource, DropLogicalSource, FieldSpec, GetLogicalSource } from '../../projections/catalog/logical-sources';
-import type { CreatePhysicalSource } from '../../projections/catalog/physical-sources';
-import type { CreateSink } from '../../projections/catalog/sinks';
-import type { CreateQuery, FragmentStatusReport, GetQuery, ListQueries, Named } from '../../projections/queries/queries';
-import type { AcquireReadHold } from '../../projections/system/holds';
-import { SETTING_BOUNDS, SETTING_NAMES, type SettingName, type UpdateSettings } from '../../projections/system/settings';
-import type { WorkerRegistered } from '../../projections/workers/workers';
+import type {
+  AcquireReadHold,
+  CreateLogicalSource,
+  CreatePhysicalSource,
+  CreateQuery,
+  CreateSink,
+  DropLogicalSource,
+  DropQuery,
+  Field,
+  FragmentReport,
+  FragmentStatus,
+  GetLogicalSource,
+  GetQuery,
+  ListQueries,
+  StartQuery,
+  StopQuery,
+  Tick,
+  UpdateSettings,
+  WorkerRegistered,
+} from '../../projections/protocol.gen';
+import { SETTING_BOUNDS, SETTING_NAMES, type SettingName } from '../../projections/system/settings';
 import type { Decoded } from '../../src/messaging/codec';
 import { changelogTables, withChangelogEnvelopes } from '../../src/messaging/changelog';
 import { kindOfRecord } from '../../src/messaging/protocol';
@@ -84,15 +98,16 @@ const message = <V>(type: string, value: V, key: string | null, opts: MessageOpt
 /** An optional Avro long as the codec gives it. */
 const long = (v: bigint | undefined): { long: bigint } | null => (v === undefined ? null : { long: v });
 const string = (v: string | undefined): { string: string } | null => (v === undefined ? null : { string: v });
+const int = (v: number | undefined): { int: number } | null => (v === undefined ? null : { int: v });
 
 type AsOf = { readonly asOfTs?: bigint };
 
 /** JSON for assertion messages, bigints included. */
 const show = (v: unknown): string => JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? `${x}n` : x));
 
-export const field = (name: string, type = 'string'): FieldSpec => ({ name, type });
+export const field = (name: string, type = 'string'): Field => ({ name, type });
 
-export const createLogicalSource = (name: string, fields: readonly FieldSpec[] = [field('id')], opts: MessageOptions = {}): Message<CreateLogicalSource> =>
+export const createLogicalSource = (name: string, fields: readonly Field[] = [field('id')], opts: MessageOptions = {}): Message<CreateLogicalSource> =>
   message('coord.v1.CreateLogicalSource', { name, fields }, name, opts);
 
 export const getLogicalSource = (name: string, opts: MessageOptions & AsOf = {}): Message<GetLogicalSource> =>
@@ -144,9 +159,9 @@ export const createQuery = (
     opts,
   );
 
-export const startQuery = (name: string, opts: MessageOptions = {}): Message<Named> => message('coord.v1.StartQuery', { name }, name, opts);
-export const stopQuery = (name: string, opts: MessageOptions = {}): Message<Named> => message('coord.v1.StopQuery', { name }, name, opts);
-export const dropQuery = (name: string, opts: MessageOptions = {}): Message<Named> => message('coord.v1.DropQuery', { name }, name, opts);
+export const startQuery = (name: string, opts: MessageOptions = {}): Message<StartQuery> => message('coord.v1.StartQuery', { name }, name, opts);
+export const stopQuery = (name: string, opts: MessageOptions = {}): Message<StopQuery> => message('coord.v1.StopQuery', { name }, name, opts);
+export const dropQuery = (name: string, opts: MessageOptions = {}): Message<DropQuery> => message('coord.v1.DropQuery', { name }, name, opts);
 
 export const getQuery = (name: string, opts: MessageOptions & AsOf = {}): Message<GetQuery> => message('coord.v1.GetQuery', { name, asOfTs: long(opts.asOfTs) }, name, opts);
 
@@ -158,9 +173,9 @@ export const fragmentStatus = (
   workerId: string,
   queryName: string,
   fragmentId: string,
-  status: FragmentStatusReport['status'],
+  status: FragmentReport,
   opts: MessageOptions & { incarnation?: string; reason?: string } = {},
-): Message<FragmentStatusReport> =>
+): Message<FragmentStatus> =>
   message('coord.v1.FragmentStatus', { workerId, incarnation: opts.incarnation ?? 'i1', queryName, fragmentId, status, reason: opts.reason ?? '' }, workerId, opts);
 
 /**
@@ -179,7 +194,7 @@ const awaitedFragment = (state: StateView, queryName: string, index: number): { 
  * For a query dropped meanwhile, the fragment whose slot still waits for this report.
  */
 export const fragmentReport =
-  (queryName: string, index: number, status: FragmentStatusReport['status'], opts: MessageOptions & { incarnation?: string; reason?: string } = {}): Step =>
+  (queryName: string, index: number, status: FragmentReport, opts: MessageOptions & { incarnation?: string; reason?: string } = {}): Step =>
   (state) => {
     const q = queryOf(state, queryName);
     const f = q === undefined ? awaitedFragment(state, queryName, index) : q.fragments[index];
@@ -188,7 +203,7 @@ export const fragmentReport =
   };
 
 /** Every one of the `count` fragments of `queryName` reports `status`, in order. */
-export const fragmentReports = (queryName: string, count: number, status: FragmentStatusReport['status']): Step[] =>
+export const fragmentReports = (queryName: string, count: number, status: FragmentReport): Step[] =>
   Array.from({ length: count }, (_, i) => fragmentReport(queryName, i, status));
 
 export const allocIds = (count: number, opts: MessageOptions = {}): Message<unknown> => message('coord.v1.AllocIds', { count }, null, opts);
@@ -231,32 +246,52 @@ export interface TickOptions {
 }
 
 /**
- * A Tick at log time `atMs`, with the default thresholds (suspect 5 s, dead 15 s, sessions 30 s)
- * and the schema's default settings unless given: a decoded Tick always carries every field.
+ * A Tick at log time `atMs` as an old coordinator wrote it, carrying the settings: the default
+ * thresholds (suspect 5 s, dead 15 s, sessions 30 s) and the schema's default settings unless
+ * given, each wrapped in its union branch as the codec gives them.
  */
-export const tick = (atMs: number, opts: TickOptions = {}): Message<unknown> =>
+export const tick = (atMs: number, opts: TickOptions = {}): Message<Tick> =>
   message(
     'coord.v1.Tick',
     {
       tickMs: BigInt(atMs),
-      workerSuspectMs: BigInt(opts.suspectMs ?? 5_000),
-      workerTimeoutMs: BigInt(opts.timeoutMs ?? 15_000),
-      sessionTimeoutMs: BigInt(opts.sessionTimeoutMs ?? 30_000),
-      maxAllocations: opts.maxAllocations ?? DEFAULT_SETTINGS.maxAllocations,
-      allocationIdleMs: BigInt(opts.allocationIdleMs ?? DEFAULT_SETTINGS.allocationIdleMs),
-      maxCachedAllocations: opts.maxCachedAllocations ?? DEFAULT_SETTINGS.maxCachedAllocations,
-      historyRetentionMs: BigInt(opts.historyRetentionMs ?? DEFAULT_SETTINGS.historyRetentionMs),
-      maxValueBytes: opts.maxValueBytes ?? DEFAULT_SETTINGS.maxValueBytes,
-      dedupeRetentionMs: BigInt(opts.dedupeRetentionMs ?? DEFAULT_SETTINGS.dedupeRetentionMs),
-      goneRetentionMs: BigInt(opts.goneRetentionMs ?? DEFAULT_SETTINGS.goneRetentionMs),
-      maxDeadlineMs: BigInt(opts.maxDeadlineMs ?? DEFAULT_SETTINGS.maxDeadlineMs),
+      workerSuspectMs: long(BigInt(opts.suspectMs ?? 5_000)),
+      workerTimeoutMs: long(BigInt(opts.timeoutMs ?? 15_000)),
+      sessionTimeoutMs: long(BigInt(opts.sessionTimeoutMs ?? 30_000)),
+      maxAllocations: int(opts.maxAllocations ?? DEFAULT_SETTINGS.maxAllocations),
+      allocationIdleMs: long(BigInt(opts.allocationIdleMs ?? DEFAULT_SETTINGS.allocationIdleMs)),
+      maxCachedAllocations: int(opts.maxCachedAllocations ?? DEFAULT_SETTINGS.maxCachedAllocations),
+      historyRetentionMs: long(BigInt(opts.historyRetentionMs ?? DEFAULT_SETTINGS.historyRetentionMs)),
+      maxValueBytes: int(opts.maxValueBytes ?? DEFAULT_SETTINGS.maxValueBytes),
+      dedupeRetentionMs: long(BigInt(opts.dedupeRetentionMs ?? DEFAULT_SETTINGS.dedupeRetentionMs)),
+      goneRetentionMs: long(BigInt(opts.goneRetentionMs ?? DEFAULT_SETTINGS.goneRetentionMs)),
+      maxDeadlineMs: long(BigInt(opts.maxDeadlineMs ?? DEFAULT_SETTINGS.maxDeadlineMs)),
     },
     null,
     { timestampMs: atMs },
   );
 
-/** A Tick as coordinators append them now: the clock only. */
-export const clockTick = (atMs: number): Message<unknown> => message('coord.v1.Tick', { tickMs: BigInt(atMs) }, null, { timestampMs: atMs });
+/** A Tick as coordinators append them now: the clock only, every setting null. */
+export const clockTick = (atMs: number): Message<Tick> =>
+  message(
+    'coord.v1.Tick',
+    {
+      tickMs: BigInt(atMs),
+      workerSuspectMs: null,
+      workerTimeoutMs: null,
+      sessionTimeoutMs: null,
+      maxAllocations: null,
+      allocationIdleMs: null,
+      maxCachedAllocations: null,
+      historyRetentionMs: null,
+      maxValueBytes: null,
+      dedupeRetentionMs: null,
+      goneRetentionMs: null,
+      maxDeadlineMs: null,
+    },
+    null,
+    { timestampMs: atMs },
+  );
 
 /** UpdateSettings with these values, wrapped as the codec gives them (ints for the int settings). */
 export const updateSettings = (values: Partial<Record<SettingName, number>>, opts: MessageOptions & { initial?: boolean } = {}): Message<UpdateSettings> =>

@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import type { Message } from '../../projections';
 import { LOGICAL_SOURCE } from '../../projections/catalog/logical-sources';
-import type { FragmentStatusReport } from '../../projections/queries/queries';
+import type { FragmentStatus } from '../../projections/protocol.gen';
 import {
   createLogicalSource,
   createPhysicalSource,
@@ -115,7 +115,7 @@ describe('support: given/when/then', () => {
   it('builds a report on a fragment of a dropped query from the slot that waits for it', () => {
     const { state } = given([...deployable, startQuery('q1'), ...fragmentReports('q1', 2, 'RUNNING'), stopQuery('q1')]).when(dropQuery('q1'));
     const step = fragmentReport('q1', 1, 'STOPPED');
-    const msg = (typeof step === 'function' ? step(state) : step) as Message<FragmentStatusReport>;
+    const msg = (typeof step === 'function' ? step(state) : step) as Message<FragmentStatus>;
     assert.deepStrictEqual([msg.value.workerId, fragmentIndexOf(msg.value.fragmentId), msg.value.status], ['w1', 'q1#1', 'STOPPED']);
   });
 

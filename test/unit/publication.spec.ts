@@ -1,11 +1,18 @@
 import { strict as assert } from 'node:assert';
 import { KafkaJSConnectionError, KafkaJSNonRetriableError, KafkaJSNumberOfRetriesExceeded, KafkaJSProtocolError } from 'kafkajs';
 import { backoffMs, Health } from '../../src/engine/health';
-import { chunksOf } from '../../src/engine/publisher';
-import { classifyProduceError, isPassingKafkaTrouble } from '../../src/messaging/kafka';
+import { chunksOf, createPublisher } from '../../src/engine/publisher';
+import { silentLogger } from '../../src/log';
+import type { Kafka } from '../../src/messaging/clients';
+import { classifyProduceError, endsPublication, isPassingKafkaTrouble } from '../../src/messaging/kafka';
 import type { OutRecord } from '../../src/store/outbox';
 
 const protocol = (type: string, retriable = false): Error => Object.assign(new KafkaJSProtocolError(type), { type, retriable });
+/** The broker's refusal of a transactional id, as kafkajs's retrier gives it up: non-retriable, the protocol error as its cause. */
+const authorizationFailed = (): Error => {
+  const cause = protocol('TRANSACTIONAL_ID_AUTHORIZATION_FAILED');
+  return Object.assign(new KafkaJSNonRetriableError(cause), { cause });
+};
 
 describe('publication: what a failed produce means', () => {
   it('is fenced when another producer took our transactional id', () => {
@@ -43,6 +50,68 @@ describe('publication: what a failed produce means', () => {
   });
 
   it('does not call an error fenced for mentioning a word near it', () => assert.equal(classifyProduceError(new Error('epochs of history')), 'retriable'));
+
+  it('is a refused transactional id, not a fencing, when the principal lacks its ACL; publication ends after both', () => {
+    const refused = authorizationFailed();
+    assert.equal(classifyProduceError(refused), 'transactional-id-refused');
+    assert.equal(isPassingKafkaTrouble(refused), false);
+    assert.deepStrictEqual((['fenced', 'transactional-id-refused', 'record-refused', 'topic-refused', 'retriable'] as const).filter(endsPublication), ['fenced', 'transactional-id-refused']);
+  });
+});
+
+describe('publication: a principal refused its transactional id', () => {
+  const refused = authorizationFailed;
+
+  /** A cluster that refuses the transactional id when the producer takes it (the fencing) or when it sends, counting what is sent and committed. */
+  const cluster = (refuses: 'fencing' | 'sends') => {
+    const seen = { transactions: 0, sends: 0, commits: 0 };
+    const kafka = {
+      producer: () => ({
+        connect: async () => undefined,
+        disconnect: async () => undefined,
+        transaction: async () => {
+          seen.transactions++;
+          if (refuses === 'fencing') throw refused();
+          return {
+            sendBatch: async () => {
+              seen.sends++;
+              throw refused();
+            },
+            commit: async () => void seen.commits++,
+            abort: async () => undefined,
+          };
+        },
+      }),
+      admin: () => ({ connect: async () => undefined, disconnect: async () => undefined, listTopics: async () => ['coord.replies'] }),
+    } as unknown as Kafka;
+    const publisher = createPublisher({
+      kafka,
+      log: silentLogger(),
+      health: new Health(() => 0),
+      transactionalId: 'coord-coordinator.outbox',
+      dlqTopic: 'coord.dlq',
+      protectedTopics: new Set(),
+      maxRequestBytes: 1_000_000,
+      mayPublish: () => true,
+    });
+    return { seen, publisher };
+  };
+
+  const record: OutRecord = { topic: 'coord.replies', key: 'c1', value: Buffer.from('r'), headers: {} };
+  const saysWhichAcl = { code: 'TRANSACTIONAL_ID_FORBIDDEN', message: /TRANSACTIONAL_ID_AUTHORIZATION_FAILED.*not a fencing.*WRITE and DESCRIBE transactional id coord-coordinator\.outbox/ };
+
+  it('says so at the fencing, naming the ACL to grant, not that another instance fenced it', async () => {
+    const { publisher } = cluster('fencing');
+    await assert.rejects(publisher.fence(), saysWhichAcl);
+  });
+
+  it('publishes nothing when its sends are refused, and stops at once: no retry, no record set aside, nothing committed', async () => {
+    const { seen, publisher } = cluster('sends');
+    await publisher.fence();
+    await assert.rejects(publisher.publish([record], 'coord.snapshots', {}, {}), saysWhichAcl);
+    assert.deepStrictEqual(seen, { transactions: 2, sends: 1, commits: 0 }, 'the fencing, then one send refused');
+    assert.deepStrictEqual(publisher.setAside, {});
+  });
 });
 
 describe('activation: which failures of a step are tried again', () => {

@@ -1,6 +1,9 @@
 /** `.coord/run.env`: the addresses of the running deployment, for any tool to source. */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { DEFAULTS } from '../config';
+import { signingRoles } from '../infra/secure';
+import { privateReplyTopic } from '../messaging/acl';
 
 export const RUN_DIR = '.coord';
 export const runEnvPath = (root: string): string => join(root, RUN_DIR, 'run.env');
@@ -23,10 +26,16 @@ export const writeRunEnv = (file: string, vars: Record<string, string>): void =>
 
 /**
  * A secured deployment's credentials for `role` (`<COORD_SECRETS_DIR>/<role>.env`, the folder
- * named in run.env), or nothing on a plain one. COORD_ROLE picks another role's file.
+ * named in run.env), or nothing on a plain one. COORD_ROLE picks another role's file. A frontend
+ * or a worker may read only its own reply topic (`<prefix>.replies.<principal>`), so its replies
+ * go there unless COORD_REPLY_TOPIC says otherwise.
  */
 export const roleSecrets = (runEnv: Record<string, string>, role: string, env: NodeJS.ProcessEnv = process.env): Record<string, string> => {
   const dir = env.COORD_SECRETS_DIR ?? runEnv.COORD_SECRETS_DIR;
   if (dir === undefined || dir === '') return {};
-  return readRunEnv(join(dir, `${env.COORD_ROLE ?? role}.env`));
+  const secrets = readRunEnv(join(dir, `${env.COORD_ROLE ?? role}.env`));
+  const principal = secrets.KAFKA_SASL_USERNAME;
+  const ownReplies = principal !== undefined && signingRoles(principal).some((r) => r === 'frontend' || r === 'worker');
+  if (!ownReplies || env.COORD_REPLY_TOPIC !== undefined || secrets.COORD_REPLY_TOPIC !== undefined) return secrets;
+  return { ...secrets, COORD_REPLY_TOPIC: privateReplyTopic(env.COORD_TOPIC_PREFIX ?? runEnv.COORD_TOPIC_PREFIX ?? DEFAULTS.topicPrefix, principal) };
 };

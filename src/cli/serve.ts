@@ -77,6 +77,8 @@ export const infraUp = async (opts: { detached: boolean }, log: Logger): Promise
         dir: secureInfra.infraDir(root, secure),
         secureDir: secure ? secureInfra.secureDir(root) : undefined,
         secureRegistry: secure && secureInfra.registryEnabled(process.env),
+        // Beside its http address for the local tools, the secured registry answers https for readers elsewhere (run.env's SCHEMA_REGISTRY_TLS_URL).
+        registryTlsPort: secure && secureInfra.registryEnabled(process.env) ? port(process.env, 'REGISTRY_TLS_PORT', 8443) : undefined,
         kafkaPort: port(process.env, 'KAFKA_PORT', 9092),
         controllerPort: port(process.env, 'KAFKA_CONTROLLER_PORT', 9093),
         registryPort: port(process.env, 'REGISTRY_PORT', 8081),
@@ -85,7 +87,7 @@ export const infraUp = async (opts: { detached: boolean }, log: Logger): Promise
       },
       log,
     );
-    vars = { KAFKA_BROKERS: stack.brokers, SCHEMA_REGISTRY_URL: stack.registryUrl, ...secureInfra.runEnv(stack.secure) };
+    vars = { KAFKA_BROKERS: stack.brokers, SCHEMA_REGISTRY_URL: stack.registryUrl, ...secureInfra.runEnv(stack.secure, stack.registryTlsUrl) };
   }
   vars.COORD_HTTP = `http://127.0.0.1:${httpPort}`;
   // On a secured stack the super user provisions: topics, schemas, every role's ACLs.

@@ -4,7 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { registryRealm } from '../../src/infra/keycloak';
 import { ensureSecrets, signingRoles } from '../../src/infra/secure';
-import { readRunEnv } from '../../src/cli/run-env';
+import { readRunEnv, roleSecrets } from '../../src/cli/run-env';
+import { secureInfra } from '../../src/cli/secure-infra';
+import type { SecureBroker } from '../../src/infra/secure';
 
 describe('the secured stack material', () => {
   let dir: string;
@@ -46,5 +48,30 @@ describe('the secured stack material', () => {
     assert.deepEqual(roleOf('coordinator'), ['sr-developer']);
     assert.deepEqual(roleOf('frontend'), ['sr-readonly']);
     assert.equal(realm.clients.find((c) => c.clientId === 'frontend')?.secret, 'f');
+  });
+
+  it('secures the registry under SECURE=1 unless SECURE_REGISTRY=0, and writes its https address and CA to run.env', () => {
+    assert.equal(secureInfra.registryEnabled({}), true);
+    assert.equal(secureInfra.registryEnabled({ SECURE_REGISTRY: '1' }), true);
+    assert.equal(secureInfra.registryEnabled({ SECURE_REGISTRY: '0' }), false);
+    assert.equal(secureInfra.registryEnabled({ SECURE_REGISTRY: 'false' }), false);
+    const secure = { tls: { caFile: '/x/ca.pem' }, secretsDir: '/x/secrets' } as unknown as SecureBroker;
+    const withTls = secureInfra.runEnv(secure, 'https://127.0.0.1:8443/apis/ccompat/v7');
+    assert.equal(withTls.SCHEMA_REGISTRY_TLS_URL, 'https://127.0.0.1:8443/apis/ccompat/v7');
+    assert.equal(withTls.SCHEMA_REGISTRY_CA_LOCATION, '/x/ca.pem');
+    assert.equal(withTls.KAFKA_SSL_CA_LOCATION, '/x/ca.pem');
+    // An open registry, and a plain stack, blank what an earlier secured run wrote.
+    assert.equal(secureInfra.runEnv(secure).SCHEMA_REGISTRY_TLS_URL, '');
+    assert.equal(secureInfra.runEnv(undefined).SCHEMA_REGISTRY_CA_LOCATION, '');
+  });
+
+  it('sends a frontend’s or a worker’s replies to its own reply topic, the only one its ACLs let it read', () => {
+    ensureSecrets(dir, ['frontend', 'worker-2', 'reader']);
+    const run = { COORD_SECRETS_DIR: dir };
+    assert.equal(roleSecrets(run, 'coordinator', { COORD_ROLE: 'frontend' }).COORD_REPLY_TOPIC, 'coord.replies.frontend');
+    assert.equal(roleSecrets(run, 'coordinator', { COORD_ROLE: 'worker-2', COORD_TOPIC_PREFIX: 'shop' }).COORD_REPLY_TOPIC, 'shop.replies.worker-2');
+    assert.equal(roleSecrets(run, 'reader', {}).COORD_REPLY_TOPIC, undefined);
+    // A reply topic the user names stays theirs.
+    assert.equal(roleSecrets(run, 'frontend', { COORD_REPLY_TOPIC: 'mine' }).COORD_REPLY_TOPIC, undefined);
   });
 });

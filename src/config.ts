@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { settingsProblems } from '../projections/system/settings';
 import { CoordError } from './errors';
+import { ownReplyTopic } from './messaging/acl';
 
 export type SaslMechanism = 'plain' | 'scram-sha-256' | 'scram-sha-512' | 'oauthbearer';
 export type SecurityProtocol = 'PLAINTEXT' | 'SSL' | 'SASL_PLAINTEXT' | 'SASL_SSL';
@@ -326,7 +327,12 @@ export const makeConfig = (overrides: Partial<Config> = {}): Config => {
     if (!(key in FIELDS)) throw new CoordError('CONFIG_INVALID', `unknown configuration key ${key}`);
     if (value !== undefined) merged[key] = parseField(key as keyof Config, value);
   }
-  if (overrides.topicPrefix !== undefined && overrides.replyTopic === undefined) merged.replyTopic = `${overrides.topicPrefix}.replies`;
+  if (overrides.replyTopic === undefined) {
+    // A frontend's or a worker's principal may read its own reply topic only; anyone else shares the prefix's.
+    const own = overrides.kafkaSaslUsername === undefined ? undefined : ownReplyTopic(merged.topicPrefix as string, overrides.kafkaSaslUsername);
+    if (own !== undefined) merged.replyTopic = own;
+    else if (overrides.topicPrefix !== undefined) merged.replyTopic = `${overrides.topicPrefix}.replies`;
+  }
   return validate(merged as unknown as Config);
 };
 

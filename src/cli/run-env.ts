@@ -1,12 +1,10 @@
 /** `.coord/run.env`: the addresses of the running deployment, for any tool to source. */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { DEFAULTS } from '../config';
-import { signingRoles } from '../infra/secure';
-import { privateReplyTopic } from '../messaging/acl';
 
 export const RUN_DIR = '.coord';
-export const runEnvPath = (root: string): string => join(root, RUN_DIR, 'run.env');
+/** `.coord/run.env` under the checkout, or the file COORD_RUN_ENV names (a test run points it at a folder of its own). */
+export const runEnvPath = (root: string): string => process.env.COORD_RUN_ENV ?? join(root, RUN_DIR, 'run.env');
 
 export const readRunEnv = (file: string): Record<string, string> => {
   if (!existsSync(file)) return {};
@@ -26,16 +24,11 @@ export const writeRunEnv = (file: string, vars: Record<string, string>): void =>
 
 /**
  * A secured deployment's credentials for `role` (`<COORD_SECRETS_DIR>/<role>.env`, the folder
- * named in run.env), or nothing on a plain one. COORD_ROLE picks another role's file. A frontend
- * or a worker may read only its own reply topic (`<prefix>.replies.<principal>`), so its replies
- * go there unless COORD_REPLY_TOPIC says otherwise.
+ * named in run.env), or nothing on a plain one. COORD_ROLE picks another role's file; a frontend's
+ * or a worker's principal then replies on its own topic (`makeConfig`).
  */
 export const roleSecrets = (runEnv: Record<string, string>, role: string, env: NodeJS.ProcessEnv = process.env): Record<string, string> => {
   const dir = env.COORD_SECRETS_DIR ?? runEnv.COORD_SECRETS_DIR;
   if (dir === undefined || dir === '') return {};
-  const secrets = readRunEnv(join(dir, `${env.COORD_ROLE ?? role}.env`));
-  const principal = secrets.KAFKA_SASL_USERNAME;
-  const ownReplies = principal !== undefined && signingRoles(principal).some((r) => r === 'frontend' || r === 'worker');
-  if (!ownReplies || env.COORD_REPLY_TOPIC !== undefined || secrets.COORD_REPLY_TOPIC !== undefined) return secrets;
-  return { ...secrets, COORD_REPLY_TOPIC: privateReplyTopic(env.COORD_TOPIC_PREFIX ?? runEnv.COORD_TOPIC_PREFIX ?? DEFAULTS.topicPrefix, principal) };
+  return readRunEnv(join(dir, `${env.COORD_ROLE ?? role}.env`));
 };

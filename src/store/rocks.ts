@@ -83,7 +83,7 @@ const openDb = async (dir: string, readOnly = false): Promise<RocksDB> => {
     const msg = (err as Error).message;
     throw new CoordError(
       'STORE_IO',
-      /\bLOCK\b|lock file/.test(msg)
+      /While lock file|lock hold by current process/.test(msg)
         ? `RocksDB at ${dir} is in use by another process (another coordinator on the same dataDir?): ${msg}`
         : `cannot open RocksDB at ${dir}: ${msg}`,
       { cause: err },

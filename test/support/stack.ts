@@ -141,7 +141,8 @@ export const startTestStack = async (): Promise<TestStack> => {
   current = {
     secure: inner.secure,
     connection,
-    env: connectionEnv(connection),
+    // The processes a test starts read this run's settings, never the checkout's .coord/run.env (a `SECURE=1 make infra` leaves a secured one there).
+    env: { ...connectionEnv(connection), COORD_RUN_ENV: join(dir, 'run.env') },
     brokers: inner.brokers,
     registryUrl: inner.registryUrl,
     registryTlsUrl: inner.registryTlsUrl,

@@ -229,3 +229,19 @@ describe('configuration values are read strictly', () => {
     assert.equal(config.batchSize, 5);
   });
 });
+
+describe('the reply topic a principal reads', () => {
+  it('is a frontend’s or a worker’s own, the only one its ACLs let it read, whatever sets the prefix', () => {
+    assert.equal(makeConfig({ kafkaSaslUsername: 'frontend' }).replyTopic, 'coord.replies.frontend');
+    assert.equal(makeConfig({ kafkaSaslUsername: 'worker-2', topicPrefix: 'shop' }).replyTopic, 'shop.replies.worker-2');
+    // A prefix given on the command line after the principal came from the environment (COORD_ROLE's secrets).
+    assert.equal(loadConfig({ KAFKA_SASL_USERNAME: 'frontend' }, ['--topic-prefix=prod']).config.replyTopic, 'prod.replies.frontend');
+  });
+
+  it('is the prefix’s shared one for any other principal, and the one named when it is named', () => {
+    assert.equal(makeConfig({ kafkaSaslUsername: 'coordinator' }).replyTopic, 'coord.replies');
+    assert.equal(makeConfig({ kafkaSaslUsername: 'reader', topicPrefix: 'p' }).replyTopic, 'p.replies');
+    assert.equal(makeConfig({ kafkaSaslUsername: 'frontendx' }).replyTopic, 'coord.replies');
+    assert.equal(makeConfig({ kafkaSaslUsername: 'frontend', replyTopic: 'mine' }).replyTopic, 'mine');
+  });
+});

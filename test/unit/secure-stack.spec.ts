@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { registryRealm } from '../../src/infra/keycloak';
 import { ensureSecrets, signingRoles } from '../../src/infra/secure';
-import { readRunEnv, roleSecrets } from '../../src/cli/run-env';
+import { readRunEnv } from '../../src/cli/run-env';
 import { secureInfra } from '../../src/cli/secure-infra';
 import type { SecureBroker } from '../../src/infra/secure';
 
@@ -50,7 +50,7 @@ describe('the secured stack material', () => {
     assert.equal(realm.clients.find((c) => c.clientId === 'frontend')?.secret, 'f');
   });
 
-  it('secures the registry under SECURE=1 unless SECURE_REGISTRY=0, and writes its https address and CA to run.env', () => {
+  it('secures the registry unless SECURE_REGISTRY=0 says not to, and writes its https address and CA to run.env', () => {
     assert.equal(secureInfra.registryEnabled({}), true);
     assert.equal(secureInfra.registryEnabled({ SECURE_REGISTRY: '1' }), true);
     assert.equal(secureInfra.registryEnabled({ SECURE_REGISTRY: '0' }), false);
@@ -65,13 +65,4 @@ describe('the secured stack material', () => {
     assert.equal(secureInfra.runEnv(undefined).SCHEMA_REGISTRY_CA_LOCATION, '');
   });
 
-  it('sends a frontend’s or a worker’s replies to its own reply topic, the only one its ACLs let it read', () => {
-    ensureSecrets(dir, ['frontend', 'worker-2', 'reader']);
-    const run = { COORD_SECRETS_DIR: dir };
-    assert.equal(roleSecrets(run, 'coordinator', { COORD_ROLE: 'frontend' }).COORD_REPLY_TOPIC, 'coord.replies.frontend');
-    assert.equal(roleSecrets(run, 'coordinator', { COORD_ROLE: 'worker-2', COORD_TOPIC_PREFIX: 'shop' }).COORD_REPLY_TOPIC, 'shop.replies.worker-2');
-    assert.equal(roleSecrets(run, 'reader', {}).COORD_REPLY_TOPIC, undefined);
-    // A reply topic the user names stays theirs.
-    assert.equal(roleSecrets(run, 'frontend', { COORD_REPLY_TOPIC: 'mine' }).COORD_REPLY_TOPIC, undefined);
-  });
 });

@@ -1,6 +1,8 @@
 /** Replies for people (a status line, then tables or key/value blocks) and for scripts (one clean JSON line). */
 import type * as avro from 'avsc';
 import type { QueryImage } from '../../projections/model';
+// Payloads with no union to unwrap are the schema's own types.
+import type { CoordinatorInfo, PhysicalSource } from '../../projections/protocol.gen';
 import type { ExplainRecord, LogPosition as StoredPosition } from '../../projections/system/explain';
 import { LOGICAL_BITS } from '../../projections/system/hybrid';
 import type { Reply } from '../client/client';
@@ -74,14 +76,6 @@ interface WorkerInfo {
   readonly capabilities: readonly string[];
   readonly lastHeartbeatMs: bigint;
 }
-interface PhysicalSource {
-  readonly name: string;
-  readonly logicalSource: string;
-  readonly workerId: string;
-  readonly connectorType: string;
-  readonly options: Readonly<Record<string, string>>;
-  readonly available: boolean;
-}
 interface Sink {
   readonly name: string;
   readonly type: string;
@@ -111,20 +105,8 @@ interface ReadHold {
   readonly ts: bigint;
   readonly expiresAtMs: bigint;
 }
-/** DescribeCoordinator's payload, unwrapped. */
-export interface CoordinatorInfo {
-  readonly snapshotId: bigint;
-  readonly snapshotTs: bigint;
-  readonly logTimeMs: bigint;
-  readonly oracleTs: bigint;
-  readonly frontierTs: bigint;
-  readonly workers: number;
-  readonly openSessions: number;
-  readonly queries: number;
-  readonly allocationsInUse: number;
-  readonly allocationsCached: number;
-  readonly settings: Readonly<Record<string, bigint>>;
-}
+/** DescribeCoordinator's payload: it has no union to unwrap, so it is the schema's own type. */
+export type { CoordinatorInfo };
 
 /** Each Reply payload branch, by full name, and its shape. */
 interface Payloads {

@@ -18,6 +18,7 @@
  * restores again.
  */
 import { createHash, type Hash } from 'node:crypto';
+import type { CheckpointManifest } from '../../projections/protocol.gen';
 import { errorMessage } from '../errors';
 import type { Logger } from '../log';
 import { type Kafka, type Producer } from '../messaging/clients';
@@ -46,16 +47,8 @@ export type Slot = 0 | 1;
 export const chunkKey = (slot: Slot, index: number): string => `${slot}/chunk/${index}`;
 export const manifestKey = (slot: Slot): string => `${slot}/manifest`;
 
-export interface Manifest {
-  readonly snapshotId: bigint;
-  readonly slot: Slot;
-  readonly chunks: number;
-  readonly entries: bigint;
-  readonly digest: string;
-  readonly contentSha256: string;
-  readonly logicVersion: number;
-  readonly writtenAtMs: bigint;
-}
+/** A checkpoint's manifest as its schema declares it, with the slot one of the two there are. */
+export type Manifest = Omit<CheckpointManifest, 'slot'> & { readonly slot: Slot };
 
 /** The content hash of a checkpoint: every entry in order, each `key, 0, length (4 bytes), value`. */
 export class ContentHash {

@@ -14,16 +14,7 @@ import { createParts } from '../../src/runtime';
 import { coordinatorProcess, type CoordinatorProcess } from '../support/coordinator-process';
 import { deployment, testLog, type Deployment } from '../support/deployment';
 import { testStack } from '../support/stack';
-
-/** The kafkajs protocol error types in an error and the errors it wraps. */
-const errorTypes = (err: unknown): string[] => {
-  const out: string[] = [];
-  for (let e = err, depth = 0; typeof e === 'object' && e !== null && depth < 8; e = (e as { cause?: unknown; originalError?: unknown }).cause ?? (e as { originalError?: unknown }).originalError, depth++) {
-    const type = (e as { type?: unknown }).type;
-    if (typeof type === 'string') out.push(type);
-  }
-  return out;
-};
+import { errorTypes } from '../support/kafka-errors';
 
 const refusedWith = async (what: Promise<unknown>, type: string): Promise<void> => {
   const err = await what.then(

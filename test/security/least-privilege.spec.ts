@@ -16,6 +16,7 @@ import { coordinatorProcess, type CoordinatorProcess } from '../support/coordina
 import { testLog } from '../support/deployment';
 import { asAdmin, asRole, connectionEnv, RUN_PRINCIPAL } from '../support/secure';
 import { testStack } from '../support/stack';
+import { errorTypes } from '../support/kafka-errors';
 import { waitFor } from '../support/wait';
 
 interface Fragment {
@@ -38,16 +39,6 @@ interface Worker {
 
 /** Kafka's own words for a refusal by the authorizer (TOPIC_/GROUP_/TRANSACTIONAL_ID_/CLUSTER_AUTHORIZATION_FAILED, "Not authorized to …"). */
 const AUTHORIZATION = /authori[sz]/i;
-
-/** The kafkajs protocol error types in an error and the errors it wraps. */
-const errorTypes = (err: unknown): string[] => {
-  const out: string[] = [];
-  for (let e = err, depth = 0; typeof e === 'object' && e !== null && depth < 8; e = (e as { cause?: unknown; originalError?: unknown }).cause ?? (e as { originalError?: unknown }).originalError, depth++) {
-    const type = (e as { type?: unknown }).type;
-    if (typeof type === 'string') out.push(type);
-  }
-  return out;
-};
 
 /** The name of a kafkajs enum's value (its enums are plain objects, without TypeScript's reverse mapping). */
 const nameOf = (values: object, value: number): string => Object.entries(values).find(([, v]) => v === value)?.[0] ?? `?${value}`;

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../config';
-import { ROLES } from '../messaging/acl';
+import { namedFor, ROLES } from '../messaging/acl';
 import { generateSigningKey, publicKeyOfFile } from '../messaging/signing';
 import { ensureTlsMaterial, type TlsMaterial } from './tls';
 
@@ -92,7 +92,7 @@ export const ensureSecrets = (
 
 /** The roles a principal's signing key is registered with, by the name the secured stack gives it. */
 export const signingRoles = (principal: string): string[] =>
-  principal === SUPER_USER ? ['admin'] : (['coordinator', 'worker', 'frontend', 'reader'] as const).filter((r) => principal === r || principal.startsWith(`${r}-`));
+  principal === SUPER_USER ? ['admin'] : (['coordinator', 'worker', 'frontend', 'reader'] as const).filter((r) => namedFor(principal, r));
 
 /**
  * The secured broker's material in `dir` (`tls/`, `secrets/`): every role's principal and the

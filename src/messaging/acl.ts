@@ -34,12 +34,15 @@ export interface AclScope {
 /** Reply topic of one principal: prefixed ACLs on it keep one frontend from reading another's replies. */
 export const privateReplyTopic = (topicPrefix: string, principal: string): string => `${topicPrefix}.replies.${principal}`;
 
+/** Whether a principal is named for `role`, as the secured stack names them (`worker`, `worker-2`, …). */
+export const namedFor = (principal: string, role: Role): boolean => principal === role || principal.startsWith(`${role}-`);
+
 /**
  * The reply topic a principal of the frontend or worker role (`frontend`, `worker-2`, …) reads,
  * the only one its ACLs let it read; undefined for any other principal.
  */
 export const ownReplyTopic = (topicPrefix: string, principal: string): string | undefined =>
-  (['frontend', 'worker'] as const).some((r) => principal === r || principal.startsWith(`${r}-`)) ? privateReplyTopic(topicPrefix, principal) : undefined;
+  namedFor(principal, 'frontend') || namedFor(principal, 'worker') ? privateReplyTopic(topicPrefix, principal) : undefined;
 
 /** Group ids the tools choose (clients, tail, replay); a role's consumers may only use their own family. */
 export const CLIENT_GROUP_PREFIX = 'coord-client-';

@@ -111,6 +111,8 @@ const startWithTestcontainers = async (): Promise<{ brokers: string; registryUrl
 
 export const startTestStack = async (): Promise<TestStack> => {
   const dir = mkdtempSync(join(tmpdir(), 'coord-test-'));
+  // This run, and every process it starts, reads its own run.env, never the checkout's .coord/run.env (a `SECURE=1 make infra` leaves a secured one there).
+  process.env.COORD_RUN_ENV = join(dir, 'run.env');
   const log = createLogger(process.env.TEST_LOG === '1' ? 'info' : 'warn', { component: 'test-stack' });
   let inner: { brokers: string; registryUrl: string; registryTlsUrl?: string; cluster?: KafkaCluster; secure?: SecureBroker; restartKafka?: TestStack['restartKafka']; stop(): Promise<void> };
   const brokers = Number(process.env.TEST_BROKERS ?? 1);
@@ -141,7 +143,6 @@ export const startTestStack = async (): Promise<TestStack> => {
   current = {
     secure: inner.secure,
     connection,
-    // The processes a test starts read this run's settings, never the checkout's .coord/run.env (a `SECURE=1 make infra` leaves a secured one there).
     env: { ...connectionEnv(connection), COORD_RUN_ENV: join(dir, 'run.env') },
     brokers: inner.brokers,
     registryUrl: inner.registryUrl,

@@ -60,7 +60,7 @@ $(TOXIPROXY):
 	@command -v go >/dev/null || { echo "make: Go 1.18+ is required to build toxiproxy for the fault tests ('apt-get install golang')" >&2; exit 1; }
 	GOBIN=$(CURDIR)/.cache/toxiproxy/bin GOFLAGS=-mod=mod go install github.com/Shopify/toxiproxy/v2/cmd/server@v2.5.0
 
-## The protocol's TypeScript types first, from schemas/*.avsc (projections/protocol.gen.ts, committed; rewritten only when they change).
+## The protocol's TypeScript types first, from schemas/*.avsc (projections/protocol.gen.ts, not committed; rewritten only when they change).
 build: check-tools $(STAMP)
 	npx tsx src/messaging/protocol-types.ts
 	npx tsc -p tsconfig.json

@@ -3,7 +3,7 @@
  * other's entities (a query reads the catalog, a dead worker fails queries) through these
  * names and types, and never through each other's handlers.
  */
-import type { FragmentKind, FragmentState, QueryState, WorkerState } from './protocol.gen';
+import type { FragmentKind, FragmentState, QueryState, WorkerInfo } from './protocol.gen';
 import { entity, type Entity, type Image, type StateView } from './types';
 
 // The states a reply shows are the Reply schema's enums: an image cannot hold one the protocol cannot carry.
@@ -23,13 +23,8 @@ export const READ_HOLD: Entity<ReadHoldImage> = entity('read-hold');
 export const SETTINGS: Entity<Settings> = entity('settings');
 export const PRINCIPAL_KEY: Entity<PrincipalKeyImage> = entity('principal-key');
 
-export interface WorkerImage extends Image {
-  readonly workerId: string;
-  readonly incarnation: string;
-  readonly host: string;
-  readonly slots: number;
-  readonly capabilities: readonly string[];
-  readonly state: WorkerState;
+/** A worker: what ListWorkers shows of it (WorkerInfo), as the fold keeps it. */
+export interface WorkerImage extends Image, Pick<WorkerInfo, 'workerId' | 'incarnation' | 'host' | 'slots' | 'capabilities' | 'state'> {
   /** Log time of the last sign of life, ms. */
   readonly lastHeartbeatMs: number;
   readonly registeredAtTs: string;

@@ -9,7 +9,7 @@ import { replyToProblem } from '../messaging/reply-to';
 import { topicName, type TopicKind } from '../messaging/topics';
 import { settingsOf } from '../../projections/model';
 import { digestHex } from '../store/digest';
-import { decodeRemembered, dedupeKey, DEDUPE_BY_TIME, explainKey, parseDedupeTimeKey, SNAPSHOT_META } from './layout';
+import { decodeRemembered, dedupeKey, DEDUPE_BY_TIME, explainKey, parseDedupeTimeKey, META } from './layout';
 import { checkDigest, LOGIC_VERSION, type DigestCheck } from './logic-version';
 import { decodeExplainRecord } from './explain';
 import type { Store, WriteOps } from '../store/rocks';
@@ -129,7 +129,7 @@ export const createFold = (deps: { store: Store; codec: Codec; options: FoldOpti
       if (check === 'diverged' && published.refuseDiverged === true)
         throw new Error(`snapshot ${result.meta.id} folded to digest ${digestHex(result.meta.digest)}, but the log recorded ${published.marker.digest}`);
       const lineage = encodeMeta(result.meta, { logicVersion: version, proven: check === 'proven' });
-      puts = [...puts.filter(([k]) => k !== result.outbox.key && k !== SNAPSHOT_META), [SNAPSHOT_META, lineage], ...published.alsoPut];
+      puts = [...puts.filter(([k]) => k !== result.outbox.key && k !== META.snapshot), [META.snapshot, lineage], ...published.alsoPut];
     }
     await write({ ...result.ops, puts, deletes: [...(result.ops.deletes ?? []), ...expired] });
     // Memory equals the store again: what is read through it may be forgotten.

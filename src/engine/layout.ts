@@ -10,9 +10,8 @@ import {
   DEDUPE_BY_TIME,
   EXPLAIN,
   HISTORY,
-  HISTORY_INDEXED,
   historyPrefix,
-  MARKER_POSITION,
+  META,
   OFFSETS,
   OUTBOX,
   parseHistoryKey,
@@ -21,12 +20,9 @@ import {
   parseStateKey,
   REMOVABLE,
   removableKey,
-  REPLAY_STOP,
-  SNAPSHOT_META,
   STATE,
   stateKey,
   statePrefix,
-  STORE_SUSPECT,
 } from '../store/keys';
 import { decodeOutbox, type OutRecord } from '../store/outbox';
 import type { Store, StoreSnapshot, WriteOps } from '../store/rocks';
@@ -34,7 +30,7 @@ import { LOGIC_VERSION, type Lineage } from './logic-version';
 import type { Image } from '../../projections';
 
 // What a pass and a fold write, key by key: re-exported as they are, so a pass builds its write batch itself.
-export { dedupeKey, dedupeTimeKey, DEDUPE_BY_TIME, explainKey, historyKey, offsetKey, outboxKey, parseDedupeTimeKey, removableKey, SNAPSHOT_META, stateKey } from '../store/keys';
+export { dedupeKey, dedupeTimeKey, DEDUPE_BY_TIME, explainKey, historyKey, offsetKey, outboxKey, parseDedupeTimeKey, removableKey, META, stateKey } from '../store/keys';
 export { decodeRemembered, encodeOutbox, encodeRemembered, type OutRecord, type RememberedRequest } from '../store/outbox';
 
 /** What the store records of its last committed snapshot (m/snapshot), with the lineage beside it. */
@@ -91,16 +87,16 @@ export const decodeMeta = (b: Buffer): SnapshotMeta => {
 
 /** The last committed snapshot's meta; undefined for an empty store. */
 export const storedMeta = async (store: Pick<Store, 'get'>): Promise<SnapshotMeta | undefined> => {
-  const raw = await store.get(SNAPSHOT_META);
+  const raw = await store.get(META.snapshot);
   return raw === null ? undefined : decodeMeta(raw);
 };
 
 /** How the store's last snapshot relates to the log. */
-export const storedLineage = async (store: Store): Promise<Lineage> => readLineage(await store.get(SNAPSHOT_META));
+export const storedLineage = async (store: Store): Promise<Lineage> => readLineage(await store.get(META.snapshot));
 
 /** The logic version the last snapshot's meta records, if it records one (a store from before it was recorded does not). */
 export const recordedLogicVersion = async (store: Store): Promise<number | undefined> => {
-  const raw = await store.get(SNAPSHOT_META);
+  const raw = await store.get(META.snapshot);
   const recorded = raw === null ? undefined : (JSON.parse(raw.toString()) as { logicVersion?: unknown }).logicVersion;
   return typeof recorded === 'number' ? recorded : undefined;
 };
@@ -184,7 +180,7 @@ export const firstRemovable = async (store: Pick<Store, 'scan'>): Promise<bigint
 };
 
 /** Written with every snapshot a state reading through the store folds: the index is whole up to that snapshot. */
-export const historyIndexedEntry = (snapshotId: bigint): [string, Buffer] => [HISTORY_INDEXED, Buffer.from(snapshotId.toString())];
+export const historyIndexedEntry = (snapshotId: bigint): [string, Buffer] => [META.historyIndexed, Buffer.from(snapshotId.toString())];
 
 /**
  * Writes the `r/` entries of `entities`' stored versions when the store's last snapshot was not
@@ -195,7 +191,7 @@ export const historyIndexedEntry = (snapshotId: bigint): [string, Buffer] => [HI
  * and the next start writes them all again.
  */
 export const indexHistory = async (store: Store, entities: ReadonlySet<string>, snapshotId: bigint): Promise<boolean> => {
-  if ((await store.get(HISTORY_INDEXED))?.toString() === snapshotId.toString()) return false;
+  if ((await store.get(META.historyIndexed))?.toString() === snapshotId.toString()) return false;
   let puts: [string, Buffer][] = [];
   for (const entity of entities)
     for await (const [k] of store.scan(historyPrefix(entity))) {
@@ -239,13 +235,13 @@ export const hasPendingOutbox = async (store: Store): Promise<boolean> => {
 
 /** What the store keeps of where a snapshot's marker stands on the log. */
 export const markerPositionEntry = (m: { readonly snapshotId: bigint; readonly offset: bigint; readonly generation: number }): [string, Buffer] => [
-  MARKER_POSITION,
+  META.marker,
   Buffer.from(JSON.stringify({ id: m.snapshotId.toString(), offset: m.offset.toString(), generation: m.generation })),
 ];
 
 /** The last marker this store knows published, if any. */
 export const storedMarkerPosition = async (store: Store): Promise<MarkerPosition | undefined> => {
-  const raw = await store.get(MARKER_POSITION);
+  const raw = await store.get(META.marker);
   return raw === null ? undefined : markerPositionOf(raw);
 };
 
@@ -258,18 +254,18 @@ export const publishedOps = (keys: readonly string[], marker: Parameters<typeof 
 // ---- the replay's stop (m/replay) and the whole store ----
 
 /** The write that records where a replay stopped (its encoding is src/engine/replay-stop.ts's). */
-export const replayStopOps = (encoded: Buffer): WriteOps => ({ puts: [[REPLAY_STOP, encoded]] });
+export const replayStopOps = (encoded: Buffer): WriteOps => ({ puts: [[META.replayStop, encoded]] });
 
-export const storedReplayStop = (store: Store): Promise<Buffer | null> => store.get(REPLAY_STOP);
+export const storedReplayStop = (store: Store): Promise<Buffer | null> => store.get(META.replayStop);
 
 /** Why a check found the store damaged, if one did and no start has checked it since. */
-export const storedSuspicion = async (store: Pick<Store, 'get'>): Promise<string | undefined> => (await store.get(STORE_SUSPECT))?.toString();
+export const storedSuspicion = async (store: Pick<Store, 'get'>): Promise<string | undefined> => (await store.get(META.suspect))?.toString();
 
 /** Records that the store is damaged, so the next start checks it whole (and rebuilds it). */
-export const suspectOps = (problem: string): WriteOps => ({ puts: [[STORE_SUSPECT, Buffer.from(problem)]] });
+export const suspectOps = (problem: string): WriteOps => ({ puts: [[META.suspect, Buffer.from(problem)]] });
 
 /** The write after a whole check found the store sound. */
-export const clearSuspicionOps: WriteOps = { puts: [], deletes: [STORE_SUSPECT] };
+export const clearSuspicionOps: WriteOps = { puts: [], deletes: [META.suspect] };
 
 /** The write that empties the store: a corrupt or diverged one is rebuilt from the log. */
 export const WIPE: WriteOps = { puts: [], deleteRanges: [['', '\uffff']] };
@@ -281,7 +277,7 @@ const CHECKPOINTED = [STATE, HISTORY, REMOVABLE, OFFSETS, DEDUPE, DEDUPE_BY_TIME
 
 /** A store's entries as a checkpoint holds them, in the order it writes them: the snapshot's meta and its marker's position, then the kinds in key order. */
 export async function* checkpointEntries(snap: StoreSnapshot): AsyncIterable<readonly [string, Buffer]> {
-  for (const key of [SNAPSHOT_META, MARKER_POSITION]) {
+  for (const key of [META.snapshot, META.marker]) {
     const value = await snap.get(key);
     if (value !== null) yield [key, value];
   }
@@ -290,7 +286,7 @@ export async function* checkpointEntries(snap: StoreSnapshot): AsyncIterable<rea
 
 /** What an entry of a checkpoint is to a restore: the meta and the marker's position go in last; images and versions count in the state digest. */
 export const checkpointEntryKind = (key: string): 'meta' | 'marker' | 'digested' | 'other' =>
-  key === SNAPSHOT_META ? 'meta' : key === MARKER_POSITION ? 'marker' : key.startsWith(STATE) || key.startsWith(HISTORY) ? 'digested' : 'other';
+  key === META.snapshot ? 'meta' : key === META.marker ? 'marker' : key.startsWith(STATE) || key.startsWith(HISTORY) ? 'digested' : 'other';
 
 /** The marker position a checkpoint's entry holds. */
 export const markerPositionOf = (raw: Buffer): MarkerPosition => {
@@ -299,4 +295,4 @@ export const markerPositionOf = (raw: Buffer): MarkerPosition => {
 };
 
 /** The write that ends a restore: the marker's position, and the snapshot's meta, without which the folder holds no snapshot. */
-export const restoredOps = (marker: Parameters<typeof markerPositionEntry>[0], meta: Buffer): WriteOps => ({ puts: [markerPositionEntry(marker), [SNAPSHOT_META, meta]] });
+export const restoredOps = (marker: Parameters<typeof markerPositionEntry>[0], meta: Buffer): WriteOps => ({ puts: [markerPositionEntry(marker), [META.snapshot, meta]] });

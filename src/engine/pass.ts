@@ -11,7 +11,7 @@ import { requestFingerprint } from '../messaging/fingerprint';
 import { changelogTopic, envelopeValue, type ChangelogTable } from '../messaging/changelog';
 import { H } from '../messaging/headers';
 import { digestHex, entryHash, updateDigest, updateDigestTerms } from '../store/digest';
-import { dedupeKey, dedupeTimeKey, encodeOutbox, encodeRemembered, historyIndexedEntry, historyKey, offsetKey, outboxKey, removableKey, SNAPSHOT_META, type OutRecord, type RememberedRequest } from './layout';
+import { dedupeKey, dedupeTimeKey, encodeOutbox, encodeRemembered, historyIndexedEntry, historyKey, META, offsetKey, outboxKey, removableKey, type OutRecord, type RememberedRequest } from './layout';
 import type { WriteOps } from '../store/rocks';
 import { shown } from '../messaging/reply-to';
 import type { ErrorCode } from '../errors';
@@ -563,7 +563,7 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
         ...indexPuts,
         ...(state.readsThrough ? [historyIndexedEntry(id)] : []),
         ...inputs.map((r) => [offsetKey(r.topic, r.partition), Buffer.from((r.toOffset + 1n).toString())] as const),
-        [SNAPSHOT_META, encodeMeta(meta, { logicVersion: deps.logicVersion ?? LOGIC_VERSION, proven: true })],
+        [META.snapshot, encodeMeta(meta, { logicVersion: deps.logicVersion ?? LOGIC_VERSION, proven: true })],
         ...dedupePuts,
         ...(book?.puts(logTimeMs) ?? []),
         // Published already: no outbox to keep.

@@ -8,6 +8,7 @@
  * entity type to the changelog is adding its image's .avsc, and nothing else.
  */
 import type * as avro from 'avsc';
+import type { ChangelogChangeSource } from '../../projections/protocol.gen';
 import { CoordError } from '../errors';
 import { parseAvro, type Contract, type Contracts } from './schemas';
 import type { TopicSpec } from './topics';
@@ -28,16 +29,8 @@ export const changelogTopic = (prefix: string, entity: string): string => `${pre
 /** Debezium's operation codes: create, update, delete (no `r`: a new reader reads the compacted topic instead of a snapshot). */
 export type ChangeOp = 'c' | 'u' | 'd';
 
-export interface ChangeSource {
-  readonly version: string;
-  readonly connector: string;
-  readonly name: string;
-  readonly ts_ms: bigint;
-  readonly snapshot_id: bigint;
-  readonly snapshot_ts: bigint;
-  readonly generation: number;
-  readonly seq: number;
-}
+/** The source block of every envelope, as its schema (coord.v1.changelog.ChangeSource) gives it. */
+export type ChangeSource = ChangelogChangeSource;
 
 const IMAGE_SUFFIX = 'Image';
 

@@ -1,8 +1,9 @@
 /**
  * The TypeScript types of the protocol's records, derived from schemas/*.avsc as the codec
  * decodes them: `make build` writes them to projections/protocol.gen.ts, the deciders take their
- * requests and events as those types, and a unit spec fails when the committed file is not what
- * the schemas give now. Run alone (`npx tsx src/messaging/protocol-types.ts`) it writes the file.
+ * requests and events as those types. The file is build output, as dist/ is, and not committed; a
+ * unit spec fails when the file in the checkout is not what the schemas give now (a schema edited
+ * since the last build). Run alone (`npx tsx src/messaging/protocol-types.ts`) it writes the file.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';

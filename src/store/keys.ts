@@ -11,12 +11,6 @@ export const HISTORY = 'h/';
 export const OFFSETS = 'o/';
 /** `x/<snapshotId>`: a snapshot's outbox not yet published (src/store/outbox.ts; ids zero-padded to sort). */
 export const OUTBOX = 'x/';
-/** The last committed snapshot: id, ts, log time, digest (JSON). */
-export const SNAPSHOT_META = 'm/snapshot';
-/** The last snapshot marker this store saw published, and its offset on the snapshots topic (JSON). */
-export const MARKER_POSITION = 'm/marker';
-/** Written by a replay when it is done: the snapshot it stopped at and why (`coordctl inspect DIR describe` shows it). */
-export const REPLAY_STOP = 'm/replay';
 /** `d/<correlationId>`: the request decided under that id, its fingerprint and its reply once given (src/store/outbox.ts). */
 export const DEDUPE = 'd/';
 /** `t/<logTimeMs>/<correlationId>`: the same, indexed by log time, for expiry. */
@@ -28,10 +22,20 @@ export const EXPLAIN = 'e/';
  * at ts, so from a frontier at ts on, compaction looks at that key.
  */
 export const REMOVABLE = 'r/';
-/** Present once every r/ entry the history needs is there (a store written before r/ gets them at its next load). */
-export const HISTORY_INDEXED = 'm/history-index';
-/** Why a check found the store's entries not summing to its snapshot's digest (text): the next start checks it whole and rebuilds it. */
-export const STORE_SUSPECT = 'm/suspect';
+
+/** `m/<name>`: the store's facts about itself, one entry each. */
+export const META = {
+  /** The last committed snapshot: id, ts, log time, digest (JSON). */
+  snapshot: 'm/snapshot',
+  /** The last snapshot marker this store saw published, and its offset on the snapshots topic (JSON). */
+  marker: 'm/marker',
+  /** Written by a replay when it is done: the snapshot it stopped at and why (`coordctl inspect DIR describe` shows it). */
+  replayStop: 'm/replay',
+  /** Present once every r/ entry the history needs is there (a store written before r/ gets them at its next load). */
+  historyIndexed: 'm/history-index',
+  /** Why a check found the store's entries not summing to its snapshot's digest (text): the next start checks it whole and rebuilds it. */
+  suspect: 'm/suspect',
+} as const;
 
 export const stateKey = (entity: string, key: string): string => `${STATE}${entity}/${key}`;
 

@@ -35,7 +35,7 @@ import { envWithRunFile } from '../../src/cli/serve';
 import { loadContracts, projectRoot } from '../../src/messaging/schemas';
 import { changelogTables } from '../../src/messaging/changelog';
 import { digestHex } from '../../src/store/digest';
-import { MARKER_POSITION, OUTBOX } from '../../src/store/keys';
+import { META, OUTBOX } from '../../src/store/keys';
 import type { Store } from '../../src/store/rocks';
 import { profiled } from './profile';
 import { request } from './workload';
@@ -217,7 +217,7 @@ export const foldRun = async (o: {
 const storeDiff = async (a: Store, b: Store): Promise<string | undefined> => {
   const all = async (s: Store): Promise<Map<string, Buffer>> => {
     const m = new Map<string, Buffer>();
-    for await (const [k, v] of s.scan('')) if (!k.startsWith(OUTBOX) && k !== MARKER_POSITION) m.set(k, v);
+    for await (const [k, v] of s.scan('')) if (!k.startsWith(OUTBOX) && k !== META.marker) m.set(k, v);
     return m;
   };
   const [x, y] = [await all(a), await all(b)];

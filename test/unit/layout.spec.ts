@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { dedupeKey, dedupeTimeKey, encodeMeta, explainKey, historyKey, markerPositionEntry, offsetKey, outboxKey, publishedOps, readLineage, SNAPSHOT_META, stateKey, WIPE } from '../../src/engine/layout';
+import { dedupeKey, dedupeTimeKey, encodeMeta, explainKey, historyKey, markerPositionEntry, META, offsetKey, outboxKey, publishedOps, readLineage, stateKey, WIPE } from '../../src/engine/layout';
 
 // The layout's bytes are a contract with every folder already written and every replay digest: these pin them.
 describe("the snapshot's RocksDB layout", () => {
@@ -11,7 +11,7 @@ describe("the snapshot's RocksDB layout", () => {
     assert.equal(dedupeKey('c-1'), 'd/c-1');
     assert.equal(dedupeTimeKey(1_700_000_000_000, 'c-1'), 't/001700000000000/c-1');
     assert.equal(explainKey('c-1'), 'e/c-1');
-    assert.equal(SNAPSHOT_META, 'm/snapshot');
+    assert.equal(META.snapshot, 'm/snapshot');
   });
 
   it('encodes the meta as before, and reads a lineage an older store did not record as version 1, proven', () => {

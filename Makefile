@@ -129,4 +129,4 @@ bench: build
 	npx tsx test/bench/run.ts
 
 clean:
-	rm -rf dist .coord
+	rm -rf dist .coord projections/protocol.gen.ts

@@ -25,12 +25,11 @@ import { CREATE_EVERY, createsIn, EVENT_WORKERS, infraTopic, LOG_FILE, loggedCou
 
 const QUICK = process.env.BENCH_QUICK === '1';
 const S = QUICK
-  ? { targets: { 1: 300, 10: 1_000, 100: 3_000, 500: 6_000 }, warm: 2_000, latencySeconds: 3, restartSmall: 1_000, restartLargeMax: 20_000, ingestBudgetMs: 30_000, takeoverSmall: 300, takeoverLargeMax: 3_000, takeoverBudgetMs: 20_000, takeoverKills: 1, scaleWorkers: 1_000, scaleSeconds: 10 }
-  : { targets: { 1: 2_000, 10: 6_000, 100: 30_000, 500: 100_000 }, warm: 10_000, latencySeconds: 10, restartSmall: 1_000, restartLargeMax: 1_000_000, ingestBudgetMs: 300_000, takeoverSmall: 1_000, takeoverLargeMax: 1_000_000, takeoverBudgetMs: 120_000, takeoverKills: 3, scaleWorkers: 10_000, scaleSeconds: 60 };
+  ? { targets: { 1: 300, 10: 1_000, 100: 3_000, 500: 6_000 }, warm: 2_000, latencySeconds: 3, restartSmall: 1_000, restartLargeMax: 20_000, ingestBudgetMs: 30_000, takeoverSmall: 300, takeoverLargeMax: 3_000, takeoverBudgetMs: 20_000, takeoverKills: 1, scaleWorkers: 1_000, scaleSeconds: 10, restarts: 3 }
+  : { targets: { 1: 2_000, 10: 6_000, 100: 30_000, 500: 100_000 }, warm: 10_000, latencySeconds: 10, restartSmall: 1_000, restartLargeMax: 1_000_000, ingestBudgetMs: 300_000, takeoverSmall: 1_000, takeoverLargeMax: 1_000_000, takeoverBudgetMs: 120_000, takeoverKills: 3, scaleWorkers: 10_000, scaleSeconds: 60, restarts: 9 };
 const BATCH_SIZES = [1, 10, 100, 500] as const;
 const DEFAULT_BATCH = 500;
 const RATE = 200;
-const RESTARTS = 3;
 /** Longest a throughput run may take; past it the run reports the rate so far. */
 const RUN_DEADLINE_MS = 120_000;
 
@@ -219,8 +218,8 @@ const restartPhase = async (stack: TestStack, small: Deployment, large: Deployme
     (which === 'small' ? readySmall : readyLarge).push(ms);
     say(`restart ${which}: ready in ${ms} ms`);
   };
-  // Alternating, so drift over the run hits both alike.
-  for (const which of (['small', 'large', 'large', 'small', 'small', 'large'] as const).slice(0, RESTARTS * 2)) await once(which);
+  // Alternating (small, large, large, small, …), so drift over the run hits both alike.
+  for (let i = 0; i < S.restarts; i++) for (const which of i % 2 === 0 ? (['small', 'large'] as const) : (['large', 'small'] as const)) await once(which);
   const breakdownSmall = await restartBreakdown(dirSmall);
   const breakdownLarge = await restartBreakdown(dirLarge);
   // The memory a state costs: a coordinator in a process of its own, ready on each folder.
@@ -414,7 +413,7 @@ const main = async (): Promise<void> => {
         bareConsumer: 'fresh group, fromBeginning, eachBatch counting only, autoCommit off, maxWaitTimeInMs = batchTimeoutMs, the catalog topic only',
         latency: `open loop at ${RATE}/s for ${S.latencySeconds} s after 1 s of warm-up, three rounds each in the order echo, ask, ask, echo, echo, ask; p99 over the pooled samples of each side; one coordinator and one client per ask round`,
         echo: 'request producer (as client.ask) → consumer with the same fetch wait → idempotent producer, acks -1, one send per fetched batch, no transaction → reply consumer (read_committed, kafkajs default); echoTransactionalEvidence: the same with a transaction per answer batch, as the coordinator publishes a pass',
-        restart: `${RESTARTS} restarts each of a ${S.restartSmall}-event and a large folder, alternating; time from creating the client parts and opening RocksDB to status().ready; median`,
+        restart: `${S.restarts} restarts each of a ${S.restartSmall}-event and a large folder, alternating; time from creating the client parts and opening RocksDB to status().ready; median`,
         restore: 'each restart folder written as a checkpoint to its deployment (test/bench/restore.ts, as the checkpointer writes one) and restored into an empty folder as serve restores one: the checkpoints topic read to its end, chunks written, content hash and state digest checked, the marker found from the last one the checkpoint knew published; restoreMs is that restore alone',
       },
       raw: {

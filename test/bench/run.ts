@@ -26,7 +26,7 @@ import { CREATE_EVERY, createsIn, EVENT_WORKERS, infraTopic, LOG_FILE, loggedCou
 const QUICK = process.env.BENCH_QUICK === '1';
 const S = QUICK
   ? { targets: { 1: 300, 10: 1_000, 100: 3_000, 500: 6_000 }, warm: 2_000, latencySeconds: 3, restartSmall: 1_000, restartLargeMax: 20_000, ingestBudgetMs: 30_000, takeoverSmall: 300, takeoverLargeMax: 3_000, takeoverBudgetMs: 20_000, takeoverKills: 1, scaleWorkers: 1_000, scaleSeconds: 10, restarts: 3 }
-  : { targets: { 1: 2_000, 10: 6_000, 100: 30_000, 500: 100_000 }, warm: 10_000, latencySeconds: 10, restartSmall: 1_000, restartLargeMax: 1_000_000, ingestBudgetMs: 300_000, takeoverSmall: 1_000, takeoverLargeMax: 1_000_000, takeoverBudgetMs: 120_000, takeoverKills: 3, scaleWorkers: 10_000, scaleSeconds: 60, restarts: 9 };
+  : { targets: { 1: 2_000, 10: 6_000, 100: 30_000, 500: 100_000 }, warm: 10_000, latencySeconds: 10, restartSmall: 1_000, restartLargeMax: 1_000_000, ingestBudgetMs: 300_000, takeoverSmall: 1_000, takeoverLargeMax: 1_000_000, takeoverBudgetMs: 100_000, takeoverKills: 3, scaleWorkers: 10_000, scaleSeconds: 60, restarts: 9 };
 const BATCH_SIZES = [1, 10, 100, 500] as const;
 const DEFAULT_BATCH = 500;
 const RATE = 200;
@@ -332,7 +332,7 @@ const main = async (): Promise<void> => {
     phase('memory');
     // The cost of owners: the fold alone, every record signed and verified ÷ unsigned (test/bench/fold.ts).
     const fd = await dep('fold');
-    const secured = await securedRatios(fd.config, fd.parts.codec, { total: QUICK ? 5_000 : 20_000, rounds: QUICK ? 1 : 3 });
+    const secured = await securedRatios(fd.config, fd.parts.codec, { total: QUICK ? 5_000 : 20_000, rounds: QUICK ? 1 : 2 });
     phase('secured fold');
     const scale = await scaleRun(stack, await dep('scale'), { workers: S.scaleWorkers, seconds: S.scaleSeconds, askRate: 100, dataDir: dataDir(stack.dir, 'scale') }, say);
     phase('scale');
@@ -398,7 +398,7 @@ const main = async (): Promise<void> => {
       restartEventsLargeNote: restart.largeLimitedByTime
         ? `1M events did not fit ${S.ingestBudgetMs / 1000} s of ingest on this machine; the large restart is after ${restart.large.events} events`
         : 'the large restart is after 1M events',
-      rssNote: `rssRatio = the RSS of a process that opened a store as a coordinator starts on it (RocksDB, the state it loads, then the background check that reads the whole store), after a GC, with ${memory.large.entities} logical sources created ÷ with ${memory.small.entities}: ${memory.large.probed.afterGc} MB ÷ ${memory.small.probed.afterGc} MB (test/bench/store-rss.ts; each store folded by the real fold, reading through its cache of ${DEFAULTS.stateCacheEntries} images, in ${memory.large.made.seconds} s and ${memory.small.made.seconds} s); foldPeakRssMb = the peak RSS of the process that folded the large one (live heap after it ${memory.large.made.liveHeapMb} MB); restartRssRatio = a whole coordinator, ready on the restart folders (${restart.large.breakdown.entities} and ${restart.small.breakdown.entities} logical sources): ${restart.large.rss.rssMb} MB ÷ ${restart.small.rss.rssMb} MB; peakRssMb is this bench process's own peak (clients, producers and the in-process coordinators together)`,
+      rssNote: `rssRatio = the RSS of a process that opened a store as a coordinator starts on it (RocksDB, the state it loads, then the background check that reads the whole store), after a GC, with ${memory.large.entities} logical sources created ÷ with ${memory.small.entities}: ${memory.large.probed.afterGc} MB ÷ ${memory.small.probed.afterGc} MB (test/bench/store-rss.ts; each store folded by the real fold, reading through its cache of ${DEFAULTS.stateCacheEntries} images, in ${memory.large.made.seconds} s and ${memory.small.made.seconds} s, side by side); foldPeakRssMb = the peak RSS of the process that folded the large one (live heap after it ${memory.large.made.liveHeapMb} MB); restartRssRatio = a whole coordinator, ready on the restart folders (${restart.large.breakdown.entities} and ${restart.small.breakdown.entities} logical sources): ${restart.large.rss.rssMb} MB ÷ ${restart.small.rss.rssMb} MB; peakRssMb is this bench process's own peak (clients, producers and the in-process coordinators together)`,
       memory,
       replayOverLive: replay.replayRatio,
       replayNote: `${replay.replayNote}; replayRatio itself divides replay events/s by the bare consumer's`,

@@ -139,9 +139,8 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
     maxBuffered: config.batchSize * 4,
     maxBufferedBytes: 64 * 1024 * 1024,
     maxBatchBytes: 16 * 1024 * 1024,
-    // Requests first: an ask is never queued behind a backlog of heartbeats, and its pass folds a tenth of a batch of them at most.
+    // Requests first: an ask is never queued behind a backlog of heartbeats.
     first: (topic) => kindByTopic.get(topic)?.startsWith('requests.') === true,
-    eventsBesideRequests: Math.ceil(config.batchSize / 10),
   });
 
   /** The last committed snapshot, in memory (loaded at start, replaced by a catch-up, advanced by passes and by following). */

@@ -5,8 +5,7 @@
  *
  * The buffer has two lanes: requests (`first`) and the rest (events, ticks). A batch takes the
  * requests first, so an ask is never queued behind a backlog of heartbeats, and each lane has
- * its own bounds; a batch that holds requests takes only a few events beside them
- * (`eventsBesideRequests`), so the pass that answers an ask stays short. A full requests lane makes its fetch wait (`push`); a full events lane pauses
+ * its own bounds. A full requests lane makes its fetch wait (`push`); a full events lane pauses
  * the partition instead (`offer`, `whenRoom`), because kafkajs fetches again only once every
  * batch of the last fetch was handled: a fetch of events that waited would hold the requests'
  * next fetch back. Each partition
@@ -26,12 +25,6 @@ export interface GatherOptions {
   readonly maxBatchBytes: number;
   /** The topics whose records a batch takes first (requests); none: one lane. */
   readonly first?: (topic: string) => boolean;
-  /**
-   * Most events a batch takes beside requests (none: up to batchSize). A pass that answers an ask
-   * then folds a few events, not a whole batch of them, so a fleet's heartbeats lengthen an ask by
-   * little; the events left wait for the next pass, which takes a whole batch when no request waits.
-   */
-  readonly eventsBesideRequests?: number;
 }
 
 /** What a record holds in memory, roughly: its key and value. */
@@ -152,11 +145,8 @@ export class Gatherer {
     const batch: RawRecord[] = [];
     let bytes = 0;
     for (const lane of this.lanes) {
-      // The events lane comes second: anything in the batch by then is requests.
-      const besideRequests = lane === this.lanes[1] && batch.length > 0 ? this.opts.eventsBesideRequests : undefined;
-      const most = besideRequests === undefined ? this.opts.batchSize : Math.min(this.opts.batchSize, batch.length + besideRequests);
       let n = 0;
-      while (n < lane.records.length && batch.length + n < most) {
+      while (n < lane.records.length && batch.length + n < this.opts.batchSize) {
         const size = lane.records[n].value?.length ?? 0;
         if (batch.length + n > 0 && bytes + size > this.opts.maxBatchBytes) break;
         bytes += size;

@@ -206,16 +206,6 @@ describe('gather: Gatherer', () => {
       assert.deepStrictEqual((await g.take(0)).map((r) => `${r.topic}:${r.offset}`), ['requests:2', 'events:0']);
     });
 
-    it('takes at most eventsBesideRequests events beside requests, and a whole batch of events when no request waits', async () => {
-      const g = lanes({ batchSize: 6, eventsBesideRequests: 2 });
-      await g.push([0, 1, 2, 3, 4, 5, 6, 7, 8, 9].map((o) => on('events', o)), noHeartbeat);
-      await g.push([on('requests', 0)], noHeartbeat);
-      assert.deepStrictEqual((await g.take(0)).map((r) => `${r.topic}:${r.offset}`), ['requests:0', 'events:0', 'events:1']);
-      assert.deepStrictEqual((await g.take(0)).map((r) => `${r.topic}:${r.offset}`), ['events:2', 'events:3', 'events:4', 'events:5', 'events:6', 'events:7']);
-      await g.push([on('requests', 1), on('requests', 2)], noHeartbeat);
-      assert.deepStrictEqual((await g.take(0)).map((r) => `${r.topic}:${r.offset}`), ['requests:1', 'requests:2', 'events:8', 'events:9']);
-    });
-
     it('never holds a request fetch back behind a full events lane', async () => {
       const g = lanes({ maxBuffered: 2 });
       const events = watch(g.push([on('events', 0), on('events', 1), on('events', 2)], noHeartbeat));

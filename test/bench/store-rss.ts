@@ -105,21 +105,37 @@ const step = <T>(args: readonly string[], timeoutMs: number): Promise<T> =>
     });
   });
 
-/** The memory of a coordinator's state at two sizes: each folded, then opened, in processes of their own. */
-export const stateMemory = async (dir: (name: string) => string, sizes: { small: number; large: number }, say: (s: string) => void) => {
+/**
+ * The memory of a coordinator's state at two sizes, each in processes of its own: `start()`
+ * folds both stores side by side (each process's peak is its own; how long they take is not a
+ * figure, so they may run beside another build step), `probed()` then opens each one at a time.
+ */
+export const stateMemory = (dir: (name: string) => string, sizes: { small: number; large: number }, say: (s: string) => void) => {
+  // One folder a size (dir gives a new one each call).
+  const folders = new Map([sizes.small, sizes.large].map((n) => [n, dir(`memory-${n}`)]));
   const make = async (n: number): Promise<Made> => {
-    const made = await step<Made>(['make', dir(`memory-${n}`), String(n)], 1_800_000);
+    const made = await step<Made>(['make', folders.get(n) as string, String(n)], 1_800_000);
     say(`memory: folded ${n} creates in ${made.seconds} s (peak RSS ${made.peakRssMb} MB, live heap ${made.liveHeapMb} MB, ${made.cached} images cached)`);
     return made;
   };
   const probe = async (n: number, made: Made) => {
-    const probed = await step<Probed>(['probe', dir(`memory-${n}`)], 600_000);
+    const probed = await step<Probed>(['probe', folders.get(n) as string], 600_000);
     say(`memory: opened, loaded and checked a store of ${n}: RSS ${probed.afterGc} MB`);
     return { entities: n, made, probed };
   };
-  // Both stores are made side by side (each process's peak is its own; their seconds are not a figure), then probed one at a time.
-  const [small, large] = await Promise.all([make(sizes.small), make(sizes.large)]);
-  return { small: await probe(sizes.small, small), large: await probe(sizes.large, large) };
+  let making: Promise<[Made, Made]> | undefined;
+  const start = (): Promise<void> => {
+    making ??= Promise.all([make(sizes.small), make(sizes.large)]);
+    return making.then(() => undefined);
+  };
+  return {
+    start,
+    probed: async () => {
+      await start();
+      const [small, large] = await (making as Promise<[Made, Made]>);
+      return { small: await probe(sizes.small, small), large: await probe(sizes.large, large) };
+    },
+  };
 };
 
 if (require.main === module) {

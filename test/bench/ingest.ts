@@ -7,7 +7,7 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { LOGICAL_SOURCE } from '../../projections/catalog/logical-sources';
 import { DEFAULTS, makeConfig, type Config } from '../../src/config';
-import { createCoordinator, type Coordinator } from '../../src/engine/coordinator';
+import { createCoordinator, type Coordinator, type EngineObserver } from '../../src/engine/coordinator';
 import { loadState, readThroughOf } from '../../src/engine/load';
 import { createParts } from '../../src/runtime';
 import { OUTBOX, statePrefix } from '../../src/store/keys';
@@ -43,7 +43,7 @@ export interface Instance {
 }
 
 /** A coordinator in this process on its own RocksDB folder and Kafka client, started and ready. */
-export const startInstance = async (d: Deployment, opts: { dataDir: string; batchSize?: number; groupId?: string; ticks?: boolean }): Promise<Instance> => {
+export const startInstance = async (d: Deployment, opts: { dataDir: string; batchSize?: number; groupId?: string; ticks?: boolean; observer?: EngineObserver }): Promise<Instance> => {
   const config = makeConfig({
     ...d.config,
     dataDir: opts.dataDir,
@@ -53,7 +53,7 @@ export const startInstance = async (d: Deployment, opts: { dataDir: string; batc
   });
   const { kafka, codec } = createParts(config, 'bench-coordinator', log);
   const store = await openStore(config.dataDir);
-  const coordinator = createCoordinator({ config, kafka, codec, store, log });
+  const coordinator = createCoordinator({ config, kafka, codec, store, log, observer: opts.observer });
   const t0 = now();
   try {
     await bounded('coordinator start', 120_000, coordinator.start());

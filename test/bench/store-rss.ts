@@ -124,15 +124,11 @@ export const stateMemory = (dir: (name: string) => string, sizes: { small: numbe
     return { entities: n, made, probed };
   };
   let making: Promise<[Made, Made]> | undefined;
-  const start = (): Promise<void> => {
-    making ??= Promise.all([make(sizes.small), make(sizes.large)]);
-    return making.then(() => undefined);
-  };
+  const made = (): Promise<[Made, Made]> => (making ??= Promise.all([make(sizes.small), make(sizes.large)]));
   return {
-    start,
+    start: async (): Promise<void> => void (await made()),
     probed: async () => {
-      await start();
-      const [small, large] = await (making as Promise<[Made, Made]>);
+      const [small, large] = await made();
       return { small: await probe(sizes.small, small), large: await probe(sizes.large, large) };
     },
   };

@@ -1,19 +1,19 @@
 /**
  * Scale: the coordinator under a fleet's steady heartbeats (10,000 workers once a second, from
  * a load generator in its own process) while a client asks at 100/s; against the same asks
- * with no fleet. Reports the coordinator's lag on the events topic and the ask p99 of both.
+ * with no fleet. Reports the coordinator's lag on the events topic and the ask p99 of both, and
+ * the coordinator's peak resident set: it runs as users run it, the compiled CLI in a process of
+ * its own, watched through its /metrics and /proc.
  */
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
-import { Registry } from 'prom-client';
 import { createClient } from '../../src/client/client';
-import { loadContracts } from '../../src/messaging/schemas';
 import { topicName } from '../../src/messaging/topics';
-import { createEngineMetrics } from '../../src/metrics/coordinator';
 import type { Deployment } from '../support/deployment';
 import type { TestStack } from '../support/stack';
-import { startInstance } from './ingest';
+import { coordinatorProcess } from '../support/coordinator-process';
 import { openLoop, type LatencySummary } from './latency';
 import { benchLog, bounded, now, request, round, sleep } from './workload';
 
@@ -39,16 +39,50 @@ export interface ScaleRun {
   /** Output records committed and waiting for publication (coord_outbox_records), most and mean of the samples. */
   readonly outboxRecords: { readonly max: number; readonly mean: number };
   readonly generator: { sent: number; seconds: number; maxBehindMs: number } | undefined;
+  /** The coordinator process's resident set: its peak over the whole run (start, unloaded and loaded asks, the fleet), when ready, the mean of the loaded samples, at the end; MB. */
+  readonly coordinatorRss: {
+    readonly peakMb: number;
+    readonly atReadyMb: number;
+    readonly meanMb: number;
+    readonly endMb: number;
+    /** V8's heap (live objects and garbage not collected yet) and the memory outside it (Buffers, RocksDB's binding's), as its /metrics says, sampled with the lag. */
+    readonly heapTotalMb: { readonly max: number; readonly mean: number };
+    readonly heapUsedMb: { readonly max: number; readonly mean: number };
+    readonly externalMb: { readonly max: number; readonly mean: number };
+  };
 }
 
-export const scaleRun = async (stack: TestStack, d: Deployment, o: { workers: number; seconds: number; askRate: number; dataDir: string }, say: (m: string) => void): Promise<ScaleRun> => {
-  // The coordinator's own metrics, as /metrics serves them: the outbox waiting for publication is sampled with the lag.
-  const registry = new Registry();
-  const reply = loadContracts().get('coord.v1.Reply');
-  if (reply === undefined) throw new Error('schemas/coord.v1.Reply.avsc is missing');
-  const observer = createEngineMetrics({ registry, dlqTopic: topicName(d.config.topicPrefix, 'dlq'), reply });
-  const gauge = async (name: string): Promise<number> => (await registry.getSingleMetric(name)?.get())?.values[0]?.value ?? 0;
-  const inst = await startInstance(d, { dataDir: o.dataDir, observer });
+const MB = 1024 * 1024;
+const mean = (xs: readonly number[]): number => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
+
+/** The sum of a metric's samples in `/metrics` text, over the lines whose labels include `labels` (every line when empty). */
+export const metricSum = (text: string, name: string, labels = ''): number => {
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(name) || (line[name.length] !== ' ' && line[name.length] !== '{')) continue;
+    const space = line.lastIndexOf(' ');
+    if (labels !== '' && !line.slice(name.length, space).includes(labels)) continue;
+    sum += Number(line.slice(space + 1));
+  }
+  return sum;
+};
+
+/** Peak and current resident set size of a process, MB, from /proc (Linux): VmHWM is the kernel's own high-water mark, so no peak between samples is missed. */
+export const processRss = (pid: number): { peakMb: number; rssMb: number } => {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (field: string): number => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
+  return { peakMb: round(kb('VmHWM') / 1024, 1), rssMb: round(kb('VmRSS') / 1024, 1) };
+};
+
+export const scaleRun = async (stack: TestStack, d: Deployment, o: { workers: number; seconds: number; askRate: number; env?: Record<string, string> }, say: (m: string) => void): Promise<ScaleRun> => {
+  // The coordinator as users run it: the compiled CLI in a process of its own, with the default settings. Its lag and its
+  // outbox come from its /metrics, and its memory from the kernel, so the figures are the coordinator's alone.
+  const proc = await coordinatorProcess(stack, { prefix: d.config.topicPrefix, name: `scale-${d.config.topicPrefix}`, compiled: true, env: { COORD_LOG_LEVEL: 'warn', ...o.env } });
+  await proc.start();
+  const pid = proc.pid;
+  if (pid === undefined) throw new Error('the scale run\'s coordinator has no pid');
+  const startedRss = processRss(pid);
+  const metrics = async (): Promise<string> => (await fetch(`${proc.httpUrl}/metrics`, { signal: AbortSignal.timeout(5_000) })).text();
   const client = createClient({ kafka: d.parts.kafka, codec: d.parts.codec, log, topicPrefix: d.config.topicPrefix, replyTopic: d.config.replyTopic, askTimeoutMs: 10_000 });
   const infra = topicName(d.config.topicPrefix, 'events.infra');
   try {
@@ -59,7 +93,8 @@ export const scaleRun = async (stack: TestStack, d: Deployment, o: { workers: nu
       await client.ask(r.type, { ...r.value, name: `s_${r.name}` });
       return now() - t;
     };
-    await openLoop(o.askRate, 1, (i) => ask(i));
+    // A fresh process: its JIT warms on a few seconds of asks before any is measured.
+    await openLoop(o.askRate, 5, (i) => ask(i));
     const unloaded = await openLoop(o.askRate, Math.min(20, o.seconds), (i) => ask(1_000 + i));
     say(`scale: unloaded ask p99 ${unloaded.summary.p99} ms at ${o.askRate}/s`);
 
@@ -82,13 +117,21 @@ export const scaleRun = async (stack: TestStack, d: Deployment, o: { workers: nu
       const lags: number[] = [];
       const ages: number[] = [];
       const waiting: number[] = [];
+      const rss: number[] = [];
+      const heap: number[] = [];
+      const used: number[] = [];
+      const external: number[] = [];
       let sampling = true;
       const sampler = (async () => {
         while (sampling) {
-          const lag = await inst.coordinator.read((v) => v.inputs.filter((i) => i.topic === infra).reduce((n, i) => n + (i.end === undefined || i.end <= i.next ? 0 : Number(i.end - i.next)), 0));
-          lags.push(lag);
-          ages.push(await gauge('coord_outbox_oldest_age_seconds'));
-          waiting.push(await gauge('coord_outbox_records'));
+          const text = await metrics();
+          lags.push(metricSum(text, 'coord_input_lag_records', `topic="${infra}"`));
+          ages.push(metricSum(text, 'coord_outbox_oldest_age_seconds'));
+          waiting.push(metricSum(text, 'coord_outbox_records'));
+          rss.push(processRss(pid).rssMb);
+          heap.push(metricSum(text, 'nodejs_heap_size_total_bytes') / MB);
+          used.push(metricSum(text, 'nodejs_heap_size_used_bytes') / MB);
+          external.push(metricSum(text, 'nodejs_external_memory_bytes') / MB);
           await sleep(250);
         }
       })();
@@ -96,6 +139,7 @@ export const scaleRun = async (stack: TestStack, d: Deployment, o: { workers: nu
       sampling = false;
       await sampler;
       await bounded('the load generator to end', 120_000, exited);
+      const memory = processRss(pid);
       const maxLag = Math.max(0, ...lags);
       const result: ScaleRun = {
         workers: o.workers,
@@ -106,10 +150,19 @@ export const scaleRun = async (stack: TestStack, d: Deployment, o: { workers: nu
         p99Ratio: round(loaded.summary.p99 / unloaded.summary.p99, 3),
         maxLagRecords: maxLag,
         maxLagSeconds: round(maxLag / o.workers, 3),
-        meanLagRecords: round(lags.reduce((a, b) => a + b, 0) / Math.max(1, lags.length), 1),
-        outboxAgeSeconds: { max: round(Math.max(0, ...ages), 3), mean: round(ages.reduce((a, b) => a + b, 0) / Math.max(1, ages.length), 3) },
-        outboxRecords: { max: Math.max(0, ...waiting), mean: round(waiting.reduce((a, b) => a + b, 0) / Math.max(1, waiting.length), 1) },
+        meanLagRecords: round(mean(lags), 1),
+        outboxAgeSeconds: { max: round(Math.max(0, ...ages), 3), mean: round(mean(ages), 3) },
+        outboxRecords: { max: Math.max(0, ...waiting), mean: round(mean(waiting), 1) },
         generator: lines.find((l) => l.sent !== undefined) as ScaleRun['generator'],
+        coordinatorRss: {
+          peakMb: memory.peakMb,
+          atReadyMb: startedRss.rssMb,
+          meanMb: round(mean(rss), 1),
+          endMb: memory.rssMb,
+          heapTotalMb: { max: round(Math.max(0, ...heap), 1), mean: round(mean(heap), 1) },
+          heapUsedMb: { max: round(Math.max(0, ...used), 1), mean: round(mean(used), 1) },
+          externalMb: { max: round(Math.max(0, ...external), 1), mean: round(mean(external), 1) },
+        },
       };
       say(`scale: ${o.workers} workers heartbeating for ${o.seconds} s: loaded ask p99 ${loaded.summary.p99} ms (×${result.p99Ratio}), lag at most ${maxLag} records = ${result.maxLagSeconds} s; outputs waiting for publication: oldest ${result.outboxAgeSeconds.mean} s on average (most ${result.outboxAgeSeconds.max} s), ${result.outboxRecords.mean} records (most ${result.outboxRecords.max})`);
       return result;
@@ -118,6 +171,6 @@ export const scaleRun = async (stack: TestStack, d: Deployment, o: { workers: nu
     }
   } finally {
     await client.close();
-    await inst.close();
+    await proc.stop();
   }
 };

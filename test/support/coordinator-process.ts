@@ -1,6 +1,6 @@
 /** A coordinator in its own process, as users run it, so tests can kill and restart it. */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, mkdirSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CoordinatorStatus } from '../../src/engine/coordinator';
 import { freePort } from '../../src/infra/process';
@@ -39,7 +39,13 @@ export interface CoordinatorProcess {
 
 export const coordinatorProcess = async (
   stack: TestStack,
-  opts: { prefix: string; name: string; env?: Record<string, string> },
+  opts: {
+    prefix: string;
+    name: string;
+    env?: Record<string, string>;
+    /** Run `./coordctl` (the compiled CLI in `dist/`, as users run it) rather than the sources through tsx: what a benchmark measures. */
+    compiled?: boolean;
+  },
 ): Promise<CoordinatorProcess> => {
   const root = projectRoot();
   const dir = join(stack.dir, opts.name);
@@ -92,7 +98,11 @@ export const coordinatorProcess = async (
     ended: () => exited,
     start: async (extra) => {
       const log = createWriteStream(join(dir, 'coordinator.log'), { flags: 'a' });
-      child = spawn(process.execPath, ['--require', 'tsx/cjs', join(root, 'src/cli/main.ts'), 'coordinator'], { cwd: root, env: { ...env, ...extra }, stdio: ['ignore', 'pipe', 'pipe'] });
+      const compiledMain = join(root, 'dist/src/cli/main.js');
+      if (opts.compiled === true && !existsSync(compiledMain)) throw new Error(`${compiledMain} is missing: run make build first`);
+      // coordctl execs node, so the child's pid is the coordinator's own.
+      const [command, args] = opts.compiled === true ? [join(root, 'coordctl'), ['coordinator']] : [process.execPath, ['--require', 'tsx/cjs', join(root, 'src/cli/main.ts'), 'coordinator']];
+      child = spawn(command, args, { cwd: root, env: { ...env, ...extra }, stdio: ['ignore', 'pipe', 'pipe'] });
       child.stdout?.pipe(log);
       child.stderr?.pipe(log);
       const c = child;

@@ -5,7 +5,7 @@ import { checkAvroBody, DEFAULT_DECODE_LIMITS, type DecodeLimits } from './avro-
 import type { RegistryClient } from './registry';
 import { subjectOf } from './protocol';
 import { parseAvro, type Contracts } from './schemas';
-import { frame, unframe } from './wire';
+import { frame, HEADER_BYTES, MAGIC_BYTE, unframe } from './wire';
 
 export interface Decoded {
   readonly schemaId: number;
@@ -67,6 +67,20 @@ const registeredUnder = (subjects: readonly string[]): string => {
 
 /** A refusal is remembered with the time it may be asked again; an acceptance for good. */
 type Verdict = { readonly ok: true } | { readonly ok: false; readonly message: string; readonly until: number };
+
+/** Each encoded value is written here behind its frame first, then copied once into a buffer of its size. */
+const SCRATCH = Buffer.allocUnsafe(64 * 1024);
+
+/** `value` as `type` in Confluent framing under `schemaId`: one right-sized copy, where avsc's toBuffer and framing would make two buffers (a larger value takes that way). */
+const encodeFramed = (schemaId: number, type: avro.Type, value: unknown): Buffer => {
+  SCRATCH.writeUInt8(MAGIC_BYTE, 0);
+  SCRATCH.writeUInt32BE(schemaId, 1);
+  const end = type.encode(value, SCRATCH, HEADER_BYTES);
+  if (end < 0) return frame(schemaId, type.toBuffer(value));
+  const out = Buffer.allocUnsafe(end);
+  SCRATCH.copy(out, 0, 0, end);
+  return out;
+};
 
 /** avsc decodes records as class instances; the rest of the code wants plain data. */
 export const plain = (v: unknown): unknown => {
@@ -207,13 +221,11 @@ export const createCodec = (deps: CodecDeps): Codec => {
     encode: async (topic, fullName, value) => {
       const c = contract(fullName);
       const id = await idFor(topic, fullName);
-      let body: Buffer;
       try {
-        body = c.type.toBuffer(value);
+        return encodeFramed(id, c.type, value);
       } catch (err) {
         throw new CoordError('SCHEMA_INVALID', `value is not a valid ${fullName}: ${errorMessage(err)}`);
       }
-      return frame(id, body);
     },
     decode: async (value, topic) => {
       const { schemaId, body } = unframe(value);

@@ -3,6 +3,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import * as avro from 'avsc';
 import { CoordError } from '../errors';
+import { packLong, unpackLong } from './avro-long';
 
 export interface Contract {
   readonly fullName: string;
@@ -24,19 +25,18 @@ export const projectRoot = (): string => {
   }
 };
 
-/** Avro longs as bigint: hybrid timestamps (ms << 18) pass 2^53, and offsets must never round. */
-const BIGINT_LONG = (avro.types.LongType as unknown as { __with(m: Record<string, unknown>): avro.Type }).__with({
-  fromBuffer: (buf: Buffer) => buf.readBigInt64LE(),
-  toBuffer: (n: bigint) => {
-    const buf = Buffer.alloc(8);
-    buf.writeBigInt64LE(BigInt(n));
-    return buf;
+/** Avro longs as bigint, packed and unpacked without a Buffer a value (src/messaging/avro-long.ts). */
+const BIGINT_LONG = (avro.types.LongType as unknown as { __with(m: Record<string, unknown>, noUnpack: boolean): avro.Type }).__with(
+  {
+    fromBuffer: unpackLong,
+    toBuffer: packLong,
+    fromJSON: (x: unknown) => BigInt(x as string),
+    toJSON: (n: bigint) => Number(n),
+    isValid: (n: unknown) => typeof n === 'bigint',
+    compare: (a: bigint, b: bigint) => (a === b ? 0 : a < b ? -1 : 1),
   },
-  fromJSON: (x: unknown) => BigInt(x as string),
-  toJSON: (n: bigint) => Number(n),
-  isValid: (n: unknown) => typeof n === 'bigint',
-  compare: (a: bigint, b: bigint) => (a === b ? 0 : a < b ? -1 : 1),
-});
+  true,
+);
 
 /**
  * Every Avro type of the project is built with these options: longs as bigint, and unions

@@ -217,15 +217,19 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
   let tooLarge = 0;
   let conflicts = 0;
 
-  const encodeReply = (correlationId: string, draft: ReplyDraft): Promise<Buffer> =>
-    deps.codec.encode(deps.topics.replies, 'coord.v1.Reply', {
+  /** An output's value at once, when its schema's id is known (as it is after the first pass); undefined: ask `deps.codec.encode`. */
+  const encodeNow = (topic: string, fullName: string, value: unknown): Buffer | undefined => deps.codec.encodeKnown?.(topic, fullName, value);
+  const encodeReply = async (correlationId: string, draft: ReplyDraft): Promise<Buffer> => {
+    const reply = {
       correlationId,
       status: draft.status,
       message: draft.message,
       snapshotId: id,
       snapshotTs: ts,
       payload: draft.payload === null ? null : { [draft.payload.type]: draft.payload.value },
-    });
+    };
+    return encodeNow(deps.topics.replies, 'coord.v1.Reply', reply) ?? deps.codec.encode(deps.topics.replies, 'coord.v1.Reply', reply);
+  };
 
   /** Remembers that a request was decided under its correlation id, before or without its reply. */
   const rememberRequest = (correlationId: string, fingerprint: string): void => {
@@ -509,21 +513,16 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
       // A heartbeat alone (a worker or session only more recently alive) goes to its table, not to the deprecated JSON changelog.
       const lively = deps.liveness?.get(b.entity);
       if (lively === undefined || b.image === undefined || image === undefined || !differsOnlyIn(b.image, image, lively)) {
-        const value = await deps.codec.encode(deps.topics.changelog, 'coord.v1.ChangelogRecord', {
-          entityType: b.entity,
-          key: b.key,
-          snapshotId: id,
-          snapshotTs: ts,
-          op: image === undefined ? 'DELETE' : 'UPSERT',
-          image: image === undefined ? null : { string: now?.toString() },
-        });
+        const record = { entityType: b.entity, key: b.key, snapshotId: id, snapshotTs: ts, op: image === undefined ? 'DELETE' : 'UPSERT', image: image === undefined ? null : { string: now?.toString() } };
+        const value = encodeNow(deps.topics.changelog, 'coord.v1.ChangelogRecord', record) ?? (await deps.codec.encode(deps.topics.changelog, 'coord.v1.ChangelogRecord', record));
         emit({ topic: deps.topics.changelog, key: `${b.entity}/${b.key}`, value, headers: outputHeaders() });
       }
       if (deps.changelog !== undefined && table !== undefined) {
         // The table's record, typed, in Debezium's envelope; after a delete a tombstone, so compaction forgets the key.
         const topic = changelogTopic(deps.changelog.prefix, b.entity);
         const source = { version: 'coord.v1', connector: 'coord', name: deps.changelog.prefix, ts_ms: BigInt(logTimeMs), snapshot_id: id, snapshot_ts: ts, generation: deps.generation ?? 0, seq };
-        emit({ topic, key: b.key, value: await deps.codec.encode(topic, table.envelopeName, envelopeValue(table, b.image, image, source)), headers: outputHeaders() });
+        const envelope = envelopeValue(table, b.image, image, source);
+        emit({ topic, key: b.key, value: encodeNow(topic, table.envelopeName, envelope) ?? (await deps.codec.encode(topic, table.envelopeName, envelope)), headers: outputHeaders() });
         if (image === undefined) emit({ topic, key: b.key, value: null, headers: outputHeaders() });
       }
     }

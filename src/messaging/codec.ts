@@ -18,6 +18,12 @@ export interface Codec {
   registerAll(topicsByRecord: ReadonlyMap<string, string>): Promise<void>;
   encode(topic: string, fullName: string, value: unknown): Promise<Buffer>;
   /**
+   * The same, at once, when the schema's id on that topic is known already (registered at
+   * start): undefined when `encode` must ask the registry first. A pass encodes an output a
+   * changed entity, where two promises an output cost as much as the encoding.
+   */
+  encodeKnown?(topic: string, fullName: string, value: unknown): Buffer | undefined;
+  /**
    * Decodes a framed value. With `topic`, its schema id must be registered under
    * `subjectOf(topic, fullName)`, or it is refused with SCHEMA_SUBJECT_MISMATCH.
    */
@@ -82,6 +88,14 @@ const encodeFramed = (schemaId: number, type: avro.Type, value: unknown): Buffer
   return out;
 };
 
+const encodeAs = (schemaId: number, type: avro.Type, fullName: string, value: unknown): Buffer => {
+  try {
+    return encodeFramed(schemaId, type, value);
+  } catch (err) {
+    throw new CoordError('SCHEMA_INVALID', `value is not a valid ${fullName}: ${errorMessage(err)}`);
+  }
+};
+
 /** avsc decodes records as class instances; the rest of the code wants plain data. */
 export const plain = (v: unknown): unknown => {
   if (Array.isArray(v)) return v.map(plain);
@@ -94,6 +108,8 @@ export const plain = (v: unknown): unknown => {
 export const createCodec = (deps: CodecDeps): Codec => {
   const { registry, contracts, limits = DEFAULT_DECODE_LIMITS, subjectRecheckMs = 60_000, now = Date.now } = deps;
   const idBySubject = new Map<string, Promise<number>>();
+  /** The ids that have arrived, by topic and then record name (no subject string built an output). */
+  const knownIds = new Map<string, Map<string, number>>();
   const readerById = new Map<number, Promise<Reader>>();
   /** Readers whose schema has arrived, and (id, topic) pairs known to be on their subject: what decodeKnown needs. */
   const readyReaders = new Map<number, Reader>();
@@ -113,7 +129,14 @@ export const createCodec = (deps: CodecDeps): Codec => {
     if (id === undefined) {
       id = registry.register(subject, contract(fullName).text);
       idBySubject.set(subject, id);
-      id.catch(() => idBySubject.delete(subject));
+      id.then(
+        (known) => {
+          let names = knownIds.get(topic);
+          if (names === undefined) knownIds.set(topic, (names = new Map()));
+          names.set(fullName, known);
+        },
+        () => idBySubject.delete(subject),
+      );
     }
     return id;
   };
@@ -220,12 +243,11 @@ export const createCodec = (deps: CodecDeps): Codec => {
     },
     encode: async (topic, fullName, value) => {
       const c = contract(fullName);
-      const id = await idFor(topic, fullName);
-      try {
-        return encodeFramed(id, c.type, value);
-      } catch (err) {
-        throw new CoordError('SCHEMA_INVALID', `value is not a valid ${fullName}: ${errorMessage(err)}`);
-      }
+      return encodeAs(await idFor(topic, fullName), c.type, fullName, value);
+    },
+    encodeKnown: (topic, fullName, value) => {
+      const id = knownIds.get(topic)?.get(fullName);
+      return id === undefined ? undefined : encodeAs(id, contract(fullName).type, fullName, value);
     },
     decode: async (value, topic) => {
       const { schemaId, body } = unframe(value);

@@ -77,15 +77,22 @@ type Verdict = { readonly ok: true } | { readonly ok: false; readonly message: s
 /** Each encoded value is written here behind its frame first, then copied once into a buffer of its size. */
 const SCRATCH = Buffer.allocUnsafe(64 * 1024);
 
-/** `value` as `type` in Confluent framing under `schemaId`: one right-sized copy, where avsc's toBuffer and framing would make two buffers (a larger value takes that way). */
+/** `value` as `type` in Confluent framing under `schemaId`: one right-sized copy, where avsc's toBuffer and framing would make two buffers. */
 const encodeFramed = (schemaId: number, type: avro.Type, value: unknown): Buffer => {
   SCRATCH.writeUInt8(MAGIC_BYTE, 0);
   SCRATCH.writeUInt32BE(schemaId, 1);
   const end = type.encode(value, SCRATCH, HEADER_BYTES);
-  if (end < 0) return frame(schemaId, type.toBuffer(value));
-  const out = Buffer.allocUnsafe(end);
-  SCRATCH.copy(out, 0, 0, end);
-  return out;
+  if (end >= 0) {
+    const out = Buffer.allocUnsafe(end);
+    SCRATCH.copy(out, 0, 0, end);
+    return out;
+  }
+  // Larger than the scratch: avsc said by how much, so the value is written once more, straight into a buffer of its size.
+  const out = Buffer.allocUnsafe(SCRATCH.length - end);
+  out.writeUInt8(MAGIC_BYTE, 0);
+  out.writeUInt32BE(schemaId, 1);
+  const written = type.encode(value, out, HEADER_BYTES);
+  return written === out.length ? out : frame(schemaId, type.toBuffer(value));
 };
 
 const encodeAs = (schemaId: number, type: avro.Type, fullName: string, value: unknown): Buffer => {

@@ -32,7 +32,8 @@ const BIGINT_LONG = (avro.types.LongType as unknown as { __with(m: Record<string
     toBuffer: packLong,
     fromJSON: (x: unknown) => BigInt(x as string),
     toJSON: (n: bigint) => Number(n),
-    isValid: (n: unknown) => typeof n === 'bigint',
+    // A bigint past 64 bits is no long: refused (SCHEMA_INVALID), never wrapped.
+    isValid: (n: unknown) => typeof n === 'bigint' && BigInt.asIntN(64, n) === n,
     compare: (a: bigint, b: bigint) => (a === b ? 0 : a < b ? -1 : 1),
   },
   true,

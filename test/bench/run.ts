@@ -26,7 +26,7 @@ import { CREATE_EVERY, createsIn, EVENT_WORKERS, infraTopic, LOG_FILE, loggedCou
 const QUICK = process.env.BENCH_QUICK === '1';
 const S = QUICK
   ? { targets: { 1: 300, 10: 1_000, 100: 3_000, 500: 6_000 }, warm: 2_000, latencySeconds: 3, restartSmall: 1_000, restartLargeMax: 20_000, ingestBudgetMs: 30_000, takeoverSmall: 300, takeoverLargeMax: 3_000, takeoverBudgetMs: 20_000, takeoverKills: 1, scaleWorkers: 1_000, scaleSeconds: 10, restarts: 3 }
-  : { targets: { 1: 2_000, 10: 6_000, 100: 30_000, 500: 100_000 }, warm: 10_000, latencySeconds: 10, restartSmall: 1_000, restartLargeMax: 1_000_000, ingestBudgetMs: 300_000, takeoverSmall: 1_000, takeoverLargeMax: 1_000_000, takeoverBudgetMs: 100_000, takeoverKills: 3, scaleWorkers: 10_000, scaleSeconds: 60, restarts: 9 };
+  : { targets: { 1: 2_000, 10: 6_000, 100: 30_000, 500: 100_000 }, warm: 10_000, latencySeconds: 10, restartSmall: 1_000, restartLargeMax: 1_000_000, ingestBudgetMs: 300_000, takeoverSmall: 1_000, takeoverLargeMax: 1_000_000, takeoverBudgetMs: 50_000, takeoverKills: 3, scaleWorkers: 10_000, scaleSeconds: 60, restarts: 9 };
 const BATCH_SIZES = [1, 10, 100, 500] as const;
 const DEFAULT_BATCH = 500;
 const RATE = 200;
@@ -191,8 +191,12 @@ const latencyPhase = async (stack: TestStack, dep: Dep) => {
   };
 };
 
-/** `beside`: a build step of another phase that runs while the large folder is ingested (its speed is no figure); awaited before the restarts. */
-const restartPhase = async (stack: TestStack, small: Deployment, large: Deployment, rate500: number, beside: () => Promise<void>) => {
+/**
+ * `beside`: a build step of another phase that runs while the large folder is ingested (its speed is no figure); awaited
+ * before the restarts. `besideRestore`: a step started with the checkpoint restores (reported, no goal), whose figures
+ * are no times (RSS of processes of their own); its caller awaits it.
+ */
+const restartPhase = async (stack: TestStack, small: Deployment, large: Deployment, rate500: number, beside: () => Promise<void>, besideRestore: () => Promise<unknown>) => {
   // The largest N whose ingest fits the budget at the measured rate, with a margin; 1M when it fits.
   const fit = Math.floor((rate500 * (S.ingestBudgetMs / 1000) * 0.8) / 1_000) * 1_000;
   const largeTarget = Math.max(S.restartSmall * 10, Math.min(S.restartLargeMax, fit));
@@ -231,6 +235,7 @@ const restartPhase = async (stack: TestStack, small: Deployment, large: Deployme
   const rssLarge = await rssAfterRestart(large, { dataDir: dirLarge, groupId: groupLarge });
   say(`RSS of a coordinator ready on ${breakdownSmall.entities} logical sources: ${rssSmall.rssMb} MB; on ${breakdownLarge.entities}: ${rssLarge.rssMb} MB`);
   // A new instance on an empty folder: each folder's state as a checkpoint, restored.
+  besideRestore().catch(() => undefined); // its caller awaits it, and sees a failure there
   const restoreSmall = await restoreRun(small, dirSmall, dataDir(stack.dir, 'restore-small'));
   const restoreLarge = await restoreRun(large, dirLarge, dataDir(stack.dir, 'restore-large'));
   say(`checkpoint restore: ${restoreSmall.entries} entries in ${restoreSmall.restoreMs} ms; ${restoreLarge.entries} entries in ${restoreLarge.restoreMs} ms (${restoreLarge.entriesPerSecond}/s)`);
@@ -328,18 +333,22 @@ const main = async (): Promise<void> => {
     // What the state's size costs in memory: stores of two sizes folded and opened, each in a process of its own. They are
     // folded while the restart's large folder is ingested (neither's speed is a figure), so the run stays within its 15 minutes.
     const stores = stateMemory((name) => dataDir(stack.dir, name), QUICK ? { small: 10_000, large: 100_000 } : { small: 100_000, large: 1_000_000 }, say);
-    const restart = await restartPhase(stack, await dep('rs'), await dep('rl'), rate500, stores.start);
+    // The memory stores are opened and measured (RSS of processes of their own) beside the checkpoint restores.
+    let probing: ReturnType<typeof stores.probed> | undefined;
+    const restart = await restartPhase(stack, await dep('rs'), await dep('rl'), rate500, stores.start, () => (probing = stores.probed()));
     const replay = await replayPhase(
       stack,
       [1, 2].map((round) => ({ d: tput.inputs.get(`b${DEFAULT_BATCH}r${round}`) as Deployment, live: tput.runs.find((r) => r.batchSize === DEFAULT_BATCH && r.round === round) as IngestRun })),
     );
     const takeover = await takeoverPhase(stack, dep, tput.byBatchSize.find((b) => b.batchSize === 1)?.eventsPerSecond ?? 1_000);
-    const memory = await stores.probed();
+    const memory = await (probing ?? stores.probed());
     phase('memory');
     // The cost of owners: the fold alone, every record signed and verified ÷ unsigned (test/bench/fold.ts).
     const fd = await dep('fold');
     const secured = await securedRatios(fd.config, fd.parts.codec, { total: QUICK ? 5_000 : 20_000, rounds: QUICK ? 1 : 2 });
     phase('secured fold');
+    // The scale run shares the machine with this process: the earlier phases' clients (reply consumers fetching, producers) are closed first.
+    await Promise.allSettled(deployments.splice(0).map((d) => d.close()));
     const scale = await scaleRun(stack, await dep('scale'), { workers: S.scaleWorkers, seconds: S.scaleSeconds, askRate: 100 }, say);
     phase('scale');
     phase('end');
@@ -405,7 +414,7 @@ const main = async (): Promise<void> => {
       restartEventsLargeNote: restart.largeLimitedByTime
         ? `1M events did not fit ${S.ingestBudgetMs / 1000} s of ingest on this machine; the large restart is after ${restart.large.events} events`
         : 'the large restart is after 1M events',
-      rssNote: `rssRatio = the RSS of a process that opened a store as a coordinator starts on it (RocksDB, the state it loads, then the background check that reads the whole store), after a GC, with ${memory.large.entities} logical sources created ÷ with ${memory.small.entities}: ${memory.large.probed.afterGc} MB ÷ ${memory.small.probed.afterGc} MB (test/bench/store-rss.ts; each store folded by the real fold, reading through its cache of ${DEFAULTS.stateCacheEntries} images, in ${memory.large.made.seconds} s and ${memory.small.made.seconds} s, side by side and beside the restart's ingest); foldPeakRssMb = the peak RSS of the process that folded the large one (live heap after it ${memory.large.made.liveHeapMb} MB); restartRssRatio = a whole coordinator, ready on the restart folders (${restart.large.breakdown.entities} and ${restart.small.breakdown.entities} logical sources): ${restart.large.rss.rssMb} MB ÷ ${restart.small.rss.rssMb} MB; peakRssMb = the peak RSS (the kernel's VmHWM) of the scale run's coordinator, the compiled CLI in a process of its own under the fleet and the asks (${scale.coordinatorRss.atReadyMb} MB when it was ready, ${scale.coordinatorRss.meanMb} MB on average under load, V8's heap ${scale.coordinatorRss.heapTotalMb.mean} MB on average of which ${scale.coordinatorRss.heapUsedMb.mean} MB in use); benchProcessPeakRssMb = this bench process's own peak (clients, producers, the bare consumers and the in-process coordinators together)`,
+      rssNote: `rssRatio = the RSS of a process that opened a store as a coordinator starts on it (RocksDB, the state it loads, then the background check that reads the whole store), after a GC, with ${memory.large.entities} logical sources created ÷ with ${memory.small.entities}: ${memory.large.probed.afterGc} MB ÷ ${memory.small.probed.afterGc} MB (test/bench/store-rss.ts; each store folded by the real fold, reading through its cache of ${DEFAULTS.stateCacheEntries} images, in ${memory.large.made.seconds} s and ${memory.small.made.seconds} s, side by side and beside the restart's ingest, then opened one at a time beside the checkpoint restores); foldPeakRssMb = the peak RSS of the process that folded the large one (live heap after it ${memory.large.made.liveHeapMb} MB); restartRssRatio = a whole coordinator, ready on the restart folders (${restart.large.breakdown.entities} and ${restart.small.breakdown.entities} logical sources): ${restart.large.rss.rssMb} MB ÷ ${restart.small.rss.rssMb} MB; peakRssMb = the peak RSS (the kernel's VmHWM) of the scale run's coordinator, the compiled CLI in a process of its own under the fleet and the asks (${scale.coordinatorRss.atReadyMb} MB when it was ready, ${scale.coordinatorRss.meanMb} MB on average under load, V8's heap ${scale.coordinatorRss.heapTotalMb.mean} MB on average of which ${scale.coordinatorRss.heapUsedMb.mean} MB in use); benchProcessPeakRssMb = this bench process's own peak (clients, producers, the bare consumers and the in-process coordinators together)`,
       memory,
       replayOverLive: replay.replayRatio,
       replayNote: `${replay.replayNote}; replayRatio itself divides replay events/s by the bare consumer's`,

@@ -31,6 +31,8 @@ export interface ScaleRun {
   readonly maxLagRecords: number;
   readonly maxLagSeconds: number;
   readonly meanLagRecords: number;
+  /** Samples the coordinator's /metrics did not answer within 5 s (skipped). */
+  readonly missedSamples: number;
   /**
    * The age of the oldest committed snapshot whose outputs wait for publication (the coordinator's
    * coord_outbox_oldest_age_seconds), sampled with the lag: an ask's reply waits at least that long.
@@ -55,13 +57,17 @@ export interface ScaleRun {
 const MB = 1024 * 1024;
 const mean = (xs: readonly number[]): number => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
 
-/** The sum of a metric's samples in `/metrics` text, over the lines whose labels include `labels` (every line when empty). */
+/** The sum of a metric's samples in `/metrics` text, over the lines that carry the label `labels` (`topic="x"`; every line when empty). */
 export const metricSum = (text: string, name: string, labels = ''): number => {
   let sum = 0;
   for (const line of text.split('\n')) {
     if (!line.startsWith(name) || (line[name.length] !== ' ' && line[name.length] !== '{')) continue;
     const space = line.lastIndexOf(' ');
-    if (labels !== '' && !line.slice(name.length, space).includes(labels)) continue;
+    if (labels !== '') {
+      // A whole label (`topic="x"`), not the tail of another (`source_topic="x"`).
+      const at = line.indexOf(labels, name.length);
+      if (at < 0 || at > space || (line[at - 1] !== '{' && line[at - 1] !== ',')) continue;
+    }
     sum += Number(line.slice(space + 1));
   }
   return sum;
@@ -78,14 +84,18 @@ export const scaleRun = async (stack: TestStack, d: Deployment, o: { workers: nu
   // The coordinator as users run it: the compiled CLI in a process of its own, with the default settings. Its lag and its
   // outbox come from its /metrics, and its memory from the kernel, so the figures are the coordinator's alone.
   const proc = await coordinatorProcess(stack, { prefix: d.config.topicPrefix, name: `scale-${d.config.topicPrefix}`, compiled: true, env: { COORD_LOG_LEVEL: 'warn', ...o.env } });
-  await proc.start();
-  const pid = proc.pid;
-  if (pid === undefined) throw new Error('the scale run\'s coordinator has no pid');
-  const startedRss = processRss(pid);
-  const metrics = async (): Promise<string> => (await fetch(`${proc.httpUrl}/metrics`, { signal: AbortSignal.timeout(5_000) })).text();
+  const metrics = async (): Promise<string> => {
+    const res = await fetch(`${proc.httpUrl}/metrics`, { signal: AbortSignal.timeout(5_000) });
+    if (!res.ok) throw new Error(`the scale run's coordinator answered /metrics with ${res.status}`);
+    return res.text();
+  };
   const client = createClient({ kafka: d.parts.kafka, codec: d.parts.codec, log, topicPrefix: d.config.topicPrefix, replyTopic: d.config.replyTopic, askTimeoutMs: 10_000 });
   const infra = topicName(d.config.topicPrefix, 'events.infra');
   try {
+    await proc.start();
+    const pid = proc.pid;
+    if (pid === undefined) throw new Error("the scale run's coordinator has no pid");
+    const startedRss = processRss(pid);
     await bounded('client start', 60_000, client.start());
     const ask = async (i: number): Promise<number> => {
       const r = request(i);
@@ -95,7 +105,7 @@ export const scaleRun = async (stack: TestStack, d: Deployment, o: { workers: nu
     };
     // A fresh process: its JIT warms on a few seconds of asks before any is measured.
     await openLoop(o.askRate, 5, (i) => ask(i));
-    const unloaded = await openLoop(o.askRate, Math.min(20, o.seconds), (i) => ask(1_000 + i));
+    const unloaded = await openLoop(o.askRate, Math.min(15, o.seconds), (i) => ask(1_000 + i));
     say(`scale: unloaded ask p99 ${unloaded.summary.p99} ms at ${o.askRate}/s`);
 
     const generator = spawn(process.execPath, ['--require', 'tsx/cjs', join(__dirname, 'heartbeats.ts'), stack.brokers, stack.registryUrl, d.config.topicPrefix, String(o.workers), String(o.seconds + 5)], {
@@ -122,9 +132,16 @@ export const scaleRun = async (stack: TestStack, d: Deployment, o: { workers: nu
       const used: number[] = [];
       const external: number[] = [];
       let sampling = true;
+      /** A sample the coordinator did not answer in time is skipped and counted; the run goes on. */
+      let missed = 0;
       const sampler = (async () => {
         while (sampling) {
-          const text = await metrics();
+          const text = await metrics().catch(() => undefined);
+          if (text === undefined) {
+            missed++;
+            await sleep(250);
+            continue;
+          }
           lags.push(metricSum(text, 'coord_input_lag_records', `topic="${infra}"`));
           ages.push(metricSum(text, 'coord_outbox_oldest_age_seconds'));
           waiting.push(metricSum(text, 'coord_outbox_records'));
@@ -135,9 +152,14 @@ export const scaleRun = async (stack: TestStack, d: Deployment, o: { workers: nu
           await sleep(250);
         }
       })();
-      const loaded = await openLoop(o.askRate, o.seconds, (i) => ask(100_000 + i));
-      sampling = false;
-      await sampler;
+      let loaded: Awaited<ReturnType<typeof openLoop>>;
+      try {
+        loaded = await openLoop(o.askRate, o.seconds, (i) => ask(100_000 + i));
+      } finally {
+        sampling = false;
+        await sampler;
+      }
+      if (lags.length === 0) throw new Error(`the scale run's coordinator answered none of ${missed} /metrics samples`);
       await bounded('the load generator to end', 120_000, exited);
       const memory = processRss(pid);
       const maxLag = Math.max(0, ...lags);
@@ -149,6 +171,7 @@ export const scaleRun = async (stack: TestStack, d: Deployment, o: { workers: nu
         loaded: loaded.summary,
         p99Ratio: round(loaded.summary.p99 / unloaded.summary.p99, 3),
         maxLagRecords: maxLag,
+        missedSamples: missed,
         maxLagSeconds: round(maxLag / o.workers, 3),
         meanLagRecords: round(mean(lags), 1),
         outboxAgeSeconds: { max: round(Math.max(0, ...ages), 3), mean: round(mean(ages), 3) },
@@ -170,7 +193,7 @@ export const scaleRun = async (stack: TestStack, d: Deployment, o: { workers: nu
       generator.kill('SIGKILL');
     }
   } finally {
-    await client.close();
+    await client.close().catch((err: unknown) => say(`scale: closing the client failed: ${String(err)}`));
     await proc.stop();
   }
 };

@@ -9,6 +9,8 @@ import type { TestStack } from './stack';
 import { waitFor } from './wait';
 
 const live = new Set<ChildProcess>();
+/** How long a stop (SIGTERM) may take before the process is killed. */
+const STOP_TIMEOUT_MS = 60_000;
 // A test run that ends abruptly must not leave coordinators behind.
 process.on('exit', () => {
   for (const c of live) c.kill('SIGKILL');
@@ -107,20 +109,35 @@ export const coordinatorProcess = async (
       child.stderr?.pipe(log);
       const c = child;
       live.add(c);
-      exited = new Promise((resolve) => c.once('exit', () => {
-        live.delete(c);
-        resolve();
-      }));
+      let spawnError: Error | undefined;
+      exited = new Promise((resolve) => {
+        const ended = (): void => {
+          live.delete(c);
+          resolve();
+        };
+        c.once('exit', ended);
+        // A command that cannot be started (missing, not executable) ends here, with no exit event.
+        c.once('error', (err) => {
+          spawnError = err;
+          ended();
+        });
+      });
       let gone = false;
       void exited.then(() => (gone = true));
       await waitFor(`coordinator ${opts.name} ready (log: ${join(dir, 'coordinator.log')})`, async () => {
+        if (spawnError !== undefined) throw new Error(`coordinator ${opts.name} could not be started: ${spawnError.message}`);
         if (gone) throw new Error(`coordinator ${opts.name} exited during start; see ${join(dir, 'coordinator.log')}`);
         return (await readyz()) === 200;
       }, 60_000);
     },
     stop: async () => {
       child?.kill('SIGTERM');
-      await exited;
+      // Its own closeTimeoutMs bounds a stop; past a minute it is killed, so no test waits forever.
+      const stopped = await Promise.race([exited.then(() => true), new Promise<false>((r) => setTimeout(() => r(false), STOP_TIMEOUT_MS).unref())]);
+      if (!stopped) {
+        child?.kill('SIGKILL');
+        await exited;
+      }
     },
     kill: async () => {
       child?.kill('SIGKILL');

@@ -252,6 +252,32 @@ describe('codec: limits and the subject of the schema id', () => {
     assert.equal(state.lookups, 1);
   });
 
+  it('encodes at once (encodeKnown) only once the schema id on that topic is known, to the bytes encode gives', async () => {
+    const { codec } = setup();
+    assert.equal(codec.encodeKnown?.(TOPIC, NAME, VALUE), undefined);
+    const framed = await codec.encode(TOPIC, NAME, VALUE);
+    assert.deepStrictEqual(codec.encodeKnown?.(TOPIC, NAME, VALUE), framed);
+    // Another topic is another subject: not known until encode registers it there.
+    assert.equal(codec.encodeKnown?.('p.requests.other', NAME, VALUE), undefined);
+  });
+
+  it('encodes a value larger than its scratch buffer (64 KB) as it encodes a small one', async () => {
+    const { codec } = setup();
+    const big = { name: 'x'.repeat(100_000), fields: Array.from({ length: 500 }, (_, i) => ({ name: `f${i}`, type: 'INT32' })) };
+    const framed = await codec.encode(TOPIC, NAME, big);
+    assert.ok(framed.length > 100_000);
+    assert.deepStrictEqual((await codec.decode(framed, TOPIC)).value, { ...big, fields: big.fields.map((f) => ({ ...f })) });
+    assert.deepStrictEqual(codec.encodeKnown?.(TOPIC, NAME, big), framed);
+  });
+
+  it('refuses a long outside 64 bits with SCHEMA_INVALID rather than wrapping it', async () => {
+    const { codec } = setup();
+    const reply = (snapshotId: bigint) => ({ correlationId: 'c', status: 'OK', message: '', snapshotId, snapshotTs: 1n, payload: null });
+    assert.ok((await codec.encode('p.replies', 'coord.v1.Reply', reply(2n ** 63n - 1n))).length > 0);
+    await assert.rejects(codec.encode('p.replies', 'coord.v1.Reply', reply(2n ** 63n)), { code: 'SCHEMA_INVALID' });
+    await assert.rejects(codec.encode('p.replies', 'coord.v1.Reply', reply(-(2n ** 63n) - 1n)), { code: 'SCHEMA_INVALID' });
+  });
+
   it('refuses an id registered under another subject with SCHEMA_SUBJECT_MISMATCH, naming both', async () => {
     const { codec } = setup();
     const value = await codec.encode('p.other', NAME, VALUE);

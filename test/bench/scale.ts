@@ -19,6 +19,12 @@ import { benchLog, bounded, now, request, round, sleep } from './workload';
 
 const log = benchLog('bench-scale');
 
+/** The most and the mean of a run's samples. */
+export interface Spread {
+  readonly max: number;
+  readonly mean: number;
+}
+
 export interface ScaleRun {
   readonly workers: number;
   readonly seconds: number;
@@ -37,9 +43,9 @@ export interface ScaleRun {
    * The age of the oldest committed snapshot whose outputs wait for publication (the coordinator's
    * coord_outbox_oldest_age_seconds), sampled with the lag: an ask's reply waits at least that long.
    */
-  readonly outboxAgeSeconds: { readonly max: number; readonly mean: number };
+  readonly outboxAgeSeconds: Spread;
   /** Output records committed and waiting for publication (coord_outbox_records), most and mean of the samples. */
-  readonly outboxRecords: { readonly max: number; readonly mean: number };
+  readonly outboxRecords: Spread;
   readonly generator: { sent: number; seconds: number; maxBehindMs: number } | undefined;
   /** The coordinator process's resident set: its peak over the whole run (start, unloaded and loaded asks, the fleet), when ready, the mean of the loaded samples, at the end; MB. */
   readonly coordinatorRss: {
@@ -48,14 +54,15 @@ export interface ScaleRun {
     readonly meanMb: number;
     readonly endMb: number;
     /** V8's heap (live objects and garbage not collected yet) and the memory outside it (Buffers, RocksDB's binding's), as its /metrics says, sampled with the lag. */
-    readonly heapTotalMb: { readonly max: number; readonly mean: number };
-    readonly heapUsedMb: { readonly max: number; readonly mean: number };
-    readonly externalMb: { readonly max: number; readonly mean: number };
+    readonly heapTotalMb: Spread;
+    readonly heapUsedMb: Spread;
+    readonly externalMb: Spread;
   };
 }
 
 const MB = 1024 * 1024;
 const mean = (xs: readonly number[]): number => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
+const spread = (xs: readonly number[], digits: number): Spread => ({ max: round(Math.max(0, ...xs), digits), mean: round(mean(xs), digits) });
 
 /** The sum of a metric's samples in `/metrics` text, over the lines that carry the label `labels` (`topic="x"`; every line when empty). */
 export const metricSum = (text: string, name: string, labels = ''): number => {
@@ -174,17 +181,17 @@ export const scaleRun = async (stack: TestStack, d: Deployment, o: { workers: nu
         missedSamples: missed,
         maxLagSeconds: round(maxLag / o.workers, 3),
         meanLagRecords: round(mean(lags), 1),
-        outboxAgeSeconds: { max: round(Math.max(0, ...ages), 3), mean: round(mean(ages), 3) },
-        outboxRecords: { max: Math.max(0, ...waiting), mean: round(mean(waiting), 1) },
+        outboxAgeSeconds: spread(ages, 3),
+        outboxRecords: spread(waiting, 1),
         generator: lines.find((l) => l.sent !== undefined) as ScaleRun['generator'],
         coordinatorRss: {
           peakMb: memory.peakMb,
           atReadyMb: startedRss.rssMb,
           meanMb: round(mean(rss), 1),
           endMb: memory.rssMb,
-          heapTotalMb: { max: round(Math.max(0, ...heap), 1), mean: round(mean(heap), 1) },
-          heapUsedMb: { max: round(Math.max(0, ...used), 1), mean: round(mean(used), 1) },
-          externalMb: { max: round(Math.max(0, ...external), 1), mean: round(mean(external), 1) },
+          heapTotalMb: spread(heap, 1),
+          heapUsedMb: spread(used, 1),
+          externalMb: spread(external, 1),
         },
       };
       say(`scale: ${o.workers} workers heartbeating for ${o.seconds} s: loaded ask p99 ${loaded.summary.p99} ms (×${result.p99Ratio}), lag at most ${maxLag} records = ${result.maxLagSeconds} s; outputs waiting for publication: oldest ${result.outboxAgeSeconds.mean} s on average (most ${result.outboxAgeSeconds.max} s), ${result.outboxRecords.mean} records (most ${result.outboxRecords.max})`);

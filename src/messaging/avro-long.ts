@@ -43,7 +43,7 @@ export const packLong = (n: bigint): Buffer => {
   return VIEWS[i];
 };
 
-/** The signed 64-bit value of one zig-zag varint (its bytes only; a longer one keeps its low 64 bits, as Java's reader does). */
+/** The signed 64-bit value of one zig-zag varint (its bytes only; a longer one keeps its low 64 bits: input meets the decode limits' 10 bytes before it gets here). */
 export const unpackLong = (bytes: Buffer): bigint => {
   if (bytes.length <= 7) {
     // At most 49 bits: exact in a double.

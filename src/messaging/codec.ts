@@ -5,7 +5,7 @@ import { checkAvroBody, DEFAULT_DECODE_LIMITS, type DecodeLimits } from './avro-
 import type { RegistryClient } from './registry';
 import { subjectOf } from './protocol';
 import { parseAvro, type Contracts } from './schemas';
-import { frame, HEADER_BYTES, MAGIC_BYTE, unframe } from './wire';
+import { frame, HEADER_BYTES, unframe, writeFrameHeader } from './wire';
 
 export interface Decoded {
   readonly schemaId: number;
@@ -79,8 +79,7 @@ const SCRATCH = Buffer.allocUnsafe(64 * 1024);
 
 /** `value` as `type` in Confluent framing under `schemaId`: one right-sized copy, where avsc's toBuffer and framing would make two buffers. */
 const encodeFramed = (schemaId: number, type: avro.Type, value: unknown): Buffer => {
-  SCRATCH.writeUInt8(MAGIC_BYTE, 0);
-  SCRATCH.writeUInt32BE(schemaId, 1);
+  writeFrameHeader(SCRATCH, schemaId);
   const end = type.encode(value, SCRATCH, HEADER_BYTES);
   if (end >= 0) {
     const out = Buffer.allocUnsafe(end);
@@ -89,8 +88,7 @@ const encodeFramed = (schemaId: number, type: avro.Type, value: unknown): Buffer
   }
   // Larger than the scratch: avsc said by how much, so the value is written once more, straight into a buffer of its size.
   const out = Buffer.allocUnsafe(SCRATCH.length - end);
-  out.writeUInt8(MAGIC_BYTE, 0);
-  out.writeUInt32BE(schemaId, 1);
+  writeFrameHeader(out, schemaId);
   const written = type.encode(value, out, HEADER_BYTES);
   return written === out.length ? out : frame(schemaId, type.toBuffer(value));
 };

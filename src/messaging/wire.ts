@@ -4,10 +4,15 @@ import { CoordError } from '../errors';
 export const MAGIC_BYTE = 0;
 export const HEADER_BYTES = 5;
 
-export const frame = (schemaId: number, body: Buffer): Buffer => {
-  const out = Buffer.allocUnsafe(HEADER_BYTES + body.length);
+/** Writes the frame's header (magic byte, schema id) into the first HEADER_BYTES of `out`; the body goes after it. */
+export const writeFrameHeader = (out: Buffer, schemaId: number): void => {
   out.writeUInt8(MAGIC_BYTE, 0);
   out.writeUInt32BE(schemaId, 1);
+};
+
+export const frame = (schemaId: number, body: Buffer): Buffer => {
+  const out = Buffer.allocUnsafe(HEADER_BYTES + body.length);
+  writeFrameHeader(out, schemaId);
   body.copy(out, HEADER_BYTES);
   return out;
 };

@@ -146,8 +146,10 @@ export const outboxProducer = (kafka: Kafka, transactionalId: string): Producer 
     createPartitioner: Partitioners.DefaultPartitioner,
     // A snapshot's transaction begins while the broker may still be writing the last one's markers
     // (CONCURRENT_TRANSACTIONS, a few ms): like the Java client (KAFKA-5477) it is retried after a
-    // short fixed wait, not an exponential one. 40 tries bound an attempt to about half a second.
-    retry: { retries: 40, initialRetryTime: 8, factor: 0.2, multiplier: 1, maxRetryTime: 12 },
+    // short fixed wait, not an exponential one; a retry is one AddPartitionsToTxn (no metadata
+    // refresh, patches/README.md). 3-4 ms rather than 8-12 took the ask's median from about 24 to
+    // 18 ms at 200/s in alternated rounds. 120 tries bound an attempt to about half a second.
+    retry: { retries: 120, initialRetryTime: 3, factor: 0.2, multiplier: 1, maxRetryTime: 4 },
   });
 
 /**

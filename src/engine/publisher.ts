@@ -358,8 +358,8 @@ export const createPublication = (deps: PublicationDeps): Publication => {
    * fencing (another instance owns the outputs now), standing down or a stop ends the attempts;
    * what can never be published is set aside by the publisher, so nothing loops.
    */
-  const publishUntilDone = async (outboxes: readonly Outbox[]): Promise<void> => {
-    if (outboxes.length === 0) return;
+  const publishUntilDone = async (outboxes: readonly Outbox[]): Promise<WriteOps | undefined> => {
+    if (outboxes.length === 0) return undefined;
     // After an earlier outbox was given up, a later one must not go out before it: both wait for the next activation.
     if (deps.stoodDown()) throw new CoordError('PUBLISH_FAILED', 'an earlier outbox is still unpublished; this one waits for it');
     const records = outboxes.length === 1 ? outboxes[0].records : outboxes.flatMap((o) => o.records);
@@ -376,9 +376,26 @@ export const createPublication = (deps: PublicationDeps): Publication => {
     let marker: OutRecord | undefined;
     for (let i = records.length - 1; i >= 0 && marker === undefined; i--) if (records[i].topic === snapshotsTopic) marker = records[i];
     const position = last === undefined || marker === undefined || marker.key === null ? undefined : { snapshotId: BigInt(marker.key), offset: last, generation };
-    // Published: the outboxes can go. A crash before this delete publishes them again, with the same (snapshot-id, seq);
-    // a failing write is retried alone, never by publishing again.
-    await deps.write(publishedOps(outboxes.map((o) => o.key), position));
+    // Published: the outboxes can go (the caller writes it). A crash before this delete publishes them again, with the same
+    // (snapshot-id, seq); a failing write is retried alone, never by publishing again.
+    return publishedOps(outboxes.map((o) => o.key), position);
+  };
+
+  /**
+   * The deletes of published outboxes, written in order while the next publication runs: a
+   * transaction need not wait for the store write after the one before (0.7 ms at the median,
+   * 10 ms at the 99th percentile at 200 asks/s). A crash before a delete landed publishes that
+   * outbox again at the next start, as a crash before the write always did. The first failure
+   * is kept and ends the drain at its next step; nothing after it is written.
+   */
+  let clearing: Promise<void> = Promise.resolve();
+  let clearFailure: { readonly err: unknown } | undefined;
+  const clearLater = (ops: WriteOps): void => {
+    clearing = clearing.then(() => (clearFailure === undefined ? deps.write(ops) : undefined)).catch((err: unknown) => void (clearFailure ??= { err }));
+  };
+  const cleared = async (): Promise<void> => {
+    await clearing;
+    if (clearFailure !== undefined) throw clearFailure.err;
   };
 
   let queue: Outbox[] = [];
@@ -389,15 +406,22 @@ export const createPublication = (deps: PublicationDeps): Publication => {
     if (draining !== undefined) return;
     draining = (async () => {
       while (queue.length > 0) {
+        if (clearFailure !== undefined) throw clearFailure.err;
         const group = takeGroup(queue);
         queuedRecords -= group.reduce((n, o) => n + o.records.length, 0);
         const commits = queue.length === 0 ? queuedCommits : undefined;
-        await publishUntilDone(group);
+        const ops = await publishUntilDone(group);
+        if (ops !== undefined) clearLater(ops);
         if (commits !== undefined) deps.caughtUp(commits);
       }
+      await cleared();
     })()
       .catch((err: unknown) => deps.failed(err))
-      .finally(() => (draining = undefined));
+      .finally(() => {
+        draining = undefined;
+        // An outbox queued while the last deletes were written (drain() saw this drain still running) goes out now.
+        if (queue.length > 0 && clearFailure === undefined) drain();
+      });
   };
 
   const published = async (): Promise<void> => {
@@ -419,7 +443,10 @@ export const createPublication = (deps: PublicationDeps): Publication => {
       const left = await pendingOutboxes(deps.store);
       if (left.length === 0) return;
       deps.log.info('publishing outbox left by an earlier run', { snapshots: left.length, records: left.reduce((n, o) => n + o.records.length, 0) });
-      while (left.length > 0) await publishUntilDone(takeGroup(left));
+      while (left.length > 0) {
+        const ops = await publishUntilDone(takeGroup(left));
+        if (ops !== undefined) await deps.write(ops);
+      }
     },
     drop: () => {
       queue = [];

@@ -6,10 +6,13 @@
  *   that keeps nothing), then prints the process's peak RSS and its live heap;
  * - `probe DIR` opens DIR as a coordinator starts on it (the store, the state it loads, then the
  *   background check that reads the whole store once) and prints its RSS after a GC.
+ * Each step runs compiled, with coordctl's memory settings, as the coordinator runs.
  * `stateMemory` runs both for two sizes (`make bench`); `node --expose-gc --require tsx/cjs
  * test/bench/store-rss.ts make|probe …` runs one step.
  */
 import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join, sep } from 'node:path';
 import { createFold } from '../../src/engine/fold';
 import { loadState, readThroughOf, storeDigest } from '../../src/engine/load';
 import { DEFAULTS } from '../../src/config';
@@ -20,6 +23,7 @@ import { openStore } from '../../src/store/rocks';
 import type { Decoded } from '../../src/messaging/codec';
 import type { PassDeps } from '../../src/engine/pass';
 import { createLogicalSource, PREFIX, toRecords, T0 } from '../support/given';
+import { asCoordctlRuns } from '../support/coordinator-runtime';
 
 /**
  * A codec that keeps nothing: each value is its own JSON, with its record's name in front. The
@@ -96,9 +100,15 @@ export interface Probed {
   readonly heapUsedMb: number;
 }
 
+/** This file compiled (`make build`, which `make bench` runs first): a step runs it as coordctl runs the coordinator, not through tsx. */
+const COMPILED = join(__dirname, '../../', __dirname.includes(`${sep}dist${sep}`) ? '' : 'dist', 'test/bench/store-rss.js');
+
 const step = <T>(args: readonly string[], timeoutMs: number): Promise<T> =>
   new Promise((resolve, reject) => {
-    execFile(process.execPath, ['--expose-gc', '--require', 'tsx/cjs', __filename, ...args], { timeout: timeoutMs, maxBuffer: 1 << 20 }, (err, stdout, stderr) => {
+    if (!existsSync(COMPILED)) return reject(new Error(`${COMPILED} is missing: run make build first`));
+    // coordctl's memory settings (its malloc arenas and V8's semi-spaces), so the peak is a coordinator's.
+    const { env, nodeFlags } = asCoordctlRuns();
+    execFile(process.execPath, [...nodeFlags, '--expose-gc', COMPILED, ...args], { env, timeout: timeoutMs, maxBuffer: 1 << 20 }, (err, stdout, stderr) => {
       const line = stdout.split('\n').find((l) => l.startsWith('{'));
       if (err !== null || line === undefined) reject(new Error(`store-rss ${args.join(' ')}: ${err?.message ?? 'no result'}\n${stderr.slice(-2_000)}`));
       else resolve(JSON.parse(line) as T);

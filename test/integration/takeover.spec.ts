@@ -30,13 +30,26 @@ describe('a standby takes over when the active coordinator dies', function () {
 
   it('keeps the standby warm: it folds each snapshot the active one publishes', async () => {
     for (let i = 0; i < 5; i++) assert.equal((await create(`followed-${i}`)).status, 'OK');
-    const active = await a.status();
-    assert.ok(active !== undefined);
-    await waitFor('the standby to reach the active one\'s snapshot', async () => (await b.status())?.snapshotId === active.snapshotId, 30_000);
-    const standby = await b.status();
-    assert.equal(standby?.role, 'standby');
-    assert.equal(standby?.digest, active.digest, 'the same state, by its digest');
-    assert.deepEqual(standby?.following, { state: 'following', behind: 0 });
+    const created = await a.status();
+    assert.ok(created !== undefined);
+    // Ticks move the active on every second: the standby is compared with the active's snapshot of the same moment
+    // (one it may have folded past between two looks at a fixed one, when it catches up on several at once).
+    let seen: { active: NonNullable<typeof created>; standby: NonNullable<typeof created> } | undefined;
+    await waitFor(
+      "the standby to stand at the active one's snapshot, past the creates",
+      async () => {
+        const standby = await b.status();
+        const active = await a.status();
+        if (standby === undefined || active === undefined || standby.snapshotId !== active.snapshotId || BigInt(standby.snapshotId) < BigInt(created.snapshotId)) return false;
+        seen = { active, standby };
+        return true;
+      },
+      30_000,
+    );
+    const { active, standby } = seen as NonNullable<typeof seen>;
+    assert.equal(standby.role, 'standby');
+    assert.equal(standby.digest, active.digest, 'the same state, by its digest');
+    assert.deepEqual(standby.following, { state: 'following', behind: 0 });
   });
 
   it('serves from the standby after kill -9 of the active one, with the state rebuilt from the log', async () => {

@@ -1,7 +1,9 @@
 import { strict as assert } from 'node:assert';
 import { KafkaJSConnectionError, KafkaJSNonRetriableError, KafkaJSNumberOfRetriesExceeded, KafkaJSProtocolError } from 'kafkajs';
 import { backoffMs, Health } from '../../src/engine/health';
-import { chunksOf, createPublisher } from '../../src/engine/publisher';
+import { chunksOf, createPublication, createPublisher, type Publisher } from '../../src/engine/publisher';
+import type { Outbox } from '../../src/engine/layout';
+import type { Store } from '../../src/store/rocks';
 import { silentLogger } from '../../src/log';
 import type { Kafka } from '../../src/messaging/clients';
 import { classifyProduceError, endsPublication, isPassingKafkaTrouble } from '../../src/messaging/kafka';
@@ -178,5 +180,115 @@ describe('health: troubles retried through', () => {
     assert.equal(backoffMs(1), 100);
     assert.equal(backoffMs(2), 200);
     assert.equal(backoffMs(30), 5_000);
+  });
+});
+
+describe('publication: deletes of published outboxes beside the next transaction', () => {
+  /** A deferred: a promise and the hands that settle it. */
+  const deferred = <T>() => {
+    let resolve!: (v: T) => void;
+    let reject!: (e: unknown) => void;
+    const promise = new Promise<T>((res, rej) => ((resolve = res), (reject = rej)));
+    return { promise, resolve, reject };
+  };
+  const outbox = (n: number): Outbox => ({ key: `o/${n}`, records: [{ topic: 'coord.snapshots', key: String(n), value: Buffer.from('m'), headers: {} }] });
+  const settle = () => new Promise((r) => setImmediate(r));
+
+  /** A publication whose transactions and store writes finish when the test says, logging what happens in order. */
+  const world = () => {
+    const events: string[] = [];
+    const sends: { n: string; done: ReturnType<typeof deferred<bigint | undefined>> }[] = [];
+    const writes: { deletes: string; done: ReturnType<typeof deferred<void>> }[] = [];
+    const failures: unknown[] = [];
+    const publisher = {
+      fence: async () => undefined,
+      close: async () => undefined,
+      setAside: {},
+      publish: (records: readonly OutRecord[]) => {
+        const n = records.map((r) => r.key).join(',');
+        events.push(`publish ${n}`);
+        const done = deferred<bigint | undefined>();
+        sends.push({ n, done });
+        return done.promise;
+      },
+    } as unknown as Publisher;
+    const publication = createPublication({
+      publisher,
+      store: {} as Store,
+      log: silentLogger(),
+      snapshotsTopic: 'coord.snapshots',
+      write: (ops) => {
+        const deletes = (ops.deletes ?? []).join(',');
+        events.push(`write ${deletes}`);
+        const done = deferred<void>();
+        writes.push({ deletes, done });
+        return done.promise.then(() => void events.push(`written ${deletes}`));
+      },
+      generation: () => 1,
+      lag: () => 0n,
+      stoodDown: () => false,
+      failed: (err) => void failures.push(err),
+      caughtUp: () => undefined,
+    });
+    return { events, sends, writes, failures, publication };
+  };
+
+  it('begins the next transaction before the last one’s delete is written, and writes the deletes in order', async () => {
+    const w = world();
+    await w.publication.enqueue(outbox(1), []);
+    await w.publication.enqueue(outbox(2), []);
+    await settle();
+    w.sends[0].done.resolve(10n);
+    await settle();
+    assert.deepStrictEqual([...w.events].sort(), ['publish 1', 'publish 2', 'write o/1'], 'snapshot 2 goes out while o/1 is deleted');
+    w.sends[1].done.resolve(11n);
+    await settle();
+    assert.deepStrictEqual(w.events.slice(3), [], 'the delete of o/2 waits for the one of o/1');
+    let published = false;
+    void w.publication.published().then(() => (published = true));
+    w.writes[0].done.resolve();
+    await settle();
+    assert.deepStrictEqual(w.events.slice(3), ['written o/1', 'write o/2']);
+    assert.equal(published, false, 'published() waits for every delete');
+    w.writes[1].done.resolve();
+    await w.publication.published();
+    assert.deepStrictEqual(w.events.slice(5), ['written o/2']);
+    assert.deepStrictEqual(w.failures, []);
+  });
+
+  it('publishes an outbox queued while the last deletes were written', async () => {
+    const w = world();
+    await w.publication.enqueue(outbox(1), []);
+    await settle();
+    w.sends[0].done.resolve(10n);
+    await settle();
+    // The queue is empty; the drain waits for the delete of o/1 when snapshot 2 is committed.
+    await w.publication.enqueue(outbox(2), []);
+    w.writes[0].done.resolve();
+    await settle();
+    await settle();
+    assert.deepStrictEqual(w.events, ['publish 1', 'write o/1', 'written o/1', 'publish 2']);
+    w.sends[1].done.resolve(11n);
+    await settle();
+    w.writes[1].done.resolve();
+    await w.publication.published();
+    assert.deepStrictEqual(w.failures, []);
+  });
+
+  it('fails on a delete that cannot be written, and publishes nothing queued after it learnt so', async () => {
+    const w = world();
+    await w.publication.enqueue(outbox(1), []);
+    await w.publication.enqueue(outbox(2), []);
+    await settle();
+    w.sends[0].done.resolve(10n);
+    await settle();
+    const broken = new Error('the store refuses writes');
+    w.writes[0].done.reject(broken);
+    await settle();
+    await w.publication.enqueue(outbox(3), []);
+    w.sends[1].done.resolve(11n);
+    await w.publication.published();
+    assert.deepStrictEqual(w.failures, [broken]);
+    assert.deepStrictEqual([...w.events].sort(), ['publish 1', 'publish 2', 'write o/1'], 'neither o/2’s delete nor snapshot 3 after the failure');
   });
 });

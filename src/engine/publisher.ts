@@ -385,13 +385,21 @@ export const createPublication = (deps: PublicationDeps): Publication => {
    * The deletes of published outboxes, written in order while the next publication runs: a
    * transaction need not wait for the store write after the one before (0.7 ms at the median,
    * 10 ms at the 99th percentile at 200 asks/s). A crash before a delete landed publishes that
-   * outbox again at the next start, as a crash before the write always did. The first failure
-   * is kept and ends the drain at its next step; nothing after it is written.
+   * outbox again at the next start, with the same (snapshot-id, seq), as a crash before the write
+   * always did; while a delete is retried, later outboxes may go out too, so such a crash may
+   * publish several again. The first failure is kept and ends the drain at its next step; nothing
+   * after it is written. published() and publishLeftovers wait for every delete begun.
    */
   let clearing: Promise<void> = Promise.resolve();
   let clearFailure: { readonly err: unknown } | undefined;
   const clearLater = (ops: WriteOps): void => {
-    clearing = clearing.then(() => (clearFailure === undefined ? deps.write(ops) : undefined)).catch((err: unknown) => void (clearFailure ??= { err }));
+    clearing = clearing
+      .then(() => (clearFailure === undefined ? deps.write(ops) : undefined))
+      .catch((err: unknown) => {
+        if (clearFailure !== undefined) return;
+        clearFailure = { err };
+        deps.log.warn('deleting a published outbox failed; the next start publishes it again', { error: errorMessage(err) });
+      });
   };
   const cleared = async (): Promise<void> => {
     await clearing;
@@ -405,27 +413,28 @@ export const createPublication = (deps: PublicationDeps): Publication => {
   const drain = (): void => {
     if (draining !== undefined) return;
     draining = (async () => {
-      while (queue.length > 0) {
-        if (clearFailure !== undefined) throw clearFailure.err;
-        const group = takeGroup(queue);
-        queuedRecords -= group.reduce((n, o) => n + o.records.length, 0);
-        const commits = queue.length === 0 ? queuedCommits : undefined;
-        const ops = await publishUntilDone(group);
-        if (ops !== undefined) clearLater(ops);
-        if (commits !== undefined) deps.caughtUp(commits);
-      }
-      await cleared();
+      // An outbox queued while the last deletes were written (drain() saw this drain still running) goes out too.
+      do {
+        while (queue.length > 0) {
+          if (clearFailure !== undefined) throw clearFailure.err;
+          const group = takeGroup(queue);
+          queuedRecords -= group.reduce((n, o) => n + o.records.length, 0);
+          const commits = queue.length === 0 ? queuedCommits : undefined;
+          const ops = await publishUntilDone(group);
+          if (ops !== undefined) clearLater(ops);
+          if (commits !== undefined) deps.caughtUp(commits);
+        }
+        await cleared();
+      } while (queue.length > 0);
     })()
       .catch((err: unknown) => deps.failed(err))
-      .finally(() => {
-        draining = undefined;
-        // An outbox queued while the last deletes were written (drain() saw this drain still running) goes out now.
-        if (queue.length > 0 && clearFailure === undefined) drain();
-      });
+      .finally(() => (draining = undefined));
   };
 
   const published = async (): Promise<void> => {
     while (draining !== undefined) await draining;
+    // After a failed publication too, every delete begun is written (or has failed) before the store may close.
+    await clearing;
   };
 
   return {
@@ -440,6 +449,8 @@ export const createPublication = (deps: PublicationDeps): Publication => {
     },
     published,
     publishLeftovers: async () => {
+      // A delete still being written would leave its outbox looking unpublished.
+      await clearing;
       const left = await pendingOutboxes(deps.store);
       if (left.length === 0) return;
       deps.log.info('publishing outbox left by an earlier run', { snapshots: left.length, records: left.reduce((n, o) => n + o.records.length, 0) });

@@ -275,6 +275,29 @@ describe('publication: deletes of published outboxes beside the next transaction
     assert.deepStrictEqual(w.failures, []);
   });
 
+  it('ends the drain at a failed publication: what is queued behind it waits, and published() still waits for the deletes begun', async () => {
+    const w = world();
+    await w.publication.enqueue(outbox(1), []);
+    await w.publication.enqueue(outbox(2), []);
+    await settle();
+    w.sends[0].done.resolve(10n);
+    await settle();
+    await w.publication.enqueue(outbox(3), []);
+    assert.deepStrictEqual(w.sends.map((x) => x.n), ['1', '2'], 'snapshot 3 is queued behind the publication of snapshot 2');
+    const refused = new Error('no longer the active one');
+    w.sends[1].done.reject(refused);
+    let published = false;
+    void w.publication.published().then(() => (published = true));
+    await settle();
+    await settle();
+    assert.deepStrictEqual(w.failures, [refused]);
+    assert.equal(published, false, 'the delete of o/1 is still being written');
+    w.writes[0].done.resolve();
+    await settle();
+    assert.equal(published, true);
+    assert.deepStrictEqual(w.sends.map((x) => x.n), ['1', '2'], 'snapshot 3 never goes out before snapshot 2');
+  });
+
   it('fails on a delete that cannot be written, and publishes nothing queued after it learnt so', async () => {
     const w = world();
     await w.publication.enqueue(outbox(1), []);

@@ -26,7 +26,7 @@ import { CREATE_EVERY, createsIn, EVENT_WORKERS, infraTopic, LOG_FILE, loggedCou
 const QUICK = process.env.BENCH_QUICK === '1';
 const S = QUICK
   ? { targets: { 1: 300, 10: 1_000, 100: 3_000, 500: 6_000 }, warm: 2_000, latencySeconds: 3, restartSmall: 1_000, restartLargeMax: 20_000, ingestBudgetMs: 30_000, takeoverSmall: 300, takeoverLargeMax: 3_000, takeoverBudgetMs: 20_000, takeoverKills: 1, scaleWorkers: 1_000, scaleSeconds: 10, restarts: 3 }
-  : { targets: { 1: 2_000, 10: 6_000, 100: 30_000, 500: 100_000 }, warm: 10_000, latencySeconds: 10, restartSmall: 1_000, restartLargeMax: 1_000_000, ingestBudgetMs: 300_000, takeoverSmall: 1_000, takeoverLargeMax: 1_000_000, takeoverBudgetMs: 50_000, takeoverKills: 3, scaleWorkers: 10_000, scaleSeconds: 60, restarts: 9 };
+  : { targets: { 1: 2_000, 10: 6_000, 100: 30_000, 500: 100_000 }, warm: 10_000, latencySeconds: 10, restartSmall: 1_000, restartLargeMax: 1_000_000, ingestBudgetMs: 300_000, takeoverSmall: 1_000, takeoverLargeMax: 1_000_000, takeoverBudgetMs: 40_000, takeoverKills: 3, scaleWorkers: 10_000, scaleSeconds: 60, restarts: 9 };
 const BATCH_SIZES = [1, 10, 100, 500] as const;
 const DEFAULT_BATCH = 500;
 const RATE = 200;

@@ -112,7 +112,7 @@ export const scaleRun = async (stack: TestStack, d: Deployment, o: { workers: nu
     };
     // A fresh process: its JIT warms on a few seconds of asks before any is measured.
     await openLoop(o.askRate, 5, (i) => ask(i));
-    const unloaded = await openLoop(o.askRate, Math.min(15, o.seconds), (i) => ask(1_000 + i));
+    const unloaded = await openLoop(o.askRate, Math.min(10, o.seconds), (i) => ask(1_000 + i));
     say(`scale: unloaded ask p99 ${unloaded.summary.p99} ms at ${o.askRate}/s`);
 
     const generator = spawn(process.execPath, ['--require', 'tsx/cjs', join(__dirname, 'heartbeats.ts'), stack.brokers, stack.registryUrl, d.config.topicPrefix, String(o.workers), String(o.seconds + 5)], {

@@ -233,13 +233,19 @@ describe('publication: deletes of published outboxes beside the next transaction
     return { events, sends, writes, failures, publication };
   };
 
-  it('begins the next transaction before the last one’s delete is written, and writes the deletes in order', async () => {
+  /** Snapshots 1 and 2 committed: 1 published and its delete begun, 2 being published. */
+  const oneOutTwoGoing = async () => {
     const w = world();
     await w.publication.enqueue(outbox(1), []);
     await w.publication.enqueue(outbox(2), []);
     await settle();
     w.sends[0].done.resolve(10n);
     await settle();
+    return w;
+  };
+
+  it('begins the next transaction before the last one’s delete is written, and writes the deletes in order', async () => {
+    const w = await oneOutTwoGoing();
     assert.deepStrictEqual([...w.events].sort(), ['publish 1', 'publish 2', 'write o/1'], 'snapshot 2 goes out while o/1 is deleted');
     w.sends[1].done.resolve(11n);
     await settle();
@@ -276,12 +282,7 @@ describe('publication: deletes of published outboxes beside the next transaction
   });
 
   it('ends the drain at a failed publication: what is queued behind it waits, and published() still waits for the deletes begun', async () => {
-    const w = world();
-    await w.publication.enqueue(outbox(1), []);
-    await w.publication.enqueue(outbox(2), []);
-    await settle();
-    w.sends[0].done.resolve(10n);
-    await settle();
+    const w = await oneOutTwoGoing();
     await w.publication.enqueue(outbox(3), []);
     assert.deepStrictEqual(w.sends.map((x) => x.n), ['1', '2'], 'snapshot 3 is queued behind the publication of snapshot 2');
     const refused = new Error('no longer the active one');
@@ -299,12 +300,7 @@ describe('publication: deletes of published outboxes beside the next transaction
   });
 
   it('fails on a delete that cannot be written, and publishes nothing queued after it learnt so', async () => {
-    const w = world();
-    await w.publication.enqueue(outbox(1), []);
-    await w.publication.enqueue(outbox(2), []);
-    await settle();
-    w.sends[0].done.resolve(10n);
-    await settle();
+    const w = await oneOutTwoGoing();
     const broken = new Error('the store refuses writes');
     w.writes[0].done.reject(broken);
     await settle();

@@ -15,8 +15,8 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 all: build
 
 check-tools:
-	@command -v node >/dev/null || { echo "make: Node.js 20+ is required (https://nodejs.org or 'apt-get install nodejs')" >&2; exit 1; }
-	@node -e 'process.exit(+process.versions.node.split(".")[0] >= 20 ? 0 : 1)' || { echo "make: Node.js 20+ is required; found $$(node --version)" >&2; exit 1; }
+	@command -v node >/dev/null || { echo "make: Node.js 20.12+ is required (https://nodejs.org or 'apt-get install nodejs')" >&2; exit 1; }
+	@node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 12) ? 0 : 1)' || { echo "make: Node.js 20.12+ is required (crypto.hash); found $$(node --version)" >&2; exit 1; }
 	@command -v java >/dev/null || ls /usr/lib/jvm/*/bin/java >/dev/null 2>&1 || [ -n "$$JAVA_HOME" ] || { echo "make: Java 17+ is required for Kafka (and 21+ for the Schema Registry): 'apt-get install openjdk-17-jre-headless'" >&2; exit 1; }
 	@command -v mvn >/dev/null || { echo "make: Maven is required to fetch Kafka and the Schema Registry from Maven Central: 'apt-get install maven'" >&2; exit 1; }
 

@@ -173,12 +173,15 @@ export class ExplainBook {
     return out;
   }
 
-  /** Store puts: every record touched, and the log-time index entry of each new one (the expiry of remembered replies). */
-  puts(logTimeMs: number): [string, Buffer][] {
+  /**
+   * Store puts: every record touched, and the log-time index entry of each new one (the expiry of
+   * remembered replies) unless `indexed` says the pass writes that entry already.
+   */
+  puts(logTimeMs: number, indexed: (correlationId: string) => boolean = () => false): [string, Buffer][] {
     const out: [string, Buffer][] = [];
     for (const [id, r] of this.touched) {
       out.push([explainKey(id), encodeExplainRecord(r)]);
-      if (this.fresh.has(id)) out.push([dedupeTimeKey(logTimeMs, id), EMPTY]);
+      if (this.fresh.has(id) && !indexed(id)) out.push([dedupeTimeKey(logTimeMs, id), EMPTY]);
     }
     return out;
   }

@@ -209,7 +209,8 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
     if (publishes) out.push(record);
     seq++;
   };
-  const outputHeaders = (): Record<string, string> => ({ [H.snapshotId]: id.toString(), [H.seq]: String(seq) });
+  const idText = id.toString();
+  const outputHeaders = (): Record<string, string> => ({ [H.snapshotId]: idText, [H.seq]: String(seq) });
   /** What this pass decided per correlation id, for retries inside the same pass. */
   const given = new Map<string, Remembered>();
   const dedupePuts: [string, Buffer][] = [];
@@ -258,7 +259,8 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
         payload: null,
       });
     }
-    const headers: Record<string, string> = { ...outputHeaders(), [H.correlationId]: to.correlationId };
+    const headers = outputHeaders();
+    headers[H.correlationId] = to.correlationId;
     if (fingerprint !== undefined) headers[H.fingerprint] = fingerprint;
     const record: OutRecord = { topic: to.replyTo, key: to.correlationId, value, headers };
     emit(record);
@@ -564,7 +566,8 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
         ...inputs.map((r) => [offsetKey(r.topic, r.partition), Buffer.from((r.toOffset + 1n).toString())] as const),
         [META.snapshot, encodeMeta(meta, { logicVersion: deps.logicVersion ?? LOGIC_VERSION, proven: true })],
         ...dedupePuts,
-        ...(book?.puts(logTimeMs) ?? []),
+        // A request remembered in this pass has its log-time index entry in dedupePuts already.
+        ...(book?.puts(logTimeMs, (correlationId) => given.has(correlationId)) ?? []),
         // Published already: no outbox to keep.
         ...(publishes ? [[outbox.key, encodeOutbox(out)] as const] : []),
       ],

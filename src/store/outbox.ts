@@ -83,14 +83,33 @@ const read = (b: Buffer, at: number): { record: OutRecord; next: number } => {
   return { record: { topic, key, value, headers }, next: o };
 };
 
+/**
+ * A record's bytes, kept by the record (records are never changed) when it is written for a
+ * remembered reply, so the snapshot's outbox copies them rather than writing the record again.
+ */
+const written = new WeakMap<OutRecord, Buffer>();
+
+const bytesOf = (r: OutRecord): Buffer => {
+  let bytes = written.get(r);
+  if (bytes === undefined) {
+    bytes = Buffer.allocUnsafe(sizeOf(r));
+    write(bytes, 0, r);
+    written.set(r, bytes);
+  }
+  return bytes;
+};
+
 /** A snapshot's outbox as one value. */
 export const encodeOutbox = (records: readonly OutRecord[]): Buffer => {
   let size = 4;
-  for (const r of records) size += sizeOf(r);
+  for (const r of records) size += written.get(r)?.length ?? sizeOf(r);
   const out = Buffer.allocUnsafe(size);
   out.writeUInt32BE(records.length, 0);
   let o = 4;
-  for (const r of records) o = write(out, o, r);
+  for (const r of records) {
+    const bytes = written.get(r);
+    o = bytes === undefined ? write(out, o, r) : o + bytes.copy(out, o);
+  }
   return out;
 };
 
@@ -117,12 +136,17 @@ export interface RememberedRequest {
 }
 
 export const encodeRemembered = (r: RememberedRequest): Buffer => {
-  const fp = Buffer.from(r.fingerprint ?? '', 'latin1');
-  const reply = r.reply === undefined ? Buffer.alloc(0) : encodeOutbox([r.reply]);
-  const out = Buffer.allocUnsafe(1 + fp.length + reply.length);
-  out.writeUInt8(fp.length, 0);
-  fp.copy(out, 1);
-  reply.copy(out, 1 + fp.length);
+  const fp = r.fingerprint ?? '';
+  const fpLen = Buffer.byteLength(fp, 'latin1');
+  // The reply is an outbox of one after the fingerprint; its bytes are kept for the snapshot's outbox.
+  const reply = r.reply === undefined ? undefined : bytesOf(r.reply);
+  const out = Buffer.allocUnsafe(1 + fpLen + (reply === undefined ? 0 : 4 + reply.length));
+  out.writeUInt8(fpLen, 0);
+  out.write(fp, 1, 'latin1');
+  if (reply !== undefined) {
+    out.writeUInt32BE(1, 1 + fpLen);
+    reply.copy(out, 1 + fpLen + 4);
+  }
   return out;
 };
 

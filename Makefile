@@ -126,7 +126,7 @@ replay: build
 	@dir=$$(mktemp -d) && . ./.coord/run.env && $(COORDCTL) replay --to "$$dir/state" --verify --compare-live "$$COORD_HTTP"; rc=$$?; rm -rf "$$dir"; exit $$rc
 
 bench: build
-	npx tsx test/bench/run.ts
+	node dist/test/bench/run.js
 
 clean:
 	rm -rf dist .coord projections/protocol.gen.ts

@@ -367,7 +367,7 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
       const position = positionOf(e.raw, e.timestampMs, id);
       const explain = (reply: ReplyDraft | null, more: { changes?: { change: Change; before: Image | undefined }[]; commands?: readonly Command[]; dlq?: { code: string; reason: string } } = {}): void => {
         if (fingerprint !== undefined && e.correlationId !== undefined)
-          book?.record({ correlationId: e.correlationId, requestType: e.type, key: e.raw.key === null ? null : e.raw.key.toString(), position, snapshotTs: ts, stage: here, orderInStage, reply, ...more });
+          book?.record({ correlationId: e.correlationId, requestType: e.type, key: e.raw.key === null ? null : e.raw.key.toString(), position, snapshotTs: ts, stage: here, orderInStage, reply, changes: more.changes, commands: more.commands, dlq: more.dlq });
       };
       if (handler === undefined) {
         rejected++;
@@ -414,7 +414,7 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
         replyTo: e.replyTo,
         deadlineMs: e.deadlineMs,
         timestampMs: e.timestampMs,
-        ...(sender.principal === undefined ? {} : { principal: sender.principal }),
+        principal: sender.principal,
       };
       const waiting = handler.waiting;
       if (e.deadlineMs !== undefined && e.deadlineMs < logTimeMs && (waiting === undefined || !(await readThrough(state, () => waiting(msg, state))))) {

@@ -13,7 +13,7 @@ import { createParts } from '../../src/runtime';
 import { OUTBOX, statePrefix } from '../../src/store/keys';
 import { openStore, type Store } from '../../src/store/rocks';
 import type { Deployment } from '../support/deployment';
-import { benchLog, bounded, catalogTopic, now, round, sleep } from './workload';
+import { benchLog, benchScript, bounded, catalogTopic, now, round, sleep } from './workload';
 
 const log = benchLog('bench-coordinator');
 
@@ -226,7 +226,7 @@ export const restartOnce = async (d: Deployment, opts: { dataDir: string; groupI
 export const rssAfterRestart = (d: Deployment, opts: { dataDir: string; groupId: string }): Promise<{ rssMb: number; heapUsedMb: number; cachedImages: number }> => {
   const config = { ...d.config, dataDir: opts.dataDir, groupId: opts.groupId, tickIntervalMs: NO_TICKS_MS };
   const replacer = (_k: string, v: unknown): unknown => (typeof v === 'bigint' ? Number(v) : v);
-  const child = execFile(process.execPath, ['--expose-gc', '--require', 'tsx/cjs', join(__dirname, 'rss-child.ts'), JSON.stringify(config, replacer)], { timeout: 240_000, maxBuffer: 1 << 20 });
+  const child = execFile(process.execPath, ['--expose-gc', ...benchScript('rss-child'), JSON.stringify(config, replacer)], { timeout: 240_000, maxBuffer: 1 << 20 });
   return new Promise((resolve, reject) => {
     let out = '';
     let err = '';

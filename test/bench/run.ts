@@ -8,6 +8,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { cpus, loadavg, platform, release, totalmem } from 'node:os';
 import { join } from 'node:path';
+import { projectRoot } from '../../src/messaging/schemas';
 import { deployment, type Deployment } from '../support/deployment';
 import { startTestStack, type TestStack } from '../support/stack';
 import { DEFAULTS } from '../../src/config';
@@ -466,7 +467,8 @@ const main = async (): Promise<void> => {
         logFile: LOG_FILE,
       },
     };
-    const dir = join(__dirname, 'results');
+    // The sources' folder, whether the bench runs compiled (make bench) or through tsx.
+    const dir = join(projectRoot(), 'test/bench/results');
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, 'latest.json'), `${JSON.stringify(result, null, 2)}\n`);
     writeFileSync(

@@ -8,14 +8,13 @@
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
-import { join } from 'node:path';
 import { createClient } from '../../src/client/client';
 import { topicName } from '../../src/messaging/topics';
 import type { Deployment } from '../support/deployment';
 import type { TestStack } from '../support/stack';
 import { coordinatorProcess } from '../support/coordinator-process';
 import { openLoop, type LatencySummary } from './latency';
-import { benchLog, bounded, now, request, round, sleep } from './workload';
+import { benchLog, benchScript, bounded, now, request, round, sleep } from './workload';
 
 const log = benchLog('bench-scale');
 
@@ -115,7 +114,7 @@ export const scaleRun = async (stack: TestStack, d: Deployment, o: { workers: nu
     const unloaded = await openLoop(o.askRate, Math.min(10, o.seconds), (i) => ask(1_000 + i));
     say(`scale: unloaded ask p99 ${unloaded.summary.p99} ms at ${o.askRate}/s`);
 
-    const generator = spawn(process.execPath, ['--require', 'tsx/cjs', join(__dirname, 'heartbeats.ts'), stack.brokers, stack.registryUrl, d.config.topicPrefix, String(o.workers), String(o.seconds + 5)], {
+    const generator = spawn(process.execPath, [...benchScript('heartbeats'), stack.brokers, stack.registryUrl, d.config.topicPrefix, String(o.workers), String(o.seconds + 5)], {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     const lines: Record<string, number>[] = [];

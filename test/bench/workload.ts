@@ -13,6 +13,14 @@ import type { Deployment } from '../support/deployment';
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * Node's arguments to run a sibling script of the bench (`heartbeats`, `rss-child`) as this one
+ * runs: compiled when the bench runs compiled (`make bench`), through tsx when it runs from the
+ * sources.
+ */
+export const benchScript = (name: string): string[] =>
+  __filename.endsWith('.js') ? [join(__dirname, `${name}.js`)] : ['--require', 'tsx/cjs', join(__dirname, `${name}.ts`)];
+
 export const now = (): number => performance.now();
 
 /** Rejects with a message that names what hung; only a real hang reaches it, every budget is generous. */

@@ -3,20 +3,21 @@
  * image. A sum does not depend on order, so it is updated per change in O(1) and equals
  * the digest computed from scratch over the same state, on any machine.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 const MOD = 1n << 256n;
 
-const ZERO = Buffer.from([0]);
+/** sha256(key, 0, value), the bytes laid out once and hashed in one call. */
+const entrySha = (key: string, value: Buffer, encoding: 'hex' | 'buffer'): string | Buffer => {
+  const bytes = Buffer.allocUnsafe(Buffer.byteLength(key) + 1 + value.length);
+  const at = bytes.write(key, 0);
+  bytes[at] = 0;
+  value.copy(bytes, at + 1);
+  return encoding === 'hex' ? hash('sha256', bytes, 'hex') : hash('sha256', bytes, 'buffer');
+};
 
 /** One entry's term of the sum. */
-export const entryHash = (key: string, value: Buffer): bigint => {
-  const h = createHash('sha256');
-  h.update(key);
-  h.update(ZERO);
-  h.update(value);
-  return BigInt(`0x${h.digest('hex')}`);
-};
+export const entryHash = (key: string, value: Buffer): bigint => BigInt(`0x${entrySha(key, value, 'hex') as string}`);
 
 export const EMPTY_DIGEST = 0n;
 
@@ -51,11 +52,7 @@ export class DigestSum {
   private total = 0n;
 
   add(key: string, value: Buffer): void {
-    const h = createHash('sha256');
-    h.update(key);
-    h.update(ZERO);
-    h.update(value);
-    const b = h.digest();
+    const b = entrySha(key, value, 'buffer') as Buffer;
     for (let i = 0; i < 8; i++) this.limbs[i] += b.readUInt32BE(i * 4);
     if (++this.pending === 1 << 21) this.fold();
   }

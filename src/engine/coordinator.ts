@@ -20,7 +20,7 @@ import type { RawRecord } from './decode';
 import { failPoint } from './failpoints';
 import { createFold } from './fold';
 import { createFollower, type FollowerStatus } from './follower';
-import { Gatherer } from './gather';
+import { Gatherer, unfolded } from './gather';
 import { backoffMs, Health, pause, type Trouble } from './health';
 import type { PassResult } from './pass';
 import { createPublication, createPublisher, type Commits } from './publisher';
@@ -337,14 +337,7 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
 
   const pass = async (records: RawRecord[]): Promise<void> => {
     // Only records not folded yet, each once: a batch put back after a rebalance may meet its refetched copy.
-    const seen = new Set<string>();
-    const fresh = records.filter((r) => {
-      const want = expected.get(tpKey(r.topic, r.partition));
-      const id = `${r.topic}:${r.partition}:${r.offset}`;
-      if (want === undefined || BigInt(r.offset) < want || seen.has(id)) return false;
-      seen.add(id);
-      return true;
-    });
+    const fresh = unfolded(records, expected);
     if (fresh.length === 0) return;
     const result = await fold(fresh, current.state, current.meta, { holdUnknownSchemas, generation: activation.generation });
     failPoint('commit.before-publish');

@@ -13,6 +13,7 @@
  * partition in offset order, and its marker's input ranges stay contiguous.
  */
 import type { RawRecord } from './decode';
+import { tpKey } from './state';
 
 export interface GatherOptions {
   readonly batchSize: number;
@@ -194,3 +195,40 @@ export class Gatherer {
     for (const wake of waiting) wake();
   }
 }
+
+/**
+ * The records of a batch not folded yet, each once, in the batch's order: a record is new when
+ * its partition is expected (`expected`: the next offset to fold, keyed `topic:partition`), its
+ * offset is at or past that, and no copy of it came earlier in the batch (a batch put back after
+ * a rebalance may meet its refetched copy). A partition's offsets usually rise through a batch,
+ * so a copy is looked for only once one does not.
+ */
+export const unfolded = (records: readonly RawRecord[], expected: ReadonlyMap<string, bigint>): RawRecord[] => {
+  const lanes = new Map<string, { readonly want: bigint | undefined; last: bigint; taken: Set<bigint> | undefined }>();
+  const fresh: RawRecord[] = [];
+  let lastTopic: string | undefined;
+  let lastPartition = -1;
+  let lane: { readonly want: bigint | undefined; last: bigint; taken: Set<bigint> | undefined } | undefined;
+  for (const r of records) {
+    if (lane === undefined || r.topic !== lastTopic || r.partition !== lastPartition) {
+      const k = tpKey(r.topic, r.partition);
+      lane = lanes.get(k);
+      if (lane === undefined) lanes.set(k, (lane = { want: expected.get(k), last: -1n, taken: undefined }));
+      lastTopic = r.topic;
+      lastPartition = r.partition;
+    }
+    if (lane.want === undefined) continue;
+    const offset = BigInt(r.offset);
+    if (offset < lane.want) continue;
+    if (offset > lane.last) lane.last = offset;
+    else {
+      // Not past every offset taken from this partition so far: it may be a copy of one of them.
+      const l = lane;
+      l.taken ??= new Set(fresh.filter((f) => f.topic === r.topic && f.partition === r.partition).map((f) => BigInt(f.offset)));
+      if (l.taken.has(offset)) continue;
+    }
+    lane.taken?.add(offset);
+    fresh.push(r);
+  }
+  return fresh;
+};

@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { setImmediate as turn } from 'node:timers/promises';
 import type { RawRecord } from '../../src/engine/decode';
-import { Gatherer, type GatherOptions } from '../../src/engine/gather';
+import { Gatherer, unfolded, type GatherOptions } from '../../src/engine/gather';
 
 const record = (offset: number, bytes = 1, partition = 0): RawRecord => ({
   topic: 't',
@@ -248,5 +248,47 @@ describe('gather: Gatherer', () => {
       g.unshift(batch);
       assert.deepStrictEqual((await g.take(0)).map((r) => `${r.topic}:${r.offset}`), ['requests:0', 'requests:1', 'events:0']);
     });
+  });
+});
+
+describe('unfolded: the records of a batch not folded yet', () => {
+  /** The rule, said plainly: an expected partition, at or past its next offset, the first copy. */
+  const plainly = (rs: readonly RawRecord[], expected: ReadonlyMap<string, bigint>): RawRecord[] => {
+    const seen = new Set<string>();
+    return rs.filter((r) => {
+      const want = expected.get(`${r.topic}:${r.partition}`);
+      const id = `${r.topic}:${r.partition}:${r.offset}`;
+      if (want === undefined || BigInt(r.offset) < want || seen.has(id)) return false;
+      seen.add(id);
+      return true;
+    });
+  };
+  const at = (topic: string, partition: number, offset: number): RawRecord => ({ ...record(offset, 1, partition), topic });
+
+  it('takes each record once, past what was folded, from expected partitions only', () => {
+    const expected = new Map([['t:0', 5n], ['t:1', 0n]]);
+    const batch = [at('t', 0, 4), at('t', 0, 5), at('t', 1, 0), at('t', 0, 6), at('u', 0, 9), at('t', 0, 5), at('t', 0, 6), at('t', 0, 7), at('t', 1, 0), at('t', 1, 1)];
+    assert.deepEqual(unfolded(batch, expected).map((r) => `${r.topic}:${r.partition}:${r.offset}`), ['t:0:5', 't:1:0', 't:0:6', 't:0:7', 't:1:1']);
+  });
+
+  it('agrees with the rule said plainly on batches put back, refetched and interleaved', () => {
+    let seed = 7;
+    const next = (n: number): number => {
+      seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648;
+      return seed % n;
+    };
+    for (let round = 0; round < 2_000; round++) {
+      const expected = new Map<string, bigint>();
+      for (const p of [0, 1, 2]) if (next(4) > 0) expected.set(`t:${p}`, BigInt(next(20)));
+      const batch: RawRecord[] = [];
+      for (let i = next(60); i > 0; i--) {
+        const p = next(3);
+        // Runs in order, copies of what came before, and now and then an offset out of order.
+        const prev = batch.filter((r) => r.partition === p);
+        const offset = next(5) === 0 && prev.length > 0 ? Number(prev[next(prev.length)].offset) : next(8) === 0 ? next(40) : (prev.length === 0 ? next(25) : Number(prev[prev.length - 1].offset) + 1);
+        batch.push(at('t', p, offset));
+      }
+      assert.deepEqual(unfolded(batch, expected), plainly(batch, expected), `round ${round}`);
+    }
   });
 });

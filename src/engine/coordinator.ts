@@ -43,6 +43,9 @@ export interface CoordinatorDeps {
   readonly observer?: EngineObserver;
 }
 
+/** The least time between two commits of Kafka offsets for monitoring. */
+const MONITORING_COMMIT_MS = 500;
+
 /** What the engine reports as it works; the metrics observe it, nothing decides by it. */
 export interface EngineObserver {
   /** A pass committed `records` input records as `result`. */
@@ -359,7 +362,10 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
 
   /**
    * Kafka's committed offsets are for monitoring only (the truth is in RocksDB), so they never
-   * hold up a pass: one commit at a time, the newest offsets waiting for the next turn.
+   * hold up a pass: one commit at a time, the newest offsets waiting for the next turn, and at
+   * most one every MONITORING_COMMIT_MS, as Kafka Streams commits once a commit interval: a
+   * commit a pass (50 a second at 200 asks/s) was a write to __consumer_offsets that the broker
+   * did beside every transaction, for offsets no one reads that often.
    */
   let nextCommit: Commits | undefined;
   let committing = false;
@@ -372,6 +378,7 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
         const c = nextCommit;
         nextCommit = undefined;
         await consumer?.commitOffsets([...c]).catch((err) => log.debug('offset commit for monitoring failed', { error: errorMessage(err) }));
+        await pause(MONITORING_COMMIT_MS, () => !running);
       }
       committing = false;
     })();

@@ -272,23 +272,34 @@ describe('unfolded: the records of a batch not folded yet', () => {
   });
 
   it('agrees with the rule said plainly on batches put back, refetched and interleaved', () => {
+    // mulberry32: 32-bit arithmetic throughout, so every draw is as random as the next.
     let seed = 7;
     const next = (n: number): number => {
-      seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648;
-      return seed % n;
+      seed = (seed + 0x6d2b79f5) >>> 0;
+      let t = seed;
+      t = Math.imul(t ^ (t >>> 15), t | 1);
+      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+      return Math.floor((((t ^ (t >>> 14)) >>> 0) / 4_294_967_296) * n);
     };
+    const lanes = ['t:0', 't:1', 't:2', 'u:0', 'u:1'];
+    let mixed = 0;
     for (let round = 0; round < 2_000; round++) {
       const expected = new Map<string, bigint>();
-      for (const p of [0, 1, 2]) if (next(4) > 0) expected.set(`t:${p}`, BigInt(next(20)));
+      for (const lane of lanes) if (next(4) > 0) expected.set(lane, BigInt(next(20)));
       const batch: RawRecord[] = [];
       for (let i = next(60); i > 0; i--) {
-        const p = next(3);
+        const [topic, p] = lanes[next(lanes.length)].split(':');
+        const partition = Number(p);
         // Runs in order, copies of what came before, and now and then an offset out of order.
-        const prev = batch.filter((r) => r.partition === p);
-        const offset = next(5) === 0 && prev.length > 0 ? Number(prev[next(prev.length)].offset) : next(8) === 0 ? next(40) : (prev.length === 0 ? next(25) : Number(prev[prev.length - 1].offset) + 1);
-        batch.push(at('t', p, offset));
+        const prev = batch.filter((r) => r.topic === topic && r.partition === partition);
+        const offset = next(5) === 0 && prev.length > 0 ? Number(prev[next(prev.length)].offset) : next(8) === 0 ? next(40) : prev.length === 0 ? next(25) : Number(prev[prev.length - 1].offset) + 1;
+        batch.push(at(topic, partition, offset));
       }
-      assert.deepEqual(unfolded(batch, expected), plainly(batch, expected), `round ${round}`);
+      const fresh = unfolded(batch, expected);
+      if (new Set(fresh.map((r) => `${r.topic}:${r.partition}`)).size > 1) mixed++;
+      assert.deepEqual(fresh, plainly(batch, expected), `round ${round}`);
     }
+    // The rounds mixed partitions and topics in one batch, where a copy must be told from another lane's record.
+    assert.ok(mixed > 1_000, `only ${mixed} rounds took records of several partitions`);
   });
 });

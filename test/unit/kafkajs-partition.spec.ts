@@ -8,6 +8,7 @@
  */
 import { strict as assert } from 'node:assert';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 
 interface Long {
   xor(v: Long | number): Long;
@@ -50,6 +51,11 @@ const reference = (key: unknown): number => {
 };
 
 describe('the patched kafkajs partitioning', () => {
+  it('is the patched partitioning (patch-package applied the patch)', () => {
+    assert.match(readFileSync(require.resolve('kafkajs/src/producer/partitioners/default/murmur2'), 'utf8'), /Math\.imul/);
+    assert.match(readFileSync(require.resolve('kafkajs/src/producer/groupMessagesPerPartition'), 'utf8'), /current\.push\(message\)/);
+  });
+
   it("hashes keys as kafkajs's own murmur2 did: bytes, text and every tail length", () => {
     for (let i = 0; i < 20_000; i++) {
       const length = i % 67;

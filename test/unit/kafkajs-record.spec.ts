@@ -6,6 +6,7 @@
  * producer accepts, and for parts the lean path leaves to the Encoder.
  */
 import { strict as assert } from 'node:assert';
+import { readFileSync } from 'node:fs';
 
 interface KafkaEncoder {
   readonly buffer: Buffer;
@@ -69,7 +70,8 @@ const generator = (seed: number) => {
 
 describe('the patched kafkajs record encoder', () => {
   const { int, pick } = generator(20261203);
-  const text = (): string => pick(['', 'a', 'é', '日本', 'x'.repeat(int(300)), 'coord-snapshot-id', '\u{1F600}']) + String(int(1e6));
+  // Short ASCII (written by the lean path itself), empty, non-ASCII, long, and lone surrogates (which UTF-8 writes as U+FFFD).
+  const text = (): string => pick(['', 'coord-snapshot-id', String(int(1e6)), 'é', '日'.repeat(int(100)), 'x'.repeat(int(300)), '\u{1F600}', '\uD800', `a\uDC00b${int(9)}`, '\uD800'.repeat(70)]) + pick(['', String(int(1e6))]);
   const part = (): unknown => pick([null, undefined, text(), Buffer.from(text()), Buffer.alloc(int(70_000), int(256))]);
   const deltas = [0, 1, -1, 63, 64, -64, -65, 8191, 8192, 2 ** 31, -(2 ** 31), 2 ** 40 + 17, -(2 ** 40), 2 ** 52, -(2 ** 52)];
   const offsets = [0, 1, 63, 64, 8191, 8192, 2 ** 30, 2 ** 31 - 1];
@@ -84,9 +86,13 @@ describe('the patched kafkajs record encoder', () => {
   });
 
   it("leaves what it does not write to kafkajs's Encoder, with the same bytes", () => {
-    // Timestamp deltas beyond 2^52, and defaults for everything.
+    // Timestamp deltas beyond 2^52 (the Encoder's way), and a record of defaults only.
     for (const m of [{ timestampDelta: 2 ** 60, key: 'k', value: 'v' }, { timestampDelta: -(2 ** 53), key: null, value: null }, {}] as Message[])
       assert.ok(Record(m).buffer.equals(reference(m)), JSON.stringify(m));
+  });
+
+  it('is the patched encoder (patch-package applied the patch)', () => {
+    assert.match(readFileSync(require.resolve('kafkajs/src/protocol/recordBatch/record/v0'), 'utf8'), /const leanRecord = /);
   });
 
   it('hands the batch an Encoder holding exactly the record', () => {

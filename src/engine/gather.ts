@@ -223,9 +223,8 @@ export const unfolded = (records: readonly RawRecord[], expected: ReadonlyMap<st
     if (offset > lane.last) lane.last = offset;
     else {
       // Not past every offset taken from this partition so far: it may be a copy of one of them.
-      const l = lane;
-      l.taken ??= new Set(fresh.filter((f) => f.topic === r.topic && f.partition === r.partition).map((f) => BigInt(f.offset)));
-      if (l.taken.has(offset)) continue;
+      lane.taken ??= new Set(fresh.filter((f) => f.topic === r.topic && f.partition === r.partition).map((f) => BigInt(f.offset)));
+      if (lane.taken.has(offset)) continue;
     }
     lane.taken?.add(offset);
     fresh.push(r);

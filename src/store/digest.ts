@@ -7,17 +7,17 @@ import { hash } from 'node:crypto';
 
 const MOD = 1n << 256n;
 
-/** sha256(key, 0, value), the bytes laid out once and hashed in one call. */
-const entrySha = (key: string, value: Buffer, encoding: 'hex' | 'buffer'): string | Buffer => {
+/** What an entry's term hashes: key, 0, value, laid out once so sha256 takes them in one call. */
+const entryBytes = (key: string, value: Buffer): Buffer => {
   const bytes = Buffer.allocUnsafe(Buffer.byteLength(key) + 1 + value.length);
   const at = bytes.write(key, 0);
   bytes[at] = 0;
   value.copy(bytes, at + 1);
-  return encoding === 'hex' ? hash('sha256', bytes, 'hex') : hash('sha256', bytes, 'buffer');
+  return bytes;
 };
 
 /** One entry's term of the sum. */
-export const entryHash = (key: string, value: Buffer): bigint => BigInt(`0x${entrySha(key, value, 'hex') as string}`);
+export const entryHash = (key: string, value: Buffer): bigint => BigInt(`0x${hash('sha256', entryBytes(key, value), 'hex')}`);
 
 export const EMPTY_DIGEST = 0n;
 
@@ -52,7 +52,7 @@ export class DigestSum {
   private total = 0n;
 
   add(key: string, value: Buffer): void {
-    const b = entrySha(key, value, 'buffer') as Buffer;
+    const b = hash('sha256', entryBytes(key, value), 'buffer');
     for (let i = 0; i < 8; i++) this.limbs[i] += b.readUInt32BE(i * 4);
     if (++this.pending === 1 << 21) this.fold();
   }

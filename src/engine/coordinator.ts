@@ -23,7 +23,7 @@ import { createFollower, type FollowerStatus } from './follower';
 import { Gatherer, unfolded } from './gather';
 import { backoffMs, Health, pause, type Trouble } from './health';
 import type { PassResult } from './pass';
-import { createPublication, createPublisher, type Commits } from './publisher';
+import { createPublication, createPublisher, mergeCommits, type Commits } from './publisher';
 import { createRoleMachine, shownRole, type ShownRole } from './role';
 import { hasPendingOutbox, readFirstImages, storedLineage, storedMarkerPosition } from './layout';
 import { readThroughOf } from './load';
@@ -370,7 +370,7 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
   let nextCommit: Commits | undefined;
   let committing = false;
   const commitForMonitoring = (commits: Commits): void => {
-    nextCommit = commits;
+    nextCommit = mergeCommits(nextCommit, commits);
     if (committing) return;
     committing = true;
     void (async () => {

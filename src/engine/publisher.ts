@@ -300,6 +300,19 @@ export const createPublisher = (deps: PublisherDeps): Publisher => {
 /** Input offsets to commit to Kafka, for monitoring only (the truth is in RocksDB). */
 export type Commits = readonly { readonly topic: string; readonly partition: number; readonly offset: string }[];
 
+/**
+ * `earlier` and `later` together, each partition at its offset in `later` where it has one: a
+ * pass's commits name only the partitions it read, so the commits of several passes are merged,
+ * never replaced, or a partition read only by an earlier pass would never be committed.
+ */
+export const mergeCommits = (earlier: Commits | undefined, later: Commits): Commits => {
+  if (earlier === undefined || earlier.length === 0) return later;
+  const byPartition = new Map<string, Commits[number]>();
+  for (const c of earlier) byPartition.set(`${c.topic}:${c.partition}`, c);
+  for (const c of later) byPartition.set(`${c.topic}:${c.partition}`, c);
+  return [...byPartition.values()];
+};
+
 export interface PublicationDeps {
   readonly publisher: Publisher;
   readonly store: Store;
@@ -442,7 +455,7 @@ export const createPublication = (deps: PublicationDeps): Publication => {
       // The snapshot is committed; its outputs go out while the next batch is folded, in snapshot order.
       queue.push(outbox);
       queuedRecords += outbox.records.length;
-      queuedCommits = commits;
+      queuedCommits = mergeCommits(queuedCommits, commits);
       drain();
       // The fold may run ahead of publication, but only so far.
       if (queuedRecords > MAX_QUEUED_RECORDS) await published();

@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { KafkaJSConnectionError, KafkaJSNonRetriableError, KafkaJSNumberOfRetriesExceeded, KafkaJSProtocolError } from 'kafkajs';
 import { backoffMs, Health } from '../../src/engine/health';
-import { chunksOf, createPublication, createPublisher, type Publisher } from '../../src/engine/publisher';
+import { chunksOf, createPublication, createPublisher, type Commits, type Publisher } from '../../src/engine/publisher';
 import type { Outbox } from '../../src/engine/layout';
 import type { Store } from '../../src/store/rocks';
 import { silentLogger } from '../../src/log';
@@ -200,6 +200,7 @@ describe('publication: deletes of published outboxes beside the next transaction
     const sends: { n: string; done: ReturnType<typeof deferred<bigint | undefined>> }[] = [];
     const writes: { deletes: string; done: ReturnType<typeof deferred<void>> }[] = [];
     const failures: unknown[] = [];
+    const caught: Commits[] = [];
     const publisher = {
       fence: async () => undefined,
       close: async () => undefined,
@@ -228,9 +229,9 @@ describe('publication: deletes of published outboxes beside the next transaction
       lag: () => 0n,
       stoodDown: () => false,
       failed: (err) => void failures.push(err),
-      caughtUp: () => undefined,
+      caughtUp: (commits) => void caught.push(commits),
     });
-    return { events, sends, writes, failures, publication };
+    return { events, sends, writes, failures, caught, publication };
   };
 
   /** Snapshots 1 and 2 committed: 1 published and its delete begun, 2 being published. */
@@ -259,6 +260,26 @@ describe('publication: deletes of published outboxes beside the next transaction
     w.writes[1].done.resolve();
     await w.publication.published();
     assert.deepStrictEqual(w.events.slice(5), ['written o/2']);
+    assert.deepStrictEqual(w.failures, []);
+  });
+
+  it('reports the offsets of every partition the published passes read, not only the last pass’s', async () => {
+    const w = world();
+    const at = (topic: string, offset: string) => ({ topic, partition: 0, offset });
+    await w.publication.enqueue(outbox(1), [at('requests', '5'), at('ticks', '3')]);
+    await settle();
+    // Snapshots 2 and 3 wait behind snapshot 1 and go out together; each read one partition.
+    await w.publication.enqueue(outbox(2), [at('requests', '7')]);
+    await w.publication.enqueue(outbox(3), [at('events', '9')]);
+    w.sends[0].done.resolve(10n);
+    await settle();
+    w.sends[1].done.resolve(12n);
+    for (const x of w.writes) x.done.resolve();
+    await settle();
+    for (const x of w.writes) x.done.resolve();
+    await w.publication.published();
+    assert.deepStrictEqual(w.sends.map((x) => x.n), ['1', '2,3']);
+    assert.deepStrictEqual(w.caught.at(-1), [at('requests', '7'), at('ticks', '3'), at('events', '9')]);
     assert.deepStrictEqual(w.failures, []);
   });
 

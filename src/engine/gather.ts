@@ -196,6 +196,13 @@ export class Gatherer {
   }
 }
 
+/** One partition's progress in `unfolded`: the first offset wanted, the highest taken, the offsets taken once out of order. */
+interface PartitionSeen {
+  readonly want: bigint | undefined;
+  last: bigint;
+  taken: Set<bigint> | undefined;
+}
+
 /**
  * The records of a batch not folded yet, each once, in the batch's order: a record is new when
  * its partition is expected (`expected`: the next offset to fold, keyed `topic:partition`), its
@@ -204,11 +211,11 @@ export class Gatherer {
  * so a copy is looked for only once one does not.
  */
 export const unfolded = (records: readonly RawRecord[], expected: ReadonlyMap<string, bigint>): RawRecord[] => {
-  const lanes = new Map<string, { readonly want: bigint | undefined; last: bigint; taken: Set<bigint> | undefined }>();
+  const lanes = new Map<string, PartitionSeen>();
   const fresh: RawRecord[] = [];
   let lastTopic: string | undefined;
   let lastPartition = -1;
-  let lane: { readonly want: bigint | undefined; last: bigint; taken: Set<bigint> | undefined } | undefined;
+  let lane: PartitionSeen | undefined;
   for (const r of records) {
     if (lane === undefined || r.topic !== lastTopic || r.partition !== lastPartition) {
       const k = tpKey(r.topic, r.partition);

@@ -15,6 +15,7 @@ import type { Store, WriteOps } from '../store/rocks';
 import { pendingOutboxes, publishedOps, type OutRecord, type Outbox } from './layout';
 import { failPoint } from './failpoints';
 import { backoffMs, pause, type Health } from './health';
+import { tpKey } from './state';
 
 export interface PublisherDeps {
   readonly kafka: Kafka;
@@ -308,8 +309,8 @@ export type Commits = readonly { readonly topic: string; readonly partition: num
 export const mergeCommits = (earlier: Commits | undefined, later: Commits): Commits => {
   if (earlier === undefined || earlier.length === 0) return later;
   const byPartition = new Map<string, Commits[number]>();
-  for (const c of earlier) byPartition.set(`${c.topic}:${c.partition}`, c);
-  for (const c of later) byPartition.set(`${c.topic}:${c.partition}`, c);
+  for (const c of earlier) byPartition.set(tpKey(c.topic, c.partition), c);
+  for (const c of later) byPartition.set(tpKey(c.topic, c.partition), c);
   return [...byPartition.values()];
 };
 

@@ -3,6 +3,12 @@
  * up to `batchSize` records, lingering at most `batchTimeoutMs` for more once one has come.
  * A full buffer makes the fetch callback wait (heartbeating), which pauses fetching.
  *
+ * Under a backlog a batch grows (`maxBatchSize`): a pass costs less a record the more it folds
+ * (one store write, one digest step, one output per entity changed, however many records changed
+ * it). It doubles while at least a batch's worth more waits, and falls back to `batchSize` once
+ * the backlog is gone, or at once when a batch takes a request with no other request behind it:
+ * an ask that arrives while a pass runs waits for that pass, which should then be a short one.
+ *
  * The buffer has two lanes: requests (`first`) and the rest (events, ticks). A batch takes the
  * requests first, so an ask is never queued behind a backlog of heartbeats, and each lane has
  * its own bounds. A full requests lane makes its fetch wait (`push`); a full events lane pauses
@@ -17,6 +23,8 @@ import { tpKey } from './state';
 
 export interface GatherOptions {
   readonly batchSize: number;
+  /** Most records a batch grows to while a backlog waits; none (or batchSize): batches never grow. */
+  readonly maxBatchSize?: number;
   readonly batchTimeoutMs: number;
   /** Most records held in each lane; a fetch waits while its lane is past it. */
   readonly maxBuffered: number;
@@ -27,6 +35,17 @@ export interface GatherOptions {
   /** The topics whose records a batch takes first (requests); none: one lane. */
   readonly first?: (topic: string) => boolean;
 }
+
+/**
+ * The most records the batch after one of `limit` takes: twice as many (up to `maxBatchSize`)
+ * while `behind` records, at least a batch's worth, still wait; `batchSize` once fewer do, or when
+ * the batch took a request (`tookRequest`) and no request waits behind it (`requestsBehind`).
+ */
+export const nextBatchLimit = (opts: Pick<GatherOptions, 'batchSize' | 'maxBatchSize'>, limit: number, behind: number, tookRequest: boolean, requestsBehind: number): number => {
+  const most = Math.max(opts.batchSize, opts.maxBatchSize ?? opts.batchSize);
+  if (tookRequest && requestsBehind === 0) return opts.batchSize;
+  return behind >= limit ? Math.min(limit * 2, most) : opts.batchSize;
+};
 
 /** What a record holds in memory, roughly: its key and value. */
 const weight = (r: RawRecord): number => (r.key?.length ?? 0) + (r.value?.length ?? 0);
@@ -53,8 +72,17 @@ export class Gatherer {
   /** Told once the events lane is within its bounds again (a paused partition resumes). */
   private roomWaiters: (() => void)[] = [];
   private closed = false;
+  /** Most records the next batch takes: batchSize, or more while a backlog waits. */
+  private limit: number;
 
-  constructor(private readonly opts: GatherOptions) {}
+  constructor(private readonly opts: GatherOptions) {
+    this.limit = opts.batchSize;
+  }
+
+  /** Most records the next batch takes. */
+  get batchLimit(): number {
+    return this.limit;
+  }
 
   get size(): number {
     return this.lanes[0].records.length + this.lanes[1].records.length;
@@ -139,15 +167,16 @@ export class Gatherer {
   async take(idleMs: number): Promise<RawRecord[]> {
     if (this.size === 0) await this.wait(idleMs);
     if (this.size === 0) return [];
-    if (this.size < this.opts.batchSize && this.opts.batchTimeoutMs > 0) {
+    const limit = this.limit;
+    if (this.size < limit && this.opts.batchTimeoutMs > 0) {
       const until = Date.now() + this.opts.batchTimeoutMs;
-      while (!this.closed && this.size < this.opts.batchSize && Date.now() < until) await this.wait(until - Date.now());
+      while (!this.closed && this.size < limit && Date.now() < until) await this.wait(until - Date.now());
     }
     const batch: RawRecord[] = [];
     let bytes = 0;
     for (const lane of this.lanes) {
       let n = 0;
-      while (n < lane.records.length && batch.length + n < this.opts.batchSize) {
+      while (n < lane.records.length && batch.length + n < limit) {
         const size = lane.records[n].value?.length ?? 0;
         if (batch.length + n > 0 && bytes + size > this.opts.maxBatchBytes) break;
         bytes += size;
@@ -159,6 +188,7 @@ export class Gatherer {
       // A batch full by count or bytes before this lane was emptied takes nothing of the next one.
       if (lane.records.length > 0) break;
     }
+    this.limit = nextBatchLimit(this.opts, limit, this.size, this.opts.first !== undefined && batch.length > 0 && this.opts.first(batch[0].topic), this.lanes[0].records.length);
     this.releasePushers();
     return batch;
   }

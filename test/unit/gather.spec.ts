@@ -2,6 +2,7 @@ import { strict as assert } from 'node:assert';
 import { setImmediate as turn } from 'node:timers/promises';
 import type { RawRecord } from '../../src/engine/decode';
 import { Gatherer, unfolded, type GatherOptions } from '../../src/engine/gather';
+import { seeded } from '../support/random';
 
 const record = (offset: number, bytes = 1, partition = 0): RawRecord => ({
   topic: 't',
@@ -335,14 +336,8 @@ describe('unfolded: the records of a batch not folded yet', () => {
 
   it('agrees with the rule said plainly on batches put back, refetched and interleaved', () => {
     // mulberry32: 32-bit arithmetic throughout, so every draw is as random as the next.
-    let seed = 7;
-    const next = (n: number): number => {
-      seed = (seed + 0x6d2b79f5) >>> 0;
-      let t = seed;
-      t = Math.imul(t ^ (t >>> 15), t | 1);
-      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-      return Math.floor((((t ^ (t >>> 14)) >>> 0) / 4_294_967_296) * n);
-    };
+    const draw = seeded(7);
+    const next = (n: number): number => Math.floor(draw() * n);
     const lanes = ['t:0', 't:1', 't:2', 'u:0', 'u:1'];
     let mixed = 0;
     for (let round = 0; round < 2_000; round++) {

@@ -1,6 +1,7 @@
 import { strict as assert } from 'node:assert';
 import type { RawRecord } from '../../src/engine/decode';
 import { inputRanges } from '../../src/engine/pass';
+import { seeded } from '../support/random';
 
 const at = (topic: string, partition: number, offset: number): RawRecord => ({ topic, partition, offset: String(offset), key: null, value: null, timestamp: '0' });
 
@@ -21,15 +22,8 @@ const plainly = (batch: readonly RawRecord[]) => {
 
 describe('inputRanges: the offsets a pass folded, per partition', () => {
   it('agrees with the rule said plainly on batches of interleaved runs, offsets out of order and offsets of different lengths', () => {
-    // mulberry32, as in the gather spec.
-    let seed = 11;
-    const next = (n: number): number => {
-      seed = (seed + 0x6d2b79f5) >>> 0;
-      let t = seed;
-      t = Math.imul(t ^ (t >>> 15), t | 1);
-      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-      return Math.floor((((t ^ (t >>> 14)) >>> 0) / 4_294_967_296) * n);
-    };
+    const draw = seeded(11);
+    const next = (n: number): number => Math.floor(draw() * n);
     const lanes = ['t:0', 't:1', 'u:0', 'u:10', 'v:2'];
     let runs = 0;
     for (let round = 0; round < 2_000; round++) {

@@ -8,6 +8,7 @@
  */
 import { strict as assert } from 'node:assert';
 import { readFileSync } from 'node:fs';
+import { draws } from '../support/random';
 
 interface KafkaEncoder {
   readonly buffer: Buffer;
@@ -63,23 +64,8 @@ const reference = (decoder: KafkaDecoder, batchContext: BatchContext = {}): unkn
   return { magicByte, attributes, timestamp, offset, key, value, headers, isControlRecord: isControlBatch, batchContext };
 };
 
-/** mulberry32, so a failure can be replayed. */
-const generator = (seed: number) => {
-  let a = seed >>> 0;
-  const next = (): number => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  const int = (n: number): number => Math.floor(next() * n);
-  const pick = <T>(xs: readonly T[]): T => xs[int(xs.length)];
-  return { int, pick };
-};
-
 describe('the patched kafkajs record decoder', () => {
-  const { int, pick } = generator(20261203);
+  const { int, pick } = draws(20261203);
   const bases = ['0', '1', '42', '-1', '1733000000000', String(2 ** 53 - 5), String(2 ** 53), '9007199254740993', '9223372036854775000', '-9223372036854775808'];
   const deltas: (number | bigint)[] = [0, 1, -1, 63, 64, -65, 8191, 8192, 2 ** 31 - 1, -(2 ** 31), 2 ** 40 + 17, -(2 ** 40), 2 ** 48 - 1, -(2 ** 48), 2 ** 48, 2 ** 52, -(2 ** 52), 2n ** 60n, -(2n ** 62n)];
   const names = ['coord-correlation-id', 'h', 'é', '__proto__', 'constructor', 'toString', '1', '0', ''];

@@ -6,8 +6,9 @@
  * Under a backlog a batch grows (`maxBatchSize`): a pass costs less a record the more it folds
  * (one store write, one digest step, one output per entity changed, however many records changed
  * it). It doubles while at least a batch's worth more waits, and falls back to `batchSize` once
- * the backlog is gone, or at once when a batch takes a request with no other request behind it:
- * an ask that arrives while a pass runs waits for that pass, which should then be a short one.
+ * the backlog is gone. A request is never folded in a grown batch unless a backlog of requests
+ * is what grew it, and after a batch that took a request with no other behind it the next one is
+ * short again: an ask that arrives while a pass runs waits for that pass, which should be short.
  *
  * The buffer has two lanes: requests (`first`) and the rest (events, ticks). A batch takes the
  * requests first, so an ask is never queued behind a backlog of heartbeats, and each lane has
@@ -158,6 +159,7 @@ export class Gatherer {
   /** Forgets every buffered record (the member's partitions were taken away or given anew). */
   drop(): void {
     for (const lane of this.lanes) lane.clear();
+    this.limit = this.opts.batchSize;
     // The partitions paused for room stay paused: whoever drops the buffer seeks and resumes them itself.
     this.roomWaiters = [];
     this.releasePushers();
@@ -167,11 +169,13 @@ export class Gatherer {
   async take(idleMs: number): Promise<RawRecord[]> {
     if (this.size === 0) await this.wait(idleMs);
     if (this.size === 0) return [];
-    const limit = this.limit;
-    if (this.size < limit && this.opts.batchTimeoutMs > 0) {
+    if (this.size < this.limit && this.opts.batchTimeoutMs > 0) {
       const until = Date.now() + this.opts.batchTimeoutMs;
-      while (!this.closed && this.size < limit && Date.now() < until) await this.wait(until - Date.now());
+      while (!this.closed && this.size < this.limit && Date.now() < until) await this.wait(until - Date.now());
     }
+    // A request that came in while a grown pass ran goes in a short one, unless a backlog of requests is what grew it.
+    const requests = this.opts.first === undefined ? 0 : this.lanes[0].records.length;
+    const limit = requests === 0 ? this.limit : Math.min(this.limit, Math.max(this.opts.batchSize, requests));
     const batch: RawRecord[] = [];
     let bytes = 0;
     for (const lane of this.lanes) {

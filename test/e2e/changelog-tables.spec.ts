@@ -12,7 +12,7 @@ import { createParts, type Parts } from '../../src/runtime';
 import { assertHolds, listAnswers, runScenario, startDeployment, type ScenarioRun } from '../support/changelog-scenario';
 import { coordctl } from '../support/coordctl';
 import { testLog } from '../support/deployment';
-import { FLINK_SETUP, flinkReady, flinkTable, runFlink, TABLES } from '../support/flink';
+import { FLINK_SETUP, FLINK_TIMEOUT_MS, flinkReady, flinkTable, runFlink, TABLES } from '../support/flink';
 import { asAdmin, asRole, connectionEnv } from '../support/secure';
 import { testStack } from '../support/stack';
 import { waitFor } from '../support/wait';
@@ -216,7 +216,9 @@ describe('the changelog’s tables: compacted topics that a late consumer, coord
     assert.ok(lines.some((l) => l.key === 'audit' && l.tombstone === true));
   });
 
-  it('has Flink SQL, reading the compacted topics with the README’s statements, end with the logical sources, queries and workers the coordinator lists at the same snapshot', async () => {
+  it('has Flink SQL, reading the compacted topics with the README’s statements, end with the logical sources, queries and workers the coordinator lists at the same snapshot', async function () {
+    // Room for a second Flink run (runFlink retries a failed one) after a first that took all its time.
+    this.timeout(2 * FLINK_TIMEOUT_MS + 120_000);
     const answers = await listAnswers(run);
     // The List answers describe the tables' final state: no table changed after their snapshot.
     for (const entity of ['logical-source', 'query', 'worker']) {

@@ -15,7 +15,7 @@ const ROOT = projectRoot();
 const PYTHON = join(ROOT, '.cache/flink/venv/bin/python');
 const JARS = join(ROOT, '.cache/flink/jars');
 /** Flink's JVM starts, plans and runs one job for the three tables: slow on a busy machine, never unbounded. */
-const FLINK_TIMEOUT_MS = 300_000;
+export const FLINK_TIMEOUT_MS = 300_000;
 
 export const TABLES = ['logical_sources', 'queries', 'workers'] as const;
 

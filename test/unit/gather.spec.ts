@@ -288,15 +288,25 @@ describe('gather: batches that grow under a backlog', () => {
     assert.equal(g.batchLimit, 10);
   });
 
-  it('falls back at once when a batch takes a request with no request behind it, whatever events wait', async () => {
+  it('folds a request that comes in under a backlog of events in a short batch, and the batch after it too', async () => {
     const g = lanes({ batchSize: 10, maxBatchSize: 80 });
     await g.push(on('events', 0, 1_000), noHeartbeat);
-    assert.deepStrictEqual(await sizes(g, 3), [10, 20, 40]);
+    assert.deepStrictEqual(await sizes(g, 4), [10, 20, 40, 80]);
     await g.push(on('requests', 0, 1), noHeartbeat);
     const withAsk = await g.take(0);
-    assert.equal(withAsk.length, 80);
+    assert.equal(withAsk.length, 10, 'the ask waits for no grown pass of its own');
     assert.equal(withAsk[0].topic, 'requests', 'the request first');
     assert.equal(g.batchLimit, 10, 'the next pass is a short one, for the next ask');
+    assert.deepStrictEqual(await sizes(g, 2), [10, 20], 'then the events grow again');
+  });
+
+  it('starts again from batchSize after a drop', async () => {
+    const g = lanes({ batchSize: 10, maxBatchSize: 80 });
+    await g.push(on('events', 0, 500), noHeartbeat);
+    assert.deepStrictEqual(await sizes(g, 3), [10, 20, 40]);
+    g.drop();
+    await g.push(on('events', 0, 500), noHeartbeat);
+    assert.deepStrictEqual(await sizes(g, 1), [10]);
   });
 
   it('grows under a backlog of requests too: an ask behind them waits less with larger passes', async () => {

@@ -46,6 +46,12 @@ export interface CoordinatorDeps {
 /** The least time between two commits of Kafka offsets for monitoring. */
 const MONITORING_COMMIT_MS = 500;
 
+/** How long the group may take to answer a join: every member's rejoin waits at most this long on the broker. */
+const REBALANCE_TIMEOUT_MS = 30_000;
+
+/** How long a disconnect of a consumer given up may take before it is left behind. */
+const DISCONNECT_TIMEOUT_MS = 10_000;
+
 /** What the engine reports as it works; the metrics observe it, nothing decides by it. */
 export interface EngineObserver {
   /** A pass committed `records` input records as `result`. */
@@ -318,6 +324,8 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
    * heartbeat or a rebalance says where it stands.
    */
   let lastHeartbeatMs = 0;
+  /** The last word of the group to this instance's consumer (a join, a heartbeat), or the consumer's creation. */
+  let heardFromGroupMs = 0;
   let lastOwned: readonly { topic: string; partition: number }[] = [];
   const mayPublish = (): boolean => running && role.is('active', 'activating') && Date.now() - lastHeartbeatMs < config.sessionTimeoutMs * 0.8;
 
@@ -454,19 +462,26 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
       maxWaitTimeInMs: 100,
       sessionTimeout: config.sessionTimeoutMs,
       heartbeatInterval: Math.max(500, Math.floor(config.sessionTimeoutMs / 10)),
-      rebalanceTimeout: 30_000,
+      rebalanceTimeout: REBALANCE_TIMEOUT_MS,
       partitionAssigners: [singleActiveAssigner(startedAt, () => served)],
       // A broker that restarts makes kafkajs give up on errors it deems final (no group coordinator yet);
       // the state is safe in RocksDB, so the consumer always starts again and rejoins.
       retry: { retries: 10, initialRetryTime: 200, maxRetryTime: 10_000, restartOnFailure: async () => true },
     });
     const c = consumer;
+    heardFromGroupMs = Date.now();
+    /** Set by the fail point group.heartbeat: this consumer is heard no more, as if wedged inside kafkajs. */
+    let lost = false;
+    // A consumer given up for silence (see watchGroup) speaks for this instance no more.
+    const heard = (): boolean => consumer === c && !lost;
     c.on(c.events.GROUP_JOIN, ({ payload }) => {
+      if (!heard()) return;
       // Synchronously, before the first fetch: nothing is consumed until the store agrees with the log.
       expected.clear();
       gatherer.drop();
       if (role.is('stopped')) return;
-      lastHeartbeatMs = Date.now();
+      lastHeartbeatMs = heardFromGroupMs = Date.now();
+      health.ok('consumer');
       const attempt = activation.next();
       const owned = Object.entries(payload.memberAssignment).flatMap(([topic, partitions]) => partitions.map((partition) => ({ topic, partition })));
       lastOwned = owned;
@@ -482,7 +497,8 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
     });
     let resuming = false;
     c.on(c.events.HEARTBEAT, () => {
-      lastHeartbeatMs = Date.now();
+      if (!heard() || (lost = failPoint('group.heartbeat'))) return;
+      lastHeartbeatMs = heardFromGroupMs = Date.now();
       // Still a member of the same generation after standing down: the partitions are still ours.
       if (!role.is('stoodDown') || resuming || lastOwned.length === 0) return;
       resuming = true;
@@ -492,7 +508,7 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
         .finally(() => (resuming = false));
     });
     c.on(c.events.CRASH, ({ payload }) => {
-      if (role.is('stopped')) return;
+      if (role.is('stopped') || !heard()) return;
       role.to('joining');
       log.error('consumer crashed', { error: errorMessage(payload.error), restart: payload.restart });
       // kafkajs gives up for good on some errors of a broker that restarts (no group coordinator yet):
@@ -542,11 +558,15 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
 
   /** A new consumer after kafkajs gave one up, retried with a bounded backoff and shown on /readyz while it fails. */
   const rejoin = async (): Promise<void> => {
-    await consumer?.disconnect().catch(() => undefined);
+    const old = consumer;
+    consumer = undefined;
+    await leaveBehind(old);
     for (let attempt = 1; running; attempt++) {
       try {
         await joinGroup();
-        health.ok('consumer');
+        // A stop while it joined: close disconnected the consumer before this one.
+        if (!running) await leaveBehind(consumer);
+        // The trouble clears once the group answers the join (GROUP_JOIN).
         log.info('a new consumer joined the group', { attempt });
         return;
       } catch (err) {
@@ -556,6 +576,49 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
       }
     }
   };
+
+  /** Disconnects a consumer given up, waiting at most DISCONNECT_TIMEOUT_MS: one wedged inside kafkajs may never finish. */
+  const leaveBehind = async (c: Consumer | undefined): Promise<void> => {
+    if (c === undefined) return;
+    let timer: NodeJS.Timeout | undefined;
+    const gone = await Promise.race([
+      c.disconnect().then(() => true, () => true),
+      new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), DISCONNECT_TIMEOUT_MS))),
+    ]);
+    clearTimeout(timer);
+    if (!gone) log.warn('a consumer given up did not disconnect in time; it is left behind', { waitedMs: DISCONNECT_TIMEOUT_MS });
+  };
+
+  /**
+   * The deadline on the group's word. A member hears from the group every heartbeat interval,
+   * even with every partition paused, and a join is answered within the rebalance timeout and
+   * kafkajs's 5 s on top, twice when the broker first asks for a member id. A consumer silent
+   * past that and a session is wedged: kafkajs was seen to give up a failed rejoin without a
+   * word and go on fetching as no member, heartbeating nothing, after the group coordinator's
+   * broker died under it; a stood-down instance then waits forever. Instead a new consumer
+   * joins the group, as a restart would, counted on /readyz and /metrics. What was committed
+   * waits in RocksDB.
+   */
+  const groupSilenceLimitMs = 2 * (REBALANCE_TIMEOUT_MS + 5_000) + config.sessionTimeoutMs;
+  let rejoining = false;
+  const watchGroup = (): void => {
+    if (!running || rejoining || consumer === undefined || role.is('stopped')) return;
+    const silentMs = Date.now() - heardFromGroupMs;
+    if (silentMs <= groupSilenceLimitMs) return;
+    health.failing('consumer', `no word from the group for ${silentMs} ms (a join or a heartbeat); a new consumer joins it again`);
+    log.error('no word from the group for longer than a rebalance may take; a new consumer joins it again', { silentMs, role: role.current });
+    rejoining = true;
+    // Nothing more is folded or published under the silent membership, and an activation under way is moot; the next join activates from RocksDB.
+    activation.next();
+    publication.drop();
+    expected.clear();
+    gatherer.drop();
+    role.to('joining');
+    void rejoin()
+      .catch(fail)
+      .finally(() => (rejoining = false));
+  };
+  let groupWatch: NodeJS.Timeout | undefined;
 
   const start = async (): Promise<void> => {
     ({ state: current.state, meta: current.meta, offsets: current.offsets } = await loadChecked(store, log, through));
@@ -568,6 +631,8 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
     running = true;
     loop = runLoop();
     await joinGroup();
+    groupWatch = setInterval(watchGroup, 1_000);
+    groupWatch.unref();
   };
 
   let closing: Promise<void> | undefined;
@@ -577,10 +642,11 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
     closing ??= (async () => {
       running = false;
       role.to('stopped');
+      clearInterval(groupWatch);
       await follower.stop();
       await ticker.stop();
       gatherer.close();
-      await consumer?.disconnect().catch(() => undefined);
+      await leaveBehind(consumer);
       await loop;
       await publication.published();
       await publisher.close();

@@ -4,7 +4,7 @@ import type { Client } from '../../src/client/client';
 import type { FailPointName } from '../../src/engine/failpoints';
 import { coordinatorProcess, type CoordinatorProcess } from '../support/coordinator-process';
 import { deployment, type Deployment } from '../support/deployment';
-import { steadyLoad } from '../support/load';
+import { notOk, steadyLoad } from '../support/load';
 import { testStack } from '../support/stack';
 import { waitFor } from '../support/wait';
 import { startProbe } from './probe';
@@ -103,4 +103,48 @@ describe('fail points: a crash at each one, under load', function () {
           await assertVerdict(d, client, serving.httpUrl, load.names, replies);
         });
       });
+});
+
+describe('a consumer that goes silent inside kafkajs, under load', function () {
+  this.timeout(600_000);
+  let d: Deployment;
+  let a: CoordinatorProcess;
+  let client: Client;
+
+  before(async () => {
+    d = await deployment(testStack(), 'fp-group-silent');
+    a = await coordinatorProcess(testStack(), { prefix: d.config.topicPrefix, name: `${d.config.topicPrefix}-a`, env });
+    // The 20th heartbeat's answer is the last the instance hears from that consumer: it publishes nothing more, and waits.
+    await a.start({ COORD_FAILPOINTS: 'group.heartbeat=lose@20' });
+    client = await d.client();
+  });
+
+  after(async () => {
+    await d?.close();
+    await a?.stop();
+  });
+
+  it('gives the silent consumer up once two rebalances and a session passed without a word, joins again, and serves: every request one effect, replay identical', async () => {
+    const probe = startProbe(client);
+    await waitFor('the fail point to fire', async () => fired(a, 'group.heartbeat'), 120_000);
+    const silentFrom = Date.now();
+    // Asked over the silence and past its deadline (2 × 35 s + 6 s), and over the new consumer's join.
+    const load = steadyLoad(client, 'silent', REQUESTS, { senders: 2, gapMs: 2_500 });
+    const replies = await load.done;
+    await probe.stop();
+    const log = readFileSync(a.logFile, 'utf8');
+    const gaveUp = log.split('\n').find((l) => l.includes('no word from the group for longer than a rebalance may take'));
+    assert.ok(gaveUp !== undefined, `the instance gave the silent consumer up (see ${a.logFile})`);
+    const silentMs = (JSON.parse(gaveUp) as { silentMs: number }).silentMs;
+    assert.ok(silentMs > 76_000 && silentMs < 80_000, `given up at the deadline, not before nor long after: ${silentMs} ms`);
+    const gap = probe.longestGapSince(silentFrom);
+    recordUnavailability('a consumer silent inside kafkajs', gap);
+    console.log(`      given up after ${silentMs} ms of silence; longest time a client went unanswered: ${gap} ms`);
+    await waitFor('the instance to serve under its new consumer', async () => (await a.status())?.role === 'active', 60_000);
+    const status = await a.status();
+    assert.ok((status?.retries.consumer ?? 0) >= 1, `the new join is counted on /readyz: ${JSON.stringify(status?.retries)}`);
+    assert.equal(a.exited, false, 'the instance was never restarted');
+    assert.deepEqual(notOk(replies), [], 'every create took effect exactly once');
+    await assertVerdict(d, client, a.httpUrl, load.names, replies);
+  });
 });

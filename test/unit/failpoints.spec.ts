@@ -12,11 +12,23 @@ describe('fail points', function () {
     assert.equal(parseFailPoints('  '), undefined);
   });
 
-  it('reads a crash, a pause and the hit they fire at', () => {
-    const armed = parseFailPoints('commit.before-publish=crash@20, activation.after-fence=pause:3000');
+  it('reads a crash, a pause, a loss and the hit they fire at', () => {
+    const armed = parseFailPoints('commit.before-publish=crash@20, activation.after-fence=pause:3000,group.heartbeat=lose@7');
     assert.deepEqual(armed?.get('commit.before-publish'), { action: { kind: 'crash' }, at: 20, hits: 0 });
     assert.deepEqual(armed?.get('activation.after-fence'), { action: { kind: 'pause', ms: 3000 }, at: 1, hits: 0 });
-    assert.equal(armed?.size, 2);
+    assert.deepEqual(armed?.get('group.heartbeat'), { action: { kind: 'lose' }, at: 7, hits: 0 });
+    assert.equal(armed?.size, 3);
+  });
+
+  it('answers true at the armed hit of a loss only, and the process goes on', () => {
+    const script = `const { failPoint } = require(${JSON.stringify(join(__dirname, '../../src/engine/failpoints.ts'))});
+      const said = [];
+      for (let i = 1; i <= 5; i++) said.push(failPoint('group.heartbeat'));
+      process.stdout.write(JSON.stringify(said));`;
+    const res = spawnSync(process.execPath, ['--require', 'tsx/cjs', '-e', script], { env: { ...process.env, COORD_FAILPOINTS: 'group.heartbeat=lose@3' }, encoding: 'utf8' });
+    assert.equal(res.status, 0, res.stderr);
+    assert.deepEqual(JSON.parse(res.stdout), [false, false, true, false, false]);
+    assert.match(res.stderr, /"point":"group.heartbeat","action":"lose","hit":3/);
   });
 
   it('refuses a point it does not know, naming the ones it does', () => {

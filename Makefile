@@ -20,7 +20,8 @@ check-tools:
 	@command -v java >/dev/null || ls /usr/lib/jvm/*/bin/java >/dev/null 2>&1 || [ -n "$$JAVA_HOME" ] || { echo "make: Java 17+ is required for Kafka (and 21+ for the Schema Registry): 'apt-get install openjdk-17-jre-headless'" >&2; exit 1; }
 	@command -v mvn >/dev/null || { echo "make: Maven is required to fetch Kafka and the Schema Registry from Maven Central: 'apt-get install maven'" >&2; exit 1; }
 
-$(STAMP): package.json package-lock.json
+## A changed patch of a dependency is applied by a new install (patch-package runs after npm ci).
+$(STAMP): package.json package-lock.json $(wildcard patches/*.patch)
 	npm ci --no-audit --no-fund
 	@touch $@
 

@@ -69,6 +69,13 @@ export interface Change {
 export type Image = { readonly [field: string]: Json | undefined };
 export type Json = string | number | boolean | null | readonly Json[] | Image;
 
+/**
+ * An image's copy a decider sets fields on before it returns it: `const next: Mutable<I> = { ...image }`
+ * then assignments keeps `{ ...image, field: v }`'s keys and order at under half its cost on a hot
+ * path (V8 clones a plain spread fast, not one that overrides its keys).
+ */
+export type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
 /** A typed reply payload: the Avro record name of the Reply's payload branch and its value. */
 export interface Payload {
   readonly type: string;

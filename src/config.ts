@@ -59,8 +59,15 @@ export interface Config {
   readonly maxCachedAllocations: number;
   /** Log time the history stays readable `asOf` without a read hold. */
   readonly historyRetentionMs: number;
-  /** Most messages folded into one snapshot. */
+  /** Most messages folded into one snapshot, as a rule: see maxBatchSize for a backlog. */
   readonly batchSize: number;
+  /**
+   * Most messages one snapshot folds while a backlog waits (a catch-up, a burst): a batch grows
+   * from batchSize, doubling while at least a batch's worth more waits, and falls back to
+   * batchSize once the backlog is gone or a request comes in with none behind it, so an ask is
+   * not kept waiting behind a large pass. Equal to batchSize: batches never grow.
+   */
+  readonly maxBatchSize: number;
   /**
    * Longest linger for a batch to fill once a first record is there. Under load batches fill
    * while the previous pass runs, so a long linger only adds latency to a quiet system.
@@ -144,6 +151,7 @@ export const DEFAULTS: Config = Object.freeze({
   maxCachedAllocations: 8,
   historyRetentionMs: 600_000,
   batchSize: 500,
+  maxBatchSize: 5_000,
   batchTimeoutMs: 2,
   maxValueBytes: 1_000_000,
   replyTopic: 'coord.replies',
@@ -197,6 +205,7 @@ const FIELDS: Readonly<Record<keyof Config, { kind: Kind; env: string }>> = {
   maxCachedAllocations: { kind: 'int', env: 'COORD_MAX_CACHED_ALLOCATIONS' },
   historyRetentionMs: { kind: 'int', env: 'COORD_HISTORY_RETENTION_MS' },
   batchSize: { kind: 'int', env: 'COORD_BATCH_SIZE' },
+  maxBatchSize: { kind: 'int', env: 'COORD_MAX_BATCH_SIZE' },
   batchTimeoutMs: { kind: 'int', env: 'COORD_BATCH_TIMEOUT_MS' },
   maxValueBytes: { kind: 'int', env: 'COORD_MAX_VALUE_BYTES' },
   replyTopic: { kind: 'string', env: 'COORD_REPLY_TOPIC' },
@@ -290,6 +299,8 @@ const validate = (c: Config): Config => {
   if (refused.length > 0) bad(`initial settings out of bounds: ${refused.join('; ')}`);
   // A snapshot marker records every input its pass refused before deciding: it must stay far below the broker's limit.
   if (c.batchSize > 5_000) bad(`batchSize must be at most 5000, got ${c.batchSize}`);
+  if (c.maxBatchSize > 5_000) bad(`maxBatchSize must be at most 5000, got ${c.maxBatchSize}`);
+  if (c.maxBatchSize < c.batchSize) bad(`maxBatchSize must be at least batchSize (${c.batchSize}), got ${c.maxBatchSize}`);
   if (c.maxRequestBytes < 16_384) bad(`maxRequestBytes must be at least 16384, got ${c.maxRequestBytes}`);
   if (c.httpPort > 65535) bad(`httpPort must be a port number, got ${c.httpPort}`);
   if (!/^[A-Za-z0-9._-]+$/.test(c.topicPrefix)) bad(`topicPrefix may hold letters, digits, '.', '_' and '-', got ${c.topicPrefix}`);

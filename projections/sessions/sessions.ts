@@ -4,7 +4,7 @@ import { goneSinceMs, LIMITS, SESSION, type SessionImage } from '../model';
 import { ownedBy } from '../owners';
 import type { SessionClosed, SessionHeartbeat, SessionOpened } from '../protocol.gen';
 import { sessionGone } from '../queries/lifecycle';
-import { accept, type Change, type Decision, type Handler, type StateView } from '../types';
+import { accept, type Change, type Decision, type Handler, type Mutable, type StateView } from '../types';
 
 export { SESSION, type SessionImage, type SessionState } from '../model';
 
@@ -31,7 +31,10 @@ export const sessionHeartbeat: Handler<SessionHeartbeat> = {
   stage: 'sessions',
   decide: (msg, state) => {
     const s = open(state, msg.value.sessionId);
-    return s === undefined || msg.timestampMs <= s.lastHeartbeatMs ? NOTHING : accept([{ entity: SESSION, key: s.sessionId, image: { ...s, lastHeartbeatMs: msg.timestampMs } }]);
+    if (s === undefined || msg.timestampMs <= s.lastHeartbeatMs) return NOTHING;
+    const image: Mutable<typeof s> = { ...s };
+    image.lastHeartbeatMs = msg.timestampMs;
+    return accept([{ entity: SESSION, key: s.sessionId, image }]);
   },
 };
 

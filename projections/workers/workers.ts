@@ -8,7 +8,7 @@ import { gone, goneSinceMs, LIMITS, WORKER, type WorkerImage, type WorkerState }
 import { ownedBy } from '../owners';
 import type { ListWorkers, WorkerDeregistered, WorkerDraining, WorkerHeartbeat, WorkerInfo, WorkerList, WorkerRegistered, WorkerStatistics } from '../protocol.gen';
 import { workerBack, workerGone } from '../queries/lifecycle';
-import { accept, reply, type Change, type Decision, type Handler, type StateView } from '../types';
+import { accept, reply, type Change, type Decision, type Handler, type Mutable, type StateView } from '../types';
 
 export { WORKER, type WorkerImage, type WorkerState } from '../model';
 
@@ -69,11 +69,13 @@ export const workerRegistered: Handler<WorkerRegistered> = {
   },
 };
 
-const alive = (w: WorkerImage, atMs: number): WorkerImage => ({
-  ...w,
-  lastHeartbeatMs: Math.max(w.lastHeartbeatMs, atMs),
-  state: w.state === 'SUSPECT' ? 'ACTIVE' : w.state,
-});
+/** A worker heard from at `atMs` (a copy, then set: see `Mutable`). */
+const alive = (w: WorkerImage, atMs: number): WorkerImage => {
+  const next: Mutable<WorkerImage> = { ...w };
+  next.lastHeartbeatMs = Math.max(w.lastHeartbeatMs, atMs);
+  if (next.state === 'SUSPECT') next.state = 'ACTIVE';
+  return next;
+};
 
 export const workerHeartbeat: Handler<WorkerHeartbeat> = {
   stage: 'infrastructure',

@@ -144,8 +144,10 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
   const snapshotsTopic = topicName(config.topicPrefix, 'snapshots');
   const gatherer = new Gatherer({
     batchSize: config.batchSize,
+    maxBatchSize: config.maxBatchSize,
     batchTimeoutMs: config.batchTimeoutMs,
-    maxBuffered: config.batchSize * 4,
+    // Room for the batch a backlog grows to and the one after it.
+    maxBuffered: Math.max(config.batchSize * 4, config.maxBatchSize * 2),
     maxBufferedBytes: 64 * 1024 * 1024,
     maxBatchBytes: 16 * 1024 * 1024,
     // Requests first: an ask is never queued behind a backlog of heartbeats.

@@ -3,6 +3,13 @@
  * up to `batchSize` records, lingering at most `batchTimeoutMs` for more once one has come.
  * A full buffer makes the fetch callback wait (heartbeating), which pauses fetching.
  *
+ * Under a backlog a batch grows (`maxBatchSize`): a pass costs less a record the more it folds
+ * (one store write, one digest step, one output per entity changed, however many records changed
+ * it). It doubles while at least a batch's worth more waits, and falls back to `batchSize` once
+ * the backlog is gone. A request is never folded in a grown batch unless a backlog of requests
+ * is what grew it, and after a batch that took a request with no other behind it the next one is
+ * short again: an ask that arrives while a pass runs waits for that pass, which should be short.
+ *
  * The buffer has two lanes: requests (`first`) and the rest (events, ticks). A batch takes the
  * requests first, so an ask is never queued behind a backlog of heartbeats, and each lane has
  * its own bounds. A full requests lane makes its fetch wait (`push`); a full events lane pauses
@@ -17,6 +24,8 @@ import { tpKey } from './state';
 
 export interface GatherOptions {
   readonly batchSize: number;
+  /** Most records a batch grows to while a backlog waits; none (or batchSize): batches never grow. */
+  readonly maxBatchSize?: number;
   readonly batchTimeoutMs: number;
   /** Most records held in each lane; a fetch waits while its lane is past it. */
   readonly maxBuffered: number;
@@ -27,6 +36,17 @@ export interface GatherOptions {
   /** The topics whose records a batch takes first (requests); none: one lane. */
   readonly first?: (topic: string) => boolean;
 }
+
+/**
+ * The most records the batch after one of `limit` takes: twice as many (up to `maxBatchSize`)
+ * while `behind` records, at least a batch's worth, still wait; `batchSize` once fewer do, or when
+ * the batch took a request (`tookRequest`) and no request waits behind it (`requestsBehind`).
+ */
+export const nextBatchLimit = (opts: Pick<GatherOptions, 'batchSize' | 'maxBatchSize'>, limit: number, behind: number, tookRequest: boolean, requestsBehind: number): number => {
+  const most = Math.max(opts.batchSize, opts.maxBatchSize ?? opts.batchSize);
+  if (tookRequest && requestsBehind === 0) return opts.batchSize;
+  return behind >= limit ? Math.min(limit * 2, most) : opts.batchSize;
+};
 
 /** What a record holds in memory, roughly: its key and value. */
 const weight = (r: RawRecord): number => (r.key?.length ?? 0) + (r.value?.length ?? 0);
@@ -53,8 +73,17 @@ export class Gatherer {
   /** Told once the events lane is within its bounds again (a paused partition resumes). */
   private roomWaiters: (() => void)[] = [];
   private closed = false;
+  /** Most records the next batch takes: batchSize, or more while a backlog waits. */
+  private limit: number;
 
-  constructor(private readonly opts: GatherOptions) {}
+  constructor(private readonly opts: GatherOptions) {
+    this.limit = opts.batchSize;
+  }
+
+  /** Most records the next batch takes. */
+  get batchLimit(): number {
+    return this.limit;
+  }
 
   get size(): number {
     return this.lanes[0].records.length + this.lanes[1].records.length;
@@ -130,6 +159,7 @@ export class Gatherer {
   /** Forgets every buffered record (the member's partitions were taken away or given anew). */
   drop(): void {
     for (const lane of this.lanes) lane.clear();
+    this.limit = this.opts.batchSize;
     // The partitions paused for room stay paused: whoever drops the buffer seeks and resumes them itself.
     this.roomWaiters = [];
     this.releasePushers();
@@ -139,15 +169,18 @@ export class Gatherer {
   async take(idleMs: number): Promise<RawRecord[]> {
     if (this.size === 0) await this.wait(idleMs);
     if (this.size === 0) return [];
-    if (this.size < this.opts.batchSize && this.opts.batchTimeoutMs > 0) {
+    if (this.size < this.limit && this.opts.batchTimeoutMs > 0) {
       const until = Date.now() + this.opts.batchTimeoutMs;
-      while (!this.closed && this.size < this.opts.batchSize && Date.now() < until) await this.wait(until - Date.now());
+      while (!this.closed && this.size < this.limit && Date.now() < until) await this.wait(until - Date.now());
     }
+    // A request that came in while a grown pass ran goes in a short one, unless a backlog of requests is what grew it.
+    const requests = this.opts.first === undefined ? 0 : this.lanes[0].records.length;
+    const limit = requests === 0 ? this.limit : Math.min(this.limit, Math.max(this.opts.batchSize, requests));
     const batch: RawRecord[] = [];
     let bytes = 0;
     for (const lane of this.lanes) {
       let n = 0;
-      while (n < lane.records.length && batch.length + n < this.opts.batchSize) {
+      while (n < lane.records.length && batch.length + n < limit) {
         const size = lane.records[n].value?.length ?? 0;
         if (batch.length + n > 0 && bytes + size > this.opts.maxBatchBytes) break;
         bytes += size;
@@ -159,6 +192,7 @@ export class Gatherer {
       // A batch full by count or bytes before this lane was emptied takes nothing of the next one.
       if (lane.records.length > 0) break;
     }
+    this.limit = nextBatchLimit(this.opts, limit, this.size, this.opts.first !== undefined && batch.length > 0 && this.opts.first(batch[0].topic), this.lanes[0].records.length);
     this.releasePushers();
     return batch;
   }
@@ -196,6 +230,13 @@ export class Gatherer {
   }
 }
 
+/** One partition's progress in `unfolded`: the first offset wanted, the highest taken, the offsets taken once out of order. */
+interface PartitionSeen {
+  readonly want: bigint | undefined;
+  last: bigint;
+  taken: Set<bigint> | undefined;
+}
+
 /**
  * The records of a batch not folded yet, each once, in the batch's order: a record is new when
  * its partition is expected (`expected`: the next offset to fold, keyed `topic:partition`), its
@@ -204,11 +245,11 @@ export class Gatherer {
  * so a copy is looked for only once one does not.
  */
 export const unfolded = (records: readonly RawRecord[], expected: ReadonlyMap<string, bigint>): RawRecord[] => {
-  const lanes = new Map<string, { readonly want: bigint | undefined; last: bigint; taken: Set<bigint> | undefined }>();
+  const lanes = new Map<string, PartitionSeen>();
   const fresh: RawRecord[] = [];
   let lastTopic: string | undefined;
   let lastPartition = -1;
-  let lane: { readonly want: bigint | undefined; last: bigint; taken: Set<bigint> | undefined } | undefined;
+  let lane: PartitionSeen | undefined;
   for (const r of records) {
     if (lane === undefined || r.topic !== lastTopic || r.partition !== lastPartition) {
       const k = tpKey(r.topic, r.partition);

@@ -145,14 +145,19 @@ export const orderEnvelopes = (handlers: PassDeps['handlers'], envelopes: readon
 export const inputRanges = (records: readonly RawRecord[]): OffsetRange[] => {
   const ranges = new Map<string, { topic: string; partition: number; fromOffset: bigint; toOffset: bigint }>();
   const found = new Map<string, { topic: string; partition: number; from: string; to: string }>();
+  // A batch holds runs of one partition's records: its entry is looked up when the run changes, not for every record.
+  let cur: { topic: string; partition: number; from: string; to: string } | undefined;
   for (const r of records) {
-    const k = tpKey(r.topic, r.partition);
-    const cur = found.get(k);
-    if (cur === undefined) found.set(k, { topic: r.topic, partition: r.partition, from: r.offset, to: r.offset });
-    else {
-      if (compareOffsets(r.offset, cur.from) < 0) cur.from = r.offset;
-      if (compareOffsets(r.offset, cur.to) > 0) cur.to = r.offset;
+    if (cur === undefined || r.partition !== cur.partition || r.topic !== cur.topic) {
+      const k = tpKey(r.topic, r.partition);
+      cur = found.get(k);
+      if (cur === undefined) {
+        found.set(k, (cur = { topic: r.topic, partition: r.partition, from: r.offset, to: r.offset }));
+        continue;
+      }
     }
+    if (compareOffsets(r.offset, cur.from) < 0) cur.from = r.offset;
+    if (compareOffsets(r.offset, cur.to) > 0) cur.to = r.offset;
   }
   for (const [k, f] of found) ranges.set(k, { topic: f.topic, partition: f.partition, fromOffset: BigInt(f.from), toOffset: BigInt(f.to) });
   return [...ranges.values()].sort((a, b) => (a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : a.partition - b.partition));

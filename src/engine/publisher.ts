@@ -15,6 +15,7 @@ import type { Store, WriteOps } from '../store/rocks';
 import { pendingOutboxes, publishedOps, type OutRecord, type Outbox } from './layout';
 import { failPoint } from './failpoints';
 import { backoffMs, pause, type Health } from './health';
+import { tpKey } from './state';
 
 export interface PublisherDeps {
   readonly kafka: Kafka;
@@ -92,13 +93,24 @@ interface Stamps {
 
 const NO_STAMPS: Stamps = { all: {}, tracked: undefined, trackedOnly: {} };
 
+/**
+ * `{ ...headers, ...stamps, ...more }`, as a copy then assignments: the same keys in the same order, at a fraction of
+ * the cost of spreads that override (V8 clones a plain spread fast); a publication stamps every record it sends.
+ */
+const stamped = (headers: Readonly<Record<string, string>>, stamps: Readonly<Record<string, string>>, more?: Readonly<Record<string, string>>): Record<string, string> => {
+  const out = { ...headers };
+  for (const k in stamps) out[k] = stamps[k];
+  if (more !== undefined) for (const k in more) out[k] = more[k];
+  return out;
+};
+
 /** The records as kafkajs sends them, grouped by topic in one pass (the order within a topic kept). */
 const byTopic = (records: readonly OutRecord[], stamps: Stamps): { topic: string; messages: { key: string | null; value: Buffer | null; headers: Record<string, string> }[] }[] => {
   const groups = new Map<string, { key: string | null; value: Buffer | null; headers: Record<string, string> }[]>();
   for (const r of records) {
     let g = groups.get(r.topic);
     if (g === undefined) groups.set(r.topic, (g = []));
-    const headers = r.topic === stamps.tracked ? { ...r.headers, ...stamps.all, ...stamps.trackedOnly } : { ...r.headers, ...stamps.all };
+    const headers = r.topic === stamps.tracked ? stamped(r.headers, stamps.all, stamps.trackedOnly) : stamped(r.headers, stamps.all);
     g.push({ key: r.key, value: r.value, headers });
   }
   return [...groups].map(([topic, messages]) => ({ topic, messages }));
@@ -308,8 +320,8 @@ export type Commits = readonly { readonly topic: string; readonly partition: num
 export const mergeCommits = (earlier: Commits | undefined, later: Commits): Commits => {
   if (earlier === undefined || earlier.length === 0) return later;
   const byPartition = new Map<string, Commits[number]>();
-  for (const c of earlier) byPartition.set(`${c.topic}:${c.partition}`, c);
-  for (const c of later) byPartition.set(`${c.topic}:${c.partition}`, c);
+  for (const c of earlier) byPartition.set(tpKey(c.topic, c.partition), c);
+  for (const c of later) byPartition.set(tpKey(c.topic, c.partition), c);
   return [...byPartition.values()];
 };
 

@@ -42,12 +42,15 @@ export interface Instance {
   close(): Promise<void>;
 }
 
-/** A coordinator in this process on its own RocksDB folder and Kafka client, started and ready. */
+/**
+ * A coordinator in this process on its own RocksDB folder and Kafka client, started and ready. A `batchSize` given is
+ * every batch's size (batches do not grow, maxBatchSize is the same); none: the coordinator's defaults, growing under a backlog.
+ */
 export const startInstance = async (d: Deployment, opts: { dataDir: string; batchSize?: number; groupId?: string; ticks?: boolean; observer?: EngineObserver }): Promise<Instance> => {
   const config = makeConfig({
     ...d.config,
     dataDir: opts.dataDir,
-    batchSize: opts.batchSize ?? d.config.batchSize,
+    ...(opts.batchSize === undefined ? {} : { batchSize: opts.batchSize, maxBatchSize: opts.batchSize }),
     groupId: opts.groupId ?? `${d.config.topicPrefix}-bench-${serial++}`,
     ...(opts.ticks === false ? { tickIntervalMs: NO_TICKS_MS } : {}),
   });
@@ -81,7 +84,9 @@ export const startInstance = async (d: Deployment, opts: { dataDir: string; batc
 };
 
 export interface IngestRun {
+  /** The configuration's batchSize and maxBatchSize: equal, batches of a fixed size; else growing under the backlog. */
   readonly batchSize: number;
+  readonly maxBatchSize: number;
   readonly target: number;
   /** Requests folded (applied + rejected) when the clock stopped. */
   readonly events: number;
@@ -109,7 +114,7 @@ const folded = (c: Coordinator): number => {
  */
 export const ingest = async (
   d: Deployment,
-  opts: { target: number; batchSize: number; dataDir: string; deadlineMs: number; groupId?: string },
+  opts: { target: number; batchSize?: number; dataDir: string; deadlineMs: number; groupId?: string },
 ): Promise<IngestRun> => {
   const inst = await startInstance(d, { dataDir: opts.dataDir, batchSize: opts.batchSize, groupId: opts.groupId, ticks: false });
   const t0 = now();
@@ -133,7 +138,8 @@ export const ingest = async (
   const s = inst.coordinator.status();
   const events = s.applied + s.rejected;
   const run: IngestRun = {
-    batchSize: opts.batchSize,
+    batchSize: inst.config.batchSize,
+    maxBatchSize: inst.config.maxBatchSize,
     target: opts.target,
     events,
     ms: round(ms, 1),

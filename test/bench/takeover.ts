@@ -39,7 +39,7 @@ const until = async (what: string, ms: number, check: () => Promise<boolean>, ev
  * the next standby each time.
  */
 export const takeoverRun = async (stack: TestStack, d: Deployment, client: Client, snapshots: number, kills: number, say: (m: string) => void): Promise<TakeoverRun> => {
-  const env = { COORD_SESSION_TIMEOUT_MS: String(SESSION_TIMEOUT_MS), COORD_BATCH_SIZE: '1', COORD_TICK_INTERVAL_MS: '3600000', COORD_LOG_LEVEL: 'warn' };
+  const env = { COORD_SESSION_TIMEOUT_MS: String(SESSION_TIMEOUT_MS), COORD_BATCH_SIZE: '1', COORD_MAX_BATCH_SIZE: '1', COORD_TICK_INTERVAL_MS: '3600000', COORD_LOG_LEVEL: 'warn' };
   const tag = `tk${snapshots}`;
   const a = await coordinatorProcess(stack, { prefix: d.config.topicPrefix, name: `${tag}-a`, env });
   const b = await coordinatorProcess(stack, { prefix: d.config.topicPrefix, name: `${tag}-b`, env });

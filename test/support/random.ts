@@ -10,5 +10,12 @@ export const seeded = (seed: number): (() => number) => {
   };
 };
 
+/** Seeded draws: a number in [0, 1), an integer in [0, n), one of a list. */
+export const draws = (seed: number): { next: () => number; int: (n: number) => number; pick: <T>(xs: readonly T[]) => T } => {
+  const next = seeded(seed);
+  const int = (n: number): number => Math.floor(next() * n);
+  return { next, int, pick: (xs) => xs[int(xs.length)] };
+};
+
 /** The seed of this run: TEST_SEED when given, otherwise one that the test prints. */
 export const runSeed = (): number => (process.env.TEST_SEED !== undefined ? Number(process.env.TEST_SEED) : Math.floor(Math.random() * 2 ** 31));

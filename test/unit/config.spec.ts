@@ -72,6 +72,13 @@ describe('config', () => {
       assert.throws(() => makeConfig({ batchSize: 0 }), { code: 'CONFIG_INVALID', message: /batchSize.*0/ });
     });
 
+    it('refuses a maxBatchSize below batchSize or past what a snapshot marker may list', () => {
+      assert.throws(() => makeConfig({ batchSize: 100, maxBatchSize: 50 }), { code: 'CONFIG_INVALID', message: /maxBatchSize must be at least batchSize \(100\), got 50/ });
+      assert.throws(() => makeConfig({ maxBatchSize: 5_001 }), { code: 'CONFIG_INVALID', message: /maxBatchSize must be at most 5000/ });
+      assert.equal(makeConfig({ batchSize: 100, maxBatchSize: 100 }).maxBatchSize, 100, 'equal: batches never grow');
+      assert.equal(loadConfig({ COORD_MAX_BATCH_SIZE: '800' }).config.maxBatchSize, 800);
+    });
+
     it('refuses a negative integer, naming the key', () => {
       assert.throws(() => makeConfig({ batchTimeoutMs: -1 }), { code: 'CONFIG_INVALID', message: /batchTimeoutMs=-1/ });
     });

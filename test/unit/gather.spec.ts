@@ -2,6 +2,7 @@ import { strict as assert } from 'node:assert';
 import { setImmediate as turn } from 'node:timers/promises';
 import type { RawRecord } from '../../src/engine/decode';
 import { Gatherer, unfolded, type GatherOptions } from '../../src/engine/gather';
+import { seeded } from '../support/random';
 
 const record = (offset: number, bytes = 1, partition = 0): RawRecord => ({
   topic: 't',
@@ -251,6 +252,78 @@ describe('gather: Gatherer', () => {
   });
 });
 
+describe('gather: batches that grow under a backlog', () => {
+  afterEach(() => {
+    for (const g of made.splice(0)) g.close();
+  });
+  const on = (topic: string, from: number, n: number): RawRecord[] => Array.from({ length: n }, (_, i) => ({ ...record(from + i), topic }));
+  const lanes = (opts: Partial<GatherOptions> = {}): Gatherer => gatherer({ first: (t) => t.startsWith('requests'), maxBuffered: 100_000, ...opts });
+  const sizes = async (g: Gatherer, takes: number): Promise<number[]> => {
+    const out: number[] = [];
+    for (let i = 0; i < takes; i++) out.push((await g.take(0)).length);
+    return out;
+  };
+
+  it('doubles a batch while at least a batch more waits, up to maxBatchSize, and takes the rest in order', async () => {
+    const g = lanes({ batchSize: 10, maxBatchSize: 80 });
+    const all = on('events', 0, 400);
+    await g.push(all, noHeartbeat);
+    const taken: RawRecord[] = [];
+    const seen: number[] = [];
+    while (g.size > 0) {
+      const batch = await g.take(0);
+      seen.push(batch.length);
+      taken.push(...batch);
+    }
+    // 10 taken with 390 behind: 20; 20 with 370: 40; then 80 while 80 or more wait; the last 10 at batchSize.
+    assert.deepStrictEqual(seen, [10, 20, 40, 80, 80, 80, 80, 10]);
+    assert.deepStrictEqual(offsets(taken), offsets(all));
+    assert.equal(g.batchLimit, 10, 'the backlog is gone: back to batchSize');
+  });
+
+  it('falls back to batchSize once less than a batch waits', async () => {
+    const g = lanes({ batchSize: 10, maxBatchSize: 80 });
+    await g.push(on('events', 0, 45), noHeartbeat);
+    assert.deepStrictEqual(await sizes(g, 3), [10, 20, 10]);
+    assert.equal(g.batchLimit, 10);
+  });
+
+  it('folds a request that comes in under a backlog of events in a short batch, and the batch after it too', async () => {
+    const g = lanes({ batchSize: 10, maxBatchSize: 80 });
+    await g.push(on('events', 0, 1_000), noHeartbeat);
+    assert.deepStrictEqual(await sizes(g, 4), [10, 20, 40, 80]);
+    await g.push(on('requests', 0, 1), noHeartbeat);
+    const withAsk = await g.take(0);
+    assert.equal(withAsk.length, 10, 'the ask waits for no grown pass of its own');
+    assert.equal(withAsk[0].topic, 'requests', 'the request first');
+    assert.equal(g.batchLimit, 10, 'the next pass is a short one, for the next ask');
+    assert.deepStrictEqual(await sizes(g, 2), [10, 20], 'then the events grow again');
+  });
+
+  it('starts again from batchSize after a drop', async () => {
+    const g = lanes({ batchSize: 10, maxBatchSize: 80 });
+    await g.push(on('events', 0, 500), noHeartbeat);
+    assert.deepStrictEqual(await sizes(g, 3), [10, 20, 40]);
+    g.drop();
+    await g.push(on('events', 0, 500), noHeartbeat);
+    assert.deepStrictEqual(await sizes(g, 1), [10]);
+  });
+
+  it('grows under a backlog of requests too: an ask behind them waits less with larger passes', async () => {
+    const g = lanes({ batchSize: 10, maxBatchSize: 80 });
+    await g.push(on('requests', 0, 300), noHeartbeat);
+    assert.deepStrictEqual(await sizes(g, 4), [10, 20, 40, 80]);
+  });
+
+  it('never grows without maxBatchSize, or with maxBatchSize equal to batchSize', async () => {
+    for (const opts of [{ batchSize: 10 }, { batchSize: 10, maxBatchSize: 10 }]) {
+      const g = lanes(opts);
+      await g.push(on('events', 0, 100), noHeartbeat);
+      assert.deepStrictEqual(await sizes(g, 3), [10, 10, 10]);
+    }
+  });
+});
+
 describe('unfolded: the records of a batch not folded yet', () => {
   /** The rule, said plainly: an expected partition, at or past its next offset, the first copy. */
   const plainly = (rs: readonly RawRecord[], expected: ReadonlyMap<string, bigint>): RawRecord[] => {
@@ -273,14 +346,8 @@ describe('unfolded: the records of a batch not folded yet', () => {
 
   it('agrees with the rule said plainly on batches put back, refetched and interleaved', () => {
     // mulberry32: 32-bit arithmetic throughout, so every draw is as random as the next.
-    let seed = 7;
-    const next = (n: number): number => {
-      seed = (seed + 0x6d2b79f5) >>> 0;
-      let t = seed;
-      t = Math.imul(t ^ (t >>> 15), t | 1);
-      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-      return Math.floor((((t ^ (t >>> 14)) >>> 0) / 4_294_967_296) * n);
-    };
+    const draw = seeded(7);
+    const next = (n: number): number => Math.floor(draw() * n);
     const lanes = ['t:0', 't:1', 't:2', 'u:0', 'u:1'];
     let mixed = 0;
     for (let round = 0; round < 2_000; round++) {

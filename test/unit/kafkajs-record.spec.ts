@@ -7,6 +7,7 @@
  */
 import { strict as assert } from 'node:assert';
 import { readFileSync } from 'node:fs';
+import { draws } from '../support/random';
 
 interface KafkaEncoder {
   readonly buffer: Buffer;
@@ -53,23 +54,8 @@ const reference = ({ offsetDelta = 0, timestampDelta = 0, key, value, headers = 
     .writeVarIntArray(flat.map((h) => new Encoder().writeVarIntString(h.key).writeVarIntBytes(h.value))).buffer;
 };
 
-/** A small deterministic generator (mulberry32), so a failure can be replayed. */
-const generator = (seed: number) => {
-  let a = seed >>> 0;
-  const next = (): number => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  const int = (n: number): number => Math.floor(next() * n);
-  const pick = <T>(xs: readonly T[]): T => xs[int(xs.length)];
-  return { int, pick };
-};
-
 describe('the patched kafkajs record encoder', () => {
-  const { int, pick } = generator(20261203);
+  const { int, pick } = draws(20261203);
   // Short ASCII (written by the lean path itself), empty, non-ASCII, long, and lone surrogates (which UTF-8 writes as U+FFFD).
   const text = (): string => pick(['', 'coord-snapshot-id', String(int(1e6)), 'é', '日'.repeat(int(100)), 'x'.repeat(int(300)), '\u{1F600}', '\uD800', `a\uDC00b${int(9)}`, '\uD800'.repeat(70)]) + pick(['', String(int(1e6))]);
   const part = (): unknown => pick([null, undefined, text(), Buffer.from(text()), Buffer.alloc(int(70_000), int(256))]);

@@ -457,8 +457,9 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
   };
 
   /** A consumer in the group, with the handlers that activate this instance or make it stand by. */
-  const joinGroup = async (): Promise<void> => {
-    consumer = createConsumer(kafka, {
+  const joinGroup = async (): Promise<Consumer> => {
+    // Only the consumer this instance listens to starts again after a crash: one given up stays down.
+    const self: Consumer = createConsumer(kafka, {
       groupId: config.groupId,
       // The broker answers a fetch as soon as a record arrives; this only bounds how long an idle fetch waits.
       maxWaitTimeInMs: 100,
@@ -468,14 +469,26 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
       partitionAssigners: [singleActiveAssigner(startedAt, () => served)],
       // A broker that restarts makes kafkajs give up on errors it deems final (no group coordinator yet);
       // the state is safe in RocksDB, so the consumer always starts again and rejoins.
-      retry: { retries: 10, initialRetryTime: 200, maxRetryTime: 10_000, restartOnFailure: async () => true },
+      retry: { retries: 10, initialRetryTime: 200, maxRetryTime: 10_000, restartOnFailure: async () => running && consumer === self },
     });
-    const c = consumer;
+    const c = (consumer = self);
     heardFromGroupMs = Date.now();
     /** Set by the fail point group.heartbeat: this consumer is heard no more, as if wedged inside kafkajs. */
     let lost = false;
-    // A consumer given up for silence (see watchGroup) speaks for this instance no more.
-    const heard = (): boolean => consumer === c && !lost;
+    let leaving = false;
+    /**
+     * A consumer given up (see watchGroup) speaks for this instance no more. One that kafkajs
+     * still brought into the group (a join under way when it was given up ignores a disconnect)
+     * is disconnected once more, now that it runs: a member nobody listens to could be chosen active.
+     */
+    const heard = (): boolean => {
+      if (consumer === c) return !lost;
+      if (!leaving) {
+        leaving = true;
+        void leaveBehind(c);
+      }
+      return false;
+    };
     c.on(c.events.GROUP_JOIN, ({ payload }) => {
       if (!heard()) return;
       // Synchronously, before the first fetch: nothing is consumed until the store agrees with the log.
@@ -509,13 +522,15 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
         .catch(fail)
         .finally(() => (resuming = false));
     });
+    // kafkajs logs no request that times out: a join that never came back would leave no trace.
+    c.on(c.events.REQUEST_TIMEOUT, ({ payload }) => log.warn('a request of the consumer timed out', { api: payload.apiName, broker: payload.broker, pendingMs: payload.pendingDuration }));
     c.on(c.events.CRASH, ({ payload }) => {
       if (role.is('stopped') || !heard()) return;
       role.to('joining');
       log.error('consumer crashed', { error: errorMessage(payload.error), restart: payload.restart });
       // kafkajs gives up for good on some errors of a broker that restarts (no group coordinator yet):
       // the state is safe in RocksDB, so a new consumer joins the group again, as a restart would.
-      if (!payload.restart && running && consumer === c) void rejoin().catch(fail);
+      if (!payload.restart && running) rejoinOnce();
     });
     try {
       await c.connect();
@@ -531,8 +546,8 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
       eachBatchAutoResolve: true,
       eachBatch: async ({ batch, heartbeat, isStale, pause }) => {
         const k = tpKey(batch.topic, batch.partition);
-        // A batch fetched before a stand-down or a rebalance is not folded: the next activation seeks where the store stands.
-        if (isStale() || !expected.has(k)) return;
+        // A batch fetched before a stand-down or a rebalance, or by a consumer given up, is not folded: the next activation seeks where the store stands.
+        if (consumer !== c || isStale() || !expected.has(k)) return;
         highWatermarks.set(k, BigInt(batch.highWatermark));
         const records = batch.messages.map((m) => ({
           topic: batch.topic,
@@ -556,6 +571,7 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
         }
       },
     });
+    return c;
   };
 
   /** A new consumer after kafkajs gave one up, retried with a bounded backoff and shown on /readyz while it fails. */
@@ -565,11 +581,11 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
     await leaveBehind(old);
     for (let attempt = 1; running; attempt++) {
       try {
-        await joinGroup();
+        const mine = await joinGroup();
         // A stop while it joined: close disconnected the consumer before this one.
-        if (!running) await leaveBehind(consumer);
+        if (!running) await leaveBehind(mine);
         // The trouble clears once the group answers the join (GROUP_JOIN).
-        log.info('a new consumer joined the group', { attempt });
+        else log.info('a new consumer joined the group', { attempt });
         return;
       } catch (err) {
         const t = health.failing('consumer', errorMessage(err));
@@ -579,16 +595,29 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
     }
   };
 
-  /** Disconnects a consumer given up, waiting at most DISCONNECT_TIMEOUT_MS: one wedged inside kafkajs may never finish. */
-  const leaveBehind = async (c: Consumer | undefined): Promise<void> => {
-    if (c === undefined) return;
+  /** The one rejoin under way (after a crash kafkajs gave up on, or a silence); close waits for it. */
+  let rejoining: Promise<void> | undefined;
+  const rejoinOnce = (): void => {
+    rejoining ??= rejoin()
+      .catch(fail)
+      .finally(() => (rejoining = undefined));
+  };
+
+  /** Whether `work` settled within DISCONNECT_TIMEOUT_MS (it is left to go on otherwise). */
+  const settlesInTime = async (work: Promise<unknown>): Promise<boolean> => {
     let timer: NodeJS.Timeout | undefined;
-    const gone = await Promise.race([
-      c.disconnect().then(() => true, () => true),
+    const settled = await Promise.race([
+      work.then(() => true, () => true),
       new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), DISCONNECT_TIMEOUT_MS))),
     ]);
     clearTimeout(timer);
-    if (!gone) log.warn('a consumer given up did not disconnect in time; it is left behind', { waitedMs: DISCONNECT_TIMEOUT_MS });
+    return settled;
+  };
+
+  /** Disconnects a consumer given up, waiting at most DISCONNECT_TIMEOUT_MS: one wedged inside kafkajs may never finish. */
+  const leaveBehind = async (c: Consumer | undefined): Promise<void> => {
+    if (c === undefined) return;
+    if (!(await settlesInTime(c.disconnect()))) log.warn('a consumer given up did not disconnect in time; it is left behind', { waitedMs: DISCONNECT_TIMEOUT_MS });
   };
 
   /**
@@ -602,23 +631,20 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
    * waits in RocksDB.
    */
   const groupSilenceLimitMs = 2 * (REBALANCE_TIMEOUT_MS + 5_000) + config.sessionTimeoutMs;
-  let rejoining = false;
   const watchGroup = (): void => {
-    if (!running || rejoining || consumer === undefined || role.is('stopped')) return;
+    if (!running || rejoining !== undefined || consumer === undefined || role.is('stopped')) return;
     const silentMs = Date.now() - heardFromGroupMs;
     if (silentMs <= groupSilenceLimitMs) return;
     health.failing('consumer', `no word from the group for ${silentMs} ms (a join or a heartbeat); a new consumer joins it again`);
     log.error('no word from the group for longer than a rebalance may take; a new consumer joins it again', { silentMs, role: role.current });
-    rejoining = true;
     // Nothing more is folded or published under the silent membership, and an activation under way is moot; the next join activates from RocksDB.
     activation.next();
     publication.drop();
     expected.clear();
     gatherer.drop();
+    void follower.stop();
     role.to('joining');
-    void rejoin()
-      .catch(fail)
-      .finally(() => (rejoining = false));
+    rejoinOnce();
   };
   let groupWatch: NodeJS.Timeout | undefined;
 
@@ -648,6 +674,7 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
       await follower.stop();
       await ticker.stop();
       gatherer.close();
+      if (rejoining !== undefined && !(await settlesInTime(rejoining))) log.warn('a rejoin under way did not end in time; stopping without it', { waitedMs: DISCONNECT_TIMEOUT_MS });
       await leaveBehind(consumer);
       await loop;
       await publication.published();

@@ -10,11 +10,10 @@ import type { Admin } from 'kafkajs';
 import type { Client, Reply } from '../../src/client/client';
 import type { KafkaCluster } from '../../src/infra/cluster';
 import { topicName, TOPIC_KINDS } from '../../src/messaging/topics';
-import { coordinatorProcess, type CoordinatorProcess } from '../support/coordinator-process';
+import { coordinatorProcess, whereItStands, type CoordinatorProcess } from '../support/coordinator-process';
 import { deployment, type Deployment } from '../support/deployment';
 import { notOk, steadyLoad } from '../support/load';
 import { testStack } from '../support/stack';
-import { readFileSync } from 'node:fs';
 import { waitFor, within } from '../support/wait';
 import { startProbe, type Probe } from './probe';
 import { recordUnavailability } from './report';
@@ -110,8 +109,7 @@ describe('broker loss on a three-node cluster, under load', function () {
         const exited = c.ended().then(() => Promise.reject(new Error('the coordinator exited before every request was answered')));
         exited.catch(() => undefined); // a stop after the test is no failure of it
         const got = await within('every request of the load to be answered', Promise.race([load.done, exited]), 300_000).catch(async (err: Error) => {
-          const tail = readFileSync(c.logFile, 'utf8').split('\n').slice(-60).join('\n');
-          throw new Error(`${err.message}; the coordinator's /readyz: ${JSON.stringify(await c.status())}; its log's last lines:\n${tail}`);
+          throw new Error(`${err.message}; ${await whereItStands(c)}`);
         });
         const gapMs = probe.longestGapSince(killedAt);
         recordUnavailability(fault.name, gapMs);

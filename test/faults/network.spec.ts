@@ -13,7 +13,7 @@ import { freePort } from '../../src/infra/process';
 import { subjectOf } from '../../src/messaging/protocol';
 import { topicName } from '../../src/messaging/topics';
 import { frame } from '../../src/messaging/wire';
-import { coordinatorProcess, type CoordinatorProcess } from '../support/coordinator-process';
+import { coordinatorProcess, whereItStands, type CoordinatorProcess } from '../support/coordinator-process';
 import { deployment, type Deployment } from '../support/deployment';
 import { notOk, steadyLoad } from '../support/load';
 import { testStack } from '../support/stack';
@@ -207,7 +207,9 @@ describe('network faults through toxiproxy', function () {
       assert.ok(active !== undefined, 'the instance that took over is active');
       // The instance cut off before stands by again (restarted if it stopped): it reaches the registry through the proxy.
       if (c.exited) void c.start().catch(() => undefined);
-      await waitFor('the other instance to stand by', async () => (await c.status())?.role === 'standby', 120_000, 500);
+      await waitFor('the other instance to stand by', async () => (await c.status())?.role === 'standby', 120_000, 500).catch(async (err: Error) => {
+        throw new Error(`${err.message}; ${await whereItStands(c)}`);
+      });
       await toxi.poison('registry', 'cut', cut);
       const cutAt = Date.now();
       // A schema id the standby has never seen: folding the active's snapshot of it needs the registry.

@@ -1,6 +1,6 @@
 /** A coordinator in its own process, as users run it, so tests can kill and restart it. */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, existsSync, mkdirSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CoordinatorStatus } from '../../src/engine/coordinator';
 import { freePort } from '../../src/infra/process';
@@ -151,4 +151,10 @@ export const coordinatorProcess = async (
     },
   };
   return handle;
+};
+
+/** What a test that waited in vain on `c` prints: its /readyz and its log's last `lines` lines. */
+export const whereItStands = async (c: CoordinatorProcess, lines = 60): Promise<string> => {
+  const tail = existsSync(c.logFile) ? readFileSync(c.logFile, 'utf8').split('\n').slice(-lines).join('\n') : '(no log yet)';
+  return `the coordinator's /readyz: ${JSON.stringify(await c.status())}; its log's last lines (${c.logFile}):\n${tail}`;
 };

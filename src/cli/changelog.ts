@@ -5,6 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { loadConfig } from '../config';
+import { settlesWithin } from '../engine/health';
 import { createLogger } from '../log';
 import { changelogTables, changelogTopic } from '../messaging/changelog';
 import { envelopeOf, readTableTopic, rebuildTable } from '../messaging/changelog-table';
@@ -61,7 +62,7 @@ const tail = async (flags: readonly string[]): Promise<number> => {
   await Promise.all(tails.map((t) => t.start()));
   await untilSignal();
   // A broker that is already gone would keep the leave-group request retrying: give it a few seconds, no more.
-  await Promise.race([Promise.all(tails.map((t) => t.close())), new Promise((r) => setTimeout(r, 3_000).unref())]);
+  await settlesWithin(3_000, Promise.all(tails.map((t) => t.close())));
   return 0;
 };
 

@@ -1,6 +1,7 @@
 /** `coordctl changelog tail --legacy`: the JSON-image changelog (`<prefix>.changelog`), as it is published, until Ctrl-C. */
 import { randomUUID } from 'node:crypto';
 import { loadConfig } from '../config';
+import { settlesWithin } from '../engine/health';
 import { createLogger } from '../log';
 import { projectRoot } from '../messaging/schemas';
 import { tailTopic } from '../messaging/tail';
@@ -44,6 +45,6 @@ export const legacyTailCommand = async (flags: readonly string[]): Promise<numbe
   await tail.start();
   await untilSignal();
   // A broker that is already gone would keep the leave-group request retrying: give it a few seconds, no more.
-  await Promise.race([tail.close(), new Promise((r) => setTimeout(r, 3_000).unref())]);
+  await settlesWithin(3_000, tail.close());
   return 0;
 };

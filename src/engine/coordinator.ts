@@ -21,7 +21,7 @@ import { failPoint } from './failpoints';
 import { createFold } from './fold';
 import { createFollower, type FollowerStatus } from './follower';
 import { Gatherer, unfolded } from './gather';
-import { backoffMs, Health, pause, type Trouble } from './health';
+import { backoffMs, Health, pause, settlesWithin, type Trouble } from './health';
 import type { PassResult } from './pass';
 import { createPublication, createPublisher, mergeCommits, type Commits } from './publisher';
 import { createRoleMachine, shownRole, type ShownRole } from './role';
@@ -603,21 +603,10 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
       .finally(() => (rejoining = undefined));
   };
 
-  /** Whether `work` settled within DISCONNECT_TIMEOUT_MS (it is left to go on otherwise). */
-  const settlesInTime = async (work: Promise<unknown>): Promise<boolean> => {
-    let timer: NodeJS.Timeout | undefined;
-    const settled = await Promise.race([
-      work.then(() => true, () => true),
-      new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), DISCONNECT_TIMEOUT_MS))),
-    ]);
-    clearTimeout(timer);
-    return settled;
-  };
-
   /** Disconnects a consumer given up, waiting at most DISCONNECT_TIMEOUT_MS: one wedged inside kafkajs may never finish. */
   const leaveBehind = async (c: Consumer | undefined): Promise<void> => {
     if (c === undefined) return;
-    if (!(await settlesInTime(c.disconnect()))) log.warn('a consumer given up did not disconnect in time; it is left behind', { waitedMs: DISCONNECT_TIMEOUT_MS });
+    if (!(await settlesWithin(DISCONNECT_TIMEOUT_MS, c.disconnect()))) log.warn('a consumer given up did not disconnect in time; it is left behind', { waitedMs: DISCONNECT_TIMEOUT_MS });
   };
 
   /**
@@ -674,7 +663,7 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
       await follower.stop();
       await ticker.stop();
       gatherer.close();
-      if (rejoining !== undefined && !(await settlesInTime(rejoining))) log.warn('a rejoin under way did not end in time; stopping without it', { waitedMs: DISCONNECT_TIMEOUT_MS });
+      if (rejoining !== undefined && !(await settlesWithin(DISCONNECT_TIMEOUT_MS, rejoining))) log.warn('a rejoin under way did not end in time; stopping without it', { waitedMs: DISCONNECT_TIMEOUT_MS });
       await leaveBehind(consumer);
       await loop;
       await publication.published();

@@ -52,3 +52,25 @@ export const pause = async (ms: number, stopped: () => boolean): Promise<void> =
   const until = Date.now() + ms;
   while (!stopped() && Date.now() < until) await new Promise((r) => setTimeout(r, Math.min(100, until - Date.now())));
 };
+
+const TIMED_OUT: unique symbol = Symbol('timed out');
+
+/** `work`, or TIMED_OUT after `ms`; the timer never holds the process open and is cleared when `work` settles first. */
+const raceDeadline = async <T>(ms: number, work: Promise<T>): Promise<T | typeof TIMED_OUT> => {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([work, new Promise<typeof TIMED_OUT>((resolve) => (timer = setTimeout(() => resolve(TIMED_OUT), ms).unref()))]);
+  } finally {
+    clearTimeout(timer);
+  }
+};
+
+/** What `work` gave within `ms`, or undefined if it failed or took longer (it is left to go on). */
+export const within = async <T>(ms: number, work: Promise<T>): Promise<T | undefined> => {
+  const r = await raceDeadline(ms, work.catch(() => undefined));
+  return r === TIMED_OUT ? undefined : r;
+};
+
+/** Whether `work` settled, well or not, within `ms` (it is left to go on otherwise). */
+export const settlesWithin = async (ms: number, work: Promise<unknown>): Promise<boolean> =>
+  (await raceDeadline(ms, work.then(() => true, () => true))) === true;

@@ -5,6 +5,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { VIEW_ROWS, type Coordinator, type CoordinatorStatus, type CoordinatorView } from '../engine/coordinator';
+import { within } from '../engine/health';
 import { compactionFrontier } from '../../projections/reads';
 import { LOGICAL_BITS } from '../../projections/system/hybrid';
 import type { StateView } from '../../projections/types';
@@ -195,9 +196,6 @@ export const hybridMs = (ts: string): number => Number(BigInt(ts) >> LOGICAL_BIT
 
 const refused = (s: CoordinatorStatus): number => [...Object.values(s.refusals.dlq), ...Object.values(s.refusals.setAside)].reduce((a, b) => a + b, 0);
 
-/** At most `ms` for a promise: a read waiting out a long catch-up leaves the last model in place. */
-const within = <T>(ms: number, p: Promise<T>): Promise<T | undefined> =>
-  Promise.race([p.catch(() => undefined), new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), ms).unref())]);
 
 export interface ConsoleFeed {
   /** Serves one Server-Sent Events stream until the page goes away or the feed closes. */

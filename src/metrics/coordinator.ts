@@ -6,6 +6,7 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { Coordinator, CoordinatorStatus, CoordinatorView, EngineObserver } from '../engine/coordinator';
 import type { PassResult } from '../engine/pass';
+import { within } from '../engine/health';
 import { H } from '../messaging/headers';
 import type { Contract } from '../messaging/schemas';
 import { ALLOCATION, QUERY, SESSION, WORKER, type QueryState, type SessionState, type WorkerState } from '../../projections/model';
@@ -142,9 +143,6 @@ export const domainCounts = (view: CoordinatorView): DomainCounts => {
   };
 };
 
-/** Bounded: a scrape during a long catch-up keeps the last counts instead of waiting for it. */
-const within = <T>(ms: number, p: Promise<T>): Promise<T | undefined> =>
-  Promise.race([p.catch(() => undefined), new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), ms).unref())]);
 
 /**
  * The families read at scrape time: the coordinator's status (the counts it keeps since start,

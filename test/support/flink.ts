@@ -4,6 +4,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Kafka } from 'kafkajs';
 import type { Config } from '../../src/config';
+import { errorMessage } from '../../src/errors';
 import { SUPER_USER, type SecureBroker } from '../../src/infra/secure';
 import { projectRoot } from '../../src/messaging/schemas';
 import { secureRegistryEnabled } from './secure';
@@ -45,7 +46,7 @@ const secureEnv = (secure: SecureBroker, reader: Config): Record<string, string>
  * The exceptions a failed Flink run names, first to last, each once: a JVM's stack trace ends in the shutdown's noise, so
  * the cause is not in its tail.
  */
-export const flinkCauses = (output: string): string[] => [...new Set(output.split('\n').map((l) => l.trim()).filter((l) => /^(: |Caused by: )?[\w.$]+(Exception|Error)\b/.test(l)))].slice(0, 12);
+const flinkCauses = (output: string): string[] => [...new Set(output.split('\n').map((l) => l.trim()).filter((l) => /^(: |Caused by: )?[\w.$]+(Exception|Error)\b/.test(l)))].slice(0, 12);
 
 /** One run of read_tables.py; rejects with the causes it printed and the tails of its output. */
 const runFlinkOnce = (prefix: string, reader: Config): Promise<void> =>
@@ -90,10 +91,10 @@ export const runFlink = async (prefix: string, reader: Config): Promise<void> =>
   try {
     await runFlinkOnce(prefix, reader);
   } catch (e) {
-    const first = e instanceof Error ? e.message : String(e);
+    const first = errorMessage(e);
     console.warn(`Flink's first run failed; running it once more. The first run:\n${first}`);
     await runFlinkOnce(prefix, reader).catch((again: unknown) => {
-      throw new Error(`Flink failed twice.\nThe first run: ${first}\nThe second run: ${again instanceof Error ? again.message : String(again)}`);
+      throw new Error(`Flink failed twice.\nThe first run: ${first}\nThe second run: ${errorMessage(again)}`);
     });
   }
 };

@@ -1,6 +1,7 @@
 /**
  * Step 1 of the pass: the consumer's fetches flow into a bounded buffer, and the pass takes
- * up to `batchSize` records, lingering at most `batchTimeoutMs` for more once one has come.
+ * up to `batchSize` records, lingering at most `batchTimeoutMs` for more once one has come
+ * (unless a request is among them: an ask does not wait for company).
  * A full buffer makes the fetch callback wait (heartbeating), which pauses fetching.
  *
  * Under a backlog a batch grows (`maxBatchSize`): a pass costs less a record the more it folds
@@ -165,13 +166,17 @@ export class Gatherer {
     this.releasePushers();
   }
 
-  /** The next batch: waits for a first record (at most `idleMs`), then lingers for more; requests first. */
+  /**
+   * The next batch: waits for a first record (at most `idleMs`), then lingers for more until a
+   * request comes; requests first. An ask never lingers: its pass starts at once, and what comes
+   * meanwhile goes in the next one (publication groups the passes' outputs anyway).
+   */
   async take(idleMs: number): Promise<RawRecord[]> {
     if (this.size === 0) await this.wait(idleMs);
     if (this.size === 0) return [];
-    if (this.size < this.limit && this.opts.batchTimeoutMs > 0) {
+    if (this.size < this.limit && this.opts.batchTimeoutMs > 0 && !this.requestWaits()) {
       const until = Date.now() + this.opts.batchTimeoutMs;
-      while (!this.closed && this.size < this.limit && Date.now() < until) await this.wait(until - Date.now());
+      while (!this.closed && this.size < this.limit && !this.requestWaits() && Date.now() < until) await this.wait(until - Date.now());
     }
     // A request that came in while a grown pass ran goes in a short one, unless a backlog of requests is what grew it.
     const requests = this.opts.first === undefined ? 0 : this.lanes[0].records.length;
@@ -195,6 +200,10 @@ export class Gatherer {
     this.limit = nextBatchLimit(this.opts, limit, this.size, this.opts.first !== undefined && batch.length > 0 && this.opts.first(batch[0].topic), this.lanes[0].records.length);
     this.releasePushers();
     return batch;
+  }
+
+  private requestWaits(): boolean {
+    return this.opts.first !== undefined && this.lanes[0].records.length > 0;
   }
 
   close(): void {

@@ -199,6 +199,20 @@ describe('gather: Gatherer', () => {
       assert.deepStrictEqual((await g.take(0)).map((r) => `${r.topic}:${r.offset}`), ['events:2']);
     });
 
+    it('takes a request at once rather than lingering for more, while events alone linger', async () => {
+      const g = lanes({ batchSize: 4, batchTimeoutMs: 60_000 });
+      await g.push([on('events', 0)], noHeartbeat);
+      const events = watch(g.take(0));
+      await turn();
+      assert.equal(events.done, false, 'an events-only batch lingers for more');
+      await g.push([on('requests', 0)], noHeartbeat);
+      assert.deepStrictEqual((await events.promise).map((r) => `${r.topic}:${r.offset}`), ['requests:0', 'events:0']);
+      await g.push([on('requests', 1)], noHeartbeat);
+      const started = performance.now();
+      assert.deepStrictEqual((await g.take(0)).map((r) => `${r.topic}:${r.offset}`), ['requests:1']);
+      assert.ok(performance.now() - started < 1_000, 'a batch with a request did not linger');
+    });
+
     it('takes nothing of the events when the requests fill the batch', async () => {
       const g = lanes({ batchSize: 2 });
       await g.push([on('events', 0)], noHeartbeat);

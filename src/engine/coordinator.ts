@@ -8,7 +8,7 @@ import { CoordError, errorMessage, isCoordError } from '../errors';
 import type { Logger } from '../log';
 import { singleActiveAssigner } from '../messaging/assignor';
 import { changelogTables, changelogTopic } from '../messaging/changelog';
-import { createConsumer, withAdmin, type Consumer, type Kafka } from '../messaging/clients';
+import { withAdmin, type Consumer, type Kafka } from '../messaging/clients';
 import type { Codec } from '../messaging/codec';
 import { inputTopicProblems, lowWatermarks } from '../messaging/kafka';
 import { loadContracts } from '../messaging/schemas';
@@ -21,7 +21,8 @@ import { failPoint } from './failpoints';
 import { createFold } from './fold';
 import { createFollower, type FollowerStatus } from './follower';
 import { Gatherer, unfolded } from './gather';
-import { backoffMs, Health, pause, settlesWithin, type Trouble } from './health';
+import { backoffMs, Health, pause, type Trouble } from './health';
+import { createMembership } from './membership';
 import type { PassResult } from './pass';
 import { createPublication, createPublisher, mergeCommits, type Commits } from './publisher';
 import { createRoleMachine, shownRole, type ShownRole } from './role';
@@ -45,12 +46,6 @@ export interface CoordinatorDeps {
 
 /** The least time between two commits of Kafka offsets for monitoring. */
 const MONITORING_COMMIT_MS = 500;
-
-/** How long the group may take to answer a join: every member's rejoin waits at most this long on the broker. */
-const REBALANCE_TIMEOUT_MS = 30_000;
-
-/** How long a disconnect of a consumer given up may take before it is left behind. */
-const DISCONNECT_TIMEOUT_MS = 10_000;
 
 /** What the engine reports as it works; the metrics observe it, nothing decides by it. */
 export interface EngineObserver {
@@ -177,7 +172,6 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
   };
   /** Next offset the pass accepts per owned partition; records below it were folded already. */
   const expected = new Map<string, bigint>();
-  let consumer: Consumer | undefined;
   /** joining → standby (nothing assigned) or activating → active; the moves allowed are in src/engine/role.ts. */
   const role = createRoleMachine('joining', (from, to) => log.debug('role', { from, to }));
   let low = new Map<string, string>();
@@ -326,8 +320,6 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
    * heartbeat or a rebalance says where it stands.
    */
   let lastHeartbeatMs = 0;
-  /** The last word of the group to this instance's consumer (a join, a heartbeat), or the consumer's creation. */
-  let heardFromGroupMs = 0;
   let lastOwned: readonly { topic: string; partition: number }[] = [];
   const mayPublish = (): boolean => running && role.is('active', 'activating') && Date.now() - lastHeartbeatMs < config.sessionTimeoutMs * 0.8;
 
@@ -342,7 +334,7 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
     publication.drop();
     expected.clear();
     gatherer.drop();
-    consumer?.pause(inputTopics.map((topic) => ({ topic })));
+    membership.current()?.pause(inputTopics.map((topic) => ({ topic })));
     // Only an instance that publishes stands down; a standby or a joining one has nothing to publish before its next activation.
     if (role.is('active', 'activating')) role.to('stoodDown');
     log.warn('standing down until the group confirms this instance is active; what it committed waits in the store', { error: errorMessage(err) });
@@ -387,7 +379,7 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
       while (nextCommit !== undefined && running) {
         const c = nextCommit;
         nextCommit = undefined;
-        await consumer?.commitOffsets([...c]).catch((err) => log.debug('offset commit for monitoring failed', { error: errorMessage(err) }));
+        await membership.current()?.commitOffsets([...c]).catch((err) => log.debug('offset commit for monitoring failed', { error: errorMessage(err) }));
         await pause(MONITORING_COMMIT_MS, () => !running);
       }
       committing = false;
@@ -456,46 +448,24 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
     }
   };
 
-  /** A consumer in the group, with the handlers that activate this instance or make it stand by. */
-  const joinGroup = async (): Promise<Consumer> => {
-    // Only the consumer this instance listens to starts again after a crash: one given up stays down.
-    const self: Consumer = createConsumer(kafka, {
-      groupId: config.groupId,
-      // The broker answers a fetch as soon as a record arrives; this only bounds how long an idle fetch waits.
-      maxWaitTimeInMs: 100,
-      sessionTimeout: config.sessionTimeoutMs,
-      heartbeatInterval: Math.max(500, Math.floor(config.sessionTimeoutMs / 10)),
-      rebalanceTimeout: REBALANCE_TIMEOUT_MS,
-      partitionAssigners: [singleActiveAssigner(startedAt, () => served)],
-      // A broker that restarts makes kafkajs give up on errors it deems final (no group coordinator yet);
-      // the state is safe in RocksDB, so the consumer always starts again and rejoins.
-      retry: { retries: 10, initialRetryTime: 200, maxRetryTime: 10_000, restartOnFailure: async () => running && consumer === self },
-    });
-    const c = (consumer = self);
-    heardFromGroupMs = Date.now();
-    /** Set by the fail point group.heartbeat: this consumer is heard no more, as if wedged inside kafkajs. */
-    let lost = false;
-    let leaving = false;
-    /**
-     * A consumer given up (see watchGroup) speaks for this instance no more. One that kafkajs
-     * still brought into the group (a join under way when it was given up ignores a disconnect)
-     * is disconnected once more, now that it runs: a member nobody listens to could be chosen active.
-     */
-    const heard = (): boolean => {
-      if (consumer === c) return !lost;
-      if (!leaving) {
-        leaving = true;
-        void leaveBehind(c);
-      }
-      return false;
-    };
-    c.on(c.events.GROUP_JOIN, ({ payload }) => {
-      if (!heard()) return;
+  /** The consumers whose heartbeat started a resume that is under way (one at a time each, as each consumer had its own). */
+  const resuming = new WeakSet<Consumer>();
+  /** What the group's answers mean for this instance: activate, stand by, stand down or resume. */
+  const membership = createMembership({
+    kafka,
+    config,
+    inputTopics,
+    assigner: singleActiveAssigner(startedAt, () => served),
+    log,
+    health,
+    running: () => running,
+    fail,
+    onJoin: (c, payload) => {
       // Synchronously, before the first fetch: nothing is consumed until the store agrees with the log.
       expected.clear();
       gatherer.drop();
       if (role.is('stopped')) return;
-      lastHeartbeatMs = heardFromGroupMs = Date.now();
+      lastHeartbeatMs = Date.now();
       health.ok('consumer');
       const attempt = activation.next();
       const owned = Object.entries(payload.memberAssignment).flatMap(([topic, partitions]) => partitions.map((partition) => ({ topic, partition })));
@@ -509,133 +479,60 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
       role.to('activating');
       c.pause(inputTopics.map((topic) => ({ topic })));
       activation.activate(c, owned, attempt).catch(fail);
-    });
-    let resuming = false;
-    c.on(c.events.HEARTBEAT, () => {
-      if (!heard() || (lost = failPoint('group.heartbeat'))) return;
-      lastHeartbeatMs = heardFromGroupMs = Date.now();
+    },
+    onHeartbeat: (c) => {
+      lastHeartbeatMs = Date.now();
       // Still a member of the same generation after standing down: the partitions are still ours.
-      if (!role.is('stoodDown') || resuming || lastOwned.length === 0) return;
-      resuming = true;
+      if (!role.is('stoodDown') || resuming.has(c) || lastOwned.length === 0) return;
+      resuming.add(c);
       log.info('the group confirms this instance is still active; activating again from RocksDB');
-      activation.activate(c, lastOwned, activation.next())
+      activation
+        .activate(c, lastOwned, activation.next())
         .catch(fail)
-        .finally(() => (resuming = false));
-    });
-    // kafkajs logs no request that times out: a join that never came back would leave no trace.
-    c.on(c.events.REQUEST_TIMEOUT, ({ payload }) => log.warn('a request of the consumer timed out', { api: payload.apiName, broker: payload.broker, pendingMs: payload.pendingDuration }));
-    c.on(c.events.CRASH, ({ payload }) => {
-      if (role.is('stopped') || !heard()) return;
+        .finally(() => resuming.delete(c));
+    },
+    onCrash: (payload) => {
+      if (role.is('stopped')) return;
       role.to('joining');
       log.error('consumer crashed', { error: errorMessage(payload.error), restart: payload.restart });
-      // kafkajs gives up for good on some errors of a broker that restarts (no group coordinator yet):
-      // the state is safe in RocksDB, so a new consumer joins the group again, as a restart would.
-      if (!payload.restart && running) rejoinOnce();
-    });
-    try {
-      await c.connect();
-      await c.subscribe({ topics: inputTopics, fromBeginning: true });
-    } catch (err) {
-      await c.disconnect().catch(() => undefined);
-      throw err;
-    }
-    await c.run({
-      autoCommit: false,
-      // Each partition's batches in turn, the partitions side by side: a fetch waiting for room in the events lane holds no request back.
-      partitionsConsumedConcurrently: inputTopics.length,
-      eachBatchAutoResolve: true,
-      eachBatch: async ({ batch, heartbeat, isStale, pause }) => {
-        const k = tpKey(batch.topic, batch.partition);
-        // A batch fetched before a stand-down or a rebalance, or by a consumer given up, is not folded: the next activation seeks where the store stands.
-        if (consumer !== c || isStale() || !expected.has(k)) return;
-        highWatermarks.set(k, BigInt(batch.highWatermark));
-        const records = batch.messages.map((m) => ({
-          topic: batch.topic,
-          partition: batch.partition,
-          offset: m.offset,
-          key: m.key,
-          value: m.value,
-          headers: m.headers,
-          timestamp: m.timestamp,
-        }));
-        if (gatherer.isFirst(batch.topic)) {
-          await gatherer.push(records, heartbeat);
-          return;
-        }
-        // The events lane full: this partition is fetched no further until a pass makes room, and the requests' fetches go on.
-        if (gatherer.offer(records)) {
-          const resume = pause();
-          gatherer.whenRoom(() => {
-            if (consumer === c && role.is('active')) resume();
-          });
-        }
-      },
-    });
-    return c;
-  };
-
-  /** A new consumer after kafkajs gave one up, retried with a bounded backoff and shown on /readyz while it fails. */
-  const rejoin = async (): Promise<void> => {
-    const old = consumer;
-    consumer = undefined;
-    await leaveBehind(old);
-    for (let attempt = 1; running; attempt++) {
-      try {
-        const mine = await joinGroup();
-        // A stop while it joined: close disconnected the consumer before this one.
-        if (!running) await leaveBehind(mine);
-        // The trouble clears once the group answers the join (GROUP_JOIN).
-        else log.info('a new consumer joined the group', { attempt });
+    },
+    onSilence: (silentMs) => {
+      log.error('no word from the group for longer than a rebalance may take; a new consumer joins it again', { silentMs, role: role.current });
+      // Nothing more is folded or published under the silent membership, and an activation under way is moot; the next join activates from RocksDB.
+      activation.next();
+      publication.drop();
+      expected.clear();
+      gatherer.drop();
+      void follower.stop();
+      role.to('joining');
+    },
+    onBatch: async (c, { batch, heartbeat, isStale, pause }) => {
+      const k = tpKey(batch.topic, batch.partition);
+      // A batch fetched before a stand-down or a rebalance, or by a consumer given up, is not folded: the next activation seeks where the store stands.
+      if (membership.current() !== c || isStale() || !expected.has(k)) return;
+      highWatermarks.set(k, BigInt(batch.highWatermark));
+      const records = batch.messages.map((m) => ({
+        topic: batch.topic,
+        partition: batch.partition,
+        offset: m.offset,
+        key: m.key,
+        value: m.value,
+        headers: m.headers,
+        timestamp: m.timestamp,
+      }));
+      if (gatherer.isFirst(batch.topic)) {
+        await gatherer.push(records, heartbeat);
         return;
-      } catch (err) {
-        const t = health.failing('consumer', errorMessage(err));
-        log.warn('joining the group failed; retrying', { attempt, error: errorMessage(err), failingForMs: Date.now() - t.sinceMs });
-        await pause(backoffMs(attempt), () => !running);
       }
-    }
-  };
-
-  /** The one rejoin under way (after a crash kafkajs gave up on, or a silence); close waits for it. */
-  let rejoining: Promise<void> | undefined;
-  const rejoinOnce = (): void => {
-    rejoining ??= rejoin()
-      .catch(fail)
-      .finally(() => (rejoining = undefined));
-  };
-
-  /** Disconnects a consumer given up, waiting at most DISCONNECT_TIMEOUT_MS: one wedged inside kafkajs may never finish. */
-  const leaveBehind = async (c: Consumer | undefined): Promise<void> => {
-    if (c === undefined) return;
-    if (!(await settlesWithin(DISCONNECT_TIMEOUT_MS, c.disconnect()))) log.warn('a consumer given up did not disconnect in time; it is left behind', { waitedMs: DISCONNECT_TIMEOUT_MS });
-  };
-
-  /**
-   * The deadline on the group's word. A member hears from the group every heartbeat interval,
-   * even with every partition paused, and a join is answered within the rebalance timeout and
-   * kafkajs's 5 s on top, twice when the broker first asks for a member id. A consumer silent
-   * past that and a session is wedged: kafkajs was seen to give up a failed rejoin without a
-   * word and go on fetching as no member, heartbeating nothing, after the group coordinator's
-   * broker died under it; a stood-down instance then waits forever. Instead a new consumer
-   * joins the group, as a restart would, counted on /readyz and /metrics. What was committed
-   * waits in RocksDB.
-   */
-  const groupSilenceLimitMs = 2 * (REBALANCE_TIMEOUT_MS + 5_000) + config.sessionTimeoutMs;
-  const watchGroup = (): void => {
-    if (!running || rejoining !== undefined || consumer === undefined || role.is('stopped')) return;
-    const silentMs = Date.now() - heardFromGroupMs;
-    if (silentMs <= groupSilenceLimitMs) return;
-    health.failing('consumer', `no word from the group for ${silentMs} ms (a join or a heartbeat); a new consumer joins it again`);
-    log.error('no word from the group for longer than a rebalance may take; a new consumer joins it again', { silentMs, role: role.current });
-    // Nothing more is folded or published under the silent membership, and an activation under way is moot; the next join activates from RocksDB.
-    activation.next();
-    publication.drop();
-    expected.clear();
-    gatherer.drop();
-    void follower.stop();
-    role.to('joining');
-    rejoinOnce();
-  };
-  let groupWatch: NodeJS.Timeout | undefined;
+      // The events lane full: this partition is fetched no further until a pass makes room, and the requests' fetches go on.
+      if (gatherer.offer(records)) {
+        const resume = pause();
+        gatherer.whenRoom(() => {
+          if (membership.current() === c && role.is('active')) resume();
+        });
+      }
+    },
+  });
 
   const start = async (): Promise<void> => {
     ({ state: current.state, meta: current.meta, offsets: current.offsets } = await loadChecked(store, log, through));
@@ -643,13 +540,11 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
 
     const problems = await withAdmin(kafka, (admin) => inputTopicProblems(admin, inputTopics));
     if (problems.length > 0) throw new CoordError('ENV_INVALID', problems.join('; '));
-    low = await withAdmin(kafka, (admin) => lowWatermarks(admin, inputTopics));
+    low = await lowWatermarks(kafka, inputTopics);
 
     running = true;
     loop = runLoop();
-    await joinGroup();
-    groupWatch = setInterval(watchGroup, 1_000);
-    groupWatch.unref();
+    await membership.join();
   };
 
   let closing: Promise<void> | undefined;
@@ -659,12 +554,10 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
     closing ??= (async () => {
       running = false;
       role.to('stopped');
-      clearInterval(groupWatch);
       await follower.stop();
       await ticker.stop();
       gatherer.close();
-      if (rejoining !== undefined && !(await settlesWithin(DISCONNECT_TIMEOUT_MS, rejoining))) log.warn('a rejoin under way did not end in time; stopping without it', { waitedMs: DISCONNECT_TIMEOUT_MS });
-      await leaveBehind(consumer);
+      await membership.close();
       await loop;
       await publication.published();
       await publisher.close();

@@ -8,7 +8,7 @@
  */
 import type { Admin, AdminConfig, Consumer, ConsumerConfig, Kafka } from 'kafkajs';
 
-export type { Admin, Consumer, IHeaders, Kafka, KafkaMessage, Producer, RecordMetadata } from 'kafkajs';
+export type { Admin, Consumer, ConsumerCrashEvent, ConsumerGroupJoinEvent, EachBatchPayload, IHeaders, Kafka, KafkaMessage, PartitionAssigner, Producer, RecordMetadata } from 'kafkajs';
 
 /** Runs `fn` with an admin connected for it, and disconnects it however `fn` ends. */
 export const withAdmin = async <T>(kafka: Kafka, fn: (admin: Admin) => Promise<T>, config?: AdminConfig): Promise<T> => {
@@ -30,13 +30,31 @@ export interface PartitionOffsets {
   readonly high: string;
 }
 
-/** The low and high offsets of every partition of `topics`, read with one admin. */
-export const topicOffsets = (kafka: Kafka, topics: readonly string[]): Promise<PartitionOffsets[]> =>
-  withAdmin(kafka, async (admin) => {
-    const out: PartitionOffsets[] = [];
-    for (const topic of topics) for (const p of await admin.fetchTopicOffsets(topic)) out.push({ topic, partition: p.partition, low: p.low, high: p.high });
-    return out;
-  });
+/**
+ * A partition whose leader moved or is being elected answers these; kafkajs's fetchTopicOffsets
+ * gives them up at once (it retries only an unknown topic), though the next leader answers in a
+ * moment.
+ */
+const LEADER_MOVED: ReadonlySet<unknown> = new Set(['NOT_LEADER_FOR_PARTITION', 'LEADER_NOT_AVAILABLE']);
+
+/** Reads of the offsets after a leader moved, each with a new admin (and so new metadata): 100 ms, 200 ms, … 3.1 s in all. */
+const OFFSETS_ATTEMPTS = 6;
+
+/** The low and high offsets of every partition of `topics`, read with one admin an attempt, asked again while a leader moves. */
+export const topicOffsets = async (kafka: Kafka, topics: readonly string[]): Promise<PartitionOffsets[]> => {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await withAdmin(kafka, async (admin) => {
+        const out: PartitionOffsets[] = [];
+        for (const topic of topics) for (const p of await admin.fetchTopicOffsets(topic)) out.push({ topic, partition: p.partition, low: p.low, high: p.high });
+        return out;
+      });
+    } catch (err) {
+      if (attempt >= OFFSETS_ATTEMPTS || !LEADER_MOVED.has((err as { type?: unknown }).type)) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 100 * 2 ** (attempt - 1)));
+    }
+  }
+};
 
 /**
  * A consumer with the project's defaults: topics are never auto-created, an idle fetch waits

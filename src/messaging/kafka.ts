@@ -3,7 +3,7 @@ import { ConfigResourceTypes, Kafka, logLevel as KafkaLogLevel, Partitioners, ty
 import type { Config } from '../config';
 import { CoordError } from '../errors';
 import { silentLogger, type Logger } from '../log';
-import { withAdmin } from './clients';
+import { topicOffsets, withAdmin } from './clients';
 import { kafkaSaslOptions, kafkaSslOptions, type KafkaSecurityHooks, type KafkaSecuritySettings } from './security';
 import type { TopicSpec } from './topics';
 
@@ -120,13 +120,8 @@ export const highWatermarks = async (admin: Admin, topics: readonly string[]): P
 };
 
 /** Earliest offset of every partition of `topics`, keyed `topic:partition`. */
-export const lowWatermarks = async (admin: Admin, topics: readonly string[]): Promise<Map<string, string>> => {
-  const out = new Map<string, string>();
-  for (const topic of topics) {
-    for (const p of await admin.fetchTopicOffsets(topic)) out.set(`${topic}:${p.partition}`, p.low);
-  }
-  return out;
-};
+export const lowWatermarks = async (kafka: Kafka, topics: readonly string[]): Promise<Map<string, string>> =>
+  new Map((await topicOffsets(kafka, topics)).map((p) => [`${p.topic}:${p.partition}`, p.low]));
 
 /**
  * The coordinator's producer: transactional under one id per deployment, so the instance that

@@ -12,7 +12,7 @@ import { provision } from '../../src/messaging/provision';
 import { createParts } from '../../src/runtime';
 import { stateKey } from '../../src/store/keys';
 import { openStore } from '../../src/store/rocks';
-import { coordinatorProcess, type CoordinatorProcess } from '../support/coordinator-process';
+import { coordinatorProcess, whereItStands, type CoordinatorProcess } from '../support/coordinator-process';
 import { deployment, testLog, uniquePrefix, type Deployment } from '../support/deployment';
 import { replayToLive } from '../support/replay';
 import { testStack } from '../support/stack';
@@ -97,7 +97,11 @@ describe('the environment is checked, not assumed', function () {
         await down;
       }
       await c.start();
-      assert.equal((await create(client, 'after-broker')).status, 'OK');
+      // A miss says where the coordinator and the client stood: their logs are gone after the run.
+      const after = await create(client, 'after-broker').catch(async (err: Error) => {
+        throw new Error(`${err.message}; the client: ${JSON.stringify(client.stats)}; ${await whereItStands(c)}`);
+      });
+      assert.equal(after.status, 'OK');
     });
 
     it('refuses to serve when an input topic was deleted and created again, and says why on /readyz', async () => {

@@ -19,6 +19,7 @@ import { decodeRecord, MAX_TIMESTAMP_MS, type DecodeContext, type Envelope, type
 import { applyDecision, compactionFrontier, recordVersion, type Touched } from './apply';
 import { ExplainBook, type Loader } from './explain';
 import { explainOverlay, positionOf } from './explain-view';
+import type { LogPosition } from '../../projections/system/explain';
 import { encodeMeta, nextHybrid, readThrough, StateMiss, tpKey, type SnapshotMeta, type WorkingState } from './state';
 import { LOGIC_VERSION } from './logic-version';
 import { createVerifier, type Verifier } from '../messaging/signing';
@@ -369,10 +370,13 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
       stage = here ?? undefined;
       // Only a request is retried under its correlation id; an event's id (a tracing id, say) means nothing here.
       const fingerprint = e.correlationId === undefined || !isRequest(e.raw.topic) ? undefined : requestFingerprint(e.type, e.raw.key, e.raw.value);
-      const position = positionOf(e.raw, e.timestampMs, id);
+      // Only a request's explain record, a retry or a deferred answer says where a record was: an event costs no position.
+      const explains = book !== undefined && fingerprint !== undefined && e.correlationId !== undefined;
+      let position: LogPosition | undefined;
+      const where = (): LogPosition => (position ??= positionOf(e.raw, e.timestampMs, id));
       const explain = (reply: ReplyDraft | null, more: { changes?: { change: Change; before: Image | undefined }[]; commands?: readonly Command[]; dlq?: { code: string; reason: string } } = {}): void => {
-        if (fingerprint !== undefined && e.correlationId !== undefined)
-          book?.record({ correlationId: e.correlationId, requestType: e.type, key: e.raw.key === null ? null : e.raw.key.toString(), position, snapshotTs: ts, stage: here, orderInStage, reply, changes: more.changes, commands: more.commands, dlq: more.dlq });
+        if (explains && e.correlationId !== undefined)
+          book?.record({ correlationId: e.correlationId, requestType: e.type, key: e.raw.key === null ? null : e.raw.key.toString(), position: where(), snapshotTs: ts, stage: here, orderInStage, reply, changes: more.changes, commands: more.commands, dlq: more.dlq });
       };
       if (handler === undefined) {
         rejected++;
@@ -407,7 +411,7 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
           // (a client that restarted may listen elsewhere now).
           emit({ ...earlier.reply, topic: e.replyTo ?? earlier.reply.topic });
           retried++;
-          await book?.retried(e.correlationId, position);
+          await book?.retried(e.correlationId, where());
           continue;
         }
       }
@@ -453,14 +457,14 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
         explain(failed, { dlq: { code: 'DECIDER_FAILED', reason } });
         continue;
       }
-      const changed: { change: Change; before: Image | undefined }[] = [];
+      const changed: { change: Change; before: Image | undefined }[] | undefined = explains ? [] : undefined;
       // The images the changes replace, where the decider wrote without reading.
       if (decision.changes.some((c) => state.unread(c.entity, c.key))) await state.prefetch(decision.changes.map((c) => [c.entity, c.key] as const));
-      applyDecision(state, decision.changes, before, book !== undefined && fingerprint !== undefined ? (change, was) => changed.push({ change, before: was }) : undefined);
+      applyDecision(state, decision.changes, before, changed === undefined ? undefined : (change, was) => changed.push({ change, before: was }));
       // A refused owner or role check is also a DLQ record, events' included (they have no reply).
       const denied = decision.reply?.status === 'PERMISSION_DENIED' ? { code: 'PERMISSION_DENIED', reason: decision.reply.message } : undefined;
       if (denied !== undefined) await refuseSender(e, 'PERMISSION_DENIED', denied.reason);
-      explain(decision.reply, { changes: changed, commands: decision.commands, ...(denied === undefined ? {} : { dlq: denied }) });
+      if (explains) explain(decision.reply, { changes: changed, commands: decision.commands, ...(denied === undefined ? {} : { dlq: denied }) });
       applied++;
       if (decision.reply !== null) await sendReply(e, decision.reply, true, fingerprint);
       else if (e.correlationId !== undefined && fingerprint !== undefined) rememberRequest(e.correlationId, fingerprint);
@@ -468,7 +472,7 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
         // A deferred reply carries the fingerprint of the request it answers, remembered when it was decided.
         const asked = given.get(a.correlationId)?.fingerprint ?? (await deps.remembered([a.correlationId])).get(a.correlationId)?.fingerprint;
         await sendReply(a, a.reply, true, asked);
-        await book?.answered(a.correlationId, a.reply, { position, recordType: e.type });
+        await book?.answered(a.correlationId, a.reply, { position: where(), recordType: e.type });
       }
       for (const c of decision.commands ?? []) {
         if (!publishes) seq++;

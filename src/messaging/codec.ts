@@ -101,14 +101,25 @@ const encodeAs = (schemaId: number, type: avro.Type, fullName: string, value: un
   }
 };
 
+/**
+ * The field names of each avsc record class, read once: every instance of a class has the same
+ * own fields, so a record folded costs no Object.keys array.
+ */
+const fieldsOf = new WeakMap<object, readonly string[]>();
+
 /** avsc decodes records as class instances; the rest of the code wants plain data. */
 export const plain = (v: unknown): unknown => {
   if (v === null || typeof v !== 'object') return v;
   if (Array.isArray(v)) return v.map(plain);
   if (Buffer.isBuffer(v)) return v;
   const out: Record<string, unknown> = {};
-  // Object.keys rather than entries: no pair allocated a field, on every record folded.
-  const keys = Object.keys(v);
+  const ctor = (v as { constructor?: unknown }).constructor;
+  // A plain object (a map's value) has its own keys; a record class's instances share theirs.
+  let keys = typeof ctor === 'function' && ctor !== Object ? fieldsOf.get(ctor) : undefined;
+  if (keys === undefined) {
+    keys = Object.keys(v);
+    if (typeof ctor === 'function' && ctor !== Object) fieldsOf.set(ctor, keys);
+  }
   for (let i = 0; i < keys.length; i++) out[keys[i]] = plain((v as Record<string, unknown>)[keys[i]]);
   return out;
 };
@@ -121,7 +132,13 @@ export const createCodec = (deps: CodecDeps): Codec => {
   const readerById = new Map<number, Promise<Reader>>();
   /** Readers whose schema has arrived, and (id, topic) pairs known to be on their subject: what decodeKnown needs. */
   const readyReaders = new Map<number, Reader>();
-  const acceptedSubjects = new Set<string>();
+  /** The topics each schema id was found registered for (its subject is `<topic>-<full name>`). */
+  const acceptedTopics = new Map<number, Set<string>>();
+  const accept = (schemaId: number, topic: string): void => {
+    let topics = acceptedTopics.get(schemaId);
+    if (topics === undefined) acceptedTopics.set(schemaId, (topics = new Set()));
+    topics.add(topic);
+  };
   // Keyed by id and topic; only ids the registry knows get here, and topics are the caller's own.
   const verdicts = new Map<string, Promise<Verdict>>();
 
@@ -199,7 +216,7 @@ export const createCodec = (deps: CodecDeps): Codec => {
     const expected = subjectOf(topic, fullName);
     const verdict = registry.subjectsOfId(schemaId).then((subjects): Verdict =>
       subjects.includes(expected)
-        ? (acceptedSubjects.add(key), { ok: true })
+        ? (accept(schemaId, topic), { ok: true })
         : {
             ok: false,
             until: now() + subjectRecheckMs,
@@ -266,7 +283,7 @@ export const createCodec = (deps: CodecDeps): Codec => {
     decodeKnown: (value, topic) => {
       const { schemaId, body } = unframe(value);
       const reader = readyReaders.get(schemaId);
-      if (reader === undefined || (topic !== undefined && !acceptedSubjects.has(`${schemaId}/${topic}`))) return undefined;
+      if (reader === undefined || (topic !== undefined && acceptedTopics.get(schemaId)?.has(topic) !== true)) return undefined;
       return readBody(schemaId, reader, body, topic);
     },
   };

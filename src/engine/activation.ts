@@ -7,7 +7,7 @@ import { cpSync } from 'node:fs';
 import type { Projection } from '../../projections';
 import { errorMessage, isCoordError } from '../errors';
 import type { Logger } from '../log';
-import { withAdmin, type Consumer, type Kafka } from '../messaging/clients';
+import { type Consumer, type Kafka } from '../messaging/clients';
 import type { Codec } from '../messaging/codec';
 import { highWatermarks as logEnds } from '../messaging/kafka';
 import { digestHex } from '../store/digest';
@@ -223,7 +223,7 @@ export const createActivation = (deps: ActivationDeps): Activation => {
     }
     // A stored offset past the log end means the topic was deleted and created again (or truncated):
     // resuming would skip or refold input silently, so this instance refuses to serve and says why.
-    const ends = await retrying(attempt, 'log ends', () => withAdmin(kafka, (admin) => logEnds(admin, inputTopics)));
+    const ends = await retrying(attempt, 'log ends', () => logEnds(kafka, inputTopics));
     if (ends === MOOT || attempt !== activation) return;
     const behind = owned.flatMap(({ topic, partition }) => {
       const k = tpKey(topic, partition);

@@ -12,7 +12,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { followerGroupPrefix } from '../messaging/acl';
-import { createConsumer, type Consumer, type Kafka, type KafkaMessage } from '../messaging/clients';
+import { createConsumer, subscribe, type Consumer, type Kafka, type KafkaMessage } from '../messaging/clients';
 import { errorMessage } from '../errors';
 import type { Logger } from '../log';
 import type { Codec } from '../messaging/codec';
@@ -141,7 +141,7 @@ export const createFollower = (deps: FollowerDeps): Follower => {
     });
     await consumer.connect();
     try {
-      await consumer.subscribe({ topics: [deps.snapshotsTopic, ...deps.inputTopics], fromBeginning: true });
+      await subscribe(consumer, [deps.snapshotsTopic, ...deps.inputTopics], true);
     } catch (err) {
       await consumer.disconnect().catch(() => undefined);
       throw err;

@@ -8,7 +8,7 @@
 import type { Config } from '../config';
 import { errorMessage } from '../errors';
 import type { Logger } from '../log';
-import { createConsumer, type Consumer, type ConsumerCrashEvent, type ConsumerGroupJoinEvent, type EachBatchPayload, type Kafka, type PartitionAssigner } from '../messaging/clients';
+import { createConsumer, subscribe, type Consumer, type ConsumerCrashEvent, type ConsumerGroupJoinEvent, type EachBatchPayload, type Kafka, type PartitionAssigner } from '../messaging/clients';
 import { failPoint } from './failpoints';
 import { backoffMs, pause, settlesWithin, type Health } from './health';
 
@@ -116,7 +116,7 @@ export const createMembership = (deps: MembershipDeps): Membership => {
     });
     try {
       await c.connect();
-      await c.subscribe({ topics: [...inputTopics], fromBeginning: true });
+      await subscribe(c, inputTopics, true);
     } catch (err) {
       await c.disconnect().catch(() => undefined);
       throw err;

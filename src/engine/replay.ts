@@ -4,7 +4,7 @@
  * digest of every snapshot with the one the marker recorded.
  */
 import { randomUUID } from 'node:crypto';
-import { createConsumer, type Kafka, type KafkaMessage } from '../messaging/clients';
+import { createConsumer, subscribe, type Kafka, type KafkaMessage } from '../messaging/clients';
 import { readToEnd } from '../messaging/read-to-end';
 import type { Projection } from '../../projections';
 import { errorMessage } from '../errors';
@@ -288,7 +288,7 @@ export const replayOnto = async (
   });
   await consumer.connect();
   try {
-    await consumer.subscribe({ topics: [...kindByTopic.keys()], fromBeginning: true });
+    await subscribe(consumer, [...kindByTopic.keys()], true);
     await consumer.run({
       eachBatch: async ({ batch, heartbeat }) => {
         const rs = batch.messages.map((m) => ({ topic: batch.topic, partition: batch.partition, offset: m.offset, key: m.key, value: m.value, headers: m.headers, timestamp: m.timestamp }));

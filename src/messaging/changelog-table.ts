@@ -9,7 +9,7 @@ import type { Kafka } from 'kafkajs';
 import { CoordError } from '../errors';
 import type { Codec } from './codec';
 import { TABLE_GROUP_PREFIX } from './acl';
-import { withAdmin } from './clients';
+import { subscribe, withAdmin } from './clients';
 
 /** One decoded record of a table's topic: an envelope, or (value null) a tombstone. */
 export interface TableRecord {
@@ -115,7 +115,7 @@ export const readTableTopic = async (o: ReadOptions): Promise<TableRecord[]> => 
   const consumer = o.kafka.consumer({ groupId: `${TABLE_GROUP_PREFIX}${randomUUID()}`, allowAutoTopicCreation: false, maxWaitTimeInMs: 100 });
   await consumer.connect();
   try {
-    await consumer.subscribe({ topic: o.topic, fromBeginning: true });
+    await subscribe(consumer, [o.topic], true);
     let failure: unknown;
     await consumer.run({
       autoCommit: false,

@@ -8,7 +8,7 @@
  */
 import type { Admin, AdminConfig, Consumer, ConsumerConfig, Kafka } from 'kafkajs';
 
-export type { Admin, Consumer, ConsumerCrashEvent, ConsumerGroupJoinEvent, EachBatchPayload, IHeaders, Kafka, KafkaMessage, PartitionAssigner, Producer, RecordMetadata } from 'kafkajs';
+export type { Admin, Consumer, ConsumerCrashEvent, ConsumerGroupJoinEvent, EachBatchPayload, EachMessagePayload, IHeaders, Kafka, KafkaMessage, PartitionAssigner, Producer, RecordMetadata } from 'kafkajs';
 
 /** Runs `fn` with an admin connected for it, and disconnects it however `fn` ends. */
 export const withAdmin = async <T>(kafka: Kafka, fn: (admin: Admin) => Promise<T>, config?: AdminConfig): Promise<T> => {
@@ -31,30 +31,45 @@ export interface PartitionOffsets {
 }
 
 /**
- * A partition whose leader moved or is being elected answers these; kafkajs's fetchTopicOffsets
- * gives them up at once (it retries only an unknown topic), though the next leader answers in a
- * moment.
+ * A partition whose leader moved or is being elected answers these, and a broker that has not
+ * yet heard of a topic just created answers the third; kafkajs gives them up at once from
+ * fetchTopicOffsets and from a consumer's subscribe, though the next leader, or the broker's
+ * next metadata, answers in a moment.
  */
-const LEADER_MOVED: ReadonlySet<unknown> = new Set(['NOT_LEADER_FOR_PARTITION', 'LEADER_NOT_AVAILABLE']);
+const NOT_YET: ReadonlySet<unknown> = new Set(['NOT_LEADER_FOR_PARTITION', 'LEADER_NOT_AVAILABLE', 'UNKNOWN_TOPIC_OR_PARTITION']);
 
-/** Reads of the offsets after a leader moved, each with a new admin (and so new metadata): 100 ms, 200 ms, … 3.1 s in all. */
-const OFFSETS_ATTEMPTS = 6;
+/** Attempts of a read the cluster's metadata is not yet ready for: 100 ms, 200 ms, … 3.1 s of waits in all. */
+const METADATA_ATTEMPTS = 6;
 
-/** The low and high offsets of every partition of `topics`, read with one admin an attempt, asked again while a leader moves. */
-export const topicOffsets = async (kafka: Kafka, topics: readonly string[]): Promise<PartitionOffsets[]> => {
-  for (let attempt = 1; ; attempt++) {
+/** Runs `attempt` again while the cluster answers that its metadata is not yet there, a bounded number of times. */
+const untilMetadataSettles = async <T>(attempt: () => Promise<T>): Promise<T> => {
+  for (let n = 1; ; n++) {
     try {
-      return await withAdmin(kafka, async (admin) => {
-        const out: PartitionOffsets[] = [];
-        for (const topic of topics) for (const p of await admin.fetchTopicOffsets(topic)) out.push({ topic, partition: p.partition, low: p.low, high: p.high });
-        return out;
-      });
+      return await attempt();
     } catch (err) {
-      if (attempt >= OFFSETS_ATTEMPTS || !LEADER_MOVED.has((err as { type?: unknown }).type)) throw err;
-      await new Promise((resolve) => setTimeout(resolve, 100 * 2 ** (attempt - 1)));
+      if (n >= METADATA_ATTEMPTS || !NOT_YET.has((err as { type?: unknown }).type)) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 100 * 2 ** (n - 1)));
     }
   }
 };
+
+/** The low and high offsets of every partition of `topics`, read with a new admin (and so new metadata) an attempt, asked again while a leader moves. */
+export const topicOffsets = (kafka: Kafka, topics: readonly string[]): Promise<PartitionOffsets[]> =>
+  untilMetadataSettles(() =>
+    withAdmin(kafka, async (admin) => {
+      const out: PartitionOffsets[] = [];
+      for (const topic of topics) for (const p of await admin.fetchTopicOffsets(topic)) out.push({ topic, partition: p.partition, low: p.low, high: p.high });
+      return out;
+    }),
+  );
+
+/**
+ * Subscribes `consumer` to `topics`, asked again while a broker has not yet heard of a topic
+ * just created (a cluster's brokers learn of it one after another); a topic that stays unknown
+ * fails it after the bounded attempts.
+ */
+export const subscribe = (consumer: Consumer, topics: readonly string[], fromBeginning: boolean): Promise<void> =>
+  untilMetadataSettles(() => consumer.subscribe({ topics: [...topics], fromBeginning }));
 
 /**
  * A consumer with the project's defaults: topics are never auto-created, an idle fetch waits
@@ -73,13 +88,14 @@ export interface Position {
 /**
  * Seeks `consumer` to `positions` when it joins its group (every time, or only the first time,
  * after which the group's committed offsets say where it was), and resolves on the first join.
+ * `positions` may be a function, asked at each join (where a consumer has got to by then).
  * Call it before `run()`: the seek must come before the first fetch.
  */
-export const seekOnJoin = (consumer: Consumer, positions: readonly Position[], when: 'every-join' | 'first-join' = 'every-join'): Promise<void> =>
+export const seekOnJoin = (consumer: Consumer, positions: readonly Position[] | (() => readonly Position[]), when: 'every-join' | 'first-join' = 'every-join'): Promise<void> =>
   new Promise<void>((resolve) => {
     let first = true;
     consumer.on(consumer.events.GROUP_JOIN, () => {
-      if (first || when === 'every-join') for (const p of positions) consumer.seek({ topic: p.topic, partition: p.partition, offset: p.offset });
+      if (first || when === 'every-join') for (const p of typeof positions === 'function' ? positions() : positions) consumer.seek({ topic: p.topic, partition: p.partition, offset: p.offset });
       first = false;
       resolve();
     });

@@ -111,13 +111,8 @@ export const inputTopicProblems = async (admin: Admin, topics: readonly string[]
 };
 
 /** Log end offset of every partition of `topics`, keyed `topic:partition`. */
-export const highWatermarks = async (admin: Admin, topics: readonly string[]): Promise<Map<string, string>> => {
-  const out = new Map<string, string>();
-  for (const topic of topics) {
-    for (const p of await admin.fetchTopicOffsets(topic)) out.set(`${topic}:${p.partition}`, p.high);
-  }
-  return out;
-};
+export const highWatermarks = async (kafka: Kafka, topics: readonly string[]): Promise<Map<string, string>> =>
+  new Map((await topicOffsets(kafka, topics)).map((p) => [`${p.topic}:${p.partition}`, p.high]));
 
 /** Earliest offset of every partition of `topics`, keyed `topic:partition`. */
 export const lowWatermarks = async (kafka: Kafka, topics: readonly string[]): Promise<Map<string, string>> =>

@@ -5,7 +5,7 @@
  * with that error.
  */
 import { randomUUID } from 'node:crypto';
-import { createConsumer, topicOffsets, type Kafka, type KafkaMessage } from './clients';
+import { createConsumer, subscribe, topicOffsets, type Kafka, type KafkaMessage } from './clients';
 
 export interface ReadToEndOptions {
   /** Where to start per partition; a partition not named, or an offset below its start, starts at its start. */
@@ -34,7 +34,7 @@ export const readToEnd = async (kafka: Kafka, topic: string, onRecord: (partitio
   });
   await consumer.connect();
   try {
-    await consumer.subscribe({ topic, fromBeginning: true });
+    await subscribe(consumer, [topic], true);
     let failure: unknown;
     let timer: NodeJS.Timeout | undefined;
     const done = new Promise<void>((resolve) => {

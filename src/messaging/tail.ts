@@ -3,7 +3,7 @@
  * changelog tail` does. The end offsets are read before the consumer joins and it seeks there
  * on every assignment, so nothing published after `start()` resolves is missed.
  */
-import { createConsumer, seekOnJoin, topicOffsets, type Consumer, type IHeaders, type Kafka } from './clients';
+import { createConsumer, seekOnJoin, subscribe, topicOffsets, type Consumer, type IHeaders, type Kafka } from './clients';
 
 export interface TailRecord {
   readonly topic: string;
@@ -40,7 +40,7 @@ export const tailTopic = (o: TailOptions): Tail => {
       const c = createConsumer(o.kafka, { groupId: o.groupId });
       consumer = c;
       await c.connect();
-      await c.subscribe({ topic: o.topic, fromBeginning: true });
+      await subscribe(c, [o.topic], true);
       // Only the first time: after a rejoin the group's committed offsets say where it was.
       const positioned = seekOnJoin(c, positions, 'first-join');
       await c.run({

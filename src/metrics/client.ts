@@ -13,6 +13,8 @@ export interface ClientMetrics {
   dropped(): void;
   /** A send or ask waited for a place (`in_flight`) or for the coordinator's lag (`lag`). */
   waited(reason: 'in_flight' | 'lag', seconds: number): void;
+  /** A reply consumer was made anew after kafkajs gave the last one up for good. */
+  renewed(): void;
 }
 
 /** Seconds an ask may take, from a few milliseconds to the longest timeouts. */
@@ -33,11 +35,13 @@ export const createClientMetrics = (registry: Registry, client: string): ClientM
   const dropped = family(registry, 'coord_client_replies_dropped_total', () => new Counter({ name: 'coord_client_replies_dropped_total', help: 'Replies nobody waited for (late, duplicate, another client’s, undecodable), dropped.', labelNames: ['client'], registers }));
   const waits = family(registry, 'coord_client_backpressure_waits_total', () => new Counter({ name: 'coord_client_backpressure_waits_total', help: 'Sends and asks that waited for a place (in_flight) or for the coordinator’s lag to fall under maxLag (lag).', labelNames: ['client', 'reason'], registers }));
   const waitSeconds = family(registry, 'coord_client_backpressure_wait_seconds_total', () => new Counter({ name: 'coord_client_backpressure_wait_seconds_total', help: 'Time sends and asks spent waiting under backpressure.', labelNames: ['client', 'reason'], registers }));
+  const renewals = family(registry, 'coord_client_reply_consumer_renewals_total', () => new Counter({ name: 'coord_client_reply_consumer_renewals_total', help: 'Reply consumers made anew (going on from where the last one got to) after kafkajs gave one up for good.', labelNames: ['client'], registers }));
 
   const labels = { client };
   asks.set(labels, 0);
   places.set(labels, 0);
   dropped.inc(labels, 0);
+  renewals.inc(labels, 0);
   for (const reason of ['in_flight', 'lag']) {
     waits.inc({ client, reason }, 0);
     waitSeconds.inc({ client, reason }, 0);
@@ -59,6 +63,7 @@ export const createClientMetrics = (registry: Registry, client: string): ClientM
     },
     places: (n) => places.set(labels, n),
     dropped: () => dropped.inc(labels),
+    renewed: () => renewals.inc(labels),
     waited: (reason, seconds) => {
       waits.inc({ client, reason });
       waitSeconds.inc({ client, reason }, seconds);

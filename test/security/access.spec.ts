@@ -1,12 +1,12 @@
 import { strict as assert } from 'node:assert';
 import { randomUUID } from 'node:crypto';
-import { Kafka, logLevel } from 'kafkajs';
+import { AclOperationTypes, AclPermissionTypes, AclResourceTypes, Kafka, logLevel, ResourcePatternTypes } from 'kafkajs';
 import { createClient, type Client } from '../../src/client/client';
 import { makeConfig, type Config } from '../../src/config';
 import { provisionAccess } from '../../src/cli/secure-infra';
 import { SUPER_USER } from '../../src/infra/secure';
-import { silentLogger } from '../../src/log';
-import { privateReplyTopic } from '../../src/messaging/acl';
+import { createLogger, silentLogger } from '../../src/log';
+import { CLIENT_GROUP_PREFIX, privateReplyTopic } from '../../src/messaging/acl';
 import { createKafka, plaintext } from '../../src/messaging/kafka';
 import { kafkaSaslOptions, kafkaSslOptions } from '../../src/messaging/security';
 import { topicName } from '../../src/messaging/topics';
@@ -15,6 +15,7 @@ import { coordinatorProcess, type CoordinatorProcess } from '../support/coordina
 import { deployment, testLog, type Deployment } from '../support/deployment';
 import { testStack } from '../support/stack';
 import { errorTypes } from '../support/kafka-errors';
+import { waitFor } from '../support/wait';
 
 const refusedWith = async (what: Promise<unknown>, type: string): Promise<void> => {
   const err = await what.then(
@@ -159,6 +160,47 @@ describe('the secured stack refuses what a role may not do (SASL_SSL, SCRAM-SHA-
       await consumer.connect();
       await refusedWith(consumer.subscribe({ topics: [privateReplyTopic(d.config.topicPrefix, 'frontend-2')] }), 'TOPIC_AUTHORIZATION_FAILED');
     });
+  });
+
+  it("goes on from where its reply consumer got to when the broker refused the consumer's group for a while", async () => {
+    const lines: string[] = [];
+    const config = as('frontend-2', { replyTopic: privateReplyTopic(d.config.topicPrefix, 'frontend-2') });
+    // kafkajs's own lines about the refusals would only be noise.
+    const parts = createParts(config, 'test-frontend-2', silentLogger());
+    const log = createLogger('warn', { component: 'test' }, (line) => void lines.push(line));
+    const client = createClient({ kafka: parts.kafka, codec: parts.codec, log, topicPrefix: config.topicPrefix, replyTopic: config.replyTopic, askTimeoutMs: 30_000, signer: parts.signer });
+    await client.start();
+    kafkas.push({ disconnect: () => client.close() });
+    const fields = [{ name: 'id', type: 'INT64' }];
+    assert.equal((await client.ask('coord.v1.CreateLogicalSource', { name: 'before-refusal', fields })).status, 'OK');
+
+    const admin = kafkaAs(SUPER_USER).admin();
+    kafkas.push(admin);
+    await admin.connect();
+    // The client's own groups refused (a DENY outweighs the role's ALLOW): its running consumer's next heartbeat is refused, which kafkajs gives up for good.
+    const deny = {
+      resourceType: AclResourceTypes.GROUP,
+      resourceName: CLIENT_GROUP_PREFIX,
+      resourcePatternType: ResourcePatternTypes.PREFIXED,
+      principal: 'User:frontend-2',
+      host: '*',
+      operation: AclOperationTypes.READ,
+      permissionType: AclPermissionTypes.DENY,
+    };
+    await admin.createAcls({ acl: [deny] });
+    let during: Promise<{ status: string; message: string }>;
+    try {
+      await waitFor('kafkajs to give the reply consumer up', () => lines.some((l) => l.includes('the reply consumer stopped for good')), 60_000);
+      // Its reply comes while no consumer of this client reads: the next one must not skip it.
+      during = client.ask('coord.v1.CreateLogicalSource', { name: 'during-refusal', fields }, { timeoutMs: 120_000 });
+      await new Promise((resolve) => setTimeout(resolve, 3_000));
+    } finally {
+      await admin.deleteAcls({ filters: [deny] });
+    }
+    const reply = await during;
+    assert.equal(reply.status, 'OK', reply.message);
+    assert.ok(client.stats.renewals >= 1, `renewals: ${client.stats.renewals}`);
+    assert.equal((await client.ask('coord.v1.GetLogicalSource', { name: 'during-refusal' })).status, 'OK');
   });
 
   it('lets a reader read the changelog and refuses it the requests', async () => {

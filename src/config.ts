@@ -65,7 +65,8 @@ export interface Config {
    * Most messages one snapshot folds while a backlog waits (a catch-up, a burst): a batch grows
    * from batchSize, doubling while at least a batch's worth more waits, and falls back to
    * batchSize once the backlog is gone or a request comes in with none behind it, so an ask is
-   * not kept waiting behind a large pass. Equal to batchSize: batches never grow.
+   * not kept waiting behind a large pass. A batch that takes requests never grows (see
+   * src/engine/gather.ts for the measurement). Equal to batchSize: batches never grow.
    */
   readonly maxBatchSize: number;
   /**

@@ -323,10 +323,12 @@ describe('gather: batches that grow under a backlog', () => {
     assert.deepStrictEqual(await sizes(g, 1), [10]);
   });
 
-  it('grows under a backlog of requests too: an ask behind them waits less with larger passes', async () => {
+  it('folds a backlog of requests at batchSize, and grows again for the events behind it', async () => {
     const g = lanes({ batchSize: 10, maxBatchSize: 80 });
-    await g.push(on('requests', 0, 300), noHeartbeat);
-    assert.deepStrictEqual(await sizes(g, 4), [10, 20, 40, 80]);
+    await g.push(on('requests', 0, 35), noHeartbeat);
+    g.offer(on('events', 0, 300));
+    // Three of requests, the last five requests with five events, one short batch after the last request, then the events grow.
+    assert.deepStrictEqual(await sizes(g, 7), [10, 10, 10, 10, 10, 20, 40]);
   });
 
   it('never grows without maxBatchSize, or with maxBatchSize equal to batchSize', async () => {

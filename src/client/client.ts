@@ -10,14 +10,14 @@ import type { Logger } from '../log';
 import type { Codec } from '../messaging/codec';
 import { requestFingerprint } from '../messaging/fingerprint';
 import { H, readHeaders } from '../messaging/headers';
-import { createConsumer, seekOnJoin, subscribe, topicOffsets, type Consumer, type EachMessagePayload, type Kafka, type Position, type Producer } from '../messaging/clients';
-import { CLIENT_GROUP_PREFIX } from '../messaging/acl';
+import type { Kafka, Producer } from '../messaging/clients';
 import { requestProducer } from '../messaging/kafka';
 import { RECORD_TOPICS } from '../messaging/protocol';
 import { signed, type Signer } from '../messaging/signing';
 import { topicName } from '../messaging/topics';
 import { createClientMetrics } from '../metrics/client';
 import { createPendingTable } from './pending';
+import { createReplyReader } from './replies';
 
 /** The reply statuses are the protocol's, declared once with the domain's vocabulary. */
 export type ReplyStatus = Status;
@@ -93,11 +93,6 @@ export interface Client {
   close(): Promise<void>;
 }
 
-/** How long a reply consumer may take to join its group (a fresh group waits out the broker's initial rebalance delay first). */
-const JOIN_TIMEOUT_MS = 60_000;
-/** The longest wait between attempts at a new reply consumer. */
-const RENEW_MAX_WAIT_MS = 5_000;
-
 /** How an ask that got no reply ended, for the latency histogram. */
 const OUTCOMES: Partial<Record<string, string>> = { ASK_TIMEOUT: 'TIMEOUT', CLIENT_CLOSED: 'CLOSED', BACKPRESSURE: 'BACKPRESSURE', ASK_ABORTED: 'ABORTED' };
 const outcomeOf = (err: unknown): string => (isCoordError(err) ? (OUTCOMES[err.code] ?? 'ERROR') : 'ERROR');
@@ -120,7 +115,6 @@ export const createClient = (o: ClientOptions): Client => {
   const metrics = o.metrics === undefined ? undefined : createClientMetrics(o.metrics.registry, o.metrics.name ?? 'default');
   const pending = createPendingTable<Reply>({ maxInFlight: o.maxInFlight ?? 1_000, maxLag: o.maxLag, metrics });
   let producer: Producer | undefined;
-  let consumer: Consumer | undefined;
   let closed = false;
 
   const onReply = async (value: Buffer | null, rawHeaders: Parameters<typeof readHeaders>[0]): Promise<void> => {
@@ -142,84 +136,33 @@ export const createClient = (o: ClientOptions): Client => {
   };
 
   const snapshots = topicName(o.topicPrefix, 'snapshots');
-  const topics = o.maxLag === undefined ? [o.replyTopic] : [o.replyTopic, snapshots];
-  /** Where the reply consumer goes on from, by `topic:partition`: the log ends before any ask, then past each record read. */
-  const reached = new Map<string, Position>();
-  let renewals = 0;
-
-  const eachMessage = async ({ topic, partition, message }: EachMessagePayload): Promise<void> => {
-    reached.set(`${topic}:${partition}`, { topic, partition, offset: (BigInt(message.offset) + 1n).toString() });
-    if (topic !== snapshots) return onReply(message.value, message.headers);
-    // Only a marker the coordinator wrote (in a transaction, as every one of its markers) says the lag:
-    // a record anyone appended there must not hold this client back.
-    const written = (message as { batchContext?: { inTransaction?: unknown } }).batchContext;
-    if (written !== undefined && written.inTransaction !== true) return;
-    const published = Number(readHeaders(message.headers)[H.lag]);
-    if (Number.isSafeInteger(published) && published >= 0) pending.setLag(published);
-  };
-
-  /**
-   * A reply consumer in a group of its own, at `reached` on every join (so a rejoin reads no reply
-   * twice and skips none); resolves once it has joined, and fails if kafkajs gives it up first or
-   * it has not joined within JOIN_TIMEOUT_MS.
-   */
-  const joinReplies = async (): Promise<Consumer> => {
-    const c = createConsumer(o.kafka, { groupId: `${CLIENT_GROUP_PREFIX}${randomUUID()}`, maxWaitTimeInMs: 20 });
-    consumer = c;
-    let joinedYet = false;
-    let gaveUp: (err: Error) => void = () => undefined;
-    const givenUp = new Promise<never>((_, reject) => (gaveUp = reject));
-    givenUp.catch(() => undefined);
-    // kafkajs gives some errors up for good (restart: false): a new consumer goes on from where this one got to.
-    c.on(c.events.CRASH, ({ payload }) => {
-      if (payload.restart) return;
-      if (!joinedYet) gaveUp(payload.error);
-      else if (consumer === c && !closed) void renew(errorMessage(payload.error));
-    });
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      await c.connect();
-      await subscribe(c, topics, false);
-      const joined = seekOnJoin(c, () => [...reached.values()]);
-      await c.run({ autoCommit: false, eachMessage });
-      const late = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new CoordError('CLIENT_JOIN_TIMEOUT', `the reply consumer did not join its group within ${JOIN_TIMEOUT_MS} ms`, { retriable: true })), JOIN_TIMEOUT_MS);
-      });
-      await Promise.race([joined, late, givenUp]);
-      joinedYet = true;
-      return c;
-    } catch (err) {
-      await c.disconnect().catch(() => undefined);
-      throw err;
-    } finally {
-      clearTimeout(timer);
-    }
-  };
-
-  /** Replaces a reply consumer kafkajs gave up, with a bounded backoff between attempts, until one joins or the client closes. */
-  const renew = async (why: string): Promise<void> => {
-    o.log.warn('the reply consumer stopped for good; a new one goes on from where it got to', { error: why });
-    for (let n = 0; !closed; n++) {
-      await new Promise((resolve) => setTimeout(resolve, Math.min(RENEW_MAX_WAIT_MS, 100 * 2 ** n)));
-      if (closed) return;
-      try {
-        const c = await joinReplies();
-        renewals++;
-        metrics?.renewed();
-        if (closed) await c.disconnect().catch(() => undefined);
-        return;
-      } catch (err) {
-        o.log.warn('a new reply consumer could not join; trying again', { attempt: n + 1, error: errorMessage(err) });
-      }
-    }
-  };
+  const replies = createReplyReader({
+    kafka: o.kafka,
+    topics: o.maxLag === undefined ? [o.replyTopic] : [o.replyTopic, snapshots],
+    log: o.log,
+    onRenewed: () => metrics?.renewed(),
+    onMessage: async ({ topic, message }) => {
+      if (topic !== snapshots) return onReply(message.value, message.headers);
+      // Only a marker the coordinator wrote (in a transaction, as every one of its markers) says the lag:
+      // a record anyone appended there must not hold this client back.
+      const written = (message as { batchContext?: { inTransaction?: unknown } }).batchContext;
+      if (written !== undefined && written.inTransaction !== true) return;
+      const published = Number(readHeaders(message.headers)[H.lag]);
+      if (Number.isSafeInteger(published) && published >= 0) pending.setLag(published);
+    },
+  });
 
   const start = async (): Promise<void> => {
-    producer = requestProducer(o.kafka);
-    await producer.connect();
-    // Start at the log end as it was before any ask, so no reply to us can be skipped.
-    for (const p of await topicOffsets(o.kafka, topics)) reached.set(`${p.topic}:${p.partition}`, { topic: p.topic, partition: p.partition, offset: p.high });
-    await joinReplies();
+    const p = requestProducer(o.kafka);
+    producer = p;
+    try {
+      await p.connect();
+      await replies.start();
+    } catch (err) {
+      await replies.close();
+      await p.disconnect().catch(() => undefined);
+      throw err;
+    }
   };
 
   const topicOf = (type: string): string => {
@@ -319,13 +262,13 @@ export const createClient = (o: ClientOptions): Client => {
     },
     get stats() {
       const { dropped, inFlight, lag } = pending.stats;
-      return { dropped, inFlight, lag, renewals };
+      return { dropped, inFlight, lag, renewals: replies.renewals };
     },
     close: async () => {
       if (closed) return;
       closed = true;
       pending.close();
-      await consumer?.disconnect().catch(() => undefined);
+      await replies.close();
       await producer?.disconnect().catch(() => undefined);
     },
   };

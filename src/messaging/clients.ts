@@ -32,9 +32,10 @@ export interface PartitionOffsets {
 
 /**
  * A partition whose leader moved or is being elected answers these, and a broker that has not
- * yet heard of a topic just created answers the third; kafkajs gives them up at once from
- * fetchTopicOffsets and from a consumer's subscribe, though the next leader, or the broker's
- * next metadata, answers in a moment.
+ * yet heard of a topic just created answers the third. kafkajs gives the first two up at once
+ * from fetchTopicOffsets; a consumer's subscribe gives the third up at once, and the others after
+ * its own few retries (wrapped, the broker's answer as the cause), though the next leader, or the
+ * broker's next metadata, answers in a moment.
  */
 const NOT_YET: ReadonlySet<unknown> = new Set(['NOT_LEADER_FOR_PARTITION', 'LEADER_NOT_AVAILABLE', 'UNKNOWN_TOPIC_OR_PARTITION']);
 
@@ -47,7 +48,8 @@ const untilMetadataSettles = async <T>(attempt: () => Promise<T>): Promise<T> =>
     try {
       return await attempt();
     } catch (err) {
-      if (n >= METADATA_ATTEMPTS || !NOT_YET.has((err as { type?: unknown }).type)) throw err;
+      const e = err as { type?: unknown; cause?: { type?: unknown } };
+      if (n >= METADATA_ATTEMPTS || !(NOT_YET.has(e.type) || NOT_YET.has(e.cause?.type))) throw err;
       await new Promise((resolve) => setTimeout(resolve, 100 * 2 ** (n - 1)));
     }
   }

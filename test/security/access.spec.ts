@@ -187,13 +187,17 @@ describe('the secured stack refuses what a role may not do (SASL_SSL, SCRAM-SHA-
       operation: AclOperationTypes.READ,
       permissionType: AclPermissionTypes.DENY,
     };
+    const replyEnd = async (): Promise<bigint> => BigInt((await admin.fetchTopicOffsets(config.replyTopic)).reduce((n, p) => n + BigInt(p.high), 0n));
+    const droppedBefore = client.stats.dropped;
     await admin.createAcls({ acl: [deny] });
-    let during: Promise<{ status: string; message: string }>;
+    let during: Promise<{ status: string; message: string }> | undefined;
     try {
       await waitFor('kafkajs to give the reply consumer up', () => lines.some((l) => l.includes('the reply consumer stopped for good')), 60_000);
-      // Its reply comes while no consumer of this client reads: the next one must not skip it.
+      // Its reply is written while no consumer of this client reads: the next one must not skip it.
+      const end = await replyEnd();
       during = client.ask('coord.v1.CreateLogicalSource', { name: 'during-refusal', fields }, { timeoutMs: 120_000 });
-      await new Promise((resolve) => setTimeout(resolve, 3_000));
+      during.catch(() => undefined);
+      await waitFor('the reply to be written', async () => (await replyEnd()) > end, 30_000);
     } finally {
       await admin.deleteAcls({ filters: [deny] });
     }
@@ -201,6 +205,8 @@ describe('the secured stack refuses what a role may not do (SASL_SSL, SCRAM-SHA-
     assert.equal(reply.status, 'OK', reply.message);
     assert.ok(client.stats.renewals >= 1, `renewals: ${client.stats.renewals}`);
     assert.equal((await client.ask('coord.v1.GetLogicalSource', { name: 'during-refusal' })).status, 'OK');
+    // A new consumer that began again where the first one began would read the earlier replies a second time, and drop them.
+    assert.equal(client.stats.dropped, droppedBefore, 'no reply was read twice');
   });
 
   it('lets a reader read the changelog and refuses it the requests', async () => {

@@ -32,6 +32,7 @@ describe('kafkajs Batch: the messages at or past the fetched offset', () => {
   it('keeps every message when the fetch begins at the offset asked for', () => {
     const messages = run(100n, 50);
     assert.deepStrictEqual(batch('100', messages).messages, messages);
+    assert.equal(batch('100', messages).messagesWithinOffset, messages, 'the fetched messages as they are, not a filtered copy (the patch applied)');
   });
 
   it('drops the leading run of a compressed batch begun before the offset asked for', () => {

@@ -4,7 +4,7 @@
  * the coordinator runs. `test/unit/coordinator-runtime.spec.ts` checks that coordctl sets these.
  */
 export const COORDCTL_MALLOC_ARENA_MAX = '2';
-export const COORDCTL_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=8'];
+export const COORDCTL_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=8', '--heap-growing-percent=200'];
 
 /** The environment and node flags of a process run as coordctl runs the coordinator. */
 export const asCoordctlRuns = (env: NodeJS.ProcessEnv = process.env): { env: NodeJS.ProcessEnv; nodeFlags: readonly string[] } => ({

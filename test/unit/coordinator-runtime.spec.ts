@@ -11,7 +11,7 @@ describe("the benchmarks' copy of coordctl's memory settings", () => {
   });
 
   it("has the node flags coordctl passes by default", () => {
-    const passed = /^\s*\*\) flags=\((.*)\) ;;$/m.exec(coordctl)?.[1];
-    assert.deepStrictEqual(passed?.split(' ').filter((f) => f !== ''), [...COORDCTL_NODE_FLAGS]);
+    const passed = [...coordctl.matchAll(/^\s*\*\) flags\+=\((.*)\) ;;$/gm)].flatMap((m) => m[1].split(' ').filter((f) => f !== ''));
+    assert.deepStrictEqual(passed, [...COORDCTL_NODE_FLAGS]);
   });
 });

@@ -157,9 +157,9 @@ export const createClient = (o: ClientOptions): Client => {
     producer = p;
     try {
       await p.connect();
+      // A consumer that failed to join is disconnected by the reader: a later start() tries again.
       await replies.start();
     } catch (err) {
-      await replies.close();
       await p.disconnect().catch(() => undefined);
       throw err;
     }

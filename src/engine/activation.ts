@@ -7,7 +7,7 @@ import { cpSync } from 'node:fs';
 import type { Projection } from '../../projections';
 import { errorMessage, isCoordError } from '../errors';
 import type { Logger } from '../log';
-import { type Consumer, type Kafka } from '../messaging/clients';
+import type { Consumer, Kafka } from '../messaging/clients';
 import type { Codec } from '../messaging/codec';
 import { highWatermarks as logEnds } from '../messaging/kafka';
 import { digestHex } from '../store/digest';

@@ -8,6 +8,7 @@ import { createClient } from '../../src/client/client';
 import { H, readHeaders } from '../../src/messaging/headers';
 import { createKafka, requestProducer } from '../../src/messaging/kafka';
 import type { Deployment } from '../support/deployment';
+import type { EngineObserver } from '../../src/engine/coordinator';
 import { startInstance } from './ingest';
 import { benchLog, bounded, catalogTopic, now, percentile, request, round, sleep } from './workload';
 
@@ -104,10 +105,64 @@ export interface RoundOptions {
   readonly dataDir: string;
 }
 
+/** Where an ask's time goes inside the coordinator over a measured round: each pass (decode to the store write) and each publication (its transaction), in ms. */
+export interface AskServerParts {
+  readonly passes: number;
+  readonly recordsPerPass: number;
+  readonly passMs: { readonly p50: number; readonly p99: number; readonly max: number };
+  /** The stages' mean per pass, ms: decode, decide (with the store's reads), net changes, the store write. */
+  readonly stageMeanMs: Readonly<Record<string, number>>;
+  readonly publications: number;
+  readonly publishMs: { readonly p50: number; readonly p99: number; readonly max: number };
+}
+
+const spread = (xs: number[]): { p50: number; p99: number; max: number } => {
+  const sorted = [...xs].sort((a, b) => a - b);
+  return { p50: round(percentile(sorted, 50)), p99: round(percentile(sorted, 99)), max: round(sorted[sorted.length - 1] ?? NaN) };
+};
+
+/** Collects the coordinator's passes and publications while `recording`. */
+const partsObserver = (): { observer: EngineObserver; recording: { on: boolean }; parts: () => AskServerParts } => {
+  const recording = { on: false };
+  const pass: number[] = [];
+  const publish: number[] = [];
+  const stages: Record<string, number> = { decodeMs: 0, decideMs: 0, changesMs: 0, commitMs: 0 };
+  let records = 0;
+  const observer: EngineObserver = {
+    passed: (result, n) => {
+      if (!recording.on) return;
+      const s = result.stages;
+      pass.push(s.decodeMs + s.decideMs + s.changesMs + (s.commitMs ?? 0));
+      stages.decodeMs += s.decodeMs;
+      stages.decideMs += s.decideMs;
+      stages.changesMs += s.changesMs;
+      stages.commitMs += s.commitMs ?? 0;
+      records += n;
+    },
+    published: (_keys, seconds) => {
+      if (recording.on) publish.push(seconds * 1000);
+    },
+    activated: () => undefined,
+  };
+  return {
+    observer,
+    recording,
+    parts: () => ({
+      passes: pass.length,
+      recordsPerPass: round(records / Math.max(1, pass.length)),
+      passMs: spread(pass),
+      stageMeanMs: Object.fromEntries(Object.entries(stages).map(([k, v]) => [k, round(v / Math.max(1, pass.length), 3)])),
+      publications: publish.length,
+      publishMs: spread(publish),
+    }),
+  };
+};
+
 /** client.ask() against a coordinator started for this round (default batch size), mixing creates and gets. */
-export const askRound = async (d: Deployment, n: number, o: RoundOptions): Promise<LatencyRound & { statuses: Record<string, number> }> => {
+export const askRound = async (d: Deployment, n: number, o: RoundOptions): Promise<LatencyRound & { statuses: Record<string, number>; server: AskServerParts }> => {
   const statuses: Record<string, number> = {};
-  const inst = await startInstance(d, { dataDir: o.dataDir });
+  const watch = partsObserver();
+  const inst = await startInstance(d, { dataDir: o.dataDir, observer: watch.observer });
   const client = createClient({
     kafka: d.parts.kafka,
     codec: d.parts.codec,
@@ -132,9 +187,11 @@ export const askRound = async (d: Deployment, n: number, o: RoundOptions): Promi
     const warm = Math.round(o.rate * o.warmupSeconds);
     await openLoop(o.rate, o.warmupSeconds, (i) => ask(i));
     for (const k of Object.keys(statuses)) delete statuses[k];
+    watch.recording.on = true;
     const measured = await openLoop(o.rate, o.seconds, (i) => ask(warm + i));
+    watch.recording.on = false;
     if (measured.summary.failed > 0) log.warn('some asks failed', { failed: measured.summary.failed });
-    return { ...measured, statuses: { ...statuses } };
+    return { ...measured, statuses: { ...statuses }, server: watch.parts() };
   } finally {
     await client.close();
     await inst.close();

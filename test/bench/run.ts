@@ -14,7 +14,7 @@ import { startTestStack, type TestStack } from '../support/stack';
 import { DEFAULTS } from '../../src/config';
 import { renderChart } from './chart';
 import { bareConsume, dataDir, ingest, restartBreakdown, restartOnce, rssAfterRestart, type BareRun, type IngestRun } from './ingest';
-import { askRound, echoRound, summarize, type LatencyRound } from './latency';
+import { askRound, echoRound, summarize, type AskServerParts, type LatencyRound } from './latency';
 import { replayRun } from './replay';
 import { restoreRun } from './restore';
 import { scaleRun } from './scale';
@@ -161,13 +161,16 @@ const eventsPhase = async (stack: TestStack, dep: Dep) => {
 
 const latencyPhase = async (stack: TestStack, dep: Dep) => {
   const o = { rate: RATE, seconds: S.latencySeconds, warmupSeconds: 1 };
-  const asks: (LatencyRound & { statuses: Record<string, number> })[] = [];
+  const asks: (LatencyRound & { statuses: Record<string, number>; server: AskServerParts })[] = [];
   const echoes: (LatencyRound & { serverPublish: Record<string, number> })[] = [];
   const ask = async (round: number): Promise<void> => {
     // A deployment per round: a fresh instance on an old deployment would first catch up from its markers.
     const r = await askRound(await dep(`ask${round}`), round, { ...o, dataDir: dataDir(stack.dir, `ask${round}`) });
     asks.push(r);
-    say(`ask  round ${round}: p50 ${r.summary.p50} ms, p99 ${r.summary.p99} ms, ${r.summary.answered}/${r.summary.sent} answered at ${r.summary.achievedRate}/s`);
+    say(
+      `ask  round ${round}: p50 ${r.summary.p50} ms, p99 ${r.summary.p99} ms, ${r.summary.answered}/${r.summary.sent} answered at ${r.summary.achievedRate}/s; ` +
+        `coordinator: pass p50 ${r.server.passMs.p50} ms p99 ${r.server.passMs.p99} ms (${r.server.recordsPerPass} records), transaction p50 ${r.server.publishMs.p50} ms p99 ${r.server.publishMs.p99} ms`,
+    );
   };
   const echoDep = await dep('echo');
   const echo = async (round: number): Promise<void> => {
@@ -205,6 +208,7 @@ const latencyPhase = async (stack: TestStack, dep: Dep) => {
     echoTransactional: { ...txn.summary, serverPublish: txn.serverPublish },
     echoServerPublish: echoes.map((e) => e.serverPublish),
     askRounds: asks.map((a) => a.summary),
+    askServer: asks.map((a) => a.server),
     echoRounds: echoes.map((e) => e.summary),
     warmUp: { echo: warmEcho.summary, ask: warmAsk.summary },
     statuses,
@@ -477,6 +481,9 @@ const main = async (): Promise<void> => {
           echoServerPublishMs: latency.echoServerPublish,
           echoTransactionalEvidence: latency.echoTransactional,
           askRounds: latency.askRounds,
+          askCoordinatorParts: latency.askServer,
+          askCoordinatorPartsNote:
+            "each measured ask round's coordinator, from its engine observer: passMs = a pass from decode to its RocksDB write (stageMeanMs: decode, decide with the store's reads, net changes, the write), publishMs = a publication's transaction (AddPartitionsToTxn with its CONCURRENT_TRANSACTIONS retries, the sends, EndTxn); an ask's reply is visible once the broker has written that transaction's markers, after publishMs",
           echoRounds: latency.echoRounds,
           warmUpNotRecorded: latency.warmUp,
           askStatuses: latency.statuses,

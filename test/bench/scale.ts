@@ -46,6 +46,8 @@ export interface ScaleRun {
   /** Output records committed and waiting for publication (coord_outbox_records), most and mean of the samples. */
   readonly outboxRecords: Spread;
   readonly generator: { sent: number; seconds: number; maxBehindMs: number } | undefined;
+  /** Where an ask's time goes inside the coordinator, from its /metrics over the unloaded and the loaded asks. */
+  readonly coordinatorParts: { readonly unloaded: CoordinatorParts; readonly loaded: CoordinatorParts };
   /** The coordinator process's resident set: its peak over the whole run (start, unloaded and loaded asks, the fleet), when ready, the mean of the loaded samples, at the end; MB. */
   readonly coordinatorRss: {
     readonly peakMb: number;
@@ -58,6 +60,32 @@ export interface ScaleRun {
     readonly externalMb: Spread;
   };
 }
+
+/**
+ * The coordinator's passes and publications between two reads of its /metrics: how many, their mean
+ * duration (ms; a pass from decode to its RocksDB write, a publication its transaction) and the mean
+ * records a pass folded.
+ */
+export interface CoordinatorParts {
+  readonly passes: number;
+  readonly passMeanMs: number;
+  readonly recordsPerPass: number;
+  readonly publications: number;
+  readonly publishMeanMs: number;
+}
+
+export const coordinatorParts = (before: string, after: string): CoordinatorParts => {
+  const delta = (name: string): number => metricSum(after, name) - metricSum(before, name);
+  const passes = delta('coord_pass_duration_seconds_count');
+  const publications = delta('coord_publish_duration_seconds_count');
+  return {
+    passes,
+    passMeanMs: round((delta('coord_pass_duration_seconds_sum') * 1000) / Math.max(1, passes), 2),
+    recordsPerPass: round(delta('coord_batch_records_sum') / Math.max(1, delta('coord_batch_records_count')), 1),
+    publications,
+    publishMeanMs: round((delta('coord_publish_duration_seconds_sum') * 1000) / Math.max(1, publications), 2),
+  };
+};
 
 const MB = 1024 * 1024;
 const mean = (xs: readonly number[]): number => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
@@ -111,7 +139,9 @@ export const scaleRun = async (stack: TestStack, d: Deployment, o: { workers: nu
     };
     // A fresh process: its JIT warms on a few seconds of asks before any is measured.
     await openLoop(o.askRate, 5, (i) => ask(i));
+    const unloadedFrom = await metrics();
     const unloaded = await openLoop(o.askRate, Math.min(10, o.seconds), (i) => ask(1_000 + i));
+    const unloadedParts = coordinatorParts(unloadedFrom, await metrics());
     say(`scale: unloaded ask p99 ${unloaded.summary.p99} ms at ${o.askRate}/s`);
 
     const generator = spawn(process.execPath, [...benchScript('heartbeats'), stack.brokers, stack.registryUrl, d.config.topicPrefix, String(o.workers), String(o.seconds + 5)], {
@@ -159,12 +189,14 @@ export const scaleRun = async (stack: TestStack, d: Deployment, o: { workers: nu
         }
       })();
       let loaded: Awaited<ReturnType<typeof openLoop>>;
+      const loadedFrom = await metrics();
       try {
         loaded = await openLoop(o.askRate, o.seconds, (i) => ask(100_000 + i));
       } finally {
         sampling = false;
         await sampler;
       }
+      const loadedParts = coordinatorParts(loadedFrom, await metrics());
       if (lags.length === 0) throw new Error(`the scale run's coordinator answered none of ${missed} /metrics samples`);
       await bounded('the load generator to end', 120_000, exited);
       const memory = processRss(pid);
@@ -183,6 +215,7 @@ export const scaleRun = async (stack: TestStack, d: Deployment, o: { workers: nu
         outboxAgeSeconds: spread(ages, 3),
         outboxRecords: spread(waiting, 1),
         generator: lines.find((l) => l.sent !== undefined) as ScaleRun['generator'],
+        coordinatorParts: { unloaded: unloadedParts, loaded: loadedParts },
         coordinatorRss: {
           peakMb: memory.peakMb,
           atReadyMb: startedRss.rssMb,
@@ -193,7 +226,7 @@ export const scaleRun = async (stack: TestStack, d: Deployment, o: { workers: nu
           externalMb: spread(external, 1),
         },
       };
-      say(`scale: ${o.workers} workers heartbeating for ${o.seconds} s: loaded ask p99 ${loaded.summary.p99} ms (×${result.p99Ratio}), lag at most ${maxLag} records = ${result.maxLagSeconds} s; outputs waiting for publication: oldest ${result.outboxAgeSeconds.mean} s on average (most ${result.outboxAgeSeconds.max} s), ${result.outboxRecords.mean} records (most ${result.outboxRecords.max})`);
+      say(`scale: ${o.workers} workers heartbeating for ${o.seconds} s: loaded ask p99 ${loaded.summary.p99} ms (×${result.p99Ratio}), lag at most ${maxLag} records = ${result.maxLagSeconds} s; outputs waiting for publication: oldest ${result.outboxAgeSeconds.mean} s on average (most ${result.outboxAgeSeconds.max} s), ${result.outboxRecords.mean} records (most ${result.outboxRecords.max}); a pass ${loadedParts.passMeanMs} ms on average (${loadedParts.recordsPerPass} records; unloaded ${unloadedParts.passMeanMs} ms), a transaction ${loadedParts.publishMeanMs} ms (unloaded ${unloadedParts.publishMeanMs} ms)`);
       return result;
     } finally {
       generator.kill('SIGKILL');

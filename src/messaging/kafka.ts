@@ -142,8 +142,12 @@ export const outboxProducer = (kafka: Kafka, transactionalId: string): Producer 
     // from 7.4 to 4.6 ms at the 90th percentile and the ask's from 14.3 to 9.9 ms, in alternated
     // rounds; under a fleet's heartbeats, where every transaction starts right after the last, the
     // ask's p99 fell from 300 and 126 ms to 156 and 91 ms in two alternated pairs of scale runs.
-    // 400 tries bound an attempt to about half a second, as before.
-    retry: { retries: 400, initialRetryTime: 1, factor: 0.2, multiplier: 1, maxRetryTime: 1.2 },
+    // The same retries serve every failed send (a leader moving, a broker away), each with a
+    // metadata refresh and a log line, so their number stays 120: an attempt that keeps failing
+    // comes back to the publisher sooner than before (about 0.15 s rather than 0.45 s when the
+    // broker answers at once), whose own backoff and /readyz take over; one still in the broker's
+    // CONCURRENT_TRANSACTIONS after 120 ms of them is published again by the publisher.
+    retry: { retries: 120, initialRetryTime: 1, factor: 0.2, multiplier: 1, maxRetryTime: 1.2 },
   });
 
 /**

@@ -47,7 +47,7 @@ export interface ScaleRun {
   readonly outboxRecords: Spread;
   readonly generator: { sent: number; seconds: number; maxBehindMs: number } | undefined;
   /** Where an ask's time goes inside the coordinator, from its /metrics over the unloaded and the loaded asks. */
-  readonly coordinatorParts: { readonly unloaded: CoordinatorParts; readonly loaded: CoordinatorParts };
+  readonly coordinatorParts: { readonly unloaded: CoordinatorParts | undefined; readonly loaded: CoordinatorParts | undefined };
   /** The coordinator process's resident set: its peak over the whole run (start, unloaded and loaded asks, the fleet), when ready, the mean of the loaded samples, at the end; MB. */
   readonly coordinatorRss: {
     readonly peakMb: number;
@@ -74,7 +74,8 @@ export interface CoordinatorParts {
   readonly publishMeanMs: number;
 }
 
-export const coordinatorParts = (before: string, after: string): CoordinatorParts => {
+export const coordinatorParts = (before: string | undefined, after: string | undefined): CoordinatorParts | undefined => {
+  if (before === undefined || after === undefined) return undefined;
   const delta = (name: string): number => metricSum(after, name) - metricSum(before, name);
   const passes = delta('coord_pass_duration_seconds_count');
   const publications = delta('coord_publish_duration_seconds_count');
@@ -139,9 +140,10 @@ export const scaleRun = async (stack: TestStack, d: Deployment, o: { workers: nu
     };
     // A fresh process: its JIT warms on a few seconds of asks before any is measured.
     await openLoop(o.askRate, 5, (i) => ask(i));
-    const unloadedFrom = await metrics();
+    // The parts are evidence only: a /metrics the coordinator did not answer in time leaves them out, the run goes on.
+    const unloadedFrom = await metrics().catch(() => undefined);
     const unloaded = await openLoop(o.askRate, Math.min(10, o.seconds), (i) => ask(1_000 + i));
-    const unloadedParts = coordinatorParts(unloadedFrom, await metrics());
+    const unloadedParts = coordinatorParts(unloadedFrom, await metrics().catch(() => undefined));
     say(`scale: unloaded ask p99 ${unloaded.summary.p99} ms at ${o.askRate}/s`);
 
     const generator = spawn(process.execPath, [...benchScript('heartbeats'), stack.brokers, stack.registryUrl, d.config.topicPrefix, String(o.workers), String(o.seconds + 5)], {
@@ -189,14 +191,14 @@ export const scaleRun = async (stack: TestStack, d: Deployment, o: { workers: nu
         }
       })();
       let loaded: Awaited<ReturnType<typeof openLoop>>;
-      const loadedFrom = await metrics();
+      const loadedFrom = await metrics().catch(() => undefined);
       try {
         loaded = await openLoop(o.askRate, o.seconds, (i) => ask(100_000 + i));
       } finally {
         sampling = false;
         await sampler;
       }
-      const loadedParts = coordinatorParts(loadedFrom, await metrics());
+      const loadedParts = coordinatorParts(loadedFrom, await metrics().catch(() => undefined));
       if (lags.length === 0) throw new Error(`the scale run's coordinator answered none of ${missed} /metrics samples`);
       await bounded('the load generator to end', 120_000, exited);
       const memory = processRss(pid);
@@ -226,7 +228,7 @@ export const scaleRun = async (stack: TestStack, d: Deployment, o: { workers: nu
           externalMb: spread(external, 1),
         },
       };
-      say(`scale: ${o.workers} workers heartbeating for ${o.seconds} s: loaded ask p99 ${loaded.summary.p99} ms (×${result.p99Ratio}), lag at most ${maxLag} records = ${result.maxLagSeconds} s; outputs waiting for publication: oldest ${result.outboxAgeSeconds.mean} s on average (most ${result.outboxAgeSeconds.max} s), ${result.outboxRecords.mean} records (most ${result.outboxRecords.max}); a pass ${loadedParts.passMeanMs} ms on average (${loadedParts.recordsPerPass} records; unloaded ${unloadedParts.passMeanMs} ms), a transaction ${loadedParts.publishMeanMs} ms (unloaded ${unloadedParts.publishMeanMs} ms)`);
+      say(`scale: ${o.workers} workers heartbeating for ${o.seconds} s: loaded ask p99 ${loaded.summary.p99} ms (×${result.p99Ratio}), lag at most ${maxLag} records = ${result.maxLagSeconds} s; outputs waiting for publication: oldest ${result.outboxAgeSeconds.mean} s on average (most ${result.outboxAgeSeconds.max} s), ${result.outboxRecords.mean} records (most ${result.outboxRecords.max}); a pass ${loadedParts?.passMeanMs} ms on average (${loadedParts?.recordsPerPass} records; unloaded ${unloadedParts?.passMeanMs} ms), a transaction ${loadedParts?.publishMeanMs} ms (unloaded ${unloadedParts?.publishMeanMs} ms)`);
       return result;
     } finally {
       generator.kill('SIGKILL');

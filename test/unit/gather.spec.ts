@@ -190,13 +190,41 @@ describe('gather: Gatherer', () => {
     const on = (topic: string, offset: number): RawRecord => ({ ...record(offset), topic });
     const lanes = (opts: Partial<GatherOptions> = {}): Gatherer => gatherer({ first: (t) => t.startsWith('requests'), ...opts });
 
-    it('takes the requests before the events fetched ahead of them, each partition in offset order', async () => {
+    it('takes the requests alone before the events fetched ahead of them, then the events, each partition in offset order', async () => {
       const g = lanes({ batchSize: 4 });
       await g.push([on('events', 0), on('events', 1), on('events', 2)], noHeartbeat);
       await g.push([on('requests', 0), on('requests', 1)], noHeartbeat);
       const batch = await g.take(0);
-      assert.deepStrictEqual(batch.map((r) => `${r.topic}:${r.offset}`), ['requests:0', 'requests:1', 'events:0', 'events:1']);
-      assert.deepStrictEqual((await g.take(0)).map((r) => `${r.topic}:${r.offset}`), ['events:2']);
+      assert.deepStrictEqual(batch.map((r) => `${r.topic}:${r.offset}`), ['requests:0', 'requests:1'], 'an ask waits for no events in its own pass');
+      assert.deepStrictEqual((await g.take(0)).map((r) => `${r.topic}:${r.offset}`), ['events:0', 'events:1', 'events:2']);
+    });
+
+    it('folds the events at least every other batch, in half a batch at least, however many requests come', async () => {
+      const g = lanes({ batchSize: 4, maxBuffered: 100 });
+      await g.push(Array.from({ length: 6 }, (_, i) => on('events', i)), noHeartbeat);
+      await g.push(Array.from({ length: 12 }, (_, i) => on('requests', i)), noHeartbeat);
+      const batches: string[][] = [];
+      while (g.size > 0) batches.push((await g.take(0)).map((r) => `${r.topic}:${r.offset}`));
+      assert.deepStrictEqual(batches, [
+        ['requests:0', 'requests:1', 'requests:2', 'requests:3'],
+        ['requests:4', 'requests:5', 'events:0', 'events:1'],
+        ['requests:6', 'requests:7', 'requests:8', 'requests:9'],
+        ['requests:10', 'requests:11', 'events:2', 'events:3'],
+        ['events:4', 'events:5'],
+      ]);
+    });
+
+    it('owes the events nothing after a batch of requests with none waiting, nor after a drop', async () => {
+      const g = lanes({ batchSize: 4 });
+      await g.push([on('requests', 0)], noHeartbeat);
+      await g.take(0);
+      await g.push([on('events', 0)], noHeartbeat);
+      await g.push([on('requests', 1)], noHeartbeat);
+      assert.deepStrictEqual((await g.take(0)).map((r) => `${r.topic}:${r.offset}`), ['requests:1'], 'no events waited when the last batch was taken');
+      g.drop();
+      await g.push([on('events', 1)], noHeartbeat);
+      await g.push([on('requests', 2)], noHeartbeat);
+      assert.deepStrictEqual((await g.take(0)).map((r) => `${r.topic}:${r.offset}`), ['requests:2'], 'a drop forgets what was owed');
     });
 
     it('takes a request at once rather than lingering for more, while events alone linger', async () => {
@@ -206,10 +234,10 @@ describe('gather: Gatherer', () => {
       await turn();
       assert.equal(events.done, false, 'an events-only batch lingers for more');
       await g.push([on('requests', 0)], noHeartbeat);
-      assert.deepStrictEqual((await events.promise).map((r) => `${r.topic}:${r.offset}`), ['requests:0', 'events:0']);
+      assert.deepStrictEqual((await events.promise).map((r) => `${r.topic}:${r.offset}`), ['requests:0']);
       await g.push([on('requests', 1)], noHeartbeat);
       const started = performance.now();
-      assert.deepStrictEqual((await g.take(0)).map((r) => `${r.topic}:${r.offset}`), ['requests:1']);
+      assert.deepStrictEqual((await g.take(0)).map((r) => `${r.topic}:${r.offset}`), ['requests:1', 'events:0'], 'the events left waiting come in the next batch');
       assert.ok(performance.now() - started < 1_000, 'a batch with a request did not linger');
     });
 
@@ -302,14 +330,13 @@ describe('gather: batches that grow under a backlog', () => {
     assert.equal(g.batchLimit, 10);
   });
 
-  it('folds a request that comes in under a backlog of events in a short batch, and the batch after it too', async () => {
+  it('folds a request that comes in under a backlog of events alone, and the events after it in a short batch', async () => {
     const g = lanes({ batchSize: 10, maxBatchSize: 80 });
     await g.push(on('events', 0, 1_000), noHeartbeat);
     assert.deepStrictEqual(await sizes(g, 4), [10, 20, 40, 80]);
     await g.push(on('requests', 0, 1), noHeartbeat);
     const withAsk = await g.take(0);
-    assert.equal(withAsk.length, 10, 'the ask waits for no grown pass of its own');
-    assert.equal(withAsk[0].topic, 'requests', 'the request first');
+    assert.deepStrictEqual(withAsk.map((r) => `${r.topic}:${r.offset}`), ['requests:0'], 'the ask waits for no events in a pass of its own');
     assert.equal(g.batchLimit, 10, 'the next pass is a short one, for the next ask');
     assert.deepStrictEqual(await sizes(g, 2), [10, 20], 'then the events grow again');
   });
@@ -327,8 +354,8 @@ describe('gather: batches that grow under a backlog', () => {
     const g = lanes({ batchSize: 10, maxBatchSize: 80 });
     await g.push(on('requests', 0, 35), noHeartbeat);
     g.offer(on('events', 0, 300));
-    // Three of requests, the last five requests with five events, one short batch after the last request, then the events grow.
-    assert.deepStrictEqual(await sizes(g, 7), [10, 10, 10, 10, 10, 20, 40]);
+    // Requests alone, then half requests and half events, twice; the last five requests alone, one short batch of events after them, then the events grow.
+    assert.deepStrictEqual(await sizes(g, 7), [10, 10, 10, 10, 5, 10, 20]);
   });
 
   it('never grows without maxBatchSize, or with maxBatchSize equal to batchSize', async () => {

@@ -15,7 +15,9 @@
  * coordinator's 8 MB semi-spaces: 38 µs a request at 500 a pass, 47 µs at 1000 and at 4000;
  * live, 15 454 requests/s at a fixed 500 against 13 585/s growing to 5000).
  *
- * The buffer has two lanes: requests (`first`) and the rest (events, ticks). A batch takes the
+ * The buffer has two lanes: requests (`first`; the coordinator puts the sessions' events there
+ * too, since a client opens its session and then asks in it) and the rest (the fleet's events,
+ * ticks). A batch takes the
  * requests first, so an ask is never queued behind a backlog of heartbeats, and takes no events
  * then: an ask's pass under a fleet's heartbeats folds the ask alone (about a quarter of the time
  * of the pass with a hundred heartbeats it used to share). Events are not starved by it: after a

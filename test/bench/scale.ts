@@ -69,22 +69,41 @@ export interface ScaleRun {
 export interface CoordinatorParts {
   readonly passes: number;
   readonly passMeanMs: number;
+  /** Passes that took more than 10 ms, and more than 25 ms: the tail an ask may wait behind. */
+  readonly passesOver10Ms: number;
+  readonly passesOver25Ms: number;
   readonly recordsPerPass: number;
   readonly publications: number;
   readonly publishMeanMs: number;
+  readonly publicationsOver10Ms: number;
+  readonly publicationsOver25Ms: number;
+  /** Node's garbage collections in the coordinator (nodejs_gc_duration_seconds): how many, their time in all, and how many paused it more than 10 ms. */
+  readonly gcs: number;
+  readonly gcMs: number;
+  readonly gcsOver10Ms: number;
 }
 
 export const coordinatorParts = (before: string | undefined, after: string | undefined): CoordinatorParts | undefined => {
   if (before === undefined || after === undefined) return undefined;
   const delta = (name: string): number => metricSum(after, name) - metricSum(before, name);
+  /** How many of a histogram's observations in the window were above `le` seconds (one of its buckets' bounds). */
+  const over = (histogram: string, le: string): number =>
+    delta(`${histogram}_count`) - (metricSum(after, `${histogram}_bucket`, `le="${le}"`) - metricSum(before, `${histogram}_bucket`, `le="${le}"`));
   const passes = delta('coord_pass_duration_seconds_count');
   const publications = delta('coord_publish_duration_seconds_count');
   return {
     passes,
     passMeanMs: round((delta('coord_pass_duration_seconds_sum') * 1000) / Math.max(1, passes), 2),
+    passesOver10Ms: over('coord_pass_duration_seconds', '0.01'),
+    passesOver25Ms: over('coord_pass_duration_seconds', '0.025'),
     recordsPerPass: round(delta('coord_batch_records_sum') / Math.max(1, delta('coord_batch_records_count')), 1),
     publications,
     publishMeanMs: round((delta('coord_publish_duration_seconds_sum') * 1000) / Math.max(1, publications), 2),
+    publicationsOver10Ms: over('coord_publish_duration_seconds', '0.01'),
+    publicationsOver25Ms: over('coord_publish_duration_seconds', '0.025'),
+    gcs: delta('nodejs_gc_duration_seconds_count'),
+    gcMs: round(delta('nodejs_gc_duration_seconds_sum') * 1000, 1),
+    gcsOver10Ms: over('nodejs_gc_duration_seconds', '0.01'),
   };
 };
 
@@ -228,7 +247,7 @@ export const scaleRun = async (stack: TestStack, d: Deployment, o: { workers: nu
           externalMb: spread(external, 1),
         },
       };
-      say(`scale: ${o.workers} workers heartbeating for ${o.seconds} s: loaded ask p99 ${loaded.summary.p99} ms (×${result.p99Ratio}), lag at most ${maxLag} records = ${result.maxLagSeconds} s; outputs waiting for publication: oldest ${result.outboxAgeSeconds.mean} s on average (most ${result.outboxAgeSeconds.max} s), ${result.outboxRecords.mean} records (most ${result.outboxRecords.max}); a pass ${loadedParts?.passMeanMs} ms on average (${loadedParts?.recordsPerPass} records; unloaded ${unloadedParts?.passMeanMs} ms), a transaction ${loadedParts?.publishMeanMs} ms (unloaded ${unloadedParts?.publishMeanMs} ms)`);
+      say(`scale: ${o.workers} workers heartbeating for ${o.seconds} s: loaded ask p99 ${loaded.summary.p99} ms (×${result.p99Ratio}), lag at most ${maxLag} records = ${result.maxLagSeconds} s; outputs waiting for publication: oldest ${result.outboxAgeSeconds.mean} s on average (most ${result.outboxAgeSeconds.max} s), ${result.outboxRecords.mean} records (most ${result.outboxRecords.max}); a pass ${loadedParts?.passMeanMs} ms on average (${loadedParts?.recordsPerPass} records; unloaded ${unloadedParts?.passMeanMs} ms), a transaction ${loadedParts?.publishMeanMs} ms (unloaded ${unloadedParts?.publishMeanMs} ms); loaded, over 10 ms: ${loadedParts?.passesOver10Ms} passes, ${loadedParts?.publicationsOver10Ms} transactions, ${loadedParts?.gcsOver10Ms} of ${loadedParts?.gcs} collections (${loadedParts?.gcMs} ms of GC)`);
       return result;
     } finally {
       generator.kill('SIGKILL');

@@ -145,12 +145,10 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
     maxBuffered: Math.max(config.batchSize * 4, config.maxBatchSize * 2),
     maxBufferedBytes: 64 * 1024 * 1024,
     maxBatchBytes: 16 * 1024 * 1024,
-    // Requests first: an ask is never queued behind a backlog of heartbeats. The sessions' events go with
-    // them: a client opens its session, then asks in it, and the pass that takes the ask takes no other events.
-    first: (topic) => {
-      const kind = kindByTopic.get(topic);
-      return kind?.startsWith('requests.') === true || kind === 'events.session';
-    },
+    // Requests first: an ask is never queued behind a backlog of heartbeats, and its pass takes no other events.
+    first: (topic) => kindByTopic.get(topic)?.startsWith('requests.') === true,
+    // Except the sessions': a client opens its session, then asks in it.
+    companion: (topic) => kindByTopic.get(topic) === 'events.session',
   });
 
   /** The last committed snapshot, in memory (loaded at start, replaced by a catch-up, advanced by passes and by following). */

@@ -15,20 +15,19 @@
  * coordinator's 8 MB semi-spaces: 38 µs a request at 500 a pass, 47 µs at 1000 and at 4000;
  * live, 15 454 requests/s at a fixed 500 against 13 585/s growing to 5000).
  *
- * The buffer has two lanes: requests (`first`; the coordinator puts the sessions' events there
- * too, since a client opens its session and then asks in it) and the rest (the fleet's events,
- * ticks). A batch takes the
- * requests first, so an ask is never queued behind a backlog of heartbeats, and takes no events
- * then: an ask's pass under a fleet's heartbeats folds the ask alone (about a quarter of the time
- * of the pass with a hundred heartbeats it used to share). Events are not starved by it: after a
- * batch of requests that left events waiting, the next takes at most half a batch of requests
- * and then the events, so they fold at least every other pass. Each lane has
- * its own bounds. A full requests lane makes its fetch wait (`push`); a full events lane pauses
- * the partition instead (`offer`, `whenRoom`), because kafkajs fetches again only once every
- * batch of the last fetch was handled: a fetch of events that waited would hold the requests'
- * next fetch back. Each partition
- * belongs to one lane and a batch takes a prefix of each, so every snapshot still folds each
- * partition in offset order, and its marker's input ranges stay contiguous.
+ * The buffer has two lanes: requests (`first`, with their `companion`s: the coordinator's are the
+ * sessions' events, since a client opens its session and then asks in it) and the rest (the
+ * fleet's events, ticks). A batch takes the requests first, so an ask is never queued behind a
+ * backlog of heartbeats, and takes no events then: an ask's pass under a fleet's heartbeats folds
+ * the ask alone (about a quarter of the time of the pass with a hundred heartbeats it used to
+ * share). Events are not starved by it: after a batch of requests that left events waiting, the
+ * next takes at most half a batch of requests and then the events, so they fold at least every
+ * other pass. Each lane has its own bounds. A full requests lane makes its fetch wait (`push`); a
+ * full events lane pauses the partition instead (`offer`, `whenRoom`), because kafkajs fetches
+ * again only once every batch of the last fetch was handled: a fetch of events that waited would
+ * hold the requests' next fetch back. Each partition belongs to one lane and a batch takes a
+ * prefix of each, so every snapshot still folds each partition in offset order, and its marker's
+ * input ranges stay contiguous.
  */
 import type { RawRecord } from './decode';
 import { tpKey } from './state';
@@ -46,6 +45,12 @@ export interface GatherOptions {
   readonly maxBatchBytes: number;
   /** The topics whose records a batch takes first (requests); none: one lane. */
   readonly first?: (topic: string) => boolean;
+  /**
+   * Topics whose records travel in the requests' lane without being requests (the sessions'
+   * events: a client opens its session, then asks in it). A batch with requests takes them too;
+   * alone they neither cut a linger short nor keep a batch from growing or from taking events.
+   */
+  readonly companion?: (topic: string) => boolean;
 }
 
 /**
@@ -88,6 +93,10 @@ export class Gatherer {
   private limit: number;
   /** The last batch took requests and no events while some waited: this one takes events too. */
   private eventsOwed = false;
+  /** Requests in the requests' lane (the rest of it: their companions). */
+  private asks = 0;
+  /** What the last take found, for `unshift` to put back with its batch. */
+  private beforeTake: { readonly limit: number; readonly eventsOwed: boolean } | undefined;
 
   constructor(private readonly opts: GatherOptions) {
     this.limit = opts.batchSize;
@@ -111,9 +120,25 @@ export class Gatherer {
     return this.isFirst(r.topic) ? this.lanes[0] : this.lanes[1];
   }
 
-  /** Whether a topic's records go in the requests lane. */
+  /** Whether a topic's records go in the requests lane (requests and their companions). */
   isFirst(topic: string): boolean {
+    return this.isAsk(topic) || this.opts.companion?.(topic) === true;
+  }
+
+  private isAsk(topic: string): boolean {
     return this.opts.first?.(topic) === true;
+  }
+
+  /** Puts records in their lanes, at the back or (`front`) in front. */
+  private add(records: readonly RawRecord[], front = false): void {
+    for (const lane of this.lanes) {
+      const mine = records.filter((r) => this.laneOf(r) === lane);
+      if (mine.length === 0) continue;
+      if (front) lane.records.unshift(...mine);
+      else lane.records.push(...mine);
+      for (const r of mine) lane.bytes += weight(r);
+      if (lane === this.lanes[0]) for (const r of mine) if (this.isAsk(r.topic)) this.asks++;
+    }
   }
 
   /**
@@ -122,11 +147,7 @@ export class Gatherer {
    * would hold back the next fetch of every partition, requests included).
    */
   offer(records: readonly RawRecord[]): boolean {
-    for (const r of records) {
-      const into = this.laneOf(r);
-      into.records.push(r);
-      into.bytes += weight(r);
-    }
+    this.add(records);
     this.wakeTaker?.();
     return this.lanes[1].full(this.opts);
   }
@@ -141,11 +162,7 @@ export class Gatherer {
   async push(records: readonly RawRecord[], heartbeat: () => Promise<void>): Promise<void> {
     if (records.length === 0) return;
     const lane = this.laneOf(records[0]);
-    for (const r of records) {
-      const into = this.laneOf(r);
-      into.records.push(r);
-      into.bytes += weight(r);
-    }
+    this.add(records);
     this.wakeTaker?.();
     while (!this.closed && lane.full(this.opts)) {
       await new Promise<void>((resolve) => {
@@ -159,14 +176,10 @@ export class Gatherer {
     }
   }
 
-  /** Puts a batch back in front, to be taken again. */
+  /** Puts the last batch back in front, to be taken again, as it was. */
   unshift(records: readonly RawRecord[]): void {
-    for (const lane of this.lanes) {
-      const mine = records.filter((r) => this.laneOf(r) === lane);
-      if (mine.length === 0) continue;
-      lane.records.unshift(...mine);
-      for (const r of mine) lane.bytes += weight(r);
-    }
+    this.add(records, true);
+    if (this.beforeTake !== undefined) ({ limit: this.limit, eventsOwed: this.eventsOwed } = this.beforeTake);
   }
 
   /** Forgets every buffered record (the member's partitions were taken away or given anew). */
@@ -174,6 +187,8 @@ export class Gatherer {
     for (const lane of this.lanes) lane.clear();
     this.limit = this.opts.batchSize;
     this.eventsOwed = false;
+    this.asks = 0;
+    this.beforeTake = undefined;
     // The partitions paused for room stay paused: whoever drops the buffer seeks and resumes them itself.
     this.roomWaiters = [];
     this.releasePushers();
@@ -192,41 +207,46 @@ export class Gatherer {
       while (!this.closed && this.size < this.limit && !this.requestWaits() && Date.now() < until) await this.wait(until - Date.now());
     }
     // A batch that takes requests never grows: an ask waits for a short pass, and a backlog of requests folds at batchSize.
+    this.beforeTake = { limit: this.limit, eventsOwed: this.eventsOwed };
     const requests = this.requestWaits();
     const limit = requests ? this.opts.batchSize : this.limit;
-    const eventsWait = this.lanes[1].records.length > 0;
-    // A batch that takes requests takes no events either, so an ask's pass is short; but after one that left
-    // events waiting, the requests take at most half a batch and the events the rest, so the events (and
-    // the ticks among them) fold at least every other pass, however many requests come.
-    const most = [this.eventsOwed && eventsWait ? Math.ceil(limit / 2) : limit, requests && !this.eventsOwed ? 0 : limit];
-    const taken = [0, 0];
-    const batch: RawRecord[] = [];
+    // A batch that takes requests takes no events either, so an ask's pass is short. After one that left
+    // events waiting, the requests take at most half a batch (and never all of it), and the first event
+    // is taken whatever its bytes, so the events (and the ticks among them) fold at least every other
+    // pass, however many requests come.
+    const owed = this.eventsOwed && this.lanes[1].records.length > 0;
+    const most = [owed ? Math.min(Math.ceil(limit / 2), limit - 1) : limit, requests && !owed ? 0 : limit];
+    const taken: RawRecord[][] = [[], []];
     let bytes = 0;
+    let count = 0;
     for (const [i, lane] of this.lanes.entries()) {
       let n = 0;
       let full = false;
       while (n < lane.records.length && n < most[i]) {
         const size = lane.records[n].value?.length ?? 0;
-        full = batch.length + n >= limit || (batch.length + n > 0 && bytes + size > this.opts.maxBatchBytes);
+        const exempt = count + n === 0 || (owed && i === 1 && n === 0);
+        full = count + n >= limit || (!exempt && bytes + size > this.opts.maxBatchBytes);
         if (full) break;
         bytes += size;
         n++;
       }
-      const records = lane.records.splice(0, n);
-      for (const r of records) lane.bytes -= weight(r);
-      batch.push(...records);
-      taken[i] = n;
-      // A batch full by count or bytes before this lane was emptied takes nothing of the next one.
-      if (full) break;
+      taken[i] = lane.records.splice(0, n);
+      for (const r of taken[i]) lane.bytes -= weight(r);
+      count += n;
+      // A batch full by count or bytes before this lane was emptied takes nothing of the next one (but the event owed).
+      if (full && !(owed && i === 0)) break;
     }
-    this.eventsOwed = taken[0] > 0 && taken[1] === 0 && eventsWait;
-    this.limit = nextBatchLimit(this.opts, limit, this.size, taken[0] > 0, this.lanes[0].records.length);
+    const asksTaken = taken[0].reduce((n, r) => (this.isAsk(r.topic) ? n + 1 : n), 0);
+    this.asks -= asksTaken;
+    this.eventsOwed = asksTaken > 0 && taken[1].length === 0 && this.lanes[1].records.length > 0;
+    this.limit = nextBatchLimit(this.opts, limit, this.size, asksTaken > 0, this.asks);
     this.releasePushers();
-    return batch;
+    return taken[1].length === 0 ? taken[0] : taken[0].length === 0 ? taken[1] : [...taken[0], ...taken[1]];
   }
 
+  /** Whether a request (not only its companions) waits in the requests' lane. */
   private requestWaits(): boolean {
-    return this.opts.first !== undefined && this.lanes[0].records.length > 0;
+    return this.asks > 0;
   }
 
   close(): void {

@@ -241,7 +241,7 @@ describe('gather: Gatherer', () => {
       assert.ok(performance.now() - started < 1_000, 'a batch with a request did not linger');
     });
 
-    it('takes nothing of the events when the requests fill the batch', async () => {
+    it('takes half a batch of requests and then the events after a batch of requests alone', async () => {
       const g = lanes({ batchSize: 2 });
       await g.push([on('events', 0)], noHeartbeat);
       await g.push([on('requests', 0), on('requests', 1), on('requests', 2)], noHeartbeat);
@@ -283,13 +283,55 @@ describe('gather: Gatherer', () => {
       assert.equal(resumed, 2, 'an empty lane has room at once');
     });
 
-    it('puts a batch back in front of each lane', async () => {
+    it('puts a batch back in front of each lane, to be taken again as it was', async () => {
       const g = lanes({ batchSize: 3 });
-      await g.push([on('events', 0), on('events', 1)], noHeartbeat);
-      await g.push([on('requests', 0), on('requests', 1)], noHeartbeat);
-      const batch = await g.take(0);
-      g.unshift(batch);
-      assert.deepStrictEqual((await g.take(0)).map((r) => `${r.topic}:${r.offset}`), ['requests:0', 'requests:1', 'events:0']);
+      await g.push([on('events', 0), on('events', 1), on('events', 2)], noHeartbeat);
+      await g.push([on('requests', 0), on('requests', 1), on('requests', 2), on('requests', 3)], noHeartbeat);
+      const alone = await g.take(0);
+      assert.deepStrictEqual(alone.map((r) => `${r.topic}:${r.offset}`), ['requests:0', 'requests:1', 'requests:2']);
+      g.unshift(alone);
+      assert.deepStrictEqual(await g.take(0), alone, 'requests alone again, though the take had left events owed');
+      const mixed = await g.take(0);
+      assert.deepStrictEqual(mixed.map((r) => `${r.topic}:${r.offset}`), ['requests:3', 'events:0', 'events:1']);
+      g.unshift(mixed);
+      assert.deepStrictEqual(await g.take(0), mixed, 'both lanes put back, and the events still owed');
+      assert.equal(g.size, 1);
+    });
+
+    it('takes a request’s companions with it, but lets them alone linger, grow and take events', async () => {
+      const companion = (t: string): boolean => t.startsWith('sessions');
+      const g = lanes({ batchSize: 4, batchTimeoutMs: 60_000, companion });
+      await g.push([on('events', 0)], noHeartbeat);
+      await g.push([on('sessions', 0)], noHeartbeat);
+      const taking = watch(g.take(0));
+      await turn();
+      assert.equal(taking.done, false, 'a companion does not cut the linger short');
+      await g.push([on('requests', 0)], noHeartbeat);
+      assert.deepStrictEqual((await taking.promise).map((r) => `${r.topic}:${r.offset}`), ['sessions:0', 'requests:0'], 'the companion comes with the request, the events wait');
+      assert.equal(g.size, 1, 'the event waits for the next batch');
+      const grows = lanes({ batchSize: 2, maxBatchSize: 8, companion });
+      grows.offer(Array.from({ length: 30 }, (_, i) => on('events', i)));
+      await grows.push([on('sessions', 0)], noHeartbeat);
+      const first = await grows.take(0);
+      assert.deepStrictEqual(first.map((r) => `${r.topic}:${r.offset}`), ['sessions:0', 'events:0'], 'a companion alone takes events');
+      const sizes: number[] = [];
+      for (let i = 0; i < 3; i++) sizes.push((await grows.take(0)).length);
+      assert.deepStrictEqual(sizes, [4, 8, 8], 'and the batches grow under the backlog behind it');
+    });
+
+    it('owes the events a place even at batchSize 1, and past maxBatchBytes', async () => {
+      const one = lanes({ batchSize: 1 });
+      await one.push([on('events', 0)], noHeartbeat);
+      await one.push([on('requests', 0), on('requests', 1), on('requests', 2)], noHeartbeat);
+      const batches: string[][] = [];
+      while (one.size > 0) batches.push((await one.take(0)).map((r) => `${r.topic}:${r.offset}`));
+      assert.deepStrictEqual(batches, [['requests:0'], ['events:0'], ['requests:1'], ['requests:2']]);
+      const big = (topic: string, offset: number): RawRecord => ({ ...record(offset, 600), topic });
+      const bytes = lanes({ batchSize: 4, maxBatchBytes: 1_000 });
+      await bytes.push([big('events', 0), big('events', 1)], noHeartbeat);
+      await bytes.push([big('requests', 0), big('requests', 1), big('requests', 2)], noHeartbeat);
+      assert.deepStrictEqual((await bytes.take(0)).map((r) => `${r.topic}:${r.offset}`), ['requests:0'], 'a second request would pass maxBatchBytes');
+      assert.deepStrictEqual((await bytes.take(0)).map((r) => `${r.topic}:${r.offset}`), ['requests:1', 'events:0'], 'the first event owed is taken past maxBatchBytes');
     });
   });
 });

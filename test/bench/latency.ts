@@ -114,6 +114,23 @@ export interface AskServerParts {
   readonly stageMeanMs: Readonly<Record<string, number>>;
   readonly publications: number;
   readonly publishMs: { readonly p50: number; readonly p99: number; readonly max: number };
+  /**
+   * Each measured ask cut at its snapshot's pass and transaction (one process, one clock), ms: `in` from
+   * the send to the pass's start (the produce, the coordinator's fetch, the gather), `pass`, `queued`
+   * from the pass's end to its transaction's start (the transaction in flight), `transaction`, and
+   * `out` from its end to the reply in the client's hands (the markers, the reply's fetch): the
+   * medians of all, and the means over the slowest 1 % of asks.
+   */
+  readonly askSplit: { readonly asks: number; readonly median: AskSplit; readonly slowest1Percent: AskSplit };
+}
+
+export interface AskSplit {
+  readonly totalMs: number;
+  readonly inMs: number;
+  readonly passMs: number;
+  readonly queuedMs: number;
+  readonly transactionMs: number;
+  readonly outMs: number;
 }
 
 const spread = (xs: number[]): { p50: number; p99: number; max: number } => {
@@ -121,32 +138,71 @@ const spread = (xs: number[]): { p50: number; p99: number; max: number } => {
   return { p50: round(percentile(sorted, 50)), p99: round(percentile(sorted, 99)), max: round(sorted[sorted.length - 1] ?? NaN) };
 };
 
-/** Collects the coordinator's passes and publications while `recording`. */
-const partsObserver = (): { observer: EngineObserver; recording: { on: boolean }; parts: () => AskServerParts } => {
+/** One measured ask: when it was sent and answered, and the snapshot that answered it. */
+interface AskTimes {
+  readonly sentAt: number;
+  readonly answeredAt: number;
+  readonly snapshotId: bigint;
+}
+
+/** The asks cut at their snapshots' passes and transactions (see AskServerParts.askSplit); asks whose pass or transaction was not seen are left out. */
+const splitAsks = (
+  asks: readonly AskTimes[],
+  passes: ReadonlyMap<bigint, { endAt: number; ms: number; outbox: string }>,
+  transactions: ReadonlyMap<string, { endAt: number; ms: number }>,
+): AskServerParts['askSplit'] => {
+  const cut: AskSplit[] = [];
+  for (const a of asks) {
+    const pass = passes.get(a.snapshotId);
+    const txn = pass === undefined ? undefined : transactions.get(pass.outbox);
+    if (pass === undefined || txn === undefined) continue;
+    const passStart = pass.endAt - pass.ms;
+    const txnStart = txn.endAt - txn.ms;
+    cut.push({ totalMs: a.answeredAt - a.sentAt, inMs: passStart - a.sentAt, passMs: pass.ms, queuedMs: txnStart - pass.endAt, transactionMs: txn.ms, outMs: a.answeredAt - txn.endAt });
+  }
+  const fields = ['totalMs', 'inMs', 'passMs', 'queuedMs', 'transactionMs', 'outMs'] as const;
+  const median = Object.fromEntries(fields.map((f) => [f, round(percentile([...cut.map((c) => c[f])].sort((x, y) => x - y), 50))])) as unknown as AskSplit;
+  const slowest = [...cut].sort((x, y) => y.totalMs - x.totalMs).slice(0, Math.max(1, Math.ceil(cut.length / 100)));
+  const slowest1Percent = Object.fromEntries(fields.map((f) => [f, round(slowest.reduce((sum, c) => sum + c[f], 0) / slowest.length)])) as unknown as AskSplit;
+  return { asks: cut.length, median, slowest1Percent };
+};
+
+/** Collects the coordinator's passes and publications while `recording`, and the asks they answered (`asked`). */
+const partsObserver = (): { observer: EngineObserver; recording: { on: boolean }; asked: (a: AskTimes) => void; parts: () => AskServerParts } => {
   const recording = { on: false };
   const pass: number[] = [];
   const publish: number[] = [];
   const stages: Record<string, number> = { decodeMs: 0, decideMs: 0, changesMs: 0, commitMs: 0 };
   let records = 0;
+  const asks: AskTimes[] = [];
+  const passes = new Map<bigint, { endAt: number; ms: number; outbox: string }>();
+  const transactions = new Map<string, { endAt: number; ms: number }>();
   const observer: EngineObserver = {
     passed: (result, n) => {
       if (!recording.on) return;
       const s = result.stages;
-      pass.push(s.decodeMs + s.decideMs + s.changesMs + (s.commitMs ?? 0));
+      const ms = s.decodeMs + s.decideMs + s.changesMs + (s.commitMs ?? 0);
+      passes.set(result.meta.id, { endAt: now(), ms, outbox: result.outbox.key });
+      pass.push(ms);
       stages.decodeMs += s.decodeMs;
       stages.decideMs += s.decideMs;
       stages.changesMs += s.changesMs;
       stages.commitMs += s.commitMs ?? 0;
       records += n;
     },
-    published: (_keys, seconds) => {
-      if (recording.on) publish.push(seconds * 1000);
+    published: (keys, seconds) => {
+      if (!recording.on) return;
+      publish.push(seconds * 1000);
+      for (const k of keys) transactions.set(k, { endAt: now(), ms: seconds * 1000 });
     },
     activated: () => undefined,
   };
   return {
     observer,
     recording,
+    asked: (a) => {
+      if (recording.on) asks.push(a);
+    },
     parts: () => ({
       passes: pass.length,
       recordsPerPass: round(records / Math.max(1, pass.length)),
@@ -154,6 +210,7 @@ const partsObserver = (): { observer: EngineObserver; recording: { on: boolean }
       stageMeanMs: Object.fromEntries(Object.entries(stages).map(([k, v]) => [k, round(v / Math.max(1, pass.length), 3)])),
       publications: publish.length,
       publishMs: spread(publish),
+      askSplit: splitAsks(asks, passes, transactions),
     }),
   };
 };
@@ -180,7 +237,9 @@ export const askRound = async (d: Deployment, n: number, o: RoundOptions): Promi
       const value = r.type === 'coord.v1.CreateLogicalSource' ? { ...r.value, name } : { name };
       const t = now();
       const reply = await client.ask(r.type, value);
-      const ms = now() - t;
+      const answeredAt = now();
+      const ms = answeredAt - t;
+      watch.asked({ sentAt: t, answeredAt, snapshotId: reply.snapshotId });
       statuses[reply.status] = (statuses[reply.status] ?? 0) + 1;
       return ms;
     };

@@ -169,7 +169,9 @@ const latencyPhase = async (stack: TestStack, dep: Dep) => {
     asks.push(r);
     say(
       `ask  round ${round}: p50 ${r.summary.p50} ms, p99 ${r.summary.p99} ms, ${r.summary.answered}/${r.summary.sent} answered at ${r.summary.achievedRate}/s; ` +
-        `coordinator: pass p50 ${r.server.passMs.p50} ms p99 ${r.server.passMs.p99} ms (${r.server.recordsPerPass} records), transaction p50 ${r.server.publishMs.p50} ms p99 ${r.server.publishMs.p99} ms`,
+        `coordinator: pass p50 ${r.server.passMs.p50} ms p99 ${r.server.passMs.p99} ms (${r.server.recordsPerPass} records), transaction p50 ${r.server.publishMs.p50} ms p99 ${r.server.publishMs.p99} ms; ` +
+          `the slowest 1 % of asks (${r.server.askSplit.slowest1Percent.totalMs} ms on average): in ${r.server.askSplit.slowest1Percent.inMs}, pass ${r.server.askSplit.slowest1Percent.passMs}, ` +
+          `queued ${r.server.askSplit.slowest1Percent.queuedMs}, transaction ${r.server.askSplit.slowest1Percent.transactionMs}, out ${r.server.askSplit.slowest1Percent.outMs} ms`,
     );
   };
   const echoDep = await dep('echo');

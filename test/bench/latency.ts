@@ -121,7 +121,7 @@ export interface AskServerParts {
    * `out` from its end to the reply in the client's hands (the markers, the reply's fetch): the
    * medians of all, and the means over the slowest 1 % of asks.
    */
-  readonly askSplit: { readonly asks: number; readonly median: AskSplit; readonly slowest1Percent: AskSplit };
+  readonly askSplit: { readonly asks: number; readonly median: AskSplit; readonly slowest1Percent: AskSplit } | undefined;
 }
 
 export interface AskSplit {
@@ -145,7 +145,7 @@ interface AskTimes {
   readonly snapshotId: bigint;
 }
 
-/** The asks cut at their snapshots' passes and transactions (see AskServerParts.askSplit); asks whose pass or transaction was not seen are left out. */
+/** The asks cut at their snapshots' passes and transactions (see AskServerParts.askSplit); asks whose pass or transaction was not seen are left out, and with none, there is no split. */
 const splitAsks = (
   asks: readonly AskTimes[],
   passes: ReadonlyMap<bigint, { endAt: number; ms: number; outbox: string }>,
@@ -160,9 +160,10 @@ const splitAsks = (
     const txnStart = txn.endAt - txn.ms;
     cut.push({ totalMs: a.answeredAt - a.sentAt, inMs: passStart - a.sentAt, passMs: pass.ms, queuedMs: txnStart - pass.endAt, transactionMs: txn.ms, outMs: a.answeredAt - txn.endAt });
   }
+  if (cut.length === 0) return undefined;
   const fields = ['totalMs', 'inMs', 'passMs', 'queuedMs', 'transactionMs', 'outMs'] as const;
-  const median = Object.fromEntries(fields.map((f) => [f, round(percentile([...cut.map((c) => c[f])].sort((x, y) => x - y), 50))])) as unknown as AskSplit;
-  const slowest = [...cut].sort((x, y) => y.totalMs - x.totalMs).slice(0, Math.max(1, Math.ceil(cut.length / 100)));
+  const median = Object.fromEntries(fields.map((f) => [f, spread(cut.map((c) => c[f])).p50])) as unknown as AskSplit;
+  const slowest = [...cut].sort((x, y) => y.totalMs - x.totalMs).slice(0, Math.ceil(cut.length / 100));
   const slowest1Percent = Object.fromEntries(fields.map((f) => [f, round(slowest.reduce((sum, c) => sum + c[f], 0) / slowest.length)])) as unknown as AskSplit;
   return { asks: cut.length, median, slowest1Percent };
 };

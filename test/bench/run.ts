@@ -170,8 +170,8 @@ const latencyPhase = async (stack: TestStack, dep: Dep) => {
     say(
       `ask  round ${round}: p50 ${r.summary.p50} ms, p99 ${r.summary.p99} ms, ${r.summary.answered}/${r.summary.sent} answered at ${r.summary.achievedRate}/s; ` +
         `coordinator: pass p50 ${r.server.passMs.p50} ms p99 ${r.server.passMs.p99} ms (${r.server.recordsPerPass} records), transaction p50 ${r.server.publishMs.p50} ms p99 ${r.server.publishMs.p99} ms; ` +
-          `the slowest 1 % of asks (${r.server.askSplit.slowest1Percent.totalMs} ms on average): in ${r.server.askSplit.slowest1Percent.inMs}, pass ${r.server.askSplit.slowest1Percent.passMs}, ` +
-          `queued ${r.server.askSplit.slowest1Percent.queuedMs}, transaction ${r.server.askSplit.slowest1Percent.transactionMs}, out ${r.server.askSplit.slowest1Percent.outMs} ms`,
+          `the slowest 1 % of asks (${r.server.askSplit?.slowest1Percent.totalMs} ms on average): in ${r.server.askSplit?.slowest1Percent.inMs}, pass ${r.server.askSplit?.slowest1Percent.passMs}, ` +
+          `queued ${r.server.askSplit?.slowest1Percent.queuedMs}, transaction ${r.server.askSplit?.slowest1Percent.transactionMs}, out ${r.server.askSplit?.slowest1Percent.outMs} ms`,
     );
   };
   const echoDep = await dep('echo');
@@ -485,7 +485,7 @@ const main = async (): Promise<void> => {
           askRounds: latency.askRounds,
           askCoordinatorParts: latency.askServer,
           askCoordinatorPartsNote:
-            "each measured ask round's coordinator, from its engine observer: passMs = a pass from decode to its RocksDB write (stageMeanMs: decode, decide with the store's reads, net changes, the write), publishMs = a publication's transaction (AddPartitionsToTxn with its CONCURRENT_TRANSACTIONS retries, the sends, EndTxn); an ask's reply is visible once the broker has written that transaction's markers, after publishMs",
+            "each measured ask round's coordinator, from its engine observer: passMs = a pass from decode to its RocksDB write (stageMeanMs: decode, decide with the store's reads, net changes, the write), publishMs = a publication's transaction (AddPartitionsToTxn with its CONCURRENT_TRANSACTIONS retries, the sends, EndTxn); an ask's reply is visible once the broker has written that transaction's markers, after publishMs; askSplit = each measured ask cut at its snapshot's pass and transaction (in: the send to the pass's start, pass, queued: the wait for the transaction in flight, transaction, out: the markers and the reply's fetch), the medians and the means over the slowest 1 % of asks",
           echoRounds: latency.echoRounds,
           warmUpNotRecorded: latency.warmUp,
           askStatuses: latency.statuses,

@@ -85,10 +85,9 @@ export interface CoordinatorParts {
 
 export const coordinatorParts = (before: string | undefined, after: string | undefined): CoordinatorParts | undefined => {
   if (before === undefined || after === undefined) return undefined;
-  const delta = (name: string): number => metricSum(after, name) - metricSum(before, name);
+  const delta = (name: string, labels = ''): number => metricSum(after, name, labels) - metricSum(before, name, labels);
   /** How many of a histogram's observations in the window were above `le` seconds (one of its buckets' bounds). */
-  const over = (histogram: string, le: string): number =>
-    delta(`${histogram}_count`) - (metricSum(after, `${histogram}_bucket`, `le="${le}"`) - metricSum(before, `${histogram}_bucket`, `le="${le}"`));
+  const over = (histogram: string, le: string): number => delta(`${histogram}_count`) - delta(`${histogram}_bucket`, `le="${le}"`);
   const passes = delta('coord_pass_duration_seconds_count');
   const publications = delta('coord_publish_duration_seconds_count');
   return {

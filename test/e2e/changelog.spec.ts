@@ -74,8 +74,11 @@ const outsideReader = (brokers: string, registryUrl: string) => {
           seen.set(partition, BigInt(message.offset));
         },
       });
-      await waitFor(`${topic} to be read to its end`, done, 60_000);
-      await consumer.disconnect();
+      try {
+        await waitFor(`${topic} to be read to its end`, done, 60_000);
+      } finally {
+        await consumer.disconnect();
+      }
       return out;
     },
   };
@@ -158,16 +161,25 @@ describe('the changelog, read by a consumer that only knows Kafka and the regist
     // The reports are folded and published a moment after they are produced: read until the last one is there.
     let changes: Change[] = [];
     const lastIsThere = (): boolean => changes.some((c) => c.key === 'w1' && reportOf(c) === 299);
+    // A read that fails is tried again; if the wait runs out, its error says why the reads failed.
+    let readError: unknown;
     await waitFor(
       'the last report on the changelog',
       async () => {
-        changes = await outsideReader(testStack().brokers, testStack().registryUrl).read(`${d.config.topicPrefix}.changelog`);
+        try {
+          changes = await outsideReader(testStack().brokers, testStack().registryUrl).read(`${d.config.topicPrefix}.changelog`);
+        } catch (e) {
+          readError = e;
+          return false;
+        }
         return lastIsThere();
       },
       // Each read is a new consumer joining a group of its own: on a loaded machine that alone takes seconds.
       150_000,
       500,
-    ).catch(() => undefined);
+    ).catch((e: Error) => {
+      throw readError === undefined ? e : new Error(`${e.message}; the last read failed: ${String(readError)}`);
+    });
     const reports = changes.filter((c) => c.key === 'w1' && reportOf(c) !== undefined);
     assert.ok(lastIsThere(), 'the last image is there');
     assert.ok(reports.length < 300, `${reports.length} records for 300 reports`);

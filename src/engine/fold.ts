@@ -8,7 +8,7 @@ import type { Codec } from '../messaging/codec';
 import { replyToProblem } from '../messaging/reply-to';
 import { topicName, type TopicKind } from '../messaging/topics';
 import { settingsOf } from '../../projections/model';
-import { digestHex } from '../store/digest';
+import { digestHex, TermCache } from '../store/digest';
 import { decodeRemembered, dedupeKey, DEDUPE_BY_TIME, explainKey, parseDedupeTimeKey, META } from './layout';
 import { checkDigest, LOGIC_VERSION, type DigestCheck } from './logic-version';
 import { decodeExplainRecord } from './explain';
@@ -63,6 +63,9 @@ const readKept = async <T>(store: Store, correlationIds: readonly string[], keyO
   return found;
 };
 
+/** Digest terms remembered (see TermCache): a fleet of ten thousand workers, each changed every second, stays in it. */
+const TERM_CACHE_ENTRIES = 16_384;
+
 export const createFold = (deps: { store: Store; codec: Codec; options: FoldOptions; write?: (ops: WriteOps) => Promise<void> }): Fold => {
   const { store, codec, options } = deps;
   const write = deps.write ?? ((ops: WriteOps) => store.write(ops));
@@ -106,7 +109,7 @@ export const createFold = (deps: { store: Store; codec: Codec; options: FoldOpti
     },
     versioned: versionedEntities(options.projections ?? PROJECTIONS),
     liveness: livenessFields(options.projections ?? PROJECTIONS),
-    terms: new WeakMap(),
+    terms: new TermCache(TERM_CACHE_ENTRIES),
     verifier: createVerifier(),
     logicVersion: options.logicVersion,
     changelog: options.changelogTables === undefined ? undefined : { prefix: options.topicPrefix, tables: options.changelogTables },

@@ -10,7 +10,7 @@ import { settingsOf } from '../../projections/model';
 import { requestFingerprint } from '../messaging/fingerprint';
 import { changelogTopic, envelopeValue, type ChangelogTable } from '../messaging/changelog';
 import { H } from '../messaging/headers';
-import { digestHex, entryHash, updateDigest, updateDigestTerms } from '../store/digest';
+import { digestHex, entryHash, updateDigest, updateDigestTerms, type TermCache } from '../store/digest';
 import { dedupeKey, dedupeTimeKey, encodeOutbox, encodeRemembered, historyIndexedEntry, historyKey, META, offsetKey, outboxKey, removableKey, type OutRecord, type RememberedRequest } from './layout';
 import type { WriteOps } from '../store/rocks';
 import { shown } from '../messaging/reply-to';
@@ -31,12 +31,8 @@ export interface PassDeps extends Omit<DecodeContext, 'maxValueBytes'> {
   readonly topics: { readonly replies: string; readonly dlq: string; readonly snapshots: string; readonly changelog: string; readonly commands: string };
   /** Entities whose versions go to the history, for reads `asOf`. */
   readonly versioned: ReadonlySet<string>;
-  /**
-   * Each image's digest term, remembered by the image object (images are never changed in place)
-   * from the pass that wrote it: the next pass that changes the entity needs neither its JSON nor
-   * its hash again. One bigint an image; none: every pass computes them.
-   */
-  readonly terms?: WeakMap<Image, { readonly key: string; readonly term: bigint }>;
+  /** Each image's digest term from the pass that wrote it (see TermCache); none: every pass computes them. */
+  readonly terms?: TermCache<Image>;
   /** Per entity, the fields that only say it is alive: a change of only these goes to the tables, not to the legacy changelog. */
   readonly liveness?: ReadonlyMap<string, ReadonlySet<string>>;
   /** What is remembered of the requests decided under these correlation ids (those not expired). */
@@ -495,10 +491,10 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
     const indexDeletes: string[] = [];
     const termOf = (k: string, image: Image | undefined, bytes?: Buffer): bigint | undefined => {
       if (image === undefined) return undefined;
-      const known = deps.terms?.get(image);
-      if (known !== undefined && known.key === k) return known.term;
+      const known = deps.terms?.get(k, image);
+      if (known !== undefined) return known;
       const term = entryHash(k, bytes ?? Buffer.from(JSON.stringify(image)));
-      deps.terms?.set(image, { key: k, term });
+      deps.terms?.set(k, image, term);
       return term;
     };
     for (const [k, b] of before) {
@@ -509,8 +505,10 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
       if (termWas === termNow) continue;
       digest = updateDigestTerms(digest, termWas, termNow);
       netChanged.add(k);
-      if (now === undefined) stateDeletes.push(k);
-      else statePuts.push([k, now]);
+      if (now === undefined) {
+        stateDeletes.push(k);
+        deps.terms?.delete(k);
+      } else statePuts.push([k, now]);
       if (recordVersion(state, deps.versioned, b, ts)) {
         const hk = historyKey(b.entity, b.key, ts);
         const version = now ?? Buffer.from('null');

@@ -3,6 +3,7 @@
  * and a bare kafkajs echo (produce → consumer that produces the record to a reply topic → a
  * consumer that gets it) on the same broker with the same fetch wait and producer settings.
  */
+import { constants, PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks';
 import { Partitioners } from 'kafkajs';
 import { createClient } from '../../src/client/client';
 import { H, readHeaders } from '../../src/messaging/headers';
@@ -122,6 +123,8 @@ export interface AskServerParts {
    * medians of all, and the means over the slowest 1 % of asks.
    */
   readonly askSplit: { readonly asks: number; readonly median: AskSplit; readonly slowest1Percent: AskSplit } | undefined;
+  /** Node's collections over the measured asks (see GcDuringRound). */
+  readonly gc: GcDuringRound;
 }
 
 export interface AskSplit {
@@ -138,12 +141,82 @@ const spread = (xs: number[]): { p50: number; p99: number; max: number } => {
   return { p50: round(percentile(sorted, 50)), p99: round(percentile(sorted, 99)), max: round(sorted[sorted.length - 1] ?? NaN) };
 };
 
-/** One measured ask: when it was sent and answered, and the snapshot that answered it. */
-interface AskTimes {
+/** One measured round trip: when it was sent and answered (performance.now()). */
+interface RoundTrip {
   readonly sentAt: number;
   readonly answeredAt: number;
+}
+
+/** One measured ask, and the snapshot that answered it. */
+interface AskTimes extends RoundTrip {
   readonly snapshotId: bigint;
 }
+
+/** A pause of this process's JavaScript for Node's garbage collector, on performance.now()'s clock. */
+interface GcPause {
+  readonly start: number;
+  readonly ms: number;
+  /** A full (mark-compact) collection or a step of its incremental marking, rather than a young-generation scavenge. */
+  readonly major: boolean;
+}
+
+/**
+ * The collector's pauses over a measured round, and how the round trips met them: of the slowest
+ * 1 %, how many had a pause of this process inside them (any, and a major one), and the pauses'
+ * mean ms in each; of all, the share with one. The client and the server share the process, so
+ * a pause stops both.
+ */
+export interface GcDuringRound {
+  readonly collections: number;
+  readonly ms: number;
+  readonly majorCollections: number;
+  readonly majorMs: number;
+  readonly maxMs: number;
+  readonly slowest1Percent: { readonly roundTrips: number; readonly withPause: number; readonly withMajorPause: number; readonly meanPauseMs: number; readonly meanMs: number };
+  readonly shareWithPause: number;
+}
+
+const MAJOR = constants.NODE_PERFORMANCE_GC_MAJOR | constants.NODE_PERFORMANCE_GC_INCREMENTAL;
+
+/** Records the collector's pauses until `stop`. */
+const watchGc = (): { stop(): GcPause[] } => {
+  const pauses: GcPause[] = [];
+  const take = (entries: readonly PerformanceEntry[]): void => {
+    for (const e of entries) pauses.push({ start: e.startTime, ms: e.duration, major: (((e as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind ?? 0) & MAJOR) !== 0 });
+  };
+  const observer = new PerformanceObserver((list) => take(list.getEntries()));
+  observer.observe({ entryTypes: ['gc'] });
+  return {
+    stop: () => {
+      take(observer.takeRecords());
+      observer.disconnect();
+      return pauses;
+    },
+  };
+};
+
+const gcDuring = (trips: readonly RoundTrip[], pauses: readonly GcPause[]): GcDuringRound => {
+  const inside = (t: RoundTrip): GcPause[] => pauses.filter((p) => p.start < t.answeredAt && p.start + p.ms > t.sentAt);
+  const slowest = [...trips].sort((x, y) => y.answeredAt - y.sentAt - (x.answeredAt - x.sentAt)).slice(0, Math.ceil(trips.length / 100));
+  const met = slowest.map(inside);
+  const sum = (xs: readonly number[]): number => xs.reduce((a, b) => a + b, 0);
+  const major = pauses.filter((p) => p.major);
+  return {
+    collections: pauses.length,
+    ms: round(sum(pauses.map((p) => p.ms))),
+    majorCollections: major.length,
+    majorMs: round(sum(major.map((p) => p.ms))),
+    maxMs: round(Math.max(0, ...pauses.map((p) => p.ms))),
+    slowest1Percent: {
+      roundTrips: slowest.length,
+      withPause: met.filter((m) => m.length > 0).length,
+      withMajorPause: met.filter((m) => m.some((p) => p.major)).length,
+      meanPauseMs: round(sum(met.map((m) => sum(m.map((p) => p.ms)))) / Math.max(1, slowest.length)),
+      meanMs: round(sum(slowest.map((t) => t.answeredAt - t.sentAt)) / Math.max(1, slowest.length)),
+    },
+    shareWithPause: round(trips.filter((t) => inside(t).length > 0).length / Math.max(1, trips.length), 3),
+  };
+};
 
 /** The asks cut at their snapshots' passes and transactions (see AskServerParts.askSplit); asks whose pass or transaction was not seen are left out, and with none, there is no split. */
 const splitAsks = (
@@ -169,7 +242,7 @@ const splitAsks = (
 };
 
 /** Collects the coordinator's passes and publications while `recording`, and the asks they answered (`asked`). */
-const partsObserver = (): { observer: EngineObserver; recording: { on: boolean }; asked: (a: AskTimes) => void; parts: () => AskServerParts } => {
+const partsObserver = (): { observer: EngineObserver; recording: { on: boolean }; asked: (a: AskTimes) => void; parts: (pauses: readonly GcPause[]) => AskServerParts } => {
   const recording = { on: false };
   const pass: number[] = [];
   const publish: number[] = [];
@@ -204,7 +277,7 @@ const partsObserver = (): { observer: EngineObserver; recording: { on: boolean }
     asked: (a) => {
       if (recording.on) asks.push(a);
     },
-    parts: () => ({
+    parts: (pauses) => ({
       passes: pass.length,
       recordsPerPass: round(records / Math.max(1, pass.length)),
       passMs: spread(pass),
@@ -212,6 +285,7 @@ const partsObserver = (): { observer: EngineObserver; recording: { on: boolean }
       publications: publish.length,
       publishMs: spread(publish),
       askSplit: splitAsks(asks, passes, transactions),
+      gc: gcDuring(asks, pauses),
     }),
   };
 };
@@ -248,10 +322,12 @@ export const askRound = async (d: Deployment, n: number, o: RoundOptions): Promi
     await openLoop(o.rate, o.warmupSeconds, (i) => ask(i));
     for (const k of Object.keys(statuses)) delete statuses[k];
     watch.recording.on = true;
+    const gc = watchGc();
     const measured = await openLoop(o.rate, o.seconds, (i) => ask(warm + i));
+    const pauses = gc.stop();
     watch.recording.on = false;
     if (measured.summary.failed > 0) log.warn('some asks failed', { failed: measured.summary.failed });
-    return { ...measured, statuses: { ...statuses }, server: watch.parts() };
+    return { ...measured, statuses: { ...statuses }, server: watch.parts(pauses) };
   } finally {
     await client.close();
     await inst.close();
@@ -267,7 +343,7 @@ export const echoRound = async (
   d: Deployment,
   n: number,
   o: RoundOptions & { transactional?: boolean },
-): Promise<LatencyRound & { serverPublish: { batches: number; p50: number; p99: number; max: number } }> => {
+): Promise<LatencyRound & { serverPublish: { batches: number; p50: number; p99: number; max: number }; gc: GcDuringRound }> => {
   const kafka = createKafka(d.config, 'bench-echo', benchLog('bench-echo'));
   const publishMs: number[] = [];
   const requests = `${d.config.topicPrefix}.echo${n}.requests`;
@@ -340,6 +416,7 @@ export const echoRound = async (
         },
       }),
     );
+    const trips: RoundTrip[] = [];
     const echo = async (i: number): Promise<number> => {
       const id = `echo${n}-${i}`;
       const t = now();
@@ -355,15 +432,20 @@ export const echoRound = async (
       });
       await clientProducer.send({ topic: requests, acks: -1, messages: [{ key: id, value, headers: { [H.correlationId]: id, [H.replyTo]: replies } }] });
       await back;
-      return now() - t;
+      const answeredAt = now();
+      trips.push({ sentAt: t, answeredAt });
+      return answeredAt - t;
     };
     const warm = Math.round(o.rate * o.warmupSeconds);
     await openLoop(o.rate, o.warmupSeconds, (i) => echo(i));
     publishMs.length = 0;
+    trips.length = 0;
+    const gc = watchGc();
     const measured = await openLoop(o.rate, o.seconds, (i) => echo(warm + i));
     const sorted = [...publishMs].sort((a, b) => a - b);
     return {
       ...measured,
+      gc: gcDuring(trips, gc.stop()),
       serverPublish: { batches: sorted.length, p50: round(percentile(sorted, 50)), p99: round(percentile(sorted, 99)), max: round(sorted[sorted.length - 1] ?? NaN) },
     };
   } finally {

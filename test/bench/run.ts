@@ -14,7 +14,7 @@ import { startTestStack, type TestStack } from '../support/stack';
 import { DEFAULTS } from '../../src/config';
 import { renderChart } from './chart';
 import { bareConsume, dataDir, ingest, restartBreakdown, restartOnce, rssAfterRestart, type BareRun, type IngestRun } from './ingest';
-import { askRound, echoRound, summarize, type AskServerParts, type LatencyRound } from './latency';
+import { askRound, echoRound, summarize, type AskServerParts, type GcDuringRound, type LatencyRound } from './latency';
 import { replayRun } from './replay';
 import { restoreRun } from './restore';
 import { scaleRun } from './scale';
@@ -162,7 +162,7 @@ const eventsPhase = async (stack: TestStack, dep: Dep) => {
 const latencyPhase = async (stack: TestStack, dep: Dep) => {
   const o = { rate: RATE, seconds: S.latencySeconds, warmupSeconds: 1 };
   const asks: (LatencyRound & { statuses: Record<string, number>; server: AskServerParts })[] = [];
-  const echoes: (LatencyRound & { serverPublish: Record<string, number> })[] = [];
+  const echoes: (LatencyRound & { serverPublish: Record<string, number>; gc: GcDuringRound })[] = [];
   const ask = async (round: number): Promise<void> => {
     // A deployment per round: a fresh instance on an old deployment would first catch up from its markers.
     const r = await askRound(await dep(`ask${round}`), round, { ...o, dataDir: dataDir(stack.dir, `ask${round}`) });
@@ -171,14 +171,18 @@ const latencyPhase = async (stack: TestStack, dep: Dep) => {
       `ask  round ${round}: p50 ${r.summary.p50} ms, p99 ${r.summary.p99} ms, ${r.summary.answered}/${r.summary.sent} answered at ${r.summary.achievedRate}/s; ` +
         `coordinator: pass p50 ${r.server.passMs.p50} ms p99 ${r.server.passMs.p99} ms (${r.server.recordsPerPass} records), transaction p50 ${r.server.publishMs.p50} ms p99 ${r.server.publishMs.p99} ms; ` +
           `the slowest 1 % of asks (${r.server.askSplit?.slowest1Percent.totalMs} ms on average): in ${r.server.askSplit?.slowest1Percent.inMs}, pass ${r.server.askSplit?.slowest1Percent.passMs}, ` +
-          `queued ${r.server.askSplit?.slowest1Percent.queuedMs}, transaction ${r.server.askSplit?.slowest1Percent.transactionMs}, out ${r.server.askSplit?.slowest1Percent.outMs} ms`,
+          `queued ${r.server.askSplit?.slowest1Percent.queuedMs}, transaction ${r.server.askSplit?.slowest1Percent.transactionMs}, out ${r.server.askSplit?.slowest1Percent.outMs} ms; ` +
+          `GC: ${r.server.gc.collections} pauses, ${r.server.gc.ms} ms (${r.server.gc.majorCollections} major, ${r.server.gc.majorMs} ms), in ${r.server.gc.slowest1Percent.withPause} of the ${r.server.gc.slowest1Percent.roundTrips} slowest (a major one in ${r.server.gc.slowest1Percent.withMajorPause})`,
     );
   };
   const echoDep = await dep('echo');
   const echo = async (round: number): Promise<void> => {
     const r = await echoRound(echoDep, round, { ...o, dataDir: '' });
     echoes.push(r);
-    say(`echo round ${round}: p50 ${r.summary.p50} ms, p99 ${r.summary.p99} ms, ${r.summary.answered}/${r.summary.sent} answered at ${r.summary.achievedRate}/s`);
+    say(
+      `echo round ${round}: p50 ${r.summary.p50} ms, p99 ${r.summary.p99} ms, ${r.summary.answered}/${r.summary.sent} answered at ${r.summary.achievedRate}/s; ` +
+        `GC: ${r.gc.collections} pauses, ${r.gc.ms} ms (${r.gc.majorCollections} major, ${r.gc.majorMs} ms), in ${r.gc.slowest1Percent.withPause} of the ${r.gc.slowest1Percent.roundTrips} slowest`,
+    );
   };
   // Warm-up, not recorded, as the throughput phase warms up: the transaction cycle (AddPartitionsToTxn, the sends,
   // EndTxn), which only the asks take, gets faster over a minute or two of them, and mostly on the broker's side
@@ -209,6 +213,7 @@ const latencyPhase = async (stack: TestStack, dep: Dep) => {
     echo: summarize(echoes),
     echoTransactional: { ...txn.summary, serverPublish: txn.serverPublish },
     echoServerPublish: echoes.map((e) => e.serverPublish),
+    echoGc: echoes.map((e) => e.gc),
     askRounds: asks.map((a) => a.summary),
     askServer: asks.map((a) => a.server),
     echoRounds: echoes.map((e) => e.summary),
@@ -481,11 +486,12 @@ const main = async (): Promise<void> => {
           ask: latency.ask.summary,
           echo: latency.echo.summary,
           echoServerPublishMs: latency.echoServerPublish,
+          echoGc: latency.echoGc,
           echoTransactionalEvidence: latency.echoTransactional,
           askRounds: latency.askRounds,
           askCoordinatorParts: latency.askServer,
           askCoordinatorPartsNote:
-            "each measured ask round's coordinator, from its engine observer: passMs = a pass from decode to its RocksDB write (stageMeanMs: decode, decide with the store's reads, net changes, the write), publishMs = a publication's transaction (AddPartitionsToTxn with its CONCURRENT_TRANSACTIONS retries, the sends, EndTxn); an ask's reply is visible once the broker has written that transaction's markers, after publishMs; askSplit = each measured ask cut at its snapshot's pass and transaction (in: the send to the pass's start, pass, queued: the wait for the transaction in flight, transaction, out: the markers and the reply's fetch), the medians and the means over the slowest 1 % of asks",
+            "each measured ask round's coordinator, from its engine observer: passMs = a pass from decode to its RocksDB write (stageMeanMs: decode, decide with the store's reads, net changes, the write), publishMs = a publication's transaction (AddPartitionsToTxn with its CONCURRENT_TRANSACTIONS retries, the sends, EndTxn); an ask's reply is visible once the broker has written that transaction's markers, after publishMs; askSplit = each measured ask cut at its snapshot's pass and transaction (in: the send to the pass's start, pass, queued: the wait for the transaction in flight, transaction, out: the markers and the reply's fetch), the medians and the means over the slowest 1 % of asks; gc = Node's collections in the round (the asking client and the coordinator share the process): their count and ms, the major ones (mark-compact, incremental marking), and of the slowest 1 % of asks how many had a pause inside them (echoGc: the same for the echo rounds)",
           echoRounds: latency.echoRounds,
           warmUpNotRecorded: latency.warmUp,
           askStatuses: latency.statuses,

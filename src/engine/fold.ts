@@ -2,7 +2,7 @@
  * Folding one batch into the store: the pass, the expiry of remembered replies, and the
  * single atomic write. The live coordinator and replay share it, so both reach the same bytes.
  */
-import { handlerTable, livenessFields, PROJECTIONS, versionedEntities, type Projection } from '../../projections';
+import { handlerTable, livenessFields, PROJECTIONS, versionedEntities, type Image, type Projection } from '../../projections';
 import type { ChangelogTable } from '../messaging/changelog';
 import type { Codec } from '../messaging/codec';
 import { replyToProblem } from '../messaging/reply-to';
@@ -63,10 +63,7 @@ const readKept = async <T>(store: Store, correlationIds: readonly string[], keyO
   return found;
 };
 
-/** Digest terms remembered (see TermCache): a fleet of ten thousand workers, each changed every second, stays in it. */
-const TERM_CACHE_ENTRIES = 16_384;
-
-export const createFold = (deps: { store: Store; codec: Codec; options: FoldOptions; write?: (ops: WriteOps) => Promise<void> }): Fold => {
+export const createFold = (deps: { store: Store; codec: Codec; options: FoldOptions; write?: (ops: WriteOps) => Promise<void>; terms?: TermCache<Image> }): Fold => {
   const { store, codec, options } = deps;
   const write = deps.write ?? ((ops: WriteOps) => store.write(ops));
 
@@ -109,7 +106,7 @@ export const createFold = (deps: { store: Store; codec: Codec; options: FoldOpti
     },
     versioned: versionedEntities(options.projections ?? PROJECTIONS),
     liveness: livenessFields(options.projections ?? PROJECTIONS),
-    terms: new TermCache(TERM_CACHE_ENTRIES),
+    terms: deps.terms ?? new TermCache(),
     verifier: createVerifier(),
     logicVersion: options.logicVersion,
     changelog: options.changelogTables === undefined ? undefined : { prefix: options.topicPrefix, tables: options.changelogTables },

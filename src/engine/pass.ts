@@ -31,7 +31,11 @@ export interface PassDeps extends Omit<DecodeContext, 'maxValueBytes'> {
   readonly topics: { readonly replies: string; readonly dlq: string; readonly snapshots: string; readonly changelog: string; readonly commands: string };
   /** Entities whose versions go to the history, for reads `asOf`. */
   readonly versioned: ReadonlySet<string>;
-  /** Each image's digest term from the pass that wrote it (see TermCache); none: every pass computes them. */
+  /**
+   * Each image's digest term from the pass that wrote it (see TermCache), for the entities the
+   * state keeps whole in memory (an image read through the store may be evicted: the cache would
+   * keep it alive); none: every pass computes them.
+   */
   readonly terms?: TermCache<Image>;
   /** Per entity, the fields that only say it is alive: a change of only these goes to the tables, not to the legacy changelog. */
   readonly liveness?: ReadonlyMap<string, ReadonlySet<string>>;
@@ -489,18 +493,19 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
     /** The `r/` entries of versions read through the store: written and used up beside the state, never in its digest or its count. */
     const indexPuts: [string, Buffer][] = [];
     const indexDeletes: string[] = [];
-    const termOf = (k: string, image: Image | undefined, bytes?: Buffer): bigint | undefined => {
+    const termOf = (k: string, image: Image | undefined, terms: TermCache<Image> | undefined, bytes?: Buffer): bigint | undefined => {
       if (image === undefined) return undefined;
-      const known = deps.terms?.get(k, image);
+      const known = terms?.get(k, image);
       if (known !== undefined) return known;
       const term = entryHash(k, bytes ?? Buffer.from(JSON.stringify(image)));
-      deps.terms?.set(k, image, term);
+      terms?.set(k, image, term);
       return term;
     };
     for (const [k, b] of before) {
       const image = state.get(b.entity, b.key);
       const now = serialize(image);
-      const [termWas, termNow] = [termOf(k, b.image), termOf(k, image, now)];
+      const terms = state.onDemand(b.entity) ? undefined : deps.terms;
+      const [termWas, termNow] = [termOf(k, b.image, terms), termOf(k, image, terms, now)];
       // Equal terms, equal images (the key is the same): nothing changed.
       if (termWas === termNow) continue;
       digest = updateDigestTerms(digest, termWas, termNow);

@@ -42,13 +42,11 @@ export const updateDigestTerms = (digest: bigint, before: bigint | undefined, af
  * changed in place) by the pass that wrote it: the next pass that changes the entry needs
  * neither its bytes nor its hash again. A Map by key rather than a WeakMap by value: a heartbeat
  * of a fleet paid about 0.65 µs for the WeakMap (its set and get, and the collector's work on
- * ephemerons) against 0.09 µs. At most `limit` entries, each holding its value; a full cache
- * starts again empty, and a term not found is computed.
+ * ephemerons) against 0.09 µs. It holds a reference to each value, so its user keeps in it only
+ * values it holds anyway (see termOf in src/engine/pass.ts), and forgets a deleted key.
  */
 export class TermCache<V extends object> {
   private readonly terms = new Map<string, { readonly value: V; readonly term: bigint }>();
-
-  constructor(private readonly limit: number) {}
 
   /** The term of `key` if it was remembered for this very value. */
   get(key: string, value: V): bigint | undefined {
@@ -57,17 +55,19 @@ export class TermCache<V extends object> {
   }
 
   set(key: string, value: V, term: bigint): void {
-    if (this.terms.size >= this.limit && !this.terms.has(key)) this.terms.clear();
     this.terms.set(key, { value, term });
   }
 
-  /** Forgets `key` (deleted: no value to remember a term for). */
   delete(key: string): void {
     this.terms.delete(key);
   }
 
   get size(): number {
     return this.terms.size;
+  }
+
+  keys(): IterableIterator<string> {
+    return this.terms.keys();
   }
 }
 

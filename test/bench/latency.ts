@@ -178,9 +178,10 @@ export interface GcDuringRound {
 
 const MAJOR = constants.NODE_PERFORMANCE_GC_MAJOR | constants.NODE_PERFORMANCE_GC_INCREMENTAL;
 
-/** Records the collector's pauses until `stop`. */
+/** Records the collector's pauses until `stop` (which may be called again, and gives the same pauses). */
 const watchGc = (): { stop(): GcPause[] } => {
   const pauses: GcPause[] = [];
+  let watching = true;
   const take = (entries: readonly PerformanceEntry[]): void => {
     for (const e of entries) pauses.push({ start: e.startTime, ms: e.duration, major: (((e as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind ?? 0) & MAJOR) !== 0 });
   };
@@ -188,8 +189,11 @@ const watchGc = (): { stop(): GcPause[] } => {
   observer.observe({ entryTypes: ['gc'] });
   return {
     stop: () => {
-      take(observer.takeRecords());
-      observer.disconnect();
+      if (watching) {
+        watching = false;
+        take(observer.takeRecords());
+        observer.disconnect();
+      }
       return pauses;
     },
   };
@@ -323,9 +327,11 @@ export const askRound = async (d: Deployment, n: number, o: RoundOptions): Promi
     for (const k of Object.keys(statuses)) delete statuses[k];
     watch.recording.on = true;
     const gc = watchGc();
-    const measured = await openLoop(o.rate, o.seconds, (i) => ask(warm + i));
+    const measured = await openLoop(o.rate, o.seconds, (i) => ask(warm + i)).finally(() => {
+      gc.stop();
+      watch.recording.on = false;
+    });
     const pauses = gc.stop();
-    watch.recording.on = false;
     if (measured.summary.failed > 0) log.warn('some asks failed', { failed: measured.summary.failed });
     return { ...measured, statuses: { ...statuses }, server: watch.parts(pauses) };
   } finally {
@@ -441,7 +447,7 @@ export const echoRound = async (
     publishMs.length = 0;
     trips.length = 0;
     const gc = watchGc();
-    const measured = await openLoop(o.rate, o.seconds, (i) => echo(warm + i));
+    const measured = await openLoop(o.rate, o.seconds, (i) => echo(warm + i)).finally(() => gc.stop());
     const sorted = [...publishMs].sort((a, b) => a - b);
     return {
       ...measured,

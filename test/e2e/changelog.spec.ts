@@ -42,7 +42,7 @@ const outsideReader = (brokers: string, registryUrl: string) => {
   const typeOf = (id: number): Promise<avro.Type> => {
     let t = types.get(id);
     if (t === undefined) {
-      t = fetch(`${registryUrl}/schemas/ids/${id}`)
+      t = fetch(`${registryUrl}/schemas/ids/${id}`, { signal: AbortSignal.timeout(10_000) })
         .then((r) => r.json() as Promise<{ schema: string }>)
         .then((body) => avro.Type.forSchema(JSON.parse(body.schema) as avro.Schema, { registry: { long: LONG } } as unknown as avro.ForSchemaOptions));
       types.set(id, t);
@@ -63,21 +63,35 @@ const outsideReader = (brokers: string, registryUrl: string) => {
       const done = (): boolean => ends.every((e) => BigInt(e.high) === BigInt(e.low) || (seen.get(e.partition) ?? -1n) >= BigInt(e.high) - 2n);
       const consumer = kafka.consumer({ groupId: `analytics-${randomUUID()}`, maxWaitTimeInMs: 50 });
       const out: Change[] = [];
-      await consumer.connect();
-      await consumer.subscribe({ topic, fromBeginning: true });
-      await consumer.run({
-        eachMessage: async ({ partition, message }) => {
-          const v = message.value as Buffer;
-          assert.equal(v[0], 0, 'Confluent wire format: magic byte 0');
-          const decoded = (await typeOf(v.readInt32BE(1))).fromBuffer(v.subarray(5)) as Change;
-          out.push(decoded);
-          seen.set(partition, BigInt(message.offset));
-        },
-      });
+      // A record this reader cannot take ends the read with its reason (kafkajs would retry it unseen).
+      let unreadable: unknown;
       try {
-        await waitFor(`${topic} to be read to its end`, done, 60_000);
+        await consumer.connect();
+        await consumer.subscribe({ topic, fromBeginning: true });
+        await consumer.run({
+          eachMessage: async ({ partition, message }) => {
+            if (unreadable !== undefined) return;
+            try {
+              const v = message.value as Buffer;
+              assert.equal(v[0], 0, 'Confluent wire format: magic byte 0');
+              const decoded = (await typeOf(v.readInt32BE(1))).fromBuffer(v.subarray(5)) as Change;
+              out.push(decoded);
+              seen.set(partition, BigInt(message.offset));
+            } catch (err) {
+              unreadable = err;
+            }
+          },
+        });
+        await waitFor(
+          `${topic} to be read to its end`,
+          () => {
+            if (unreadable !== undefined) throw unreadable;
+            return done();
+          },
+          60_000,
+        );
       } finally {
-        await consumer.disconnect();
+        await consumer.disconnect().catch(() => undefined);
       }
       return out;
     },

@@ -13,6 +13,8 @@ import { TOPIC_KINDS, topicName } from '../../src/messaging/topics';
 import { silentLogger } from '../../src/log';
 import { openStore, type Store } from '../../src/store/rocks';
 import { stateKey } from '../../src/store/keys';
+import { TermCache } from '../../src/store/digest';
+import type { Image } from '../../projections';
 import {
   acquireReadHold,
   clockTick,
@@ -31,6 +33,7 @@ import {
   T0,
   toRecords,
   updateSettings,
+  workerHeartbeat,
   workerRegistered,
   type AnyMessage,
 } from '../support/given';
@@ -193,6 +196,25 @@ describe('state read through RocksDB', function () {
     assert.deepStrictEqual(await entries(part.store), await entries(whole.store));
     // Compaction used up the index entries at or below its frontier: only the versions written since are left.
     assert.equal(await count(part.store, 'r/'), 0);
+  });
+
+  it('remembers digest terms only of images held in memory: none of an image read through the store, which it would keep alive', async () => {
+    const { codec } = memoryCodec();
+    const store = await open();
+    const terms = new TermCache<Image>();
+    const { state, meta } = await loadState(store, readThroughOf(undefined, CACHE));
+    const fold = createFold({ store, codec, options, terms });
+    const at = { timestampMs: T0 };
+    const batch = [workerRegistered('w1', at), ...Array.from({ length: 5 }, (_, i) => createLogicalSource(`t${i}`, undefined, { correlationId: `ct${i}`, ...at })), workerHeartbeat('w1', { timestampMs: T0 + 1 })];
+    const r = await fold(await toRecords(batch, codec, 0), state, meta);
+    assert.equal(r.applied, batch.length);
+    const kept = [...terms.keys()];
+    assert.ok(kept.includes(stateKey('worker', 'w1')), `the worker, held in memory, is remembered: ${kept.join(', ')}`);
+    assert.deepEqual(
+      kept.filter((k) => k.startsWith(stateKey(LOGICAL_SOURCE, ''))),
+      [],
+      'no logical source (read through the store, a cache of one image)',
+    );
   });
 
   it('finds a damaged store in the background, and the next start copies it aside and rebuilds', async () => {

@@ -30,7 +30,7 @@ describe('the state digest summed at once', () => {
 
 describe('the digest terms remembered between passes', () => {
   it('gives a term back only for the very value it was computed from', () => {
-    const terms = new TermCache<object>(10);
+    const terms = new TermCache<object>();
     const image = { state: 'ACTIVE' };
     terms.set('worker/w1', image, 7n);
     assert.equal(terms.get('worker/w1', image), 7n);
@@ -40,14 +40,13 @@ describe('the digest terms remembered between passes', () => {
     assert.equal(terms.get('worker/w1', image), undefined, 'forgotten once deleted');
   });
 
-  it('holds at most its limit, starting again empty when full', () => {
-    const terms = new TermCache<object>(3);
-    const images = Array.from({ length: 4 }, () => ({}));
-    images.forEach((image, i) => terms.set(`k${i}`, image, BigInt(i)));
-    assert.equal(terms.size, 1, 'the fourth key found it full');
-    assert.equal(terms.get('k3', images[3]), 3n);
-    assert.equal(terms.get('k0', images[0]), undefined);
-    terms.set('k3', images[3], 9n);
-    assert.equal(terms.get('k3', images[3]), 9n, 'a key it holds is replaced, never a reason to empty it');
+  it('keeps one value a key: the newest, so it holds no more than the state it follows', () => {
+    const terms = new TermCache<object>();
+    const [older, newer] = [{ n: 1 }, { n: 2 }];
+    terms.set('worker/w1', older, 1n);
+    terms.set('worker/w1', newer, 2n);
+    assert.equal(terms.size, 1);
+    assert.equal(terms.get('worker/w1', older), undefined, 'the replaced value is let go');
+    assert.equal(terms.get('worker/w1', newer), 2n);
   });
 });

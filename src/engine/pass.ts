@@ -501,6 +501,7 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
       terms?.set(k, image, term);
       return term;
     };
+    deps.terms?.follow(state);
     for (const [k, b] of before) {
       const image = state.get(b.entity, b.key);
       const now = serialize(image);

@@ -47,6 +47,17 @@ export const updateDigestTerms = (digest: bigint, before: bigint | undefined, af
  */
 export class TermCache<V extends object> {
   private readonly terms = new Map<string, { readonly value: V; readonly term: bigint }>();
+  private owner: object | undefined;
+
+  /**
+   * The values now come from `owner` (the state a pass folds into): another one (a state loaded
+   * again) has values of its own, so the ones held for the last would only be held twice.
+   */
+  follow(owner: object): void {
+    if (owner === this.owner) return;
+    this.terms.clear();
+    this.owner = owner;
+  }
 
   /** The term of `key` if it was remembered for this very value. */
   get(key: string, value: V): bigint | undefined {

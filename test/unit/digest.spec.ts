@@ -49,4 +49,17 @@ describe('the digest terms remembered between passes', () => {
     assert.equal(terms.get('worker/w1', older), undefined, 'the replaced value is let go');
     assert.equal(terms.get('worker/w1', newer), 2n);
   });
+
+  it('forgets every term when it follows another state (one loaded again), so it never holds a state left behind', () => {
+    const terms = new TermCache<object>();
+    const [state, reloaded] = [{}, {}];
+    const image = { n: 1 };
+    terms.follow(state);
+    terms.set('worker/w1', image, 1n);
+    terms.follow(state);
+    assert.equal(terms.get('worker/w1', image), 1n, 'the same state: kept');
+    terms.follow(reloaded);
+    assert.equal(terms.size, 0);
+    assert.equal(terms.get('worker/w1', image), undefined);
+  });
 });

@@ -19,6 +19,7 @@ import { createRegistryClient } from '../messaging/registry';
 import { loadContracts, projectRoot } from '../messaging/schemas';
 import { topicName } from '../messaging/topics';
 import { createEngineMetrics, registerCoordinatorGauges } from '../metrics/coordinator';
+import { registerStoreGauges } from '../metrics/store';
 import { createParts } from '../runtime';
 import { openStore } from '../store/rocks';
 import { createWorkerAgent } from '../worker/agent';
@@ -134,6 +135,7 @@ export const serveCoordinator = async (config: Config, log: Logger, stop: Promis
   const coordinator = createCoordinator({ config, kafka: parts.kafka, codec: parts.codec, store, log, observer });
   const startup = startupRegistration(coordinator, log);
   registerCoordinatorGauges({ registry, coordinator: startup.shown });
+  registerStoreGauges({ registry, store });
   const http = await startAdminServer({ host: config.httpHost, port: config.httpPort, coordinator: startup.shown, registry });
   log.info('coordinator admin HTTP listening; the console is at /', { url: http.url });
   if (pidFile !== undefined) writeFileSync(pidFile, `${process.pid}\n`);

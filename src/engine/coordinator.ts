@@ -537,12 +537,18 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
   });
 
   const start = async (): Promise<void> => {
-    ({ state: current.state, meta: current.meta, offsets: current.offsets } = await loadChecked(store, log, through));
+    // The store's load and the input topics' checks are independent: they run side by side, so a
+    // restart waits for the longer of them, not their sum. Each is settled before start goes on or
+    // fails, so nothing of a failed start still reads the store after it.
+    const loading = loadChecked(store, log, through);
+    const checking = withAdmin(kafka, (admin) => inputTopicProblems(admin, inputTopics));
+    const reading = lowWatermarks(kafka, inputTopics);
+    await Promise.allSettled([loading, checking, reading]);
+    ({ state: current.state, meta: current.meta, offsets: current.offsets } = await loading);
     log.info('loaded state from RocksDB', { dir: store.dir, snapshotId: current.meta.id.toString(), partitions: current.offsets.size });
-
-    const problems = await withAdmin(kafka, (admin) => inputTopicProblems(admin, inputTopics));
+    const problems = await checking;
     if (problems.length > 0) throw new CoordError('ENV_INVALID', problems.join('; '));
-    low = await lowWatermarks(kafka, inputTopics);
+    low = await reading;
 
     running = true;
     loop = runLoop();

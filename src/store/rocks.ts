@@ -33,8 +33,20 @@ export interface Store {
   write(ops: WriteOps): Promise<void>;
   /** Reads of one consistent instant, however long they take while writes go on. */
   snapshot(): Promise<StoreSnapshot>;
+  /**
+   * What RocksDB's background compactions still owe: the bytes it estimates they must rewrite
+   * before every level is within its target, and how many are running now. Both 0: the store
+   * is settled. A store closed while they ran owes them again at its next open, and they then
+   * take a core beside whatever the process does.
+   */
+  compactionDebt(): Promise<CompactionDebt>;
   /** Waits for pending writes, then closes. */
   close(): Promise<void>;
+}
+
+export interface CompactionDebt {
+  readonly pendingBytes: number;
+  readonly running: number;
 }
 
 /** The first key after every key that starts with `prefix`. */
@@ -182,6 +194,12 @@ export const openStore = async (dir: string, options: OpenOptions = {}): Promise
           throw new CoordError('STORE_IO', `RocksDB write to ${dir} failed (a full disk?): ${(err as Error).message}`, { retriable: true, cause: err });
         }),
       );
+    },
+    compactionDebt: async () => {
+      open();
+      const d = await usable();
+      const [pendingBytes, running] = await Promise.all([d.getProperty('rocksdb.estimate-pending-compaction-bytes'), d.getProperty('rocksdb.num-running-compactions')].map((p) => track(p)));
+      return { pendingBytes: Number(pendingBytes), running: Number(running) };
     },
     close: async () => {
       if (closed) return;

@@ -33,6 +33,8 @@ declare module 'rocksdb-native' {
     write(opts?: { autoDestroy?: boolean }): WriteBatch;
     read(opts?: { autoDestroy?: boolean }): ReadBatch;
     iterator(range: IteratorOptions, opts?: { capacity?: number }): AsyncIterable<Entry>;
+    /** One of RocksDB's properties (`rocksdb.num-running-compactions`, …), as text. */
+    getProperty(name: string): Promise<string>;
     /** A session that reads the database as it stood when it was made; close() releases it. */
     snapshot(): RocksDB;
   }

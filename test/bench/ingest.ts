@@ -11,7 +11,7 @@ import { createCoordinator, type Coordinator, type EngineObserver } from '../../
 import { loadState, readThroughOf } from '../../src/engine/load';
 import { createParts } from '../../src/runtime';
 import { OUTBOX, statePrefix } from '../../src/store/keys';
-import { openStore, type Store } from '../../src/store/rocks';
+import { openStore, type CompactionDebt, type Store } from '../../src/store/rocks';
 import type { Deployment } from '../support/deployment';
 import { benchLog, benchScript, bounded, catalogTopic, now, round, sleep } from './workload';
 
@@ -271,6 +271,30 @@ export const restartBreakdown = async (dir: string): Promise<RestartBreakdown> =
     for await (const _ of store.scan(OUTBOX)) outboxEntries++;
     const outboxScanMs = now() - t2;
     return { entities, openMs: round(openMs, 1), loadStateMs: round(loadStateMs, 1), outboxScanMs: round(outboxScanMs, 1), outboxEntries };
+  } finally {
+    await store.close();
+  }
+};
+
+/**
+ * Opens the store at `dir` and waits until RocksDB owes no compaction (twice in a row, 100 ms
+ * apart), as a coordinator's store is once it has run a while after a bulk of writes: the
+ * ingest's coordinator closed as soon as it reached its target, and RocksDB cancels the
+ * compactions under way at a close and takes them up again at the next open.
+ */
+export const settleStore = async (dir: string, deadlineMs: number): Promise<{ ms: number; owedAtOpen: CompactionDebt; settled: boolean }> => {
+  const t0 = now();
+  const store = await openStore(dir);
+  try {
+    const owedAtOpen = await store.compactionDebt();
+    let clear = 0;
+    while (clear < 2) {
+      if (now() - t0 > deadlineMs) return { ms: round(now() - t0, 0), owedAtOpen, settled: false };
+      await sleep(100);
+      const d = await store.compactionDebt();
+      clear = d.pendingBytes === 0 && d.running === 0 ? clear + 1 : 0;
+    }
+    return { ms: round(now() - t0, 0), owedAtOpen, settled: true };
   } finally {
     await store.close();
   }

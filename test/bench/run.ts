@@ -13,7 +13,7 @@ import { deployment, type Deployment } from '../support/deployment';
 import { startTestStack, type TestStack } from '../support/stack';
 import { DEFAULTS } from '../../src/config';
 import { renderChart } from './chart';
-import { bareConsume, dataDir, ingest, restartBreakdown, restartOnce, rssAfterRestart, type BareRun, type IngestRun } from './ingest';
+import { bareConsume, dataDir, ingest, restartBreakdown, restartOnce, rssAfterRestart, settleStore, type BareRun, type IngestRun } from './ingest';
 import { askRound, echoRound, summarize, type AskServerParts, type GcDuringRound, type LatencyRound } from './latency';
 import { replayRun } from './replay';
 import { restoreRun } from './restore';
@@ -26,8 +26,8 @@ import { CREATE_EVERY, createsIn, EVENT_WORKERS, infraTopic, LOG_FILE, loggedCou
 
 const QUICK = process.env.BENCH_QUICK === '1';
 const S = QUICK
-  ? { targets: { 1: 300, 10: 1_000, 100: 3_000, 500: 6_000, default: 6_000 }, warm: 2_000, latencySeconds: 3, latencyWarmSeconds: 3, echoWarmSeconds: 1, restartSmall: 1_000, restartLargeMax: 20_000, ingestBudgetMs: 30_000, takeoverSmall: 300, takeoverLargeMax: 3_000, takeoverBudgetMs: 20_000, takeoverKills: 1, scaleWorkers: 1_000, scaleSeconds: 10, restarts: 3 }
-  : { targets: { 1: 2_000, 10: 6_000, 100: 30_000, 500: 100_000, default: 100_000 }, warm: 10_000, latencySeconds: 10, latencyWarmSeconds: 100, echoWarmSeconds: 15, restartSmall: 1_000, restartLargeMax: 1_000_000, ingestBudgetMs: 300_000, takeoverSmall: 1_000, takeoverLargeMax: 1_000_000, takeoverBudgetMs: 40_000, takeoverKills: 3, scaleWorkers: 10_000, scaleSeconds: 60, restarts: 9 };
+  ? { targets: { 1: 300, 10: 1_000, 100: 3_000, 500: 6_000, default: 6_000 }, warm: 2_000, latencySeconds: 3, latencyWarmSeconds: 3, echoWarmSeconds: 1, restartSmall: 1_000, restartLargeMax: 20_000, ingestBudgetMs: 30_000, takeoverSmall: 300, takeoverLargeMax: 3_000, takeoverBudgetMs: 20_000, takeoverKills: 1, scaleWorkers: 1_000, scaleSeconds: 10, restarts: 3, settleBudgetMs: 60_000 }
+  : { targets: { 1: 2_000, 10: 6_000, 100: 30_000, 500: 100_000, default: 100_000 }, warm: 10_000, latencySeconds: 10, latencyWarmSeconds: 100, echoWarmSeconds: 15, restartSmall: 1_000, restartLargeMax: 1_000_000, ingestBudgetMs: 300_000, takeoverSmall: 1_000, takeoverLargeMax: 1_000_000, takeoverBudgetMs: 40_000, takeoverKills: 3, scaleWorkers: 10_000, scaleSeconds: 60, restarts: 9, settleBudgetMs: 120_000 };
 /** Batches of a fixed size (maxBatchSize = batchSize), for the chart and the gain of batching. */
 const BATCH_SIZES = [1, 10, 100, 500] as const;
 /**
@@ -250,15 +250,26 @@ const restartPhase = async (stack: TestStack, small: Deployment, large: Deployme
   await besideDone;
   phase('restart ingest');
 
-  const readySmall: number[] = [];
-  const readyLarge: number[] = [];
-  const once = async (which: 'small' | 'large'): Promise<void> => {
-    const ms = which === 'small' ? await restartOnce(small, { dataDir: dirSmall, groupId: groupSmall }) : await restartOnce(large, { dataDir: dirLarge, groupId: groupLarge });
-    (which === 'small' ? readySmall : readyLarge).push(ms);
-    say(`restart ${which}: ready in ${ms} ms`);
+  const timedRestarts = async (label: string): Promise<{ small: number[]; large: number[] }> => {
+    const ready = { small: [] as number[], large: [] as number[] };
+    const once = async (which: 'small' | 'large'): Promise<void> => {
+      const ms = which === 'small' ? await restartOnce(small, { dataDir: dirSmall, groupId: groupSmall }) : await restartOnce(large, { dataDir: dirLarge, groupId: groupLarge });
+      ready[which].push(ms);
+      say(`restart ${which} (${label}): ready in ${ms} ms`);
+    };
+    // Alternating (small, large, large, small, …), so drift over the run hits both alike.
+    for (let i = 0; i < S.restarts; i++) for (const which of i % 2 === 0 ? (['small', 'large'] as const) : (['large', 'small'] as const)) await once(which);
+    return ready;
   };
-  // Alternating (small, large, large, small, …), so drift over the run hits both alike.
-  for (let i = 0; i < S.restarts; i++) for (const which of i % 2 === 0 ? (['small', 'large'] as const) : (['large', 'small'] as const)) await once(which);
+  // Right after the ingest, the large folder owes RocksDB the compactions its coordinator's close cancelled: every open takes
+  // them up again (a core busy beside the start) and every close cancels them. Reported, then measured again once they are done.
+  const unsettled = await timedRestarts('compactions owed');
+  const settleSmall = await settleStore(dirSmall, S.settleBudgetMs);
+  const settleLarge = await settleStore(dirLarge, S.settleBudgetMs);
+  say(`settled: small in ${settleSmall.ms} ms (owed ${settleSmall.owedAtOpen.pendingBytes} bytes at open), large in ${settleLarge.ms} ms (owed ${settleLarge.owedAtOpen.pendingBytes} bytes, ${settleLarge.owedAtOpen.running} running at open)${settleLarge.settled ? '' : ': NOT settled within the budget'}`);
+  const settled = await timedRestarts('settled');
+  const readySmall = settled.small;
+  const readyLarge = settled.large;
   const breakdownSmall = await restartBreakdown(dirSmall);
   const breakdownLarge = await restartBreakdown(dirLarge);
   // The memory a state costs: a coordinator in a process of its own, ready on each folder.
@@ -272,8 +283,30 @@ const restartPhase = async (stack: TestStack, small: Deployment, large: Deployme
   say(`checkpoint restore: ${restoreSmall.entries} entries in ${restoreSmall.restoreMs} ms; ${restoreLarge.entries} entries in ${restoreLarge.restoreMs} ms (${restoreLarge.entriesPerSecond}/s)`);
   phase('restart');
   return {
-    small: { events: ingestSmall.events, ingest: ingestSmall, readyMs: readySmall, medianReadyMs: round(median(readySmall), 1), breakdown: breakdownSmall, rss: rssSmall, restore: restoreSmall },
-    large: { events: ingestLarge.events, ingest: ingestLarge, readyMs: readyLarge, medianReadyMs: round(median(readyLarge), 1), breakdown: breakdownLarge, rss: rssLarge, restore: restoreLarge },
+    small: {
+      events: ingestSmall.events,
+      ingest: ingestSmall,
+      readyMs: readySmall,
+      medianReadyMs: round(median(readySmall), 1),
+      unsettledReadyMs: unsettled.small,
+      unsettledMedianReadyMs: round(median(unsettled.small), 1),
+      settle: settleSmall,
+      breakdown: breakdownSmall,
+      rss: rssSmall,
+      restore: restoreSmall,
+    },
+    large: {
+      events: ingestLarge.events,
+      ingest: ingestLarge,
+      readyMs: readyLarge,
+      medianReadyMs: round(median(readyLarge), 1),
+      unsettledReadyMs: unsettled.large,
+      unsettledMedianReadyMs: round(median(unsettled.large), 1),
+      settle: settleLarge,
+      breakdown: breakdownLarge,
+      rss: rssLarge,
+      restore: restoreLarge,
+    },
     largeTarget,
     largeLimitedByTime: ingestLarge.events < 1_000_000,
   };
@@ -421,6 +454,8 @@ const main = async (): Promise<void> => {
         batchGain: goal(batchGain, '>=', 20),
         askLatencyRatio: goal(askLatencyRatio, '<=', 2.0),
         restartRatio: goal(restartRatio, '<=', 1.2),
+        // Reported, not a goal: the same restarts right after the ingest, while the large folder still owes RocksDB its compactions (see settings.restart).
+        restartUnsettledRatio: { value: round(restart.large.unsettledMedianReadyMs / restart.small.unsettledMedianReadyMs, 3), goal: null, met: null },
         replayRatio: goal(replayRatio, '>=', 0.6),
         takeoverRatio: goal(takeoverRatio, '<=', 1.2),
         takeoverMs: goal(takeoverMs, '<=', 2_000),
@@ -463,7 +498,7 @@ const main = async (): Promise<void> => {
         bareConsumer: 'fresh group, fromBeginning, eachBatch counting only, autoCommit off, maxWaitTimeInMs = batchTimeoutMs, the catalog topic only',
         latency: `open loop at ${RATE}/s for ${S.latencySeconds} s after 1 s of warm-up, three rounds each in the order echo, ask, ask, echo, echo, ask, after a warm-up not recorded (an echo round of ${S.echoWarmSeconds} s, an ask round of ${S.latencyWarmSeconds} s: the transaction cycle, mostly the broker's side of it, gets faster over a minute or two of asks); p99 over the pooled samples of each side; one coordinator and one client per ask round`,
         echo: 'request producer (as client.ask) → consumer with the same fetch wait → idempotent producer, acks -1, one send per fetched batch, no transaction → reply consumer (read_committed, kafkajs default); echoTransactionalEvidence: the same with a transaction per answer batch, as the coordinator publishes a pass',
-        restart: `${S.restarts} restarts each of a ${S.restartSmall}-event and a large folder, alternating; time from creating the client parts and opening RocksDB to status().ready; median`,
+        restart: `${S.restarts} restarts each of a ${S.restartSmall}-event and a large folder, alternating; time from creating the client parts and opening RocksDB to status().ready; median. restartRatio: on the folders once RocksDB owes no compaction (settleStore: each folder open until its pending compaction bytes and running compactions are 0, as a coordinator's store is once it has run a while after its ingest); restartUnsettledRatio: the same restarts right after the ingest, before that, when each open of the large folder takes up the compactions the last close cancelled, a core busy beside the start`,
         restore: 'each restart folder written as a checkpoint to its deployment (test/bench/restore.ts, as the checkpointer writes one) and restored into an empty folder as serve restores one: the checkpoints topic read to its end, chunks written, content hash and state digest checked, the marker found from the last one the checkpoint knew published; restoreMs is that restore alone',
       },
       raw: {

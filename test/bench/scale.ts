@@ -45,6 +45,8 @@ export interface ScaleRun {
   readonly outboxAgeSeconds: Spread;
   /** Output records committed and waiting for publication (coord_outbox_records), most and mean of the samples. */
   readonly outboxRecords: Spread;
+  /** RocksDB's compactions in the coordinator's store under the fleet, from its /metrics samples: the share of samples with one running, the most at once. */
+  readonly storeCompactions: { readonly shareRunning: number; readonly maxRunning: number };
   readonly generator: { sent: number; seconds: number; maxBehindMs: number } | undefined;
   /** Where an ask's time goes inside the coordinator, from its /metrics over the unloaded and the loaded asks. */
   readonly coordinatorParts: { readonly unloaded: CoordinatorParts | undefined; readonly loaded: CoordinatorParts | undefined };
@@ -187,6 +189,7 @@ export const scaleRun = async (stack: TestStack, d: Deployment, o: { workers: nu
       const heap: number[] = [];
       const used: number[] = [];
       const external: number[] = [];
+      const compacting: number[] = [];
       let sampling = true;
       /** A sample the coordinator did not answer in time is skipped and counted; the run goes on. */
       let missed = 0;
@@ -205,6 +208,7 @@ export const scaleRun = async (stack: TestStack, d: Deployment, o: { workers: nu
           heap.push(metricSum(text, 'nodejs_heap_size_total_bytes') / MB);
           used.push(metricSum(text, 'nodejs_heap_size_used_bytes') / MB);
           external.push(metricSum(text, 'nodejs_external_memory_bytes') / MB);
+          compacting.push(metricSum(text, 'coord_store_running_compactions'));
           await sleep(250);
         }
       })();
@@ -234,6 +238,7 @@ export const scaleRun = async (stack: TestStack, d: Deployment, o: { workers: nu
         meanLagRecords: round(mean(lags), 1),
         outboxAgeSeconds: spread(ages, 3),
         outboxRecords: spread(waiting, 1),
+        storeCompactions: { shareRunning: round(compacting.filter((n) => n > 0).length / Math.max(1, compacting.length), 3), maxRunning: Math.max(0, ...compacting) },
         generator: lines.find((l) => l.sent !== undefined) as ScaleRun['generator'],
         coordinatorParts: { unloaded: unloadedParts, loaded: loadedParts },
         coordinatorRss: {
@@ -246,7 +251,7 @@ export const scaleRun = async (stack: TestStack, d: Deployment, o: { workers: nu
           externalMb: spread(external, 1),
         },
       };
-      say(`scale: ${o.workers} workers heartbeating for ${o.seconds} s: loaded ask p99 ${loaded.summary.p99} ms (×${result.p99Ratio}), lag at most ${maxLag} records = ${result.maxLagSeconds} s; outputs waiting for publication: oldest ${result.outboxAgeSeconds.mean} s on average (most ${result.outboxAgeSeconds.max} s), ${result.outboxRecords.mean} records (most ${result.outboxRecords.max}); a pass ${loadedParts?.passMeanMs} ms on average (${loadedParts?.recordsPerPass} records; unloaded ${unloadedParts?.passMeanMs} ms), a transaction ${loadedParts?.publishMeanMs} ms (unloaded ${unloadedParts?.publishMeanMs} ms); loaded, over 10 ms: ${loadedParts?.passesOver10Ms} passes, ${loadedParts?.publicationsOver10Ms} transactions, ${loadedParts?.gcsOver10Ms} of ${loadedParts?.gcs} collections (${loadedParts?.gcMs} ms of GC)`);
+      say(`scale: ${o.workers} workers heartbeating for ${o.seconds} s: loaded ask p99 ${loaded.summary.p99} ms (×${result.p99Ratio}), lag at most ${maxLag} records = ${result.maxLagSeconds} s; outputs waiting for publication: oldest ${result.outboxAgeSeconds.mean} s on average (most ${result.outboxAgeSeconds.max} s), ${result.outboxRecords.mean} records (most ${result.outboxRecords.max}); a pass ${loadedParts?.passMeanMs} ms on average (${loadedParts?.recordsPerPass} records; unloaded ${unloadedParts?.passMeanMs} ms), a transaction ${loadedParts?.publishMeanMs} ms (unloaded ${unloadedParts?.publishMeanMs} ms); loaded, over 10 ms: ${loadedParts?.passesOver10Ms} passes, ${loadedParts?.publicationsOver10Ms} transactions, ${loadedParts?.gcsOver10Ms} of ${loadedParts?.gcs} collections (${loadedParts?.gcMs} ms of GC); a RocksDB compaction running in ${Math.round(result.storeCompactions.shareRunning * 100)}% of the samples (most ${result.storeCompactions.maxRunning} at once)`);
       return result;
     } finally {
       generator.kill('SIGKILL');

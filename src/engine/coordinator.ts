@@ -538,17 +538,18 @@ export const createCoordinator = (deps: CoordinatorDeps): Coordinator => {
 
   const start = async (): Promise<void> => {
     // The store's load and the input topics' checks are independent: they run side by side, so a
-    // restart waits for the longer of them, not their sum. Each is settled before start goes on or
-    // fails, so nothing of a failed start still reads the store after it.
+    // restart waits for the longer of them, not their sum. The topics' first offsets are read only
+    // once their checks pass (a missing topic fails at once, not after the reads' retries). Both
+    // are settled before start goes on or fails, so nothing of a failed start still runs after it.
     const loading = loadChecked(store, log, through);
-    const checking = withAdmin(kafka, (admin) => inputTopicProblems(admin, inputTopics));
-    const reading = lowWatermarks(kafka, inputTopics);
-    await Promise.allSettled([loading, checking, reading]);
+    const checking = withAdmin(kafka, (admin) => inputTopicProblems(admin, inputTopics)).then(async (problems) => {
+      if (problems.length > 0) throw new CoordError('ENV_INVALID', problems.join('; '));
+      return lowWatermarks(kafka, inputTopics);
+    });
+    await Promise.allSettled([loading, checking]);
     ({ state: current.state, meta: current.meta, offsets: current.offsets } = await loading);
     log.info('loaded state from RocksDB', { dir: store.dir, snapshotId: current.meta.id.toString(), partitions: current.offsets.size });
-    const problems = await checking;
-    if (problems.length > 0) throw new CoordError('ENV_INVALID', problems.join('; '));
-    low = await reading;
+    low = await checking;
 
     running = true;
     loop = runLoop();

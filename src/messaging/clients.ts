@@ -55,15 +55,13 @@ const untilMetadataSettles = async <T>(attempt: () => Promise<T>): Promise<T> =>
   }
 };
 
-/**
- * The low and high offsets of every partition of `topics`, read with a new admin (and so new
- * metadata) an attempt, asked again while a leader moves. The topics are asked side by side.
- */
+/** The low and high offsets of every partition of `topics`, read with a new admin (and so new metadata) an attempt, asked again while a leader moves. */
 export const topicOffsets = (kafka: Kafka, topics: readonly string[]): Promise<PartitionOffsets[]> =>
   untilMetadataSettles(() =>
     withAdmin(kafka, async (admin) => {
-      const each = await Promise.all(topics.map(async (topic) => (await admin.fetchTopicOffsets(topic)).map((p) => ({ topic, partition: p.partition, low: p.low, high: p.high }))));
-      return each.flat();
+      const out: PartitionOffsets[] = [];
+      for (const topic of topics) for (const p of await admin.fetchTopicOffsets(topic)) out.push({ topic, partition: p.partition, low: p.low, high: p.high });
+      return out;
     }),
   );
 

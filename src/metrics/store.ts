@@ -9,7 +9,7 @@ import type { CompactionDebt, Store } from '../store/rocks';
 
 export const registerStoreGauges = (deps: { readonly registry: Registry; readonly store: Pick<Store, 'compactionDebt'>; readonly readTimeoutMs?: number }): void => {
   const registers = [deps.registry];
-  // One read serves both families of a scrape; a closed store (a stop under way) shows nothing new.
+  // One read serves both families of a scrape. What could not be read (a store closing, or failing its writes) shows as NaN, never as a 0 that would say "settled".
   let pending: { at: number; debt: Promise<CompactionDebt | undefined> } | undefined;
   const debt = (): Promise<CompactionDebt | undefined> => {
     const now = performance.now();
@@ -23,7 +23,7 @@ export const registerStoreGauges = (deps: { readonly registry: Registry; readonl
     registers,
     async collect() {
       const d = await debt();
-      if (d !== undefined) this.set(d.pendingBytes);
+      this.set(d?.pendingBytes ?? NaN);
     },
   });
   new Gauge({
@@ -32,7 +32,7 @@ export const registerStoreGauges = (deps: { readonly registry: Registry; readonl
     registers,
     async collect() {
       const d = await debt();
-      if (d !== undefined) this.set(d.running);
+      this.set(d?.running ?? NaN);
     },
   });
 };

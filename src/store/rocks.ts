@@ -197,8 +197,10 @@ export const openStore = async (dir: string, options: OpenOptions = {}): Promise
     },
     compactionDebt: async () => {
       open();
-      const d = await usable();
-      const [pendingBytes, running] = await Promise.all([d.getProperty('rocksdb.estimate-pending-compaction-bytes'), d.getProperty('rocksdb.num-running-compactions')].map((p) => track(p)));
+      // A question about the store never reopens it after a failed write: that is the next write's (or read's) to do.
+      if (failed) throw new CoordError('STORE_IO', `store ${dir} failed a write and is not open again yet`, { retriable: true });
+      const [pendingBytes, running] = await Promise.all([db.getProperty('rocksdb.estimate-pending-compaction-bytes'), db.getProperty('rocksdb.num-running-compactions')].map((p) => track(p)));
+      if (pendingBytes === undefined || running === undefined) throw new CoordError('STORE_IO', `RocksDB at ${dir} does not report its compactions`);
       return { pendingBytes: Number(pendingBytes), running: Number(running) };
     },
     close: async () => {

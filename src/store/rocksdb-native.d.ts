@@ -33,8 +33,8 @@ declare module 'rocksdb-native' {
     write(opts?: { autoDestroy?: boolean }): WriteBatch;
     read(opts?: { autoDestroy?: boolean }): ReadBatch;
     iterator(range: IteratorOptions, opts?: { capacity?: number }): AsyncIterable<Entry>;
-    /** One of RocksDB's properties (`rocksdb.num-running-compactions`, …), as text. */
-    getProperty(name: string): Promise<string>;
+    /** One of RocksDB's properties (`rocksdb.num-running-compactions`, …), as text; undefined for a name it does not know. */
+    getProperty(name: string): Promise<string | undefined>;
     /** A session that reads the database as it stood when it was made; close() releases it. */
     snapshot(): RocksDB;
   }

@@ -453,7 +453,8 @@ const main = async (): Promise<void> => {
         ingestRatioRequests: goal(ingestRatioRequests, '>=', 0.3),
         batchGain: goal(batchGain, '>=', 20),
         askLatencyRatio: goal(askLatencyRatio, '<=', 2.0),
-        restartRatio: goal(restartRatio, '<=', 1.2),
+        // Measured on folders RocksDB has settled; if one did not settle within its budget the figure is no measure of the goal.
+        restartRatio: restart.small.settle.settled && restart.large.settle.settled ? goal(restartRatio, '<=', 1.2) : { ...goal(restartRatio, '<=', 1.2), met: null },
         // Reported, not a goal: the same restarts right after the ingest, while the large folder still owes RocksDB its compactions (see settings.restart).
         restartUnsettledRatio: { value: round(restart.large.unsettledMedianReadyMs / restart.small.unsettledMedianReadyMs, 3), goal: null, met: null },
         replayRatio: goal(replayRatio, '>=', 0.6),

@@ -8,6 +8,7 @@ import { frame } from '../../src/messaging/wire';
 import { createClientMetrics } from '../../src/metrics/client';
 import { createEngineMetrics, registerCoordinatorGauges } from '../../src/metrics/coordinator';
 import { replyStatusReader } from '../../src/metrics/reply-status';
+import { registerStoreGauges } from '../../src/metrics/store';
 import type { OutRecord } from '../../src/store/outbox';
 
 const REPLY = loadContracts().get('coord.v1.Reply');
@@ -191,6 +192,21 @@ describe('metrics: the coordinator on /metrics', () => {
     assert.equal(sample(await b.metrics(), 'coord_takeovers_total'), 0);
     assert.equal(sample(await b.metrics(), 'coord_passes_total'), 1);
     assert.equal(globalRegistry.getMetricsAsArray().filter((x) => (x as unknown as { name: string }).name.startsWith('coord_')).length, 0);
+  });
+});
+
+describe("metrics: the store's compactions", () => {
+  it('shows what RocksDB owes as the store reports it, and NaN, never 0, when the store cannot say', async () => {
+    const owing = new Registry();
+    registerStoreGauges({ registry: owing, store: { compactionDebt: async () => ({ pendingBytes: 7_340_032, running: 1 }) } });
+    const text = await owing.metrics();
+    assert.equal(sample(text, 'coord_store_pending_compaction_bytes'), 7_340_032);
+    assert.equal(sample(text, 'coord_store_running_compactions'), 1);
+    const failing = new Registry();
+    registerStoreGauges({ registry: failing, store: { compactionDebt: () => Promise.reject(new Error('store is closed')) } });
+    const none = await failing.metrics();
+    assert.match(none, /^coord_store_pending_compaction_bytes NaN$/im);
+    assert.match(none, /^coord_store_running_compactions NaN$/im);
   });
 });
 

@@ -249,6 +249,34 @@ export const securedRatios = async (config: Config, codec: Codec, o: { batchSize
   return { securedEventsRatio, securedRequestsRatio, runs };
 };
 
+/** The fold alone in the shapes the throughput figures fold (test/bench/ceilings.ts): the best µs a record of `rounds` runs each. */
+export interface FoldAlone {
+  /** Heartbeats of `workers` workers in passes of the largest batch the coordinator grows to, as the events' ingest folds them. */
+  readonly eventsUsPerRecord: number;
+  /** The requests' mix in passes of the default batch, as their ingest folds them. */
+  readonly requestsUsPerRecord: number;
+  /** The same requests folded as a replay folds them (no outbox, each snapshot's digest checked). */
+  readonly replayUsPerRecord: number;
+  readonly runs: readonly FoldRun[];
+}
+
+export const foldAlone = async (config: Config, codec: Codec, o: { workers: number; events: number; requests: number; rounds: number }): Promise<FoldAlone> => {
+  const runs: FoldRun[] = [];
+  const best = async (kind: FoldKind, batchSize: number, total: number, replay: boolean): Promise<number> => {
+    let us = Infinity;
+    for (let r = 0; r < o.rounds; r++) {
+      const run = await foldRun({ config, codec, kind, batchSize, total, signed: false, workers: o.workers, replay });
+      runs.push(run);
+      us = Math.min(us, run.usPerRecord);
+    }
+    return us;
+  };
+  const eventsUsPerRecord = await best('events', DEFAULTS.maxBatchSize, o.events, false);
+  const requestsUsPerRecord = await best('requests', DEFAULTS.batchSize, o.requests, false);
+  const replayUsPerRecord = await best('requests', DEFAULTS.batchSize, o.requests, true);
+  return { eventsUsPerRecord, requestsUsPerRecord, replayUsPerRecord, runs };
+};
+
 const main = async (): Promise<void> => {
   const kind = (process.argv[2] ?? 'events') as FoldKind;
   const batchSize = Number(process.argv[3] ?? 500);

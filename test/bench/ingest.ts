@@ -159,6 +159,8 @@ export interface BareRun {
   readonly events: number;
   readonly ms: number;
   readonly eventsPerSecond: number;
+  /** This process's CPU over the timed run, % of a core: kafkajs fetching and decoding alone (nothing else runs meanwhile). */
+  readonly cpuPercent: number;
   readonly timedOut: boolean;
 }
 
@@ -192,8 +194,11 @@ export const bareConsume = async (d: Deployment, opts: { target: number; deadlin
       }),
     );
     const t0 = now();
+    const cpu0 = process.cpuUsage();
     const until = t0 + opts.deadlineMs;
     while (doneAt === undefined && now() < until) await sleep(2);
+    const cpu = process.cpuUsage(cpu0);
+    const cpuMs = now() - t0;
     const end = doneAt ?? now();
     const events = doneAt === undefined ? count : opts.target;
     return {
@@ -201,6 +206,7 @@ export const bareConsume = async (d: Deployment, opts: { target: number; deadlin
       events,
       ms: round(end - t0, 1),
       eventsPerSecond: round((events / (end - t0)) * 1000, 0),
+      cpuPercent: round(((cpu.user + cpu.system) / 1000 / cpuMs) * 100, 0),
       timedOut: doneAt === undefined,
     };
   } finally {

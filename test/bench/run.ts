@@ -439,11 +439,15 @@ const main = async (): Promise<void> => {
     const requestsRate = mean(coordDefault);
     const bareRequests = mean(bareRates);
     const slowest = latency.askServer.flatMap((s) => (s.askSplit === undefined ? [] : [{ split: s.askSplit.slowest1Percent, asks: s.gc.slowest1Percent.roundTrips, withMajorPause: s.gc.slowest1Percent.withMajorPause }]));
+    // What a bare consumer's fetching costs a record in CPU (this process reads and does nothing else meanwhile).
+    const fetchCpu = (runs: readonly BareRun[]): number => mean(runs.map((b) => ((b.cpuPercent / 100) * 1e6) / b.eventsPerSecond));
+    const fetchEvents = fetchCpu(events.pairs.map((p) => p.bare));
+    const fetchRequests = fetchCpu(tput.bare);
     const missedGoalLimits = {
-      ingestRatio: throughputCeiling({ goal: 0.5, rate: events.coordinatorEventsPerSecond, baselineRate: events.bareEventsPerSecond, foldAloneUsPerRecord: alone.eventsUsPerRecord, cores: c.length }),
-      ingestRatioRequests: throughputCeiling({ goal: 0.3, rate: requestsRate, baselineRate: bareRequests, foldAloneUsPerRecord: alone.requestsUsPerRecord, cores: c.length }),
-      batchGain: throughputCeiling({ goal: 20, rate: rateDefault, baselineRate: rate1, foldAloneUsPerRecord: alone.requestsUsPerRecord, cores: c.length }),
-      replayRatio: throughputCeiling({ goal: 0.6, rate: mean(replay.runs.map((r) => r.eventsPerSecond)), baselineRate: bareRequests, foldAloneUsPerRecord: alone.replayUsPerRecord, cores: c.length }),
+      ingestRatio: throughputCeiling({ goal: 0.5, rate: events.coordinatorEventsPerSecond, baselineRate: events.bareEventsPerSecond, foldAloneUsPerRecord: alone.eventsUsPerRecord, fetchCpuUsPerRecord: fetchEvents, cores: c.length }),
+      ingestRatioRequests: throughputCeiling({ goal: 0.3, rate: requestsRate, baselineRate: bareRequests, foldAloneUsPerRecord: alone.requestsUsPerRecord, fetchCpuUsPerRecord: fetchRequests, cores: c.length }),
+      batchGain: throughputCeiling({ goal: 20, rate: rateDefault, baselineRate: rate1, foldAloneUsPerRecord: alone.requestsUsPerRecord, fetchCpuUsPerRecord: fetchRequests, cores: c.length }),
+      replayRatio: throughputCeiling({ goal: 0.6, rate: mean(replay.runs.map((r) => r.eventsPerSecond)), baselineRate: bareRequests, foldAloneUsPerRecord: alone.replayUsPerRecord, fetchCpuUsPerRecord: fetchRequests, cores: c.length }),
       askLatencyRatio: askCeiling({ goal: 2, ask: latency.ask.summary, echo: latency.echo.summary, transactionalEchoP99: latency.echoTransactional.p99, rounds: slowest }),
       scaleAskP99Ratio: scaleAskCeiling({ goal: 3, loadedP99: scale.loaded.p99, unloadedP99: scale.unloaded.p99, seconds: scale.seconds, loaded: scale.coordinatorParts.loaded }),
     };
@@ -493,7 +497,7 @@ const main = async (): Promise<void> => {
       },
       missedGoalLimits,
       missedGoalLimitsNote:
-        'what limits each throughput and latency goal, from this run (test/bench/ceilings.ts). Throughput: budgetUsPerRecord = 1 s ÷ (the goal × the baseline rate: the bare consumer, or batch size 1 for batchGain); foldAloneUsPerRecord = the fold alone (test/bench/fold.ts: records built in memory through the real decode, deciders and RocksDB write, no fetch, no publication; events as heartbeats of the ingest\'s workers in passes of maxBatchSize, requests in passes of the default batch, replay as a replay folds them), the best of two rounds; coresTheFoldAloneNeeds = foldAlone ÷ budget, the cores the fold alone would need were it spread over them without loss, before fetching, publication and the broker take any; beyondThisMachine when that exceeds the cores. Ask: the p99 budget (goal × the echo\'s p99), the medians\' ratio, the p99 of a bare kafkajs echo that answers in a transaction as the coordinator publishes, and the slowest 1 % of asks cut at their pass and transaction with the share that had a major collection inside. Scale ask: the p99 budget (goal × unloaded), and under the fleet the share of passes and transactions over 10 ms and of time in collections',
+        'what limits each throughput and latency goal, from this run (test/bench/ceilings.ts). Throughput: budgetUsPerRecord = 1 s ÷ (the goal × the baseline rate: the bare consumer, or batch size 1 for batchGain); foldAloneUsPerRecord = the fold alone (test/bench/fold.ts: records built in memory through the real decode, deciders and RocksDB write, no fetch, no publication; events as heartbeats of the ingest\'s workers in passes of maxBatchSize, requests in passes of the default batch, replay as a replay folds them), the best of two rounds; coresTheFoldAloneNeeds = foldAlone ÷ budget; fetchCpuUsPerRecord = the bare consumer\'s CPU a record (this process, reading and doing nothing else); coresNeeded = (foldAlone + fetch) ÷ budget, the cores the goal needs at the least were the fold spread over them without loss, before publication and the broker take any; beyondThisMachine when that exceeds the cores. Ask: the p99 budget (goal × the echo\'s p99), the medians\' ratio, the p99 of a bare kafkajs echo that answers in a transaction as the coordinator publishes, and the slowest 1 % of asks cut at their pass and transaction with the share that had a major collection inside. Scale ask: the p99 budget (goal × unloaded), and under the fleet the share of passes and transactions over 10 ms and of time in collections',
       scaleNote: `${scale.workers} workers heartbeating once a second from a load generator process, ${scale.askRate} asks/s for ${scale.seconds} s; lag = heartbeats fetched-or-on-the-log but not folded, sampled every 250 ms, in seconds at the fleet's rate; ask p99 loaded ÷ unloaded (same client, same instance, after 5 s of warm-up asks); the coordinator is the compiled CLI (./coordctl coordinator) in a process of its own with the default settings, watched through its /metrics and /proc`,
       takeoverNote: `serving = kill -9 of the active process → the first ask answered by the standby; takeoverRatio = median serving with ${takeover.large.snapshots} snapshots on the log ÷ with ${takeover.small.snapshots}; takeoverMs = that median minus the group session timeout (${SESSION_TIMEOUT_MS} ms)${takeover.large.snapshots < 1_000_000 ? `; 10^6 snapshots at batch size 1 did not fit ${S.takeoverBudgetMs / 1000} s of folding on this machine` : ''}`,
       restartEventsLarge: restart.large.events,
@@ -535,6 +539,7 @@ const main = async (): Promise<void> => {
           bareEventsPerSecond: round(mean(bareRates), 0),
           cpuProfiles: tput.profiles,
         },
+        foldAlone: alone,
         latency: {
           rate: latency.rate,
           seconds: latency.seconds,
@@ -589,7 +594,7 @@ const main = async (): Promise<void> => {
         `restart ready ${restart.large.medianReadyMs} ms after ${restart.large.events} events vs ${restart.small.medianReadyMs} ms after ${restart.small.events}`,
         ...(['ingestRatio', 'ingestRatioRequests', 'batchGain', 'replayRatio'] as const).map((k) => {
           const l = missedGoalLimits[k];
-          return `${k}: ${l.measuredUsPerRecord} µs a record, the goal leaves ${l.budgetUsPerRecord}; the fold alone ${l.foldAloneUsPerRecord}, ${l.coresTheFoldAloneNeeds} cores' worth${l.beyondThisMachine ? ` (beyond ${l.cores})` : ''}`;
+          return `${k}: ${l.measuredUsPerRecord} µs a record, the goal leaves ${l.budgetUsPerRecord}; the fold alone ${l.foldAloneUsPerRecord} and fetching ${l.fetchCpuUsPerRecord}: ${l.coresNeeded} cores at the least${l.beyondThisMachine ? `, beyond this machine's ${l.cores}` : ''}`;
         }),
         `ask: p99 ${missedGoalLimits.askLatencyRatio.p99Ms} ms, the goal leaves ${missedGoalLimits.askLatencyRatio.budgetP99Ms}; medians ×${missedGoalLimits.askLatencyRatio.medianRatio}; a transactional echo's p99 ${missedGoalLimits.askLatencyRatio.transactionalEchoP99Ms} ms`,
         `coordinator peak RSS ${result.peakRssMb} MB (this bench process ${result.benchProcessPeakRssMb} MB); results in test/bench/results/latest.json and latest.svg`,

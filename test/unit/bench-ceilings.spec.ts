@@ -2,24 +2,25 @@ import { strict as assert } from 'node:assert';
 import { askCeiling, scaleAskCeiling, throughputCeiling } from '../../test/bench/ceilings';
 
 describe('the bench says what limits a missed goal (test/bench/ceilings.ts)', () => {
-  it('gives a throughput goal its budget a record, and the cores the fold alone would need to meet it', () => {
-    // A goal of half a bare consumer reading 1 000 000 records/s leaves 2 µs a record; a fold alone of 5 µs needs 2.5 cores.
-    const l = throughputCeiling({ goal: 0.5, rate: 200_000, baselineRate: 1_000_000, foldAloneUsPerRecord: 5, cores: 2 });
+  it('gives a throughput goal its budget a record, and the cores the fold alone and the fetch would need to meet it', () => {
+    // A goal of half a bare consumer reading 1 000 000 records/s leaves 2 µs a record; a fold alone of 3 µs and a fetch of 1.4 µs need 2.2 cores.
+    const l = throughputCeiling({ goal: 0.5, rate: 200_000, baselineRate: 1_000_000, foldAloneUsPerRecord: 3, fetchCpuUsPerRecord: 1.4, cores: 2 });
     assert.equal(l.goal, '>= 0.5');
     assert.equal(l.met, false);
     assert.equal(l.measuredUsPerRecord, 5);
     assert.equal(l.budgetUsPerRecord, 2);
-    assert.equal(l.coresTheFoldAloneNeeds, 2.5);
+    assert.equal(l.coresTheFoldAloneNeeds, 1.5);
+    assert.equal(l.coresNeeded, 2.2);
     assert.equal(l.beyondThisMachine, true);
   });
 
   it('says a goal is within the machine when the fold alone fits its cores, and met when the rate is', () => {
-    const within = throughputCeiling({ goal: 0.5, rate: 200_000, baselineRate: 1_000_000, foldAloneUsPerRecord: 3, cores: 2 });
-    assert.equal(within.coresTheFoldAloneNeeds, 1.5);
+    const within = throughputCeiling({ goal: 0.5, rate: 200_000, baselineRate: 1_000_000, foldAloneUsPerRecord: 3, fetchCpuUsPerRecord: 0.6, cores: 2 });
+    assert.equal(within.coresNeeded, 1.8);
     assert.equal(within.beyondThisMachine, false);
     assert.equal(within.met, false);
     // The batch gain: the defaults' rate against 20 × batch size 1's.
-    const gain = throughputCeiling({ goal: 20, rate: 45_000, baselineRate: 2_000, foldAloneUsPerRecord: 20, cores: 2 });
+    const gain = throughputCeiling({ goal: 20, rate: 45_000, baselineRate: 2_000, foldAloneUsPerRecord: 20, fetchCpuUsPerRecord: 2, cores: 2 });
     assert.equal(gain.budgetUsPerRecord, 25);
     assert.equal(gain.met, true);
     assert.equal(gain.beyondThisMachine, false);

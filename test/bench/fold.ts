@@ -249,32 +249,54 @@ export const securedRatios = async (config: Config, codec: Codec, o: { batchSize
   return { securedEventsRatio, securedRequestsRatio, runs };
 };
 
-/** The fold alone in the shapes the throughput figures fold (test/bench/ceilings.ts): the best µs a record of `rounds` runs each. */
-export interface FoldAlone {
-  /** Heartbeats of `workers` workers in passes of the largest batch the coordinator grows to, as the events' ingest folds them. */
-  readonly eventsUsPerRecord: number;
-  /** The requests' mix in passes of the default batch, as their ingest folds them. */
-  readonly requestsUsPerRecord: number;
-  /** The same requests folded as a replay folds them (no outbox, each snapshot's digest checked). */
-  readonly replayUsPerRecord: number;
-  readonly runs: readonly FoldRun[];
+/** The best of `rounds` runs of the fold alone in one shape: µs a record elapsed, and in CPU (the fold's thread and RocksDB's). */
+export interface FoldAloneCase {
+  readonly batchSize: number;
+  readonly records: number;
+  readonly usPerRecord: number;
+  readonly cpuUsPerRecord: number;
 }
 
-export const foldAlone = async (config: Config, codec: Codec, o: { workers: number; events: number; requests: number; rounds: number }): Promise<FoldAlone> => {
+/** The fold alone in the shapes the throughput figures fold (test/bench/ceilings.ts). */
+export interface FoldAlone {
+  /** Heartbeats of the ingest's workers, in passes of the batch the events' ingest folded on average. */
+  readonly events: FoldAloneCase;
+  /** The requests' mix, in passes of the batch their ingest folded on average. */
+  readonly requests: FoldAloneCase;
+  /** The same requests folded as a replay folds them (no outbox, each snapshot's digest checked). */
+  readonly replay: FoldAloneCase;
+  readonly runs: readonly FoldRun[];
+  /** A replayed store that differed from the live one, or another failure: the figures it left are NaN. */
+  readonly error: string | null;
+}
+
+export const foldAlone = async (
+  config: Config,
+  codec: Codec,
+  o: { workers: number; events: { batchSize: number; records: number }; requests: { batchSize: number; records: number }; rounds: number },
+): Promise<FoldAlone> => {
   const runs: FoldRun[] = [];
-  const best = async (kind: FoldKind, batchSize: number, total: number, replay: boolean): Promise<number> => {
-    let us = Infinity;
-    for (let r = 0; r < o.rounds; r++) {
-      const run = await foldRun({ config, codec, kind, batchSize, total, signed: false, workers: o.workers, replay });
-      runs.push(run);
-      us = Math.min(us, run.usPerRecord);
+  let error: string | null = null;
+  const best = async (kind: FoldKind, shape: { batchSize: number; records: number }, replay: boolean): Promise<FoldAloneCase> => {
+    let usPerRecord = NaN;
+    let cpuUsPerRecord = NaN;
+    try {
+      for (let r = 0; r < o.rounds; r++) {
+        const run = await foldRun({ config, codec, kind, batchSize: shape.batchSize, total: shape.records, signed: false, workers: o.workers, replay });
+        runs.push(run);
+        usPerRecord = Number.isNaN(usPerRecord) ? run.usPerRecord : Math.min(usPerRecord, run.usPerRecord);
+        cpuUsPerRecord = Number.isNaN(cpuUsPerRecord) ? run.cpuUsPerRecord : Math.min(cpuUsPerRecord, run.cpuUsPerRecord);
+      }
+    } catch (err) {
+      error ??= `${kind}${replay ? ' replayed' : ''}: ${err instanceof Error ? err.message : String(err)}`;
+      return { ...shape, usPerRecord: NaN, cpuUsPerRecord: NaN };
     }
-    return us;
+    return { ...shape, usPerRecord, cpuUsPerRecord };
   };
-  const eventsUsPerRecord = await best('events', DEFAULTS.maxBatchSize, o.events, false);
-  const requestsUsPerRecord = await best('requests', DEFAULTS.batchSize, o.requests, false);
-  const replayUsPerRecord = await best('requests', DEFAULTS.batchSize, o.requests, true);
-  return { eventsUsPerRecord, requestsUsPerRecord, replayUsPerRecord, runs };
+  const events = await best('events', o.events, false);
+  const requests = await best('requests', o.requests, false);
+  const replay = await best('requests', o.requests, true);
+  return { events, requests, replay, runs, error };
 };
 
 const main = async (): Promise<void> => {

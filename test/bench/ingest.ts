@@ -159,8 +159,8 @@ export interface BareRun {
   readonly events: number;
   readonly ms: number;
   readonly eventsPerSecond: number;
-  /** This process's CPU over the timed run, % of a core: kafkajs fetching and decoding alone (nothing else runs meanwhile). */
-  readonly cpuPercent: number;
+  /** This process's CPU over the timed run ÷ the records read, µs: kafkajs fetching and decoding alone (nothing else runs meanwhile). */
+  readonly cpuUsPerRecord: number;
   readonly timedOut: boolean;
 }
 
@@ -198,7 +198,6 @@ export const bareConsume = async (d: Deployment, opts: { target: number; deadlin
     const until = t0 + opts.deadlineMs;
     while (doneAt === undefined && now() < until) await sleep(2);
     const cpu = process.cpuUsage(cpu0);
-    const cpuMs = now() - t0;
     const end = doneAt ?? now();
     const events = doneAt === undefined ? count : opts.target;
     return {
@@ -206,7 +205,7 @@ export const bareConsume = async (d: Deployment, opts: { target: number; deadlin
       events,
       ms: round(end - t0, 1),
       eventsPerSecond: round((events / (end - t0)) * 1000, 0),
-      cpuPercent: round(((cpu.user + cpu.system) / 1000 / cpuMs) * 100, 0),
+      cpuUsPerRecord: round((cpu.user + cpu.system) / Math.max(1, count), 3),
       timedOut: doneAt === undefined,
     };
   } finally {

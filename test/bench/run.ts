@@ -408,15 +408,24 @@ const main = async (): Promise<void> => {
     const takeover = await takeoverPhase(stack, dep, tput.byBatchSize.find((b) => b.batchSize === 1)?.eventsPerSecond ?? 1_000);
     const memory = await (probing ?? stores.probed());
     phase('memory');
+    // The fold measurements and the scale run share the machine with this process: the earlier phases' clients (reply
+    // consumers fetching, producers) are closed first, and the fold's after it.
+    await Promise.allSettled(deployments.splice(0).map((d) => d.close()));
     // The cost of owners: the fold alone, every record signed and verified ÷ unsigned (test/bench/fold.ts).
     const fd = await dep('fold');
     const secured = await securedRatios(fd.config, fd.parts.codec, { total: QUICK ? 5_000 : 20_000, rounds: QUICK ? 1 : 2 });
     phase('secured fold');
-    // The floor under each throughput figure: the fold alone, in the shapes the ingest and the replay fold (test/bench/ceilings.ts).
-    const alone = await foldAlone(fd.config, fd.parts.codec, { workers: EVENT_WORKERS, events: QUICK ? 20_000 : 200_000, requests: QUICK ? 5_000 : 20_000, rounds: QUICK ? 1 : 2 });
-    say(`the fold alone: ${alone.eventsUsPerRecord} µs an event, ${alone.requestsUsPerRecord} µs a request, ${alone.replayUsPerRecord} µs a request replayed`);
+    // The floor under each throughput figure: the fold alone, in the shapes the ingest and the replay fold (test/bench/ceilings.ts):
+    // the events' and the requests' mean batches and record counts at the defaults.
+    const FOLD_ROUNDS = QUICK ? 1 : 2;
+    const alone = await foldAlone(fd.config, fd.parts.codec, {
+      workers: EVENT_WORKERS,
+      events: { batchSize: Math.round(mean(events.pairs.map((p) => p.coordinator.meanBatch))), records: events.events },
+      requests: { batchSize: Math.round(mean(tput.defaults.meanBatch)), records: S.targets[DEFAULT_BATCH] },
+      rounds: FOLD_ROUNDS,
+    });
+    say(`the fold alone (CPU): ${alone.events.cpuUsPerRecord} µs an event, ${alone.requests.cpuUsPerRecord} µs a request, ${alone.replay.cpuUsPerRecord} µs a request replayed${alone.error === null ? '' : `; FAILED: ${alone.error}`}`);
     phase('fold alone');
-    // The scale run shares the machine with this process: the earlier phases' clients (reply consumers fetching, producers) are closed first.
     await Promise.allSettled(deployments.splice(0).map((d) => d.close()));
     const scale = await scaleRun(stack, await dep('scale'), { workers: S.scaleWorkers, seconds: S.scaleSeconds, askRate: 100 }, say);
     phase('scale');
@@ -438,17 +447,21 @@ const main = async (): Promise<void> => {
     const c = cpus();
     const requestsRate = mean(coordDefault);
     const bareRequests = mean(bareRates);
-    const slowest = latency.askServer.flatMap((s) => (s.askSplit === undefined ? [] : [{ split: s.askSplit.slowest1Percent, asks: s.gc.slowest1Percent.roundTrips, withMajorPause: s.gc.slowest1Percent.withMajorPause }]));
-    // What a bare consumer's fetching costs a record in CPU (this process reads and does nothing else meanwhile).
-    const fetchCpu = (runs: readonly BareRun[]): number => mean(runs.map((b) => ((b.cpuPercent / 100) * 1e6) / b.eventsPerSecond));
+    const askRounds = latency.askServer.map((s) => ({
+      split: s.askSplit === undefined ? undefined : { slowest: s.askSplit.slowest1Percent, asks: Math.ceil(s.askSplit.asks / 100) },
+      roundTrips: s.gc.slowest1Percent.roundTrips,
+      withMajorPause: s.gc.slowest1Percent.withMajorPause,
+    }));
+    // What a bare consumer's fetching costs a record in CPU, the least of its runs (this process reads and does nothing else meanwhile).
+    const fetchCpu = (runs: readonly BareRun[]): number => Math.min(...runs.map((b) => b.cpuUsPerRecord));
     const fetchEvents = fetchCpu(events.pairs.map((p) => p.bare));
     const fetchRequests = fetchCpu(tput.bare);
-    const missedGoalLimits = {
-      ingestRatio: throughputCeiling({ goal: 0.5, rate: events.coordinatorEventsPerSecond, baselineRate: events.bareEventsPerSecond, foldAloneUsPerRecord: alone.eventsUsPerRecord, fetchCpuUsPerRecord: fetchEvents, cores: c.length }),
-      ingestRatioRequests: throughputCeiling({ goal: 0.3, rate: requestsRate, baselineRate: bareRequests, foldAloneUsPerRecord: alone.requestsUsPerRecord, fetchCpuUsPerRecord: fetchRequests, cores: c.length }),
-      batchGain: throughputCeiling({ goal: 20, rate: rateDefault, baselineRate: rate1, foldAloneUsPerRecord: alone.requestsUsPerRecord, fetchCpuUsPerRecord: fetchRequests, cores: c.length }),
-      replayRatio: throughputCeiling({ goal: 0.6, rate: mean(replay.runs.map((r) => r.eventsPerSecond)), baselineRate: bareRequests, foldAloneUsPerRecord: alone.replayUsPerRecord, fetchCpuUsPerRecord: fetchRequests, cores: c.length }),
-      askLatencyRatio: askCeiling({ goal: 2, ask: latency.ask.summary, echo: latency.echo.summary, transactionalEchoP99: latency.echoTransactional.p99, rounds: slowest }),
+    const goalLimits = {
+      ingestRatio: throughputCeiling({ goal: 0.5, rate: events.coordinatorEventsPerSecond, baselineRate: events.bareEventsPerSecond, foldAlone: alone.events, fetchCpuUsPerRecord: fetchEvents, cores: c.length }),
+      ingestRatioRequests: throughputCeiling({ goal: 0.3, rate: requestsRate, baselineRate: bareRequests, foldAlone: alone.requests, fetchCpuUsPerRecord: fetchRequests, cores: c.length }),
+      batchGain: throughputCeiling({ goal: 20, rate: rateDefault, baselineRate: rate1, foldAlone: alone.requests, fetchCpuUsPerRecord: fetchRequests, cores: c.length }),
+      replayRatio: throughputCeiling({ goal: 0.6, rate: mean(replay.runs.map((r) => r.eventsPerSecond)), baselineRate: bareRequests, foldAlone: alone.replay, fetchCpuUsPerRecord: fetchRequests, cores: c.length }),
+      askLatencyRatio: askCeiling({ goal: 2, ask: latency.ask.summary, echo: latency.echo.summary, transactionalEchoP99: latency.echoTransactional.p99, rounds: askRounds }),
       scaleAskP99Ratio: scaleAskCeiling({ goal: 3, loadedP99: scale.loaded.p99, unloadedP99: scale.unloaded.p99, seconds: scale.seconds, loaded: scale.coordinatorParts.loaded }),
     };
     const result = {
@@ -495,9 +508,8 @@ const main = async (): Promise<void> => {
         securedEventsRatio: { value: secured.securedEventsRatio, goal: null, met: null },
         securedRequestsRatio: { value: secured.securedRequestsRatio, goal: null, met: null },
       },
-      missedGoalLimits,
-      missedGoalLimitsNote:
-        'what limits each throughput and latency goal, from this run (test/bench/ceilings.ts). Throughput: budgetUsPerRecord = 1 s ÷ (the goal × the baseline rate: the bare consumer, or batch size 1 for batchGain); foldAloneUsPerRecord = the fold alone (test/bench/fold.ts: records built in memory through the real decode, deciders and RocksDB write, no fetch, no publication; events as heartbeats of the ingest\'s workers in passes of maxBatchSize, requests in passes of the default batch, replay as a replay folds them), the best of two rounds; coresTheFoldAloneNeeds = foldAlone ÷ budget; fetchCpuUsPerRecord = the bare consumer\'s CPU a record (this process, reading and doing nothing else); coresNeeded = (foldAlone + fetch) ÷ budget, the cores the goal needs at the least were the fold spread over them without loss, before publication and the broker take any; beyondThisMachine when that exceeds the cores. Ask: the p99 budget (goal × the echo\'s p99), the medians\' ratio, the p99 of a bare kafkajs echo that answers in a transaction as the coordinator publishes, and the slowest 1 % of asks cut at their pass and transaction with the share that had a major collection inside. Scale ask: the p99 budget (goal × unloaded), and under the fleet the share of passes and transactions over 10 ms and of time in collections',
+      goalLimits,
+      goalLimitsNote: `what limits each throughput and latency goal, from this run (test/bench/ceilings.ts). Throughput: budgetUsPerRecord = 1 s ÷ (the goal × the baseline rate: the bare consumer, or batch size 1 for batchGain); the fold alone = test/bench/fold.ts, records built in memory through the real decode, deciders and RocksDB write, no fetch and no publication (events: heartbeats of the ingest's ${EVENT_WORKERS} workers in passes of the events ingest's mean batch, ${alone.events.batchSize}, ${alone.events.records} records; requests: the ingest's mix in passes of its mean batch, ${alone.requests.batchSize}, ${alone.requests.records} records; replay: the same folded as a replay folds them), the best of ${FOLD_ROUNDS} round(s), elapsed (foldAloneUsPerRecord) and CPU of the process's threads (foldAloneCpuUsPerRecord); fetchCpuUsPerRecord = the least CPU a record of the bare consumer's runs (this process, reading and doing nothing else); coresTheFoldAloneNeeds = the fold alone's CPU ÷ budget; coresNeeded = (that CPU + fetch) ÷ budget, the cores the goal needs at the least were the fold spread over them without loss, before publication and the broker take any; beyondThisMachine when that exceeds the cores. Ask: the p99 budget (goal × the echo's p99), the medians' ratio, the p99 of a bare kafkajs echo that answers in a transaction as the coordinator publishes, the slowest 1 % of the asks cut at their pass and transaction (weighted by each round's count), and the share of the slowest 1 % of all asks with a major collection inside. Scale ask: the p99 budget (goal × unloaded), and under the fleet the shares of passes and transactions over 10 ms and the loaded window's collections' time ÷ the fleet's seconds`,
       scaleNote: `${scale.workers} workers heartbeating once a second from a load generator process, ${scale.askRate} asks/s for ${scale.seconds} s; lag = heartbeats fetched-or-on-the-log but not folded, sampled every 250 ms, in seconds at the fleet's rate; ask p99 loaded ÷ unloaded (same client, same instance, after 5 s of warm-up asks); the coordinator is the compiled CLI (./coordctl coordinator) in a process of its own with the default settings, watched through its /metrics and /proc`,
       takeoverNote: `serving = kill -9 of the active process → the first ask answered by the standby; takeoverRatio = median serving with ${takeover.large.snapshots} snapshots on the log ÷ with ${takeover.small.snapshots}; takeoverMs = that median minus the group session timeout (${SESSION_TIMEOUT_MS} ms)${takeover.large.snapshots < 1_000_000 ? `; 10^6 snapshots at batch size 1 did not fit ${S.takeoverBudgetMs / 1000} s of folding on this machine` : ''}`,
       restartEventsLarge: restart.large.events,
@@ -593,14 +605,15 @@ const main = async (): Promise<void> => {
         `ask p99 ${latency.ask.summary.p99} ms vs echo p99 ${latency.echo.summary.p99} ms`,
         `restart ready ${restart.large.medianReadyMs} ms after ${restart.large.events} events vs ${restart.small.medianReadyMs} ms after ${restart.small.events}`,
         ...(['ingestRatio', 'ingestRatioRequests', 'batchGain', 'replayRatio'] as const).map((k) => {
-          const l = missedGoalLimits[k];
-          return `${k}: ${l.measuredUsPerRecord} µs a record, the goal leaves ${l.budgetUsPerRecord}; the fold alone ${l.foldAloneUsPerRecord} and fetching ${l.fetchCpuUsPerRecord}: ${l.coresNeeded} cores at the least${l.beyondThisMachine ? `, beyond this machine's ${l.cores}` : ''}`;
+          const l = goalLimits[k];
+          return `${k}: ${l.measuredUsPerRecord} µs a record, the goal leaves ${l.budgetUsPerRecord}; CPU a record, the fold alone ${l.foldAloneCpuUsPerRecord} and fetching ${l.fetchCpuUsPerRecord}: ${l.coresNeeded} cores at the least${l.beyondThisMachine === true ? `, beyond this machine's ${l.cores}` : ''}`;
         }),
-        `ask: p99 ${missedGoalLimits.askLatencyRatio.p99Ms} ms, the goal leaves ${missedGoalLimits.askLatencyRatio.budgetP99Ms}; medians ×${missedGoalLimits.askLatencyRatio.medianRatio}; a transactional echo's p99 ${missedGoalLimits.askLatencyRatio.transactionalEchoP99Ms} ms`,
+        `ask: p99 ${goalLimits.askLatencyRatio.p99Ms} ms, the goal leaves ${goalLimits.askLatencyRatio.budgetP99Ms}; medians ×${goalLimits.askLatencyRatio.medianRatio}; a transactional echo's p99 ${goalLimits.askLatencyRatio.transactionalEchoP99Ms} ms`,
         `coordinator peak RSS ${result.peakRssMb} MB (this bench process ${result.benchProcessPeakRssMb} MB); results in test/bench/results/latest.json and latest.svg`,
         '',
       ].join('\n'),
     );
+    if (alone.error !== null) throw new Error(`the fold alone failed: ${alone.error} (results written)`);
     const mismatches = replay.runs.filter((r) => r.mismatch !== null);
     if (mismatches.length > 0) throw new Error(`replay --verify found a digest mismatch: ${mismatches.map((r) => r.mismatch).join('; ')} (results written)`);
   } finally {

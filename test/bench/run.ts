@@ -408,8 +408,12 @@ const main = async (): Promise<void> => {
     const takeover = await takeoverPhase(stack, dep, tput.byBatchSize.find((b) => b.batchSize === 1)?.eventsPerSecond ?? 1_000);
     const memory = await (probing ?? stores.probed());
     phase('memory');
-    // The fold measurements and the scale run share the machine with this process: the earlier phases' clients (reply
-    // consumers fetching, producers) are closed first, and the fold's after it.
+    // The scale run shares the machine with this process: the earlier phases' clients (reply consumers fetching, producers) are
+    // closed first. It runs before the fold measurements, whose records in memory would grow this process's heap (and its
+    // collections) under the scale run's asking client.
+    await Promise.allSettled(deployments.splice(0).map((d) => d.close()));
+    const scale = await scaleRun(stack, await dep('scale'), { workers: S.scaleWorkers, seconds: S.scaleSeconds, askRate: 100 }, say);
+    phase('scale');
     await Promise.allSettled(deployments.splice(0).map((d) => d.close()));
     // The cost of owners: the fold alone, every record signed and verified ÷ unsigned (test/bench/fold.ts).
     const fd = await dep('fold');
@@ -427,8 +431,6 @@ const main = async (): Promise<void> => {
     say(`the fold alone (CPU): ${alone.events.cpuUsPerRecord} µs an event, ${alone.requests.cpuUsPerRecord} µs a request, ${alone.replay.cpuUsPerRecord} µs a request replayed${alone.error === null ? '' : `; FAILED: ${alone.error}`}`);
     phase('fold alone');
     await Promise.allSettled(deployments.splice(0).map((d) => d.close()));
-    const scale = await scaleRun(stack, await dep('scale'), { workers: S.scaleWorkers, seconds: S.scaleSeconds, askRate: 100 }, say);
-    phase('scale');
     phase('end');
 
     const coordDefault = tput.runs.filter((r) => r.size === DEFAULT_BATCH).map((r) => r.eventsPerSecond);

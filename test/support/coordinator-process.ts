@@ -105,17 +105,27 @@ export const coordinatorProcess = async (
       // coordctl execs node, so the child's pid is the coordinator's own.
       const [command, args] = opts.compiled === true ? [join(root, 'coordctl'), ['coordinator']] : [process.execPath, ['--require', 'tsx/cjs', join(root, 'src/cli/main.ts'), 'coordinator']];
       child = spawn(command, args, { cwd: root, env: { ...env, ...extra }, stdio: ['ignore', 'pipe', 'pipe'] });
-      child.stdout?.pipe(log);
-      child.stderr?.pipe(log);
+      // The log is ended once, when the process is gone and its output read, not by whichever stream ends first.
+      child.stdout?.pipe(log, { end: false });
+      child.stderr?.pipe(log, { end: false });
       const c = child;
       live.add(c);
       let spawnError: Error | undefined;
       exited = new Promise((resolve) => {
+        let done = false;
+        // Ended means the log holds every line the process wrote: a process's exit can come before its last lines
+        // (a fail point's, written just before it kills itself) have left the pipe, so the end waits for its streams to
+        // close (at most 5 s, should something else hold them) and for the log to be written.
         const ended = (): void => {
-          live.delete(c);
-          resolve();
+          if (done) return;
+          done = true;
+          log.end(() => {
+            live.delete(c);
+            resolve();
+          });
         };
-        c.once('exit', ended);
+        c.once('close', ended);
+        c.once('exit', () => setTimeout(ended, 5_000).unref());
         // A command that cannot be started (missing, not executable) ends here, with no exit event.
         c.once('error', (err) => {
           spawnError = err;

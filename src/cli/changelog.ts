@@ -84,10 +84,13 @@ const table = async (flags: readonly string[]): Promise<number> => {
     process.stdout.write(`${entity}: ${rows.length} rows from ${built.records} records of ${topic}${asOfTs === undefined ? '' : ` as of ${asOfTs}`}\n\n`);
     for (const [key, row] of rows) process.stdout.write(`${key}  (snapshot ${row.snapshotId})  ${plainJson(row.image)}\n`);
   }
-  if (built.unknownAsOf.length > 0) {
+  if (built.unknownAsOf.length > 0 || built.removedAfterAsOf) {
+    const unknown = built.unknownAsOf;
     process.stderr.write(
-      `coordctl: compaction has removed what ${built.unknownAsOf.length} keys were at ${String(asOfTs)} (${json(built.unknownAsOf.slice(0, 5))}${built.unknownAsOf.length > 5 ? '…' : ''}); ` +
-        'the table above leaves them out. Read a time within min.compaction.lag.ms, or ask the coordinator with --as-of\n',
+      `coordctl: compaction has removed records of ${topic} that a table as of ${String(asOfTs)} needs. ` +
+        (unknown.length > 0 ? `What ${unknown.length} keys were then is gone (${json(unknown.slice(0, 5))}${unknown.length > 5 ? '…' : ''}): the table above leaves them out. ` : '') +
+        (built.removedAfterAsOf ? 'Records written after it are gone too: a key deleted since, whose tombstone has expired as well, would be missing without a trace. ' : '') +
+        'Read a time within min.compaction.lag.ms, or ask the coordinator with --as-of\n',
     );
     return 3;
   }

@@ -541,7 +541,8 @@ export const runPass = async (records: readonly RawRecord[], state: WorkingState
         const source = { version: 'coord.v1', connector: 'coord', name: deps.changelog.prefix, ts_ms: BigInt(logTimeMs), snapshot_id: id, snapshot_ts: ts, generation: deps.generation ?? 0, seq };
         const envelope = envelopeValue(table, b.image, image, source);
         emit({ topic, key: b.key, value: encodeNow(topic, table.envelopeName, envelope) ?? (await deps.codec.encode(topic, table.envelopeName, envelope)), headers: outputHeaders() });
-        if (image === undefined) emit({ topic, key: b.key, value: null, headers: outputHeaders() });
+        // The tombstone says its snapshot's time in a header, so a reader as of a time can place it once compaction has left it alone.
+        if (image === undefined) emit({ topic, key: b.key, value: null, headers: { ...outputHeaders(), [H.snapshotTs]: String(ts) } });
       }
     }
     // Never at or above this snapshot: its own new versions are written in this very batch.

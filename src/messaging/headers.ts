@@ -5,6 +5,8 @@ export const H = Object.freeze({
   replyTo: 'reply-to',
   deadlineMs: 'deadline-ms',
   snapshotId: 'snapshot-id',
+  /** On a changelog table's tombstone: its snapshot's hybrid timestamp, which a null value cannot carry. */
+  snapshotTs: 'snapshot-ts',
   seq: 'seq',
   generation: 'generation',
   /** On replies: the fingerprint of the request answered (src/messaging/fingerprint.ts), so a client takes only its own. */

@@ -492,6 +492,7 @@ export interface PassOutput {
   /** The record's full name, or 'tombstone' for a null value (whose `value` is then empty). */
   readonly type: string;
   readonly value: Record<string, unknown>;
+  readonly headers: Readonly<Record<string, string>>;
 }
 
 /** What one pass of several messages did: its result, its decoded outbox, and the state after it. */
@@ -697,9 +698,9 @@ export const given = (history: readonly Step[] = [], handlers: ReadonlyMap<strin
     };
     const result = await runPass(records, state, { id: prev.snapshotId, ts: prev.snapshotTs, logTimeMs: prev.logTimeMs, digest: 0n }, deps);
     const outputs = result.outbox.records.map((r) => {
-      if (r.value === null) return { topic: r.topic, key: r.key, type: 'tombstone', value: {} };
+      if (r.value === null) return { topic: r.topic, key: r.key, type: 'tombstone', value: {}, headers: r.headers };
       const d = read(r.value);
-      return { topic: r.topic, key: r.key, type: d.fullName, value: d.value };
+      return { topic: r.topic, key: r.key, type: d.fullName, value: d.value, headers: r.headers };
     });
     return new PassThen(result, outputs, state);
   };

@@ -1,6 +1,8 @@
 import { strict as assert } from 'node:assert';
 import { LOGICAL_SOURCE, ORACLE, SINK } from '../../projections/model';
 import { changelogTables, changelogTopic, changelogTopicSpecs, envelopeValue, typedValue, withChangelogEnvelopes } from '../../src/messaging/changelog';
+import { rebuildTable, type TableRecord } from '../../src/messaging/changelog-table';
+import { H } from '../../src/messaging/headers';
 import { subjectOf } from '../../src/messaging/protocol';
 import { loadContracts } from '../../src/messaging/schemas';
 import { decodeOutbox, encodeOutbox, type OutRecord } from '../../src/store/outbox';
@@ -170,6 +172,13 @@ describe('the changelog as tables: typed images in Debezium’s envelope', () =>
       assert.equal((t.tables[0].value.before as Record<string, Record<string, unknown>>)['coord.v1.changelog.SinkImage'].name, 'out');
     });
 
+    it('has the tombstone say its snapshot in headers, its id and its timestamp, so a reader as of a time can place it alone', async () => {
+      const t = await given([createSink('out')]).whenInOnePass([dropSink('out')]);
+      const tombstone = t.tables.find((r) => r.type === 'tombstone');
+      assert.equal(tombstone?.headers[H.snapshotId], String(t.result.meta.id));
+      assert.equal(tombstone?.headers[H.snapshotTs], String(t.result.meta.ts));
+    });
+
     it('writes an update as op u with the images before and after', async () => {
       const t = await given([workerRegistered('w1', { slots: 2 })]).whenInOnePass([workerRegistered('w1', { slots: 4, incarnation: 'second' })]);
       const worker = t.tables.find((r) => r.topic.endsWith('.worker'));
@@ -233,5 +242,67 @@ describe('the changelog as tables: typed images in Debezium’s envelope', () =>
       }
       assert.deepStrictEqual([...seen].sort(), [...TABLES.keys()].sort());
     });
+  });
+});
+
+describe('a changelog table rebuilt from its records, now or as of a time', () => {
+  /** A record of key `key` at snapshot `id` (timestamp id × 10): a create, an update, a delete, or the delete's tombstone. */
+  const rec = (key: string, op: 'c' | 'u' | 'd' | 'tombstone', id: number, more: Partial<TableRecord> = {}): TableRecord => {
+    const at = { snapshotId: BigInt(id), snapshotTs: BigInt(id * 10) };
+    if (op === 'tombstone') return { key, envelope: null, deletedIn: at, ...more };
+    return { key, envelope: { op, before: op === 'c' ? null : { v: id - 1 }, after: op === 'd' ? null : { v: id }, generation: 1, ...at }, ...more };
+  };
+  const life = (key: string, from: number, to: number): TableRecord[] => [rec(key, 'c', from), rec(key, 'u', from + 1), rec(key, 'd', to), rec(key, 'tombstone', to)];
+  const images = (records: TableRecord[], asOf?: number): Record<string, unknown> =>
+    Object.fromEntries([...rebuildTable(records, asOf === undefined ? undefined : BigInt(asOf)).rows].map(([k, r]) => [k, r.image.v]));
+
+  it('keeps each key’s newest image, forgets a deleted key, and ignores a record repeated by a re-published snapshot', () => {
+    const records = [...life('gone', 1, 4), rec('a', 'c', 2), rec('a', 'u', 5), rec('a', 'c', 2), rec('b', 'c', 3)];
+    assert.deepStrictEqual(images(records), { a: 5, b: 3 });
+  });
+
+  it('as of a time, on a whole log: every key as it was then, none unknown', () => {
+    const records = [...life('x', 1, 6), rec('y', 'c', 3), rec('y', 'u', 7), rec('z', 'c', 8)];
+    const t = rebuildTable(records, 50n);
+    assert.deepStrictEqual(images(records, 50), { x: 2, y: 3 });
+    assert.deepStrictEqual(t.unknownAsOf, []);
+    assert.equal(t.removedAfterAsOf, false);
+  });
+
+  it('as of a time, names a key whose only record left is a later update, delete or tombstone', () => {
+    // Compaction left y's update of snapshot 7, and only the tombstone of x (dropped in 6): what they were at 50 (snapshot 5) is gone.
+    const t = rebuildTable([rec('x', 'tombstone', 6, { afterRemoved: true }), rec('y', 'u', 7, { afterRemoved: true })], 50n);
+    assert.deepStrictEqual([...t.rows.keys()], []);
+    assert.deepStrictEqual([...t.unknownAsOf].sort(), ['x', 'y']);
+  });
+
+  it('as of a time, places a tombstone left alone by its headers: a delete made by then leaves the key absent, and known', () => {
+    const records = [rec('x', 'tombstone', 3, { afterRemoved: true }), rec('y', 'c', 4)];
+    const t = rebuildTable(records, 50n);
+    assert.deepStrictEqual(images(records, 50), { y: 4 });
+    assert.deepStrictEqual(t.unknownAsOf, []);
+    assert.equal(t.removedAfterAsOf, false, 'the records removed were older than the time asked');
+  });
+
+  it('as of a time, counts a tombstone that does not say its snapshot as made after it', () => {
+    const t = rebuildTable([{ key: 'x', envelope: null, afterRemoved: true }], 50n);
+    assert.deepStrictEqual(t.unknownAsOf, ['x']);
+  });
+
+  it('as of a time, takes a later create as proof of absence only where nothing written after that time was removed before it', () => {
+    // Whole: z, created in snapshot 8, was absent at 50.
+    assert.deepStrictEqual(rebuildTable([rec('a', 'c', 1), rec('z', 'c', 8)], 50n).unknownAsOf, []);
+    // A hole after 50, before z's create: z may have lived at 50 and been dropped in 6, its records since compacted away.
+    const records = [rec('a', 'c', 1), rec('a', 'u', 7, { afterRemoved: true }), rec('z', 'c', 8)];
+    const t = rebuildTable(records, 50n);
+    assert.deepStrictEqual(t.unknownAsOf, ['z'], 'a is known by its record of 1');
+    assert.equal(t.removedAfterAsOf, true);
+    assert.deepStrictEqual(images(records, 50), { a: 1 });
+  });
+
+  it('keeps holes to their own partition', () => {
+    const t = rebuildTable([rec('a', 'u', 7, { partition: 0, afterRemoved: true }), rec('z', 'c', 8, { partition: 1 })], 50n);
+    assert.deepStrictEqual(t.unknownAsOf, ['a']);
+    assert.equal(t.removedAfterAsOf, true);
   });
 });

@@ -8,10 +8,11 @@ import { loadConfig } from '../config';
 import { settlesWithin } from '../engine/health';
 import { createLogger } from '../log';
 import { changelogTables, changelogTopic } from '../messaging/changelog';
-import { envelopeOf, readTableTopic, rebuildTable } from '../messaging/changelog-table';
+import { envelopeOf, readTableLog, rebuildTable, TABLE_READ_IDLE_MS } from '../messaging/changelog-table';
 import { loadContracts, projectRoot } from '../messaging/schemas';
 import { tailTopic, type Tail } from '../messaging/tail';
 import { createParts } from '../runtime';
+import { LOGICAL_BITS } from '../../projections/system/hybrid';
 import { hybridTs, UsageError } from './commands';
 import { json } from './format';
 import { envWithRunFile, untilSignal } from './serve';
@@ -77,13 +78,21 @@ const table = async (flags: readonly string[]): Promise<number> => {
   const log = createLogger('warn', { component: 'coordctl' });
   const { kafka, codec } = createParts(config, 'coordctl-table', log);
   const topic = changelogTopic(config.topicPrefix, entity);
-  const built = rebuildTable(await readTableTopic({ kafka, codec, topic }), asOfTs);
+  const read = await readTableLog({ kafka, codec, topic });
+  // The log's clock is the brokers' (inputs are stamped LogAppendTime): a snapshot is timed no later than its records are published.
+  const removableBeforeTs = read.removableBeforeMs === undefined ? undefined : BigInt(read.removableBeforeMs) << LOGICAL_BITS;
+  const built = rebuildTable(read.records, asOfTs, { holesAtEnd: read.holesAtEnd, removableBeforeTs });
   const rows = [...built.rows].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   if (rest.includes('--json')) for (const [key, row] of rows) process.stdout.write(`${plainJson({ key, snapshotId: row.snapshotId, snapshotTs: row.snapshotTs.toString(), image: row.image })}\n`);
   else {
     process.stdout.write(`${entity}: ${rows.length} rows from ${built.records} records of ${topic}${asOfTs === undefined ? '' : ` as of ${asOfTs}`}\n\n`);
     for (const [key, row] of rows) process.stdout.write(`${key}  (snapshot ${row.snapshotId})  ${plainJson(row.image)}\n`);
   }
+  for (const s of read.shortOfEnd)
+    process.stderr.write(
+      `coordctl: partition ${s.partition} of ${topic} was read to offset ${s.readTo} of ${s.end}: nothing more came in ${TABLE_READ_IDLE_MS / 1000} s (a batch compaction emptied, ` +
+        'which kafkajs cannot step over, or a transaction still open); the table is as far as it was read\n',
+    );
   if (built.unknownAsOf.length > 0 || built.removedAfterAsOf) {
     const unknown = built.unknownAsOf;
     process.stderr.write(

@@ -102,8 +102,8 @@ export const roleRules = (role: Role, principal: string, s: AclScope): Rule[] =>
     case 'reader':
       return [
         ...topic('LITERAL', t('changelog'), 'READ', 'DESCRIBE'),
-        // The changelog's tables, one compacted topic per entity type.
-        ...topic('PREFIXED', `${t('changelog')}.`, 'READ', 'DESCRIBE'),
+        // The changelog's tables, one compacted topic per entity type; their settings say how far back a table as of a time is exact.
+        ...topic('PREFIXED', `${t('changelog')}.`, 'READ', 'DESCRIBE', 'DESCRIBE_CONFIGS'),
         ...topic('LITERAL', t('snapshots'), 'READ', 'DESCRIBE'),
         ...group('PREFIXED', TAIL_GROUP_PREFIX),
         ...group('PREFIXED', TABLE_GROUP_PREFIX),

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { ConfigResourceTypes } from 'kafkajs';
 import type { Config } from '../../src/config';
 import { changelogTables, changelogTopic } from '../../src/messaging/changelog';
-import { envelopeOf, readTableTopic, rebuildTable, type TableRecord } from '../../src/messaging/changelog-table';
+import { envelopeOf, readTableLog, readTableTopic, rebuildTable, type TableRecord } from '../../src/messaging/changelog-table';
 import { loadContracts, projectRoot } from '../../src/messaging/schemas';
 import { tailTopic, type Tail } from '../../src/messaging/tail';
 import { createKafka } from '../../src/messaging/kafka';
@@ -129,25 +129,22 @@ describe('the changelog’s tables: compacted topics that a late consumer, coord
     assert.deepStrictEqual([...rebuildTable(late).rows.keys()].sort(), ['w1', 'w2', 'w3']);
   });
 
-  it('has coordctl changelog table --as-of, on a table compacted since, print only rows it knows exactly, name the keys it cannot know, and exit 3', async () => {
-    const liveRecords = (live.get('worker') ?? []).map((x) => x.record);
-    const then = rebuildTable(liveRecords, midTs).rows;
-    const laterIds = new Set(liveRecords.filter((r) => (r.envelope?.snapshotTs ?? 0n) > midTs).map((r) => `${r.key}@${String(r.envelope?.snapshotId)}`));
-    await waitFor(
-      'compaction of worker records written after the time asked',
+  /** Until compaction has left of the dropped query heavy only its tombstone: its create and its delete are gone. */
+  const queriesCompacted = async (): Promise<void> =>
+    waitFor(
+      'compaction of the query table down to heavy’s tombstone',
       async () => {
-        const left = await readTableTopic({ kafka: reader.kafka, codec: reader.codec, topic: topic('worker') });
-        const leftIds = new Set(left.map((r) => `${r.key}@${String(r.envelope?.snapshotId)}`));
-        return [...laterIds].some((id) => !leftIds.has(id));
+        const heavy = (await readTableTopic({ kafka: reader.kafka, codec: reader.codec, topic: topic('query') })).filter((r) => r.key === 'heavy');
+        return heavy.length === 1 && heavy[0].envelope === null;
       },
       90_000,
       2_000,
     );
-    const r = await coordctl(['changelog', 'table', 'worker', '--as-of', midTs.toString(), '--json'], run.d.config.topicPrefix, undefined, readerEnv);
-    assert.equal(r.code, 3, `records written after the time asked are gone: ${r.stderr}`);
-    assert.match(r.stderr, /compaction has removed records of .* that a table as of \d+ needs/);
-    assert.match(r.stderr, /Records written after it are gone too/);
-    const printed = new Map(
+
+  /** `coordctl changelog table query --as-of ts --json`: its code, its rows by key, the keys it names as unknown, its stderr. */
+  const queriesAsOf = async (ts: bigint) => {
+    const r = await coordctl(['changelog', 'table', 'query', '--as-of', ts.toString(), '--json'], run.d.config.topicPrefix, undefined, readerEnv);
+    const rows = new Map(
       r.stdout
         .trim()
         .split('\n')
@@ -155,15 +152,44 @@ describe('the changelog’s tables: compacted topics that a late consumer, coord
         .map((l) => JSON.parse(l) as { key: string; snapshotId: number | string; image: Record<string, unknown> })
         .map((row) => [row.key, row]),
     );
-    // Every row printed is the worker as it was then, to its snapshot: what a consumer that read everything live rebuilds.
-    for (const [key, row] of printed) {
-      assert.equal(String(row.snapshotId), String(then.get(key)?.snapshotId), `${key}'s snapshot as of ${midTs}`);
-      assertHolds(row.image, then.get(key)?.image ?? {}, `worker/${key} as of ${midTs}`);
+    const named = /What \d+ keys were then is gone \((\[[^\]]*\])/.exec(r.stderr);
+    return { code: r.code, rows, unknown: named === null ? [] : (JSON.parse(named[1]) as string[]), stderr: r.stderr };
+  };
+
+  /** Each row printed is the query as a consumer that read everything live rebuilds it as of `ts`, to its snapshot. */
+  const assertRowsAsOf = (rows: Map<string, { snapshotId: number | string; image: Record<string, unknown> }>, ts: bigint): void => {
+    const then = rebuildTable((live.get('query') ?? []).map((x) => x.record), ts).rows;
+    for (const [key, row] of rows) {
+      assert.equal(String(row.snapshotId), String(then.get(key)?.snapshotId), `${key}'s snapshot as of ${ts}`);
+      assertHolds(row.image, then.get(key)?.image ?? {}, `query/${key} as of ${ts}`);
     }
-    // And every worker then is printed or named: none left out in silence, none made up.
-    const named = /What \d+ keys were then is gone \((\[[^\]]*\])\)/.exec(r.stderr);
-    const unknown = named === null ? [] : (JSON.parse(named[1]) as string[]);
-    assert.deepStrictEqual([...printed.keys(), ...unknown].sort(), [...then.keys()].sort(), r.stderr);
+  };
+
+  it('has coordctl changelog table --as-of, on a table compacted since, print only rows it knows exactly, name the keys it cannot know, and exit 3', async () => {
+    await queriesCompacted();
+    const then = rebuildTable((live.get('query') ?? []).map((x) => x.record), midTs).rows;
+    assert.deepStrictEqual([...then.keys()].sort(), ['bike-audit', 'fast-cars', 'heavy', 'idle']);
+    const r = await queriesAsOf(midTs);
+    assert.equal(r.code, 3, `records written after the time asked are gone: ${r.stderr}`);
+    assert.match(r.stderr, /compaction has removed records of .* that a table as of \d+ needs/);
+    assertRowsAsOf(r.rows, midTs);
+    // idle never changed after its create, which compaction therefore kept: its row is there, exact.
+    assert.ok(r.rows.has('idle'), `idle is printed: ${[...r.rows.keys()].join(', ')}`);
+    // Of the dropped queries only tombstones are left, published after the time asked: named, not left out in silence.
+    assert.ok(r.unknown.includes('heavy') && r.unknown.includes('bike-audit'), r.stderr);
+    // Every query then is printed or named: none left out in silence, none made up.
+    assert.deepStrictEqual([...r.rows.keys(), ...r.unknown].sort(), [...then.keys()].sort(), r.stderr);
+  });
+
+  it('has coordctl changelog table --as-of, after a drop compaction reduced to its tombstone, place the tombstone by its headers and print the exact table', async () => {
+    await queriesCompacted();
+    const { queries } = await listAnswers(run);
+    const now = (await run.ok('coord.v1.ListQueries', { session: null, asOfTs: null })).snapshotTs;
+    const r = await queriesAsOf(now);
+    assert.equal(r.code, 0, r.stderr);
+    assertRowsAsOf(r.rows, now);
+    assert.deepStrictEqual([...r.rows.keys()].sort(), queries.map((q) => String(q.name)).sort());
+    for (const q of queries) assertHolds(r.rows.get(String(q.name))?.image, q, `query/${String(q.name)} as of ${now}`);
   });
 
   it('follows a delete with a tombstone under the same key (a drop with cascade included), which compaction keeps as the key’s last record', async () => {
@@ -212,6 +238,10 @@ describe('the changelog’s tables: compacted topics that a late consumer, coord
   });
 
   it('has coordctl changelog table --as-of print the table the coordinator answers asOf that time', async () => {
+    // The reader may read the table's compaction lag (the coordinator's hour, kept here): what says a time in it is exact.
+    const read = await readTableLog({ kafka: reader.kafka, codec: reader.codec, topic: topic('logical-source') });
+    const expected = Date.now() - 3_600_000 + 60_000;
+    assert.ok(read.removableBeforeMs !== undefined && Math.abs(read.removableBeforeMs - expected) < 60_000, `removable before ${read.removableBeforeMs}, not about ${expected}`);
     const asOf = await run.ok('coord.v1.ListLogicalSources', { asOfTs: { long: midTs } });
     const want = (asOf.payload?.value as { logicalSources: Record<string, unknown>[] }).logicalSources;
     const r = await coordctl(['changelog', 'table', 'logical-source', '--as-of', midTs.toString(), '--json'], run.d.config.topicPrefix, undefined, readerEnv);

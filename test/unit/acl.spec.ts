@@ -1,4 +1,5 @@
 import { strict as assert } from 'node:assert';
+import { changelogTopic } from '../../src/messaging/changelog';
 import { formatPlan, planAcls, ROLES, type PlannedAcl } from '../../src/messaging/acl';
 import { topicName } from '../../src/messaging/topics';
 
@@ -40,7 +41,7 @@ describe('the least-privilege ACL plan', () => {
     assert.ok(!allowed(plan, 'alice', 'TOPIC', 'coord.replies', 'READ'));
   });
 
-  it('lets frontends write requests and session events, workers infrastructure events and system requests, readers only read', () => {
+  it('lets frontends write requests and session events, workers infrastructure events and system requests, readers only read (and their tables’ settings)', () => {
     for (const k of ['requests.catalog', 'requests.query', 'requests.system', 'events.session'] as const) assert.ok(allowed(plan, 'alice', 'TOPIC', topicName('coord', k), 'WRITE'), k);
     assert.ok(!allowed(plan, 'alice', 'TOPIC', topicName('coord', 'events.infra'), 'WRITE'));
     assert.ok(allowed(plan, 'w1', 'TOPIC', topicName('coord', 'events.infra'), 'WRITE'));
@@ -49,7 +50,10 @@ describe('the least-privilege ACL plan', () => {
     assert.ok(!allowed(plan, 'w1', 'TOPIC', topicName('coord', 'requests.query'), 'WRITE'));
     assert.ok(allowed(plan, 'reader', 'TOPIC', topicName('coord', 'changelog'), 'READ'));
     assert.ok(allowed(plan, 'reader', 'TOPIC', topicName('coord', 'snapshots'), 'READ'));
-    assert.ok(!plan.some((a) => a.principal === 'reader' && a.operation !== 'READ' && a.operation !== 'DESCRIBE'));
+    // Nothing but reading, and the tables' settings (their compaction lag says how far back a table as of a time is exact).
+    assert.ok(allowed(plan, 'reader', 'TOPIC', changelogTopic('coord', 'query'), 'DESCRIBE_CONFIGS'));
+    assert.ok(!allowed(plan, 'reader', 'TOPIC', topicName('coord', 'requests.query'), 'DESCRIBE_CONFIGS'));
+    assert.ok(!plan.some((a) => a.principal === 'reader' && a.operation !== 'READ' && a.operation !== 'DESCRIBE' && !(a.operation === 'DESCRIBE_CONFIGS' && a.name === 'coord.changelog.')));
   });
 
   it('gives the admin, a super user, no ACL; --role narrows the plan to one role', () => {

@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { LOGICAL_SOURCE, ORACLE, SINK } from '../../projections/model';
 import { changelogTables, changelogTopic, changelogTopicSpecs, envelopeValue, typedValue, withChangelogEnvelopes } from '../../src/messaging/changelog';
-import { rebuildTable, type TableRecord } from '../../src/messaging/changelog-table';
+import { Holes, rebuildTable, type TableRecord } from '../../src/messaging/changelog-table';
 import { H } from '../../src/messaging/headers';
 import { subjectOf } from '../../src/messaging/protocol';
 import { loadContracts } from '../../src/messaging/schemas';
@@ -300,9 +300,77 @@ describe('a changelog table rebuilt from its records, now or as of a time', () =
     assert.deepStrictEqual(images(records, 50), { a: 1 });
   });
 
+  it('as of a time, counts a hole at a partition’s end as records removed after it', () => {
+    const t = rebuildTable([rec('a', 'c', 1)], 50n, { holesAtEnd: [0] });
+    assert.deepStrictEqual(images([rec('a', 'c', 1)], 50), { a: 1 });
+    assert.equal(t.removedAfterAsOf, true);
+  });
+
+  it('as of a time no record since can have been removed by (the topic’s compaction lag), reads every hole as older', () => {
+    const records = [rec('a', 'c', 1), rec('a', 'u', 7, { afterRemoved: true }), rec('z', 'c', 8)];
+    const recent = rebuildTable(records, 50n, { holesAtEnd: [0], removableBeforeTs: 50n });
+    assert.deepStrictEqual(recent.unknownAsOf, []);
+    assert.equal(recent.removedAfterAsOf, false);
+    const older = rebuildTable(records, 49n, { holesAtEnd: [0], removableBeforeTs: 50n });
+    assert.deepStrictEqual(older.unknownAsOf, ['z']);
+    assert.equal(older.removedAfterAsOf, true);
+  });
+
   it('keeps holes to their own partition', () => {
     const t = rebuildTable([rec('a', 'u', 7, { partition: 0, afterRemoved: true }), rec('z', 'c', 8, { partition: 1 })], 50n);
     assert.deepStrictEqual(t.unknownAsOf, ['a']);
     assert.equal(t.removedAfterAsOf, true);
+  });
+});
+
+describe('the holes compaction leaves in a partition’s offsets', () => {
+  const ends = [
+    { partition: 0, low: '0', high: '10' },
+    { partition: 1, low: '4', high: '6' },
+  ];
+
+  it('sees none in offsets that follow each other, markers’ and aborted records’ included', () => {
+    const h = new Holes(ends);
+    for (const o of [0n, 1n, 2n]) h.found(0, o);
+    assert.equal(h.take(0), false);
+    h.found(0, 3n, 9n);
+    assert.equal(h.take(0), false);
+    assert.deepStrictEqual(h.atEnd(ends.slice(0, 1)), []);
+  });
+
+  it('sees one where offsets jump, reports it once, on the next record kept', () => {
+    const h = new Holes(ends);
+    h.found(0, 0n);
+    h.found(0, 3n);
+    h.found(0, 4n);
+    assert.equal(h.take(0), true);
+    assert.equal(h.take(0), false);
+  });
+
+  it('sees one before a fetch of only markers that starts late, and none after one that runs on', () => {
+    const h = new Holes(ends);
+    h.found(0, 0n);
+    h.found(0, 2n, 5n);
+    h.found(0, 6n);
+    assert.equal(h.take(0), true);
+    h.found(0, 7n, 8n);
+    h.found(0, 9n);
+    assert.equal(h.take(0), false);
+  });
+
+  it('sees one where a log starts above 0 (records deleted below it)', () => {
+    const h = new Holes(ends);
+    h.found(1, 4n);
+    assert.equal(h.take(1), true);
+  });
+
+  it('sees one at the end of a partition not read to its end, or whose last records were removed', () => {
+    const h = new Holes(ends);
+    h.found(0, 0n, 7n);
+    assert.deepStrictEqual(h.shortOf(ends.slice(0, 1)), [{ partition: 0, readTo: 8n, end: 10n }]);
+    assert.deepStrictEqual(h.atEnd(ends.slice(0, 1)), [0]);
+    h.found(0, 9n);
+    assert.deepStrictEqual(h.shortOf(ends.slice(0, 1)), []);
+    assert.deepStrictEqual(h.atEnd(ends.slice(0, 1)), [0], 'offset 8 is missing, and no record came after it');
   });
 });

@@ -91,7 +91,7 @@ const table = async (flags: readonly string[]): Promise<number> => {
   for (const s of read.shortOfEnd)
     process.stderr.write(
       `coordctl: partition ${s.partition} of ${topic} was read to offset ${s.readTo} of ${s.end}: nothing more came in ${TABLE_READ_IDLE_MS / 1000} s (a batch compaction emptied, ` +
-        'which kafkajs cannot step over, or a transaction still open); the table is as far as it was read\n',
+        'which kafkajs cannot step over, or a broker that stopped answering); the table is as far as it was read\n',
     );
   if (built.unknownAsOf.length > 0 || built.removedAfterAsOf) {
     const unknown = built.unknownAsOf;
@@ -101,9 +101,9 @@ const table = async (flags: readonly string[]): Promise<number> => {
         (built.removedAfterAsOf ? 'Records written after it are gone too: a key deleted since, whose tombstone has expired as well, would be missing without a trace. ' : '') +
         'Read a time within min.compaction.lag.ms, or ask the coordinator with --as-of\n',
     );
-    return 3;
   }
-  return 0;
+  // Exit 3: the table printed is not known to be whole.
+  return read.shortOfEnd.length > 0 || built.unknownAsOf.length > 0 || built.removedAfterAsOf ? 3 : 0;
 };
 
 export const changelogCommand = async (argv: readonly string[]): Promise<number> => {

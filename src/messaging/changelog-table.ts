@@ -184,6 +184,11 @@ export class Holes {
     this.next.set(partition, last + 1n);
   }
 
+  /** Records may be missing here, though the offsets do not say so. */
+  suspect(partition: number): void {
+    this.open.add(partition);
+  }
+
   /** The offset the partition is read up to (exclusive). */
   readTo(partition: number): bigint | undefined {
     return this.next.get(partition);
@@ -240,26 +245,34 @@ export const readTableTopic = async (o: ReadOptions): Promise<TableRecord[]> => 
  * offset up to its end is accounted for. One whose end never comes (kafkajs cannot step over a
  * batch that compaction emptied, and a transaction may stay open) is left after `idleMs` with
  * nothing new, and counted as a hole at its end. A fetch that found nothing but markers and
- * aborted records reaches us only as its first and last offsets: a hole inside one goes unseen.
+ * aborted records reaches us only as its first and last offsets: if they are not one and the
+ * same, it is taken for a hole.
  */
 export const readTableLog = async (o: ReadOptions): Promise<TableLog> => {
   const timeoutMs = o.timeoutMs ?? 30_000;
   const idleMs = o.idleMs ?? TABLE_READ_IDLE_MS;
   const startedAt = Date.now();
+  // `high` is each partition's last stable offset: kafkajs's admin lists offsets read_committed, so an open transaction is not waited for.
   const ends = await withAdmin(o.kafka, (admin) => admin.fetchTopicOffsets(o.topic));
   const lagMs = await compactionLagMs(o.kafka, o.topic);
-  const removableBeforeMs = lagMs === undefined ? undefined : Math.max(0, startedAt - lagMs + CLOCK_SKEW_MS);
+  /** Taken once the read is over: the cleaner may have run while it lasted. */
+  const removableBefore = (): number | undefined => (lagMs === undefined ? undefined : Math.max(0, Date.now() - lagMs + CLOCK_SKEW_MS));
   const holes = new Holes(ends);
   const pending = ends.filter((e) => BigInt(e.high) > BigInt(e.low));
-  if (pending.length === 0) return { records: [], holesAtEnd: holes.atEnd(ends), shortOfEnd: [], removableBeforeMs };
+  if (pending.length === 0) return { records: [], holesAtEnd: holes.atEnd(ends), shortOfEnd: [], removableBeforeMs: removableBefore() };
   const byPartition = new Map<number, TableRecord[]>();
-  let lastArrival = Date.now();
+  /** When a fetch last brought something (set once the group is joined, below). */
+  let lastArrival: number;
   const consumer = o.kafka.consumer({ groupId: `${TABLE_GROUP_PREFIX}${randomUUID()}`, allowAutoTopicCreation: false, maxWaitTimeInMs: 100 });
   // A fetch of only markers and aborted records never reaches eachBatch; kafkajs announces it, with its offsets.
   consumer.on(consumer.events.START_BATCH_PROCESS, ({ payload }) => {
     if (payload.batchSize !== 0 || payload.firstOffset === null) return;
     lastArrival = Date.now();
-    holes.found(payload.partition, BigInt(payload.firstOffset), BigInt(payload.lastOffset));
+    const first = BigInt(payload.firstOffset);
+    const last = BigInt(payload.lastOffset);
+    holes.found(payload.partition, first, last);
+    // Only its ends are known: whatever lies between (an aborted transaction's records, or a hole) is taken for a hole.
+    if (last > first) holes.suspect(payload.partition);
   });
   let failure: unknown;
   await consumer.connect();
@@ -287,6 +300,8 @@ export const readTableLog = async (o: ReadOptions): Promise<TableLog> => {
         }
       },
     });
+    // The group is joined once run() returns: the idle clock starts now, not before the join.
+    lastArrival = Date.now();
     for (;;) {
       if (failure !== undefined) break;
       if (pending.every((e) => (holes.readTo(e.partition) ?? 0n) >= BigInt(e.high)) || Date.now() - lastArrival > idleMs) break;
@@ -303,7 +318,7 @@ export const readTableLog = async (o: ReadOptions): Promise<TableLog> => {
   if (failure !== undefined) throw failure;
   // One key lives in one partition: the order within a partition is the order of the key's changes.
   const records = [...byPartition.keys()].sort((a, b) => a - b).flatMap((p) => byPartition.get(p) ?? []);
-  return { records, holesAtEnd: holes.atEnd(ends), shortOfEnd: holes.shortOf(ends), removableBeforeMs };
+  return { records, holesAtEnd: holes.atEnd(ends), shortOfEnd: holes.shortOf(ends), removableBeforeMs: removableBefore() };
 };
 
 /** A tombstone's snapshot from its headers, if it carries both. */

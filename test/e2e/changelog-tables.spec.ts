@@ -129,7 +129,11 @@ describe('the changelog’s tables: compacted topics that a late consumer, coord
     assert.deepStrictEqual([...rebuildTable(late).rows.keys()].sort(), ['w1', 'w2', 'w3']);
   });
 
-  /** Until compaction has left of the dropped query heavy only its tombstone: its create and its delete are gone. */
+  /**
+   * Until compaction has left of the dropped query heavy only its tombstone: its create and its delete are gone. A
+   * segment rolls only on an append, so this needs the scenario's later changes of fast-cars (its workers die seconds
+   * after the drops) to close the segment that holds heavy's tombstone; the cleaner looks every 15 s.
+   */
   const queriesCompacted = async (): Promise<void> =>
     waitFor(
       'compaction of the query table down to heavy’s tombstone',

@@ -358,6 +358,15 @@ describe('the holes compaction leaves in a partition’s offsets', () => {
     assert.equal(h.take(0), false);
   });
 
+  it('takes a fetch of only markers and aborted records that spans more than one offset for a hole: what lies between is not known', () => {
+    const h = new Holes(ends);
+    h.found(0, 0n);
+    h.found(0, 1n);
+    h.suspect(0);
+    h.found(0, 2n);
+    assert.equal(h.take(0), true);
+  });
+
   it('sees one where a log starts above 0 (records deleted below it)', () => {
     const h = new Holes(ends);
     h.found(1, 4n);

@@ -1,5 +1,5 @@
 /**
- * What limits a goal the run missed, from the run's own figures (the JSON's `goalLimits`).
+ * What limits each goal, met or not (each says which), from the run's own figures (the JSON's `goalLimits`).
  *
  * A throughput goal gives each record a budget: one second ÷ (the goal × the baseline's rate). The
  * fold alone (test/bench/fold.ts: records built in memory folded by the real decode, deciders and

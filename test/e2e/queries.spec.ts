@@ -7,7 +7,7 @@ import { coordinatorProcess, type CoordinatorProcess } from '../support/coordina
 import { deployment, testLog, type Deployment } from '../support/deployment';
 import { replayToLive } from '../support/replay';
 import { testStack } from '../support/stack';
-import { readTopic } from '../support/topics';
+import { readTopicToEnd } from '../support/topics';
 import { waitFor } from '../support/wait';
 
 interface Fragment {
@@ -185,7 +185,7 @@ describe('queries on simulated workers, end to end', function () {
     assert.equal(source.available, false);
 
     // When, by the log: the changelog's DEAD image names the last heartbeat; the ticks say which one came first after the timeout.
-    const changes = await readTopic(d.parts.kafka, topicName(d.config.topicPrefix, 'changelog'), () => false, 3_000);
+    const changes = await readTopicToEnd(d.parts.kafka, topicName(d.config.topicPrefix, 'changelog'));
     const dead: { snapshotId: bigint; lastHeartbeatMs: number }[] = [];
     for (const c of changes) {
       if (c.message.key?.toString() !== 'worker/w2' || c.message.value === null) continue;
@@ -194,7 +194,7 @@ describe('queries on simulated workers, end to end', function () {
       if (image?.state === 'DEAD') dead.push({ snapshotId: value.snapshotId as bigint, lastHeartbeatMs: image.lastHeartbeatMs });
     }
     assert.equal(dead.length, 1, 'declared DEAD once');
-    const ticks = await readTopic(d.parts.kafka, topicName(d.config.topicPrefix, 'internal.ticks'), () => false, 3_000);
+    const ticks = await readTopicToEnd(d.parts.kafka, topicName(d.config.topicPrefix, 'internal.ticks'));
     const due = ticks.find((t) => Number(t.message.timestamp) >= dead[0].lastHeartbeatMs + TIMEOUT_MS);
     assert.ok(due !== undefined);
     const markers = await readMarkers(d.parts.kafka, d.parts.codec, topicName(d.config.topicPrefix, 'snapshots'));

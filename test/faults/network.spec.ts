@@ -17,7 +17,7 @@ import { coordinatorProcess, whereItStands, type CoordinatorProcess } from '../s
 import { deployment, type Deployment } from '../support/deployment';
 import { notOk, steadyLoad } from '../support/load';
 import { testStack } from '../support/stack';
-import { readTopic } from '../support/topics';
+import { readTopic, readTopicToEnd } from '../support/topics';
 import { waitFor } from '../support/wait';
 import { startProbe, type Probe } from './probe';
 import { recordUnavailability } from './report';
@@ -94,7 +94,7 @@ describe('network faults through toxiproxy', function () {
     return found === undefined ? undefined : String((await d.parts.codec.decode(found.message.value)).value.status);
   };
   const dlqHas = async (key: string): Promise<boolean> =>
-    (await readTopic(d.parts.kafka, topicName(d.config.topicPrefix, 'dlq'), () => false, 3_000)).some((r) => r.message.key?.toString() === key);
+    (await readTopicToEnd(d.parts.kafka, topicName(d.config.topicPrefix, 'dlq'))).some((r) => r.message.key?.toString() === key);
 
   // The scenarios in order, each round leaving the first instance active and the second one down, as the round found them.
   for (let round = 1; round <= ROUNDS; round++) {

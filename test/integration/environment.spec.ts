@@ -16,7 +16,7 @@ import { coordinatorProcess, whereItStands, type CoordinatorProcess } from '../s
 import { deployment, testLog, uniquePrefix, type Deployment } from '../support/deployment';
 import { replayToLive } from '../support/replay';
 import { testStack } from '../support/stack';
-import { readTopic } from '../support/topics';
+import { readTopicToEnd } from '../support/topics';
 import { waitFor, within } from '../support/wait';
 
 const logOf = (c: CoordinatorProcess): string => readFileSync(join(c.dataDir, '..', 'coordinator.log'), 'utf8');
@@ -184,7 +184,7 @@ describe('the environment is checked, not assumed', function () {
       assert.equal(reply.status, 'OK', 'the request held while the disk was full is answered once space returns');
       await waitFor('ready again', async () => (await c.readyz()) === 200, 30_000);
       assert.ok(BigInt((await c.status())?.snapshotId ?? '0') > BigInt(snapshotWhileFull ?? '0'));
-      const markers = await readTopic(d.parts.kafka, `${d.config.topicPrefix}.snapshots`, () => false, 3_000);
+      const markers = await readTopicToEnd(d.parts.kafka, `${d.config.topicPrefix}.snapshots`);
       const ids = markers.map((m) => m.message.key?.toString());
       assert.equal(new Set(ids).size, ids.length, 'every snapshot was published once');
       const { report, live } = await replayToLive(d, c.httpUrl);

@@ -51,10 +51,17 @@ describe('workers on the log’s clock', function () {
     await client.send('coord.v1.WorkerRegistered', { workerId: 'silent', incarnation: 's1', host: 'silent.local', slots: 2, capabilities: ['gpu'] });
     const beats = setInterval(() => void client.send('coord.v1.WorkerHeartbeat', { workerId: 'alive', incarnation: 'a1' }).catch(() => undefined), 300);
     try {
-      await new Promise((r) => setTimeout(r, 3_500));
-      const workers = await workersOnTheLog();
-      assert.equal(workers.get('alive')?.state, 'ACTIVE');
-      assert.equal(workers.get('silent')?.state, 'DEAD');
+      // DEAD 2 s of log time after its last sign of life; the ticks come every 200 ms. The replay reads what is on the log by then.
+      let workers = new Map<string, WorkerImage>();
+      await waitFor(
+        'the silent worker DEAD on the log, the heartbeating one ACTIVE',
+        async () => {
+          workers = await workersOnTheLog();
+          return workers.get('silent')?.state === 'DEAD' && workers.get('alive')?.state === 'ACTIVE';
+        },
+        20_000,
+        500,
+      );
       assert.equal(workers.get('silent')?.slots, 2);
     } finally {
       clearInterval(beats);

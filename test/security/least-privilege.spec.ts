@@ -381,8 +381,11 @@ describe('least privilege: the ACLs `coordctl acl plan` gives the coordinator, w
     await sampleB?.stop();
     for (const [name, s] of [['first', sampleA], ['second', sampleB]] as const) {
       assert.ok(s !== undefined && s.answers.length > 0, `${name} instance sampled`);
-      const notReady = s.answers.filter((x) => x !== 200);
+      // 0: no answer within the probe's 2 s (a busy machine), not an answer of not ready; a few are let pass, never many.
+      const notReady = s.answers.filter((x) => x !== 200 && x !== 0);
+      const unanswered = s.answers.filter((x) => x === 0).length;
       assert.equal(notReady.length, 0, `the ${name} instance's /readyz answered ${notReady.join(', ')} in ${s.answers.length} samples`);
+      assert.ok(unanswered * 10 <= s.answers.length, `the ${name} instance's /readyz left ${unanswered} of ${s.answers.length} probes unanswered`);
     }
     const status = await b.status();
     assert.deepEqual(status?.problems, []);

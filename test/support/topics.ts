@@ -1,6 +1,7 @@
 /** Reading a topic from its beginning, as any outside consumer would. */
 import { randomUUID } from 'node:crypto';
 import type { Kafka, KafkaMessage } from 'kafkajs';
+import { readToEnd } from '../../src/messaging/read-to-end';
 import { waitFor } from './wait';
 
 export interface Read {
@@ -28,4 +29,11 @@ export const header = (m: KafkaMessage, name: string): string | undefined => {
   const v = m.headers?.[name];
   const first = Array.isArray(v) ? v[0] : v;
   return first === undefined ? undefined : first.toString();
+};
+
+/** Every record of `topic` up to its end as of the call, in offset order per partition: for a check of all that is there. */
+export const readTopicToEnd = async (kafka: Kafka, topic: string, timeoutMs = 60_000): Promise<Read[]> => {
+  const seen: Read[] = [];
+  await readToEnd(kafka, topic, (partition, message) => void seen.push({ topic, partition, message }), { timeoutMs, groupPrefix: 'reader-' });
+  return seen;
 };
